@@ -1,0 +1,135 @@
+/**
+ * Errors of the protocol core. Every failure is a `ConclaveError` with a stable
+ * `code`; callers narrow with `is(code)` rather than matching messages.
+ * Decryption errors never carry secret detail (no key, no plaintext, no position).
+ */
+export type ConclaveErrorCode =
+  | 'ENCODING'
+  | 'DECRYPT'
+  | 'SIGNATURE'
+  | 'LOG_INVALID'
+  | 'LOG_ROLLBACK'
+  | 'LOG_FORK'
+  | 'KEY_BOX'
+  | 'NOTE_INVALID'
+  | 'INVITE_INVALID'
+  | 'RECOVERY_INVALID'
+  | 'HANDSHAKE';
+
+export class ConclaveError extends Error {
+  readonly code: ConclaveErrorCode;
+
+  constructor(code: ConclaveErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+
+  /** True when this error has the given code (libsignal-style narrowing). */
+  is(code: ConclaveErrorCode): boolean {
+    return this.code === code;
+  }
+}
+
+/** Bytes or a structure did not have the agreed form (length, alphabet, shape). */
+export class EncodingError extends ConclaveError {
+  constructor(message: string) {
+    super('ENCODING', message);
+  }
+}
+
+/** Authenticated decryption failed: wrong key, or the ciphertext was altered. */
+export class DecryptError extends ConclaveError {
+  constructor(what: string) {
+    super('DECRYPT', `could not decrypt ${what}: wrong key or altered data`);
+  }
+}
+
+/** A signature did not verify under the key it claims. */
+export class SignatureError extends ConclaveError {
+  constructor(what: string) {
+    super('SIGNATURE', `signature on ${what} is not valid`);
+  }
+}
+
+/** Why a group log was refused; shown to users as a named warning. */
+export type LogRejection =
+  | 'malformed'
+  | 'bad-signature'
+  | 'wrong-group'
+  | 'bad-sequence'
+  | 'bad-link'
+  | 'not-admin'
+  | 'not-member'
+  | 'already-member'
+  | 'unknown-invite'
+  | 'invite-used'
+  | 'invite-expired'
+  | 'bad-acceptance'
+  | 'missing-rotation'
+  | 'bad-generation'
+  | 'time-went-backwards'
+  | 'last-admin'
+  | 'rollback'
+  | 'fork';
+
+export class LogVerificationError extends ConclaveError {
+  readonly reason: LogRejection;
+  /** Sequence number of the first entry that broke a rule, when there is one. */
+  readonly seq: number | undefined;
+
+  constructor(reason: LogRejection, message: string, seq?: number) {
+    super(reason === 'rollback' ? 'LOG_ROLLBACK' : reason === 'fork' ? 'LOG_FORK' : 'LOG_INVALID', message);
+    this.reason = reason;
+    this.seq = seq;
+  }
+}
+
+export class KeyBoxError extends ConclaveError {
+  constructor(message: string) {
+    super('KEY_BOX', message);
+  }
+}
+
+export class NoteError extends ConclaveError {
+  constructor(message: string) {
+    super('NOTE_INVALID', message);
+  }
+}
+
+export class InviteError extends ConclaveError {
+  constructor(message: string) {
+    super('INVITE_INVALID', message);
+  }
+}
+
+export class RecoveryError extends ConclaveError {
+  constructor(message: string) {
+    super('RECOVERY_INVALID', message);
+  }
+}
+
+/** Why a peer handshake ended without a key; the other side is told the same reason. */
+export type HandshakeRefusal =
+  | 'malformed'
+  | 'wrong-peer'
+  | 'bad-signature'
+  | 'wrong-group'
+  | 'not-a-member'
+  | 'not-verified'
+  | 'key-changed'
+  | 'removed'
+  | 'no-key'
+  | 'fork'
+  | 'behind'
+  | 'unexpected-message'
+  | 'closed';
+
+export class HandshakeError extends ConclaveError {
+  readonly reason: HandshakeRefusal;
+
+  constructor(reason: HandshakeRefusal, message: string) {
+    super('HANDSHAKE', message);
+    this.reason = reason;
+  }
+}

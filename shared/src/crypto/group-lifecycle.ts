@@ -1,0 +1,119 @@
+/**
+ * Membership changes that involve the group key (DESIGN §4–6): creating a group with
+ * its recovery recipient, and every change that starts a new generation (remove,
+ * leave, rotate, replacing the recovery key). Each returns the signed entries, the new
+ * seed for the author to keep, and the key boxes to post — already validated against
+ * the same rules every other client will apply.
+ */
+import { toBase64url } from '../protocol/encoding.ts';
+import type { Fingerprint } from '../protocol/ids.ts';
+import type { HandoverPolicy, KeyBox, LogEntry, Rotation } from '../protocol/schemas.ts';
+import { makeRotation, newSeed, seedCommitment } from './generations.ts';
+import { currentGeneration, nextEntry, seedRecipients, signEntry, type GroupState } from './group-log.ts';
+import type { DeviceIdentity } from './identity.ts';
+import { sealKeyBox } from './key-box.ts';
+import { deriveGroupId, extendLog, replayLog } from './log-replay.ts';
+import { randomBytes } from './primitives.ts';
+import { createRecoveryCode } from './recovery.ts';
+
+/** Seals `seed` to everyone who must hold generation `generation`, in parallel. */
+export function sealToRecipients(state: GroupState, sender: DeviceIdentity, generation: number, seed: Uint8Array, now: number = Date.now()): Promise<KeyBox[]> {
+  return Promise.all(
+    seedRecipients(state, now)
+      .filter((r) => !(r.kind === 'member' && r.id === sender.fingerprint))
+      .map((r) => sealKeyBox(sender, state.groupId, generation, seed, { kind: r.kind, id: r.id } as KeyBox['recipient'], r.boxKey)),
+  );
+}
+
+export interface NewGroup {
+  /** `create`, then `recovery`: append both. */
+  entries: LogEntry[];
+  state: GroupState;
+  /** Generation 0's seed: the creator keeps it in its key store. */
+  seed: Uint8Array;
+  /** Shown once to the creator, with a recovery kit to save. Never sent anywhere. */
+  recoveryCode: string;
+  /** The seed sealed to the recovery recipient. */
+  boxes: KeyBox[];
+}
+
+/** Creates a group: `create` by the creator, then the recovery recipient as an admin. */
+export async function createGroup(creator: DeviceIdentity, options: { policy?: HandoverPolicy; at?: number } = {}): Promise<NewGroup> {
+  const at = options.at ?? Date.now();
+  const nonce = toBase64url(randomBytes(16));
+  const groupId = deriveGroupId(creator.bundle, nonce);
+  const seed = newSeed();
+  const create = await signEntry(
+    {
+      v: 1,
+      groupId,
+      seq: 0,
+      prev: null,
+      author: creator.fingerprint,
+      at,
+      op: 'create',
+      body: { creator: creator.bundle, nonce, seedCommitment: await seedCommitment(seed, groupId, 0), policy: options.policy ?? 'verified' },
+    },
+    creator,
+  );
+  const created = await replayLog([create]);
+  const { code, identity } = await createRecoveryCode(groupId);
+  const recovery = await nextEntry(created, creator, 'recovery', { recovery: identity.bundle }, at);
+  const state = await extendLog(created, [recovery]);
+  const boxes = await sealToRecipients(state, creator, 0, seed, at);
+  return { entries: [create, recovery], state, seed, recoveryCode: code, boxes };
+}
+
+export interface Rotated {
+  entry: LogEntry;
+  state: GroupState;
+  seed: Uint8Array;
+  generation: number;
+  boxes: KeyBox[];
+}
+
+async function rotateWith(
+  state: GroupState,
+  author: DeviceIdentity,
+  currentSeed: Uint8Array,
+  build: (rotation: Rotation) => Promise<LogEntry>,
+  now: number,
+): Promise<Rotated> {
+  const generation = currentGeneration(state) + 1;
+  const { seed, rotation } = await makeRotation(state.groupId, generation, currentSeed);
+  const entry = await build(rotation);
+  const next = await extendLog(state, [entry]);
+  const boxes = await sealToRecipients(next, author, generation, seed, now);
+  return { entry, state: next, seed, generation, boxes };
+}
+
+/** An admin removes a member; the new generation is sealed to everyone else. The removed member keeps what they already read. */
+export function removeMember(state: GroupState, admin: DeviceIdentity, member: Fingerprint, currentSeed: Uint8Array, now: number = Date.now()): Promise<Rotated> {
+  return rotateWith(state, admin, currentSeed, (rotation) => nextEntry(state, admin, 'remove', { member, rotation }, now), now);
+}
+
+/**
+ * A member leaves. The leaving device makes the new generation for those who stay and
+ * must forget its seed at once (DESIGN §4 puts the rotation in the same entry; an admin
+ * may rotate again afterwards for assurance).
+ */
+export function leaveGroup(state: GroupState, me: DeviceIdentity, currentSeed: Uint8Array, now: number = Date.now()): Promise<Rotated> {
+  return rotateWith(state, me, currentSeed, (rotation) => nextEntry(state, me, 'leave', { rotation }, now), now);
+}
+
+/** An admin starts a new generation with nobody removed (e.g. after a lost device is found). */
+export function rotateKey(state: GroupState, admin: DeviceIdentity, currentSeed: Uint8Array, now: number = Date.now()): Promise<Rotated> {
+  return rotateWith(state, admin, currentSeed, (rotation) => nextEntry(state, admin, 'rotate', { rotation }, now), now);
+}
+
+/** An admin replaces the recovery code (e.g. the old one was exposed): the old recovery key loses access. */
+export async function replaceRecovery(
+  state: GroupState,
+  admin: DeviceIdentity,
+  currentSeed: Uint8Array,
+  now: number = Date.now(),
+): Promise<Rotated & { recoveryCode: string }> {
+  const { code, identity } = await createRecoveryCode(state.groupId);
+  const rotated = await rotateWith(state, admin, currentSeed, (rotation) => nextEntry(state, admin, 'recovery', { recovery: identity.bundle, rotation }, now), now);
+  return { ...rotated, recoveryCode: code };
+}

@@ -1,0 +1,173 @@
+/**
+ * The signed group log (DESIGN §4): entries, their hashes and signatures, and the
+ * state a validated log describes. Replaying and validating is in `log-replay.ts`.
+ */
+import { labelled } from '../protocol/canonical.ts';
+import { toBase64url } from '../protocol/encoding.ts';
+import type { EntryHash, Fingerprint, GroupId, InviteId, Role } from '../protocol/ids.ts';
+import type { HandoverPolicy, LogBody, LogEntry, LogHead, LogOp, PublicBundle, UnsignedLogEntry } from '../protocol/schemas.ts';
+import type { Bytes } from '../protocol/encoding.ts';
+import { LogVerificationError } from './errors.ts';
+import { signLabelled, type DeviceIdentity } from './identity.ts';
+import { LABELS } from './labels.ts';
+import { sha256Now } from './primitives.ts';
+
+export interface MemberInfo {
+  fingerprint: Fingerprint;
+  bundle: PublicBundle;
+  signKey: Bytes;
+  boxKey: Bytes;
+  role: Role;
+  /** Sequence number of the entry that made them a member. */
+  joinedSeq: number;
+  /** How they came in: trust in them starts from this (an invite link is weaker than a verified scan). */
+  via: 'create' | 'admin' | 'invite' | 'recovery';
+  invite?: InviteId;
+}
+
+export interface DepartedMember {
+  fingerprint: Fingerprint;
+  bundle: PublicBundle;
+  seq: number;
+  how: 'removed' | 'left' | 'replaced';
+}
+
+export interface GenerationInfo {
+  generation: number;
+  /** The entry that started it. */
+  seq: number;
+  /** Who started it: the only non-member who may send its boxes (a member who just left). */
+  startedBy: Fingerprint;
+  seedCommitment: string;
+  /** AEAD(prevKey_g, s_{g-1}); absent for generation 0. */
+  prevWrap?: string;
+  /** Everyone who was a member at some point while this generation was current. */
+  members: Set<Fingerprint>;
+}
+
+export interface InviteInfo {
+  id: InviteId;
+  seq: number;
+  author: Fingerprint;
+  expiresAt: number;
+  role: Role;
+  /** Present for a pre-keyed invite: the X25519 key the seed is sealed to. */
+  boxKey?: string;
+  usedBy?: Fingerprint;
+}
+
+/** What a validated log says about a group. Only ever built by replaying a log. */
+export interface GroupState {
+  groupId: GroupId;
+  policy: HandoverPolicy;
+  creator: Fingerprint;
+  seq: number;
+  head: EntryHash;
+  /** Hash of every entry, by sequence number: compares heads with peers and QR codes. */
+  hashes: EntryHash[];
+  /** The author's clock at the last entry; entries never go back in time. */
+  lastAt: number;
+  members: Map<Fingerprint, MemberInfo>;
+  departed: Map<Fingerprint, DepartedMember>;
+  generations: GenerationInfo[];
+  invites: Map<InviteId, InviteInfo>;
+  recovery: Fingerprint | null;
+}
+
+/** Hash of a whole signed entry: what the next entry's `prev` names. */
+export function entryHash(entry: LogEntry): EntryHash {
+  return toBase64url(sha256Now(labelled(LABELS.logEntryHash, entry))) as EntryHash;
+}
+
+/** The bytes an entry's signature covers: every field but `sig`. */
+export function entrySigningInput(entry: LogEntry | UnsignedLogEntry): Bytes {
+  const { sig: _sig, ...unsigned } = entry as LogEntry;
+  return labelled(LABELS.logEntry, unsigned);
+}
+
+/** Signs an entry with the author's device key. */
+export async function signEntry(unsigned: UnsignedLogEntry, author: DeviceIdentity): Promise<LogEntry> {
+  const sig = await signLabelled(author, LABELS.logEntry, unsigned);
+  return { ...unsigned, sig } as LogEntry;
+}
+
+/**
+ * The next entry after `state`, signed by `author`. Build it, then validate it with
+ * `extendLog(state, [entry])` before sending: a client never sends what it would reject.
+ */
+export async function nextEntry<O extends Exclude<LogOp, 'create'>>(
+  state: GroupState,
+  author: DeviceIdentity,
+  op: O,
+  body: LogBody<O>,
+  at: number = Date.now(),
+): Promise<LogEntry> {
+  const unsigned = {
+    v: 1,
+    groupId: state.groupId,
+    seq: state.seq + 1,
+    prev: state.head,
+    author: author.fingerprint,
+    at: Math.max(at, state.lastAt),
+    op,
+    body,
+  } as UnsignedLogEntry;
+  return signEntry(unsigned, author);
+}
+
+export function logHead(state: GroupState): LogHead {
+  return { seq: state.seq, hash: state.head };
+}
+
+export type HeadComparison = 'same' | 'peer-behind' | 'peer-ahead' | 'fork';
+
+/**
+ * Compares a peer's head with our validated log. A peer behind us must have our hash
+ * at its sequence number; a peer ahead of us cannot be checked until we sync.
+ */
+export function compareHead(state: GroupState, head: LogHead): HeadComparison {
+  if (head.seq > state.seq) return 'peer-ahead';
+  if (state.hashes[head.seq] !== head.hash) return 'fork';
+  return head.seq === state.seq ? 'same' : 'peer-behind';
+}
+
+/**
+ * Refuses a log that does not extend the head this device pinned earlier.
+ * @throws {LogVerificationError} `rollback` when the log is shorter, `fork` when it differs.
+ */
+export function checkPinnedHead(state: GroupState, pinned: LogHead | null | undefined): void {
+  if (!pinned) return;
+  if (state.seq < pinned.seq) {
+    throw new LogVerificationError('rollback', `the server returned the group log up to entry ${state.seq}, but this device has already seen entry ${pinned.seq}`);
+  }
+  if (state.hashes[pinned.seq] !== pinned.hash) {
+    throw new LogVerificationError('fork', `the group log differs from the one this device saw at entry ${pinned.seq}`, pinned.seq);
+  }
+}
+
+export function isAdmin(state: GroupState, fingerprint: Fingerprint): boolean {
+  return state.members.get(fingerprint)?.role === 'admin';
+}
+
+export function currentGeneration(state: GroupState): number {
+  return state.generations.length - 1;
+}
+
+/** Members who hold an account of their own (everyone but the recovery recipient). */
+export function people(state: GroupState): MemberInfo[] {
+  return [...state.members.values()].filter((m) => m.fingerprint !== state.recovery);
+}
+
+/** Invites that can still be accepted at `now`. */
+export function openInvites(state: GroupState, now: number = Date.now()): InviteInfo[] {
+  return [...state.invites.values()].filter((i) => !i.usedBy && i.expiresAt > now);
+}
+
+/** Everyone a new generation's seed must be sealed to: members (with the recovery recipient) and open pre-keyed invites. */
+export function seedRecipients(state: GroupState, now: number = Date.now()): Array<{ kind: 'member'; id: Fingerprint; boxKey: Bytes } | { kind: 'invite'; id: InviteId; boxKey: string }> {
+  const members = [...state.members.values()].map((m) => ({ kind: 'member' as const, id: m.fingerprint, boxKey: m.boxKey }));
+  const invites = openInvites(state, now)
+    .filter((i) => i.boxKey !== undefined)
+    .map((i) => ({ kind: 'invite' as const, id: i.id, boxKey: i.boxKey! }));
+  return [...members, ...invites];
+}

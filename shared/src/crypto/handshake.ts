@@ -1,0 +1,251 @@
+/**
+ * The peer handshake and key handover (DESIGN §3, §6.3), as two sans-IO state machines:
+ * they take parsed messages in and give messages out, so the same code runs over an
+ * in-memory pair, Node WebRTC and a Chromium data channel (see `channel.ts`).
+ *
+ *   joiner → holder   hello   {my bundle, whom I expect, my log head, nonce}
+ *   holder → joiner   welcome {my bundle, my log head, nonce, sig(hello, welcome)}
+ *   joiner → holder   auth    {sig(hello, welcome), QR secret if I scanned yours}
+ *   holder → joiner   key     {key box}            — or refuse {reason} at any step
+ *
+ * Both signatures cover both nonces and both fingerprints, so neither side can be
+ * impersonated or replayed. The holder hands over a key only to a member of its own
+ * validated log whose trust satisfies the group's policy.
+ */
+import { labelled } from '../protocol/canonical.ts';
+import { toBase64url } from '../protocol/encoding.ts';
+import type { Fingerprint } from '../protocol/ids.ts';
+import { HANDSHAKE_MESSAGE_MAX_CHARS, handshakeMessageSchema, type HandshakeMessage } from '../protocol/schemas.ts';
+import { ConclaveError } from './errors.ts';
+import { compareHead, currentGeneration, logHead, type GroupState } from './group-log.ts';
+import { parseBundle, signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
+import { openKeyBox, openerFor, sealKeyBox } from './key-box.ts';
+import { LABELS } from './labels.ts';
+import { randomBytes } from './primitives.ts';
+import { qrSecretMatches } from './qr.ts';
+
+type Hello = Extract<HandshakeMessage, { t: 'hello' }>;
+type Welcome = Extract<HandshakeMessage, { t: 'welcome' }>;
+export type RefusalReason = Extract<HandshakeMessage, { t: 'refuse' }>['reason'];
+
+/** How a member's key is trusted on this device (DESIGN §3). */
+export type TrustState = 'unverified' | 'verified' | 'key-changed' | 'removed';
+
+export type HandshakeOutcome =
+  | { kind: 'received'; peer: Fingerprint; generation: number; seed: Uint8Array }
+  | { kind: 'sent'; peer: Fingerprint; generation: number }
+  | { kind: 'refused'; reason: RefusalReason | 'closed'; by: 'me' | 'peer' | 'channel'; peer?: Fingerprint };
+
+export interface HandshakeStep {
+  send: HandshakeMessage[];
+  done?: HandshakeOutcome;
+}
+
+/**
+ * Parses one message from a peer: size-limited JSON, then the strict schema.
+ * @returns the message, or null when it is malformed.
+ */
+export function parseHandshakeMessage(raw: unknown): HandshakeMessage | null {
+  let value = raw;
+  if (typeof raw === 'string') {
+    if (raw.length > HANDSHAKE_MESSAGE_MAX_CHARS) return null;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return null;
+    }
+  }
+  const parsed = handshakeMessageSchema.safeParse(value);
+  return parsed.success ? parsed.data : null;
+}
+
+function transcript(hello: Hello, welcome: Omit<Welcome, 'sig'>, signer: 'holder' | 'joiner', qrSecret?: string): unknown {
+  return { hello, welcome, signer, qrSecret };
+}
+
+function refuse(reason: RefusalReason, peer?: Fingerprint): HandshakeStep {
+  return { send: [{ t: 'refuse', reason }], done: { kind: 'refused', reason, by: 'me', ...(peer ? { peer } : {}) } };
+}
+
+function refusedByPeer(message: HandshakeMessage, peer?: Fingerprint): HandshakeStep | null {
+  if (message.t !== 'refuse') return null;
+  return { send: [], done: { kind: 'refused', reason: message.reason, by: 'peer', ...(peer ? { peer } : {}) } };
+}
+
+/** The side that wants the key: it opens the channel to an online key holder. */
+export class JoinerHandshake {
+  private hello: Hello | undefined;
+  private welcome: Welcome | undefined;
+  private phase: 'new' | 'hello-sent' | 'auth-sent' | 'done' = 'new';
+
+  constructor(
+    private readonly me: DeviceIdentity,
+    private readonly state: GroupState,
+    private readonly options: { expectedPeer: Fingerprint; qrSecret?: string },
+  ) {}
+
+  start(): HandshakeStep {
+    this.hello = {
+      t: 'hello',
+      v: 1,
+      groupId: this.state.groupId,
+      bundle: this.me.bundle,
+      head: logHead(this.state),
+      nonce: toBase64url(randomBytes(32)),
+      expect: this.options.expectedPeer,
+    };
+    this.phase = 'hello-sent';
+    return { send: [this.hello] };
+  }
+
+  async receive(raw: unknown): Promise<HandshakeStep> {
+    const message = parseHandshakeMessage(raw);
+    const peer = this.options.expectedPeer;
+    if (!message) return this.finish(refuse('malformed', peer));
+    const refused = refusedByPeer(message, peer);
+    if (refused) return this.finish(refused);
+    if (this.phase === 'hello-sent' && message.t === 'welcome') return this.finish(await this.onWelcome(message), false);
+    if (this.phase === 'auth-sent' && message.t === 'key') return this.finish(await this.onKey(message.box));
+    return this.finish(refuse('unexpected-message', peer));
+  }
+
+  private finish(step: HandshakeStep, terminal = true): HandshakeStep {
+    if (terminal || step.done) this.phase = 'done';
+    return step;
+  }
+
+  private async onWelcome(welcome: Welcome): Promise<HandshakeStep> {
+    const hello = this.hello!;
+    const peer = this.options.expectedPeer;
+    if (welcome.groupId !== this.state.groupId) return refuse('wrong-group', peer);
+    let holder;
+    try {
+      holder = await parseBundle(welcome.bundle);
+    } catch {
+      return refuse('bad-signature', peer);
+    }
+    // Key substitution: whoever answered must be the device we meant to reach.
+    if (holder.fingerprint !== peer) return refuse('wrong-peer', peer);
+    const { sig, ...unsigned } = welcome;
+    if (!(await verifyLabelled(holder.signKey, sig, LABELS.handshakeTranscript, transcript(hello, unsigned, 'holder')))) {
+      return refuse('bad-signature', peer);
+    }
+    if (!this.state.members.has(holder.fingerprint)) return refuse('not-a-member', peer);
+    if (compareHead(this.state, welcome.head) === 'fork') return refuse('fork', peer);
+    this.welcome = welcome;
+    const qrSecret = this.options.qrSecret;
+    const authSig = await signLabelled(this.me, LABELS.handshakeTranscript, transcript(hello, unsigned, 'joiner', qrSecret));
+    this.phase = 'auth-sent';
+    return { send: [{ t: 'auth', sig: authSig, ...(qrSecret ? { qrSecret } : {}) }] };
+  }
+
+  private async onKey(box: unknown): Promise<HandshakeStep> {
+    const peer = this.options.expectedPeer;
+    try {
+      if ((box as { sender?: unknown }).sender !== peer) return refuse('wrong-peer', peer);
+      const seed = await openKeyBox(box, openerFor(this.me), this.state);
+      if (!seed) return refuse('malformed', peer);
+      const generation = (box as { generation: number }).generation;
+      return { send: [], done: { kind: 'received', peer, generation, seed } };
+    } catch (error) {
+      if (error instanceof ConclaveError && error.is('KEY_BOX') && (box as { generation?: number }).generation! > currentGeneration(this.state)) {
+        return refuse('behind', peer);
+      }
+      return refuse(error instanceof ConclaveError && error.is('SIGNATURE') ? 'bad-signature' : 'malformed', peer);
+    }
+  }
+}
+
+export interface HolderOptions {
+  /** The seed of a generation, if this device holds it. */
+  seedFor: (generation: number) => Uint8Array | undefined;
+  /** This device's trust in a member. */
+  trustOf: (fingerprint: Fingerprint) => TrustState;
+  /** The one-time secret of the QR code this device is showing, if any. */
+  shownQrSecret?: string;
+  /** Called when the peer echoed our QR secret: mark it verified. */
+  onQrConfirmed?: (fingerprint: Fingerprint) => void;
+}
+
+/** The side that holds the key: it accepts the channel and decides whether to hand over. */
+export class HolderHandshake {
+  private hello: Hello | undefined;
+  private welcome: Welcome | undefined;
+  private joiner: Fingerprint | undefined;
+  private joinerSignKey: Uint8Array | undefined;
+  private phase: 'awaiting-hello' | 'awaiting-auth' | 'done' = 'awaiting-hello';
+
+  constructor(
+    private readonly me: DeviceIdentity,
+    private readonly state: GroupState,
+    private readonly options: HolderOptions,
+  ) {}
+
+  start(): HandshakeStep {
+    return { send: [] };
+  }
+
+  async receive(raw: unknown): Promise<HandshakeStep> {
+    const message = parseHandshakeMessage(raw);
+    let step: HandshakeStep;
+    if (!message) step = refuse('malformed', this.joiner);
+    else if (message.t === 'refuse') step = refusedByPeer(message, this.joiner)!;
+    else if (this.phase === 'awaiting-hello' && message.t === 'hello') step = await this.onHello(message);
+    else if (this.phase === 'awaiting-auth' && message.t === 'auth') step = await this.onAuth(message.sig, message.qrSecret);
+    else step = refuse('unexpected-message', this.joiner);
+    if (step.done) this.phase = 'done';
+    return step;
+  }
+
+  private async onHello(hello: Hello): Promise<HandshakeStep> {
+    if (hello.groupId !== this.state.groupId) return refuse('wrong-group');
+    if (hello.expect !== this.me.fingerprint) return refuse('wrong-peer');
+    let joiner;
+    try {
+      joiner = await parseBundle(hello.bundle);
+    } catch {
+      return refuse('bad-signature');
+    }
+    this.joiner = joiner.fingerprint;
+    this.joinerSignKey = joiner.signKey;
+    const heads = compareHead(this.state, hello.head);
+    if (heads === 'fork') return refuse('fork', this.joiner);
+    if (heads === 'peer-ahead') return refuse('behind', this.joiner);
+    const unsigned: Omit<Welcome, 'sig'> = {
+      t: 'welcome',
+      v: 1,
+      groupId: this.state.groupId,
+      bundle: this.me.bundle,
+      head: logHead(this.state),
+      nonce: toBase64url(randomBytes(32)),
+    };
+    this.hello = hello;
+    this.welcome = { ...unsigned, sig: await signLabelled(this.me, LABELS.handshakeTranscript, transcript(hello, unsigned, 'holder')) };
+    this.phase = 'awaiting-auth';
+    return { send: [this.welcome] };
+  }
+
+  private async onAuth(sig: string, qrSecret: string | undefined): Promise<HandshakeStep> {
+    const joiner = this.joiner!;
+    const { sig: _own, ...unsigned } = this.welcome!;
+    if (!(await verifyLabelled(this.joinerSignKey!, sig, LABELS.handshakeTranscript, transcript(this.hello!, unsigned, 'joiner', qrSecret)))) {
+      return refuse('bad-signature', joiner);
+    }
+    const member = this.state.members.get(joiner);
+    if (!member) return refuse(this.state.departed.get(joiner)?.how === 'removed' ? 'removed' : 'not-a-member', joiner);
+    // Echoing the secret of the QR code we show, over this authenticated channel,
+    // proves the joiner scanned it in person: that is a verification (or re-verification).
+    const shown = this.options.shownQrSecret;
+    const scannedOurCode = qrSecret !== undefined && shown !== undefined && qrSecretMatches(shown, qrSecret);
+    if (scannedOurCode) this.options.onQrConfirmed?.(joiner);
+    const trust = scannedOurCode ? 'verified' : this.options.trustOf(joiner);
+    if (trust === 'key-changed') return refuse('key-changed', joiner);
+    if (trust === 'removed') return refuse('removed', joiner);
+    if (trust !== 'verified' && this.state.policy !== 'invite-trust') return refuse('not-verified', joiner);
+    const generation = currentGeneration(this.state);
+    const seed = this.options.seedFor(generation);
+    if (!seed) return refuse('no-key', joiner);
+    const box = await sealKeyBox(this.me, this.state.groupId, generation, seed, { kind: 'member', id: joiner }, member.boxKey);
+    return { send: [{ t: 'key', box }], done: { kind: 'sent', peer: joiner, generation } };
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Key boxes (DESIGN §5): a generation seed sealed with HPKE to one recipient's box
+ * key, the HPKE `info` binding group, generation and recipient, and the whole box
+ * signed by the sender. The same object travels over the peer channel and through
+ * the server mailbox.
+ *
+ * Contract (typage's stanza rule): opening a box addressed to someone else returns
+ * `null`; a box addressed to you that fails any check throws.
+ */
+import { labelled } from '../protocol/canonical.ts';
+import { fromBase64url, toBase64url, type Bytes } from '../protocol/encoding.ts';
+import type { Fingerprint, GroupId } from '../protocol/ids.ts';
+import { keyBoxSchema, type KeyBox, type KeyBoxRecipient } from '../protocol/schemas.ts';
+import { EncodingError, KeyBoxError, SignatureError } from './errors.ts';
+import { checkSeed } from './generations.ts';
+import type { GroupState } from './group-log.ts';
+import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
+import { LABELS } from './labels.ts';
+import { hpkeOpen, hpkeSeal, type HpkeTestOptions } from './primitives.ts';
+
+function boxInfo(groupId: GroupId, generation: number, recipient: KeyBoxRecipient): Bytes {
+  return labelled(LABELS.keyBoxInfo, { groupId, generation, recipient });
+}
+
+function unsignedPart(box: KeyBox): Omit<KeyBox, 'sig'> {
+  const { sig: _sig, ...rest } = box;
+  return rest;
+}
+
+/**
+ * Seals `seed` of generation `generation` to one recipient and signs the box.
+ * @param recipientBoxKey the recipient's X25519 public key, raw or base64url.
+ */
+export async function sealKeyBox(
+  sender: DeviceIdentity,
+  groupId: GroupId,
+  generation: number,
+  seed: Uint8Array,
+  recipient: KeyBoxRecipient,
+  recipientBoxKey: Uint8Array | string,
+  testOptions?: HpkeTestOptions,
+): Promise<KeyBox> {
+  const key = typeof recipientBoxKey === 'string' ? fromBase64url(recipientBoxKey, 32) : recipientBoxKey;
+  const { enc, ciphertext } = await hpkeSeal(key, boxInfo(groupId, generation, recipient), seed, undefined, testOptions);
+  const unsigned = {
+    v: 1 as const,
+    groupId,
+    generation,
+    recipient,
+    sender: sender.fingerprint,
+    enc: toBase64url(enc),
+    ciphertext: toBase64url(ciphertext),
+  };
+  return { ...unsigned, sig: await signLabelled(sender, LABELS.keyBoxSignature, unsigned) };
+}
+
+/** The box key pair and the recipient id a device (or an invite) opens boxes as. */
+export interface BoxOpener {
+  recipient: KeyBoxRecipient;
+  boxKeys: { privateKey: CryptoKey; publicKey: CryptoKey };
+}
+
+export function openerFor(identity: DeviceIdentity): BoxOpener {
+  return { recipient: { kind: 'member', id: identity.fingerprint }, boxKeys: identity.boxKeys };
+}
+
+/**
+ * Opens a key box with the validated group state as the judge of who may send what.
+ * @returns the seed, or `null` when the box is addressed to someone else.
+ * @throws {EncodingError} malformed box; {KeyBoxError} wrong group, unknown generation,
+ *   a sender who was not a member during that generation, or a seed the log does not
+ *   name; {SignatureError} bad sender signature; {DecryptError} the seal does not open.
+ */
+export async function openKeyBox(input: unknown, opener: BoxOpener, state: GroupState): Promise<Bytes | null> {
+  const parsed = keyBoxSchema.safeParse(input);
+  if (!parsed.success) throw new EncodingError(`key box is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  const box = parsed.data;
+  if (box.recipient.kind !== opener.recipient.kind || box.recipient.id !== opener.recipient.id) return null;
+  if (box.groupId !== state.groupId) throw new KeyBoxError('this key box is for another group');
+  const generation = state.generations[box.generation];
+  if (!generation) throw new KeyBoxError(`this key box is for generation ${box.generation}, which the group log does not have yet`);
+  const sender = senderKey(state, box.sender);
+  if (!sender || !(generation.members.has(box.sender) || generation.startedBy === box.sender)) {
+    throw new KeyBoxError('this key box was sent by someone who was not a member of the group at that generation');
+  }
+  if (!(await verifyLabelled(sender, box.sig, LABELS.keyBoxSignature, unsignedPart(box)))) throw new SignatureError('key box');
+  const seed = await hpkeOpen(
+    opener.boxKeys,
+    fromBase64url(box.enc, 32),
+    boxInfo(box.groupId, box.generation, box.recipient),
+    fromBase64url(box.ciphertext),
+    undefined,
+    'key box',
+  );
+  await checkSeed(state, box.generation, seed);
+  return seed;
+}
+
+/** A sender's verification key: current members, and departed ones for boxes of their time. */
+function senderKey(state: GroupState, sender: Fingerprint): Bytes | undefined {
+  const member = state.members.get(sender);
+  if (member) return member.signKey;
+  const departed = state.departed.get(sender);
+  return departed ? fromBase64url(departed.bundle.signKey, 32) : undefined;
+}

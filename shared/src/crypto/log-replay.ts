@@ -1,0 +1,322 @@
+/**
+ * Replaying and validating a group log (DESIGN §4). Every client runs this on every
+ * log it receives, and the storage API runs the same rules before it stores an entry
+ * (defence in depth; no client trusts the server's check).
+ *
+ * Rules are applied in order with the signer each entry needs; all signatures (entries,
+ * bundles, invite acceptances) are then verified together, and the earliest failure
+ * by sequence number is the one reported.
+ */
+import { labelled } from '../protocol/canonical.ts';
+import { fromBase64url, toBase64url, type Bytes } from '../protocol/encoding.ts';
+import type { EntryHash, Fingerprint, GroupId } from '../protocol/ids.ts';
+import { logEntrySchema, type LogEntry, type LogHead, type PublicBundle, type Rotation } from '../protocol/schemas.ts';
+import { LogVerificationError, type LogRejection } from './errors.ts';
+import { checkPinnedHead, entryHash, entrySigningInput, type GroupState, type MemberInfo } from './group-log.ts';
+import { fingerprintOf } from './identity.ts';
+import { LABELS } from './labels.ts';
+import { sha256Now, verify } from './primitives.ts';
+
+/** The group id a `create` entry names: 16 bytes of the hash of its creator and nonce. */
+export function deriveGroupId(creator: PublicBundle, nonce: string): GroupId {
+  return toBase64url(sha256Now(labelled(LABELS.groupId, { creator, nonce })).subarray(0, 16)) as GroupId;
+}
+
+/** The bytes an invite acceptance signature covers. */
+export function acceptanceInput(groupId: GroupId, invite: string, member: PublicBundle): Bytes {
+  return labelled(LABELS.inviteAcceptance, { groupId, invite, member });
+}
+
+interface PendingSignature {
+  seq: number;
+  what: string;
+  key: Bytes;
+  sig: string;
+  message: Bytes;
+}
+
+class RuleBreak extends Error {
+  constructor(
+    readonly reason: LogRejection,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+function fail(reason: LogRejection, detail: string): never {
+  throw new RuleBreak(reason, detail);
+}
+
+function cloneState(state: GroupState): GroupState {
+  return {
+    ...state,
+    hashes: [...state.hashes],
+    members: new Map(state.members),
+    departed: new Map(state.departed),
+    generations: state.generations.map((g) => ({ ...g, members: new Set(g.members) })),
+    invites: new Map([...state.invites].map(([k, v]) => [k, { ...v }])),
+  };
+}
+
+function memberFromBundle(bundle: PublicBundle, role: MemberInfo['role'], seq: number, via: MemberInfo['via']): MemberInfo {
+  return {
+    fingerprint: fingerprintOf(bundle),
+    bundle,
+    signKey: fromBase64url(bundle.signKey, 32),
+    boxKey: fromBase64url(bundle.boxKey, 32),
+    role,
+    joinedSeq: seq,
+    via,
+  };
+}
+
+/** Applies one entry's rules to `state` (mutating it) and returns the signatures it needs. */
+function applyEntry(state: GroupState | null, entry: LogEntry): { state: GroupState; signatures: PendingSignature[] } {
+  const sigs: PendingSignature[] = [];
+  const needBundle = (bundle: PublicBundle, what: string) => {
+    const { sig, ...unsigned } = bundle;
+    sigs.push({ seq: entry.seq, what, key: fromBase64url(bundle.signKey, 32), sig, message: labelled(LABELS.bundleSignature, unsigned) });
+  };
+  const needEntrySig = (key: Bytes) => sigs.push({ seq: entry.seq, what: `entry ${entry.seq}`, key, sig: entry.sig, message: entrySigningInput(entry) });
+
+  if (state === null) {
+    if (entry.op !== 'create') fail('malformed', 'a group log must start with a create entry');
+    if (entry.seq !== 0 || entry.prev !== null) fail('bad-sequence', 'the create entry must be entry 0 with no previous entry');
+    const { creator, nonce, seedCommitment, policy } = entry.body;
+    if (entry.groupId !== deriveGroupId(creator, nonce)) fail('wrong-group', 'the group id does not match its create entry');
+    const creatorInfo = memberFromBundle(creator, 'admin', 0, 'create');
+    if (entry.author !== creatorInfo.fingerprint) fail('bad-signature', 'the create entry must be signed by its creator');
+    needBundle(creator, "the creator's public keys");
+    needEntrySig(creatorInfo.signKey);
+    const hash = entryHash(entry);
+    const created: GroupState = {
+      groupId: entry.groupId,
+      policy,
+      creator: creatorInfo.fingerprint,
+      seq: 0,
+      head: hash,
+      hashes: [hash],
+      lastAt: entry.at,
+      members: new Map([[creatorInfo.fingerprint, creatorInfo]]),
+      departed: new Map(),
+      generations: [{ generation: 0, seq: 0, startedBy: creatorInfo.fingerprint, seedCommitment, members: new Set([creatorInfo.fingerprint]) }],
+      invites: new Map(),
+      recovery: null,
+    };
+    return { state: created, signatures: sigs };
+  }
+
+  if (entry.groupId !== state.groupId) fail('wrong-group', `entry ${entry.seq} belongs to another group`);
+  if (entry.seq !== state.seq + 1) fail('bad-sequence', `expected entry ${state.seq + 1}, got ${entry.seq}`);
+  if (entry.prev !== state.head) fail('bad-link', `entry ${entry.seq} does not follow entry ${state.seq}`);
+  if (entry.at < state.lastAt) fail('time-went-backwards', `entry ${entry.seq} is dated before the entry it follows`);
+
+  const author = state.members.get(entry.author);
+  const requireAdmin = () => {
+    if (!author) fail('not-member', `entry ${entry.seq} is signed by someone who is not a member`);
+    if (author.role !== 'admin') fail('not-admin', `entry ${entry.seq} (${entry.op}) needs an admin`);
+    return author;
+  };
+  const requireRotation = (rotation: Rotation | undefined) => {
+    if (!rotation) fail('missing-rotation', `entry ${entry.seq} (${entry.op}) must start a new generation`);
+    if (rotation.generation !== state.generations.length) {
+      fail('bad-generation', `entry ${entry.seq} starts generation ${rotation.generation}, expected ${state.generations.length}`);
+    }
+  };
+  const startGeneration = (rotation: Rotation) => {
+    state.generations.push({
+      generation: rotation.generation,
+      seq: entry.seq,
+      startedBy: entry.author,
+      seedCommitment: rotation.seedCommitment,
+      prevWrap: rotation.prevWrap,
+      members: new Set(state.members.keys()),
+    });
+  };
+  const depart = (fingerprint: Fingerprint, how: 'removed' | 'left' | 'replaced') => {
+    const member = state.members.get(fingerprint)!;
+    state.members.delete(fingerprint);
+    state.departed.set(fingerprint, { fingerprint, bundle: member.bundle, seq: entry.seq, how });
+  };
+  const admit = (member: MemberInfo) => {
+    state.members.set(member.fingerprint, member);
+    state.departed.delete(member.fingerprint);
+    state.generations[state.generations.length - 1]!.members.add(member.fingerprint);
+  };
+
+  switch (entry.op) {
+    case 'create':
+      fail('bad-sequence', `entry ${entry.seq} is a second create entry`);
+    case 'invite': {
+      needEntrySig(requireAdmin().signKey);
+      const { invite, boxKey, expiresAt, role } = entry.body;
+      if (state.invites.has(invite)) fail('invite-used', `invite ${invite} is already in the log`);
+      if (expiresAt <= entry.at) fail('invite-expired', `entry ${entry.seq} creates an invite that has already expired`);
+      state.invites.set(invite, { id: invite, seq: entry.seq, author: entry.author, expiresAt, role, ...(boxKey ? { boxKey } : {}) });
+      break;
+    }
+    case 'add': {
+      const { member, role, acceptance } = entry.body;
+      const joining = memberFromBundle(member, role, entry.seq, acceptance ? 'invite' : 'admin');
+      if (state.members.has(joining.fingerprint)) fail('already-member', `entry ${entry.seq} adds someone who is already a member`);
+      if (joining.fingerprint === state.recovery) fail('already-member', `entry ${entry.seq} adds the recovery key as a person`);
+      needBundle(member, "the new member's public keys");
+      if (acceptance) {
+        const invite = state.invites.get(acceptance.invite);
+        if (!invite) fail('unknown-invite', `entry ${entry.seq} accepts an invite that is not in the log`);
+        if (invite.usedBy) fail('invite-used', `entry ${entry.seq} reuses an invite that was already accepted`);
+        if (entry.at > invite.expiresAt) fail('invite-expired', `entry ${entry.seq} accepts an invite after it expired`);
+        if (role !== invite.role) fail('bad-acceptance', `entry ${entry.seq} claims a role the invite does not give`);
+        sigs.push({
+          seq: entry.seq,
+          what: 'the invite acceptance',
+          key: fromBase64url(acceptance.invite, 32),
+          sig: acceptance.sig,
+          message: acceptanceInput(state.groupId, acceptance.invite, member),
+        });
+        if (entry.author === joining.fingerprint) needEntrySig(joining.signKey);
+        else needEntrySig(requireAdmin().signKey);
+        invite.usedBy = joining.fingerprint;
+        joining.invite = acceptance.invite;
+      } else {
+        needEntrySig(requireAdmin().signKey);
+      }
+      admit(joining);
+      break;
+    }
+    case 'remove': {
+      needEntrySig(requireAdmin().signKey);
+      const { member, rotation } = entry.body;
+      if (!state.members.has(member)) fail('not-member', `entry ${entry.seq} removes someone who is not a member`);
+      if (member === entry.author) fail('malformed', `entry ${entry.seq}: to leave, use a leave entry`);
+      if (member === state.recovery) fail('malformed', `entry ${entry.seq}: the recovery key is replaced, not removed`);
+      requireRotation(rotation);
+      depart(member, 'removed');
+      startGeneration(rotation);
+      break;
+    }
+    case 'leave': {
+      if (!author) fail('not-member', `entry ${entry.seq} is a leave by someone who is not a member`);
+      if (entry.author === state.recovery) fail('malformed', `entry ${entry.seq}: the recovery key cannot leave`);
+      needEntrySig(author.signKey);
+      requireRotation(entry.body.rotation);
+      depart(entry.author, 'left');
+      startGeneration(entry.body.rotation);
+      break;
+    }
+    case 'rotate': {
+      needEntrySig(requireAdmin().signKey);
+      requireRotation(entry.body.rotation);
+      startGeneration(entry.body.rotation);
+      break;
+    }
+    case 'role': {
+      needEntrySig(requireAdmin().signKey);
+      const { member, role } = entry.body;
+      const target = state.members.get(member);
+      if (!target) fail('not-member', `entry ${entry.seq} changes the role of someone who is not a member`);
+      if (member === state.recovery) fail('malformed', `entry ${entry.seq}: the recovery key is always an admin`);
+      if (role === 'member' && target.role === 'admin') {
+        const humanAdmins = [...state.members.values()].filter((m) => m.role === 'admin' && m.fingerprint !== state.recovery);
+        if (humanAdmins.length <= 1) fail('last-admin', `entry ${entry.seq} would leave the group without a person as admin`);
+      }
+      state.members.set(member, { ...target, role });
+      break;
+    }
+    case 'recovery': {
+      needEntrySig(requireAdmin().signKey);
+      const { recovery, rotation } = entry.body;
+      const next = memberFromBundle(recovery, 'admin', entry.seq, 'recovery');
+      if (state.members.has(next.fingerprint)) fail('already-member', `entry ${entry.seq} makes a current member the recovery key`);
+      needBundle(recovery, 'the recovery public keys');
+      const previous = state.recovery;
+      // Replacing a recovery key takes the key from the old one: a new generation.
+      if (previous !== null || rotation) requireRotation(rotation);
+      if (previous !== null) depart(previous, 'replaced');
+      state.recovery = next.fingerprint;
+      admit(next);
+      if (rotation) startGeneration(rotation);
+      break;
+    }
+  }
+
+  const hash = entryHash(entry);
+  state.seq = entry.seq;
+  state.head = hash;
+  state.hashes.push(hash);
+  state.lastAt = entry.at;
+  return { state, signatures: sigs };
+}
+
+const SIGNATURE_BATCH = 256;
+
+async function firstBadSignature(pending: PendingSignature[]): Promise<PendingSignature | undefined> {
+  for (let i = 0; i < pending.length; i += SIGNATURE_BATCH) {
+    const batch = pending.slice(i, i + SIGNATURE_BATCH);
+    const results = await Promise.all(
+      batch.map((p) => {
+        let sig: Bytes;
+        try {
+          sig = fromBase64url(p.sig, 64);
+        } catch {
+          return false;
+        }
+        return verify(p.key, sig, p.message);
+      }),
+    );
+    const bad = results.indexOf(false);
+    if (bad >= 0) return batch[bad];
+  }
+  return undefined;
+}
+
+export interface ExtendOptions {
+  /** The head this device validated before: the result must extend it (no rollback, no fork). */
+  pinned?: LogHead | null;
+}
+
+/**
+ * Validates `entries` as the continuation of `state` (or as a whole log when `state`
+ * is null) and returns the new state; `state` itself is never changed.
+ * @throws {LogVerificationError} naming the first entry that breaks a rule.
+ */
+export async function extendLog(state: GroupState | null, entries: readonly unknown[], options: ExtendOptions = {}): Promise<GroupState> {
+  let next = state ? cloneState(state) : null;
+  const pending: PendingSignature[] = [];
+  let ruleBreak: { seq: number; reason: LogRejection; detail: string } | undefined;
+  let position = state ? state.seq + 1 : 0;
+
+  for (const raw of entries) {
+    const parsed = logEntrySchema.safeParse(raw);
+    if (!parsed.success) {
+      ruleBreak = { seq: position, reason: 'malformed', detail: `entry ${position} is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+      break;
+    }
+    try {
+      const applied = applyEntry(next, parsed.data);
+      next = applied.state;
+      pending.push(...applied.signatures);
+    } catch (error) {
+      if (!(error instanceof RuleBreak)) throw error;
+      ruleBreak = { seq: parsed.data.seq, reason: error.reason, detail: error.detail };
+      break;
+    }
+    position++;
+  }
+
+  // A bad signature before the rule break is the real cause: report it first.
+  const badSig = await firstBadSignature(pending);
+  if (badSig) throw new LogVerificationError('bad-signature', `the signature on ${badSig.what} (entry ${badSig.seq}) is not valid`, badSig.seq);
+  if (ruleBreak) throw new LogVerificationError(ruleBreak.reason, ruleBreak.detail, ruleBreak.seq);
+  if (!next) throw new LogVerificationError('malformed', 'the group log is empty');
+  checkPinnedHead(next, options.pinned);
+  return next;
+}
+
+/** Validates a whole log from its create entry. @throws {LogVerificationError} */
+export function replayLog(entries: readonly unknown[], options: ExtendOptions = {}): Promise<GroupState> {
+  return extendLog(null, entries, options);
+}
+
+export type { EntryHash };

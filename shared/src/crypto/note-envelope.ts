@@ -1,0 +1,147 @@
+/**
+ * Note envelopes (DESIGN §5). Every note version gets a fresh 256-bit content key;
+ * title and body are encrypted with it under associated data that binds group, note
+ * id, version, generation and author; the content key is wrapped with the
+ * generation's note key; the author signs the whole envelope (over SHA-256 digests of
+ * the two ciphertexts, so a 1 MiB body is hashed once rather than twice by Ed25519).
+ */
+import { labelled } from '../protocol/canonical.ts';
+import { fromBase64url, fromUtf8, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
+import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
+import { NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_BYTES, noteEnvelopeSchema, type NoteEnvelope } from '../protocol/schemas.ts';
+import { DecryptError, EncodingError, NoteError } from './errors.ts';
+import type { GroupState } from './group-log.ts';
+import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
+import { LABELS } from './labels.ts';
+import { aeadOpen, aeadSeal, randomBytes, sha256 } from './primitives.ts';
+
+export interface NotePlaintext {
+  title: string;
+  body: string;
+}
+
+export interface NoteAddress {
+  groupId: GroupId;
+  noteId: NoteId;
+  version: number;
+  generation: number;
+  author: Fingerprint;
+}
+
+export function newNoteId(): NoteId {
+  return toBase64url(randomBytes(16)) as NoteId;
+}
+
+function contentAad(address: NoteAddress, part: 'title' | 'body'): Bytes {
+  return labelled(LABELS.noteContent, { ...address, part });
+}
+
+function wrapAad(address: NoteAddress): Bytes {
+  return labelled(LABELS.noteKeyWrap, address);
+}
+
+async function signingView(envelope: Omit<NoteEnvelope, 'sig'>): Promise<Record<string, unknown>> {
+  const { title, body, ...header } = envelope;
+  const [titleHash, bodyHash] = await Promise.all([sha256(fromBase64url(title)), sha256(fromBase64url(body))]);
+  return { ...header, titleHash: toBase64url(titleHash), bodyHash: toBase64url(bodyHash) };
+}
+
+/**
+ * Encrypts and signs one note version.
+ * @param noteKey the note key of `address.generation` (from `generationKeys`).
+ * @throws {EncodingError} when the title or body is over the size limit.
+ */
+export async function sealNote(
+  author: DeviceIdentity,
+  address: Omit<NoteAddress, 'author'>,
+  noteKey: Uint8Array,
+  content: NotePlaintext,
+  options: { deleted?: boolean; at?: number } = {},
+): Promise<NoteEnvelope> {
+  const full: NoteAddress = { ...address, author: author.fingerprint };
+  const title = utf8(content.title);
+  const body = utf8(content.body);
+  if (title.length > NOTE_TITLE_MAX_BYTES) throw new EncodingError(`a note title can be at most ${NOTE_TITLE_MAX_BYTES} bytes`);
+  if (body.length > NOTE_BODY_MAX_BYTES) throw new EncodingError(`a note can be at most ${NOTE_BODY_MAX_BYTES / 1024} KiB`);
+  const contentKey = randomBytes(32);
+  const [sealedTitle, sealedBody, wrappedKey] = await Promise.all([
+    aeadSeal(contentKey, title, contentAad(full, 'title')),
+    aeadSeal(contentKey, body, contentAad(full, 'body')),
+    aeadSeal(noteKey, contentKey, wrapAad(full)),
+  ]);
+  const unsigned: Omit<NoteEnvelope, 'sig'> = {
+    v: 1,
+    ...full,
+    at: options.at ?? Date.now(),
+    deleted: options.deleted ?? false,
+    wrappedKey: toBase64url(wrappedKey),
+    title: toBase64url(sealedTitle),
+    body: toBase64url(sealedBody),
+  };
+  return { ...unsigned, sig: await signLabelled(author, LABELS.noteSignature, await signingView(unsigned)) };
+}
+
+/** Why a note cannot be shown, in the words the side panel uses. */
+export type NoteFailure = 'malformed' | 'moved' | 'unknown-author' | 'bad-signature' | 'no-key' | 'decrypt';
+
+export class NoteOpenError extends NoteError {
+  constructor(
+    readonly reason: NoteFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Verifies and decrypts a note envelope.
+ * @param expected where the caller asked for it: a stored envelope moved to another note
+ *   id, group or version is refused.
+ * @param noteKeyFor the note key of a generation, or undefined when this device does not hold it.
+ * @throws {NoteOpenError} with a reason the UI can explain.
+ */
+export async function openNote(
+  input: unknown,
+  state: GroupState,
+  expected: { noteId: NoteId; version?: number },
+  noteKeyFor: (generation: number) => Promise<Uint8Array | undefined> | Uint8Array | undefined,
+): Promise<NotePlaintext & { envelope: NoteEnvelope }> {
+  const parsed = noteEnvelopeSchema.safeParse(input);
+  if (!parsed.success) throw new NoteOpenError('malformed', 'this note is damaged: it is not a valid note envelope');
+  const envelope = parsed.data;
+  if (envelope.groupId !== state.groupId || envelope.noteId !== expected.noteId || (expected.version !== undefined && envelope.version !== expected.version)) {
+    throw new NoteOpenError('moved', 'this note was stored under another name or version than it was written for: possibly tampered');
+  }
+  const generation = state.generations[envelope.generation];
+  const author = state.members.get(envelope.author) ?? state.departed.get(envelope.author);
+  if (!generation || !author || !generation.members.has(envelope.author)) {
+    throw new NoteOpenError('unknown-author', 'this note claims an author who was not a member when it was written: possibly tampered');
+  }
+  const { sig, ...unsigned } = envelope;
+  const signKey = fromBase64url(author.bundle.signKey, 32);
+  if (!(await verifyLabelled(signKey, sig, LABELS.noteSignature, await signingView(unsigned)))) {
+    throw new NoteOpenError('bad-signature', 'signature invalid: this note was changed after it was written, possibly tampered');
+  }
+  const noteKey = await noteKeyFor(envelope.generation);
+  if (!noteKey) throw new NoteOpenError('no-key', 'the key for this note has not reached this device yet');
+  const address: NoteAddress = {
+    groupId: envelope.groupId,
+    noteId: envelope.noteId,
+    version: envelope.version,
+    generation: envelope.generation,
+    author: envelope.author,
+  };
+  try {
+    const contentKey = await aeadOpen(noteKey, fromBase64url(envelope.wrappedKey), wrapAad(address), 'note key');
+    const [title, body] = await Promise.all([
+      aeadOpen(contentKey, fromBase64url(envelope.title), contentAad(address, 'title'), 'note title'),
+      aeadOpen(contentKey, fromBase64url(envelope.body), contentAad(address, 'body'), 'note body'),
+    ]);
+    return { title: fromUtf8(title), body: fromUtf8(body), envelope };
+  } catch (error) {
+    if (error instanceof DecryptError || error instanceof EncodingError) {
+      throw new NoteOpenError('decrypt', 'this note could not be decrypted with the group key: it may be damaged');
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * The only module that touches WebCrypto and HPKE (DESIGN §2). Everything else in
+ * the protocol calls these functions; none of them is a hand-written primitive.
+ *
+ * - Ed25519 signatures, X25519 key agreement, AES-GCM, HKDF-SHA256, SHA-256/512:
+ *   WebCrypto (`globalThis.crypto.subtle`), in Node 20 and current Chromium alike.
+ * - HPKE (RFC 9180, mode_base, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM):
+ *   `@hpke/core` over native X25519 CryptoKeys. The key schedule's HKDF runs on
+ *   `@noble/hashes` instead of a dozen asynchronous WebCrypto HMAC calls; the RFC 9180
+ *   A.1 vectors prove it computes the same bytes (shared/test/vectors-hpke.test.ts).
+ * - SHA-512 in a tight loop (the safety number's 5200 rounds) and HMAC also run on
+ *   `@noble/hashes`, which is synchronous.
+ */
+import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256 } from '@hpke/core';
+import { HkdfSha256Native } from '@hpke/common';
+import { extract as hkdfExtract, expand as hkdfExpand } from '@noble/hashes/hkdf.js';
+import { sha256 as sha256Sync, sha512 as sha512Sync } from '@noble/hashes/sha2.js';
+import { bytes, concatBytes, fromBase64url, type Bytes } from '../protocol/encoding.ts';
+import { DecryptError, EncodingError } from './errors.ts';
+
+const subtle = globalThis.crypto.subtle;
+
+export { sha512Sync };
+
+/** Cryptographically secure random bytes. */
+export function randomBytes(length: number): Bytes {
+  const out = new Uint8Array(length);
+  // getRandomValues fills at most 65536 bytes per call.
+  for (let at = 0; at < length; at += 65536) globalThis.crypto.getRandomValues(out.subarray(at, Math.min(length, at + 65536)));
+  return out;
+}
+
+export async function sha256(data: Uint8Array): Promise<Bytes> {
+  return new Uint8Array(await subtle.digest('SHA-256', bytes(data)));
+}
+
+export async function sha512(data: Uint8Array): Promise<Bytes> {
+  return new Uint8Array(await subtle.digest('SHA-512', bytes(data)));
+}
+
+/** SHA-256 without a round trip through the event loop, for small hashes in hot loops. */
+export function sha256Now(data: Uint8Array): Bytes {
+  return bytes(sha256Sync(data));
+}
+
+/**
+ * HKDF-SHA256 (RFC 5869) through WebCrypto.
+ * @throws {EncodingError} when more than 255 × 32 bytes are asked for.
+ */
+export async function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Bytes> {
+  if (!Number.isInteger(length) || length < 0 || length > 255 * 32) {
+    throw new EncodingError('HKDF-SHA256 output must be between 0 and 8160 bytes');
+  }
+  if (length === 0) return new Uint8Array(0);
+  const key = await subtle.importKey('raw', bytes(ikm), 'HKDF', false, ['deriveBits']);
+  const bits = await subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: bytes(salt), info: bytes(info) }, key, length * 8);
+  return new Uint8Array(bits);
+}
+
+// ---------------------------------------------------------------------------
+// AES-GCM (DESIGN §2: AES-256-GCM with 96-bit random nonces for our data)
+
+export const AES_GCM_NONCE_BYTES = 12;
+export const AES_GCM_TAG_BYTES = 16;
+
+function checkAesGcmParams(key: Uint8Array, iv: Uint8Array): void {
+  if (key.length !== 16 && key.length !== 32) throw new EncodingError('AES-GCM key must be 16 or 32 bytes');
+  if (iv.length !== AES_GCM_NONCE_BYTES) throw new EncodingError('AES-GCM nonce must be 12 bytes');
+}
+
+/**
+ * AES-GCM encryption with an explicit 12-byte nonce and a 16-byte tag; returns
+ * ciphertext ‖ tag. Other nonce sizes are refused: they are where GCM breaks.
+ * @throws {EncodingError} for a wrong key or nonce size.
+ */
+export async function aesGcmEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Bytes> {
+  checkAesGcmParams(key, iv);
+  const k = await subtle.importKey('raw', bytes(key), 'AES-GCM', false, ['encrypt']);
+  return new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv: bytes(iv), additionalData: bytes(aad) }, k, bytes(plaintext)));
+}
+
+/**
+ * Opens ciphertext ‖ tag.
+ * @throws {DecryptError} when the tag does not verify; {EncodingError} for bad sizes.
+ */
+export async function aesGcmDecrypt(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, aad: Uint8Array, what = 'data'): Promise<Bytes> {
+  checkAesGcmParams(key, iv);
+  if (sealed.length < AES_GCM_TAG_BYTES) throw new DecryptError(what);
+  const k = await subtle.importKey('raw', bytes(key), 'AES-GCM', false, ['decrypt']);
+  try {
+    return new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv: bytes(iv), additionalData: bytes(aad) }, k, bytes(sealed)));
+  } catch {
+    throw new DecryptError(what);
+  }
+}
+
+/** AES-256-GCM with a fresh random nonce; returns nonce ‖ ciphertext ‖ tag. */
+export async function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Bytes> {
+  if (key.length !== 32) throw new EncodingError('AES-256-GCM key must be 32 bytes');
+  const nonce = randomBytes(AES_GCM_NONCE_BYTES);
+  return concatBytes(nonce, await aesGcmEncrypt(key, nonce, plaintext, aad));
+}
+
+/**
+ * Opens nonce ‖ ciphertext ‖ tag from {@link aeadSeal}.
+ * @throws {DecryptError}
+ */
+export async function aeadOpen(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array, what = 'data'): Promise<Bytes> {
+  if (key.length !== 32) throw new EncodingError('AES-256-GCM key must be 32 bytes');
+  if (sealed.length < AES_GCM_NONCE_BYTES + AES_GCM_TAG_BYTES) throw new DecryptError(what);
+  return aesGcmDecrypt(key, sealed.subarray(0, AES_GCM_NONCE_BYTES), sealed.subarray(AES_GCM_NONCE_BYTES), aad, what);
+}
+
+// ---------------------------------------------------------------------------
+// Ed25519
+
+export const ED25519_PUBLIC_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+export const X25519_PUBLIC_BYTES = 32;
+
+/** A signing or box key pair whose private half never leaves WebCrypto. */
+export interface KeyPairWithPublicBytes {
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  publicBytes: Bytes;
+}
+
+export async function generateSigningKeyPair(): Promise<KeyPairWithPublicBytes> {
+  const pair = (await subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+  return { ...pair, publicBytes: new Uint8Array(await subtle.exportKey('raw', pair.publicKey)) };
+}
+
+export async function generateBoxKeyPair(): Promise<KeyPairWithPublicBytes> {
+  const pair = (await subtle.generateKey({ name: 'X25519' }, false, ['deriveBits'])) as CryptoKeyPair;
+  return { ...pair, publicBytes: new Uint8Array(await subtle.exportKey('raw', pair.publicKey)) };
+}
+
+// PKCS#8 prefixes (RFC 8410) for wrapping a raw 32-byte private key.
+const PKCS8_PREFIX = {
+  Ed25519: [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20],
+  X25519: [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20],
+} as const;
+
+/**
+ * Imports a key pair from a 32-byte private seed (used for keys derived from an
+ * invite secret or a recovery code). The private key is non-extractable.
+ * @throws {EncodingError} when the seed is not 32 bytes.
+ */
+export async function keyPairFromSeed(algorithm: 'Ed25519' | 'X25519', seed: Uint8Array): Promise<KeyPairWithPublicBytes> {
+  if (seed.length !== 32) throw new EncodingError('private key seed must be 32 bytes');
+  const pkcs8 = concatBytes(Uint8Array.from(PKCS8_PREFIX[algorithm]), seed);
+  const usages: KeyUsage[] = algorithm === 'Ed25519' ? ['sign'] : ['deriveBits'];
+  // An extractable copy lives only long enough to read the public half.
+  const exportable = await subtle.importKey('pkcs8', pkcs8, { name: algorithm }, true, usages);
+  const jwk = await subtle.exportKey('jwk', exportable);
+  if (typeof jwk.x !== 'string') throw new EncodingError('runtime did not return the public key');
+  const publicBytes = fromBase64url(jwk.x, 32);
+  const privateKey = await subtle.importKey('pkcs8', pkcs8, { name: algorithm }, false, usages);
+  const publicKey = await subtle.importKey('raw', publicBytes, { name: algorithm }, true, algorithm === 'Ed25519' ? ['verify'] : []);
+  return { privateKey, publicKey, publicBytes };
+}
+
+export async function sign(privateKey: CryptoKey, message: Uint8Array): Promise<Bytes> {
+  return new Uint8Array(await subtle.sign('Ed25519', privateKey, bytes(message)));
+}
+
+/** Imported Ed25519 public keys, by their bytes: log replay verifies many entries per author. */
+const verifyKeyCache = new Map<string, Promise<CryptoKey>>();
+const VERIFY_KEY_CACHE_LIMIT = 4096;
+
+function importVerifyKey(publicKey: Uint8Array): Promise<CryptoKey> {
+  const id = String.fromCharCode(...publicKey);
+  let key = verifyKeyCache.get(id);
+  if (!key) {
+    if (verifyKeyCache.size >= VERIFY_KEY_CACHE_LIMIT) verifyKeyCache.clear();
+    key = subtle.importKey('raw', bytes(publicKey), { name: 'Ed25519' }, false, ['verify']);
+    verifyKeyCache.set(id, key);
+    key.catch(() => verifyKeyCache.delete(id));
+  }
+  return key;
+}
+
+/**
+ * Verifies an Ed25519 signature. Malformed keys or signatures are simply invalid.
+ * @returns true only for a valid signature by exactly this key over exactly this message.
+ */
+export async function verify(publicKey: Uint8Array, signature: Uint8Array, message: Uint8Array): Promise<boolean> {
+  if (publicKey.length !== ED25519_PUBLIC_BYTES || signature.length !== ED25519_SIGNATURE_BYTES) return false;
+  try {
+    return await subtle.verify('Ed25519', await importVerifyKey(publicKey), bytes(signature), bytes(message));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Raw X25519 (RFC 7748) between a private key and a peer's public bytes.
+ * @throws {EncodingError} for a public key of the wrong size or one the runtime refuses
+ * (e.g. a low-order point, whose shared secret would be all zero).
+ */
+export async function x25519(privateKey: CryptoKey, peerPublic: Uint8Array): Promise<Bytes> {
+  if (peerPublic.length !== X25519_PUBLIC_BYTES) throw new EncodingError('X25519 public key must be 32 bytes');
+  try {
+    const pub = await subtle.importKey('raw', bytes(peerPublic), { name: 'X25519' }, false, []);
+    return new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pub }, privateKey, 256));
+  } catch (cause) {
+    throw new EncodingError(`X25519 refused the public key${cause instanceof Error ? `: ${cause.message}` : ''}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// HPKE (RFC 9180), suite of A.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM
+
+/**
+ * HKDF-SHA256 for the HPKE key schedule on `@noble/hashes`: the same function as
+ * WebCrypto's, computed synchronously, which removes about a dozen thread-pool round
+ * trips from every seal and open.
+ */
+class HkdfSha256Immediate extends HkdfSha256Native {
+  override async extract(salt: ArrayBufferLike | ArrayBufferView, ikm: ArrayBufferLike | ArrayBufferView): Promise<ArrayBuffer> {
+    const s = toView(salt);
+    return hkdfExtract(sha256Sync, toView(ikm), s.length === 0 ? new Uint8Array(32) : s).slice().buffer;
+  }
+
+  override async expand(prk: ArrayBufferLike | ArrayBufferView, info: ArrayBufferLike | ArrayBufferView, len: number): Promise<ArrayBuffer> {
+    return hkdfExpand(sha256Sync, toView(prk), toView(info), len).slice().buffer;
+  }
+
+  override async extractAndExpand(
+    salt: ArrayBufferLike | ArrayBufferView,
+    ikm: ArrayBufferLike | ArrayBufferView,
+    info: ArrayBufferLike | ArrayBufferView,
+    len: number,
+  ): Promise<ArrayBuffer> {
+    return this.expand(await this.extract(salt, ikm), info, len);
+  }
+}
+
+function toView(data: ArrayBufferLike | ArrayBufferView): Uint8Array {
+  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+}
+
+const hpkeSuite = new CipherSuite({
+  kem: new DhkemX25519HkdfSha256(),
+  kdf: new HkdfSha256Immediate(),
+  aead: new Aes128Gcm(),
+});
+
+export const HPKE_ENC_BYTES = 32;
+
+/** A test-only seam: the ephemeral key pair's input keying material (RFC 9180 `ikmE`). */
+export interface HpkeTestOptions {
+  ephemeralIkm?: Uint8Array;
+}
+
+/**
+ * HPKE single-shot seal (RFC 9180 §6.1, mode_base).
+ * @param options only tests pass this, to reproduce the RFC vectors.
+ * @throws {EncodingError} when the recipient key is malformed.
+ */
+export async function hpkeSeal(
+  recipientPublic: Uint8Array,
+  info: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array = new Uint8Array(0),
+  options: HpkeTestOptions = {},
+): Promise<{ enc: Bytes; ciphertext: Bytes }> {
+  if (recipientPublic.length !== X25519_PUBLIC_BYTES) throw new EncodingError('HPKE recipient key must be 32 bytes');
+  let recipientPublicKey: CryptoKey;
+  try {
+    recipientPublicKey = await subtle.importKey('raw', bytes(recipientPublic), { name: 'X25519' }, true, []);
+  } catch {
+    throw new EncodingError('HPKE recipient key is not a valid X25519 key');
+  }
+  const ekm = options.ephemeralIkm ? await hpkeSuite.kem.deriveKeyPair(bytes(options.ephemeralIkm)) : undefined;
+  try {
+    const sealed = await hpkeSuite.seal({ recipientPublicKey, info: bytes(info), ...(ekm ? { ekm } : {}) }, bytes(plaintext), bytes(aad));
+    return { enc: new Uint8Array(sealed.enc), ciphertext: new Uint8Array(sealed.ct) };
+  } catch (cause) {
+    throw new EncodingError(`HPKE seal failed${cause instanceof Error ? `: ${cause.message}` : ''}`);
+  }
+}
+
+/**
+ * HPKE single-shot open (RFC 9180 §6.1, mode_base).
+ * @throws {DecryptError} when the box was not sealed to this key with this info, or was altered.
+ */
+export async function hpkeOpen(
+  recipient: { privateKey: CryptoKey; publicKey: CryptoKey },
+  enc: Uint8Array,
+  info: Uint8Array,
+  ciphertext: Uint8Array,
+  aad: Uint8Array = new Uint8Array(0),
+  what = 'sealed key',
+): Promise<Bytes> {
+  if (enc.length !== HPKE_ENC_BYTES) throw new DecryptError(what);
+  try {
+    const pt = await hpkeSuite.open(
+      { recipientKey: { privateKey: recipient.privateKey, publicKey: recipient.publicKey }, enc: bytes(enc), info: bytes(info) },
+      bytes(ciphertext),
+      bytes(aad),
+    );
+    return new Uint8Array(pt);
+  } catch {
+    throw new DecryptError(what);
+  }
+}
+
+/** Derives the deterministic HPKE key pair of RFC 9180 §7.1.3 (tests check the vectors' keys). */
+export async function hpkeDeriveKeyPair(ikm: Uint8Array): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey; publicBytes: Bytes }> {
+  const pair = await hpkeSuite.kem.deriveKeyPair(bytes(ikm));
+  return { ...pair, publicBytes: new Uint8Array(await hpkeSuite.kem.serializePublicKey(pair.publicKey)) };
+}

@@ -1,0 +1,78 @@
+/**
+ * Recovery (DESIGN §6.4, the seed's problem 1). At creation a group gets a recovery
+ * recipient: a device identity derived entirely from a recovery code shown once. It is
+ * an ordinary, visible admin member of the log and receives a box at every rotation,
+ * so a fresh device holding only the code can open the newest seed and add itself.
+ */
+import { fromBase64url, utf8 } from '../protocol/encoding.ts';
+import type { GroupId } from '../protocol/ids.ts';
+import type { KeyBox, LogEntry } from '../protocol/schemas.ts';
+import { RecoveryError } from './errors.ts';
+import { seedChain } from './generations.ts';
+import { currentGeneration, nextEntry, type GroupState } from './group-log.ts';
+import { identityFromKeyPairs, type DeviceIdentity } from './identity.ts';
+import { openKeyBox, openerFor, sealKeyBox } from './key-box.ts';
+import { LABELS } from './labels.ts';
+import { extendLog } from './log-replay.ts';
+import { hkdfSha256, keyPairFromSeed, type KeyPairWithPublicBytes } from './primitives.ts';
+import { encodeSecretCode, newSecret, parseSecretCode } from './secret-code.ts';
+
+/** The recovery identity a code stands for. The same code always gives the same keys. */
+export async function deriveRecoveryIdentity(groupId: GroupId, secret: Uint8Array): Promise<DeviceIdentity> {
+  const salt = fromBase64url(groupId);
+  const [signSeed, boxSeed] = await Promise.all([
+    hkdfSha256(secret, salt, utf8(LABELS.recoverySignKey), 32),
+    hkdfSha256(secret, salt, utf8(LABELS.recoveryBoxKey), 32),
+  ]);
+  const [signKeys, boxKeys]: KeyPairWithPublicBytes[] = await Promise.all([keyPairFromSeed('Ed25519', signSeed), keyPairFromSeed('X25519', boxSeed)]);
+  return identityFromKeyPairs(signKeys!, boxKeys!);
+}
+
+/** A new recovery code for a group, and the identity it unlocks. Show the code once. */
+export async function createRecoveryCode(groupId: GroupId): Promise<{ code: string; identity: DeviceIdentity }> {
+  const secret = newSecret();
+  return { code: encodeSecretCode('recovery', { groupId, secret }), identity: await deriveRecoveryIdentity(groupId, secret) };
+}
+
+/** @throws {EncodingError} when the code is mistyped or not a recovery code. */
+export async function recoveryIdentityFromCode(code: string): Promise<{ groupId: GroupId; identity: DeviceIdentity }> {
+  const { groupId, secret } = parseSecretCode('recovery', code);
+  return { groupId, identity: await deriveRecoveryIdentity(groupId, secret) };
+}
+
+export interface Restoration {
+  /** Append this: the recovery key adds the new device as an admin. */
+  entry: LogEntry;
+  /** Post this: the newest seed, sealed to the new device. */
+  box: KeyBox;
+  /** Every seed of the group, newest first opened from the recovery box. */
+  seeds: Map<number, Uint8Array>;
+  state: GroupState;
+}
+
+/**
+ * Restores access on a fresh device from the recovery code alone.
+ * @param boxes key boxes the server holds for the recovery recipient.
+ * @throws {RecoveryError} when the code is not this group's recovery key or no box opens.
+ */
+export async function restoreWithRecoveryCode(code: string, state: GroupState, boxes: readonly unknown[], newDevice: DeviceIdentity): Promise<Restoration> {
+  const { groupId, identity } = await recoveryIdentityFromCode(code);
+  if (groupId !== state.groupId) throw new RecoveryError('this recovery code is for another group');
+  if (state.recovery !== identity.fingerprint) {
+    throw new RecoveryError('this recovery code was replaced by a newer one, or belongs to a different group history');
+  }
+  const generation = currentGeneration(state);
+  let seed: Uint8Array | null = null;
+  for (const box of boxes) {
+    const candidate = (box as { generation?: unknown }).generation;
+    if (candidate !== generation) continue;
+    seed = await openKeyBox(box, openerFor(identity), state);
+    if (seed) break;
+  }
+  if (!seed) throw new RecoveryError('the server has no key for the recovery code at the current generation');
+  const seeds = await seedChain(state, generation, seed);
+  const entry = await nextEntry(state, identity, 'add', { member: newDevice.bundle, role: 'admin' });
+  const next = await extendLog(state, [entry]);
+  const box = await sealKeyBox(identity, state.groupId, generation, seed, { kind: 'member', id: newDevice.fingerprint }, newDevice.boxKeys.publicBytes);
+  return { entry, box, seeds, state: next };
+}

@@ -1,0 +1,25 @@
+/**
+ * Every error code of the protocol and the API, in one list. Servers answer with
+ * these; clients narrow on them; docs/API.md documents each one (a test checks).
+ */
+import type { ConclaveErrorCode } from '../crypto/errors.ts';
+
+/** Errors the protocol core raises on the client (see `ConclaveError.code`). */
+export const PROTOCOL_ERROR_CODES = [
+  'ENCODING',
+  'DECRYPT',
+  'SIGNATURE',
+  'LOG_INVALID',
+  'LOG_ROLLBACK',
+  'LOG_FORK',
+  'KEY_BOX',
+  'NOTE_INVALID',
+  'INVITE_INVALID',
+  'RECOVERY_INVALID',
+  'HANDSHAKE',
+] as const satisfies readonly ConclaveErrorCode[];
+
+// A compile-time check that the list above names every ConclaveErrorCode.
+type Missing = Exclude<ConclaveErrorCode, (typeof PROTOCOL_ERROR_CODES)[number]>;
+const _allCodesListed: Missing extends never ? true : Missing = true;
+void _allCodesListed;

@@ -1,0 +1,6 @@
+/** Wire formats: schemas, ids, encodings and error codes. No cryptography. */
+export * from './canonical.ts';
+export * from './encoding.ts';
+export * from './error-codes.ts';
+export * from './ids.ts';
+export * from './schemas.ts';

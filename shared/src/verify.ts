@@ -1,0 +1,24 @@
+/**
+ * What a server may use from the protocol core: wire schemas and the public
+ * verification functions (bundle self-signatures, log replay, signature checks).
+ * Nothing reachable from here takes a private key, a group key or plaintext; a test
+ * (shared/test/server-surface.test.ts) keeps it that way.
+ */
+export * from './protocol/index.ts';
+export { ConclaveError, LogVerificationError, SignatureError, EncodingError } from './crypto/errors.ts';
+export type { LogRejection, ConclaveErrorCode } from './crypto/errors.ts';
+export { parseBundle, fingerprintOf, verifyLabelled, type VerifiedBundle } from './crypto/identity.ts';
+export { replayLog, extendLog, deriveGroupId, type ExtendOptions } from './crypto/log-replay.ts';
+export {
+  compareHead,
+  checkPinnedHead,
+  currentGeneration,
+  entryHash,
+  isAdmin,
+  logHead,
+  openInvites,
+  type GroupState,
+  type MemberInfo,
+  type HeadComparison,
+} from './crypto/group-log.ts';
+export { LABELS } from './crypto/labels.ts';
