@@ -31,6 +31,8 @@ export default defineConfig({
         test: {
           name: 'chromium',
           include: ['shared/test/**/*.test.ts'],
+          // *.node.test.ts read the repository from disk: Node only.
+          exclude: ['**/*.node.test.ts', '**/node_modules/**'],
           testTimeout: 60_000,
           browser: {
             enabled: true,
