@@ -6,7 +6,7 @@
  * secret for a group of its own making.
  */
 import { base32crockford } from '@scure/base';
-import { concatBytes, equalBytes, fromBase64url, toBase64url, type Bytes } from '../protocol/encoding.ts';
+import { concatBytes, equalBytes, fromBase64url, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
 import { GROUP_ID_BYTES, type GroupId } from '../protocol/ids.ts';
 import { EncodingError } from './errors.ts';
 import { randomBytes, sha256Now } from './primitives.ts';
@@ -23,7 +23,7 @@ export interface SecretCode {
 }
 
 function checkByte(kind: CodeKind, payload: Uint8Array): number {
-  return sha256Now(concatBytes(new TextEncoder().encode(PREFIX[kind]), payload))[0]!;
+  return sha256Now(concatBytes(utf8(PREFIX[kind]), payload))[0]!;
 }
 
 export function newSecret(): Bytes {
@@ -31,8 +31,8 @@ export function newSecret(): Bytes {
 }
 
 export function encodeSecretCode(kind: CodeKind, code: SecretCode): string {
-  const payload = concatBytes(fromBase64url(code.groupId, GROUP_ID_BYTES), code.secret);
   if (code.secret.length !== CODE_SECRET_BYTES) throw new EncodingError('a code secret must be 16 bytes');
+  const payload = concatBytes(fromBase64url(code.groupId, GROUP_ID_BYTES), code.secret);
   const text = base32crockford.encode(concatBytes(payload, new Uint8Array([checkByte(kind, payload)])));
   return [PREFIX[kind], ...text.match(/.{1,4}/g)!].join('-');
 }
