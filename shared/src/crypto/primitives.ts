@@ -200,11 +200,18 @@ export async function verify(publicKey: Uint8Array, signature: Uint8Array, messa
  */
 export async function x25519(privateKey: CryptoKey, peerPublic: Uint8Array): Promise<Bytes> {
   if (peerPublic.length !== X25519_PUBLIC_BYTES) throw new EncodingError('X25519 public key must be 32 bytes');
+  if (privateKey.algorithm.name !== 'X25519' || privateKey.type !== 'private') throw new EncodingError('X25519 needs an X25519 private key');
+  let pub: CryptoKey;
   try {
-    const pub = await subtle.importKey('raw', bytes(peerPublic), { name: 'X25519' }, false, []);
+    pub = await subtle.importKey('raw', bytes(peerPublic), { name: 'X25519' }, false, []);
+  } catch {
+    throw new EncodingError('X25519 refused the public key: it is not a valid point encoding');
+  }
+  try {
     return new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pub }, privateKey, 256));
-  } catch (cause) {
-    throw new EncodingError(`X25519 refused the public key${cause instanceof Error ? `: ${cause.message}` : ''}`);
+  } catch {
+    // WebCrypto refuses low-order points, whose shared secret would be all zero (RFC 7748 §6.1).
+    throw new EncodingError('X25519 refused the public key: it gives an all-zero shared secret');
   }
 }
 

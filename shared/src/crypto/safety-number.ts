@@ -14,8 +14,10 @@ export const SAFETY_NUMBER_ITERATIONS = 5200;
 const FINGERPRINT_VERSION = new Uint8Array([0, 0]);
 
 /**
- * One party's 30 digits: h = SHA-512(0x0000 ‖ key ‖ stableId), then `iterations` times
- * h = SHA-512(h ‖ key); the first 30 bytes as six 5-byte big-endian numbers mod 100000.
+ * One party's 30 digits: start from h = 0x0000 ‖ key ‖ stableId (unhashed), then
+ * `iterations` times h = SHA-512(h ‖ key) — so the first hash covers
+ * 0x0000 ‖ key ‖ stableId ‖ key; the first 30 bytes of the last hash as six 5-byte
+ * big-endian numbers mod 100000.
  */
 export function displayableHalf(key: Uint8Array, stableId: Uint8Array, iterations = SAFETY_NUMBER_ITERATIONS): string {
   let hash: Uint8Array = concatBytes(FINGERPRINT_VERSION, key, stableId);
