@@ -59,7 +59,13 @@ export function runHandshake(
     channel.onMessage((data) => {
       // Messages are handled strictly one after another, in arrival order.
       queue = queue.then(async () => {
-        if (!settled) apply(await machine.receive(data));
+        if (settled) return;
+        try {
+          apply(await machine.receive(data));
+        } catch {
+          // A machine never throws by contract; if one does, end cleanly and say so.
+          apply({ send: [{ t: 'refuse', reason: 'malformed' }], done: { kind: 'refused', reason: 'malformed', by: 'me' } });
+        }
       });
     });
     apply(machine.start());

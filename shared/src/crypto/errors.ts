@@ -65,10 +65,12 @@ export type LogRejection =
   | 'unknown-invite'
   | 'invite-used'
   | 'invite-expired'
+  | 'invite-revoked'
   | 'bad-acceptance'
   | 'missing-rotation'
   | 'bad-generation'
   | 'time-went-backwards'
+  | 'time-in-future'
   | 'last-admin'
   | 'rollback'
   | 'fork';
@@ -104,8 +106,8 @@ export class InviteError extends ConclaveError {
 }
 
 export class RecoveryError extends ConclaveError {
-  constructor(message: string) {
-    super('RECOVERY_INVALID', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RECOVERY_INVALID', message, options);
   }
 }
 

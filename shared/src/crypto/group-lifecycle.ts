@@ -8,21 +8,37 @@
 import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
 import type { HandoverPolicy, KeyBox, LogEntry, Rotation } from '../protocol/schemas.ts';
-import { makeRotation, newSeed, seedCommitment } from './generations.ts';
+import { checkSeed, makeRotation, newSeed, seedCommitment } from './generations.ts';
 import { currentGeneration, nextEntry, seedRecipients, signEntry, type GroupState } from './group-log.ts';
+import { EncodingError } from './errors.ts';
 import type { DeviceIdentity } from './identity.ts';
 import { sealKeyBox } from './key-box.ts';
 import { deriveGroupId, extendLog, replayLog } from './log-replay.ts';
 import { randomBytes } from './primitives.ts';
 import { createRecoveryCode } from './recovery.ts';
 
-/** Seals `seed` to everyone who must hold generation `generation`, in parallel. */
-export function sealToRecipients(state: GroupState, sender: DeviceIdentity, generation: number, seed: Uint8Array, now: number = Date.now()): Promise<KeyBox[]> {
-  return Promise.all(
-    seedRecipients(state, now)
-      .filter((r) => !(r.kind === 'member' && r.id === sender.fingerprint))
-      .map((r) => sealKeyBox(sender, state.groupId, generation, seed, { kind: r.kind, id: r.id } as KeyBox['recipient'], r.boxKey)),
+export interface SealedSeed {
+  boxes: KeyBox[];
+  /** Recipients whose logged box key cannot be sealed to (e.g. a low-order point): show them, never stop for them. */
+  unreachable: KeyBox['recipient'][];
+}
+
+/**
+ * Seals `seed` to everyone who must hold generation `generation`, in parallel. One
+ * member with an unusable key cannot block a rotation for everyone else.
+ */
+export async function sealToRecipients(state: GroupState, sender: DeviceIdentity, generation: number, seed: Uint8Array, now: number = Date.now()): Promise<SealedSeed> {
+  const recipients = seedRecipients(state, now).filter((r) => !(r.kind === 'member' && r.id === sender.fingerprint));
+  const results = await Promise.allSettled(
+    recipients.map((r) => sealKeyBox(sender, state.groupId, generation, seed, { kind: r.kind, id: r.id } as KeyBox['recipient'], r.boxKey)),
   );
+  const sealed: SealedSeed = { boxes: [], unreachable: [] };
+  results.forEach((result, i) => {
+    if (result.status === 'fulfilled') sealed.boxes.push(result.value);
+    else if (result.reason instanceof EncodingError) sealed.unreachable.push({ kind: recipients[i]!.kind, id: recipients[i]!.id } as KeyBox['recipient']);
+    else throw result.reason;
+  });
+  return sealed;
 }
 
 export interface NewGroup {
@@ -60,7 +76,7 @@ export async function createGroup(creator: DeviceIdentity, options: { policy?: H
   const { code, identity } = await createRecoveryCode(groupId);
   const recovery = await nextEntry(created, creator, 'recovery', { recovery: identity.bundle }, at);
   const state = await extendLog(created, [recovery]);
-  const boxes = await sealToRecipients(state, creator, 0, seed, at);
+  const { boxes } = await sealToRecipients(state, creator, 0, seed, at);
   return { entries: [create, recovery], state, seed, recoveryCode: code, boxes };
 }
 
@@ -70,6 +86,7 @@ export interface Rotated {
   seed: Uint8Array;
   generation: number;
   boxes: KeyBox[];
+  unreachable: KeyBox['recipient'][];
 }
 
 async function rotateWith(
@@ -79,12 +96,14 @@ async function rotateWith(
   build: (rotation: Rotation) => Promise<LogEntry>,
   now: number,
 ): Promise<Rotated> {
+  // A wrong current seed would break the chain for good: nobody could open older notes.
+  await checkSeed(state, currentGeneration(state), currentSeed);
   const generation = currentGeneration(state) + 1;
   const { seed, rotation } = await makeRotation(state.groupId, generation, currentSeed);
   const entry = await build(rotation);
   const next = await extendLog(state, [entry]);
-  const boxes = await sealToRecipients(next, author, generation, seed, now);
-  return { entry, state: next, seed, generation, boxes };
+  const { boxes, unreachable } = await sealToRecipients(next, author, generation, seed, now);
+  return { entry, state: next, seed, generation, boxes, unreachable };
 }
 
 /** An admin removes a member; the new generation is sealed to everyone else. The removed member keeps what they already read. */

@@ -54,6 +54,8 @@ export interface InviteInfo {
   /** Present for a pre-keyed invite: the X25519 key the seed is sealed to. */
   boxKey?: string;
   usedBy?: Fingerprint;
+  /** Set when its author stopped being an admin (removed, left, demoted): it can no longer be accepted. */
+  revokedAt?: number;
 }
 
 /** What a validated log says about a group. Only ever built by replaying a log. */
@@ -158,9 +160,9 @@ export function people(state: GroupState): MemberInfo[] {
   return [...state.members.values()].filter((m) => m.fingerprint !== state.recovery);
 }
 
-/** Invites that can still be accepted at `now`. */
+/** Invites that can still be accepted at `now` (an invite is valid up to and including `expiresAt`). */
 export function openInvites(state: GroupState, now: number = Date.now()): InviteInfo[] {
-  return [...state.invites.values()].filter((i) => !i.usedBy && i.expiresAt > now);
+  return [...state.invites.values()].filter((i) => !i.usedBy && i.revokedAt === undefined && i.expiresAt >= now);
 }
 
 /** Everyone a new generation's seed must be sealed to: members (with the recovery recipient) and open pre-keyed invites. */

@@ -63,6 +63,11 @@ function transcript(hello: Hello, welcome: Omit<Welcome, 'sig'>, signer: 'holder
   return { hello, welcome, signer, qrSecret };
 }
 
+/** A bundle whose self-signature fails is a bad signature; anything else wrong with it is malformed. */
+function bundleRefusal(error: unknown): RefusalReason {
+  return error instanceof ConclaveError && error.is('SIGNATURE') ? 'bad-signature' : 'malformed';
+}
+
 function refuse(reason: RefusalReason, peer?: Fingerprint): HandshakeStep {
   return { send: [{ t: 'refuse', reason }], done: { kind: 'refused', reason, by: 'me', ...(peer ? { peer } : {}) } };
 }
@@ -121,8 +126,8 @@ export class JoinerHandshake {
     let holder;
     try {
       holder = await parseBundle(welcome.bundle);
-    } catch {
-      return refuse('bad-signature', peer);
+    } catch (error) {
+      return refuse(bundleRefusal(error), peer);
     }
     // Key substitution: whoever answered must be the device we meant to reach.
     if (holder.fingerprint !== peer) return refuse('wrong-peer', peer);
@@ -161,8 +166,8 @@ export interface HolderOptions {
   seedFor: (generation: number) => Uint8Array | undefined;
   /** This device's trust in a member. */
   trustOf: (fingerprint: Fingerprint) => TrustState;
-  /** The one-time secret of the QR code this device is showing, if any. */
-  shownQrSecret?: string;
+  /** The QR code this device is showing, if any: its one-time secret and whom it was made for. */
+  shownQr?: { secret: string; for: Fingerprint };
   /** Called when the peer echoed our QR secret: mark it verified. */
   onQrConfirmed?: (fingerprint: Fingerprint) => void;
 }
@@ -203,14 +208,18 @@ export class HolderHandshake {
     let joiner;
     try {
       joiner = await parseBundle(hello.bundle);
-    } catch {
-      return refuse('bad-signature');
+    } catch (error) {
+      return refuse(bundleRefusal(error));
     }
     this.joiner = joiner.fingerprint;
     this.joinerSignKey = joiner.signKey;
     const heads = compareHead(this.state, hello.head);
     if (heads === 'fork') return refuse('fork', this.joiner);
     if (heads === 'peer-ahead') return refuse('behind', this.joiner);
+    // Say nothing signed to someone who is not in our log.
+    if (!this.state.members.has(this.joiner)) {
+      return refuse(this.state.departed.get(this.joiner)?.how === 'removed' ? 'removed' : 'not-a-member', this.joiner);
+    }
     const unsigned: Omit<Welcome, 'sig'> = {
       t: 'welcome',
       v: 1,
@@ -235,8 +244,8 @@ export class HolderHandshake {
     if (!member) return refuse(this.state.departed.get(joiner)?.how === 'removed' ? 'removed' : 'not-a-member', joiner);
     // Echoing the secret of the QR code we show, over this authenticated channel,
     // proves the joiner scanned it in person: that is a verification (or re-verification).
-    const shown = this.options.shownQrSecret;
-    const scannedOurCode = qrSecret !== undefined && shown !== undefined && qrSecretMatches(shown, qrSecret);
+    const shown = this.options.shownQr;
+    const scannedOurCode = qrSecret !== undefined && shown !== undefined && shown.for === joiner && qrSecretMatches(shown.secret, qrSecret);
     if (scannedOurCode) this.options.onQrConfirmed?.(joiner);
     const trust = scannedOurCode ? 'verified' : this.options.trustOf(joiner);
     if (trust === 'key-changed') return refuse('key-changed', joiner);
@@ -245,7 +254,13 @@ export class HolderHandshake {
     const generation = currentGeneration(this.state);
     const seed = this.options.seedFor(generation);
     if (!seed) return refuse('no-key', joiner);
-    const box = await sealKeyBox(this.me, this.state.groupId, generation, seed, { kind: 'member', id: joiner }, member.boxKey);
+    let box;
+    try {
+      box = await sealKeyBox(this.me, this.state.groupId, generation, seed, { kind: 'member', id: joiner }, member.boxKey);
+    } catch {
+      // Their logged box key cannot be sealed to (e.g. a low-order point).
+      return refuse('malformed', joiner);
+    }
     return { send: [{ t: 'key', box }], done: { kind: 'sent', peer: joiner, generation } };
   }
 }

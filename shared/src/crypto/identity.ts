@@ -10,7 +10,7 @@ import type { Fingerprint } from '../protocol/ids.ts';
 import { publicBundleSchema, type PublicBundle } from '../protocol/schemas.ts';
 import { EncodingError, SignatureError } from './errors.ts';
 import { LABELS } from './labels.ts';
-import { generateBoxKeyPair, generateSigningKeyPair, sha256Now, sign, verify, type KeyPairWithPublicBytes } from './primitives.ts';
+import { generateBoxKeyPair, generateSigningKeyPair, isUsableBoxKey, sha256Now, sign, verify, type KeyPairWithPublicBytes } from './primitives.ts';
 
 /** A device's own identity. Structured-cloneable, so it is stored in IndexedDB as is. */
 export interface DeviceIdentity {
@@ -59,7 +59,8 @@ export interface VerifiedBundle {
 
 /**
  * Parses a bundle from untrusted input and checks that the sign key signed the box key.
- * @throws {EncodingError} when it is malformed; {SignatureError} when the self-signature fails.
+ * @throws {EncodingError} when it is malformed or its box key is a low-order point;
+ *   {SignatureError} when the self-signature fails.
  */
 export async function parseBundle(input: unknown): Promise<VerifiedBundle> {
   const parsed = publicBundleSchema.safeParse(input);
@@ -71,6 +72,7 @@ export async function parseBundle(input: unknown): Promise<VerifiedBundle> {
   if (!(await verify(signKey, fromBase64url(sig, 64), labelled(LABELS.bundleSignature, unsigned)))) {
     throw new SignatureError('public bundle');
   }
+  if (!(await isUsableBoxKey(boxKey))) throw new EncodingError('public bundle has a box key nothing can be sealed to');
   return { bundle, fingerprint: fingerprintOf(bundle), signKey, boxKey };
 }
 

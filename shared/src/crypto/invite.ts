@@ -88,6 +88,7 @@ export async function acceptInvite(state: GroupState, keys: InviteKeys, joiner: 
   const invite = state.invites.get(keys.inviteId);
   if (!invite) throw new InviteError('this invite is not in the group: check the code, or ask for a new invite');
   if (invite.usedBy) throw new InviteError('this invite has already been used: ask for a new one');
+  if (invite.revokedAt !== undefined) throw new InviteError('the admin who made this invite is no longer an admin, so it was cancelled: ask for a new one');
   if (invite.expiresAt < at) throw new InviteError('this invite has expired: ask for a new one');
   const sig: Bytes = await sign(keys.signKeys.privateKey, acceptanceInput(state.groupId, keys.inviteId, joiner.bundle));
   return nextEntry(

@@ -72,7 +72,7 @@ function memberFromBundle(bundle: PublicBundle, role: MemberInfo['role'], seq: n
 }
 
 /** Applies one entry's rules to `state` (mutating it) and returns the signatures it needs. */
-function applyEntry(state: GroupState | null, entry: LogEntry): { state: GroupState; signatures: PendingSignature[] } {
+function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number): { state: GroupState; signatures: PendingSignature[] } {
   const sigs: PendingSignature[] = [];
   const needBundle = (bundle: PublicBundle, what: string) => {
     const { sig, ...unsigned } = bundle;
@@ -80,6 +80,8 @@ function applyEntry(state: GroupState | null, entry: LogEntry): { state: GroupSt
   };
   const needEntrySig = (key: Bytes) => sigs.push({ seq: entry.seq, what: `entry ${entry.seq}`, key, sig: entry.sig, message: entrySigningInput(entry) });
 
+  // A far-future date would clamp every later entry to it and make every invite expired.
+  if (entry.at > latestAt) fail('time-in-future', `entry ${entry.seq} is dated in the future`);
   if (state === null) {
     if (entry.op !== 'create') fail('malformed', 'a group log must start with a create entry');
     if (entry.seq !== 0 || entry.prev !== null) fail('bad-sequence', 'the create entry must be entry 0 with no previous entry');
@@ -134,10 +136,23 @@ function applyEntry(state: GroupState | null, entry: LogEntry): { state: GroupSt
       members: new Set(state.members.keys()),
     });
   };
+  // An invite is an admin's promise; it dies when its author stops being an admin, so a
+  // removed admin cannot walk back in with a code they kept (nor receive keys through it).
+  const revokeInvitesOf = (fingerprint: Fingerprint) => {
+    for (const invite of state.invites.values()) {
+      if (invite.author === fingerprint && !invite.usedBy && invite.revokedAt === undefined) invite.revokedAt = entry.seq;
+    }
+  };
   const depart = (fingerprint: Fingerprint, how: 'removed' | 'left' | 'replaced') => {
     const member = state.members.get(fingerprint)!;
     state.members.delete(fingerprint);
     state.departed.set(fingerprint, { fingerprint, bundle: member.bundle, seq: entry.seq, how });
+    revokeInvitesOf(fingerprint);
+    // Members are never left without a person as admin while people remain.
+    const people = [...state.members.values()].filter((m) => m.fingerprint !== state.recovery && m.fingerprint !== fingerprint);
+    if (how !== 'replaced' && people.length > 0 && !people.some((m) => m.role === 'admin')) {
+      fail('last-admin', `entry ${entry.seq} would leave the group without a person as admin: make someone else an admin first`);
+    }
   };
   const admit = (member: MemberInfo) => {
     state.members.set(member.fingerprint, member);
@@ -166,6 +181,7 @@ function applyEntry(state: GroupState | null, entry: LogEntry): { state: GroupSt
         const invite = state.invites.get(acceptance.invite);
         if (!invite) fail('unknown-invite', `entry ${entry.seq} accepts an invite that is not in the log`);
         if (invite.usedBy) fail('invite-used', `entry ${entry.seq} reuses an invite that was already accepted`);
+        if (invite.revokedAt !== undefined) fail('invite-revoked', `entry ${entry.seq} accepts an invite whose author is no longer an admin`);
         if (entry.at > invite.expiresAt) fail('invite-expired', `entry ${entry.seq} accepts an invite after it expired`);
         if (role !== invite.role) fail('bad-acceptance', `entry ${entry.seq} claims a role the invite does not give`);
         sigs.push({
@@ -222,6 +238,7 @@ function applyEntry(state: GroupState | null, entry: LogEntry): { state: GroupSt
         if (humanAdmins.length <= 1) fail('last-admin', `entry ${entry.seq} would leave the group without a person as admin`);
       }
       state.members.set(member, { ...target, role });
+      if (role === 'member') revokeInvitesOf(member);
       break;
     }
     case 'recovery': {
@@ -274,7 +291,12 @@ async function firstBadSignature(pending: PendingSignature[]): Promise<PendingSi
 export interface ExtendOptions {
   /** The head this device validated before: the result must extend it (no rollback, no fork). */
   pinned?: LogHead | null;
+  /** The replaying device's clock; entries dated further ahead than the allowed skew are refused. */
+  now?: number;
 }
+
+/** How far ahead of the replaying device's clock an entry may be dated. */
+export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
 
 /**
  * Validates `entries` as the continuation of `state` (or as a whole log when `state`
@@ -286,6 +308,7 @@ export async function extendLog(state: GroupState | null, entries: readonly unkn
   const pending: PendingSignature[] = [];
   let ruleBreak: { seq: number; reason: LogRejection; detail: string } | undefined;
   let position = state ? state.seq + 1 : 0;
+  const latestAt = (options.now ?? Date.now()) + MAX_CLOCK_SKEW_MS;
 
   for (const raw of entries) {
     const parsed = logEntrySchema.safeParse(raw);
@@ -294,7 +317,7 @@ export async function extendLog(state: GroupState | null, entries: readonly unkn
       break;
     }
     try {
-      const applied = applyEntry(next, parsed.data);
+      const applied = applyEntry(next, parsed.data, latestAt);
       next = applied.state;
       pending.push(...applied.signatures);
     } catch (error) {

@@ -82,7 +82,7 @@ export async function sealNote(
 }
 
 /** Why a note cannot be shown, in the words the side panel uses. */
-export type NoteFailure = 'malformed' | 'moved' | 'unknown-author' | 'bad-signature' | 'no-key' | 'decrypt';
+export type NoteFailure = 'malformed' | 'moved' | 'log-behind' | 'unknown-author' | 'bad-signature' | 'no-key' | 'decrypt';
 
 export class NoteOpenError extends NoteError {
   constructor(
@@ -111,6 +111,9 @@ export async function openNote(
   const envelope = parsed.data;
   if (envelope.groupId !== state.groupId || envelope.noteId !== expected.noteId || (expected.version !== undefined && envelope.version !== expected.version)) {
     throw new NoteOpenError('moved', 'this note was stored under another name or version than it was written for: possibly tampered');
+  }
+  if (envelope.generation >= state.generations.length) {
+    throw new NoteOpenError('log-behind', 'this note was written after the newest group change this device knows of: sync the group and try again');
   }
   const generation = state.generations[envelope.generation];
   const author = state.members.get(envelope.author) ?? state.departed.get(envelope.author);

@@ -215,6 +215,22 @@ export async function x25519(privateKey: CryptoKey, peerPublic: Uint8Array): Pro
   }
 }
 
+let probeKey: Promise<CryptoKeyPair> | undefined;
+
+/**
+ * True when a peer's X25519 public key can be sealed to: WebCrypto refuses low-order
+ * points (all-zero shared secret), so one agreement with a throwaway key tells.
+ */
+export async function isUsableBoxKey(publicKey: Uint8Array): Promise<boolean> {
+  probeKey ??= subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']) as Promise<CryptoKeyPair>;
+  try {
+    await x25519((await probeKey).privateKey, publicKey);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // HPKE (RFC 9180), suite of A.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM
 

@@ -1,20 +1,28 @@
 /**
  * The verification QR payload (DESIGN §3): `conclave:v1:` + base64url of
- * version ‖ my fingerprint ‖ the fingerprint I hold for you ‖ group id ‖ log head ‖ one-time secret.
+ * version ‖ my fingerprint ‖ the fingerprint I hold for you ‖ group id ‖ log head ‖ one-time secret
+ * ‖ 4-byte check (SHA-256 of the label and all before it), so a damaged code is refused.
  * One scan checks both directions: the scanner sees the displayer's key and the key
  * the displayer holds for the scanner; the scanner then echoes the secret over the
  * authenticated peer channel, which tells the displayer the scan happened.
  */
-import { concatBytes, equalBytes, fromBase32, fromBase64url, toBase32, toBase64url, uintBytes, type Bytes } from '../protocol/encoding.ts';
+import { concatBytes, equalBytes, fromBase32, fromBase64url, toBase32, toBase64url, uintBytes, utf8, type Bytes } from '../protocol/encoding.ts';
 import { GROUP_ID_BYTES, type Fingerprint, type GroupId, type EntryHash } from '../protocol/ids.ts';
 import type { LogHead } from '../protocol/schemas.ts';
 import { EncodingError } from './errors.ts';
 import { LABELS } from './labels.ts';
-import { randomBytes } from './primitives.ts';
+import { randomBytes, sha256Now } from './primitives.ts';
 
 const QR_VERSION = 1;
 const QR_SECRET_BYTES = 16;
-const QR_PAYLOAD_BYTES = 1 + 32 + 32 + GROUP_ID_BYTES + 4 + 32 + QR_SECRET_BYTES;
+const QR_CHECK_BYTES = 4;
+const QR_BODY_BYTES = 1 + 32 + 32 + GROUP_ID_BYTES + 4 + 32 + QR_SECRET_BYTES;
+const QR_PAYLOAD_BYTES = QR_BODY_BYTES + QR_CHECK_BYTES;
+
+/** A check value over the payload, so a damaged code is refused as damaged rather than misread. */
+function qrCheck(body: Uint8Array): Bytes {
+  return sha256Now(concatBytes(utf8(LABELS.qrPayload), body)).subarray(0, QR_CHECK_BYTES) as Bytes;
+}
 
 export interface QrPayload {
   /** The displayer's fingerprint. */
@@ -42,7 +50,7 @@ export function encodeQrPayload(payload: QrPayload): string {
     fromBase64url(payload.head.hash, 32),
     fromBase64url(payload.secret, QR_SECRET_BYTES),
   );
-  return LABELS.qrPayload + toBase64url(body);
+  return LABELS.qrPayload + toBase64url(concatBytes(body, qrCheck(body)));
 }
 
 /** @throws {EncodingError} when the text is not a Conclave QR payload of this version. */
@@ -53,6 +61,9 @@ export function parseQrPayload(text: string): QrPayload {
     body = fromBase64url(text.slice(LABELS.qrPayload.length), QR_PAYLOAD_BYTES);
   } catch {
     throw new EncodingError('this Conclave QR code is damaged or incomplete');
+  }
+  if (!equalBytes(qrCheck(body.subarray(0, QR_BODY_BYTES)), body.subarray(QR_BODY_BYTES))) {
+    throw new EncodingError('this Conclave QR code is damaged: scan it again');
   }
   if (body[0] !== QR_VERSION) throw new EncodingError('this Conclave QR code is from another version');
   let at = 1;

@@ -63,14 +63,23 @@ export async function restoreWithRecoveryCode(code: string, state: GroupState, b
   }
   const generation = currentGeneration(state);
   let seed: Uint8Array | null = null;
+  // The server chooses what it lists: a junk box must not hide a good one behind it.
   for (const box of boxes) {
-    const candidate = (box as { generation?: unknown }).generation;
-    if (candidate !== generation) continue;
-    seed = await openKeyBox(box, openerFor(identity), state);
+    if ((box as { generation?: unknown } | null)?.generation !== generation) continue;
+    try {
+      seed = await openKeyBox(box, openerFor(identity), state);
+    } catch {
+      continue;
+    }
     if (seed) break;
   }
   if (!seed) throw new RecoveryError('the server has no key for the recovery code at the current generation');
-  const seeds = await seedChain(state, generation, seed);
+  let seeds: Map<number, Uint8Array>;
+  try {
+    seeds = await seedChain(state, generation, seed);
+  } catch (cause) {
+    throw new RecoveryError('the recovery key opened the newest key, but the chain to older keys is broken: older notes cannot be restored', { cause });
+  }
   const entry = await nextEntry(state, identity, 'add', { member: newDevice.bundle, role: 'admin' });
   const next = await extendLog(state, [entry]);
   const box = await sealKeyBox(identity, state.groupId, generation, seed, { kind: 'member', id: newDevice.fingerprint }, newDevice.boxKeys.publicBytes);

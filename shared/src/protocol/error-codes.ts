@@ -1,6 +1,6 @@
 /**
- * Every error code of the protocol and the API, in one list. Servers answer with
- * these; clients narrow on them; docs/API.md documents each one (a test checks).
+ * Every error code of the protocol, in one list; clients narrow on them. The storage
+ * API's codes join this list with the API itself.
  */
 import type { ConclaveErrorCode } from '../crypto/errors.ts';
 

@@ -45,7 +45,7 @@ export const fingerprintSchema = z.string().regex(/^[a-z2-7]{52}$/, 'must be a 5
 export type Fingerprint = z.infer<typeof fingerprintSchema>;
 
 export const GROUP_ID_BYTES = 16;
-/** A group id: the first 16 bytes of the hash of its `create` entry's content, so it cannot be reused for another group. */
+/** A group id: the first 16 bytes of SHA-256 over its creator's bundle and a random nonce (see `deriveGroupId`). */
 export const groupIdSchema = b64uBytes(GROUP_ID_BYTES).brand<'GroupId'>();
 export type GroupId = z.infer<typeof groupIdSchema>;
 
