@@ -15,6 +15,7 @@ const ALLOWED_FUNCTIONS = new Set([
   // protocol: encodings, schemas helpers
   'bytes', 'utf8', 'fromUtf8', 'concatBytes', 'equalBytes', 'toBase64url', 'fromBase64url', 'toBase32', 'fromBase32',
   'toHex', 'fromHex', 'uintBytes', 'canonicalJson', 'labelled', 'base64urlLength', 'b64uBytes', 'b64uVar',
+  'isCanonicalBase64url', 'base64urlByteLength',
   // verification
   'parseBundle', 'fingerprintOf', 'verifyLabelled', 'replayLog', 'extendLog', 'deriveGroupId',
   'compareHead', 'checkPinnedHead', 'currentGeneration', 'entryHash', 'isAdmin', 'logHead', 'openInvites',

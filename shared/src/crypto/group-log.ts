@@ -3,7 +3,7 @@
  * state a validated log describes. Replaying and validating is in `log-replay.ts`.
  */
 import { labelled } from '../protocol/canonical.ts';
-import { toBase64url } from '../protocol/encoding.ts';
+import { concatBytes, fromBase64url, toBase64url, utf8 } from '../protocol/encoding.ts';
 import type { EntryHash, Fingerprint, GroupId, InviteId, Role } from '../protocol/ids.ts';
 import type { HandoverPolicy, LogBody, LogEntry, LogHead, LogOp, PublicBundle, UnsignedLogEntry } from '../protocol/schemas.ts';
 import type { Bytes } from '../protocol/encoding.ts';
@@ -76,15 +76,22 @@ export interface GroupState {
   recovery: Fingerprint | null;
 }
 
-/** Hash of a whole signed entry: what the next entry's `prev` names. */
-export function entryHash(entry: LogEntry): EntryHash {
-  return toBase64url(sha256Now(labelled(LABELS.logEntryHash, entry))) as EntryHash;
-}
-
 /** The bytes an entry's signature covers: every field but `sig`. */
 export function entrySigningInput(entry: LogEntry | UnsignedLogEntry): Bytes {
   const { sig: _sig, ...unsigned } = entry as LogEntry;
   return labelled(LABELS.logEntry, unsigned);
+}
+
+const ENTRY_HASH_PREFIX = concatBytes(utf8(LABELS.logEntryHash), new Uint8Array([0]));
+
+/** SHA-256(`conclave/v1/log-entry-hash` ‖ 0 ‖ signing input ‖ signature bytes), from a signing input already built. */
+export function entryHashOf(signingInput: Uint8Array, sig: string): EntryHash {
+  return toBase64url(sha256Now(concatBytes(ENTRY_HASH_PREFIX, signingInput, fromBase64url(sig, 64)))) as EntryHash;
+}
+
+/** Hash of a whole signed entry: what the next entry's `prev` names. */
+export function entryHash(entry: LogEntry): EntryHash {
+  return entryHashOf(entrySigningInput(entry), entry.sig);
 }
 
 /** Signs an entry with the author's device key. */

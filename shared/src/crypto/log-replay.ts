@@ -12,7 +12,7 @@ import { fromBase64url, toBase64url, type Bytes } from '../protocol/encoding.ts'
 import type { EntryHash, Fingerprint, GroupId } from '../protocol/ids.ts';
 import { logEntrySchema, type LogEntry, type LogHead, type PublicBundle, type Rotation } from '../protocol/schemas.ts';
 import { LogVerificationError, type LogRejection } from './errors.ts';
-import { checkPinnedHead, entryHash, entrySigningInput, type GroupState, type MemberInfo } from './group-log.ts';
+import { checkPinnedHead, entryHashOf, entrySigningInput, type GroupState, type MemberInfo } from './group-log.ts';
 import { fingerprintOf } from './identity.ts';
 import { LABELS } from './labels.ts';
 import { sha256Now, verify } from './primitives.ts';
@@ -74,11 +74,15 @@ function memberFromBundle(bundle: PublicBundle, role: MemberInfo['role'], seq: n
 /** Applies one entry's rules to `state` (mutating it) and returns the signatures it needs. */
 function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number): { state: GroupState; signatures: PendingSignature[] } {
   const sigs: PendingSignature[] = [];
+  const signingInput = entrySigningInput(entry);
+  // A bundle's self-signature binds its box key to its sign key. When the bundle's own
+  // key signs the entry that carries it, that entry signature already does so.
   const needBundle = (bundle: PublicBundle, what: string) => {
+    if (entry.author === fingerprintOf(bundle)) return;
     const { sig, ...unsigned } = bundle;
     sigs.push({ seq: entry.seq, what, key: fromBase64url(bundle.signKey, 32), sig, message: labelled(LABELS.bundleSignature, unsigned) });
   };
-  const needEntrySig = (key: Bytes) => sigs.push({ seq: entry.seq, what: `entry ${entry.seq}`, key, sig: entry.sig, message: entrySigningInput(entry) });
+  const needEntrySig = (key: Bytes) => sigs.push({ seq: entry.seq, what: `entry ${entry.seq}`, key, sig: entry.sig, message: signingInput });
 
   // A far-future date would clamp every later entry to it and make every invite expired.
   if (entry.at > latestAt) fail('time-in-future', `entry ${entry.seq} is dated in the future`);
@@ -91,7 +95,7 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
     if (entry.author !== creatorInfo.fingerprint) fail('bad-signature', 'the create entry must be signed by its creator');
     needBundle(creator, "the creator's public keys");
     needEntrySig(creatorInfo.signKey);
-    const hash = entryHash(entry);
+    const hash = entryHashOf(signingInput, entry.sig);
     const created: GroupState = {
       groupId: entry.groupId,
       policy,
@@ -258,7 +262,7 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
     }
   }
 
-  const hash = entryHash(entry);
+  const hash = entryHashOf(signingInput, entry.sig);
   state.seq = entry.seq;
   state.head = hash;
   state.hashes.push(hash);
@@ -268,24 +272,57 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
 
 const SIGNATURE_BATCH = 256;
 
-async function firstBadSignature(pending: PendingSignature[]): Promise<PendingSignature | undefined> {
-  for (let i = 0; i < pending.length; i += SIGNATURE_BATCH) {
-    const batch = pending.slice(i, i + SIGNATURE_BATCH);
-    const results = await Promise.all(
-      batch.map((p) => {
-        let sig: Bytes;
-        try {
-          sig = fromBase64url(p.sig, 64);
-        } catch {
-          return false;
-        }
-        return verify(p.key, sig, p.message);
-      }),
-    );
-    const bad = results.indexOf(false);
-    if (bad >= 0) return batch[bad];
+/** Verifies one batch of signatures; resolves to the first bad one, if any. */
+async function firstBadInBatch(batch: PendingSignature[]): Promise<PendingSignature | undefined> {
+  const results = await Promise.all(
+    batch.map((p) => {
+      let sig: Bytes;
+      try {
+        sig = fromBase64url(p.sig, 64);
+      } catch {
+        return false;
+      }
+      return verify(p.key, sig, p.message);
+    }),
+  );
+  const bad = results.indexOf(false);
+  return bad >= 0 ? batch[bad] : undefined;
+}
+
+/**
+ * Signatures are verified in batches that start as soon as the rules have produced
+ * them, so WebCrypto's thread pool works while the main thread checks the next rules.
+ */
+class SignatureQueue {
+  private batch: PendingSignature[] = [];
+  private readonly running: Array<Promise<PendingSignature | undefined>> = [];
+
+  /** @returns true when a batch was started: the caller should yield so it gets dispatched. */
+  add(signatures: PendingSignature[]): boolean {
+    let started = false;
+    for (const s of signatures) {
+      this.batch.push(s);
+      if (this.batch.length === SIGNATURE_BATCH) {
+        this.flush();
+        started = true;
+      }
+    }
+    return started;
   }
-  return undefined;
+
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    this.running.push(firstBadInBatch(batch));
+  }
+
+  /** The first bad signature in log order, if any. */
+  async firstBad(): Promise<PendingSignature | undefined> {
+    this.flush();
+    for (const bad of await Promise.all(this.running)) if (bad) return bad;
+    return undefined;
+  }
 }
 
 export interface ExtendOptions {
@@ -305,7 +342,7 @@ export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
  */
 export async function extendLog(state: GroupState | null, entries: readonly unknown[], options: ExtendOptions = {}): Promise<GroupState> {
   let next = state ? cloneState(state) : null;
-  const pending: PendingSignature[] = [];
+  const pending = new SignatureQueue();
   let ruleBreak: { seq: number; reason: LogRejection; detail: string } | undefined;
   let position = state ? state.seq + 1 : 0;
   const latestAt = (options.now ?? Date.now()) + MAX_CLOCK_SKEW_MS;
@@ -319,7 +356,8 @@ export async function extendLog(state: GroupState | null, entries: readonly unkn
     try {
       const applied = applyEntry(next, parsed.data, latestAt);
       next = applied.state;
-      pending.push(...applied.signatures);
+      // A few microtask turns let the batch's verify calls reach the thread pool.
+      if (pending.add(applied.signatures)) for (let turn = 0; turn < 4; turn++) await null;
     } catch (error) {
       if (!(error instanceof RuleBreak)) throw error;
       ruleBreak = { seq: parsed.data.seq, reason: error.reason, detail: error.detail };
@@ -329,7 +367,7 @@ export async function extendLog(state: GroupState | null, entries: readonly unkn
   }
 
   // A bad signature before the rule break is the real cause: report it first.
-  const badSig = await firstBadSignature(pending);
+  const badSig = await pending.firstBad();
   if (badSig) throw new LogVerificationError('bad-signature', `the signature on ${badSig.what} (entry ${badSig.seq}) is not valid`, badSig.seq);
   if (ruleBreak) throw new LogVerificationError(ruleBreak.reason, ruleBreak.detail, ruleBreak.seq);
   if (!next) throw new LogVerificationError('malformed', 'the group log is empty');

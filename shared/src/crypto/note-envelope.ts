@@ -13,7 +13,7 @@ import { DecryptError, EncodingError, NoteError } from './errors.ts';
 import type { GroupState } from './group-log.ts';
 import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { aeadOpen, aeadSeal, randomBytes, sha256 } from './primitives.ts';
+import { aeadOpen, aeadSeal, importAeadKey, randomBytes, sha256 } from './primitives.ts';
 
 export interface NotePlaintext {
   title: string;
@@ -40,21 +40,23 @@ function wrapAad(address: NoteAddress): Bytes {
   return labelled(LABELS.noteKeyWrap, address);
 }
 
-async function signingView(envelope: Omit<NoteEnvelope, 'sig'>): Promise<Record<string, unknown>> {
-  const { title, body, ...header } = envelope;
-  const [titleHash, bodyHash] = await Promise.all([sha256(fromBase64url(title)), sha256(fromBase64url(body))]);
+/** What the author signs: the header with digests of the two ciphertexts (given as bytes, hashed once). */
+async function signingView(envelope: Omit<NoteEnvelope, 'sig'>, sealedTitle: Uint8Array, sealedBody: Uint8Array): Promise<Record<string, unknown>> {
+  const { title: _title, body: _body, ...header } = envelope;
+  const [titleHash, bodyHash] = await Promise.all([sha256(sealedTitle), sha256(sealedBody)]);
   return { ...header, titleHash: toBase64url(titleHash), bodyHash: toBase64url(bodyHash) };
 }
 
 /**
  * Encrypts and signs one note version.
- * @param noteKey the note key of `address.generation` (from `generationKeys`).
+ * @param noteKey the note key of `address.generation` (from `generationKeys`), raw or
+ *   imported once with `importAeadKey` for many notes.
  * @throws {EncodingError} when the title or body is over the size limit.
  */
 export async function sealNote(
   author: DeviceIdentity,
   address: Omit<NoteAddress, 'author'>,
-  noteKey: Uint8Array,
+  noteKey: Uint8Array | CryptoKey,
   content: NotePlaintext,
   options: { deleted?: boolean; at?: number } = {},
 ): Promise<NoteEnvelope> {
@@ -64,9 +66,10 @@ export async function sealNote(
   if (title.length > NOTE_TITLE_MAX_BYTES) throw new EncodingError(`a note title can be at most ${NOTE_TITLE_MAX_BYTES} bytes`);
   if (body.length > NOTE_BODY_MAX_BYTES) throw new EncodingError(`a note can be at most ${NOTE_BODY_MAX_BYTES / 1024} KiB`);
   const contentKey = randomBytes(32);
+  const contentCryptoKey = await importAeadKey(contentKey);
   const [sealedTitle, sealedBody, wrappedKey] = await Promise.all([
-    aeadSeal(contentKey, title, contentAad(full, 'title')),
-    aeadSeal(contentKey, body, contentAad(full, 'body')),
+    aeadSeal(contentCryptoKey, title, contentAad(full, 'title')),
+    aeadSeal(contentCryptoKey, body, contentAad(full, 'body')),
     aeadSeal(noteKey, contentKey, wrapAad(full)),
   ]);
   const unsigned: Omit<NoteEnvelope, 'sig'> = {
@@ -78,7 +81,7 @@ export async function sealNote(
     title: toBase64url(sealedTitle),
     body: toBase64url(sealedBody),
   };
-  return { ...unsigned, sig: await signLabelled(author, LABELS.noteSignature, await signingView(unsigned)) };
+  return { ...unsigned, sig: await signLabelled(author, LABELS.noteSignature, await signingView(unsigned, sealedTitle, sealedBody)) };
 }
 
 /** Why a note cannot be shown, in the words the side panel uses. */
@@ -104,7 +107,7 @@ export async function openNote(
   input: unknown,
   state: GroupState,
   expected: { noteId: NoteId; version?: number },
-  noteKeyFor: (generation: number) => Promise<Uint8Array | undefined> | Uint8Array | undefined,
+  noteKeyFor: (generation: number) => Promise<Uint8Array | CryptoKey | undefined> | Uint8Array | CryptoKey | undefined,
 ): Promise<NotePlaintext & { envelope: NoteEnvelope }> {
   const parsed = noteEnvelopeSchema.safeParse(input);
   if (!parsed.success) throw new NoteOpenError('malformed', 'this note is damaged: it is not a valid note envelope');
@@ -122,11 +125,9 @@ export async function openNote(
   }
   const { sig, ...unsigned } = envelope;
   const signKey = fromBase64url(author.bundle.signKey, 32);
-  if (!(await verifyLabelled(signKey, sig, LABELS.noteSignature, await signingView(unsigned)))) {
-    throw new NoteOpenError('bad-signature', 'signature invalid: this note was changed after it was written, possibly tampered');
-  }
-  const noteKey = await noteKeyFor(envelope.generation);
-  if (!noteKey) throw new NoteOpenError('no-key', 'the key for this note has not reached this device yet');
+  // Decoded once: hashed for the signature, then decrypted.
+  const sealedTitle = fromBase64url(envelope.title);
+  const sealedBody = fromBase64url(envelope.body);
   const address: NoteAddress = {
     groupId: envelope.groupId,
     noteId: envelope.noteId,
@@ -134,17 +135,33 @@ export async function openNote(
     generation: envelope.generation,
     author: envelope.author,
   };
-  try {
-    const contentKey = await aeadOpen(noteKey, fromBase64url(envelope.wrappedKey), wrapAad(address), 'note key');
+  // Signature check and decryption run side by side; plaintext is released only after
+  // the signature holds.
+  const signatureHolds = signingView(unsigned, sealedTitle, sealedBody).then((view) => verifyLabelled(signKey, sig, LABELS.noteSignature, view));
+  const decryption = (async () => {
+    const noteKey = await noteKeyFor(envelope.generation);
+    if (!noteKey) return null;
+    const contentKey = await importAeadKey(await aeadOpen(noteKey, fromBase64url(envelope.wrappedKey), wrapAad(address), 'note key'));
     const [title, body] = await Promise.all([
-      aeadOpen(contentKey, fromBase64url(envelope.title), contentAad(address, 'title'), 'note title'),
-      aeadOpen(contentKey, fromBase64url(envelope.body), contentAad(address, 'body'), 'note body'),
+      aeadOpen(contentKey, sealedTitle, contentAad(address, 'title'), 'note title'),
+      aeadOpen(contentKey, sealedBody, contentAad(address, 'body'), 'note body'),
     ]);
-    return { title: fromUtf8(title), body: fromUtf8(body), envelope };
-  } catch (error) {
+    return { title: fromUtf8(title), body: fromUtf8(body) };
+  })().then(
+    (plaintext) => ({ plaintext }),
+    (error: unknown) => ({ error }),
+  );
+  if (!(await signatureHolds)) {
+    throw new NoteOpenError('bad-signature', 'signature invalid: this note was changed after it was written, possibly tampered');
+  }
+  const outcome = await decryption;
+  if ('error' in outcome) {
+    const { error } = outcome;
     if (error instanceof DecryptError || error instanceof EncodingError) {
       throw new NoteOpenError('decrypt', 'this note could not be decrypted with the group key: it may be damaged');
     }
     throw error;
   }
+  if (!outcome.plaintext) throw new NoteOpenError('no-key', 'the key for this note has not reached this device yet');
+  return { ...outcome.plaintext, envelope };
 }

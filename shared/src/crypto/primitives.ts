@@ -12,13 +12,18 @@
  *   `@noble/hashes`, which is synchronous.
  */
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256 } from '@hpke/core';
-import { HkdfSha256Native } from '@hpke/common';
+import { HkdfSha256Native, SUITE_ID_HEADER_KEM, i2Osp } from '@hpke/common';
 import { extract as hkdfExtract, expand as hkdfExpand } from '@noble/hashes/hkdf.js';
 import { sha256 as sha256Sync, sha512 as sha512Sync } from '@noble/hashes/sha2.js';
 import { bytes, concatBytes, fromBase64url, type Bytes } from '../protocol/encoding.ts';
 import { DecryptError, EncodingError } from './errors.ts';
 
 const subtle = globalThis.crypto.subtle;
+
+/** A view WebCrypto accepts without copying (copies only views on shared memory). */
+function bufferView(data: Uint8Array): Bytes {
+  return data.buffer instanceof ArrayBuffer ? (data as Bytes) : new Uint8Array(data);
+}
 
 export { sha512Sync };
 
@@ -30,7 +35,11 @@ export function randomBytes(length: number): Bytes {
   return out;
 }
 
+/** Below this size a synchronous hash beats a round trip through WebCrypto's thread pool. */
+const SYNC_HASH_LIMIT = 64 * 1024;
+
 export async function sha256(data: Uint8Array): Promise<Bytes> {
+  if (data.length <= SYNC_HASH_LIMIT) return sha256Now(data);
   return new Uint8Array(await subtle.digest('SHA-256', bytes(data)));
 }
 
@@ -94,21 +103,41 @@ export async function aesGcmDecrypt(key: Uint8Array, iv: Uint8Array, sealed: Uin
   }
 }
 
-/** AES-256-GCM with a fresh random nonce; returns nonce ‖ ciphertext ‖ tag. */
-export async function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Bytes> {
+/**
+ * An AES-256-GCM key imported once, for a key used more than once (a note's content
+ * key for title and body, a generation's note key for many notes). Not extractable.
+ * @throws {EncodingError} when the key is not 32 bytes.
+ */
+export async function importAeadKey(key: Uint8Array): Promise<CryptoKey> {
   if (key.length !== 32) throw new EncodingError('AES-256-GCM key must be 32 bytes');
+  return subtle.importKey('raw', bytes(key), 'AES-GCM', false, ['encrypt', 'decrypt']);
+}
+
+async function aeadKey(key: Uint8Array | CryptoKey): Promise<CryptoKey> {
+  return key instanceof Uint8Array ? importAeadKey(key) : key;
+}
+
+/** AES-256-GCM with a fresh random nonce; returns nonce ‖ ciphertext ‖ tag. */
+export async function aeadSeal(key: Uint8Array | CryptoKey, plaintext: Uint8Array, aad: Uint8Array): Promise<Bytes> {
+  const k = await aeadKey(key);
   const nonce = randomBytes(AES_GCM_NONCE_BYTES);
-  return concatBytes(nonce, await aesGcmEncrypt(key, nonce, plaintext, aad));
+  const sealed = await subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: bytes(aad) }, k, bytes(plaintext));
+  return concatBytes(nonce, new Uint8Array(sealed));
 }
 
 /**
  * Opens nonce ‖ ciphertext ‖ tag from {@link aeadSeal}.
  * @throws {DecryptError}
  */
-export async function aeadOpen(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array, what = 'data'): Promise<Bytes> {
-  if (key.length !== 32) throw new EncodingError('AES-256-GCM key must be 32 bytes');
+export async function aeadOpen(key: Uint8Array | CryptoKey, sealed: Uint8Array, aad: Uint8Array, what = 'data'): Promise<Bytes> {
+  const k = await aeadKey(key);
   if (sealed.length < AES_GCM_NONCE_BYTES + AES_GCM_TAG_BYTES) throw new DecryptError(what);
-  return aesGcmDecrypt(key, sealed.subarray(0, AES_GCM_NONCE_BYTES), sealed.subarray(AES_GCM_NONCE_BYTES), aad, what);
+  try {
+    const iv = sealed.subarray(0, AES_GCM_NONCE_BYTES);
+    return new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv: bytes(iv), additionalData: bytes(aad) }, k, bufferView(sealed.subarray(AES_GCM_NONCE_BYTES))));
+  } catch {
+    throw new DecryptError(what);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -166,13 +195,14 @@ export async function sign(privateKey: CryptoKey, message: Uint8Array): Promise<
 
 /** Imported Ed25519 public keys, by their bytes: log replay verifies many entries per author. */
 const verifyKeyCache = new Map<string, Promise<CryptoKey>>();
-const VERIFY_KEY_CACHE_LIMIT = 4096;
+const VERIFY_KEY_CACHE_LIMIT = 16_384;
 
 function importVerifyKey(publicKey: Uint8Array): Promise<CryptoKey> {
   const id = String.fromCharCode(...publicKey);
   let key = verifyKeyCache.get(id);
   if (!key) {
-    if (verifyKeyCache.size >= VERIFY_KEY_CACHE_LIMIT) verifyKeyCache.clear();
+    // Evict the oldest entry (Map keeps insertion order), never the whole cache mid-replay.
+    if (verifyKeyCache.size >= VERIFY_KEY_CACHE_LIMIT) verifyKeyCache.delete(verifyKeyCache.keys().next().value!);
     key = subtle.importKey('raw', bytes(publicKey), { name: 'Ed25519' }, false, ['verify']);
     verifyKeyCache.set(id, key);
     key.catch(() => verifyKeyCache.delete(id));
@@ -263,8 +293,20 @@ function toView(data: ArrayBufferLike | ArrayBufferView): Uint8Array {
   return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
 }
 
+/** DHKEM(X25519, HKDF-SHA256) whose ExtractAndExpand also runs on the immediate HKDF. */
+class DhkemX25519Immediate extends DhkemX25519HkdfSha256 {
+  constructor() {
+    super();
+    const kdf = new HkdfSha256Immediate();
+    const suiteId = new Uint8Array(SUITE_ID_HEADER_KEM);
+    suiteId.set(i2Osp(this.id, 2), 3);
+    kdf.init(suiteId);
+    this._kdf = kdf;
+  }
+}
+
 const hpkeSuite = new CipherSuite({
-  kem: new DhkemX25519HkdfSha256(),
+  kem: new DhkemX25519Immediate(),
   kdf: new HkdfSha256Immediate(),
   aead: new Aes128Gcm(),
 });

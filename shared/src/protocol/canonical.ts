@@ -17,21 +17,57 @@ export type CanonicalValue =
   | readonly CanonicalValue[]
   | { readonly [key: string]: CanonicalValue };
 
-function write(value: unknown, path: string): string {
-  if (value === null || typeof value === 'boolean') return JSON.stringify(value);
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new EncodingError(`${path}: only safe integers can be signed`);
-    return JSON.stringify(value);
+/** Carries the refused value's location up the recursion; built only when something fails. */
+class Refusal extends Error {
+  constructor(
+    readonly reason: string,
+    readonly path: string,
+  ) {
+    super(reason);
   }
-  if (Array.isArray(value)) return `[${value.map((v, i) => write(v, `${path}[${i}]`)).join(',')}]`;
-  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${write(v, `${path}.${k}`)}`).join(',')}}`;
+}
+
+function at(path: string, inner: () => string): string {
+  try {
+    return inner();
+  } catch (error) {
+    if (error instanceof Refusal) throw new Refusal(error.reason, path + error.path);
+    throw error;
   }
-  throw new EncodingError(`${path}: ${typeof value} cannot be canonically encoded`);
+}
+
+function write(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isSafeInteger(value)) throw new Refusal(`only safe integers can be signed, not ${value}`, '');
+      return JSON.stringify(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + at(`[${i}]`, () => write(value[i]));
+        return `${out}]`;
+      }
+      if (Object.getPrototypeOf(value) !== Object.prototype) throw new Refusal(`a ${value.constructor?.name ?? 'non-plain object'} cannot be canonically encoded`, '');
+      const record = value as Record<string, unknown>;
+      // Default sort compares UTF-16 code units, which is what RFC 8785 prescribes.
+      const keys = Object.keys(record).sort();
+      let out = '{';
+      let first = true;
+      for (const key of keys) {
+        const member = record[key];
+        if (member === undefined) continue;
+        out += `${first ? '' : ','}${JSON.stringify(key)}:${at(`.${key}`, () => write(member))}`;
+        first = false;
+      }
+      return `${out}}`;
+    }
+    default:
+      throw new Refusal(`a ${typeof value} cannot be canonically encoded`, '');
+  }
 }
 
 /**
@@ -40,7 +76,12 @@ function write(value: unknown, path: string): string {
  * @throws {EncodingError} for values outside the signed subset.
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, '$');
+  try {
+    return write(value);
+  } catch (error) {
+    if (error instanceof Refusal) throw new EncodingError(`$${error.path}: ${error.reason}`);
+    throw error;
+  }
 }
 
 /** `label ‖ 0x00 ‖ canonicalJson(value)`: the byte string every signature and hash covers. */

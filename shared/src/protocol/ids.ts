@@ -3,7 +3,7 @@
  * Bytes are base64url without padding, checked for exact length and canonical form.
  */
 import { z } from 'zod';
-import { fromBase64url } from './encoding.ts';
+import { base64urlByteLength, isCanonicalBase64url } from './encoding.ts';
 
 /** Text length of `n` bytes in unpadded base64url. */
 export function base64urlLength(n: number): number {
@@ -15,14 +15,7 @@ export function b64uBytes(n: number) {
   return z
     .string()
     .length(base64urlLength(n), `must be ${n} bytes as base64url`)
-    .refine((s) => {
-      try {
-        fromBase64url(s, n);
-        return true;
-      } catch {
-        return false;
-      }
-    }, `must be ${n} bytes as canonical base64url`);
+    .refine((s) => isCanonicalBase64url(s), `must be ${n} bytes as canonical base64url`);
 }
 
 /** A base64url string of between `min` and `max` bytes. */
@@ -31,12 +24,9 @@ export function b64uVar(min: number, max: number) {
     .string()
     .max(base64urlLength(max), `must be at most ${max} bytes`)
     .refine((s) => {
-      try {
-        const n = fromBase64url(s).length;
-        return n >= min && n <= max;
-      } catch {
-        return false;
-      }
+      if (!isCanonicalBase64url(s)) return false;
+      const n = base64urlByteLength(s);
+      return n >= min && n <= max;
     }, `must be ${min}–${max} bytes as canonical base64url`);
 }
 

@@ -1,0 +1,150 @@
+/**
+ * Question: how long does a key rotation take at 10 / 100 / 1,000 members, how does it
+ * compare with sealing the same number of boxes with stock HPKE, and does it stay
+ * within 0.3 s at 1,000 members on this machine?
+ *
+ * Subject: `rotateKey` (group-lifecycle.ts): check the current seed, new seed and
+ * previous-seed wrap, sign and validate the `rotate` entry, then `sealToRecipients`: an
+ * HPKE key box, signed, for every member but the author, all under one Promise.all.
+ * The group has N members (creator + recovery recipient + N−2 added with admin `add`
+ * entries), so a rotation makes N−1 boxes.
+ *
+ * Baseline, same run, alternating rounds: N−1 single-shot seals of a 32-byte seed with
+ * the stock `@hpke/core` suite (DhkemX25519HkdfSha256, HkdfSha256, Aes128Gcm), from the
+ * recipients' raw public keys (`kem.deserializePublicKey`), under one Promise.all.
+ *
+ * Run: npx tsx bench/rotation.bench.ts
+ */
+import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { performance } from 'node:perf_hooks';
+import { checkSeed, makeRotation } from '../shared/src/crypto/generations.ts';
+import { createGroup, rotateKey } from '../shared/src/crypto/group-lifecycle.ts';
+import { currentGeneration, entryHash, nextEntry, seedRecipients, type GroupState } from '../shared/src/crypto/group-log.ts';
+import { generateIdentity, type DeviceIdentity } from '../shared/src/crypto/identity.ts';
+import { sealKeyBox } from '../shared/src/crypto/key-box.ts';
+import { extendLog } from '../shared/src/crypto/log-replay.ts';
+import { hpkeSeal, randomBytes } from '../shared/src/crypto/primitives.ts';
+import { labelled } from '../shared/src/protocol/canonical.ts';
+import { fromBase64url, type Bytes } from '../shared/src/protocol/encoding.ts';
+import type { KeyBox, LogEntry } from '../shared/src/protocol/schemas.ts';
+import { fmt, fmtRatio, header, interleaved, median, pairedRatio, printTable } from './support/harness.ts';
+
+const SIZES = [10, 100, 1000];
+const TARGET_MS_AT_1000 = 300;
+const ROUNDS = 5;
+const MIN_MS = 300;
+
+header('rotation', `Question: rotateKey at 10 / 100 / 1,000 members vs the same number of stock @hpke/core seals; target ≤ ${TARGET_MS_AT_1000} ms at 1,000 members.`);
+const started = performance.now();
+
+const stock = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes128Gcm() });
+
+/** A group of `size` members: creator, recovery recipient, and size − 2 added by the creator. */
+async function groupOf(size: number): Promise<{ admin: DeviceIdentity; state: GroupState; seed: Uint8Array }> {
+  const admin = await generateIdentity();
+  const group = await createGroup(admin);
+  const people: DeviceIdentity[] = [];
+  while (people.length < size - 2) people.push(...(await Promise.all(Array.from({ length: Math.min(64, size - 2 - people.length) }, generateIdentity))));
+  const cursor: GroupState = { ...group.state };
+  const entries: LogEntry[] = [];
+  for (const person of people) {
+    const entry = await nextEntry(cursor, admin, 'add', { member: person.bundle, role: 'member' });
+    entries.push(entry);
+    cursor.seq = entry.seq;
+    cursor.head = entryHash(entry);
+    cursor.lastAt = entry.at;
+  }
+  const state = await extendLog(group.state, entries);
+  if (state.members.size !== size) throw new Error(`built ${state.members.size} members, wanted ${size}`);
+  return { admin, state, seed: group.seed };
+}
+
+/** A recipient's box key as bytes (pre-keyed invites carry it as base64url). */
+const keyBytes = (boxKey: Bytes | string): Bytes => (typeof boxKey === 'string' ? fromBase64url(boxKey, 32) : boxKey);
+
+const rows: string[][] = [];
+const verdicts: string[] = [];
+let largest: { admin: DeviceIdentity; state: GroupState; seed: Uint8Array } | undefined;
+
+for (const size of SIZES) {
+  const t = performance.now();
+  const fixture = await groupOf(size);
+  const buildMs = performance.now() - t;
+  const { admin, state, seed } = fixture;
+  if (size === SIZES[SIZES.length - 1]) largest = fixture;
+
+  const recipients = seedRecipients(state).filter((r) => r.id !== admin.fingerprint);
+  const boxes = recipients.length;
+  const check = await rotateKey(state, admin, seed);
+  if (check.boxes.length !== boxes) throw new Error(`rotateKey made ${check.boxes.length} boxes, expected ${boxes}`);
+
+  const recipientKeys = recipients.map((r) => keyBytes(r.boxKey));
+  const info = labelled('conclave/v1/key-box', { groupId: state.groupId, generation: 1, recipient: { kind: 'member', id: admin.fingerprint } });
+  const secret = randomBytes(32);
+  const stockSeals = () =>
+    Promise.all(recipientKeys.map(async (key) => stock.seal({ recipientPublicKey: await stock.kem.deserializePublicKey(key), info }, secret)));
+
+  const [ours, base] = await interleaved(
+    [
+      { name: 'rotateKey', run: () => rotateKey(state, admin, seed) },
+      { name: 'stock HPKE', run: stockSeals },
+    ],
+    { rounds: ROUNDS, minMs: MIN_MS },
+  );
+  const oursMs = median(ours!.msPerOp);
+  const baseMs = median(base!.msPerOp);
+  const ratio = pairedRatio(ours!, base!);
+  let target = '';
+  if (size === 1000) {
+    const ok = oursMs <= TARGET_MS_AT_1000;
+    target = `≤ ${TARGET_MS_AT_1000} ms: ${ok ? 'within' : 'OVER'}`;
+    verdicts.push(`rotation at 1,000 members takes ${fmt(oursMs, 0)} ms — ${ok ? 'within target' : 'over target'} (≤ ${TARGET_MS_AT_1000} ms); ${ratio.median.toFixed(2)}× stock HPKE seals`);
+  }
+  rows.push([String(size), String(boxes), fmt(oursMs, 1), fmt(baseMs, 1), fmt(oursMs / boxes, 3), fmt(baseMs / boxes, 3), fmtRatio(ratio), target]);
+  console.log(`  (${size} members: group built in ${fmt(buildMs, 0)} ms, not measured)`);
+}
+
+console.log('');
+printTable(['members', 'boxes', 'rotateKey ms', 'stock HPKE ms', 'ours ms/recipient', 'stock ms/recipient', 'ratio ours/stock', 'target'], rows);
+
+// Where the time goes at the largest size: the steps of rotateWith, timed one by one,
+// then the boxes split into their HPKE seal and the rest (box encoding + Ed25519 signature).
+{
+  const { admin, state, seed } = largest!;
+  const generation = currentGeneration(state) + 1;
+  const recipients = seedRecipients(state).filter((r) => r.id !== admin.fingerprint);
+  const parts: Record<string, number[]> = { entry: [], validate: [], hpke: [], boxes: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    let t = performance.now();
+    await checkSeed(state, currentGeneration(state), seed);
+    const next = await makeRotation(state.groupId, generation, seed);
+    const entry = await nextEntry(state, admin, 'rotate', { rotation: next.rotation });
+    parts.entry!.push(performance.now() - t);
+    t = performance.now();
+    await extendLog(state, [entry]);
+    parts.validate!.push(performance.now() - t);
+    t = performance.now();
+    await Promise.all(recipients.map((p) => hpkeSeal(keyBytes(p.boxKey), labelled('conclave/v1/key-box', { groupId: state.groupId, generation, recipient: { kind: p.kind, id: p.id } }), next.seed)));
+    parts.hpke!.push(performance.now() - t);
+    t = performance.now();
+    await Promise.all(recipients.map((p) => sealKeyBox(admin, state.groupId, generation, next.seed, { kind: p.kind, id: p.id } as KeyBox['recipient'], p.boxKey)));
+    parts.boxes!.push(performance.now() - t);
+  }
+  const m = (k: string) => median(parts[k]!);
+  const total = m('entry') + m('validate') + m('boxes');
+  const pct = (ms: number) => `${((100 * ms) / total).toFixed(0)}%`;
+  console.log(`\nWhere the time goes at ${state.members.size} members (medians of ${ROUNDS} sequential runs of each step; info, not a ratio):`);
+  printTable(
+    ['step', 'ms', 'share'],
+    [
+      ['checkSeed + makeRotation + sign entry', fmt(m('entry'), 1), pct(m('entry'))],
+      ['extendLog (clone state, validate entry)', fmt(m('validate'), 1), pct(m('validate'))],
+      [`${recipients.length} key boxes (sealToRecipients' work)`, fmt(m('boxes'), 1), pct(m('boxes'))],
+      ['  of which: HPKE seals alone (hpkeSeal)', fmt(m('hpke'), 1), pct(m('hpke'))],
+      ['  of which: box encoding + Ed25519 signature', fmt(Math.max(0, m('boxes') - m('hpke')), 1), pct(Math.max(0, m('boxes') - m('hpke')))],
+    ],
+  );
+}
+
+console.log(`\n(${ROUNDS} alternating rounds of ≥ ${MIN_MS} ms per subject; total ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+console.log(`Verdict: ${verdicts.join('; ')}.`);

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `npm run bench`: every benchmark in bench/*.ts, one after another (never in parallel:
+# they measure ratios against baselines run in the same process, and two at once on a
+# 2-core machine would only measure each other). Helpers live in bench/support/.
+# Benchmarks print figures and verdicts; none fails on time. A crash fails the script.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+status=0
+ran=0
+for file in bench/*.ts; do
+  [ -e "$file" ] || continue
+  ran=$((ran + 1))
+  echo "### $file"
+  if ! npx tsx "$file"; then
+    echo "### $file FAILED" >&2
+    status=1
+  fi
+  echo
+done
+[ "$ran" -gt 0 ] || { echo "no benchmarks in bench/" >&2; exit 1; }
+exit "$status"
