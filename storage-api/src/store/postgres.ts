@@ -1,0 +1,544 @@
+/**
+ * The PostgreSQL store (`DATABASE_URL`): the same tables and semantics as the SQLite
+ * store, inside one schema (`config.databaseSchema`), through a `pg` Pool. Several
+ * storage-api processes can share one database.
+ *
+ * Compare-and-set, with READ COMMITTED transactions:
+ * - `appendEntries` locks the group's head row (`SELECT … FOR UPDATE`), or for a new
+ *   group inserts it with `ON CONFLICT DO NOTHING` (a concurrent creator waits on the
+ *   primary key and then inserts nothing). A writer that waited re-reads the head the
+ *   winner committed and loses. The primary key `(group_id, seq)` is the backstop: a
+ *   unique violation becomes the conflict result, never an error.
+ * - `putNoteVersion` takes a transaction-scoped advisory lock per group, then checks
+ *   the current version and inserts with `ON CONFLICT DO NOTHING` on
+ *   `(group_id, note_id, version)`. The lock also makes cursors commit in order within
+ *   a group: a change id is drawn from the BIGSERIAL only while holding it, so a reader
+ *   that has seen cursor n has seen every change of that group below n, and
+ *   `listNotes(since)` never skips a change that commits late.
+ *
+ * int8 columns (timestamps, change ids) are parsed to numbers; every value stored is
+ * well below 2^53.
+ */
+import { userInfo } from 'node:os';
+import pg from 'pg';
+import type { Fingerprint, GroupId, InviteId, NoteId } from '../../../shared/src/verify.ts';
+import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '../../../shared/src/verify.ts';
+import type { NoteHeader } from '../../../shared/src/verify.ts';
+import type { AppendIndexes, AppendResult, MembershipStatus, NotePutResult, Store, StoredNoteHeader } from './types.ts';
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /** Schema holding every table; created by `migrate()`. */
+  schema?: string;
+  /** Pool size. */
+  max?: number;
+}
+
+const INT8_OID = 20;
+const UNIQUE_VIOLATION = '23505';
+const MAX_INT4 = 2 ** 31 - 1;
+
+/** Parses int8 to a JS number for this pool only (the global pg parsers stay as they are). */
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+      CREATE TABLE IF NOT EXISTS identities (
+        fingerprint TEXT PRIMARY KEY,
+        bundle      TEXT NOT NULL
+      );
+
+      CREATE TABLE IF NOT EXISTS challenges (
+        id         TEXT PRIMARY KEY,
+        challenge  TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS challenges_expiry ON challenges (expires_at);
+
+      CREATE TABLE IF NOT EXISTS sessions (
+        token_hash  TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        expires_at  BIGINT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+
+      CREATE TABLE IF NOT EXISTS group_heads (
+        group_id TEXT PRIMARY KEY,
+        seq      INTEGER NOT NULL,
+        hash     TEXT NOT NULL
+      );
+
+      CREATE TABLE IF NOT EXISTS log_entries (
+        group_id TEXT NOT NULL REFERENCES group_heads (group_id),
+        seq      INTEGER NOT NULL,
+        entry    TEXT NOT NULL,
+        PRIMARY KEY (group_id, seq)
+      );
+
+      CREATE TABLE IF NOT EXISTS memberships (
+        group_id    TEXT NOT NULL REFERENCES group_heads (group_id),
+        fingerprint TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('member', 'removed', 'left', 'replaced')),
+        since_seq   INTEGER NOT NULL,
+        until_seq   INTEGER,
+        PRIMARY KEY (group_id, fingerprint)
+      );
+      CREATE INDEX IF NOT EXISTS memberships_by_fingerprint ON memberships (fingerprint, group_id);
+
+      CREATE TABLE IF NOT EXISTS invites (
+        invite_id TEXT PRIMARY KEY,
+        group_id  TEXT NOT NULL REFERENCES group_heads (group_id)
+      );
+
+      CREATE TABLE IF NOT EXISTS key_boxes (
+        group_id       TEXT NOT NULL,
+        generation     INTEGER NOT NULL,
+        recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('member', 'invite')),
+        recipient_id   TEXT NOT NULL,
+        box            TEXT NOT NULL,
+        UNIQUE (group_id, generation, recipient_kind, recipient_id)
+      );
+      CREATE INDEX IF NOT EXISTS key_boxes_by_recipient ON key_boxes (group_id, recipient_kind, recipient_id, generation);
+
+      CREATE TABLE IF NOT EXISTS key_requests (
+        group_id     TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        generation   INTEGER NOT NULL,
+        requested_at BIGINT NOT NULL,
+        PRIMARY KEY (group_id, fingerprint)
+      );
+
+      CREATE TABLE IF NOT EXISTS note_versions (
+        group_id  TEXT NOT NULL,
+        note_id   TEXT NOT NULL,
+        version   INTEGER NOT NULL,
+        change_id BIGSERIAL NOT NULL UNIQUE,
+        envelope  TEXT NOT NULL,
+        PRIMARY KEY (group_id, note_id, version)
+      );
+
+      CREATE TABLE IF NOT EXISTS note_heads (
+        group_id  TEXT NOT NULL,
+        note_id   TEXT NOT NULL,
+        version   INTEGER NOT NULL,
+        change_id BIGINT NOT NULL UNIQUE,
+        header    TEXT NOT NULL,
+        PRIMARY KEY (group_id, note_id)
+      );
+      CREATE INDEX IF NOT EXISTS note_heads_changes ON note_heads (group_id, change_id);
+    `,
+  },
+];
+
+/** Thrown inside a transaction to roll it back and answer with a conflict. */
+class CasConflict extends Error {}
+
+function isConflict(error: unknown): boolean {
+  return error instanceof CasConflict || (error as { code?: unknown } | null)?.code === UNIQUE_VIOLATION;
+}
+
+/**
+ * Later rows win, like the sequence of upserts they stand for (one statement may not
+ * touch a row twice); sorted by key, so concurrent writers lock rows in one order.
+ */
+function lastByKey<T>(rows: T[], key: (row: T) => string): T[] {
+  const map = new Map<string, T>();
+  for (const row of rows) map.set(key(row), row);
+  return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+}
+
+function checkAppend(groupId: GroupId, entries: LogEntry[], head: LogHead): void {
+  const first = entries[0];
+  if (!first) throw new Error('appendEntries needs at least one entry');
+  entries.forEach((entry, i) => {
+    if (entry.groupId !== groupId) throw new Error(`entry ${entry.seq} belongs to another group`);
+    if (entry.seq !== first.seq + i) throw new Error('appendEntries needs consecutive entries');
+  });
+  if (head.seq !== first.seq + entries.length - 1) throw new Error('the new head must be the last entry appended');
+}
+
+function checkNote(envelope: NoteEnvelope, header: NoteHeader): void {
+  if (header.groupId !== envelope.groupId || header.noteId !== envelope.noteId || header.version !== envelope.version) {
+    throw new Error('the note header does not describe the envelope');
+  }
+}
+
+/**
+ * Like libpq, a URL without a user name connects as the operating-system user; `pg`
+ * only looks at `$PGUSER` and `$USER`, which a service manager may not set.
+ */
+export function withDefaultUser(connectionString: string): string {
+  if (process.env.PGUSER || process.env.USER) return connectionString;
+  try {
+    const url = new URL(connectionString);
+    if (url.username || !url.hostname) return connectionString;
+    url.username = encodeURIComponent(userInfo().username);
+    return url.toString();
+  } catch {
+    return connectionString;
+  }
+}
+
+function quoteIdent(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`invalid schema name: ${name}`);
+  return `"${name}"`;
+}
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly schema: string;
+  private readonly pool: pg.Pool;
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    this.schema = options.schema ?? 'public';
+    quoteIdent(this.schema);
+    this.pool = new pg.Pool({
+      connectionString: withDefaultUser(options.connectionString),
+      max: options.max ?? 10,
+      types,
+      // Every connection resolves unqualified names in our schema (set at startup, before any query).
+      options: `-c search_path=${this.schema}`,
+    });
+    // An idle client losing its connection must not crash the process; the pool replaces it.
+    this.pool.on('error', () => {});
+  }
+
+  /** Runs `fn` in a transaction on one client: commit on return, roll back on throw. */
+  private async tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: unknown;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError;
+      }
+      throw error;
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
+  async migrate(): Promise<void> {
+    const schema = quoteIdent(this.schema);
+    await this.tx(async (client) => {
+      // Several processes may start at once: one migrates, the others wait and find it done.
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`conclave:migrate:${this.schema}`]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await client.query(`SET LOCAL search_path TO ${schema}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        applied_at BIGINT NOT NULL
+      )`);
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const applied = new Set(rows.map((r) => r.version));
+      for (const step of MIGRATIONS) {
+        if (applied.has(step.version)) continue;
+        await client.query(step.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [step.version, step.name, Date.now()]);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  // --- identities ------------------------------------------------------------------
+
+  async putIdentity(fingerprint: Fingerprint, bundle: PublicBundle): Promise<void> {
+    await this.pool.query('INSERT INTO identities (fingerprint, bundle) VALUES ($1, $2) ON CONFLICT (fingerprint) DO UPDATE SET bundle = excluded.bundle', [
+      fingerprint,
+      JSON.stringify(bundle),
+    ]);
+  }
+
+  async getIdentity(fingerprint: Fingerprint): Promise<PublicBundle | null> {
+    const { rows } = await this.pool.query<{ bundle: string }>('SELECT bundle FROM identities WHERE fingerprint = $1', [fingerprint]);
+    return rows[0] ? (JSON.parse(rows[0].bundle) as PublicBundle) : null;
+  }
+
+  // --- challenges and sessions -------------------------------------------------------
+
+  async putChallenge(id: string, challenge: string, expiresAt: number): Promise<void> {
+    await this.pool.query('INSERT INTO challenges (id, challenge, expires_at) VALUES ($1, $2, $3)', [id, challenge, expiresAt]);
+  }
+
+  async takeChallenge(id: string, now: number): Promise<string | null> {
+    // One statement: of two concurrent takes, only one gets the row back.
+    const { rows } = await this.pool.query<{ challenge: string; expires_at: number }>('DELETE FROM challenges WHERE id = $1 RETURNING challenge, expires_at', [id]);
+    const row = rows[0];
+    return row && row.expires_at > now ? row.challenge : null;
+  }
+
+  async putSession(tokenHash: string, fingerprint: Fingerprint, expiresAt: number): Promise<void> {
+    await this.pool.query('INSERT INTO sessions (token_hash, fingerprint, expires_at) VALUES ($1, $2, $3)', [tokenHash, fingerprint, expiresAt]);
+  }
+
+  async getSession(tokenHash: string, now: number): Promise<{ fingerprint: Fingerprint; expiresAt: number } | null> {
+    const { rows } = await this.pool.query<{ fingerprint: Fingerprint; expires_at: number }>(
+      'SELECT fingerprint, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2',
+      [tokenHash, now],
+    );
+    const row = rows[0];
+    return row ? { fingerprint: row.fingerprint, expiresAt: row.expires_at } : null;
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.pool.query('DELETE FROM sessions WHERE token_hash = $1', [tokenHash]);
+  }
+
+  async purgeExpired(now: number): Promise<void> {
+    await this.tx(async (client) => {
+      await client.query('DELETE FROM challenges WHERE expires_at <= $1', [now]);
+      await client.query('DELETE FROM sessions WHERE expires_at <= $1', [now]);
+    });
+  }
+
+  // --- group logs ------------------------------------------------------------------------
+
+  private async headOf(db: Queryable, groupId: GroupId, lock = false): Promise<LogHead | null> {
+    const { rows } = await db.query<LogHead>(`SELECT seq, hash FROM group_heads WHERE group_id = $1${lock ? ' FOR UPDATE' : ''}`, [groupId]);
+    const row = rows[0];
+    return row ? { seq: row.seq, hash: row.hash } : null;
+  }
+
+  async getHead(groupId: GroupId): Promise<LogHead | null> {
+    return this.headOf(this.pool, groupId);
+  }
+
+  async readLog(groupId: GroupId, fromSeq: number, limit: number, untilSeq?: number): Promise<LogEntry[]> {
+    if (limit <= 0) return [];
+    const last = Math.min(fromSeq + limit - 1, untilSeq ?? MAX_INT4, MAX_INT4);
+    if (last < fromSeq) return [];
+    const { rows } = await this.pool.query<{ entry: string }>(
+      'SELECT entry FROM log_entries WHERE group_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq LIMIT $4',
+      [groupId, fromSeq, last, limit],
+    );
+    return rows.map((r) => JSON.parse(r.entry) as LogEntry);
+  }
+
+  async appendEntries(groupId: GroupId, entries: LogEntry[], head: LogHead, indexes: AppendIndexes): Promise<AppendResult> {
+    checkAppend(groupId, entries, head);
+    const first = entries[0]!.seq;
+    try {
+      return await this.tx(async (client): Promise<AppendResult> => {
+        if (first === 0) {
+          // A new group: of concurrent creators, one inserts the head; the others wait on the key, then insert nothing.
+          const created = await client.query('INSERT INTO group_heads (group_id, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (group_id) DO NOTHING', [
+            groupId,
+            head.seq,
+            head.hash,
+          ]);
+          if (created.rowCount !== 1) throw new CasConflict('group exists');
+        } else {
+          const current = await this.headOf(client, groupId, true);
+          if (!current || current.seq !== first - 1) throw new CasConflict('head moved');
+          await client.query('UPDATE group_heads SET seq = $1, hash = $2 WHERE group_id = $3', [head.seq, head.hash, groupId]);
+        }
+        await client.query('INSERT INTO log_entries (group_id, seq, entry) SELECT $1, * FROM unnest($2::int[], $3::text[])', [
+          groupId,
+          entries.map((e) => e.seq),
+          entries.map((e) => JSON.stringify(e)),
+        ]);
+        const memberships = lastByKey(indexes.memberships, (m) => m.fingerprint);
+        if (memberships.length > 0) {
+          await client.query(
+            `INSERT INTO memberships (group_id, fingerprint, status, since_seq, until_seq)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[])
+             ON CONFLICT (group_id, fingerprint) DO UPDATE SET status = excluded.status, since_seq = excluded.since_seq, until_seq = excluded.until_seq`,
+            [groupId, memberships.map((m) => m.fingerprint), memberships.map((m) => m.status), memberships.map((m) => m.sinceSeq), memberships.map((m) => m.untilSeq)],
+          );
+        }
+        if (indexes.invites.length > 0) {
+          // An invite id is a fresh public key: the first group to log it keeps it.
+          await client.query('INSERT INTO invites (invite_id, group_id) SELECT i, $1 FROM unnest($2::text[]) AS i ON CONFLICT (invite_id) DO NOTHING', [
+            groupId,
+            [...new Set(indexes.invites.map((i) => i.inviteId))].sort(),
+          ]);
+        }
+        await this.writeBoxes(client, indexes.boxes);
+        return { ok: true, head: { seq: head.seq, hash: head.hash } };
+      });
+    } catch (error) {
+      if (isConflict(error)) return { ok: false, head: await this.getHead(groupId) };
+      throw error;
+    }
+  }
+
+  async groupsOf(fingerprint: Fingerprint): Promise<Array<{ groupId: GroupId; status: MembershipStatus; untilSeq: number | null; head: LogHead }>> {
+    const { rows } = await this.pool.query<{ group_id: GroupId; status: MembershipStatus; until_seq: number | null; seq: number; hash: LogHead['hash'] }>(
+      `SELECT m.group_id, m.status, m.until_seq, h.seq, h.hash
+       FROM memberships m JOIN group_heads h ON h.group_id = m.group_id
+       WHERE m.fingerprint = $1 ORDER BY m.group_id`,
+      [fingerprint],
+    );
+    return rows.map((r) => ({ groupId: r.group_id, status: r.status, untilSeq: r.until_seq, head: { seq: r.seq, hash: r.hash } }));
+  }
+
+  async membership(groupId: GroupId, fingerprint: Fingerprint): Promise<{ status: MembershipStatus; untilSeq: number | null } | null> {
+    const { rows } = await this.pool.query<{ status: MembershipStatus; until_seq: number | null }>(
+      'SELECT status, until_seq FROM memberships WHERE group_id = $1 AND fingerprint = $2',
+      [groupId, fingerprint],
+    );
+    const row = rows[0];
+    return row ? { status: row.status, untilSeq: row.until_seq } : null;
+  }
+
+  async findInvite(inviteId: InviteId): Promise<GroupId | null> {
+    const { rows } = await this.pool.query<{ group_id: GroupId }>('SELECT group_id FROM invites WHERE invite_id = $1', [inviteId]);
+    return rows[0]?.group_id ?? null;
+  }
+
+  // --- key boxes ---------------------------------------------------------------------------
+
+  private async writeBoxes(db: Queryable, boxes: KeyBox[]): Promise<void> {
+    const unique = lastByKey(boxes, (b) => JSON.stringify([b.groupId, b.generation, b.recipient.kind, b.recipient.id]));
+    if (unique.length === 0) return;
+    await db.query(
+      `INSERT INTO key_boxes (group_id, generation, recipient_kind, recipient_id, box)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[])
+       ON CONFLICT (group_id, generation, recipient_kind, recipient_id) DO UPDATE SET box = excluded.box`,
+      [
+        unique.map((b) => b.groupId),
+        unique.map((b) => b.generation),
+        unique.map((b) => b.recipient.kind),
+        unique.map((b) => b.recipient.id),
+        unique.map((b) => JSON.stringify(b)),
+      ],
+    );
+  }
+
+  async putBoxes(boxes: KeyBox[]): Promise<void> {
+    await this.writeBoxes(this.pool, boxes);
+  }
+
+  async boxesFor(groupId: GroupId, recipient: KeyBox['recipient'], generation?: number): Promise<KeyBox[]> {
+    const { rows } =
+      generation === undefined
+        ? await this.pool.query<{ box: string }>(
+            'SELECT box FROM key_boxes WHERE group_id = $1 AND recipient_kind = $2 AND recipient_id = $3 ORDER BY generation',
+            [groupId, recipient.kind, recipient.id],
+          )
+        : await this.pool.query<{ box: string }>(
+            'SELECT box FROM key_boxes WHERE group_id = $1 AND recipient_kind = $2 AND recipient_id = $3 AND generation = $4',
+            [groupId, recipient.kind, recipient.id, generation],
+          );
+    return rows.map((r) => JSON.parse(r.box) as KeyBox);
+  }
+
+  async recipientsWithBox(groupId: GroupId, generation: number): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ recipient_id: string }>(
+      "SELECT recipient_id FROM key_boxes WHERE group_id = $1 AND generation = $2 AND recipient_kind = 'member'",
+      [groupId, generation],
+    );
+    return new Set(rows.map((r) => r.recipient_id));
+  }
+
+  // --- key requests -------------------------------------------------------------------------
+
+  async putKeyRequest(groupId: GroupId, fingerprint: Fingerprint, generation: number, at: number): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO key_requests (group_id, fingerprint, generation, requested_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (group_id, fingerprint) DO UPDATE SET generation = excluded.generation, requested_at = excluded.requested_at`,
+      [groupId, fingerprint, generation, at],
+    );
+  }
+
+  async keyRequests(groupId: GroupId): Promise<Array<{ fingerprint: Fingerprint; generation: number; requestedAt: number }>> {
+    const { rows } = await this.pool.query<{ fingerprint: Fingerprint; generation: number; requested_at: number }>(
+      'SELECT fingerprint, generation, requested_at FROM key_requests WHERE group_id = $1 ORDER BY requested_at, fingerprint',
+      [groupId],
+    );
+    return rows.map((r) => ({ fingerprint: r.fingerprint, generation: r.generation, requestedAt: r.requested_at }));
+  }
+
+  // --- notes ----------------------------------------------------------------------------------
+
+  private async currentVersion(db: Queryable, groupId: GroupId, noteId: NoteId): Promise<number> {
+    const { rows } = await db.query<{ version: number }>('SELECT version FROM note_heads WHERE group_id = $1 AND note_id = $2', [groupId, noteId]);
+    return rows[0]?.version ?? 0;
+  }
+
+  async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader): Promise<NotePutResult> {
+    checkNote(envelope, header);
+    const { groupId, noteId, version } = envelope;
+    try {
+      return await this.tx(async (client): Promise<NotePutResult> => {
+        // One note writer per group at a time: version check and cursor order both follow from it.
+        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`conclave:notes:${this.schema}:${groupId}`]);
+        const seen = await this.currentVersion(client, groupId, noteId);
+        if (version !== seen + 1) throw new CasConflict('stale version');
+        const inserted = await client.query<{ change_id: number }>(
+          `INSERT INTO note_versions (group_id, note_id, version, envelope) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (group_id, note_id, version) DO NOTHING RETURNING change_id`,
+          [groupId, noteId, version, JSON.stringify(envelope)],
+        );
+        const cursor = inserted.rows[0]?.change_id;
+        if (cursor === undefined) throw new CasConflict('version exists');
+        const moved =
+          seen === 0
+            ? await client.query(
+                'INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (group_id, note_id) DO NOTHING',
+                [groupId, noteId, version, cursor, JSON.stringify(header)],
+              )
+            : await client.query('UPDATE note_heads SET version = $1, change_id = $2, header = $3 WHERE group_id = $4 AND note_id = $5 AND version = $6', [
+                version,
+                cursor,
+                JSON.stringify(header),
+                groupId,
+                noteId,
+                seen,
+              ]);
+        if (moved.rowCount !== 1) throw new CasConflict('note head moved');
+        return { ok: true, cursor };
+      });
+    } catch (error) {
+      if (isConflict(error)) return { ok: false, currentVersion: await this.currentVersion(this.pool, groupId, noteId) };
+      throw error;
+    }
+  }
+
+  async getNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<NoteEnvelope | null> {
+    const { rows } =
+      version === undefined
+        ? await this.pool.query<{ envelope: string }>(
+            `SELECT v.envelope FROM note_heads h JOIN note_versions v
+             ON v.group_id = h.group_id AND v.note_id = h.note_id AND v.version = h.version
+             WHERE h.group_id = $1 AND h.note_id = $2`,
+            [groupId, noteId],
+          )
+        : await this.pool.query<{ envelope: string }>('SELECT envelope FROM note_versions WHERE group_id = $1 AND note_id = $2 AND version = $3', [
+            groupId,
+            noteId,
+            version,
+          ]);
+    return rows[0] ? (JSON.parse(rows[0].envelope) as NoteEnvelope) : null;
+  }
+
+  async listNotes(groupId: GroupId, since: number, limit: number): Promise<StoredNoteHeader[]> {
+    if (limit <= 0) return [];
+    const { rows } = await this.pool.query<{ header: string; change_id: number }>(
+      'SELECT header, change_id FROM note_heads WHERE group_id = $1 AND change_id > $2 ORDER BY change_id LIMIT $3',
+      [groupId, since, limit],
+    );
+    return rows.map((r) => ({ header: JSON.parse(r.header) as NoteHeader, cursor: r.change_id }));
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The storage interface, implemented by `sqlite.ts` (default: one file, WAL) and
+ * `postgres.ts` (`DATABASE_URL`). Both pass the same contract tests
+ * (storage-api/test/store-contract.test.ts). Values are stored as the JSON the wire
+ * carries; the store never interprets a signature, a key or a ciphertext.
+ *
+ * Compare-and-set is the store's job: `appendEntries` and `putNoteVersion` succeed for
+ * exactly one of any number of concurrent writers of the same position.
+ */
+import type { Fingerprint, GroupId, InviteId, NoteId } from '../../../shared/src/verify.ts';
+import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '../../../shared/src/verify.ts';
+import type { NoteHeader } from '../../../shared/src/verify.ts';
+
+export type MembershipStatus = 'member' | 'removed' | 'left' | 'replaced';
+
+/** Index rows the API derives from a validated append, written in the same transaction. */
+export interface AppendIndexes {
+  /** Membership changes: one row per (group, fingerprint); `untilSeq` for departures. */
+  memberships: Array<{ fingerprint: Fingerprint; status: MembershipStatus; sinceSeq: number; untilSeq: number | null }>;
+  /** Invites the entries create: looked up by invite id. */
+  invites: Array<{ inviteId: InviteId }>;
+  /** Key boxes that travel with the entries (a rotation's). */
+  boxes: KeyBox[];
+}
+
+export type AppendResult = { ok: true; head: LogHead } | { ok: false; head: LogHead | null };
+
+export type NotePutResult = { ok: true; cursor: number } | { ok: false; currentVersion: number };
+
+export interface StoredNoteHeader {
+  header: NoteHeader;
+  cursor: number;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Creates tables (idempotent migrations). */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  // identities
+  putIdentity(fingerprint: Fingerprint, bundle: PublicBundle): Promise<void>;
+  getIdentity(fingerprint: Fingerprint): Promise<PublicBundle | null>;
+
+  // login challenges: single use
+  putChallenge(id: string, challenge: string, expiresAt: number): Promise<void>;
+  /** Removes and returns the challenge if it exists and has not expired at `now`. */
+  takeChallenge(id: string, now: number): Promise<string | null>;
+
+  // sessions: only the SHA-256 of a token is stored
+  putSession(tokenHash: string, fingerprint: Fingerprint, expiresAt: number): Promise<void>;
+  getSession(tokenHash: string, now: number): Promise<{ fingerprint: Fingerprint; expiresAt: number } | null>;
+  deleteSession(tokenHash: string): Promise<void>;
+  /** Housekeeping: expired challenges and sessions. */
+  purgeExpired(now: number): Promise<void>;
+
+  // group logs
+  getHead(groupId: GroupId): Promise<LogHead | null>;
+  /** Entries with `fromSeq ≤ seq < fromSeq + limit` (and `seq ≤ untilSeq` when given), in order. */
+  readLog(groupId: GroupId, fromSeq: number, limit: number, untilSeq?: number): Promise<LogEntry[]>;
+  /**
+   * Appends `entries` (consecutive, starting at `entries[0].seq`) if and only if the
+   * group's head is `entries[0].seq - 1` (or the group does not exist and seq is 0),
+   * together with `indexes`, atomically. Returns the current head on a conflict.
+   */
+  appendEntries(groupId: GroupId, entries: LogEntry[], head: LogHead, indexes: AppendIndexes): Promise<AppendResult>;
+  /** Groups a device is or was in, with its status and the group's head. */
+  groupsOf(fingerprint: Fingerprint): Promise<Array<{ groupId: GroupId; status: MembershipStatus; untilSeq: number | null; head: LogHead }>>;
+  membership(groupId: GroupId, fingerprint: Fingerprint): Promise<{ status: MembershipStatus; untilSeq: number | null } | null>;
+  findInvite(inviteId: InviteId): Promise<GroupId | null>;
+
+  // key boxes: one per (group, generation, recipient); a later post replaces it
+  putBoxes(boxes: KeyBox[]): Promise<void>;
+  boxesFor(groupId: GroupId, recipient: KeyBox['recipient'], generation?: number): Promise<KeyBox[]>;
+  /** Which of these fingerprints hold a box for `generation`. */
+  recipientsWithBox(groupId: GroupId, generation: number): Promise<Set<string>>;
+
+  // the mailbox: a member waiting for the key
+  putKeyRequest(groupId: GroupId, fingerprint: Fingerprint, generation: number, at: number): Promise<void>;
+  keyRequests(groupId: GroupId): Promise<Array<{ fingerprint: Fingerprint; generation: number; requestedAt: number }>>;
+
+  // notes: versions with compare-and-set; a list cursor that only moves forward
+  /** Stores version `envelope.version` if the note's current version is exactly one less (0: new note). */
+  putNoteVersion(envelope: NoteEnvelope, header: NoteHeader): Promise<NotePutResult>;
+  getNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<NoteEnvelope | null>;
+  /** Latest headers of notes changed after `since`, oldest change first. */
+  listNotes(groupId: GroupId, since: number, limit: number): Promise<StoredNoteHeader[]>;
+}

@@ -1,0 +1,590 @@
+/**
+ * The store contract (storage-api/src/store/types.ts), one suite run against both
+ * stores: SQLite in a fresh temporary directory, PostgreSQL in a fresh `t_<random>`
+ * schema of the test database (dropped afterwards). Entries, boxes and notes are built
+ * with the protocol core where it matters, or as plain wire-shaped objects: the store
+ * never validates them, it must only keep them byte for byte and enforce
+ * compare-and-set.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { base64urlByteLength, toBase64url } from '../../shared/src/protocol/encoding.ts';
+import type { EntryHash, Fingerprint, GroupId, InviteId, NoteId } from '../../shared/src/protocol/ids.ts';
+import type { KeyBox, LogEntry, LogHead, NoteEnvelope } from '../../shared/src/protocol/schemas.ts';
+import type { NoteHeader } from '../../shared/src/protocol/api.ts';
+import { generationKeys } from '../../shared/src/crypto/generations.ts';
+import { createGroup, type NewGroup } from '../../shared/src/crypto/group-lifecycle.ts';
+import { entryHash } from '../../shared/src/crypto/group-log.ts';
+import { generateIdentity, type DeviceIdentity } from '../../shared/src/crypto/identity.ts';
+import { newNoteId, sealNote } from '../../shared/src/crypto/note-envelope.ts';
+import { PostgresStore, withDefaultUser } from '../src/store/postgres.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
+import type { AppendIndexes, Store } from '../src/store/types.ts';
+
+const TEST_DATABASE_URL = process.env.CONCLAVE_TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432/test';
+const CONCURRENT = 20;
+
+// ---------------------------------------------------------------------------
+// the two stores
+
+interface Harness {
+  /** A migrated store (the one the cases use). */
+  open(): Promise<Store>;
+  /** A second, independent store on the same database (another file handle / pool). */
+  another(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+function sqliteHarness(): Harness {
+  const dir = mkdtempSync(join(tmpdir(), 'conclave-store-'));
+  const opened: Store[] = [];
+  return {
+    async open() {
+      const store = new SqliteStore(dir);
+      opened.push(store);
+      await store.migrate();
+      return store;
+    },
+    async another() {
+      return this.open();
+    },
+    async cleanup() {
+      for (const store of opened) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function postgresHarness(): Harness {
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const opened: Store[] = [];
+  return {
+    async open() {
+      const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema });
+      opened.push(store);
+      await store.migrate();
+      return store;
+    },
+    async another() {
+      return this.open();
+    },
+    async cleanup() {
+      for (const store of opened) await store.close();
+      const client = new pg.Client({ connectionString: withDefaultUser(TEST_DATABASE_URL) });
+      await client.connect();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+const STORES: Array<[string, () => Harness]> = [
+  ['sqlite', sqliteHarness],
+  ['postgres', postgresHarness],
+];
+
+// ---------------------------------------------------------------------------
+// wire-shaped data
+
+const b64 = (n: number) => toBase64url(randomBytes(n));
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+const newFingerprint = () => Array.from(randomBytes(52), (b) => BASE32[b & 31]).join('') as Fingerprint;
+const newGroupId = () => b64(16) as GroupId;
+const newInviteId = () => b64(32) as InviteId;
+const newHash = () => b64(32) as EntryHash;
+
+/** A signed-looking `rotate` entry: the store does not check signatures or hashes. */
+function fakeEntry(groupId: GroupId, seq: number, author: Fingerprint, prev: EntryHash | null = newHash()): LogEntry {
+  return {
+    v: 1,
+    groupId,
+    seq,
+    prev,
+    author,
+    at: 1_700_000_000_000 + seq,
+    op: 'rotate',
+    body: { rotation: { generation: seq + 1, seedCommitment: b64(32), prevWrap: b64(60) } },
+    sig: b64(64),
+  };
+}
+
+function headOf(entries: LogEntry[]): LogHead {
+  const last = entries[entries.length - 1]!;
+  return { seq: last.seq, hash: entryHash(last) };
+}
+
+function fakeBox(groupId: GroupId, generation: number, recipient: KeyBox['recipient'], sender: Fingerprint): KeyBox {
+  return { v: 1, groupId, generation, recipient, sender, enc: b64(32), ciphertext: b64(48), sig: b64(64) };
+}
+
+function headerOf(envelope: NoteEnvelope): NoteHeader {
+  const { body, ...rest } = envelope;
+  return { ...rest, bodyBytes: base64urlByteLength(body) };
+}
+
+function fakeNote(groupId: GroupId, noteId: NoteId, version: number, author: Fingerprint): NoteEnvelope {
+  return {
+    v: 1,
+    groupId,
+    noteId,
+    version,
+    generation: 0,
+    author,
+    at: 1_700_000_000_000 + version,
+    deleted: false,
+    wrappedKey: b64(60),
+    title: b64(40),
+    body: b64(200),
+    sig: b64(64),
+  };
+}
+
+const noIndexes: AppendIndexes = { memberships: [], invites: [], boxes: [] };
+
+// ---------------------------------------------------------------------------
+
+describe.each(STORES)('%s store', (_kind, makeHarness) => {
+  let harness: Harness;
+  let store: Store;
+  let alice: DeviceIdentity;
+  let group: NewGroup;
+
+  beforeAll(async () => {
+    harness = makeHarness();
+    store = await harness.open();
+    alice = await generateIdentity();
+    group = await createGroup(alice);
+  });
+
+  afterAll(async () => {
+    await harness?.cleanup();
+  });
+
+  /** Appends `group`'s real `create` + `recovery` entries as a new group. */
+  async function seedRealGroup(g: NewGroup, indexes: AppendIndexes = noIndexes) {
+    const result = await store.appendEntries(g.state.groupId, g.entries, headOf(g.entries), indexes);
+    expect(result).toEqual({ ok: true, head: headOf(g.entries) });
+    return g.state.groupId;
+  }
+
+  it('migrates idempotently, also from a second instance', async () => {
+    await store.migrate();
+    const other = await harness.another();
+    await other.migrate();
+    expect(other.kind).toBe(store.kind);
+  });
+
+  it('round-trips identities', async () => {
+    expect(await store.getIdentity(alice.fingerprint)).toBeNull();
+    await store.putIdentity(alice.fingerprint, alice.bundle);
+    expect(await store.getIdentity(alice.fingerprint)).toEqual(alice.bundle);
+    await store.putIdentity(alice.fingerprint, alice.bundle);
+    expect(JSON.stringify(await store.getIdentity(alice.fingerprint))).toBe(JSON.stringify(alice.bundle));
+  });
+
+  it('takes a challenge once, and never after it expired', async () => {
+    const now = 1_000_000;
+    await store.putChallenge('c-live', 'challenge-1', now + 1000);
+    expect(await store.takeChallenge('c-live', now)).toBe('challenge-1');
+    expect(await store.takeChallenge('c-live', now)).toBeNull();
+    expect(await store.takeChallenge('c-unknown', now)).toBeNull();
+
+    await store.putChallenge('c-expired', 'challenge-2', now + 1000);
+    expect(await store.takeChallenge('c-expired', now + 1000)).toBeNull();
+    expect(await store.takeChallenge('c-expired', now)).toBeNull(); // removed by the failed take
+
+    await store.putChallenge('c-raced', 'challenge-3', now + 1000);
+    const takes = await Promise.all(Array.from({ length: 10 }, () => store.takeChallenge('c-raced', now)));
+    expect(takes.filter((t) => t !== null)).toEqual(['challenge-3']);
+  });
+
+  it('finds sessions by token hash until they expire or are deleted', async () => {
+    const now = 2_000_000;
+    const hash = b64(32);
+    await store.putSession(hash, alice.fingerprint, now + 5000);
+    expect(await store.getSession(hash, now)).toEqual({ fingerprint: alice.fingerprint, expiresAt: now + 5000 });
+    expect(await store.getSession(hash, now + 4999)).not.toBeNull();
+    expect(await store.getSession(hash, now + 5000)).toBeNull();
+    expect(await store.getSession(b64(32), now)).toBeNull();
+    await store.deleteSession(hash);
+    expect(await store.getSession(hash, now)).toBeNull();
+    await store.deleteSession(hash); // deleting twice is fine
+  });
+
+  it('purges expired challenges and sessions only', async () => {
+    const now = 3_000_000;
+    const [oldSession, liveSession] = [b64(32), b64(32)];
+    await store.putSession(oldSession, alice.fingerprint, now - 1);
+    await store.putSession(liveSession, alice.fingerprint, now + 60_000);
+    await store.putChallenge('p-old', 'x', now);
+    await store.putChallenge('p-live', 'y', now + 60_000);
+    await store.purgeExpired(now);
+    // Asked as if at an earlier time: a purged row is gone, not just expired.
+    expect(await store.getSession(oldSession, 0)).toBeNull();
+    expect(await store.getSession(liveSession, 0)).toEqual({ fingerprint: alice.fingerprint, expiresAt: now + 60_000 });
+    expect(await store.takeChallenge('p-old', 0)).toBeNull();
+    expect(await store.takeChallenge('p-live', now)).toBe('y');
+  });
+
+  it('appends with compare-and-set on seq and reads ranges', async () => {
+    const groupId = group.state.groupId;
+    expect(await store.getHead(groupId)).toBeNull();
+    expect(await store.readLog(groupId, 0, 10)).toEqual([]);
+
+    // Not a new group's first entry: no group, so no head to report.
+    expect(await store.appendEntries(groupId, [fakeEntry(groupId, 1, alice.fingerprint)], { seq: 1, hash: newHash() }, noIndexes)).toEqual({
+      ok: false,
+      head: null,
+    });
+
+    await seedRealGroup(group);
+    const head1 = headOf(group.entries);
+    expect(await store.getHead(groupId)).toEqual(head1);
+    const stored = await store.readLog(groupId, 0, 10);
+    expect(stored).toEqual(group.entries);
+    expect(stored.map((e) => JSON.stringify(e))).toEqual(group.entries.map((e) => JSON.stringify(e)));
+
+    // Again at seq 0, and at a gap: conflicts that report the current head, and change nothing.
+    const again = await store.appendEntries(groupId, group.entries, head1, noIndexes);
+    expect(again).toEqual({ ok: false, head: head1 });
+    const gap = fakeEntry(groupId, 5, alice.fingerprint);
+    expect(await store.appendEntries(groupId, [gap], headOf([gap]), noIndexes)).toEqual({ ok: false, head: head1 });
+    const stale = fakeEntry(groupId, 1, alice.fingerprint);
+    expect(await store.appendEntries(groupId, [stale], headOf([stale]), noIndexes)).toEqual({ ok: false, head: head1 });
+
+    // seq 2..11 in two appends.
+    const more = Array.from({ length: 10 }, (_, i) => fakeEntry(groupId, 2 + i, alice.fingerprint));
+    expect(await store.appendEntries(groupId, more.slice(0, 3), headOf(more.slice(0, 3)), noIndexes)).toEqual({ ok: true, head: headOf(more.slice(0, 3)) });
+    expect(await store.appendEntries(groupId, more.slice(3), headOf(more), noIndexes)).toEqual({ ok: true, head: headOf(more) });
+    expect(await store.getHead(groupId)).toEqual(headOf(more));
+
+    const all = [...group.entries, ...more];
+    expect(await store.readLog(groupId, 0, 100)).toEqual(all);
+    expect((await store.readLog(groupId, 3, 4)).map((e) => e.seq)).toEqual([3, 4, 5, 6]);
+    expect((await store.readLog(groupId, 0, 100, 4)).map((e) => e.seq)).toEqual([0, 1, 2, 3, 4]);
+    expect((await store.readLog(groupId, 2, 3, 10)).map((e) => e.seq)).toEqual([2, 3, 4]);
+    expect((await store.readLog(groupId, 10, 100)).map((e) => e.seq)).toEqual([10, 11]);
+    expect(await store.readLog(groupId, 12, 100)).toEqual([]);
+    expect(await store.readLog(groupId, 5, 10, 4)).toEqual([]);
+    expect(await store.readLog(groupId, 2 ** 31 - 10, 500)).toEqual([]);
+    expect(await store.readLog(newGroupId(), 0, 10)).toEqual([]);
+  });
+
+  it(`lets exactly one of ${CONCURRENT} concurrent appends at the same seq win, also across instances`, async () => {
+    const other = await harness.another();
+    const stores = [store, other];
+    const groupId = newGroupId();
+
+    const attempt = async (seq: number, prev: EntryHash | null) => {
+      const candidates = Array.from({ length: CONCURRENT }, () => fakeEntry(groupId, seq, newFingerprint(), prev));
+      const results = await Promise.all(
+        candidates.map((entry, i) => stores[i % 2]!.appendEntries(groupId, [entry], headOf([entry]), { ...noIndexes, invites: [{ inviteId: newInviteId() }] })),
+      );
+      const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
+      expect(winners).toHaveLength(1);
+      const winner = candidates[winners[0]!]!;
+      for (const r of results) expect(r.head).toEqual(headOf([winner]));
+      return winner;
+    };
+
+    const first = await attempt(0, null);
+    const second = await attempt(1, entryHash(first));
+    for (const s of stores) {
+      expect(await s.readLog(groupId, 0, 10)).toEqual([first, second]);
+      expect(await s.getHead(groupId)).toEqual(headOf([second]));
+    }
+  });
+
+  it('writes membership and invite indexes with the append, and only with a successful one', async () => {
+    const g = await createGroup(alice);
+    const groupId = g.state.groupId;
+    const bob = newFingerprint();
+    const carol = newFingerprint();
+    const invite = newInviteId();
+    const recoveryFp = g.state.recovery ?? newFingerprint();
+
+    await seedRealGroup(g, {
+      memberships: [
+        { fingerprint: alice.fingerprint, status: 'member', sinceSeq: 0, untilSeq: null },
+        { fingerprint: recoveryFp, status: 'member', sinceSeq: 1, untilSeq: null },
+      ],
+      invites: [],
+      boxes: g.boxes,
+    });
+    let head = headOf(g.entries);
+
+    // seq 2: invite; seq 3: bob joins.
+    const e2 = fakeEntry(groupId, 2, alice.fingerprint, head.hash);
+    const e3 = fakeEntry(groupId, 3, bob, entryHash(e2));
+    expect(
+      await store.appendEntries(groupId, [e2, e3], headOf([e3]), {
+        memberships: [{ fingerprint: bob, status: 'member', sinceSeq: 3, untilSeq: null }],
+        invites: [{ inviteId: invite }],
+        boxes: [],
+      }),
+    ).toMatchObject({ ok: true });
+    head = headOf([e3]);
+
+    expect(await store.findInvite(invite)).toBe(groupId);
+    expect(await store.findInvite(newInviteId())).toBeNull();
+    expect(await store.membership(groupId, alice.fingerprint)).toEqual({ status: 'member', untilSeq: null });
+    expect(await store.membership(groupId, bob)).toEqual({ status: 'member', untilSeq: null });
+    expect(await store.membership(groupId, carol)).toBeNull();
+    expect(await store.groupsOf(bob)).toEqual([{ groupId, status: 'member', untilSeq: null, head }]);
+
+    // A losing append (stale seq) writes none of its indexes.
+    const lost = fakeEntry(groupId, 3, carol);
+    const lostInvite = newInviteId();
+    const lostBox = fakeBox(groupId, 9, { kind: 'member', id: carol }, carol);
+    expect(
+      await store.appendEntries(groupId, [lost], headOf([lost]), {
+        memberships: [{ fingerprint: carol, status: 'member', sinceSeq: 3, untilSeq: null }],
+        invites: [{ inviteId: lostInvite }],
+        boxes: [lostBox],
+      }),
+    ).toEqual({ ok: false, head });
+    expect(await store.membership(groupId, carol)).toBeNull();
+    expect(await store.findInvite(lostInvite)).toBeNull();
+    expect(await store.boxesFor(groupId, { kind: 'member', id: carol })).toEqual([]);
+    expect(await store.groupsOf(carol)).toEqual([]);
+
+    // seq 4: bob removed, with the rotation's box for alice.
+    const e4 = fakeEntry(groupId, 4, alice.fingerprint, head.hash);
+    const box = fakeBox(groupId, 1, { kind: 'member', id: alice.fingerprint }, alice.fingerprint);
+    expect(
+      await store.appendEntries(groupId, [e4], headOf([e4]), {
+        memberships: [{ fingerprint: bob, status: 'removed', sinceSeq: 3, untilSeq: 4 }],
+        invites: [],
+        boxes: [box],
+      }),
+    ).toMatchObject({ ok: true });
+    head = headOf([e4]);
+    expect(await store.membership(groupId, bob)).toEqual({ status: 'removed', untilSeq: 4 });
+    expect(await store.groupsOf(bob)).toEqual([{ groupId, status: 'removed', untilSeq: 4, head }]);
+    expect(await store.boxesFor(groupId, { kind: 'member', id: alice.fingerprint }, 1)).toEqual([box]);
+    if (g.boxes[0]) expect(await store.boxesFor(groupId, g.boxes[0].recipient, 0)).toEqual([g.boxes[0]]);
+
+    // Alice is in this group and in the first one (seeded elsewhere with no indexes): only indexed groups count.
+    const mine = await store.groupsOf(alice.fingerprint);
+    expect(mine).toContainEqual({ groupId, status: 'member', untilSeq: null, head });
+  });
+
+  it('keeps one box per (group, generation, recipient), the latest, and filters by recipient and generation', async () => {
+    const groupId = newGroupId();
+    const [bob, carol, sender] = [newFingerprint(), newFingerprint(), newFingerprint()];
+    const invite = newInviteId();
+    const bob0 = fakeBox(groupId, 0, { kind: 'member', id: bob }, sender);
+    const bob0b = fakeBox(groupId, 0, { kind: 'member', id: bob }, sender);
+    const bob1 = fakeBox(groupId, 1, { kind: 'member', id: bob }, sender);
+    const carol1 = fakeBox(groupId, 1, { kind: 'member', id: carol }, sender);
+    const invite1 = fakeBox(groupId, 1, { kind: 'invite', id: invite }, sender);
+    const elsewhere = fakeBox(newGroupId(), 1, { kind: 'member', id: bob }, sender);
+
+    await store.putBoxes([bob0, bob1, invite1, elsewhere]);
+    await store.putBoxes([bob0b, carol1]);
+    expect(await store.boxesFor(groupId, { kind: 'member', id: bob })).toEqual([bob0b, bob1]);
+    expect(await store.boxesFor(groupId, { kind: 'member', id: bob }, 0)).toEqual([bob0b]);
+    expect(await store.boxesFor(groupId, { kind: 'member', id: bob }, 1)).toEqual([bob1]);
+    expect(await store.boxesFor(groupId, { kind: 'member', id: bob }, 2)).toEqual([]);
+    expect(await store.boxesFor(groupId, { kind: 'invite', id: invite })).toEqual([invite1]);
+    expect(await store.boxesFor(groupId, { kind: 'member', id: carol })).toEqual([carol1]);
+
+    // The same recipient twice in one call: the later one stays.
+    const carol1b = fakeBox(groupId, 1, { kind: 'member', id: carol }, sender);
+    const carol1c = fakeBox(groupId, 1, { kind: 'member', id: carol }, sender);
+    await store.putBoxes([carol1b, carol1c]);
+    expect(await store.boxesFor(groupId, { kind: 'member', id: carol }, 1)).toEqual([carol1c]);
+    await store.putBoxes([]);
+
+    expect(await store.recipientsWithBox(groupId, 1)).toEqual(new Set([bob, carol]));
+    expect(await store.recipientsWithBox(groupId, 0)).toEqual(new Set([bob]));
+    expect(await store.recipientsWithBox(groupId, 7)).toEqual(new Set());
+  });
+
+  it('keeps one key request per member, the latest', async () => {
+    const groupId = newGroupId();
+    const [bob, carol] = [newFingerprint(), newFingerprint()];
+    expect(await store.keyRequests(groupId)).toEqual([]);
+    await store.putKeyRequest(groupId, bob, 1, 1000);
+    await store.putKeyRequest(groupId, carol, 1, 2000);
+    await store.putKeyRequest(newGroupId(), bob, 1, 1500);
+    expect(await store.keyRequests(groupId)).toEqual([
+      { fingerprint: bob, generation: 1, requestedAt: 1000 },
+      { fingerprint: carol, generation: 1, requestedAt: 2000 },
+    ]);
+    await store.putKeyRequest(groupId, bob, 2, 3000);
+    expect(await store.keyRequests(groupId)).toEqual([
+      { fingerprint: carol, generation: 1, requestedAt: 2000 },
+      { fingerprint: bob, generation: 2, requestedAt: 3000 },
+    ]);
+  });
+
+  it('stores note versions with compare-and-set', async () => {
+    const groupId = group.state.groupId;
+    const { noteKey } = await generationKeys(group.seed, groupId, 0);
+    const noteId = newNoteId();
+    const address = { groupId, noteId, generation: 0 };
+    const v1 = await sealNote(alice, { ...address, version: 1 }, noteKey, { title: 'Door code', body: 'The code is 4711.' });
+    const v2 = await sealNote(alice, { ...address, version: 2 }, noteKey, { title: 'Door code', body: 'The code is 0815 since Monday.' });
+    const v2b = await sealNote(alice, { ...address, version: 2 }, noteKey, { title: 'Door code', body: 'A competing edit.' });
+    const v4 = await sealNote(alice, { ...address, version: 4 }, noteKey, { title: 'x', body: 'y' });
+
+    expect(await store.getNote(groupId, noteId)).toBeNull();
+    expect(await store.putNoteVersion(v2, headerOf(v2))).toEqual({ ok: false, currentVersion: 0 });
+    const r1 = await store.putNoteVersion(v1, headerOf(v1));
+    const r2 = await store.putNoteVersion(v2, headerOf(v2));
+    if (!r1.ok || !r2.ok) throw new Error('expected both puts to succeed');
+    expect(r2.cursor).toBeGreaterThan(r1.cursor);
+
+    expect(await store.putNoteVersion(v2b, headerOf(v2b))).toEqual({ ok: false, currentVersion: 2 });
+    expect(await store.putNoteVersion(v1, headerOf(v1))).toEqual({ ok: false, currentVersion: 2 });
+    expect(await store.putNoteVersion(v4, headerOf(v4))).toEqual({ ok: false, currentVersion: 2 });
+
+    const latest = await store.getNote(groupId, noteId);
+    expect(latest).toEqual(v2);
+    expect(JSON.stringify(latest)).toBe(JSON.stringify(v2));
+    expect(await store.getNote(groupId, noteId, 1)).toEqual(v1);
+    expect(await store.getNote(groupId, noteId, 2)).toEqual(v2);
+    expect(await store.getNote(groupId, noteId, 3)).toBeNull();
+    expect(await store.getNote(groupId, newNoteId())).toBeNull();
+    expect(await store.getNote(newGroupId(), noteId)).toBeNull();
+  });
+
+  it(`lets exactly one of ${CONCURRENT} concurrent puts of the next version win, also across instances`, async () => {
+    const other = await harness.another();
+    const stores = [store, other];
+    const groupId = newGroupId();
+    const noteId = newNoteId();
+    const author = newFingerprint();
+
+    for (const version of [1, 2, 3]) {
+      const candidates = Array.from({ length: CONCURRENT }, () => fakeNote(groupId, noteId, version, author));
+      const results = await Promise.all(candidates.map((env, i) => stores[i % 2]!.putNoteVersion(env, headerOf(env))));
+      const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
+      expect(winners).toHaveLength(1);
+      for (const r of results) if (!r.ok) expect(r.currentVersion).toBe(version);
+      const winner = candidates[winners[0]!]!;
+      for (const s of stores) expect(await s.getNote(groupId, noteId)).toEqual(winner);
+      expect(await store.getNote(groupId, noteId, version)).toEqual(winner);
+    }
+    const listed = await store.listNotes(groupId, 0, 10);
+    expect(listed).toHaveLength(1);
+    expect(listed[0]!.header.version).toBe(3);
+  });
+
+  it('lists the latest headers changed after a cursor, in change order, with a limit', async () => {
+    const groupId = newGroupId();
+    const author = newFingerprint();
+    const [a, b, c] = [newNoteId(), newNoteId(), newNoteId()];
+    const cursors: number[] = [];
+    const put = async (env: NoteEnvelope) => {
+      const r = await store.putNoteVersion(env, headerOf(env));
+      if (!r.ok) throw new Error(`put of ${env.noteId} v${env.version} lost`);
+      cursors.push(r.cursor);
+      return r.cursor;
+    };
+
+    expect(await store.listNotes(groupId, 0, 10)).toEqual([]);
+    const a1 = fakeNote(groupId, a, 1, author);
+    const b1 = fakeNote(groupId, b, 1, author);
+    const c1 = fakeNote(groupId, c, 1, author);
+    const a2 = { ...fakeNote(groupId, a, 2, author), deleted: true };
+    await put(a1);
+    const cb = await put(b1);
+    // A note in another group moves the global cursor but is not listed here.
+    await put(fakeNote(newGroupId(), newNoteId(), 1, author));
+    const cc = await put(c1);
+    const ca = await put(a2);
+
+    // Cursors only move forward.
+    expect([...cursors].sort((x, y) => x - y)).toEqual(cursors);
+    expect(new Set(cursors).size).toBe(cursors.length);
+
+    const all = await store.listNotes(groupId, 0, 100);
+    expect(all).toEqual([
+      { header: headerOf(b1), cursor: cb },
+      { header: headerOf(c1), cursor: cc },
+      { header: headerOf(a2), cursor: ca },
+    ]);
+    expect(all.every((item) => !('body' in item.header))).toBe(true);
+    expect(await store.listNotes(groupId, 0, 2)).toEqual(all.slice(0, 2));
+    expect(await store.listNotes(groupId, cb, 100)).toEqual(all.slice(1));
+    expect(await store.listNotes(groupId, cc, 1)).toEqual(all.slice(2));
+    expect(await store.listNotes(groupId, ca, 100)).toEqual([]);
+
+    // A later change to b moves it to the end, past every earlier cursor.
+    const b2 = fakeNote(groupId, b, 2, author);
+    const cb2 = await put(b2);
+    expect(cb2).toBeGreaterThan(ca);
+    expect(await store.listNotes(groupId, ca, 100)).toEqual([{ header: headerOf(b2), cursor: cb2 }]);
+    expect((await store.listNotes(groupId, 0, 100)).map((i) => [i.header.noteId, i.header.version])).toEqual([
+      [c, 1],
+      [a, 2],
+      [b, 2],
+    ]);
+  });
+
+  it('hands out increasing cursors to concurrent puts of different notes', async () => {
+    const other = await harness.another();
+    const groupId = newGroupId();
+    const author = newFingerprint();
+    const envs = Array.from({ length: CONCURRENT }, () => fakeNote(groupId, newNoteId(), 1, author));
+    const results = await Promise.all(envs.map((env, i) => (i % 2 ? other : store).putNoteVersion(env, headerOf(env))));
+    const cursors = results.map((r) => (r.ok ? r.cursor : -1));
+    expect(cursors.every((c) => c > 0)).toBe(true);
+    expect(new Set(cursors).size).toBe(CONCURRENT);
+    const listed = await store.listNotes(groupId, 0, 1000);
+    expect(listed.map((i) => i.cursor)).toEqual([...cursors].sort((x, y) => x - y));
+    // Paging by cursor visits every note once.
+    const seen: string[] = [];
+    let since = 0;
+    for (;;) {
+      const page = await store.listNotes(groupId, since, 3);
+      if (page.length === 0) break;
+      seen.push(...page.map((i) => i.header.noteId));
+      since = page[page.length - 1]!.cursor;
+    }
+    expect(seen.sort()).toEqual(envs.map((e) => e.noteId).sort());
+  });
+
+  it('never lets a reader paging by cursor miss a change committed concurrently', async () => {
+    const other = await harness.another();
+    const groupId = newGroupId();
+    const author = newFingerprint();
+    const envs = Array.from({ length: 120 }, () => fakeNote(groupId, newNoteId(), 1, author));
+    const seen = new Set<string>();
+    let since = 0;
+    let writing = true;
+    const readPage = async () => {
+      const page = await store.listNotes(groupId, since, 7);
+      for (const item of page) seen.add(item.header.noteId);
+      if (page.length > 0) since = page[page.length - 1]!.cursor;
+      return page.length;
+    };
+    const reader = (async () => {
+      while (writing) {
+        await readPage();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const writers = [store, other].map(async (s, w) => {
+      for (let i = w * 4; i < envs.length; i += 8) {
+        const batch = envs.slice(i, i + 4);
+        const results = await Promise.all(batch.map((env) => s.putNoteVersion(env, headerOf(env))));
+        expect(results.every((r) => r.ok)).toBe(true);
+      }
+    });
+    await Promise.all(writers);
+    writing = false;
+    await reader;
+    while ((await readPage()) > 0);
+    expect(seen.size).toBe(envs.length);
+  });
+});
