@@ -11,6 +11,7 @@ export * from './crypto/log-replay.ts';
 export * from './crypto/generations.ts';
 export * from './crypto/key-box.ts';
 export * from './crypto/note-envelope.ts';
+export * from './crypto/note-signature.ts';
 export * from './crypto/secret-code.ts';
 export * from './crypto/invite.ts';
 export * from './crypto/recovery.ts';

@@ -17,7 +17,7 @@ const ALLOWED_FUNCTIONS = new Set([
   'toHex', 'fromHex', 'uintBytes', 'canonicalJson', 'labelled', 'base64urlLength', 'b64uBytes', 'b64uVar',
   'isCanonicalBase64url', 'base64urlByteLength',
   // verification
-  'parseBundle', 'fingerprintOf', 'verifyLabelled', 'replayLog', 'extendLog', 'deriveGroupId',
+  'parseBundle', 'fingerprintOf', 'verifyLabelled', 'verifyNoteSignature', 'replayLog', 'extendLog', 'deriveGroupId',
   'compareHead', 'checkPinnedHead', 'currentGeneration', 'entryHash', 'isAdmin', 'logHead', 'openInvites',
   // error classes
   'ConclaveError', 'LogVerificationError', 'SignatureError', 'EncodingError',
@@ -62,7 +62,8 @@ describe('what servers can reach of the protocol core', () => {
 
   it('server code imports shared/ only through verify.ts', () => {
     const offenders: string[] = [];
-    for (const dir of ['storage-api', 'signaling-server']) {
+    // Server source only: server tests may use the whole core to play the clients.
+    for (const dir of ['storage-api/src', 'signaling-server/src']) {
       for (const file of sourceFiles(join(root, dir))) {
         for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
           if (spec!.includes('shared/src/') && !spec!.endsWith('shared/src/verify.ts')) offenders.push(`${relative(root, file)} imports ${spec}`);

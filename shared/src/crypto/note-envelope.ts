@@ -13,7 +13,8 @@ import { DecryptError, EncodingError, NoteError } from './errors.ts';
 import type { GroupState } from './group-log.ts';
 import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { aeadOpen, aeadSeal, importAeadKey, randomBytes, sha256 } from './primitives.ts';
+import { noteSigningView } from './note-signature.ts';
+import { aeadOpen, aeadSeal, importAeadKey, randomBytes } from './primitives.ts';
 
 export interface NotePlaintext {
   title: string;
@@ -40,12 +41,6 @@ function wrapAad(address: NoteAddress): Bytes {
   return labelled(LABELS.noteKeyWrap, address);
 }
 
-/** What the author signs: the header with digests of the two ciphertexts (given as bytes, hashed once). */
-async function signingView(envelope: Omit<NoteEnvelope, 'sig'>, sealedTitle: Uint8Array, sealedBody: Uint8Array): Promise<Record<string, unknown>> {
-  const { title: _title, body: _body, ...header } = envelope;
-  const [titleHash, bodyHash] = await Promise.all([sha256(sealedTitle), sha256(sealedBody)]);
-  return { ...header, titleHash: toBase64url(titleHash), bodyHash: toBase64url(bodyHash) };
-}
 
 /**
  * Encrypts and signs one note version.
@@ -81,7 +76,7 @@ export async function sealNote(
     title: toBase64url(sealedTitle),
     body: toBase64url(sealedBody),
   };
-  return { ...unsigned, sig: await signLabelled(author, LABELS.noteSignature, await signingView(unsigned, sealedTitle, sealedBody)) };
+  return { ...unsigned, sig: await signLabelled(author, LABELS.noteSignature, await noteSigningView(unsigned, sealedTitle, sealedBody)) };
 }
 
 /** Why a note cannot be shown, in the words the side panel uses. */
@@ -137,7 +132,7 @@ export async function openNote(
   };
   // Signature check and decryption run side by side; plaintext is released only after
   // the signature holds.
-  const signatureHolds = signingView(unsigned, sealedTitle, sealedBody).then((view) => verifyLabelled(signKey, sig, LABELS.noteSignature, view));
+  const signatureHolds = noteSigningView(unsigned, sealedTitle, sealedBody).then((view) => verifyLabelled(signKey, sig, LABELS.noteSignature, view));
   const decryption = (async () => {
     const noteKey = await noteKeyFor(envelope.generation);
     if (!noteKey) return null;

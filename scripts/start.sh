@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `npm start`: runs the whole system on this machine, on 127.0.0.1.
+# - storage API on an embedded SQLite file in .data/ (PostgreSQL if DATABASE_URL is set)
+# Stop with Ctrl-C; everything started here stops with it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+npx tsx storage-api/src/server.ts &
+pids+=($!)
+
+wait -n

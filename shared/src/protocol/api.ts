@@ -1,0 +1,123 @@
+/**
+ * The storage API's inputs and outputs (DESIGN §7), shared by the server, which parses
+ * every input with them, and the clients. docs/API.md documents each procedure and
+ * every error code; a test keeps the two in step.
+ */
+import { z } from 'zod';
+import { b64uBytes, fingerprintSchema, generationSchema, groupIdSchema, inviteIdSchema, noteIdSchema, sequenceSchema } from './ids.ts';
+import { keyBoxSchema, logEntrySchema, logHeadSchema, noteEnvelopeSchema, publicBundleSchema } from './schemas.ts';
+
+/** Every error code the storage API answers with, once. */
+export const API_ERROR_CODES = [
+  'BAD_REQUEST',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'TOO_MANY_REQUESTS',
+  'CHALLENGE_INVALID',
+  'SIGNATURE_INVALID',
+  'LOG_REJECTED',
+  'CLOCK_SKEW',
+  'INVITE_CLOSED',
+  'BOX_REJECTED',
+  'NOTE_REJECTED',
+  'INTERNAL',
+] as const;
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
+
+/** What every API error carries in `error.data.conclave` (besides tRPC's own fields). */
+export interface ApiErrorData {
+  code: ApiErrorCode;
+  /** For LOG_REJECTED: the log rule that failed (a `LogRejection`). */
+  reason?: string;
+  /** For CONFLICT on a log: the current head; on a note: the current version. */
+  head?: { seq: number; hash: string };
+  currentVersion?: number;
+}
+
+// --- auth ---------------------------------------------------------------------
+
+export const challengeOutput = z.object({ challengeId: b64uBytes(16), challenge: b64uBytes(32), expiresAt: z.number() });
+
+/** The device signs `labelled('conclave/v1/api-challenge', {challenge, fingerprint})` with its sign key. */
+export const loginInput = z.strictObject({
+  challengeId: b64uBytes(16),
+  bundle: publicBundleSchema,
+  sig: b64uBytes(64),
+});
+export const loginOutput = z.object({ token: z.string(), expiresAt: z.number(), fingerprint: fingerprintSchema });
+
+// --- identities ----------------------------------------------------------------
+
+export const identityGetInput = z.strictObject({ fingerprint: fingerprintSchema });
+
+// --- groups and logs -------------------------------------------------------------
+
+/** The most entries one append or one read carries. */
+export const MAX_ENTRIES_PER_CALL = 500;
+/** The most key boxes one call carries (a rotation of a large group). */
+export const MAX_BOXES_PER_CALL = 2000;
+
+export const groupCreateInput = z.strictObject({
+  entries: z.array(logEntrySchema).min(1).max(MAX_ENTRIES_PER_CALL),
+  boxes: z.array(keyBoxSchema).max(MAX_BOXES_PER_CALL).default([]),
+});
+
+export const logReadInput = z.strictObject({
+  groupId: groupIdSchema,
+  fromSeq: sequenceSchema.default(0),
+  limit: z.number().int().min(1).max(MAX_ENTRIES_PER_CALL).default(MAX_ENTRIES_PER_CALL),
+});
+export const logReadOutput = z.object({ entries: z.array(logEntrySchema), head: logHeadSchema });
+
+/** Append with compare-and-set: `entries[0].seq` must be the next sequence number. */
+export const logAppendInput = z.strictObject({
+  groupId: groupIdSchema,
+  entries: z.array(logEntrySchema).min(1).max(MAX_ENTRIES_PER_CALL),
+  /** Key boxes of a rotation the entries start, stored in the same transaction. */
+  boxes: z.array(keyBoxSchema).max(MAX_BOXES_PER_CALL).default([]),
+});
+
+export const groupSummary = z.object({
+  groupId: groupIdSchema,
+  head: logHeadSchema,
+  status: z.enum(['member', 'removed', 'left', 'replaced']),
+});
+
+// --- invites and the mailbox -----------------------------------------------------
+
+export const inviteLookupInput = z.strictObject({ inviteId: inviteIdSchema });
+export const inviteLookupOutput = z.object({
+  groupId: groupIdSchema,
+  entries: z.array(logEntrySchema),
+  /** For a pre-keyed invite: the seed sealed to the invite. */
+  box: keyBoxSchema.nullable(),
+});
+
+export const keyRequestInput = z.strictObject({ groupId: groupIdSchema });
+export const pendingOutput = z.array(z.object({ fingerprint: fingerprintSchema, generation: generationSchema, requestedAt: z.number() }));
+
+// --- key boxes ------------------------------------------------------------------
+
+export const boxesPostInput = z.strictObject({ groupId: groupIdSchema, boxes: z.array(keyBoxSchema).min(1).max(MAX_BOXES_PER_CALL) });
+export const boxesMineInput = z.strictObject({ groupId: groupIdSchema, generation: generationSchema.optional() });
+
+// --- notes ----------------------------------------------------------------------
+
+export const notePutInput = z.strictObject({ envelope: noteEnvelopeSchema });
+export const noteGetInput = z.strictObject({ groupId: groupIdSchema, noteId: noteIdSchema, version: z.number().int().min(1).optional() });
+
+export const NOTE_LIST_MAX = 1000;
+export const noteListInput = z.strictObject({
+  groupId: groupIdSchema,
+  /** The cursor a previous call returned: only notes changed since come back. */
+  since: z.number().int().min(0).default(0),
+  limit: z.number().int().min(1).max(NOTE_LIST_MAX).default(200),
+});
+
+/** A note without its body: enough to list and decrypt titles, fetched incrementally. */
+export const noteHeaderSchema = noteEnvelopeSchema.omit({ body: true }).extend({ bodyBytes: z.number().int().min(0) });
+export type NoteHeader = z.infer<typeof noteHeaderSchema>;
+export const noteListOutput = z.object({ items: z.array(noteHeaderSchema), cursor: z.number().int(), more: z.boolean() });

@@ -1,0 +1,53 @@
+/**
+ * Configuration, parsed once from the environment with zod and passed into `build()`.
+ * Every variable is documented in docs/OPERATIONS.md.
+ */
+import { z } from 'zod';
+
+const configSchema = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(8787),
+  /** Where the SQLite file lives when no DATABASE_URL is given. */
+  dataDir: z.string().default('.data'),
+  /** postgres://… to use PostgreSQL instead of SQLite. */
+  databaseUrl: z.string().url().optional(),
+  /** PostgreSQL schema to use (tests give each run its own). */
+  databaseSchema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
+  /** Largest request body in bytes. */
+  bodyLimit: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  /** Largest note body (plaintext bytes; the ciphertext may be 28 bytes more). */
+  noteMaxBytes: z.coerce.number().int().min(1).max(1024 * 1024).default(1024 * 1024),
+  sessionTtlMs: z.coerce.number().int().min(1000).default(60 * 60 * 1000),
+  challengeTtlMs: z.coerce.number().int().min(1000).default(2 * 60 * 1000),
+  /** How far an entry's `at` may be from the server's clock when appended. */
+  clockSkewMs: z.coerce.number().int().min(0).default(5 * 60 * 1000),
+  /** Requests per minute, per session and per IP. */
+  rateLimitPerMinute: z.coerce.number().int().min(1).default(6000),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Reads `CONCLAVE_*` variables (and `DATABASE_URL`); anything unset takes its default. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const parsed = configSchema.safeParse({
+    host: env.CONCLAVE_HOST,
+    port: env.CONCLAVE_PORT ?? env.PORT,
+    dataDir: env.CONCLAVE_DATA_DIR,
+    databaseUrl: env.DATABASE_URL || undefined,
+    databaseSchema: env.CONCLAVE_DB_SCHEMA,
+    bodyLimit: env.CONCLAVE_BODY_LIMIT,
+    noteMaxBytes: env.CONCLAVE_NOTE_MAX_BYTES,
+    sessionTtlMs: env.CONCLAVE_SESSION_TTL_MS,
+    challengeTtlMs: env.CONCLAVE_CHALLENGE_TTL_MS,
+    clockSkewMs: env.CONCLAVE_CLOCK_SKEW_MS,
+    rateLimitPerMinute: env.CONCLAVE_RATE_LIMIT_PER_MINUTE,
+    logLevel: env.CONCLAVE_LOG_LEVEL,
+    ...overrides,
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`configuration is invalid: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  return parsed.data;
+}

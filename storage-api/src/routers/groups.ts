@@ -1,0 +1,132 @@
+/**
+ * Groups and their signed logs (DESIGN §4). The server replays every entry with the
+ * same rules the clients use before it stores it (defence in depth: no client trusts
+ * this check), stores with compare-and-set on `seq`, and derives the membership and
+ * invite index rows from the validated state in the same transaction.
+ *
+ * Who reads a log: current members read all of it; a departed member (removed, left,
+ * replaced) reads up to and including the entry that removed them, so its client can
+ * see why it lost access, and nothing after; anyone else is refused.
+ *
+ * Who writes: every entry must be authored by the signed-in device. A device that is
+ * not a current member may append only its own `add` that carries an invite
+ * acceptance (joining); the log rules check the rest.
+ */
+import {
+  currentGeneration,
+  fingerprintOf,
+  groupCreateInput,
+  logAppendInput,
+  logHead,
+  logReadInput,
+  type Fingerprint,
+  type GroupState,
+  type LogEntry,
+} from '../../../shared/src/verify.ts';
+import { apiError } from '../errors.ts';
+import { validateBoxes } from '../services/box-rules.ts';
+import { checkAcceptancesOpen, checkClock, indexesFor, validateEntries } from '../services/log-writes.ts';
+import { authedProcedure, router } from '../trpc/init.ts';
+
+function checkAuthors(entries: readonly LogEntry[], device: Fingerprint): void {
+  for (const entry of entries) {
+    if (entry.author !== device) {
+      throw apiError('FORBIDDEN', `entry ${entry.seq} is authored by another device: a session appends only entries its own device signed`);
+    }
+  }
+}
+
+/** A non-member may only join: its first entry must be its own `add` with an invite acceptance. */
+function checkJoining(state: GroupState, entries: readonly LogEntry[], device: Fingerprint): void {
+  if (state.members.has(device)) return;
+  const first = entries[0]!;
+  const joining = first.op === 'add' && first.body.acceptance !== undefined && fingerprintOf(first.body.member) === device;
+  if (!joining) throw apiError('FORBIDDEN', 'only current members can change this group; to join, append your own add entry with an invite acceptance');
+}
+
+function conflict(head: { seq: number; hash: string } | null, what: string): Error {
+  return apiError('CONFLICT', `${what}: fetch the log from your pinned head, rebuild the change on it and send it again`, head ? { head } : {});
+}
+
+export const groupsRouter = router({
+  /**
+   * Creates a group from its first entries (`create`, usually then `recovery`) and the
+   * key boxes that go with them (generation 0 sealed to the recovery recipient).
+   */
+  create: authedProcedure.input(groupCreateInput).mutation(async ({ ctx, input }) => {
+    const { entries, boxes } = input;
+    const first = entries[0]!;
+    if (first.op !== 'create') throw apiError('LOG_REJECTED', 'entry 0 must be a create entry: a group log starts with create', { reason: 'malformed' });
+    checkAuthors(entries, ctx.device);
+    const now = ctx.now();
+    checkClock(entries, now, ctx.config.clockSkewMs);
+    const state = await validateEntries(null, entries, now);
+    await validateBoxes(state, boxes, ctx.device, now, ctx.config.clockSkewMs);
+    const result = await ctx.store.appendEntries(state.groupId, entries, logHead(state), { ...indexesFor(null, state, entries), boxes });
+    if (!result.ok) throw conflict(result.head, 'a group with this id already exists');
+    ctx.groups.remember(state.groupId, state);
+    return { groupId: state.groupId, head: result.head };
+  }),
+
+  /**
+   * Reads entries `fromSeq …` (at most `limit`). `head` is the last entry the caller may
+   * read: the group's head for a member, the entry that removed a departed member.
+   */
+  log: authedProcedure.input(logReadInput).query(async ({ ctx, input }) => {
+    const state = await ctx.groups.stateOf(input.groupId);
+    if (!state) throw apiError('NOT_FOUND', 'no group with this id is stored here: check the group id');
+    let untilSeq: number;
+    if (state.members.has(ctx.device)) {
+      untilSeq = state.seq;
+    } else {
+      const departed = state.departed.get(ctx.device);
+      if (!departed) throw apiError('FORBIDDEN', 'only members of this group can read its log: ask an admin of the group to add you');
+      untilSeq = departed.seq;
+    }
+    const head = { seq: untilSeq, hash: state.hashes[untilSeq]! };
+    const entries = input.fromSeq > untilSeq ? [] : await ctx.store.readLog(input.groupId, input.fromSeq, input.limit, untilSeq);
+    return { entries, head };
+  }),
+
+  /**
+   * Appends entries with compare-and-set: `entries[0].seq` must be the head's seq + 1,
+   * else CONFLICT with the current head. The boxes of a rotation these entries start
+   * (or of a pre-keyed invite they create) are checked against the new state and
+   * stored in the same transaction.
+   */
+  append: authedProcedure.input(logAppendInput).mutation(async ({ ctx, input }) => {
+    const { groupId, entries, boxes } = input;
+    for (const entry of entries) {
+      if (entry.groupId !== groupId) throw apiError('BAD_REQUEST', `entry ${entry.seq} belongs to another group: append each group's entries to it`);
+    }
+    checkAuthors(entries, ctx.device);
+    const state = await ctx.groups.stateOf(groupId);
+    if (!state) throw apiError('NOT_FOUND', 'no group with this id is stored here: create it first');
+    checkJoining(state, entries, ctx.device);
+    if (entries[0]!.seq !== state.seq + 1) throw conflict(logHead(state), `the log's head is entry ${state.seq}, so the next entry is ${state.seq + 1}, not ${entries[0]!.seq}`);
+    const now = ctx.now();
+    checkClock(entries, now, ctx.config.clockSkewMs);
+    const next = await validateEntries(state, entries, now);
+    checkAcceptancesOpen(next, entries, now);
+    await validateBoxes(next, boxes, ctx.device, now, ctx.config.clockSkewMs);
+    const result = await ctx.store.appendEntries(groupId, entries, logHead(next), { ...indexesFor(state, next, entries), boxes });
+    if (!result.ok) throw conflict(result.head, 'another change reached the log first');
+    ctx.groups.remember(groupId, next);
+    return { head: result.head, generation: currentGeneration(next) };
+  }),
+
+  /**
+   * Groups this device is or was in, with its status and the head it may read: the
+   * group's head for a member, the entry that removed it otherwise (as `log` answers).
+   */
+  mine: authedProcedure.query(async ({ ctx }) => {
+    const groups = await ctx.store.groupsOf(ctx.device);
+    return Promise.all(
+      groups.map(async ({ groupId, head, status, untilSeq }) => {
+        if (status === 'member' || untilSeq === null) return { groupId, head, status };
+        const hash = (await ctx.groups.stateOf(groupId))?.hashes[untilSeq];
+        return { groupId, head: hash ? { seq: untilSeq, hash } : head, status };
+      }),
+    );
+  }),
+});

@@ -1,0 +1,23 @@
+/** The whole API. Clients import the type only: `import type { AppRouter } from '…/storage-api/src/routers/index.ts'`. */
+import { router } from '../trpc/init.ts';
+import { authRouter } from './auth.ts';
+import { boxesRouter } from './boxes.ts';
+import { groupsRouter } from './groups.ts';
+import { identitiesRouter } from './identities.ts';
+import { invitesRouter } from './invites.ts';
+import { mailboxRouter } from './mailbox.ts';
+import { metaRouter } from './meta.ts';
+import { notesRouter } from './notes.ts';
+
+export const appRouter = router({
+  meta: metaRouter,
+  auth: authRouter,
+  identities: identitiesRouter,
+  groups: groupsRouter,
+  invites: invitesRouter,
+  mailbox: mailboxRouter,
+  boxes: boxesRouter,
+  notes: notesRouter,
+});
+
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,33 @@
+/**
+ * The key mailbox (DESIGN §6.3): a member without the current group key leaves a
+ * request; an admin who comes online reads who is waiting, checks them (verification
+ * or the group's policy, on its own device) and posts key boxes with `boxes.post`.
+ * A request is answered once the member has a box at the current generation.
+ */
+import { currentGeneration, isAdmin, keyRequestInput } from '../../../shared/src/verify.ts';
+import { apiError } from '../errors.ts';
+import { memberProcedure, router } from '../trpc/init.ts';
+
+export const mailboxRouter = router({
+  /** Records that this member waits for the current generation's key (again: the time is refreshed). */
+  request: memberProcedure.input(keyRequestInput).mutation(async ({ ctx, input }) => {
+    const generation = currentGeneration(ctx.group);
+    const requestedAt = ctx.now();
+    await ctx.store.putKeyRequest(input.groupId, ctx.device, generation, requestedAt);
+    return { generation, requestedAt };
+  }),
+
+  /**
+   * Admins only: current members (not the recovery recipient) who asked for a key and
+   * hold no box at the current generation, with the generation they asked at and
+   * when. Seal them the current generation's key: it opens every older one.
+   */
+  pending: memberProcedure.input(keyRequestInput).query(async ({ ctx, input }) => {
+    const state = ctx.group;
+    if (!isAdmin(state, ctx.device)) throw apiError('FORBIDDEN', 'only admins of this group can read key requests: ask an admin to hand over the key');
+    const [requests, withBox] = await Promise.all([ctx.store.keyRequests(input.groupId), ctx.store.recipientsWithBox(input.groupId, currentGeneration(state))]);
+    return requests
+      .filter((r) => state.members.has(r.fingerprint) && r.fingerprint !== state.recovery && !withBox.has(r.fingerprint))
+      .map((r) => ({ fingerprint: r.fingerprint, generation: r.generation, requestedAt: r.requestedAt }));
+  }),
+});

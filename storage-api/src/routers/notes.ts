@@ -1,0 +1,86 @@
+/**
+ * Notes (DESIGN §5): signed envelopes of ciphertext, kept as versions with
+ * compare-and-set, so concurrent edits never silently overwrite each other.
+ *
+ * `put` takes `{envelope}` alone: the group is the envelope's own `groupId` (the member
+ * check in trpc/init.ts reads it from there), so the signed envelope is the single
+ * source of truth and cannot be filed under another group.
+ *
+ * Deleting a note is putting its next version with `deleted: true` (signed by the
+ * author like any version; its title and body may be empty ciphertexts). Older
+ * versions stay readable by members; listing shows the newest version, deleted or not.
+ */
+import {
+  base64urlByteLength,
+  currentGeneration,
+  noteGetInput,
+  noteListInput,
+  notePutInput,
+  verifyNoteSignature,
+  type NoteHeader,
+} from '../../../shared/src/verify.ts';
+import { apiError } from '../errors.ts';
+import { memberProcedure, router } from '../trpc/init.ts';
+
+/** AES-GCM nonce and tag around the note body. */
+const AEAD_OVERHEAD = 28;
+
+export const notesRouter = router({
+  /**
+   * Stores version `envelope.version` of a note: by its author (the signed-in device),
+   * sealed with the group's current generation (so a removed member's old key cannot
+   * write), within the size limit, with a valid signature, and exactly one past the
+   * stored version (else CONFLICT with `currentVersion`). Returns the list cursor of
+   * this change.
+   */
+  put: memberProcedure.input(notePutInput).mutation(async ({ ctx, input }) => {
+    const { envelope } = input;
+    const state = ctx.group;
+    if (envelope.groupId !== state.groupId) throw apiError('BAD_REQUEST', 'the envelope names another group');
+    if (envelope.author !== ctx.device) throw apiError('FORBIDDEN', 'a note version must be authored and signed by the signed-in device');
+    const generation = currentGeneration(state);
+    if (envelope.generation !== generation) {
+      throw apiError(
+        'NOTE_REJECTED',
+        `the note is sealed with generation ${envelope.generation}, but the group is at generation ${generation}: sync the group log, fetch the current key and seal the note again`,
+      );
+    }
+    const bodyBytes = base64urlByteLength(envelope.body);
+    if (bodyBytes > ctx.config.noteMaxBytes + AEAD_OVERHEAD) {
+      throw apiError('PAYLOAD_TOO_LARGE', `the note body is larger than this server's limit of ${ctx.config.noteMaxBytes} bytes: shorten it or split it into several notes`);
+    }
+    const author = state.members.get(ctx.device)!;
+    if (!(await verifyNoteSignature(envelope, author.signKey))) {
+      throw apiError('NOTE_REJECTED', "the note's signature does not verify under the author's key: seal and sign the note again");
+    }
+    const { body: _body, ...rest } = envelope;
+    const header: NoteHeader = { ...rest, bodyBytes };
+    const result = await ctx.store.putNoteVersion(envelope, header);
+    if (!result.ok) {
+      throw apiError(
+        'CONFLICT',
+        `version ${envelope.version} is not the next version of this note (the stored version is ${result.currentVersion}): read version ${result.currentVersion}, merge, and store version ${result.currentVersion + 1}`,
+        { currentVersion: result.currentVersion },
+      );
+    }
+    return { noteId: envelope.noteId, version: envelope.version, cursor: result.cursor };
+  }),
+
+  /** One note: its newest version, or `version`. */
+  get: memberProcedure.input(noteGetInput).query(async ({ ctx, input }) => {
+    const envelope = await ctx.store.getNote(input.groupId, input.noteId, input.version);
+    if (!envelope) throw apiError('NOT_FOUND', input.version === undefined ? 'no note with this id in this group' : 'this note has no such version');
+    return envelope;
+  }),
+
+  /**
+   * Headers (no bodies) of notes changed after the cursor `since`, oldest change
+   * first, at most `limit`. Pass the returned `cursor` as `since` next time; `more`
+   * says another page is waiting now.
+   */
+  list: memberProcedure.input(noteListInput).query(async ({ ctx, input }) => {
+    const rows = await ctx.store.listNotes(input.groupId, input.since, input.limit + 1);
+    const page = rows.slice(0, input.limit);
+    return { items: page.map((r) => r.header), cursor: page.at(-1)?.cursor ?? input.since, more: rows.length > input.limit };
+  }),
+});

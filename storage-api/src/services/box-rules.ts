@@ -1,0 +1,59 @@
+/**
+ * The server's checks on key boxes before it stores one (DESIGN §5, PROTOCOL §7), the
+ * public part of what `openKeyBox` checks on every client: the right group, a
+ * generation the log has, a recipient who may receive it now, a sender who held that
+ * generation, and the sender's signature. The server cannot open a box, so whether the
+ * seed inside matches the log's commitment stays the recipient's check.
+ */
+import { currentGeneration, fromBase64url, LABELS, verifyLabelled, type Fingerprint, type GroupState, type KeyBox } from '../../../shared/src/verify.ts';
+import { apiError } from '../errors.ts';
+
+function rejected(index: number, why: string): Error {
+  return apiError('BOX_REJECTED', `key box ${index} was refused: ${why}`);
+}
+
+/** The sign key of anyone who is or was a member, from the validated log. */
+function signKeyOf(state: GroupState, fingerprint: Fingerprint): Uint8Array | undefined {
+  const member = state.members.get(fingerprint);
+  if (member) return member.signKey;
+  const departed = state.departed.get(fingerprint);
+  return departed ? fromBase64url(departed.bundle.signKey, 32) : undefined;
+}
+
+/**
+ * Checks every box against `state` (the log as it is once the call's entries, if any,
+ * are appended) and throws BOX_REJECTED naming the first bad box and why.
+ * @param sender the signed-in device: every box must be its own.
+ * @param now the server's clock, which decides whether an invite is still open.
+ * @param inviteGraceMs how long after its expiry an invite still takes a box: a client
+ *   whose clock is a little behind seals a rotation to every invite it thinks open, and
+ *   such a box is harmless (an expired invite is never looked up nor accepted), so the
+ *   rotation must not fail for it. The API passes the allowed clock skew.
+ */
+export async function validateBoxes(state: GroupState, boxes: readonly KeyBox[], sender: Fingerprint, now: number, inviteGraceMs = 0): Promise<void> {
+  const current = currentGeneration(state);
+  for (const [index, box] of boxes.entries()) {
+    if (box.groupId !== state.groupId) throw rejected(index, 'it is for another group: post each group its own boxes');
+    if (box.sender !== sender) throw rejected(index, 'its sender is not the signed-in device: post only boxes this device sealed and signed');
+    const generation = state.generations[box.generation];
+    if (box.generation > current || !generation) {
+      throw rejected(index, `it is for generation ${box.generation}, but the group log is at generation ${current}: sync the log and seal the current key`);
+    }
+    if (box.recipient.kind === 'member') {
+      if (!state.members.has(box.recipient.id)) throw rejected(index, 'its recipient is not a current member of the group: seal keys only to members of the log');
+    } else {
+      const invite = state.invites.get(box.recipient.id);
+      if (!invite) throw rejected(index, 'it is for an invite that is not in the group log');
+      if (invite.usedBy || invite.revokedAt !== undefined || invite.expiresAt < now - inviteGraceMs) throw rejected(index, 'its invite is no longer open (used, cancelled or expired)');
+      if (!invite.boxKey) throw rejected(index, 'its invite is not pre-keyed, so nothing can be sealed to it');
+    }
+    if (!generation.members.has(sender) && generation.startedBy !== sender) {
+      throw rejected(index, `its sender was not a member during generation ${box.generation}, so cannot hold that key`);
+    }
+    const signKey = signKeyOf(state, sender);
+    const { sig, ...unsigned } = box;
+    if (!signKey || !(await verifyLabelled(signKey, sig, LABELS.keyBoxSignature, unsigned))) {
+      throw rejected(index, "its signature does not verify under the sender's key: seal and sign it again");
+    }
+  }
+}
