@@ -11,6 +11,7 @@
  * per-IP limit in app.ts.
  */
 import { initTRPC } from '@trpc/server';
+import { ZodError } from 'zod';
 import { SessionRateLimiter } from '../services/session-limits.ts';
 import { sha256Hex } from '../services/tokens.ts';
 import { apiError, apiErrorData } from '../errors.ts';
@@ -21,7 +22,12 @@ const t = initTRPC.context<Context>().create({
   errorFormatter({ shape, error }) {
     const conclave = apiErrorData(error);
     // Internal errors never leak their message (it could name a path or a value).
-    const message = conclave.code === 'INTERNAL' ? 'the server could not complete this request; try again, and report it if it persists' : shape.message;
+    let message = conclave.code === 'INTERNAL' ? 'the server could not complete this request; try again, and report it if it persists' : shape.message;
+    // An input that fails its schema is named field by field, in one readable line.
+    if (error.cause instanceof ZodError) {
+      const issues = error.cause.issues.slice(0, 5).map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`);
+      message = `invalid input — ${issues.join('; ')}${error.cause.issues.length > 5 ? '; …' : ''}`;
+    }
     return { ...shape, message, data: { ...shape.data, stack: undefined, conclave } };
   },
 });
