@@ -13,6 +13,8 @@ import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
 import { contextFactory, type Deps } from './trpc/context.ts';
 
+const PURGE_INTERVAL_MS = 5 * 60 * 1000;
+
 export interface BuildOptions {
   /** A store made by the caller (tests share one); otherwise one is made from `config`. */
   store?: Store;
@@ -35,7 +37,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
 
   const fastify = Fastify({
     bodyLimit: config.bodyLimit,
-    routerOptions: { maxParamLength: 256 },
+    // tRPC puts every procedure name of a batch in the path (`/trpc/notes.get,notes.get,…`).
+    routerOptions: { maxParamLength: 8192 },
     logger: {
       level: config.logLevel,
       ...(options.logStream ? { stream: options.logStream } : {}),
@@ -70,10 +73,18 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
   });
 
+  // Expired challenges and sessions are deleted every few minutes (anyone may ask for a
+  // challenge, so that table must not grow without bound).
+  const purge = setInterval(() => {
+    store.purgeExpired(now()).catch((err: unknown) => fastify.log.warn({ err: { name: (err as Error)?.name } }, 'purging expired sessions failed'));
+  }, PURGE_INTERVAL_MS);
+  purge.unref();
+
   return {
     fastify,
     deps,
     async close() {
+      clearInterval(purge);
       await fastify.close();
       await store.close();
     },

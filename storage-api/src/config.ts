@@ -29,7 +29,9 @@ const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 
 /** Reads `CONCLAVE_*` variables (and `DATABASE_URL`); anything unset takes its default. */
-export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+export function loadConfig(rawEnv: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  // An empty variable means "unset": CONCLAVE_HOST= must not mean "every interface".
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v.trim() !== ''));
   const parsed = configSchema.safeParse({
     host: env.CONCLAVE_HOST,
     port: env.CONCLAVE_PORT ?? env.PORT,

@@ -43,7 +43,13 @@ export function apiErrorData(error: TRPCError): ApiErrorData {
   switch (error.code) {
     case 'BAD_REQUEST':
     case 'PARSE_ERROR':
+    case 'METHOD_NOT_SUPPORTED':
+    case 'UNSUPPORTED_MEDIA_TYPE':
+    case 'UNPROCESSABLE_CONTENT':
+      // The request itself is wrong (GET on a mutation, not JSON…): the client's to fix.
       return { code: 'BAD_REQUEST' };
+    case 'CONFLICT':
+      return { code: 'CONFLICT' };
     case 'UNAUTHORIZED':
       return { code: 'UNAUTHORIZED' };
     case 'FORBIDDEN':

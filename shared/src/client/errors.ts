@@ -1,0 +1,84 @@
+/**
+ * Errors of the client layer. Protocol failures keep their own `ConclaveError`
+ * subclasses (a rollback is a `LogVerificationError`, a bad box a `KeyBoxError`…);
+ * these add what only a client talking to the storage API can hit.
+ */
+import { apiErrorOf } from './api-session.ts';
+import type { ApiErrorCode, ApiErrorData } from '../protocol/api.ts';
+
+/** The storage API refused a call; `code` is its Conclave code (docs/API.md). */
+export class ApiCallError extends Error {
+  readonly code: ApiErrorCode;
+  readonly data: ApiErrorData;
+
+  constructor(data: ApiErrorData, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = data.code;
+    this.data = data;
+  }
+
+  is(code: ApiErrorCode): boolean {
+    return this.code === code;
+  }
+}
+
+/** Someone else stored this note version first: reload version `currentVersion` and merge. */
+export class NoteConflictError extends ApiCallError {
+  readonly currentVersion: number;
+
+  constructor(data: ApiErrorData, message: string, options?: { cause?: unknown }) {
+    super(data, message, options);
+    this.currentVersion = data.currentVersion ?? 0;
+  }
+}
+
+/** Why the client could not do what was asked, before or without the server saying no. */
+export type ClientFailure =
+  /** This device has no record of the group: join, create or restore it first. */
+  | 'unknown-group'
+  /** This device does not hold the key of the group's current generation yet. */
+  | 'no-key'
+  /** The operation needs an admin of the group (by this device's own log). */
+  | 'not-admin'
+  /** This device is not a current member of the group (by its own log). */
+  | 'not-member'
+  /** The server's answer does not match what was asked (another group, another invite). */
+  | 'mismatch'
+  /** The log kept moving under a compare-and-set: try again later. */
+  | 'busy';
+
+export class GroupClientError extends Error {
+  constructor(
+    readonly reason: ClientFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+const STATUS_TEXT: Partial<Record<ApiErrorCode, string>> = {
+  TOO_MANY_REQUESTS: 'the server is limiting how often this device may call it: wait a minute and try again',
+  PAYLOAD_TOO_LARGE: 'the request is larger than the server accepts',
+};
+
+/**
+ * Runs one API call and turns a tRPC failure into an `ApiCallError` (a note CONFLICT
+ * into a `NoteConflictError`). Errors that are not API answers (network down) pass
+ * through unchanged.
+ */
+export async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const data = apiErrorOf(error);
+    if (!data) throw error;
+    // Answers sent before tRPC (rate limit, body limit) carry only a status: say what it means.
+    const fromServer = (error as { data?: { conclave?: unknown } }).data?.conclave !== undefined && error instanceof Error ? error.message : STATUS_TEXT[data.code];
+    const message = `${what} failed (${data.code})${fromServer ? `: ${fromServer}` : ''}`;
+    if (data.code === 'CONFLICT' && data.currentVersion !== undefined) throw new NoteConflictError(data, message, { cause: error });
+    throw new ApiCallError(data, message, { cause: error });
+  }
+}

@@ -1,0 +1,413 @@
+/**
+ * The client the extension uses (DESIGN §4–§7): one device, one storage API session,
+ * and a `KeyStore` holding per group the validated log state, the pinned head and the
+ * seeds. Every server answer is checked here with the protocol core before it is
+ * used; the server only ever receives signed entries, sealed boxes and ciphertext.
+ * Browser-safe: WebCrypto and fetch only.
+ */
+import { seedChain } from '../crypto/generations.ts';
+import { currentGeneration, isAdmin, logHead, nextEntry, type GroupState } from '../crypto/group-log.ts';
+import { createGroup, leaveGroup, removeMember, type Rotated } from '../crypto/group-lifecycle.ts';
+import type { TrustState } from '../crypto/handshake.ts';
+import { fingerprintOf, parseBundle, type DeviceIdentity } from '../crypto/identity.ts';
+import { createInvite, inviteKeysFromCode } from '../crypto/invite.ts';
+import { sealKeyBox } from '../crypto/key-box.ts';
+import { extendLog } from '../crypto/log-replay.ts';
+import { newNoteId, NoteOpenError, type NotePlaintext } from '../crypto/note-envelope.ts';
+import type { Fingerprint, GroupId, NoteId, Role } from '../protocol/ids.ts';
+import type { HandoverPolicy, KeyBox, LogEntry } from '../protocol/schemas.ts';
+import { signIn, type ApiSession } from './api-session.ts';
+import { ApiCallError, call, GroupClientError } from './errors.ts';
+import type { GroupRecord, KeyStore } from './key-store.ts';
+import { joinWithInvite } from './join.ts';
+import { withNewestKey } from './key-fetch.ts';
+import { fetchAndReplay, syncRecord } from './log-sync.ts';
+import { restoreFromCode } from './restore.ts';
+import { KeyedQueue, SessionKeeper } from './session-keeper.ts';
+import { sealForRequests, type HandoverResult } from './handover.ts';
+import { getNote, listHeaders, NoteKeys, openListed, putNote, type NoteList, type OpenedNote } from './notes.ts';
+
+export type { HandoverResult } from './handover.ts';
+
+export interface GroupClientOptions {
+  identity: DeviceIdentity;
+  session: ApiSession;
+  store: KeyStore;
+  /**
+   * The storage API's address: lets the client sign in again when its session ends,
+   * and `restore` sign in as the recovery key. Without it, `restore` is unavailable.
+   */
+  baseUrl?: string;
+  /** Trust this device has in each member (verified by QR or safety number): decides mailbox handovers. */
+  trustOf?: (groupId: GroupId, fingerprint: Fingerprint) => TrustState;
+  /** This device's clock (tests move it). */
+  now?: () => number;
+}
+
+export interface InviteOptions {
+  role: Role;
+  expiresInMs: number;
+  /** Seal the current key to the invite so the joiner reads at once ("trusted by link"). */
+  prekeyed?: boolean;
+}
+
+export interface JoinResult {
+  groupId: GroupId;
+  /** True when the invite was pre-keyed and its key opened; otherwise a key request waits in the mailbox. */
+  hasKey: boolean;
+}
+
+/** How often an append is rebuilt after losing a compare-and-set race. */
+const APPEND_ATTEMPTS = 4;
+
+interface Built {
+  entries: LogEntry[];
+  boxes: KeyBox[];
+  state: GroupState;
+  seeds?: Map<number, Uint8Array>;
+}
+
+export class GroupClient {
+  readonly identity: DeviceIdentity;
+  private readonly session: SessionKeeper;
+  private readonly store: KeyStore;
+  private readonly baseUrl: string | undefined;
+  private readonly trustOf: (groupId: GroupId, fingerprint: Fingerprint) => TrustState;
+  private readonly now: () => number;
+  private readonly noteKeys = new NoteKeys();
+  private readonly queue = new KeyedQueue<GroupId>();
+
+  constructor(options: GroupClientOptions) {
+    this.identity = options.identity;
+    this.store = options.store;
+    this.baseUrl = options.baseUrl;
+    this.trustOf = options.trustOf ?? (() => 'unverified');
+    this.now = options.now ?? Date.now;
+    this.session = new SessionKeeper(options.session, options.identity, options.baseUrl, this.now);
+  }
+
+  /**
+   * Signs in as `identity` at `baseUrl` and returns a client for it. With `baseUrl`
+   * known, the client signs in again by itself when its session ends.
+   */
+  static async connect(baseUrl: string, identity: DeviceIdentity, store: KeyStore, options: Omit<GroupClientOptions, 'identity' | 'session' | 'store' | 'baseUrl'> = {}): Promise<GroupClient> {
+    return new GroupClient({ ...options, identity, store, baseUrl, session: await signIn(baseUrl, identity) });
+  }
+
+  get fingerprint(): Fingerprint {
+    return this.identity.fingerprint;
+  }
+
+  private get api() {
+    return this.session.api;
+  }
+
+  /** The validated state this device holds for a group. */
+  async state(groupId: GroupId): Promise<GroupState> {
+    return (await this.record(groupId)).state;
+  }
+
+  // --- groups -------------------------------------------------------------------
+
+  /**
+   * Creates a group with this device as its first admin and a recovery recipient.
+   * @returns the recovery code: show it once; it is stored nowhere.
+   */
+  createGroup(options: { policy?: HandoverPolicy } = {}): Promise<{ groupId: GroupId; recoveryCode: string }> {
+    return this.session.run(() => this.createGroupInternal(options));
+  }
+
+  private async createGroupInternal(options: { policy?: HandoverPolicy }): Promise<{ groupId: GroupId; recoveryCode: string }> {
+    const group = await createGroup(this.identity, { ...(options.policy ? { policy: options.policy } : {}), at: this.now() });
+    await call('creating the group', () => this.api.groups.create.mutate({ entries: group.entries, boxes: group.boxes }));
+    const groupId = group.state.groupId;
+    await this.store.save({ groupId, state: group.state, pinned: logHead(group.state), seeds: await seedChain(group.state, 0, group.seed) });
+    return { groupId, recoveryCode: group.recoveryCode };
+  }
+
+  /**
+   * Brings the group up to the server's head, validating only the new entries.
+   * @throws {LogVerificationError} rollback, fork, or a broken rule: the log is not adopted.
+   */
+  sync(groupId: GroupId): Promise<GroupState> {
+    return this.locked(groupId, async () => (await this.syncInternal(await this.record(groupId))).state);
+  }
+
+  // --- invites and joining ---------------------------------------------------------
+
+  /** An admin makes an invite and returns its code (give it to the joiner only). */
+  invite(groupId: GroupId, options: InviteOptions): Promise<string> {
+    return this.locked(groupId, async () => {
+      let code = '';
+      await this.appendBuilt(groupId, async (record) => {
+        const { state } = record;
+        if (!isAdmin(state, this.fingerprint)) throw new GroupClientError('not-admin', 'only an admin of the group can invite');
+        const generation = currentGeneration(state);
+        const seed = record.seeds.get(generation);
+        if (options.prekeyed && !seed) throw new GroupClientError('no-key', 'a pre-keyed invite needs the current group key on this device');
+        const made = await createInvite(state, this.identity, {
+          role: options.role,
+          expiresAt: this.now() + options.expiresInMs,
+          at: this.now(),
+          ...(options.prekeyed && seed ? { prekeyed: { seed, generation } } : {}),
+        });
+        code = made.code;
+        return { entries: [made.entry], boxes: made.box ? [made.box] : [], state: await extendLog(state, [made.entry], { now: this.now() }) };
+      });
+      return code;
+    });
+  }
+
+  /**
+   * Joins with an invite code: validates the whole log, appends this device's own
+   * `add`, then opens a pre-keyed box or leaves a key request in the mailbox.
+   * @throws {InviteError} used, expired or unknown invite; {EncodingError} a mistyped code.
+   */
+  async join(code: string): Promise<JoinResult> {
+    const keys = await inviteKeysFromCode(code);
+    return this.locked(keys.groupId, async () => {
+      const known = await this.store.load(keys.groupId);
+      if (known?.state.members.has(this.fingerprint)) return this.afterJoining(known);
+      const record = await joinWithInvite(this.api, this.identity, keys, this.now);
+      await this.store.save(record);
+      return this.afterJoining(record);
+    });
+  }
+
+  /**
+   * An admin adds a device directly, by the fingerprint it read from that device (QR
+   * or safety number), and seals it the current key in the same append. The device
+   * then calls `openGroup`.
+   */
+  addMember(groupId: GroupId, fingerprint: Fingerprint, role: Role): Promise<void> {
+    return this.locked(groupId, async () => {
+      const { bundle } = await parseBundle(await call('looking up the device', () => this.api.identities.get.query({ fingerprint })));
+      if (fingerprintOf(bundle) !== fingerprint) throw new GroupClientError('mismatch', 'the server answered with another device for this fingerprint');
+      await this.appendBuilt(groupId, async ({ state, seeds }) => {
+        const entry = await nextEntry(state, this.identity, 'add', { member: bundle, role }, this.now());
+        const next = await extendLog(state, [entry], { now: this.now() });
+        const generation = currentGeneration(next);
+        const seed = seeds.get(generation);
+        const boxes = seed ? [await sealKeyBox(this.identity, groupId, generation, seed, { kind: 'member', id: fingerprint }, bundle.boxKey)] : [];
+        return { entries: [entry], boxes, state: next };
+      });
+    });
+  }
+
+  /** A member without the current key asks the mailbox for it. */
+  private async afterJoining(record: GroupRecord): Promise<JoinResult> {
+    const { groupId } = record;
+    const hasKey = record.seeds.has(currentGeneration(record.state));
+    if (!hasKey) await call('asking for the key', () => this.api.mailbox.request.mutate({ groupId }));
+    return { groupId, hasKey };
+  }
+
+  /** Groups this device holds a record of. */
+  groups(): Promise<GroupId[]> {
+    return this.store.groups();
+  }
+
+  /**
+   * Starts keeping a group this device is a member of but holds no record of (an admin
+   * added it directly): validates the whole log — nothing is pinned yet, so this first
+   * view is trusted on first use — and asks for the key if no box is waiting.
+   * @throws {GroupClientError} `not-member` when the validated log does not list this device.
+   */
+  openGroup(groupId: GroupId): Promise<JoinResult> {
+    return this.locked(groupId, async () => {
+      const known = await this.store.load(groupId);
+      if (known) return this.afterJoining(await this.fetchKeyInternal(await this.syncInternal(known)));
+      const state = await fetchAndReplay(this.api, groupId, this.now());
+      if (!state.members.has(this.fingerprint)) throw new GroupClientError('not-member', 'this device is not a member of the group');
+      const record: GroupRecord = { groupId, state, pinned: logHead(state), seeds: new Map() };
+      await this.store.save(record);
+      return this.afterJoining(await this.fetchKeyInternal(record));
+    });
+  }
+
+  /**
+   * Answers key requests waiting in the mailbox: seals the current key to each
+   * requester who is a member of this device's own log and trusted under the group's
+   * policy (verified, or any member under `invite-trust`).
+   */
+  handOverPending(groupId: GroupId): Promise<HandoverResult> {
+    return this.locked(groupId, async () => {
+      const record = await this.syncInternal(await this.record(groupId));
+      const generation = currentGeneration(record.state);
+      const seed = record.seeds.get(generation);
+      if (!seed) throw new GroupClientError('no-key', 'this device does not hold the current group key, so it cannot hand it over');
+      const pending = await call('reading key requests', () => this.api.mailbox.pending.query({ groupId }));
+      const requesters = pending.map((p) => p.fingerprint);
+      const { result, boxes } = await sealForRequests(record.state, this.identity, generation, seed, requesters, (fp) => this.trustOf(groupId, fp));
+      if (boxes.length > 0) await call('posting key boxes', () => this.api.boxes.post.mutate({ groupId, boxes }));
+      return result;
+    });
+  }
+
+  /**
+   * Opens the newest key box the server holds for this device.
+   * @returns true when this device now holds the current generation's key.
+   */
+  fetchKey(groupId: GroupId): Promise<boolean> {
+    return this.locked(groupId, async () => {
+      const record = await this.fetchKeyInternal(await this.syncInternal(await this.record(groupId)));
+      return record.seeds.has(currentGeneration(record.state));
+    });
+  }
+
+  // --- notes ----------------------------------------------------------------------
+
+  /**
+   * Writes a note version with the current generation's key. A new note by default;
+   * pass `noteId` and `version` (current + 1) to edit.
+   * @throws {NoteConflictError} when that version exists: read `currentVersion`, merge, retry.
+   */
+  writeNote(groupId: GroupId, content: NotePlaintext, options: { noteId?: NoteId; version?: number; deleted?: boolean } = {}): Promise<{ noteId: NoteId; version: number }> {
+    return this.locked(groupId, async () => {
+      let record = await this.syncInternal(await this.record(groupId));
+      if (!record.state.members.has(this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
+      const generation = currentGeneration(record.state);
+      if (!record.seeds.has(generation)) record = await this.fetchKeyInternal(record);
+      const noteKey = await this.noteKeys.keyFor(groupId, record.seeds)(generation);
+      if (!noteKey) throw new GroupClientError('no-key', 'the current group key has not reached this device yet');
+      const address = { noteId: options.noteId ?? newNoteId(), version: options.version ?? 1 };
+      await putNote(this.api, this.identity, record.state, generation, noteKey, address, content, {
+        at: this.now(),
+        ...(options.deleted ? { deleted: true } : {}),
+      });
+      return address;
+    });
+  }
+
+  /** Lists notes (newest version of each), decrypting titles; pass a previous `cursor` as `since` for changes only. */
+  listNotes(groupId: GroupId, options: { since?: number } = {}): Promise<NoteList> {
+    return this.locked(groupId, async () => {
+      const record = await this.readyToRead(groupId);
+      const { items, cursor } = await listHeaders(this.api, groupId, options.since ?? 0);
+      const notes = await openListed(this.api, record.state, this.noteKeys.keyFor(groupId, record.seeds), items);
+      return { notes, cursor };
+    });
+  }
+
+  /** Reads one note (its newest version by default). @throws {NoteOpenError} */
+  readNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<OpenedNote> {
+    return this.locked(groupId, async () => {
+      let record = await this.record(groupId);
+      try {
+        return await getNote(this.api, record.state, this.noteKeys.keyFor(groupId, record.seeds), noteId, version);
+      } catch (error) {
+        if (!(error instanceof NoteOpenError) || (error.reason !== 'log-behind' && error.reason !== 'no-key')) throw error;
+      }
+      // Written after our last sync, or with a key that has not reached us yet: catch up once.
+      record = await this.readyToRead(groupId);
+      return getNote(this.api, record.state, this.noteKeys.keyFor(groupId, record.seeds), noteId, version);
+    });
+  }
+
+  // --- membership changes -----------------------------------------------------------
+
+  /**
+   * An admin removes a member: a new generation sealed to everyone else.
+   * @returns the new generation, and members whose logged key could not be sealed to (show them).
+   */
+  removeMember(groupId: GroupId, member: Fingerprint): Promise<{ generation: number; unreachable: KeyBox['recipient'][] }> {
+    return this.locked(groupId, async () => {
+      const rotated = await this.rotate(groupId, (state, seed) => removeMember(state, this.identity, member, seed, this.now()));
+      return { generation: rotated.generation, unreachable: rotated.unreachable };
+    });
+  }
+
+  /** Leaves the group: the new generation goes to those who stay, and this device forgets every key of it. */
+  leave(groupId: GroupId): Promise<void> {
+    return this.locked(groupId, async () => {
+      await this.rotate(groupId, (state, seed) => leaveGroup(state, this.identity, seed, this.now()));
+      this.noteKeys.forget(groupId);
+      await this.store.remove(groupId);
+    });
+  }
+
+  /**
+   * Restores a group on this (fresh) device from its recovery code: signs in as the
+   * recovery key, opens its box, adds this device as an admin and seals it the key.
+   * @throws {RecoveryError} when the code is not the group's current recovery key or no box opens.
+   */
+  async restore(recoveryCode: string): Promise<{ groupId: GroupId }> {
+    if (!this.baseUrl) throw new Error('restore needs the storage API address (baseUrl)');
+    const record = await restoreFromCode(this.baseUrl, recoveryCode, this.identity, this.now);
+    await this.queue.run(record.groupId, () => this.store.save(record));
+    return { groupId: record.groupId };
+  }
+
+  // --- internals ----------------------------------------------------------------------
+
+  /** Runs `run` after every earlier operation on the same group, with a live session. */
+  private locked<T>(groupId: GroupId, run: () => Promise<T>): Promise<T> {
+    return this.queue.run(groupId, () => this.session.run(run));
+  }
+
+  private async record(groupId: GroupId): Promise<GroupRecord> {
+    const record = await this.store.load(groupId);
+    if (!record) throw new GroupClientError('unknown-group', 'this device does not know this group: join, create or restore it first');
+    return record;
+  }
+
+  private async syncInternal(record: GroupRecord): Promise<GroupRecord> {
+    const next = await syncRecord(this.api, record, this.now());
+    if (next !== record) await this.store.save(next);
+    return next;
+  }
+
+  /** Synced, and holding the current key if any box for it is waiting. */
+  private async readyToRead(groupId: GroupId): Promise<GroupRecord> {
+    const record = await this.syncInternal(await this.record(groupId));
+    if (record.seeds.has(currentGeneration(record.state)) || !record.state.members.has(this.fingerprint)) return record;
+    return this.fetchKeyInternal(record);
+  }
+
+  private async fetchKeyInternal(record: GroupRecord): Promise<GroupRecord> {
+    const next = await withNewestKey(this.api, this.identity, record);
+    if (next !== record) await this.store.save(next);
+    return next;
+  }
+
+  /** A rotation (remove, leave): needs the current key, appends the entry with the new generation's boxes. */
+  private async rotate(groupId: GroupId, make: (state: GroupState, currentSeed: Uint8Array) => Promise<Rotated>): Promise<Rotated> {
+    let rotated: Rotated | undefined;
+    await this.appendBuilt(groupId, async (record) => {
+      let ready = record;
+      const generation = currentGeneration(ready.state);
+      if (!ready.seeds.has(generation)) ready = await this.fetchKeyInternal(ready);
+      const seed = ready.seeds.get(generation);
+      if (!seed) throw new GroupClientError('no-key', 'this change starts a new key, which needs the current key on this device');
+      rotated = await make(ready.state, seed);
+      const boxes = [...rotated.boxes];
+      // A box to itself too (when it stays): if the answer to the append is lost, the new key is not.
+      if (rotated.state.members.has(this.fingerprint)) {
+        boxes.push(await sealKeyBox(this.identity, groupId, rotated.generation, rotated.seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes));
+      }
+      return { entries: [rotated.entry], boxes, state: rotated.state, seeds: new Map([...ready.seeds, [rotated.generation, rotated.seed]]) };
+    });
+    return rotated!;
+  }
+
+  /**
+   * Syncs, builds entries on the synced state, appends them with compare-and-set and
+   * adopts the result; a lost race is rebuilt on the newer log.
+   */
+  private async appendBuilt(groupId: GroupId, build: (record: GroupRecord) => Promise<Built>): Promise<GroupRecord> {
+    for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+      const record = await this.syncInternal(await this.record(groupId));
+      const built = await build(record);
+      try {
+        await call('appending to the group log', () => this.api.groups.append.mutate({ groupId, entries: built.entries, boxes: built.boxes }));
+      } catch (error) {
+        if (error instanceof ApiCallError && error.is('CONFLICT')) continue;
+        throw error;
+      }
+      const next: GroupRecord = { groupId, state: built.state, pinned: logHead(built.state), seeds: built.seeds ?? record.seeds };
+      await this.store.save(next);
+      return next;
+    }
+    throw new GroupClientError('busy', 'the group log kept changing: try again');
+  }
+}

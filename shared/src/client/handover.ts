@@ -1,0 +1,66 @@
+/**
+ * Answering the key mailbox (DESIGN §6.3): an admin who comes online seals the current
+ * generation's key to members waiting for it — but only to members of its own
+ * validated log, and only those its trust rules allow: verified (QR or safety
+ * number), or any member when the group's policy is `invite-trust`; never a member
+ * whose key changed or who was marked removed.
+ */
+import { EncodingError } from '../crypto/errors.ts';
+import type { GroupState } from '../crypto/group-log.ts';
+import type { TrustState } from '../crypto/handshake.ts';
+import type { DeviceIdentity } from '../crypto/identity.ts';
+import { sealKeyBox } from '../crypto/key-box.ts';
+import type { Fingerprint } from '../protocol/ids.ts';
+import type { KeyBox } from '../protocol/schemas.ts';
+
+export type HandoverSkip = 'not-a-member' | 'not-verified' | 'key-changed' | 'removed' | 'unreachable';
+
+export interface HandoverResult {
+  sent: Fingerprint[];
+  /** Requests not answered, and why (the UI shows these, e.g. "verify Bob first"). */
+  skipped: Array<{ fingerprint: Fingerprint; reason: HandoverSkip }>;
+}
+
+/**
+ * Seals `seed` (generation `generation`) to each requester the rules allow.
+ * @param requesters fingerprints the server says are waiting (untrusted input).
+ * @param trustOf this device's trust in each member.
+ */
+export async function sealForRequests(
+  state: GroupState,
+  sender: DeviceIdentity,
+  generation: number,
+  seed: Uint8Array,
+  requesters: readonly string[],
+  trustOf: (fingerprint: Fingerprint) => TrustState,
+): Promise<{ result: HandoverResult; boxes: KeyBox[] }> {
+  const result: HandoverResult = { sent: [], skipped: [] };
+  const boxes: KeyBox[] = [];
+  const seen = new Set<string>([sender.fingerprint]);
+  for (const requester of requesters) {
+    if (seen.has(requester)) continue;
+    seen.add(requester);
+    const fingerprint = requester as Fingerprint;
+    const member = state.members.get(fingerprint);
+    const reason = member && fingerprint !== state.recovery ? refusal(state, trustOf(fingerprint)) : 'not-a-member';
+    if (reason) {
+      result.skipped.push({ fingerprint, reason });
+      continue;
+    }
+    try {
+      boxes.push(await sealKeyBox(sender, state.groupId, generation, seed, { kind: 'member', id: fingerprint }, member!.boxKey));
+      result.sent.push(fingerprint);
+    } catch (error) {
+      // A logged box key nothing can be sealed to: show it, do not stop for it.
+      if (!(error instanceof EncodingError)) throw error;
+      result.skipped.push({ fingerprint, reason: 'unreachable' });
+    }
+  }
+  return { result, boxes };
+}
+
+function refusal(state: GroupState, trust: TrustState): HandoverSkip | null {
+  if (trust === 'key-changed' || trust === 'removed') return trust;
+  if (trust !== 'verified' && state.policy !== 'invite-trust') return 'not-verified';
+  return null;
+}

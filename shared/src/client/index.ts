@@ -1,0 +1,7 @@
+/** The client layer the extension uses: sign in, keep keys, talk to the storage API. */
+export { signIn, apiErrorOf, type ApiClient, type ApiSession } from './api-session.ts';
+export { GroupClient, type GroupClientOptions, type InviteOptions, type JoinResult, type HandoverResult } from './group-client.ts';
+export { MemoryKeyStore, type GroupRecord, type KeyStore } from './key-store.ts';
+export { ApiCallError, NoteConflictError, GroupClientError, type ClientFailure } from './errors.ts';
+export type { HandoverSkip } from './handover.ts';
+export type { ListedNote, NoteList, OpenedNote } from './notes.ts';

@@ -1,0 +1,75 @@
+/**
+ * Joining with an invite code (DESIGN §6): look the invite up by its public id,
+ * validate the whole log on this device, append this device's own `add` signed with
+ * the invite key, and open the pre-keyed box if there is one. The server never sees
+ * the code or its secret.
+ */
+import { seedChain } from '../crypto/generations.ts';
+import { logHead, type GroupState } from '../crypto/group-log.ts';
+import type { DeviceIdentity } from '../crypto/identity.ts';
+import { acceptInvite, inviteOpener, type InviteKeys } from '../crypto/invite.ts';
+import { openKeyBox } from '../crypto/key-box.ts';
+import { extendLog, replayLog } from '../crypto/log-replay.ts';
+import type { ApiClient } from './api-session.ts';
+import { ApiCallError, call, GroupClientError } from './errors.ts';
+import type { GroupRecord } from './key-store.ts';
+import { withNewestKey } from './key-fetch.ts';
+import { fetchAndReplay } from './log-sync.ts';
+
+const ATTEMPTS = 4;
+
+/**
+ * @returns this device's new record of the group (with seeds when the invite was pre-keyed).
+ * @throws {InviteError} used, expired or unknown by the validated log; {ApiCallError}
+ *   INVITE_CLOSED / NOT_FOUND from the server.
+ */
+export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, keys: InviteKeys, now: () => number): Promise<GroupRecord> {
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    let found;
+    try {
+      found = await call('looking up the invite', () => api.invites.lookup.query({ inviteId: keys.inviteId }));
+    } catch (error) {
+      // Used: perhaps by this very device, whose join was stored but whose answer was lost.
+      if (error instanceof ApiCallError && error.is('INVITE_CLOSED')) {
+        const mine = await recordIfAcceptedBy(api, identity, keys, now);
+        if (mine) return mine;
+      }
+      throw error;
+    }
+    if (found.groupId !== keys.groupId) throw new GroupClientError('mismatch', 'the server answered with another group for this invite');
+    const state = await replayLog(found.entries, { now: now() });
+    if (state.groupId !== keys.groupId) throw new GroupClientError('mismatch', 'the server answered with the log of another group');
+    const entry = await acceptInvite(state, keys, identity, now());
+    const joined = await extendLog(state, [entry], { now: now() });
+    try {
+      await call('joining the group', () => api.groups.append.mutate({ groupId: keys.groupId, entries: [entry], boxes: [] }));
+    } catch (error) {
+      if (error instanceof ApiCallError && error.is('CONFLICT')) continue;
+      throw error;
+    }
+    let seeds = new Map<number, Uint8Array>();
+    if (found.box) {
+      try {
+        const seed = await openKeyBox(found.box, inviteOpener(keys), joined);
+        if (seed) seeds = await seedChain(joined, found.box.generation, seed);
+      } catch {
+        // A box that does not open is the server's problem, not a reason to stay locked out: the mailbox remains.
+      }
+    }
+    return { groupId: keys.groupId, state: joined, pinned: logHead(joined), seeds };
+  }
+  throw new GroupClientError('busy', 'the group log kept changing while joining: try again');
+}
+
+/** The group's record, if its validated log shows the invite used by this device. */
+async function recordIfAcceptedBy(api: ApiClient, identity: DeviceIdentity, keys: InviteKeys, now: () => number): Promise<GroupRecord | null> {
+  let state: GroupState;
+  try {
+    state = await fetchAndReplay(api, keys.groupId, now());
+  } catch (error) {
+    if (error instanceof ApiCallError) return null;
+    throw error;
+  }
+  if (state.invites.get(keys.inviteId)?.usedBy !== identity.fingerprint || !state.members.has(identity.fingerprint)) return null;
+  return withNewestKey(api, identity, { groupId: keys.groupId, state, pinned: logHead(state), seeds: new Map() });
+}

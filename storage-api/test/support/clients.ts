@@ -1,0 +1,47 @@
+/**
+ * Devices for HTTP tests: a fresh identity, its own in-memory key store, a signed-in
+ * session and a `GroupClient` — the same code the extension runs, against a real
+ * server. Trust marks stand for a compared safety number or a scanned QR code.
+ */
+import { GroupClient } from '../../../shared/src/client/group-client.ts';
+import { MemoryKeyStore } from '../../../shared/src/client/key-store.ts';
+import { signIn, type ApiSession } from '../../../shared/src/client/api-session.ts';
+import type { TrustState } from '../../../shared/src/crypto/handshake.ts';
+import { generateIdentity, type DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
+import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+
+export interface Device {
+  name: string;
+  identity: DeviceIdentity;
+  fingerprint: Fingerprint;
+  session: ApiSession;
+  store: MemoryKeyStore;
+  client: GroupClient;
+  /** Marks another device as verified (as after comparing the safety number). */
+  trust: Map<Fingerprint, TrustState>;
+}
+
+export async function newDevice(name: string, url: string): Promise<Device> {
+  const identity = await generateIdentity();
+  const session = await signIn(url, identity);
+  const store = new MemoryKeyStore();
+  const trust = new Map<Fingerprint, TrustState>();
+  const client = new GroupClient({
+    identity,
+    session,
+    store,
+    baseUrl: url,
+    trustOf: (_groupId: GroupId, fingerprint: Fingerprint) => trust.get(fingerprint) ?? 'unverified',
+  });
+  return { name, identity, fingerprint: identity.fingerprint, session, store, client, trust };
+}
+
+/** Every generation seed a device's key store holds, for every group. */
+export async function seedsHeld(device: Device): Promise<Uint8Array[]> {
+  const seeds: Uint8Array[] = [];
+  for (const groupId of await device.store.groups()) {
+    const record = await device.store.load(groupId);
+    if (record) seeds.push(...record.seeds.values());
+  }
+  return seeds;
+}
