@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm start`: runs the whole system on this machine, on 127.0.0.1.
 # - storage API on an embedded SQLite file in .data/ (PostgreSQL if DATABASE_URL is set)
+# - signaling server (PeerJS) for peer-to-peer key handover
 # Stop with Ctrl-C; everything started here stops with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 npx tsx storage-api/src/server.ts &
+pids+=($!)
+npx tsx signaling-server/src/server.ts &
 pids+=($!)
 
 wait -n

@@ -1,0 +1,110 @@
+/**
+ * Registration on the signaling server (DESIGN §7): a peer registers under the id
+ * derived from its fingerprint and proves the key behind it.
+ *
+ * token = base64url(canonicalJson({bundle, at, nonce, sig})), where
+ * sig = Ed25519 by bundle.signKey over labelled(LABELS.signalingToken, {id, at, nonce})
+ * and id = fingerprintOf(bundle) = the PeerJS id. Verification only: this module never
+ * sees a private key (clients build tokens; see test/support/registration-token.ts).
+ */
+import { z } from 'zod';
+import { LABELS, fromBase64url, fromUtf8, parseBundle, verifyLabelled } from '../../shared/src/verify.ts';
+
+export type RegistrationFailure =
+  | 'malformed-token'
+  | 'invalid-bundle'
+  | 'id-mismatch'
+  | 'bad-signature'
+  | 'stale'
+  | 'from-future'
+  | 'replayed';
+
+export type RegistrationResult = { ok: true; id: string } | { ok: false; reason: RegistrationFailure };
+
+/** Longest token accepted (a bundle is ~200 characters; this leaves ample room). */
+export const MAX_TOKEN_CHARS = 2048;
+
+const tokenSchema = z.object({
+  bundle: z.unknown(),
+  at: z.number().int().nonnegative(),
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+  sig: z.string().max(128),
+});
+
+/** What a token's signature covers. */
+export function registrationStatement(id: string, at: number, nonce: string): { id: string; at: number; nonce: string } {
+  return { id, at, nonce };
+}
+
+/** Nonces seen within the token window; entries expire after it, size is bounded. */
+export class ReplayCache {
+  readonly #seen = new Map<string, number>();
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxEntries = 100_000,
+  ) {}
+
+  /** Records the nonce; false when it was already seen within the window (or the cache is full). */
+  add(nonce: string, now: number): boolean {
+    this.#prune(now);
+    if (this.#seen.has(nonce)) return false;
+    // Full of live entries: refuse rather than forget one (forgetting would allow a replay).
+    if (this.#seen.size >= this.maxEntries) return false;
+    this.#seen.set(nonce, now + 2 * this.windowMs);
+    return true;
+  }
+
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  #prune(now: number): void {
+    // Insertion order is expiry order (expiry = insertion time + constant).
+    for (const [nonce, expires] of this.#seen) {
+      if (expires > now) break;
+      this.#seen.delete(nonce);
+    }
+  }
+}
+
+export interface RegistrationVerifier {
+  verifyRegistration(id: string, token: string, now?: number): Promise<RegistrationResult>;
+}
+
+/**
+ * Builds the verifier. A token is accepted only when: it parses; its bundle parses and
+ * self-verifies; fingerprint(bundle) equals the requested id; the signature holds;
+ * |now − at| ≤ maxAgeMs; and its nonce was not seen within the window.
+ */
+export function createRegistrationVerifier(options: { maxAgeMs: number; replayCacheSize?: number }): RegistrationVerifier {
+  // A token stays valid for maxAge after `at`, and `at` may be up to maxAge ahead,
+  // so a nonce must be remembered for 2 × maxAge after it was first seen (ReplayCache does).
+  const replay = new ReplayCache(options.maxAgeMs, options.replayCacheSize);
+  return {
+    async verifyRegistration(id, token, now = Date.now()) {
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) return { ok: false, reason: 'malformed-token' };
+      let parsed: z.infer<typeof tokenSchema>;
+      try {
+        const result = tokenSchema.safeParse(JSON.parse(fromUtf8(fromBase64url(token))));
+        if (!result.success) return { ok: false, reason: 'malformed-token' };
+        parsed = result.data;
+      } catch {
+        return { ok: false, reason: 'malformed-token' };
+      }
+      let verified: Awaited<ReturnType<typeof parseBundle>>;
+      try {
+        verified = await parseBundle(parsed.bundle);
+      } catch {
+        return { ok: false, reason: 'invalid-bundle' };
+      }
+      if (verified.fingerprint !== id) return { ok: false, reason: 'id-mismatch' };
+      const statement = registrationStatement(id, parsed.at, parsed.nonce);
+      if (!(await verifyLabelled(verified.signKey, parsed.sig, LABELS.signalingToken, statement))) return { ok: false, reason: 'bad-signature' };
+      if (parsed.at < now - options.maxAgeMs) return { ok: false, reason: 'stale' };
+      if (parsed.at > now + options.maxAgeMs) return { ok: false, reason: 'from-future' };
+      // The nonce is bound to the signer: the same nonce under another key is a different token.
+      if (!replay.add(`${id}:${parsed.nonce}`, now)) return { ok: false, reason: 'replayed' };
+      return { ok: true, id };
+    },
+  };
+}

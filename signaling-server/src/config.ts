@@ -1,0 +1,67 @@
+/**
+ * Signaling server configuration, parsed once from the environment with zod and
+ * passed into `build()` (same style as storage-api/src/config.ts).
+ */
+import { z } from 'zod';
+
+/** One ICE server as RTCPeerConnection takes it (STUN/TURN, e.g. coturn). */
+const iceServerSchema = z.object({
+  urls: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+});
+
+const iceServersSchema = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value; // zod then reports "expected array"
+  }
+}, z.array(iceServerSchema).max(16));
+
+const configSchema = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(9000),
+  /** Mount path of the PeerJS server; clients use the same `path` option. */
+  path: z.string().regex(/^\/[A-Za-z0-9/_-]*$/).default('/peerjs'),
+  /** How far a registration token's `at` may be from the server clock, either way. */
+  tokenMaxAgeMs: z.coerce.number().int().min(1000).default(60_000),
+  /** Largest relayed message (bytes of the JSON frame); larger ones are dropped. */
+  maxMessageBytes: z.coerce.number().int().min(256).max(1024 * 1024).default(16 * 1024),
+  /** Messages per second per connection (token bucket; burst = 2 × this). */
+  messagesPerSecond: z.coerce.number().int().min(1).default(50),
+  /** Messages per second per client IP, over all its connections. */
+  messagesPerSecondPerIp: z.coerce.number().int().min(1).default(200),
+  /** Registration attempts (WebSocket upgrades) per minute per client IP; beyond: 429. */
+  registrationsPerMinutePerIp: z.coerce.number().int().min(1).default(120),
+  /** Most simultaneous peers. */
+  concurrentLimit: z.coerce.number().int().min(1).default(5000),
+  /** Handed to clients by GET <path>/config; [] is enough on loopback. */
+  iceServers: iceServersSchema.default([]),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Reads `CONCLAVE_SIGNAL_*` variables; anything unset or empty takes its default. */
+export function loadConfig(rawEnv: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = configSchema.safeParse({
+    host: env.CONCLAVE_SIGNAL_HOST,
+    port: env.CONCLAVE_SIGNAL_PORT,
+    path: env.CONCLAVE_SIGNAL_PATH,
+    tokenMaxAgeMs: env.CONCLAVE_SIGNAL_TOKEN_MAX_AGE_MS,
+    maxMessageBytes: env.CONCLAVE_SIGNAL_MAX_MESSAGE_BYTES,
+    messagesPerSecond: env.CONCLAVE_SIGNAL_MESSAGES_PER_SECOND,
+    messagesPerSecondPerIp: env.CONCLAVE_SIGNAL_MESSAGES_PER_SECOND_PER_IP,
+    registrationsPerMinutePerIp: env.CONCLAVE_SIGNAL_REGISTRATIONS_PER_MINUTE_PER_IP,
+    concurrentLimit: env.CONCLAVE_SIGNAL_CONCURRENT_LIMIT,
+    iceServers: env.CONCLAVE_SIGNAL_ICE_SERVERS,
+    ...overrides,
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`configuration is invalid: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  return parsed.data;
+}
