@@ -5,7 +5,7 @@
  * token = base64url(canonicalJson({bundle, at, nonce, sig})), where
  * sig = Ed25519 by bundle.signKey over labelled(LABELS.signalingToken, {id, at, nonce})
  * and id = fingerprintOf(bundle) = the PeerJS id. Verification only: this module never
- * sees a private key (clients build tokens; see test/support/registration-token.ts).
+ * sees a private key (clients build tokens; see shared/src/p2p/registration-token.ts).
  */
 import { z } from 'zod';
 import { LABELS, fromBase64url, fromUtf8, parseBundle, verifyLabelled } from '../../shared/src/verify.ts';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../shared/src/crypto/identity.ts';
 import { build, type SignalingServer } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { makeRegistrationToken } from './support/registration-token.ts';
+import { makeRegistrationToken } from '../../shared/src/p2p/registration-token.ts';
 
 // The RTC and WebSocket globals must exist before peerjs is imported (STACK-NOTES).
 const wrtcModule = (await import('@roamhq/wrtc')) as unknown as { default?: Record<string, unknown> } & Record<string, unknown>;

@@ -9,7 +9,7 @@ import { generateIdentity, type DeviceIdentity } from '../../shared/src/crypto/i
 import { build, type SignalingServer } from '../src/app.ts';
 import { createRegistrationVerifier } from '../src/auth.ts';
 import { loadConfig, type Config } from '../src/config.ts';
-import { makeRegistrationToken } from './support/registration-token.ts';
+import { makeRegistrationToken } from '../../shared/src/p2p/registration-token.ts';
 import { connectPeer, type RawPeer } from './support/ws-client.ts';
 
 interface Running {
