@@ -1,0 +1,134 @@
+/**
+ * This device's database (IndexedDB through Dexie). The background owns it; pages
+ * never open it. Each table is marked secret or public: a secret table holds what
+ * must never leave this device (private keys, seeds, plaintext, names), and the
+ * extension's tests check that every table has a mark.
+ */
+import Dexie, { type EntityTable } from 'dexie';
+import type { DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
+import type { GroupRecord } from '../../../shared/src/client/key-store.ts';
+import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { KeyWaitView, Settings } from '../messages/views.ts';
+
+export const DB_NAME = 'conclave';
+
+export interface IdentityRow {
+  id: 'device';
+  /** Private halves are non-extractable CryptoKeys: usable here, never exportable. */
+  identity: DeviceIdentity;
+  displayName: string;
+  createdAt: number;
+}
+
+export interface GroupRow extends GroupRecord {
+  /** The group's name, decrypted on this device (null until the key is here). */
+  name: string | null;
+  /** The log was found forked or rolled back: what was seen, shown as a red banner. */
+  alarm: string | null;
+  /** This device was removed from the group (it keeps what it already read). */
+  removed: boolean;
+  /** Newest notes cursor seen by the list, and the one the person has looked at. */
+  notesCursor: number;
+  seenCursor: number;
+  joinedAt: number;
+}
+
+/** How this device trusts another device's key. Keyed by fingerprint: a key is trusted, not a person. */
+export interface TrustRow {
+  fingerprint: Fingerprint;
+  state: 'verified' | 'key-changed';
+  how: 'qr' | 'safety-number';
+  at: number;
+}
+
+/** Display names, learnt from members' encrypted profile notes. */
+export interface NameRow {
+  fingerprint: Fingerprint;
+  name: string;
+}
+
+/** Decrypted note headers, for the list and local title search. */
+export interface NoteRow {
+  groupId: GroupId;
+  noteId: NoteId;
+  version: number;
+  title: string;
+  author: Fingerprint;
+  at: number;
+  deleted: boolean;
+}
+
+/** Unfinished page flows (form contents, step), so closing a popup loses nothing. */
+export interface DraftRow {
+  key: string;
+  value: unknown;
+  at: number;
+}
+
+/** A recovery code shown to the creator, kept only until they confirm saving it. */
+export interface PendingRecoveryRow {
+  groupId: GroupId;
+  code: string;
+}
+
+export interface KeyWaitRow extends KeyWaitView {
+  groupId: GroupId;
+}
+
+export interface SettingsRow extends Settings {
+  id: 'settings';
+}
+
+/** The QR codes this device is showing: the one-time secret a scanner echoes back. */
+export interface ShownQrRow {
+  groupId: GroupId;
+  peer: Fingerprint;
+  secret: string;
+  at: number;
+}
+
+export type Secrecy = 'secret' | 'public';
+
+/** Every table, marked. A table without a mark fails the extension's tests. */
+export const TABLE_SECRECY = {
+  identity: 'secret',
+  groups: 'secret',
+  trust: 'public',
+  names: 'secret',
+  notes: 'secret',
+  drafts: 'secret',
+  pendingRecovery: 'secret',
+  keyWaits: 'public',
+  settings: 'public',
+  shownQr: 'secret',
+} as const satisfies Record<string, Secrecy>;
+
+export type ConclaveDb = Dexie & {
+  identity: EntityTable<IdentityRow, 'id'>;
+  groups: EntityTable<GroupRow, 'groupId'>;
+  trust: EntityTable<TrustRow, 'fingerprint'>;
+  names: EntityTable<NameRow, 'fingerprint'>;
+  notes: EntityTable<NoteRow, 'noteId'>;
+  drafts: EntityTable<DraftRow, 'key'>;
+  pendingRecovery: EntityTable<PendingRecoveryRow, 'groupId'>;
+  keyWaits: EntityTable<KeyWaitRow, 'groupId'>;
+  settings: EntityTable<SettingsRow, 'id'>;
+  shownQr: EntityTable<ShownQrRow, 'groupId'>;
+};
+
+export function openDb(name: string = DB_NAME): ConclaveDb {
+  const db = new Dexie(name) as ConclaveDb;
+  db.version(1).stores({
+    identity: 'id',
+    groups: 'groupId',
+    trust: 'fingerprint',
+    names: 'fingerprint',
+    notes: '[groupId+noteId], groupId',
+    drafts: 'key',
+    pendingRecovery: 'groupId',
+    keyWaits: 'groupId',
+    settings: 'id',
+    shownQr: '[groupId+peer], groupId',
+  });
+  return db;
+}

@@ -1,0 +1,98 @@
+/**
+ * What the background answers: plain data the pages render. Fingerprints and names
+ * only; a note's plaintext only to the page that asked to read it.
+ */
+import type { Fingerprint, GroupId, NoteId, Role } from '../../../shared/src/protocol/ids.ts';
+import type { KeyWaitState } from '../../../shared/src/p2p/key-waiting.ts';
+
+export type TrustView = 'unverified' | 'verified' | 'key-changed' | 'removed' | 'trusted-by-link';
+
+export interface IdentityView {
+  fingerprint: Fingerprint;
+  /** 16 characters in groups of four, for "this device". */
+  short: string;
+  displayName: string;
+}
+
+export interface Settings {
+  apiUrl: string;
+  signalingUrl: string;
+  iceServers: Array<{ urls: string | string[]; username?: string; credential?: string }>;
+}
+
+export interface GroupSummary {
+  groupId: GroupId;
+  /** Decrypted on this device; null until the key is here. */
+  name: string | null;
+  role: Role | null;
+  hasKey: boolean;
+  unread: number;
+  /** Admins: members waiting for the key. */
+  pending: number;
+  /** Set when the group's log was found forked or rolled back: shown as a red banner. */
+  alarm: string | null;
+  /** The creator has not yet confirmed saving the recovery code. */
+  recoveryUnconfirmed: boolean;
+  /** Set while this device waits for the group key. */
+  keyWait: KeyWaitView | null;
+  removed: boolean;
+}
+
+export interface KeyWaitView {
+  state: KeyWaitState;
+  /** Names of the members who could hand the key over, and whether each is online now. */
+  holders: Array<{ fingerprint: Fingerprint; name: string; online: boolean }>;
+  updatedAt: number;
+}
+
+export interface StatusView {
+  identity: IdentityView | null;
+  groups: GroupSummary[];
+  settings: Settings;
+}
+
+export interface MemberView {
+  fingerprint: Fingerprint;
+  short: string;
+  name: string;
+  role: Role;
+  trust: TrustView;
+  online: boolean;
+  isMe: boolean;
+  isRecovery: boolean;
+  /** Waiting for the key in the mailbox (admins see it). */
+  waitingForKey: boolean;
+}
+
+export interface GroupDetailView extends GroupSummary {
+  policy: 'verified' | 'invite-trust';
+  members: MemberView[];
+  departed: Array<{ fingerprint: Fingerprint; name: string; how: 'removed' | 'left' }>;
+  generation: number;
+}
+
+export interface VerifyView {
+  groupId: GroupId;
+  peer: { fingerprint: Fingerprint; short: string; name: string; trust: TrustView };
+  /** 12 groups of 5 digits, identical on both devices. */
+  safetyNumber: string[];
+  /** The text of this device's QR code for that peer (render it as a QR image). */
+  qrText: string;
+}
+
+export type ListedNoteView =
+  | { ok: true; noteId: NoteId; version: number; title: string; author: Fingerprint; authorName: string; authorTrust: TrustView; at: number; deleted: boolean }
+  | { ok: false; noteId: NoteId; version: number; author: Fingerprint; authorName: string; reason: string; message: string; action: string };
+
+export interface NoteView {
+  noteId: NoteId;
+  version: number;
+  title: string;
+  body: string;
+  author: Fingerprint;
+  authorName: string;
+  authorTrust: TrustView;
+  at: number;
+}
+
+export type SaveNoteResult = { saved: true; noteId: NoteId; version: number } | { saved: false; conflict: { mine: { title: string; body: string }; theirs: NoteView } };

@@ -1,0 +1,23 @@
+import preact from '@preact/preset-vite';
+import { defineConfig } from 'wxt';
+
+// The extension's sources live in extension/; the build goes to .output/<browser>-mv3.
+export default defineConfig({
+  srcDir: 'extension',
+  outDir: '.output',
+  // No auto-imports: every module says where its names come from.
+  imports: false,
+  vite: () => ({ plugins: [preact()] }),
+  manifest: ({ browser }) => ({
+    name: 'Conclave',
+    description: 'End-to-end encrypted notes shared by a small group of trusted people.',
+    permissions: ['storage', 'unlimitedStorage', 'alarms', ...(browser === 'firefox' ? [] : ['offscreen', 'sidePanel'])],
+    // The default servers run on this machine; others are granted from the options page.
+    host_permissions: ['http://127.0.0.1/*', 'http://localhost/*'],
+    optional_host_permissions: ['https://*/*', 'http://*/*'],
+    action: { default_title: 'Conclave' },
+    ...(browser === 'firefox'
+      ? { sidebar_action: { default_panel: 'sidepanel.html', default_title: 'Conclave notes' }, browser_specific_settings: { gecko: { id: 'conclave@example.org', strict_min_version: '128.0' } } }
+      : {}),
+  }),
+});
