@@ -255,6 +255,46 @@ export class GroupClient {
     });
   }
 
+  /** Leaves (or refreshes) a request for the current key in the mailbox. */
+  requestKey(groupId: GroupId): Promise<void> {
+    return this.locked(groupId, async () => {
+      await call('asking for the key', () => this.api.mailbox.request.mutate({ groupId }));
+    });
+  }
+
+  /**
+   * Keeps a seed received peer to peer, once the validated log confirms it (its
+   * commitment) and every older seed has been opened from it; then answers this
+   * device's own mailbox request with a box sealed to itself.
+   * @throws {KeyBoxError} when the seed is not the one the log names for `generation`.
+   */
+  acceptHandedKey(groupId: GroupId, generation: number, seed: Uint8Array): Promise<void> {
+    return this.locked(groupId, async () => {
+      const record = await this.syncInternal(await this.record(groupId));
+      const chain = await seedChain(record.state, generation, seed);
+      await this.store.save({ ...record, seeds: new Map([...record.seeds, ...chain]) });
+      // A box to itself answers its own mailbox request (admins stop seeing it) and
+      // keeps the key on the server, sealed to this device, should local storage be lost.
+      const box = await sealKeyBox(this.identity, groupId, generation, seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes);
+      await call('storing the received key', () => this.api.boxes.post.mutate({ groupId, boxes: [box] }));
+    });
+  }
+
+  /**
+   * This device's up-to-date view of a group for handing its key over live, or null
+   * when it knows no such group or holds no key for it. Synced first, so a joiner who
+   * just appended its own entry is found.
+   */
+  heldGroup(groupId: GroupId): Promise<{ state: GroupState; seedFor: (generation: number) => Uint8Array | undefined; trustOf: (fingerprint: Fingerprint) => TrustState } | null> {
+    return this.locked(groupId, async () => {
+      const known = await this.store.load(groupId);
+      if (!known) return null;
+      const record = await this.syncInternal(known);
+      if (!record.state.members.has(this.fingerprint) || !record.seeds.has(currentGeneration(record.state))) return null;
+      return { state: record.state, seedFor: (generation) => record.seeds.get(generation), trustOf: (fingerprint) => this.trustOf(groupId, fingerprint) };
+    });
+  }
+
   // --- notes ----------------------------------------------------------------------
 
   /**
