@@ -162,8 +162,7 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
         return false;
       }
       const t = now();
-      const ipEntry = ipBuckets.get(ip);
-      if (!connBucket.take(t) || (ipEntry && !ipEntry.bucket.take(t))) {
+      if (!connBucket.take(t)) {
         stats.dropped.rateLimited++;
         return false;
       }
@@ -185,6 +184,13 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
       }
       if (type !== 'HEARTBEAT' && type !== 'LEAVE' && (typeof dst !== 'string' || !FINGERPRINT.test(dst))) {
         stats.dropped.malformed++;
+        return false;
+      }
+      // Heartbeats (one per peer every 5 s, relayed to nobody) do not spend the IP's
+      // budget: a thousand peers behind one NAT would otherwise use it up on their own.
+      const ipEntry = type === 'HEARTBEAT' ? undefined : ipBuckets.get(ip);
+      if (ipEntry && !ipEntry.bucket.take(t)) {
+        stats.dropped.rateLimited++;
         return false;
       }
       // Only the fields PeerJS relays, with src = the authenticated id.
@@ -219,7 +225,7 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
         if (!result.ok) {
           stats.refused++;
           log(`signaling: registration refused (${result.reason})`);
-          refuseUpgrade(socket, 401, result.reason);
+          refuseUpgrade(socket, result.reason === 'busy' ? 503 : 401, result.reason);
           return;
         }
         if (socket.destroyed) return;

@@ -17,7 +17,9 @@ export type RegistrationFailure =
   | 'bad-signature'
   | 'stale'
   | 'from-future'
-  | 'replayed';
+  | 'replayed'
+  /** Too many registrations within the token window to remember them all: try again shortly. */
+  | 'busy';
 
 export type RegistrationResult = { ok: true; id: string } | { ok: false; reason: RegistrationFailure };
 
@@ -44,14 +46,14 @@ export class ReplayCache {
     private readonly maxEntries = 100_000,
   ) {}
 
-  /** Records the nonce; false when it was already seen within the window (or the cache is full). */
-  add(nonce: string, now: number): boolean {
+  /** Records the nonce: 'replayed' when it was already seen within the window, 'full' when nothing more can be remembered. */
+  add(nonce: string, now: number): 'added' | 'replayed' | 'full' {
     this.#prune(now);
-    if (this.#seen.has(nonce)) return false;
+    if (this.#seen.has(nonce)) return 'replayed';
     // Full of live entries: refuse rather than forget one (forgetting would allow a replay).
-    if (this.#seen.size >= this.maxEntries) return false;
+    if (this.#seen.size >= this.maxEntries) return 'full';
     this.#seen.set(nonce, now + 2 * this.windowMs);
-    return true;
+    return 'added';
   }
 
   get size(): number {
@@ -103,7 +105,8 @@ export function createRegistrationVerifier(options: { maxAgeMs: number; replayCa
       if (parsed.at < now - options.maxAgeMs) return { ok: false, reason: 'stale' };
       if (parsed.at > now + options.maxAgeMs) return { ok: false, reason: 'from-future' };
       // The nonce is bound to the signer: the same nonce under another key is a different token.
-      if (!replay.add(`${id}:${parsed.nonce}`, now)) return { ok: false, reason: 'replayed' };
+      const seen = replay.add(`${id}:${parsed.nonce}`, now);
+      if (seen !== 'added') return { ok: false, reason: seen === 'full' ? 'busy' : 'replayed' };
       return { ok: true, id };
     },
   };

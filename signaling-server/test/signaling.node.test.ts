@@ -78,6 +78,16 @@ describe('registration tokens (unit)', () => {
     expect((await v.verifyRegistration(alice.fingerprint, token, now)).ok).toBe(true);
     expect(await v.verifyRegistration(alice.fingerprint, token, now + 118_000)).toEqual({ ok: false, reason: 'replayed' });
   });
+
+  it('says busy, not replayed, when it cannot remember another nonce, and recovers once the window passes', async () => {
+    const v = createRegistrationVerifier({ maxAgeMs: 60_000, replayCacheSize: 2 });
+    const now = 1_800_000_000_000;
+    expect((await v.verifyRegistration(alice.fingerprint, await makeRegistrationToken(alice, now), now)).ok).toBe(true);
+    expect((await v.verifyRegistration(bob.fingerprint, await makeRegistrationToken(bob, now), now)).ok).toBe(true);
+    expect(await v.verifyRegistration(alice.fingerprint, await makeRegistrationToken(alice, now), now)).toEqual({ ok: false, reason: 'busy' });
+    const later = now + 120_001;
+    expect((await v.verifyRegistration(alice.fingerprint, await makeRegistrationToken(alice, later), later)).ok).toBe(true);
+  });
 });
 
 describe('signaling server over real sockets', () => {
@@ -231,6 +241,21 @@ describe('rate limiting', () => {
       expect(relayed).toBeGreaterThanOrEqual(10);
       expect(relayed).toBeLessThanOrEqual(13);
       await Promise.all([a.close(), b.close(), c.close()]);
+    } finally {
+      await run.signaling.close();
+    }
+  });
+
+  it('does not spend the per-IP budget on heartbeats', async () => {
+    const run = await start({ messagesPerSecond: 1000, messagesPerSecondPerIp: 5 });
+    try {
+      const [alice, bob] = await Promise.all([generateIdentity(), generateIdentity()]);
+      const [a, b] = await Promise.all([open(run, alice), open(run, bob)]);
+      for (let i = 0; i < 50; i++) a.send({ type: 'HEARTBEAT' });
+      for (let i = 0; i < 5; i++) a.send({ type: 'CANDIDATE', dst: bob.fingerprint, payload: { i } });
+      await b.next((m) => m.type === 'CANDIDATE' && (m.payload as { i: number }).i === 4);
+      expect(run.signaling.stats.dropped.rateLimited).toBe(0);
+      await Promise.all([a.close(), b.close()]);
     } finally {
       await run.signaling.close();
     }
