@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
+import { WxtVitest } from 'wxt/testing/vitest-plugin';
+import preact from '@preact/preset-vite';
 import { chromiumArgs, chromiumPath } from './scripts/chromium.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
@@ -13,7 +15,12 @@ const common = {
 };
 
 // Two projects run the same protocol-core suite: once in Node, once inside real
-// Chromium, so the core is proven in the browser and not only on the server.
+// Chromium, so the core is proven in the browser and not only on the server. The
+// `extension` project runs the extension's own tests in Node with WXT's fake browser
+// (`wxt/browser` is the fake, `import.meta.env.*` as in a Chrome build) and
+// fake-indexeddb; its *.node.test.ts drive the built extension in real Chromium
+// through Playwright. `extension-chromium` renders the extension's pages in real
+// Chromium (*.browser.test.tsx; they mock `wxt/browser` themselves).
 export default defineConfig({
   test: {
     projects: [
@@ -33,6 +40,35 @@ export default defineConfig({
           include: ['shared/test/**/*.test.ts'],
           // *.node.test.ts read the repository from disk: Node only.
           exclude: ['**/*.node.test.ts', '**/node_modules/**'],
+          testTimeout: 60_000,
+          browser: {
+            enabled: true,
+            headless: true,
+            provider: playwright({ launchOptions: { executablePath: chromiumPath, args: chromiumArgs } }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+      {
+        ...common,
+        plugins: [WxtVitest()],
+        test: {
+          name: 'extension',
+          // Node, not jsdom: the background's tests start a real storage API in process.
+          environment: 'node',
+          include: ['extension/test/**/*.test.ts'],
+          exclude: ['extension/test/**/*.browser.test.{ts,tsx}', '**/node_modules/**'],
+          setupFiles: ['fake-indexeddb/auto'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        ...common,
+        plugins: [preact()],
+        test: {
+          name: 'extension-chromium',
+          // The extension's pages rendered in real Chromium (Preact components, CSS).
+          include: ['extension/test/**/*.browser.test.{ts,tsx}'],
           testTimeout: 60_000,
           browser: {
             enabled: true,

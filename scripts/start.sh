@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # `npm start`: runs the whole system on this machine, on 127.0.0.1.
+# - builds the browser extension (.output/chrome-mv3: load it unpacked)
 # - storage API on an embedded SQLite file in .data/ (PostgreSQL if DATABASE_URL is set)
 # - signaling server (PeerJS) for peer-to-peer key handover
 # Stop with Ctrl-C; everything started here stops with it.
@@ -11,6 +12,13 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
+
+if ! build_log="$(bash scripts/build-extension.sh 2>&1)"; then
+  echo "$build_log" >&2
+  echo "the extension did not build (above); the servers were not started" >&2
+  exit 1
+fi
+echo "extension built: load $(pwd)/.output/chrome-mv3 unpacked (chrome://extensions → Developer mode → Load unpacked)"
 
 npx tsx storage-api/src/server.ts &
 pids+=($!)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one test command (README: `npm test`): type check, then every suite, then one
-# closing line "N passed, N failed" that CI reads.
+# The one test command (README: `npm test`): type check, build the extension for
+# Chrome and Firefox, then every suite, then one closing line "N passed, N failed"
+# that CI reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-chromium.sh
@@ -11,6 +12,13 @@ if [ ! -f "$vectors/hpke-rfc9180-a1-base.json" ]; then
   exit 1
 fi
 npx tsc -p tsconfig.json --noEmit
+# The extension: WXT's generated types, then its own type check, then both builds.
+npx wxt prepare
+npx tsc -p extension/tsconfig.json --noEmit
+npx wxt build
+npx wxt build -b firefox
+# The transport fixture the Chromium tests load (extension/test/platform/fixture).
+npx tsx scripts/build-test-extension.ts
 results="$(mktemp -d)/vitest.json"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$results" || status=$?
