@@ -1,5 +1,58 @@
+/**
+ * The service worker: wires the background service (src/background) to the browser.
+ * Everything is registered synchronously at start, so the event that woke the worker
+ * (a page's request, the sync alarm, a peer's connection) finds its listener.
+ * Nothing important lives only in memory here: the worker may be stopped at any time.
+ */
+import { browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
+import { createBackground } from '../src/background/background.ts';
+import { loadSettings } from '../src/background/settings.ts';
+import { openDb } from '../src/db/schema.ts';
+import { MESSAGE_CHANNEL } from '../src/messages/client.ts';
+import type { ChangedEvent } from '../src/messages/protocol.ts';
+import { createPeerTransport } from '../src/p2p/create-transport.ts';
+
+const SYNC_ALARM = 'conclave-sync';
+
+/** No page is open to hear a broadcast: that is not a failure. */
+function isNoReceiver(error: unknown): boolean {
+  return /receiving end does not exist|could not establish connection/i.test((error as Error)?.message ?? '');
+}
 
 export default defineBackground(() => {
-  console.log('conclave background');
+  const db = openDb();
+  const transport = createPeerTransport({
+    identity: async () => (await db.identity.get('device'))?.identity ?? null,
+    settings: () => loadSettings(db),
+  });
+  const background = createBackground({
+    db,
+    transport,
+    badge: (text) => {
+      void browser.action.setBadgeText({ text }).catch(() => undefined);
+      if (text === '!') void browser.action.setBadgeBackgroundColor({ color: '#b3261e' }).catch(() => undefined);
+      else if (text) void browser.action.setBadgeBackgroundColor({ color: '#3b5b92' }).catch(() => undefined);
+    },
+    broadcast: (event: ChangedEvent) => {
+      browser.runtime.sendMessage(event).catch((error: unknown) => {
+        if (!isNoReceiver(error)) console.warn('conclave: telling the pages failed', (error as Error)?.name);
+      });
+    },
+  });
+
+  // Only this extension's own pages, and only messages on our channel. The answer goes
+  // through sendResponse (and `return true`): Chrome does not take a returned promise.
+  browser.runtime.onMessage.addListener((message: unknown, sender, sendResponse) => {
+    if (typeof message !== 'object' || message === null || (message as { channel?: unknown }).channel !== MESSAGE_CHANNEL) return undefined;
+    if (sender.id !== browser.runtime.id) return undefined;
+    void background.handle((message as { request?: unknown }).request).then(sendResponse);
+    return true;
+  });
+
+  browser.alarms.onAlarm.addListener((alarm) => {
+    if (alarm.name === SYNC_ALARM) void background.tick();
+  });
+  void browser.alarms.create(SYNC_ALARM, { periodInMinutes: 1 });
+  void background.tick();
 });

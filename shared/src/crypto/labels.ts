@@ -29,6 +29,7 @@ export const LABELS = {
   qrPayload: 'conclave:v1:',
   apiChallenge: 'conclave/v1/api-challenge',
   signalingToken: 'conclave/v1/signaling-token',
+  metaNoteId: 'conclave/v1/meta-note-id',
 } as const;
 
 export type Label = (typeof LABELS)[keyof typeof LABELS];

@@ -1,0 +1,96 @@
+/**
+ * What the background answers to each request type: `ask<Answers['group.join']>(…)`.
+ * (The view types themselves are in messages/views.ts; these are the few shapes that
+ * only one request returns.)
+ */
+import type { HandoverSkip } from '../../../shared/src/client/handover.ts';
+import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { RequestType } from '../messages/protocol.ts';
+import type {
+  GroupDetailView,
+  IdentityView,
+  KeyWaitView,
+  ListedNoteView,
+  NoteView,
+  SaveNoteResult,
+  Settings,
+  StatusView,
+  TrustView,
+  VerifyView,
+} from '../messages/views.ts';
+
+export interface CreatedGroupAnswer {
+  groupId: GroupId;
+  /** Shown until `group.confirmRecoverySaved`; stored nowhere else. */
+  recoveryCode: string;
+}
+
+export interface InviteAnswer {
+  code: string;
+  /** `conclave:join/<code>?from=<your name>`: the same invite, for pasting into a message. */
+  link: string;
+  expiresAt: number;
+}
+
+export interface JoinAnswer {
+  groupId: GroupId;
+  hasKey: boolean;
+  /** Set while the key has not arrived: the first round's outcome. */
+  keyWait: KeyWaitView | null;
+}
+
+export interface HandOverAnswer {
+  sent: Array<{ fingerprint: Fingerprint; name: string }>;
+  skipped: Array<{ fingerprint: Fingerprint; name: string; reason: HandoverSkip; message: string }>;
+}
+
+export interface RemoveAnswer {
+  generation: number;
+  /** Members the new key could not be sealed to (shown, never hidden). */
+  unreachable: number;
+}
+
+export interface VerifiedAnswer {
+  fingerprint: Fingerprint;
+  trust: TrustView;
+  /** After a scan by a device still waiting for the key: the round it ran at once. */
+  keyWait: KeyWaitView | null;
+  hasKey: boolean;
+}
+
+export interface Answers {
+  status: StatusView;
+  'identity.create': IdentityView;
+  'identity.rename': IdentityView;
+  'settings.get': Settings;
+  'settings.save': Settings;
+  'group.create': CreatedGroupAnswer;
+  'group.confirmRecoverySaved': { groupId: GroupId };
+  'group.recoveryCode': { groupId: GroupId; name: string | null; recoveryCode: string };
+  'group.invite': InviteAnswer;
+  'group.join': JoinAnswer;
+  'group.restore': { groupId: GroupId };
+  'group.detail': GroupDetailView;
+  'group.rename': { groupId: GroupId; name: string };
+  'group.handOver': HandOverAnswer;
+  'group.setRole': { groupId: GroupId; fingerprint: Fingerprint; role: 'member' | 'admin' };
+  'group.remove': RemoveAnswer;
+  'group.leave': { groupId: GroupId };
+  'group.sync': StatusView;
+  'verify.info': VerifyView;
+  'verify.scanned': VerifiedAnswer;
+  'verify.confirm': VerifiedAnswer;
+  'verify.reset': VerifiedAnswer;
+  'notes.list': ListedNoteView[];
+  'notes.read': NoteView;
+  'notes.save': SaveNoteResult;
+  'notes.delete': { noteId: NoteId; version: number };
+  'draft.save': null;
+  'draft.load': unknown;
+  'draft.clear': null;
+  'panel.open': { groupId: GroupId | null };
+}
+
+// Every request type has an answer, and nothing else does.
+type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+export const ANSWERS_COVER_EVERY_REQUEST: Exact<keyof Answers, RequestType> = true;

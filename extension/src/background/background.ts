@@ -1,0 +1,232 @@
+/**
+ * The background service: one `handle` for every page request (validated with the
+ * shared zod schema, answered with data or a named error), a `tick` for the periodic
+ * sync, and `onIncomingChannel` for peers asking this device for a group key.
+ * Everything it needs is injected, so the same code runs in the extension and in Node
+ * tests (two instances on two databases are two devices).
+ */
+import type { z } from 'zod';
+import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
+import { generateIdentity } from '../../../shared/src/crypto/identity.ts';
+import type { GroupId } from '../../../shared/src/protocol/ids.ts';
+import { requestSchema, type ExtensionError, type Request, type RequestType, type Response } from '../messages/protocol.ts';
+import type { Answers } from './answers.ts';
+import { Connections, requireIdentity } from './connection.ts';
+import type { BackgroundDeps, Ctx } from './context.ts';
+import { fail, toExtensionError, type ErrorContext } from './errors.ts';
+import { assertUsable, groupRow } from './group-state.ts';
+import * as groups from './groups.ts';
+import { serveIncoming } from './holder.ts';
+import { KeyWaits, SCANNED_QR_PREFIX } from './key-wait.ts';
+import { ensureProfile } from './names.ts';
+import * as notes from './note-requests.ts';
+import { DEFAULT_SETTINGS, loadSettings, saveSettings } from './settings.ts';
+import { identityView, statusView } from './summaries.ts';
+import { Ticker, tickGroup } from './tick.ts';
+import { TrustBook } from './trust.ts';
+import * as verify from './verify-requests.ts';
+
+export interface Background {
+  handle(raw: unknown): Promise<Response>;
+  /** Periodic sync of every group (the alarm calls it every minute, and once on start). */
+  tick(): Promise<void>;
+  /** A peer opened a channel to this device (holder side of the live handover). */
+  onIncomingChannel(channel: MessageChannel): Promise<void>;
+  /** Resolves when no handover or key-wait round is running (tests). */
+  idle(): Promise<void>;
+}
+
+type Handlers = { [K in RequestType]: (request: Extract<Request, { type: K }>) => Promise<Answers[K]> };
+
+/** Draft keys the background keeps for itself (pages may not read or change them). */
+const RESERVED_DRAFT_PREFIX = 'background.';
+export const SELECTED_GROUP_DRAFT = 'panel.selectedGroup';
+
+/** The first problem with a request, naming its field. */
+export function invalidRequest(error: z.ZodError): ExtensionError {
+  const issue = error.issues[0];
+  const field = issue?.path.map(String).join('.') ?? '';
+  if (field === 'type' || (issue?.code === 'invalid_union' && field === '')) {
+    return { code: 'invalid-request', message: 'The extension received a request of a type it does not know.', action: 'Reload the extension; if it keeps happening, report it.' };
+  }
+  const what = field ? `"${field}"` : 'the request';
+  return { code: 'invalid-request', message: `The request's ${what} is not valid: ${issue?.message ?? 'invalid input'}.`, action: 'Correct it and try again.' };
+}
+
+export function createBackground(deps: BackgroundDeps): Background {
+  const now = deps.now ?? Date.now;
+  const trust = new TrustBook(deps.db, now);
+  const ctx: Ctx = {
+    db: deps.db,
+    transport: deps.transport,
+    now,
+    trust,
+    connections: new Connections(deps.db, trust, now),
+    counts: new Map(),
+    profilesChecked: new Set(),
+    handshakeTimeoutMs: deps.handshakeTimeoutMs,
+    changed: (groupId?: GroupId) => {
+      try {
+        deps.broadcast?.({ type: 'conclave.changed', ...(groupId ? { groupId } : {}) });
+      } catch {
+        // Nobody listening: nothing to tell.
+      }
+    },
+    badge: (text) => deps.badge?.(text),
+    startTransport: () => deps.transport.start(),
+  };
+  const waits = new KeyWaits(ctx);
+  const ticker = new Ticker(ctx, waits);
+  const serving = new Set<Promise<unknown>>();
+
+  const handlers: Handlers = {
+    status: () => statusView(ctx),
+    'identity.create': async (request) => {
+      const existing = await ctx.db.identity.get('device');
+      if (existing) fail('invalid-request', `This device already has an identity, named "${existing.displayName}".`, 'Rename it instead.');
+      const identity = await generateIdentity();
+      const row = { id: 'device' as const, identity, displayName: request.displayName, createdAt: now() };
+      await ctx.db.identity.add(row);
+      await trust.learnName(identity.fingerprint, request.displayName);
+      void ctx.startTransport().catch(() => undefined);
+      ctx.changed();
+      return identityView(row);
+    },
+    'identity.rename': async (request) => {
+      const row = await requireIdentity(ctx.db);
+      await ctx.db.identity.update('device', { displayName: request.displayName });
+      await trust.learnName(row.identity.fingerprint, request.displayName);
+      // Published to every group now if possible; otherwise by the next tick.
+      try {
+        const connection = await ctx.connections.get();
+        for (const groupId of (await ctx.db.groups.toCollection().primaryKeys()) as GroupId[]) {
+          await ensureProfile(ctx, connection, groupId).catch((error: unknown) => console.warn('conclave: publishing the new name failed', (error as Error).name));
+        }
+      } catch (error) {
+        console.warn('conclave: the new name will be published on the next sync', (error as Error).name);
+      }
+      ctx.changed();
+      return identityView({ ...row, displayName: request.displayName });
+    },
+    'settings.get': () => loadSettings(ctx.db),
+    'settings.save': async (request) => {
+      const before = await loadSettings(ctx.db);
+      const { type: _type, ...settings } = request;
+      const saved = await saveSettings(ctx.db, settings);
+      ctx.connections.forget();
+      if (before.signalingUrl !== saved.signalingUrl || JSON.stringify(before.iceServers) !== JSON.stringify(saved.iceServers)) {
+        void deps.transport
+          .stop()
+          .then(() => deps.transport.start())
+          .catch(() => undefined);
+      }
+      ctx.changed();
+      return saved;
+    },
+    'group.create': (request) => groups.createGroup(ctx, request),
+    'group.confirmRecoverySaved': (request) => groups.confirmRecoverySaved(ctx, request),
+    'group.recoveryCode': (request) => groups.pendingRecoveryCode(ctx, request),
+    'group.invite': (request) => groups.invite(ctx, request),
+    'group.join': (request) => groups.join(ctx, waits, request),
+    'group.restore': (request) => groups.restore(ctx, waits, request),
+    'group.detail': (request) => groups.detail(ctx, request),
+    'group.rename': (request) => groups.rename(ctx, request),
+    'group.handOver': (request) => groups.handOver(ctx, request),
+    'group.setRole': (request) => groups.setRole(ctx, request),
+    'group.remove': (request) => groups.remove(ctx, request),
+    'group.leave': (request) => groups.leave(ctx, request),
+    'group.sync': async (request) => {
+      if (!request.groupId) {
+        await ticker.tick();
+        return statusView(ctx);
+      }
+      assertUsable(await groupRow(ctx, request.groupId));
+      await tickGroup(ctx, waits, await ctx.connections.get(), request.groupId);
+      return statusView(ctx);
+    },
+    'verify.info': (request) => verify.verifyInfo(ctx, request),
+    'verify.scanned': (request) => verify.verifyScanned(ctx, waits, request),
+    'verify.confirm': (request) => verify.verifyConfirm(ctx, waits, request),
+    'verify.reset': (request) => verify.verifyReset(ctx, request),
+    'notes.list': (request) => notes.listNotes(ctx, request),
+    'notes.read': (request) => notes.readNote(ctx, request),
+    'notes.save': (request) => notes.saveNote(ctx, request),
+    'notes.delete': (request) => notes.deleteNote(ctx, request),
+    'draft.save': async (request) => {
+      reservedDraft(request.key);
+      await ctx.db.drafts.put({ key: request.key, value: request.value, at: now() });
+      return null;
+    },
+    'draft.load': async (request) => {
+      reservedDraft(request.key);
+      return (await ctx.db.drafts.get(request.key))?.value ?? null;
+    },
+    'draft.clear': async (request) => {
+      reservedDraft(request.key);
+      await ctx.db.drafts.delete(request.key);
+      return null;
+    },
+    'panel.open': async (request) => {
+      await ctx.db.drafts.put({ key: SELECTED_GROUP_DRAFT, value: request.groupId ?? null, at: now() });
+      ctx.changed();
+      return { groupId: request.groupId ?? null };
+    },
+  };
+
+  function reservedDraft(key: string): void {
+    if (key.startsWith(RESERVED_DRAFT_PREFIX) || key.startsWith(SCANNED_QR_PREFIX)) {
+      fail('invalid-request', `Draft names starting with "${RESERVED_DRAFT_PREFIX}" are kept by the extension itself.`, 'Use another name for this draft.');
+    }
+  }
+
+  function errorContext(request: Request): Omit<ErrorContext, 'apiUrl'> {
+    switch (request.type) {
+      case 'group.join':
+        return { operation: 'join the group', typedCode: 'invite' };
+      case 'group.restore':
+        return { operation: 'restore the group', typedCode: 'recovery' };
+      default:
+        return {};
+    }
+  }
+
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    serving.add(work);
+    void work.finally(() => serving.delete(work)).catch(() => undefined);
+    return work;
+  };
+
+  transportIncoming();
+  function transportIncoming(): void {
+    deps.transport.onIncoming((channel) => {
+      void track(serveIncoming(ctx, channel));
+    });
+  }
+
+  return {
+    async handle(raw) {
+      const parsed = requestSchema.safeParse(raw);
+      if (!parsed.success) return { ok: false, error: invalidRequest(parsed.error) };
+      const request = parsed.data;
+      try {
+        await trust.refresh();
+        const handler = handlers[request.type] as (r: Request) => Promise<unknown>;
+        return { ok: true, data: await track(handler(request)) };
+      } catch (error) {
+        const settings = await loadSettings(ctx.db).catch(() => DEFAULT_SETTINGS);
+        const answer = toExtensionError(error, { apiUrl: settings.apiUrl, ...errorContext(request) });
+        // Names of things only: messages may quote what the person typed.
+        if (answer.code === 'internal') console.error(`conclave: ${request.type} failed`, (error as Error)?.name);
+        return { ok: false, error: answer };
+      }
+    },
+    tick: () => ticker.tick(),
+    async onIncomingChannel(channel) {
+      await track(serveIncoming(ctx, channel));
+    },
+    async idle() {
+      while (serving.size > 0) await Promise.allSettled([...serving]);
+      await waits.idle();
+    },
+  };
+}

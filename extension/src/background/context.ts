@@ -1,0 +1,46 @@
+/**
+ * What every part of the background shares: the database, the peer transport, the
+ * clock, the trust snapshot, the storage API connection, and the two ways out to the
+ * pages (a broadcast that something changed, the toolbar badge). Numbers kept in
+ * memory here (unread, pending) are recomputed by every tick; nothing else is.
+ */
+import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { ConclaveDb } from '../db/schema.ts';
+import type { ChangedEvent } from '../messages/protocol.ts';
+import type { PeerTransport } from '../p2p/transport.ts';
+import type { Connections } from './connection.ts';
+import type { TrustBook } from './trust.ts';
+
+export interface BackgroundDeps {
+  db: ConclaveDb;
+  transport: PeerTransport;
+  now?: () => number;
+  /** Sets the toolbar badge text ('' clears it). */
+  badge?: (text: string) => void;
+  /** Tells open pages that what they show may have changed. */
+  broadcast?: (event: ChangedEvent) => void;
+  /** Time one live handshake may take (tests shorten it). */
+  handshakeTimeoutMs?: number;
+}
+
+export interface GroupCounts {
+  unread: number;
+  /** Members waiting in the mailbox whom this admin could not hand the key to yet. */
+  pending: Fingerprint[];
+}
+
+export interface Ctx {
+  db: ConclaveDb;
+  transport: PeerTransport;
+  now: () => number;
+  trust: TrustBook;
+  connections: Connections;
+  counts: Map<GroupId, GroupCounts>;
+  /** Groups (and names) whose profile note this worker already checked: `${groupId}|${name}`. */
+  profilesChecked: Set<string>;
+  handshakeTimeoutMs: number | undefined;
+  changed(groupId?: GroupId): void;
+  badge(text: string): void;
+  /** Registers with the signaling server (idempotent); throws when it cannot. */
+  startTransport(): Promise<void>;
+}

@@ -1,0 +1,173 @@
+/**
+ * Every failure the background reports, as an `ExtensionError`: what happened and what
+ * to do next, in words a person can act on. Errors from the protocol core and the
+ * storage API client are mapped here, in one place, so each handler only throws.
+ * No message built here carries a key, a seed, an invite secret or note text.
+ */
+import { TRPCClientError } from '@trpc/client';
+import { apiErrorOf } from '../../../shared/src/client/api-session.ts';
+import { ApiCallError, GroupClientError, NoteConflictError } from '../../../shared/src/client/errors.ts';
+import { ConclaveError, LogVerificationError } from '../../../shared/src/crypto/errors.ts';
+import { NoteOpenError } from '../../../shared/src/crypto/note-envelope.ts';
+import type { ErrorCode, ExtensionError } from '../messages/protocol.ts';
+
+/** A failure the background itself decided on, already in words for the person. */
+export class BackgroundError extends Error {
+  override readonly name = 'BackgroundError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly action: string,
+  ) {
+    super(message);
+  }
+
+  toExtensionError(): ExtensionError {
+    return { code: this.code, message: this.message, action: this.action };
+  }
+}
+
+export function fail(code: ErrorCode, message: string, action: string): never {
+  throw new BackgroundError(code, message, action);
+}
+
+/** What the mapping needs to name things: the server's address, the group's name. */
+export interface ErrorContext {
+  apiUrl?: string;
+  /** What the person was doing, e.g. "join the group" (for the unreachable message). */
+  operation?: string;
+  /** Which kind of code the person typed, when a parse error is about a typed code. */
+  typedCode?: 'invite' | 'recovery';
+}
+
+/** The storage API could not be reached at all (no answer, refused, DNS). */
+export function isNetworkError(error: unknown): boolean {
+  if (error instanceof TRPCClientError) {
+    if (apiErrorOf(error)) return false;
+    const status = (error.data as { httpStatus?: number } | undefined)?.httpStatus ?? (error.meta?.response as { status?: number } | undefined)?.status;
+    return status === undefined;
+  }
+  return error instanceof TypeError && /fetch|network|connect/i.test(error.message);
+}
+
+/** A note could not be opened: the words the list and the reader show for each reason. */
+export function noteFailureWords(reason: NoteOpenError['reason'], hasKey: boolean): { message: string; action: string } {
+  const tampered = "Do not trust this note; tell the group's admin.";
+  switch (reason) {
+    case 'no-key':
+      return hasKey
+        ? { message: 'Written before you could have the key.', action: 'Ask its author to open it and save it again, so it is written with the current key.' }
+        : { message: 'The group key has not reached this device yet.', action: 'Wait for a member to come online, or ask an admin.' };
+    case 'bad-signature':
+      return { message: 'Signature invalid — possibly tampered.', action: tampered };
+    case 'moved':
+      return { message: 'Stored under another name or version than it was written for — possibly tampered.', action: tampered };
+    case 'unknown-author':
+      return { message: 'Signed by someone who was not a member when it was written — possibly tampered.', action: tampered };
+    case 'decrypt':
+      return { message: 'It cannot be decrypted — damaged or tampered.', action: tampered };
+    case 'malformed':
+      return { message: 'This note is damaged.', action: tampered };
+    case 'log-behind':
+      return { message: 'Written after a group change this device has not seen yet.', action: 'Sync the group and open it again.' };
+  }
+}
+
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  if (!trimmed) return trimmed;
+  const capital = trimmed[0]!.toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
+function fromApi(error: ApiCallError, context: ErrorContext): ExtensionError {
+  const server = sentence(error.message);
+  switch (error.code) {
+    case 'UNAUTHORIZED':
+    case 'CHALLENGE_INVALID':
+    case 'SIGNATURE_INVALID':
+      return { code: 'server-error', message: 'The storage API did not accept this device\'s sign-in.', action: 'Try again in a moment; if it keeps happening, check the storage API address in Options.' };
+    case 'FORBIDDEN':
+      return { code: 'removed', message: 'The storage API says this device is not a member of this group (any more).', action: 'Sync the group to see what changed, or ask one of its admins.' };
+    case 'NOT_FOUND':
+      return { code: 'unknown-group', message: 'The storage API does not know this group or invite.', action: 'Check that Options points at the storage API the group uses.' };
+    case 'CONFLICT':
+      return { code: 'conflict', message: 'Someone else changed this at the same moment.', action: 'Try again: the newest version is loaded first.' };
+    case 'INVITE_CLOSED':
+      return { code: 'invite-invalid', message: 'This invite was already used, has expired or was cancelled.', action: 'Ask an admin of the group for a new invite.' };
+    case 'TOO_MANY_REQUESTS':
+      return { code: 'server-error', message: 'The storage API is limiting how often this device may call it.', action: 'Wait a minute and try again.' };
+    case 'CLOCK_SKEW':
+      return { code: 'server-error', message: "This device's clock is too far from the storage API's clock.", action: "Set this computer's date and time correctly, then try again." };
+    case 'LOG_REJECTED':
+      if (error.data.reason === 'last-admin') return lastAdmin();
+      return { code: 'server-error', message: `The storage API refused the change: ${server}`, action: 'Sync the group and try again.' };
+    case 'PAYLOAD_TOO_LARGE':
+      return { code: 'server-error', message: 'This is larger than the storage API accepts.', action: 'Make the note shorter, or split it in two.' };
+    default:
+      return { code: 'server-error', message: `The storage API could not do this (${error.code}).`, action: context.apiUrl ? `Try again; if it keeps happening, check the storage API at ${context.apiUrl}.` : 'Try again later.' };
+  }
+}
+
+export function lastAdmin(): ExtensionError {
+  return { code: 'last-admin', message: 'This would leave the group without a person as admin.', action: 'Make someone else an admin first.' };
+}
+
+/** The error a page is told about, for anything a handler threw. */
+export function toExtensionError(error: unknown, context: ErrorContext = {}): ExtensionError {
+  if (error instanceof BackgroundError) return error.toExtensionError();
+  if (isNetworkError(error)) {
+    const where = context.apiUrl ? `the storage API at ${context.apiUrl}` : 'the storage API';
+    return {
+      code: 'server-unreachable',
+      message: `Could not reach ${where}${context.operation ? ` to ${context.operation}` : ''}.`,
+      action: 'Check that the storage API is running and its address in Options, then try again.',
+    };
+  }
+  if (error instanceof NoteConflictError) {
+    return { code: 'conflict', message: 'Someone saved a newer version of this note meanwhile.', action: 'Open the note again to see their version, then make your change on it.' };
+  }
+  if (error instanceof ApiCallError) return fromApi(error, context);
+  if (error instanceof GroupClientError) {
+    switch (error.reason) {
+      case 'unknown-group':
+        return { code: 'unknown-group', message: 'This device does not know this group.', action: 'Join it with an invite, or restore it with its recovery code.' };
+      case 'no-key':
+        return { code: 'no-key', message: 'The group key has not reached this device yet.', action: 'Wait for a member to come online, or ask an admin.' };
+      case 'not-admin':
+        return { code: 'not-admin', message: 'Only an admin of the group can do this.', action: 'Ask one of its admins.' };
+      case 'not-member':
+        return { code: 'removed', message: 'This device is no longer a member of this group.', action: 'Ask an admin to invite you again if you need it back.' };
+      case 'busy':
+        return { code: 'server-error', message: 'The group kept changing while this device tried to change it.', action: 'Try again in a moment.' };
+      case 'mismatch':
+        return { code: 'server-error', message: 'The storage API answered with something other than what was asked.', action: 'Try again; if it keeps happening, check the storage API address in Options.' };
+    }
+  }
+  if (error instanceof LogVerificationError) {
+    if (error.reason === 'last-admin') return lastAdmin();
+    if (error.reason === 'not-admin') return { code: 'not-admin', message: 'Only an admin of the group can do this.', action: 'Ask one of its admins.' };
+    if (error.reason === 'invite-used' || error.reason === 'invite-expired' || error.reason === 'invite-revoked' || error.reason === 'unknown-invite') {
+      return { code: 'invite-invalid', message: sentence(error.message), action: 'Ask an admin of the group for a new invite.' };
+    }
+    return {
+      code: 'fork',
+      message: `The group's history from the storage API does not hold together (${error.reason}).`,
+      action: 'Stop using this group and tell its members; the server may be showing you a different history.',
+    };
+  }
+  if (error instanceof NoteOpenError) {
+    const words = noteFailureWords(error.reason, error.reason !== 'no-key');
+    return { code: error.reason === 'no-key' ? 'no-key' : error.reason === 'log-behind' ? 'server-error' : 'verification-failed', ...words };
+  }
+  if (error instanceof ConclaveError) {
+    if (error.is('INVITE_INVALID') || (error.is('ENCODING') && context.typedCode === 'invite')) {
+      return { code: 'invite-invalid', message: sentence(error.message), action: 'Check the invite code, or ask for a new invite.' };
+    }
+    if (error.is('RECOVERY_INVALID') || (error.is('ENCODING') && context.typedCode === 'recovery')) {
+      return { code: 'recovery-invalid', message: sentence(error.message), action: 'Check the recovery code against your recovery kit and type it again.' };
+    }
+    if (error.is('KEY_BOX')) return { code: 'no-key', message: 'A key sent to this device did not match the group.', action: 'Wait for another member to hand it over, or ask an admin.' };
+  }
+  return { code: 'internal', message: 'Something unexpected went wrong in the extension.', action: 'Try again; if it keeps happening, reload the extension.' };
+}

@@ -1,0 +1,99 @@
+/**
+ * A group as this device holds it, and the one way it is brought up to date: a sync
+ * that never continues silently. A log the server rolled back or forked (or one that
+ * breaks the group's rules) raises an alarm on the group — a red banner naming it —
+ * and fails with `fork`; a log that no longer lists this device marks it removed.
+ */
+import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
+import { currentGeneration, type GroupState } from '../../../shared/src/crypto/group-log.ts';
+import type { GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { GroupRow } from '../db/schema.ts';
+import type { Connection } from './connection.ts';
+import type { Ctx } from './context.ts';
+import { BackgroundError, fail, isNetworkError } from './errors.ts';
+
+export const FORK_ACTION = 'Stop using this group and tell its members; the server may be showing you a different history.';
+
+export function quoted(name: string | null): string {
+  return name ? `"${name}"` : 'this group';
+}
+
+export async function groupRow(ctx: Ctx, groupId: GroupId): Promise<GroupRow> {
+  const row = await ctx.db.groups.get(groupId);
+  if (!row) fail('unknown-group', 'This device does not know this group.', 'Join it with an invite, or restore it with its recovery code.');
+  return row;
+}
+
+export function holdsCurrentKey(row: { state: GroupState; seeds: Map<number, Uint8Array> }): boolean {
+  return row.seeds.has(currentGeneration(row.state));
+}
+
+function forkError(name: string | null, error: LogVerificationError): BackgroundError {
+  const what =
+    error.reason === 'rollback'
+      ? `The storage API is showing an older history of ${quoted(name)} than this device has already seen`
+      : error.reason === 'fork'
+        ? `The storage API is showing a different history of ${quoted(name)} than this device saw before`
+        : `The history of ${quoted(name)} from the storage API breaks the group's rules (${error.reason})`;
+  return new BackgroundError('fork', `${what}.`, FORK_ACTION);
+}
+
+/** Sets the group's alarm (kept until the group is left) and tells the pages. */
+export async function raiseAlarm(ctx: Ctx, groupId: GroupId, text: string): Promise<void> {
+  await ctx.db.groups.update(groupId, { alarm: text });
+  ctx.changed(groupId);
+}
+
+/** Refuses to change a group whose history was found forked, or that removed this device. */
+export function assertUsable(row: GroupRow): void {
+  if (row.alarm) fail('fork', row.alarm, FORK_ACTION);
+  if (row.removed) fail('removed', `This device was removed from ${quoted(row.name)}.`, 'It keeps what it already showed you; ask an admin to invite you again if you need it back.');
+}
+
+/**
+ * Brings one group up to the server's head.
+ * @throws {BackgroundError} `fork` (and the alarm is raised) when the log cannot be trusted.
+ */
+export async function syncGroup(ctx: Ctx, connection: Connection, groupId: GroupId): Promise<GroupState> {
+  let state: GroupState;
+  try {
+    state = await connection.client.sync(groupId);
+  } catch (error) {
+    if (error instanceof LogVerificationError) throw await alarmFor(ctx, groupId, error);
+    throw error;
+  }
+  await noteRemoval(ctx, groupId, state, connection.identity.fingerprint);
+  return state;
+}
+
+/** Raises the alarm for a log that failed verification; returns the error to throw. */
+export async function alarmFor(ctx: Ctx, groupId: GroupId, error: LogVerificationError): Promise<BackgroundError> {
+  const row = await ctx.db.groups.get(groupId);
+  const failure = forkError(row?.name ?? null, error);
+  if (row && !row.alarm) await raiseAlarm(ctx, groupId, failure.message);
+  return failure;
+}
+
+/** Marks the group removed when the validated log no longer lists this device. */
+export async function noteRemoval(ctx: Ctx, groupId: GroupId, state: GroupState, me: GroupState['creator']): Promise<boolean> {
+  if (state.members.has(me)) return false;
+  const row = await ctx.db.groups.get(groupId);
+  if (row && !row.removed) {
+    await ctx.db.groups.update(groupId, { removed: true });
+    await ctx.db.keyWaits.delete(groupId);
+    ctx.counts.delete(groupId);
+    ctx.changed(groupId);
+  }
+  return true;
+}
+
+/** The group as fresh as the storage API allows; offline, this device's own copy. */
+export async function connectedOrOffline(ctx: Ctx, groupId: GroupId): Promise<{ connection: Connection | null; state: GroupState }> {
+  try {
+    const connection = await ctx.connections.get();
+    return { connection, state: await syncGroup(ctx, connection, groupId) };
+  } catch (error) {
+    if (error instanceof BackgroundError || !isNetworkError(error)) throw error;
+    return { connection: null, state: (await groupRow(ctx, groupId)).state };
+  }
+}

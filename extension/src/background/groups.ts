@@ -1,0 +1,285 @@
+/**
+ * Group requests: create, invite, join, restore, look at, rename, hand the key over,
+ * change roles, remove, leave. Each syncs first (a forked log stops it with an alarm)
+ * and says in words why it cannot go on.
+ */
+import { currentGeneration, isAdmin, people, type GroupState } from '../../../shared/src/crypto/group-log.ts';
+import { shortFingerprint } from '../../../shared/src/crypto/identity.ts';
+import { inviteKeysFromCode } from '../../../shared/src/crypto/invite.ts';
+import { recoveryIdentityFromCode } from '../../../shared/src/crypto/recovery.ts';
+import type { HandoverSkip } from '../../../shared/src/client/handover.ts';
+import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { GroupRow } from '../db/schema.ts';
+import type { Request } from '../messages/protocol.ts';
+import type { GroupDetailView, MemberView } from '../messages/views.ts';
+import type { Answers, HandOverAnswer } from './answers.ts';
+import { requireIdentity, type Connection } from './connection.ts';
+import type { Ctx } from './context.ts';
+import { BackgroundError, fail, isNetworkError } from './errors.ts';
+import { assertUsable, connectedOrOffline, groupRow, holdsCurrentKey, quoted, syncGroup } from './group-state.ts';
+import { inviteLink, parseInviteText } from './invite-link.ts';
+import { SCANNED_QR_PREFIX, type KeyWaits } from './key-wait.ts';
+import { ensureProfile, writeGroupName } from './names.ts';
+import { changeRole } from './role-change.ts';
+import { pendingRequests } from './server-reads.ts';
+import { summaryOf } from './summaries.ts';
+
+type Req<K extends Request['type']> = Extract<Request, { type: K }>;
+
+export const RECOVERY_NAME = 'Recovery code';
+
+function requireAdmin(row: GroupRow, me: Fingerprint, doing: string): void {
+  if (!isAdmin(row.state, me)) fail('not-admin', `Only an admin of ${quoted(row.name)} can ${doing}.`, 'Ask one of its admins.');
+}
+
+function requireMember(state: GroupState, fingerprint: Fingerprint, name: string | null): void {
+  if (!state.members.has(fingerprint) || fingerprint === state.recovery) {
+    fail('invalid-request', `${name ?? 'This device'} is not a member of the group (any more).`, 'Sync the group and look at its members again.');
+  }
+}
+
+
+export async function createGroup(ctx: Ctx, request: Req<'group.create'>): Promise<Answers['group.create']> {
+  const connection = await ctx.connections.get();
+  const { groupId, recoveryCode } = await connection.client.createGroup({ policy: request.policy });
+  // Kept first: whatever fails next, the code can still be shown until it is saved.
+  await ctx.db.pendingRecovery.put({ groupId, code: recoveryCode });
+  await ctx.db.groups.update(groupId, { name: request.name });
+  try {
+    await writeGroupName(ctx, connection, groupId, request.name);
+    await ensureProfile(ctx, connection, groupId);
+  } catch (error) {
+    // The group exists; its name and the profile are published again by the next tick.
+    console.warn('conclave: publishing the new group name failed', (error as Error).name);
+  }
+  ctx.changed(groupId);
+  return { groupId, recoveryCode };
+}
+
+export async function confirmRecoverySaved(ctx: Ctx, request: Req<'group.confirmRecoverySaved'>): Promise<Answers['group.confirmRecoverySaved']> {
+  await ctx.db.pendingRecovery.delete(request.groupId);
+  ctx.changed(request.groupId);
+  return { groupId: request.groupId };
+}
+
+/** Shows the recovery code again while its saving is unconfirmed (a popup closed on it). */
+export async function pendingRecoveryCode(ctx: Ctx, request: Req<'group.recoveryCode'>): Promise<Answers['group.recoveryCode']> {
+  const pending = await ctx.db.pendingRecovery.get(request.groupId);
+  if (!pending) {
+    throw new BackgroundError(
+      'recovery-invalid',
+      'This group has no recovery code waiting to be saved: it was confirmed as saved, and it is kept nowhere on this device.',
+      'Keep at least two admins in the group, so that losing one device does not lose the group.',
+    );
+  }
+  const row = await ctx.db.groups.get(request.groupId);
+  return { groupId: request.groupId, name: row?.name ?? null, recoveryCode: pending.code };
+}
+
+export async function invite(ctx: Ctx, request: Req<'group.invite'>): Promise<Answers['group.invite']> {
+  const row = await groupRow(ctx, request.groupId);
+  assertUsable(row);
+  const connection = await ctx.connections.get();
+  await syncGroup(ctx, connection, request.groupId);
+  requireAdmin(await groupRow(ctx, request.groupId), connection.identity.fingerprint, 'invite people');
+  if (request.prekeyed && !holdsCurrentKey(await groupRow(ctx, request.groupId))) {
+    fail('no-key', 'A link that gives the key at once needs the group key on this device, and it has not arrived yet.', 'Make an ordinary invite, or wait for the key.');
+  }
+  const code = await connection.client.invite(request.groupId, { role: request.role, expiresInMs: request.expiresInMs, prekeyed: request.prekeyed });
+  const me = await requireIdentity(ctx.db);
+  return { code, link: inviteLink(code, me.displayName), expiresAt: ctx.now() + request.expiresInMs };
+}
+
+export async function join(ctx: Ctx, waits: KeyWaits, request: Req<'group.join'>): Promise<Answers['group.join']> {
+  const { code, inviterName } = parseInviteText(request.code);
+  const keys = await inviteKeysFromCode(code);
+  const connection = await ctx.connections.get();
+  const joined = await connection.client.join(code);
+  const { groupId } = joined;
+  // A device removed earlier and invited again is a member again.
+  await ctx.db.groups.update(groupId, { removed: false });
+  const state = await connection.client.state(groupId);
+  const inviter = state.invites.get(keys.inviteId)?.author;
+  if (inviter && inviterName && !ctx.trust.name(inviter)) await ctx.trust.learnName(inviter, inviterName);
+  ctx.changed(groupId);
+  if (joined.hasKey) {
+    await waits.afterKeyArrived(connection, groupId);
+    return { groupId, hasKey: true, keyWait: null };
+  }
+  let keyWait = null;
+  try {
+    keyWait = await waits.round(connection, groupId);
+  } catch (error) {
+    if (error instanceof BackgroundError && error.code === 'fork') throw error;
+    // The join itself is done and the request waits in the mailbox; the next tick tries again.
+    console.warn('conclave: the first key-wait round failed', (error as Error).name);
+  }
+  const row = await groupRow(ctx, groupId);
+  return { groupId, hasKey: holdsCurrentKey(row), keyWait: holdsCurrentKey(row) ? null : keyWait };
+}
+
+export async function restore(ctx: Ctx, waits: KeyWaits, request: Req<'group.restore'>): Promise<Answers['group.restore']> {
+  const { groupId } = await recoveryIdentityFromCode(request.recoveryCode);
+  const connection = await ctx.connections.get();
+  const known = await ctx.db.groups.get(groupId);
+  if (!(known && known.state.members.has(connection.identity.fingerprint) && !known.removed)) {
+    await connection.client.restore(request.recoveryCode);
+    await ctx.db.groups.update(groupId, { removed: false });
+  }
+  await waits.afterKeyArrived(connection, groupId);
+  return { groupId };
+}
+
+export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<GroupDetailView> {
+  const identity = await requireIdentity(ctx.db);
+  const me = identity.identity.fingerprint;
+  const { connection, state } = await connectedOrOffline(ctx, request.groupId);
+  const row = await groupRow(ctx, request.groupId);
+  const everyone = [...state.members.keys()];
+  const online = new Set(await ctx.transport.online(everyone.filter((f) => f !== me && f !== state.recovery)).catch(() => [] as Fingerprint[]));
+  let waiting = new Set(ctx.counts.get(request.groupId)?.pending ?? []);
+  if (connection && isAdmin(state, me) && !row.removed) {
+    waiting = new Set(await pendingRequests(connection, request.groupId).catch(() => [...waiting]));
+  }
+  const members: MemberView[] = [...state.members.values()].map((m) => {
+    const isMe = m.fingerprint === me;
+    const isRecovery = m.fingerprint === state.recovery;
+    return {
+      fingerprint: m.fingerprint,
+      short: shortFingerprint(m.fingerprint),
+      name: isMe ? identity.displayName : isRecovery ? RECOVERY_NAME : ctx.trust.displayName(m.fingerprint),
+      role: m.role,
+      trust: ctx.trust.view(state, m.fingerprint, me),
+      online: isMe || online.has(m.fingerprint),
+      isMe,
+      isRecovery,
+      waitingForKey: waiting.has(m.fingerprint),
+    };
+  });
+  const rank = (m: MemberView) => (m.isMe ? 0 : m.isRecovery ? 3 : m.role === 'admin' ? 1 : 2);
+  members.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+  const departed = [...state.departed.values()]
+    .filter((d) => d.how !== 'replaced')
+    .map((d) => ({ fingerprint: d.fingerprint, name: d.fingerprint === me ? identity.displayName : ctx.trust.displayName(d.fingerprint), how: d.how as 'removed' | 'left' }));
+  return { ...(await summaryOf(ctx, row, me)), policy: state.policy, members, departed, generation: currentGeneration(state) };
+}
+
+export async function rename(ctx: Ctx, request: Req<'group.rename'>): Promise<Answers['group.rename']> {
+  assertUsable(await groupRow(ctx, request.groupId));
+  const connection = await ctx.connections.get();
+  await syncGroup(ctx, connection, request.groupId);
+  const row = await groupRow(ctx, request.groupId);
+  requireAdmin(row, connection.identity.fingerprint, 'rename it');
+  if (!holdsCurrentKey(row)) fail('no-key', 'The group key has not reached this device yet, so it cannot write the new name.', 'Wait for a member to come online, or ask an admin.');
+  await writeGroupName(ctx, connection, request.groupId, request.name);
+  ctx.changed(request.groupId);
+  return { groupId: request.groupId, name: request.name };
+}
+
+const SKIP_WORDS: Record<HandoverSkip, (name: string) => string> = {
+  'not-verified': (name) => `Verify ${name} first (compare safety numbers or scan their QR code).`,
+  'key-changed': (name) => `${name}'s key changed: verify them again before they get the key.`,
+  removed: (name) => `${name} was removed from the group.`,
+  'not-a-member': () => 'Not a member of the group by this device\'s copy of its history.',
+  unreachable: (name) => `The key could not be sealed to ${name}'s device key.`,
+};
+
+export async function handOverNow(ctx: Ctx, connection: Connection, groupId: GroupId): Promise<HandOverAnswer> {
+  const result = await connection.client.handOverPending(groupId);
+  const pending = result.skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
+  ctx.counts.set(groupId, { unread: ctx.counts.get(groupId)?.unread ?? 0, pending });
+  if (result.sent.length > 0) ctx.changed(groupId);
+  return {
+    sent: result.sent.map((fingerprint) => ({ fingerprint, name: ctx.trust.labelledName(fingerprint) })),
+    skipped: result.skipped.map((s) => {
+      const name = ctx.trust.labelledName(s.fingerprint);
+      return { fingerprint: s.fingerprint, name, reason: s.reason, message: SKIP_WORDS[s.reason](name) };
+    }),
+  };
+}
+
+export async function handOver(ctx: Ctx, request: Req<'group.handOver'>): Promise<HandOverAnswer> {
+  assertUsable(await groupRow(ctx, request.groupId));
+  const connection = await ctx.connections.get();
+  await syncGroup(ctx, connection, request.groupId);
+  const row = await groupRow(ctx, request.groupId);
+  requireAdmin(row, connection.identity.fingerprint, 'hand the key over');
+  if (!holdsCurrentKey(row)) fail('no-key', 'This device does not hold the group key either, so it cannot hand it over.', 'Wait until the key reaches this device.');
+  return handOverNow(ctx, connection, request.groupId);
+}
+
+export async function setRole(ctx: Ctx, request: Req<'group.setRole'>): Promise<Answers['group.setRole']> {
+  assertUsable(await groupRow(ctx, request.groupId));
+  const connection = await ctx.connections.get();
+  const state = await syncGroup(ctx, connection, request.groupId);
+  const row = await groupRow(ctx, request.groupId);
+  requireAdmin(row, connection.identity.fingerprint, 'change roles');
+  requireMember(state, request.fingerprint, ctx.trust.name(request.fingerprint));
+  await changeRole(connection, request.groupId, request.fingerprint, request.role, ctx.now);
+  ctx.changed(request.groupId);
+  return { groupId: request.groupId, fingerprint: request.fingerprint, role: request.role };
+}
+
+export async function remove(ctx: Ctx, request: Req<'group.remove'>): Promise<Answers['group.remove']> {
+  assertUsable(await groupRow(ctx, request.groupId));
+  const connection = await ctx.connections.get();
+  const me = connection.identity.fingerprint;
+  const state = await syncGroup(ctx, connection, request.groupId);
+  const row = await groupRow(ctx, request.groupId);
+  requireAdmin(row, me, 'remove members');
+  if (request.fingerprint === me) fail('invalid-request', 'To take this device out of the group, leave the group instead.', 'Choose "Leave group".');
+  if (request.fingerprint === state.recovery) fail('invalid-request', "The group's recovery code cannot be removed.", 'Keep the recovery code safe instead.');
+  requireMember(state, request.fingerprint, ctx.trust.name(request.fingerprint));
+  const removed = await connection.client.removeMember(request.groupId, request.fingerprint);
+  ctx.changed(request.groupId);
+  return { generation: removed.generation, unreachable: removed.unreachable.length };
+}
+
+/** Forgets everything this device kept about a group. */
+export async function forgetGroup(ctx: Ctx, groupId: GroupId): Promise<void> {
+  await ctx.db.transaction('rw', [ctx.db.groups, ctx.db.notes, ctx.db.keyWaits, ctx.db.pendingRecovery, ctx.db.shownQr, ctx.db.drafts], async () => {
+    await ctx.db.groups.delete(groupId);
+    await ctx.db.notes.where('groupId').equals(groupId).delete();
+    await ctx.db.keyWaits.delete(groupId);
+    await ctx.db.pendingRecovery.delete(groupId);
+    await ctx.db.shownQr.where('groupId').equals(groupId).delete();
+    await ctx.db.drafts.where('key').startsWith(`${SCANNED_QR_PREFIX}${groupId}:`).delete();
+  });
+  ctx.counts.delete(groupId);
+  for (const memo of [...ctx.profilesChecked]) if (memo.includes(groupId)) ctx.profilesChecked.delete(memo);
+}
+
+export async function leave(ctx: Ctx, request: Req<'group.leave'>): Promise<Answers['group.leave']> {
+  const { groupId } = request;
+  const row = await groupRow(ctx, groupId);
+  // A group that removed this device, or whose history was forked, is only forgotten here.
+  if (row.removed || row.alarm) {
+    await forgetGroup(ctx, groupId);
+    ctx.changed();
+    return { groupId };
+  }
+  const connection = await ctx.connections.get();
+  const me = connection.identity.fingerprint;
+  const state = await syncGroup(ctx, connection, groupId);
+  const fresh = await groupRow(ctx, groupId);
+  if (fresh.removed) {
+    await forgetGroup(ctx, groupId);
+    ctx.changed();
+    return { groupId };
+  }
+  const others = people(state).filter((m) => m.fingerprint !== me);
+  if (others.length === 0 && (await ctx.db.pendingRecovery.get(groupId))) {
+    fail(
+      'last-admin',
+      `You are the last member of ${quoted(fresh.name)}: once you leave, only its recovery code can open it again, and you have not confirmed saving it.`,
+      'Download the recovery kit (or write the recovery code down) and confirm it before leaving.',
+    );
+  }
+  if (isAdmin(state, me) && others.length > 0 && !others.some((m) => m.role === 'admin')) {
+    fail('last-admin', `You are the only admin of ${quoted(fresh.name)}.`, 'Make someone else an admin first, then leave.');
+  }
+  await connection.client.leave(groupId);
+  await forgetGroup(ctx, groupId);
+  ctx.changed();
+  return { groupId };
+}

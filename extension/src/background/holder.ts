@@ -1,0 +1,92 @@
+/**
+ * The key holder's side of the live handover (DESIGN §6.3): another device opened a
+ * channel to this one; run the holder handshake for the group its hello names. The
+ * group is looked up (and synced) only then. If this device is showing that joiner a
+ * QR code and the joiner echoes its secret, the joiner is marked verified ("qr") and
+ * the code is used up.
+ */
+import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
+import { parseHandshakeMessage, type HandshakeOutcome } from '../../../shared/src/crypto/handshake.ts';
+import { fingerprintOf } from '../../../shared/src/crypto/identity.ts';
+import { serveChannel, type HeldGroup } from '../../../shared/src/p2p/holder-service.ts';
+import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { Ctx } from './context.ts';
+import { activeShownQr, useUpShownQr } from './shown-qr.ts';
+
+/**
+ * Takes over a channel at once: what arrives before the handshake is attached (this
+ * device still loading its keys) is kept and replayed, and the joiner's claimed
+ * fingerprint is read from its hello (the handshake itself checks the claim).
+ */
+function watchHello(channel: MessageChannel): { channel: MessageChannel; joiner: () => Fingerprint | undefined } {
+  let joiner: Fingerprint | undefined;
+  let first = true;
+  const early: unknown[] = [];
+  let closedEarly = false;
+  let onMessage: ((data: unknown) => void) | null = null;
+  let onClose: (() => void) | null = null;
+  channel.onMessage((data) => {
+    if (first) {
+      first = false;
+      const message = parseHandshakeMessage(data);
+      if (message?.t === 'hello') joiner = fingerprintOf(message.bundle);
+    }
+    if (onMessage) onMessage(data);
+    else early.push(data);
+  });
+  channel.onClose(() => {
+    if (onClose) onClose();
+    else closedEarly = true;
+  });
+  return {
+    joiner: () => joiner,
+    channel: {
+      send: (text) => channel.send(text),
+      close: () => channel.close(),
+      onMessage: (handler) => {
+        onMessage = handler;
+        for (const data of early.splice(0)) handler(data);
+      },
+      onClose: (handler) => {
+        onClose = handler;
+        if (closedEarly) handler();
+      },
+    },
+  };
+}
+
+/** Serves one incoming channel; never throws (a failure closes the channel). */
+export async function serveIncoming(ctx: Ctx, channel: MessageChannel): Promise<HandshakeOutcome | null> {
+  const watched = watchHello(channel);
+  let connection;
+  try {
+    await ctx.trust.refresh();
+    connection = await ctx.connections.get();
+  } catch {
+    channel.close();
+    return null;
+  }
+  const { client, identity } = connection;
+  const confirmations: Array<Promise<void>> = [];
+  let servedGroup: GroupId | undefined;
+  const lookup = async (groupId: GroupId): Promise<HeldGroup | null> => {
+    const row = await ctx.db.groups.get(groupId);
+    if (!row || row.alarm || row.removed) return null;
+    const held = await client.heldGroup(groupId);
+    if (!held) return null;
+    servedGroup = groupId;
+    const joiner = watched.joiner();
+    const shown = joiner ? await activeShownQr(ctx, groupId, joiner) : undefined;
+    return {
+      ...held,
+      ...(shown && joiner ? { shownQr: { secret: shown.secret, for: joiner } } : {}),
+      onQrConfirmed: (fingerprint) => {
+        confirmations.push(ctx.trust.markVerified(fingerprint, 'qr').then(() => useUpShownQr(ctx, groupId, fingerprint)));
+      },
+    };
+  };
+  const outcome = await serveChannel(watched.channel, identity, lookup, ctx.handshakeTimeoutMs !== undefined ? { timeoutMs: ctx.handshakeTimeoutMs } : {});
+  await Promise.allSettled(confirmations);
+  if (servedGroup && (outcome.kind === 'sent' || confirmations.length > 0)) ctx.changed(servedGroup);
+  return outcome;
+}

@@ -1,0 +1,177 @@
+/**
+ * Waiting for the group key after joining (DESIGN §6.3), one round at a time: a box
+ * already in the mailbox, else live from an online member, else a mailbox request.
+ * Every state of a round is written to the `keyWaits` table with the members who
+ * could hand the key over and whether they are online (their names are added when
+ * shown: the table is public), so the popup can say "waiting for Ana or Ben to come
+ * online…" even after the service worker was stopped; the next tick runs the next
+ * round. When the key arrives the row goes, and this device publishes its profile.
+ *
+ * A QR code this device scanned from a member is remembered for ten minutes (in the
+ * drafts table, which is secret), so the next handshake with that member echoes its
+ * secret and both sides end up verified.
+ */
+import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
+import type { PeerAttempt } from '../../../shared/src/p2p/joiner-handover.ts';
+import { keyHolderCandidates, receiveKeyFromPeers } from '../../../shared/src/p2p/joiner-handover.ts';
+import { keyWaitRound, type KeyWaitState } from '../../../shared/src/p2p/key-waiting.ts';
+import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { KeyWaitRow } from '../db/schema.ts';
+import type { KeyWaitView } from '../messages/views.ts';
+import type { Connection } from './connection.ts';
+import type { Ctx } from './context.ts';
+import { alarmFor, holdsCurrentKey, quoted, raiseAlarm, syncGroup } from './group-state.ts';
+import { ensureProfile, listIntoCache } from './names.ts';
+
+export const SCANNED_QR_PREFIX = 'background.qrScanned:';
+const SCANNED_QR_TTL_MS = 10 * 60_000;
+
+function scannedKey(groupId: GroupId, peer: Fingerprint): string {
+  return `${SCANNED_QR_PREFIX}${groupId}:${peer}`;
+}
+
+/** Remembers the secret of a QR code scanned from `peer`, for the next handshake with them. */
+export async function rememberScannedQr(ctx: Ctx, groupId: GroupId, peer: Fingerprint, secret: string): Promise<void> {
+  await ctx.db.drafts.put({ key: scannedKey(groupId, peer), value: secret, at: ctx.now() });
+}
+
+async function scannedSecrets(ctx: Ctx, groupId: GroupId): Promise<Map<Fingerprint, string>> {
+  const prefix = `${SCANNED_QR_PREFIX}${groupId}:`;
+  const rows = await ctx.db.drafts.where('key').startsWith(prefix).toArray();
+  const secrets = new Map<Fingerprint, string>();
+  for (const row of rows) {
+    if (ctx.now() - row.at > SCANNED_QR_TTL_MS || typeof row.value !== 'string') {
+      await ctx.db.drafts.delete(row.key);
+      continue;
+    }
+    secrets.set(row.key.slice(prefix.length) as Fingerprint, row.value);
+  }
+  return secrets;
+}
+
+/** A round's state as it may be stored: a seed a peer sent that did not match the log is not kept. */
+function storable(state: KeyWaitState): KeyWaitState {
+  if (state.phase !== 'waiting') return state;
+  const attempts: PeerAttempt[] = state.attempts.map((a) => (a.outcome.kind === 'received' ? { peer: a.peer, outcome: { kind: 'refused', reason: 'malformed', by: 'me', peer: a.peer } } : a));
+  return { ...state, attempts };
+}
+
+export class KeyWaits {
+  private readonly running = new Map<GroupId, Promise<KeyWaitView | null>>();
+
+  constructor(private readonly ctx: Ctx) {}
+
+  /** Rounds still running (tests wait for them). */
+  idle(): Promise<unknown> {
+    return Promise.allSettled([...this.running.values()]);
+  }
+
+  /**
+   * Runs one round for a group without the current key (joining it to a round already
+   * running). Returns the final view, or null when the key was already here.
+   * @throws {BackgroundError} `fork` when a log or a peer contradicts ours; API errors.
+   */
+  round(connection: Connection, groupId: GroupId): Promise<KeyWaitView | null> {
+    let run = this.running.get(groupId);
+    if (!run) {
+      run = this.runRound(connection, groupId).finally(() => this.running.delete(groupId));
+      this.running.set(groupId, run);
+    }
+    return run;
+  }
+
+  private async runRound(connection: Connection, groupId: GroupId): Promise<KeyWaitView | null> {
+    const { ctx } = this;
+    const { client, identity } = connection;
+    const me = identity.fingerprint;
+    const state = await syncGroup(ctx, connection, groupId);
+    const row = await ctx.db.groups.get(groupId);
+    if (!row || !state.members.has(me)) return null;
+    if (holdsCurrentKey(row)) {
+      await ctx.db.keyWaits.delete(groupId);
+      return null;
+    }
+    await ctx.trust.refresh();
+    const candidates = keyHolderCandidates(state, me);
+    let online = new Set<Fingerprint>();
+    // Stored without names (the keyWaits table is public); names are filled in when shown.
+    const view = (wait: KeyWaitState, named = true): KeyWaitView => ({
+      state: storable(wait),
+      holders: candidates.map((fingerprint) => ({ fingerprint, name: named ? ctx.trust.labelledName(fingerprint) : '', online: online.has(fingerprint) })),
+      updatedAt: ctx.now(),
+    });
+    let writes: Promise<unknown> = Promise.resolve();
+    const persist = (wait: KeyWaitState) => {
+      const next: KeyWaitRow = { groupId, ...view(wait, false) };
+      writes = writes.then(() => ctx.db.keyWaits.put(next)).then(() => ctx.changed(groupId));
+    };
+    const previous = await ctx.db.keyWaits.get(groupId);
+    const secrets = await scannedSecrets(ctx, groupId);
+    let final: KeyWaitState;
+    try {
+      final = await keyWaitRound(
+        {
+          tryPeers: async (onConnecting) => {
+            await ctx.startTransport();
+            return receiveKeyFromPeers(
+              identity,
+              state,
+              {
+                online: async (ids) => {
+                  const found = await ctx.transport.online(ids);
+                  online = new Set(found);
+                  return found;
+                },
+                connect: (peer) => ctx.transport.connect(peer),
+              },
+              {
+                qrSecretFor: (peer) => secrets.get(peer),
+                onConnecting,
+                ...(ctx.handshakeTimeoutMs !== undefined ? { timeoutMs: ctx.handshakeTimeoutMs } : {}),
+              },
+            );
+          },
+          acceptSeed: (generation, seed) => client.acceptHandedKey(groupId, generation, seed),
+          requestFromMailbox: () => client.requestKey(groupId),
+          checkMailbox: () => client.fetchKey(groupId),
+        },
+        persist,
+      );
+    } catch (error) {
+      await writes;
+      // The round broke off (storage API down): show what was known before it.
+      await (previous ? ctx.db.keyWaits.put(previous) : ctx.db.keyWaits.put({ groupId, ...view({ phase: 'waiting', why: 'nobody-online', attempts: [] }, false) }));
+      if (error instanceof LogVerificationError) throw await alarmFor(ctx, groupId, error);
+      throw error;
+    }
+    await writes;
+    if (final.phase === 'fork') {
+      const name = (await ctx.db.groups.get(groupId))?.name ?? null;
+      await raiseAlarm(
+        ctx,
+        groupId,
+        `${ctx.trust.labelledName(final.peer)}'s device holds a different history of ${quoted(name)} than this device: one of the two was shown a forked history.`,
+      );
+    }
+    if (final.phase === 'received') {
+      await ctx.db.keyWaits.delete(groupId);
+      for (const peer of secrets.keys()) await ctx.db.drafts.delete(scannedKey(groupId, peer));
+      await this.afterKeyArrived(connection, groupId);
+    }
+    return view(final);
+  }
+
+  /** The key is here: read the group's names and notes, publish this device's profile. */
+  async afterKeyArrived(connection: Connection, groupId: GroupId): Promise<void> {
+    const { ctx } = this;
+    await ctx.db.keyWaits.delete(groupId);
+    try {
+      await listIntoCache(ctx, connection, groupId, 0);
+      await ensureProfile(ctx, connection, groupId);
+    } catch (error) {
+      // The key is kept either way; names and the profile follow on the next tick.
+      console.warn('conclave: reading the group after the key arrived failed', (error as Error).name);
+    }
+    ctx.changed(groupId);
+  }
+}

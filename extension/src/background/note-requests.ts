@@ -1,0 +1,158 @@
+/**
+ * Note requests: list (meta and deleted notes left out, every failure in words), read,
+ * save (new, or an edit on a base version: a concurrent edit comes back as a conflict
+ * with both versions, never silently overwritten), delete (a deleted version).
+ */
+import { NoteConflictError } from '../../../shared/src/client/errors.ts';
+import type { OpenedNote } from '../../../shared/src/client/notes.ts';
+import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
+import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
+import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { Request } from '../messages/protocol.ts';
+import type { ListedNoteView, NoteView, SaveNoteResult } from '../messages/views.ts';
+import type { Answers } from './answers.ts';
+import { requireIdentity, type Connection } from './connection.ts';
+import type { Ctx } from './context.ts';
+import { fail, noteFailureWords } from './errors.ts';
+import { alarmFor, assertUsable, groupRow, holdsCurrentKey, syncGroup } from './group-state.ts';
+import { RESERVED_TITLE_PREFIX } from './meta-notes.ts';
+import { listIntoCache, metaIdsOf } from './names.ts';
+import { updateBadge } from './summaries.ts';
+
+type Req<K extends Request['type']> = Extract<Request, { type: K }>;
+
+const NO_KEY = { message: 'The group key has not reached this device yet.', action: 'Wait for a member to come online, or ask an admin.' };
+
+/** Runs a client call that may sync the log: a log that fails verification raises the alarm. */
+async function guarded<T>(ctx: Ctx, groupId: GroupId, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof LogVerificationError) throw await alarmFor(ctx, groupId, error);
+    throw error;
+  }
+}
+
+/** Synced, still a member, and usable for reading. */
+async function readyGroup(ctx: Ctx, groupId: GroupId): Promise<{ connection: Connection; state: GroupState }> {
+  const connection = await ctx.connections.get();
+  const state = await syncGroup(ctx, connection, groupId);
+  const row = await groupRow(ctx, groupId);
+  if (row.removed) {
+    fail('removed', `This device was removed from ${row.name ? `"${row.name}"` : 'this group'}.`, 'It keeps what it already showed you, but it cannot read new or changed notes. Ask an admin to invite you again if you need it back.');
+  }
+  return { connection, state };
+}
+
+async function authorName(ctx: Ctx, author: Fingerprint): Promise<string> {
+  const me = await requireIdentity(ctx.db);
+  return author === me.identity.fingerprint ? me.displayName : ctx.trust.displayName(author);
+}
+
+async function noteView(ctx: Ctx, state: GroupState, me: Fingerprint, note: OpenedNote): Promise<NoteView> {
+  return {
+    noteId: note.noteId,
+    version: note.version,
+    title: note.title,
+    body: note.body,
+    author: note.author,
+    authorName: await authorName(ctx, note.author),
+    authorTrust: ctx.trust.view(state, note.author, me),
+    at: note.at,
+  };
+}
+
+async function refuseMetaId(ctx: Ctx, groupId: GroupId, noteId: NoteId): Promise<void> {
+  if ((await metaIdsOf(ctx, groupId)).has(noteId)) fail('invalid-request', 'There is no such note in this group.', 'Go back to the list of notes.');
+}
+
+export async function listNotes(ctx: Ctx, request: Req<'notes.list'>): Promise<ListedNoteView[]> {
+  const { groupId } = request;
+  const { connection } = await readyGroup(ctx, groupId);
+  // Without the key every note would fail alike (meta notes too): say it once instead.
+  if (!holdsCurrentKey(await groupRow(ctx, groupId)) && !(await guarded(ctx, groupId, () => connection.client.fetchKey(groupId)))) {
+    fail('no-key', NO_KEY.message, NO_KEY.action);
+  }
+  const listing = await guarded(ctx, groupId, () => listIntoCache(ctx, connection, groupId, 0));
+  const me = connection.identity.fingerprint;
+  const opened: Array<Extract<ListedNoteView, { ok: true }>> = [];
+  const failed: Array<Extract<ListedNoteView, { ok: false }>> = [];
+  for (const note of listing.notes) {
+    if (listing.meta.has(note.noteId)) continue;
+    if (note.ok) {
+      if (note.deleted) continue;
+      opened.push({
+        ok: true,
+        noteId: note.noteId,
+        version: note.version,
+        title: note.title,
+        author: note.author,
+        authorName: await authorName(ctx, note.author),
+        authorTrust: ctx.trust.view(listing.state, note.author, me),
+        at: note.at,
+        deleted: false,
+      });
+    } else {
+      failed.push({ ok: false, noteId: note.noteId, version: note.version, author: note.author, authorName: await authorName(ctx, note.author), reason: note.reason, ...noteFailureWords(note.reason, true) });
+    }
+  }
+  opened.sort((a, b) => b.at - a.at);
+  await ctx.db.groups.update(groupId, { seenCursor: listing.cursor });
+  ctx.counts.set(groupId, { pending: ctx.counts.get(groupId)?.pending ?? [], unread: 0 });
+  await updateBadge(ctx);
+  if (listing.namesChanged) ctx.changed(groupId);
+  return [...opened, ...failed];
+}
+
+export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<NoteView> {
+  const { groupId, noteId } = request;
+  const { connection } = await readyGroup(ctx, groupId);
+  const row = await groupRow(ctx, groupId);
+  if (!holdsCurrentKey(row)) {
+    // A box may be waiting: the client fetches it while opening.
+    await guarded(ctx, groupId, () => connection.client.fetchKey(groupId));
+  }
+  await refuseMetaId(ctx, groupId, noteId);
+  const note = await guarded(ctx, groupId, () => connection.client.readNote(groupId, noteId));
+  if (note.deleted) fail('invalid-request', 'This note was deleted.', 'Go back to the list of notes.');
+  await ctx.db.notes.put({ groupId, noteId, version: note.version, title: note.title, author: note.author, at: note.at, deleted: note.deleted });
+  return noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, note);
+}
+
+export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<SaveNoteResult> {
+  const { groupId } = request;
+  if (request.title.trim().startsWith(RESERVED_TITLE_PREFIX)) {
+    fail('invalid-request', `Titles starting with "${RESERVED_TITLE_PREFIX}" are reserved for Conclave itself.`, 'Choose another title.');
+  }
+  assertUsable(await groupRow(ctx, groupId));
+  const { connection } = await readyGroup(ctx, groupId);
+  if (request.noteId) await refuseMetaId(ctx, groupId, request.noteId);
+  const content = { title: request.title, body: request.body };
+  const address = request.noteId ? { noteId: request.noteId, version: (request.baseVersion ?? 0) + 1 } : {};
+  try {
+    const written = await guarded(ctx, groupId, () => connection.client.writeNote(groupId, content, address));
+    await ctx.db.notes.put({ groupId, noteId: written.noteId, version: written.version, title: request.title, author: connection.identity.fingerprint, at: ctx.now(), deleted: false });
+    ctx.changed(groupId);
+    return { saved: true, noteId: written.noteId, version: written.version };
+  } catch (error) {
+    if (!(error instanceof NoteConflictError) || !request.noteId) throw error;
+    const theirs = await guarded(ctx, groupId, () => connection.client.readNote(groupId, request.noteId!));
+    return { saved: false, conflict: { mine: content, theirs: await noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, theirs) } };
+  }
+}
+
+export async function deleteNote(ctx: Ctx, request: Req<'notes.delete'>): Promise<Answers['notes.delete']> {
+  const { groupId, noteId, baseVersion } = request;
+  assertUsable(await groupRow(ctx, groupId));
+  const { connection } = await readyGroup(ctx, groupId);
+  await refuseMetaId(ctx, groupId, noteId);
+  try {
+    const written = await guarded(ctx, groupId, () => connection.client.writeNote(groupId, { title: '', body: '' }, { noteId, version: baseVersion + 1, deleted: true }));
+    await ctx.db.notes.put({ groupId, noteId, version: written.version, title: '', author: connection.identity.fingerprint, at: ctx.now(), deleted: true });
+    ctx.changed(groupId);
+    return { noteId, version: written.version };
+  } catch (error) {
+    if (error instanceof NoteConflictError) fail('conflict', 'Someone changed this note after you opened it.', 'Open it again to see their version, then decide whether to delete it.');
+    throw error;
+  }
+}

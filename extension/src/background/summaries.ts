@@ -1,0 +1,56 @@
+/**
+ * What the popup shows at a glance, read from this device's database and the counts
+ * the last tick left in memory — no network, so the popup opens at once, offline too.
+ */
+import { shortFingerprint } from '../../../shared/src/crypto/identity.ts';
+import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { GroupRow, IdentityRow, KeyWaitRow } from '../db/schema.ts';
+import type { GroupSummary, IdentityView, KeyWaitView, StatusView } from '../messages/views.ts';
+import type { Ctx } from './context.ts';
+import { holdsCurrentKey } from './group-state.ts';
+import { loadSettings } from './settings.ts';
+
+export function identityView(row: IdentityRow): IdentityView {
+  return { fingerprint: row.identity.fingerprint, short: shortFingerprint(row.identity.fingerprint), displayName: row.displayName };
+}
+
+/** A stored key wait as shown: with the holders' names (the table itself keeps none). */
+export function keyWaitView(ctx: Ctx, row: KeyWaitRow | undefined): KeyWaitView | null {
+  if (!row) return null;
+  const { groupId: _groupId, ...view } = row;
+  return { ...view, holders: view.holders.map((h) => ({ ...h, name: ctx.trust.labelledName(h.fingerprint) })) };
+}
+
+export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null): Promise<GroupSummary> {
+  const [recovery, wait] = await Promise.all([ctx.db.pendingRecovery.get(row.groupId), ctx.db.keyWaits.get(row.groupId)]);
+  const role = me ? (row.state.members.get(me)?.role ?? null) : null;
+  const counts = ctx.counts.get(row.groupId);
+  return {
+    groupId: row.groupId,
+    name: row.name,
+    role,
+    hasKey: holdsCurrentKey(row),
+    unread: row.removed ? 0 : (counts?.unread ?? 0),
+    pending: role === 'admin' && !row.removed ? (counts?.pending.length ?? 0) : 0,
+    alarm: row.alarm,
+    recoveryUnconfirmed: recovery !== undefined,
+    keyWait: keyWaitView(ctx, wait),
+    removed: row.removed,
+  };
+}
+
+export async function statusView(ctx: Ctx): Promise<StatusView> {
+  const [identity, rows, settings] = await Promise.all([ctx.db.identity.get('device'), ctx.db.groups.toArray(), loadSettings(ctx.db)]);
+  const me = identity?.identity.fingerprint ?? null;
+  const groups = await Promise.all(rows.map((row) => summaryOf(ctx, row, me)));
+  groups.sort((a, b) => (a.name ?? '\uffff').localeCompare(b.name ?? '\uffff') || a.groupId.localeCompare(b.groupId));
+  return { identity: identity ? identityView(identity) : null, groups, settings };
+}
+
+/** The toolbar badge: "!" while any group has an alarm, else the number of unread notes. */
+export async function updateBadge(ctx: Ctx): Promise<void> {
+  const rows = await ctx.db.groups.toArray();
+  if (rows.some((r) => r.alarm)) return ctx.badge('!');
+  const unread = rows.filter((r) => !r.removed).reduce((sum, r) => sum + (ctx.counts.get(r.groupId)?.unread ?? 0), 0);
+  ctx.badge(unread === 0 ? '' : unread > 99 ? '99+' : String(unread));
+}

@@ -1,0 +1,94 @@
+/**
+ * The periodic work (every minute, and on start): for each group, sync (a forked log
+ * raises its alarm), resume the key wait of a group without the key, read new notes
+ * and names, publish this device's profile when missing, answer the key mailbox as an
+ * admin (only to members verified here, or any member under invite-trust), count
+ * unread notes, and set the badge. One group's failure does not stop the others.
+ */
+import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { Connection } from './connection.ts';
+import type { Ctx } from './context.ts';
+import { holdsCurrentKey, syncGroup } from './group-state.ts';
+import { handOverNow } from './groups.ts';
+import type { KeyWaits } from './key-wait.ts';
+import { ensureGroupName, ensureProfile, listIntoCache } from './names.ts';
+import { countUnread } from './server-reads.ts';
+import { updateBadge } from './summaries.ts';
+
+/**
+ * Brings one group up to date.
+ * @throws whatever stopped it (the caller decides whether to report it).
+ */
+export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connection, groupId: GroupId): Promise<void> {
+  const before = await ctx.db.groups.get(groupId);
+  if (!before || before.removed || before.alarm) return;
+  const me = connection.identity.fingerprint;
+  const state = await syncGroup(ctx, connection, groupId);
+  if (!state.members.has(me)) return;
+  if (!holdsCurrentKey((await ctx.db.groups.get(groupId))!)) {
+    await waits.round(connection, groupId);
+    if (!holdsCurrentKey((await ctx.db.groups.get(groupId))!)) return;
+  }
+  const row = (await ctx.db.groups.get(groupId))!;
+  const listing = await listIntoCache(ctx, connection, groupId, row.notesCursor);
+  let changed = listing.namesChanged || listing.notes.length > 0;
+  await ensureProfile(ctx, connection, groupId);
+  await ensureGroupName(ctx, connection, groupId);
+  const previous = ctx.counts.get(groupId);
+  let pending: Fingerprint[] = [];
+  if (state.members.get(me)?.role === 'admin') {
+    const handed = await handOverNow(ctx, connection, groupId);
+    pending = handed.skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
+  }
+  const unread = await countUnread(ctx, connection, groupId);
+  ctx.counts.set(groupId, { unread, pending });
+  if (previous?.unread !== unread || previous.pending.join() !== pending.join()) changed = true;
+  if (changed) ctx.changed(groupId);
+}
+
+export class Ticker {
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly waits: KeyWaits,
+  ) {}
+
+  /** One pass over every group; a pass already running is joined, not doubled. */
+  tick(): Promise<void> {
+    this.running ??= this.pass().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const { ctx } = this;
+    const identity = await ctx.db.identity.get('device');
+    if (!identity) {
+      ctx.badge('');
+      return;
+    }
+    await ctx.trust.refresh();
+    let connection: Connection;
+    try {
+      connection = await ctx.connections.get();
+    } catch (error) {
+      // Offline: nothing to do until the next tick; what the pages show stays as it was.
+      console.warn('conclave: sync skipped, the storage API could not be reached', (error as Error).name);
+      await updateBadge(ctx);
+      return;
+    }
+    // Online for members who want the key from this device (a failure only delays that).
+    await ctx.startTransport().catch((error: unknown) => console.warn('conclave: the peer transport could not start', (error as Error).name));
+    const groupIds = (await ctx.db.groups.toCollection().primaryKeys()) as GroupId[];
+    for (const groupId of groupIds) {
+      try {
+        await tickGroup(ctx, this.waits, connection, groupId);
+      } catch (error) {
+        console.warn('conclave: syncing a group failed', (error as Error).name);
+      }
+    }
+    await updateBadge(ctx);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * How this device trusts other devices (DESIGN §3), and what it calls them. Trust rows
+ * and names live in IndexedDB; the protocol asks for trust synchronously (while
+ * deciding a handover), so a snapshot of both tables is kept here and refreshed from
+ * the database before each piece of work.
+ *
+ * Trust is per key (fingerprint), not per person. A person who comes back with a new
+ * device key is a new, unverified member. To make that visible, a member whose
+ * published name equals the name of a member this device verified under another key
+ * is shown as "key changed", and is refused the group key (live or by mailbox) until
+ * verified again. It is a heuristic on names, which members choose themselves.
+ */
+import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
+import type { TrustState } from '../../../shared/src/crypto/handshake.ts';
+import { shortFingerprint } from '../../../shared/src/crypto/identity.ts';
+import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { ConclaveDb, TrustRow } from '../db/schema.ts';
+import type { TrustView } from '../messages/views.ts';
+
+export const UNNAMED = 'Unnamed member';
+
+function sameName(a: string, b: string): boolean {
+  return a.trim().toLocaleLowerCase() === b.trim().toLocaleLowerCase();
+}
+
+export class TrustBook {
+  private rows = new Map<Fingerprint, TrustRow>();
+  private names = new Map<Fingerprint, string>();
+
+  constructor(
+    private readonly db: ConclaveDb,
+    private readonly now: () => number,
+  ) {}
+
+  /** Reads both tables again (cheap: one row per known device). */
+  async refresh(): Promise<void> {
+    const [rows, names] = await Promise.all([this.db.trust.toArray(), this.db.names.toArray()]);
+    this.rows = new Map(rows.map((r) => [r.fingerprint, r]));
+    this.names = new Map(names.map((n) => [n.fingerprint, n.name]));
+  }
+
+  name(fingerprint: Fingerprint): string | null {
+    return this.names.get(fingerprint) ?? null;
+  }
+
+  /** The name to show: the published one, else "Unnamed member". */
+  displayName(fingerprint: Fingerprint): string {
+    return this.names.get(fingerprint) ?? UNNAMED;
+  }
+
+  /** The name to show where no fingerprint is shown beside it. */
+  labelledName(fingerprint: Fingerprint): string {
+    return this.names.get(fingerprint) ?? `${UNNAMED} (${shortFingerprint(fingerprint)})`;
+  }
+
+  /** A verified member under another key had this member's name: see the module note. */
+  private looksLikeKeyChange(fingerprint: Fingerprint): boolean {
+    const name = this.names.get(fingerprint);
+    if (!name) return false;
+    for (const [other, row] of this.rows) {
+      if (other === fingerprint || row.state !== 'verified') continue;
+      const otherName = this.names.get(other);
+      if (otherName && sameName(otherName, name)) return true;
+    }
+    return false;
+  }
+
+  /** What the protocol sees: decides live and mailbox handovers. */
+  trustOf(fingerprint: Fingerprint): TrustState {
+    const row = this.rows.get(fingerprint);
+    if (row?.state === 'verified') return 'verified';
+    if (row?.state === 'key-changed' || this.looksLikeKeyChange(fingerprint)) return 'key-changed';
+    return 'unverified';
+  }
+
+  /** What a page shows for a member of `state` (or a note's author). */
+  view(state: GroupState, fingerprint: Fingerprint, me: Fingerprint): TrustView {
+    if (fingerprint === me) return 'verified';
+    if (state.departed.get(fingerprint)?.how === 'removed') return 'removed';
+    const trust = this.trustOf(fingerprint);
+    if (trust !== 'unverified') return trust;
+    const member = state.members.get(fingerprint);
+    if (member?.via === 'invite' && member.invite && state.invites.get(member.invite)?.boxKey !== undefined) return 'trusted-by-link';
+    return 'unverified';
+  }
+
+  async markVerified(fingerprint: Fingerprint, how: TrustRow['how']): Promise<void> {
+    const row: TrustRow = { fingerprint, state: 'verified', how, at: this.now() };
+    this.rows.set(fingerprint, row);
+    await this.db.trust.put(row);
+  }
+
+  async reset(fingerprint: Fingerprint): Promise<void> {
+    this.rows.delete(fingerprint);
+    await this.db.trust.delete(fingerprint);
+  }
+
+  /** Keeps a name a member published (or an inviter's name from an invite link). */
+  async learnName(fingerprint: Fingerprint, name: string): Promise<boolean> {
+    if (this.names.get(fingerprint) === name) return false;
+    this.names.set(fingerprint, name);
+    await this.db.names.put({ fingerprint, name });
+    return true;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Verification (DESIGN §3): the safety number and this device's QR code for a member;
+ * a scanned QR code (checks both directions, then the next live handshake echoes its
+ * secret so the other side verifies this device too); a compared or typed safety
+ * number; and undoing a verification. Verifying a member lets an admin hand them the
+ * key at once, and a scan by a device still waiting for the key starts a round.
+ */
+import { EncodingError } from '../../../shared/src/crypto/errors.ts';
+import { isAdmin, logHead, type GroupState, type MemberInfo } from '../../../shared/src/crypto/group-log.ts';
+import { shortFingerprint } from '../../../shared/src/crypto/identity.ts';
+import { checkScannedQr, encodeQrPayload, parseQrPayload } from '../../../shared/src/crypto/qr.ts';
+import { normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups } from '../../../shared/src/crypto/safety-number.ts';
+import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { Request } from '../messages/protocol.ts';
+import type { KeyWaitView, VerifyView } from '../messages/views.ts';
+import type { VerifiedAnswer } from './answers.ts';
+import { requireIdentity, type Connection } from './connection.ts';
+import type { Ctx } from './context.ts';
+import { BackgroundError, fail, isNetworkError } from './errors.ts';
+import { connectedOrOffline, groupRow, holdsCurrentKey, quoted, raiseAlarm, syncGroup } from './group-state.ts';
+import { handOverNow } from './groups.ts';
+import { rememberScannedQr, type KeyWaits } from './key-wait.ts';
+import { shownQrSecret } from './shown-qr.ts';
+
+type Req<K extends Request['type']> = Extract<Request, { type: K }>;
+
+const RETRY_SCAN = 'Scan their code again; if it keeps failing, compare the safety numbers instead.';
+
+
+function peerOf(ctx: Ctx, state: GroupState, fingerprint: Fingerprint, me: Fingerprint): MemberInfo {
+  if (fingerprint === me) fail('invalid-request', 'That is this device: there is nothing to verify.', 'Choose another member.');
+  const peer = state.members.get(fingerprint);
+  if (!peer || fingerprint === state.recovery) fail('invalid-request', `${ctx.trust.labelledName(fingerprint)} is not a member of this group (any more).`, 'Sync the group and look at its members again.');
+  return peer;
+}
+
+/** After a verification: an admin holding the key answers the mailbox at once (best effort). */
+async function handOverIfAdmin(ctx: Ctx, connection: Connection | null, groupId: GroupId): Promise<void> {
+  if (!connection) return;
+  const row = await groupRow(ctx, groupId);
+  if (row.alarm || row.removed || !holdsCurrentKey(row) || !isAdmin(row.state, connection.identity.fingerprint)) return;
+  await handOverNow(ctx, connection, groupId).catch((error: unknown) => console.warn('conclave: handing the key over after a verification failed', (error as Error).name));
+}
+
+export async function verifyInfo(ctx: Ctx, request: Req<'verify.info'>): Promise<VerifyView> {
+  const { groupId, fingerprint } = request;
+  const identity = await requireIdentity(ctx.db);
+  const me = identity.identity.fingerprint;
+  const { state } = await connectedOrOffline(ctx, groupId);
+  const peer = peerOf(ctx, state, fingerprint, me);
+  const secret = await shownQrSecret(ctx, groupId, fingerprint);
+  return {
+    groupId,
+    peer: { fingerprint, short: shortFingerprint(fingerprint), name: ctx.trust.displayName(fingerprint), trust: ctx.trust.view(state, fingerprint, me) },
+    safetyNumber: safetyNumberGroups(safetyNumber(identity.identity.bundle, peer.bundle)),
+    qrText: encodeQrPayload({ from: me, to: fingerprint, groupId, head: logHead(state), secret }),
+  };
+}
+
+export async function verifyScanned(ctx: Ctx, waits: KeyWaits, request: Req<'verify.scanned'>): Promise<VerifiedAnswer> {
+  const { groupId, fingerprint } = request;
+  const identity = await requireIdentity(ctx.db);
+  const me = identity.identity.fingerprint;
+  const { connection, state } = await connectedOrOffline(ctx, groupId);
+  peerOf(ctx, state, fingerprint, me);
+  let payload;
+  try {
+    payload = parseQrPayload(request.text.trim());
+  } catch (error) {
+    if (!(error instanceof EncodingError)) throw error;
+    const words = error.message.charAt(0).toUpperCase() + error.message.slice(1);
+    fail('verification-failed', `${words}.`, RETRY_SCAN);
+  }
+  const result = checkScannedQr(payload, { fingerprint: me, groupId, expectedPeer: fingerprint, headAt: (seq) => state.hashes[seq] });
+  if (!result.ok) {
+    if (result.reason === 'fork') {
+      const name = (await groupRow(ctx, groupId)).name;
+      await raiseAlarm(ctx, groupId, `${ctx.trust.labelledName(fingerprint)}'s device holds a different history of ${quoted(name)} than this device (seen when scanning their code).`);
+    }
+    fail('verification-failed', result.message, result.reason === 'fork' ? 'Stop using this group and tell its members; the server may be showing you a different history.' : RETRY_SCAN);
+  }
+  await ctx.trust.markVerified(fingerprint, 'qr');
+  await rememberScannedQr(ctx, groupId, fingerprint, result.secret);
+  // Waiting for the key: go to them now, echoing their code's secret.
+  return afterVerifying(ctx, waits, connection, groupId, fingerprint, me);
+}
+
+/**
+ * After marking a member verified: a device still waiting for the key tries a round at
+ * once (both people are likely together and online); an admin holding the key answers
+ * the mailbox at once.
+ */
+async function afterVerifying(ctx: Ctx, waits: KeyWaits, connection: Connection | null, groupId: GroupId, fingerprint: Fingerprint, me: Fingerprint): Promise<VerifiedAnswer> {
+  let keyWait: KeyWaitView | null = null;
+  const row = await groupRow(ctx, groupId);
+  if (connection && !holdsCurrentKey(row) && row.state.members.has(me) && !row.removed && !row.alarm) {
+    keyWait = await waits.round(connection, groupId).catch((error: unknown) => {
+      if (error instanceof BackgroundError && error.code === 'fork') throw error;
+      return null;
+    });
+  } else {
+    await handOverIfAdmin(ctx, connection, groupId);
+  }
+  ctx.changed(groupId);
+  const after = await groupRow(ctx, groupId);
+  return { fingerprint, trust: ctx.trust.view(after.state, fingerprint, me), keyWait, hasKey: holdsCurrentKey(after) };
+}
+
+export async function verifyConfirm(ctx: Ctx, waits: KeyWaits, request: Req<'verify.confirm'>): Promise<VerifiedAnswer> {
+  const { groupId, fingerprint } = request;
+  const identity = await requireIdentity(ctx.db);
+  const me = identity.identity.fingerprint;
+  const { connection, state } = await connectedOrOffline(ctx, groupId);
+  const peer = peerOf(ctx, state, fingerprint, me);
+  if (request.typed !== undefined && request.typed.trim() !== '') {
+    const typed = normaliseTypedSafetyNumber(request.typed);
+    if (!typed) fail('verification-failed', 'That is not a whole safety number: it has 60 digits, in 12 groups of five.', 'Type all twelve groups of five digits as they are read out to you.');
+    if (typed !== safetyNumber(identity.identity.bundle, peer.bundle)) {
+      fail(
+        'verification-failed',
+        `These digits do not match the safety number for ${ctx.trust.labelledName(fingerprint)}.`,
+        'Compare them again, group by group. If they really differ, do not mark them verified: someone may be in between.',
+      );
+    }
+  }
+  await ctx.trust.markVerified(fingerprint, 'safety-number');
+  return afterVerifying(ctx, waits, connection, groupId, fingerprint, me);
+}
+
+export async function verifyReset(ctx: Ctx, request: Req<'verify.reset'>): Promise<VerifiedAnswer> {
+  const { groupId, fingerprint } = request;
+  const identity = await requireIdentity(ctx.db);
+  const row = await groupRow(ctx, groupId);
+  await ctx.trust.reset(fingerprint);
+  ctx.changed(groupId);
+  return { fingerprint, trust: ctx.trust.view(row.state, fingerprint, identity.identity.fingerprint), keyWait: null, hasKey: holdsCurrentKey(row) };
+}
