@@ -1,3 +1,6 @@
 import { render } from 'preact';
+import '../../src/ui/styles/base.css';
+import '../../src/ui/popup/popup.css';
+import { App } from '../../src/ui/popup/App.tsx';
 
-render(<main><h1>Conclave</h1></main>, document.getElementById('app')!);
+render(<App />, document.getElementById('app')!);

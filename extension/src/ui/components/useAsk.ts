@@ -1,0 +1,155 @@
+/**
+ * Hooks around `ask()` for pages: `useAsk` loads data and keeps it fresh,
+ * `useAction` runs a request from a button with a pending flag and the error to show,
+ * and `useChanged` calls back whenever the background broadcasts
+ * `{type: 'conclave.changed'}` (something a page shows may have changed).
+ */
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { browser } from 'wxt/browser';
+import { ask, RequestError } from '../../messages/client.ts';
+import type { ChangedEvent, ExtensionError, Request } from '../../messages/protocol.ts';
+
+/** Any thrown value as an `ExtensionError` the person can read (never a stack trace). */
+export function toExtensionError(error: unknown): ExtensionError {
+  if (error instanceof RequestError) return error.error;
+  return {
+    code: 'internal',
+    message: error instanceof Error ? error.message : 'Something unexpected happened.',
+    action: 'Try again; if it keeps happening, reload the extension.',
+  };
+}
+
+function isChangedEvent(message: unknown): message is ChangedEvent {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'conclave.changed';
+}
+
+/**
+ * Calls `callback` on every `conclave.changed` broadcast (for `groupId`, when given:
+ * events without a group id concern everything and always call back).
+ */
+export function useChanged(callback: (event: ChangedEvent) => void, groupId?: string): void {
+  const latest = useRef(callback);
+  latest.current = callback;
+  useEffect(() => {
+    const listener = (message: unknown): undefined => {
+      if (!isChangedEvent(message)) return undefined;
+      if (groupId && message.groupId && message.groupId !== groupId) return undefined;
+      latest.current(message);
+      // Returning nothing: this listener never answers, so the background's own
+      // request handling is not disturbed.
+      return undefined;
+    };
+    browser.runtime.onMessage.addListener(listener);
+    return () => browser.runtime.onMessage.removeListener(listener);
+  }, [groupId]);
+}
+
+export interface AskState<T> {
+  data: T | undefined;
+  error: ExtensionError | null;
+  /** True until the first answer (or failure); reloads keep showing the old data. */
+  loading: boolean;
+  reload: () => Promise<void>;
+}
+
+export interface UseAskOptions {
+  /** Re-ask on `conclave.changed` broadcasts (default true). */
+  live?: boolean;
+  /** Only react to broadcasts about this group (and global ones). */
+  groupId?: string;
+}
+
+/**
+ * Asks `request` on mount (and when it changes), and again whenever the background
+ * says something changed. `null` asks nothing. Overlapping reloads are coalesced:
+ * at most one request is in flight, and one more runs after it if needed.
+ */
+export function useAsk<T>(request: Request | null, options: UseAskOptions = {}): AskState<T> {
+  const key = request ? JSON.stringify(request) : '';
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<ExtensionError | null>(null);
+  const [loading, setLoading] = useState(request !== null);
+  const flight = useRef<{ key: string; running: Promise<void> | null; again: boolean }>({ key, running: null, again: false });
+  const requestRef = useRef(request);
+  requestRef.current = request;
+
+  const reload = useCallback((): Promise<void> => {
+    const current = requestRef.current;
+    if (!current) return Promise.resolve();
+    const state = flight.current;
+    if (state.running) {
+      state.again = true;
+      return state.running;
+    }
+    const askedKey = JSON.stringify(current);
+    const run = async (): Promise<void> => {
+      do {
+        state.again = false;
+        try {
+          const answer = await ask<T>(current);
+          if (flight.current.key !== askedKey) return;
+          setData(answer);
+          setError(null);
+        } catch (thrown) {
+          if (flight.current.key !== askedKey) return;
+          setError(toExtensionError(thrown));
+        }
+      } while (state.again);
+      setLoading(false);
+    };
+    state.running = run().finally(() => {
+      state.running = null;
+    });
+    return state.running;
+  }, []);
+
+  useEffect(() => {
+    flight.current = { key, running: null, again: false };
+    if (!key) {
+      setLoading(false);
+      return;
+    }
+    setLoading(true);
+    void reload();
+  }, [key, reload]);
+
+  useChanged(() => {
+    if (options.live !== false) void reload();
+  }, options.groupId);
+
+  return { data, error, loading, reload };
+}
+
+export interface ActionState {
+  pending: boolean;
+  error: ExtensionError | null;
+  /**
+   * Sends `request`; resolves with `{data}`, or with `null` after setting `error`
+   * (also `null`, without asking, while another request of this action is pending).
+   */
+  run: <T>(request: Request) => Promise<{ data: T } | null>;
+  setError: (error: ExtensionError | null) => void;
+}
+
+/** For buttons: one request at a time, with the failure kept for an `ErrorNotice`. */
+export function useAction(): ActionState {
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState<ExtensionError | null>(null);
+  const busy = useRef(false);
+  const run = useCallback(async <T,>(request: Request): Promise<{ data: T } | null> => {
+    if (busy.current) return null;
+    busy.current = true;
+    setPending(true);
+    setError(null);
+    try {
+      return { data: await ask<T>(request) };
+    } catch (thrown) {
+      setError(toExtensionError(thrown));
+      return null;
+    } finally {
+      busy.current = false;
+      setPending(false);
+    }
+  }, []);
+  return { pending, error, run, setError };
+}

@@ -1,0 +1,94 @@
+/** Restoring a group with its recovery code (DESIGN §6.4): this device joins it again. */
+import { useId, useState } from 'preact/hooks';
+import { announce } from '../components/Announcer.tsx';
+import { ErrorNotice } from '../components/ErrorNotice.tsx';
+import { useAction } from '../components/useAsk.ts';
+import { useDraft } from '../components/useDraft.ts';
+import type { StatusView } from '../../messages/views.ts';
+import type { Answers } from '../../background/answers.ts';
+import { Screen } from './Screen.tsx';
+
+interface RestoreDraft {
+  code: string;
+  groupId: string | null;
+}
+
+export function Restore({ status, refresh, onDone }: { status: StatusView; refresh: () => Promise<void>; onDone: () => void }) {
+  const draft = useDraft<RestoreDraft>('popup.restore', { code: '', groupId: null });
+  const action = useAction();
+  const codeId = useId();
+  const errorId = useId();
+  const [missing, setMissing] = useState(false);
+  const done = async () => {
+    await draft.clear();
+    onDone();
+  };
+
+  if (!draft.ready) return <p role="status">Loading…</p>;
+  if (draft.value.groupId) {
+    const group = status.groups.find((g) => g.groupId === draft.value.groupId);
+    return (
+      <Screen title="Group restored">
+        <div class="notice notice-ok" role="status">
+          <p class="notice-title">
+            <span aria-hidden="true">✓</span> {group?.name ? `“${group.name}” is back on this device.` : 'The group is back on this device.'}
+          </p>
+          <p>This device is now a member of the group again, and the other members see it in the member list.</p>
+        </div>
+        <button type="button" class="primary" onClick={done}>
+          Done
+        </button>
+      </Screen>
+    );
+  }
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const recoveryCode = draft.value.code.trim();
+    if (!recoveryCode) {
+      setMissing(true);
+      document.getElementById(codeId)?.focus();
+      return;
+    }
+    const restored = await action.run<Answers['group.restore']>({ type: 'group.restore', recoveryCode });
+    if (!restored) return;
+    announce('The group is restored.');
+    await draft.saveNow({ code: '', groupId: restored.data.groupId });
+    await refresh();
+  };
+
+  return (
+    <Screen title="Restore a group" onBack={done}>
+      <p>If every device of a group was lost, its recovery code brings the group and its notes back to this device.</p>
+      <form onSubmit={submit} class="stack">
+        <div class="field">
+          <label for={codeId}>Recovery code</label>
+          <textarea
+            id={codeId}
+            rows={2}
+            spellcheck={false}
+            autoComplete="off"
+            placeholder="REC1-…"
+            value={draft.value.code}
+            aria-invalid={missing}
+            aria-describedby={missing ? errorId : undefined}
+            onInput={(e) => {
+              setMissing(false);
+              draft.set((d) => ({ ...d, code: e.currentTarget.value }));
+            }}
+          />
+          {missing && (
+            <p id={errorId} class="field-error">
+              Type the recovery code first.
+            </p>
+          )}
+          <p class="hint">It is on the recovery kit, and starts with REC1. Dashes, spaces and capital letters do not matter.</p>
+        </div>
+        <ErrorNotice error={action.error} title="The group could not be restored" />
+        <button type="submit" class="primary" disabled={action.pending}>
+          {action.pending ? 'Restoring…' : 'Restore'}
+        </button>
+      </form>
+    </Screen>
+  );
+}

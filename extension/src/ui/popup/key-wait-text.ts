@@ -1,0 +1,106 @@
+/**
+ * The words for "waiting for the group key" (DESIGN §6.3): every `KeyWaitState` as a
+ * sentence naming the people involved, so a joiner always knows what is happening and
+ * whether they need to do anything.
+ */
+import type { KeyWaitView } from '../../messages/views.ts';
+import { orList } from './format.ts';
+
+export type Tone = 'wait' | 'ok' | 'alarm' | 'stopped';
+
+export interface KeyWaitText {
+  tone: Tone;
+  /** One line: what is happening now. */
+  title: string;
+  /** More lines: who is online, what was tried, what to do. */
+  details: string[];
+}
+
+type RefusalReason = string;
+
+/** Why a member could not hand the key over, in words ("they have not verified you yet"). */
+export function refusalWords(reason: RefusalReason, by: 'me' | 'peer' | 'channel'): string {
+  switch (reason) {
+    case 'not-verified':
+      return 'they need to verify you first: compare safety numbers with them';
+    case 'key-changed':
+      return 'your device key looks different to them: verify each other again';
+    case 'no-key':
+      return 'they do not have the key either';
+    case 'behind':
+      return by === 'me' ? 'their copy of the group is out of date' : 'your copy of the group is out of date; it will catch up';
+    case 'not-a-member':
+      return 'they do not see you in the group yet; it will catch up';
+    case 'removed':
+      return 'one of you was removed from the group';
+    case 'closed':
+      return 'the connection dropped';
+    case 'fork':
+      return "their copy of the group's history contradicts yours";
+    default:
+      return 'the connection could not be set up safely';
+  }
+}
+
+function nameOf(view: KeyWaitView, fingerprint: string | undefined): string {
+  if (!fingerprint) return 'a member';
+  const holder = view.holders.find((h) => h.fingerprint === fingerprint);
+  return holder?.name ?? `a member (${fingerprint.slice(0, 8)}…)`;
+}
+
+function onlineLine(view: KeyWaitView): string | null {
+  const online = view.holders.filter((h) => h.online).map((h) => h.name);
+  if (view.holders.length === 0) return null;
+  if (online.length === 0) return 'Nobody who can give you the key is online right now.';
+  return `Online now: ${online.join(', ')}.`;
+}
+
+export function describeKeyWait(view: KeyWaitView): KeyWaitText {
+  const state = view.state;
+  const everyone = orList(view.holders.map((h) => h.name));
+  const online = onlineLine(view);
+  switch (state.phase) {
+    case 'looking':
+      return {
+        tone: 'wait',
+        title: everyone ? `Looking for ${everyone} online…` : 'Looking for a member online who can give you the key…',
+        details: online ? [online] : [],
+      };
+    case 'connecting':
+      return { tone: 'wait', title: `Connecting to ${nameOf(view, state.peer)}…`, details: online ? [online] : [] };
+    case 'waiting': {
+      const details: string[] = [];
+      if (state.why === 'peers-unreachable') details.push('Could not reach the connection server to find members online.');
+      for (const attempt of state.attempts) {
+        const outcome = attempt.outcome;
+        if (outcome.kind === 'refused') details.push(`${nameOf(view, attempt.peer)} could not hand it over: ${refusalWords(outcome.reason, outcome.by)}.`);
+      }
+      if (online && state.why !== 'peers-unreachable') details.push(online);
+      details.push("Asked the group's admins through the mailbox. You can close this window: the key arrives on its own.");
+      return {
+        tone: 'wait',
+        title: everyone ? `Waiting for ${everyone} to come online…` : 'Waiting for a member to come online…',
+        details,
+      };
+    }
+    case 'received':
+      return {
+        tone: 'ok',
+        title: state.via === 'peer' ? `Key received from ${nameOf(view, state.from)}.` : 'Key received through the mailbox.',
+        details: ['You can read and write notes in this group now.'],
+      };
+    case 'fork': {
+      const who = nameOf(view, state.peer);
+      return {
+        tone: 'alarm',
+        title: `Stopped: ${who}'s copy of the group's history contradicts yours.`,
+        details: [
+          'Someone, perhaps the server, may be showing different members different histories.',
+          `Do not trust this group until you have compared safety numbers with ${who} in person or on a call, and tell the group's admins.`,
+        ],
+      };
+    }
+    case 'stopped':
+      return { tone: 'stopped', title: 'Stopped waiting for the key.', details: ['Ask an admin of the group to invite you again.'] };
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The popup rendered in real Chromium (vitest browser mode) against a fake
+ * background: first run, the home screen's words and alarms, and the create flow's
+ * recovery code that survives the popup closing.
+ */
+import { render } from 'preact';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Request } from '../../src/messages/protocol.ts';
+import type { GroupSummary, StatusView } from '../../src/messages/views.ts';
+
+const listeners = new Set<(message: unknown) => void>();
+vi.mock('wxt/browser', () => ({
+  browser: {
+    runtime: {
+      onMessage: { addListener: (l: (m: unknown) => void) => listeners.add(l), removeListener: (l: (m: unknown) => void) => listeners.delete(l) },
+      openOptionsPage: () => Promise.resolve(),
+      getURL: (path: string) => path,
+    },
+    windows: { getCurrent: () => Promise.resolve({ id: 1 }) },
+    permissions: { request: (p: { origins: string[] }) => Promise.resolve(permission.grant(p.origins)) },
+  },
+}));
+const permission = { asked: [] as string[][], answer: true, grant(origins: string[]) { this.asked.push(origins); return this.answer; } };
+
+/** The fake background: answers from `state`, keeps drafts like the real one. */
+const state: { status: StatusView; drafts: Map<string, unknown>; asked: Request[] } = { status: emptyStatus(), drafts: new Map(), asked: [] };
+vi.mock('../../src/messages/client.ts', () => ({
+  RequestError: class RequestError extends Error {},
+  ask: async (request: Request) => {
+    state.asked.push(request);
+    switch (request.type) {
+      case 'status':
+        return structuredClone(state.status);
+      case 'draft.load':
+        return state.drafts.get(request.key) ?? null;
+      case 'draft.save':
+        state.drafts.set(request.key, structuredClone(request.value));
+        return null;
+      case 'draft.clear':
+        state.drafts.delete(request.key);
+        return null;
+      case 'identity.create':
+        state.status.identity = { fingerprint: 'F'.repeat(52) as never, short: 'ABCDEFGHJKMNPQRS', displayName: request.displayName };
+        return state.status.identity;
+      case 'group.create':
+        state.status.groups.push(group({ groupId: 'g-new' as never, name: request.name, recoveryUnconfirmed: true }));
+        return { groupId: 'g-new', recoveryCode: 'REC1-AAAA-BBBB-CCCC' };
+      case 'group.join':
+        state.status.groups.push(
+          group({
+            groupId: 'g-joined' as never,
+            name: null,
+            role: 'member',
+            hasKey: false,
+            keyWait: {
+              state: { phase: 'waiting', why: 'nobody-online', attempts: [] },
+              holders: [
+                { fingerprint: 'A'.repeat(52) as never, name: 'Ana', online: false },
+                { fingerprint: 'B'.repeat(52) as never, name: 'Ben', online: false },
+              ],
+              updatedAt: 0,
+            },
+          }),
+        );
+        return { groupId: 'g-joined', hasKey: false, keyWait: null };
+      case 'group.invite':
+        return { code: 'INV1-AAAA-BBBB', link: 'conclave:join/INV1-AAAA-BBBB?from=Ana', expiresAt: Date.now() + request.expiresInMs };
+      case 'settings.save':
+        return { apiUrl: request.apiUrl, signalingUrl: request.signalingUrl, iceServers: request.iceServers };
+      case 'group.confirmRecoverySaved':
+        state.status.groups = state.status.groups.map((g) => ({ ...g, recoveryUnconfirmed: false }));
+        return null;
+      default:
+        throw new Error(`unexpected ${request.type}`);
+    }
+  },
+}));
+
+const { App } = await import('../../src/ui/popup/App.tsx');
+const { OptionsApp } = await import('../../src/ui/options/OptionsApp.tsx');
+const { encodeSecretCode } = await import('../../../shared/src/crypto/secret-code.ts');
+
+function emptyStatus(): StatusView {
+  return { identity: null, groups: [], settings: { apiUrl: 'http://127.0.0.1:8787', signalingUrl: 'http://127.0.0.1:9000', iceServers: [] } };
+}
+
+function group(fields: Partial<GroupSummary>): GroupSummary {
+  return {
+    groupId: 'g1' as never,
+    name: 'Family',
+    role: 'admin',
+    hasKey: true,
+    unread: 0,
+    pending: 0,
+    alarm: null,
+    recoveryUnconfirmed: false,
+    keyWait: null,
+    removed: false,
+    ...fields,
+  };
+}
+
+let root: HTMLElement;
+const settle = () => new Promise((resolve) => setTimeout(resolve, 450));
+const me = () => ({ fingerprint: 'F'.repeat(52) as never, short: 'ABCDEFGHJKMNPQRS', displayName: 'Ana' });
+const open = async (page = <App />) => {
+  render(page, root);
+  await settle();
+};
+/** Waits until `check` passes (a lazily loaded module, a slow render), up to 5 s. */
+const until = async (check: () => void) => {
+  for (let i = 0; ; i++) {
+    try {
+      check();
+      return;
+    } catch (error) {
+      if (i >= 50) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+};
+const close = () => render(null, root);
+const button = (name: RegExp) => [...root.querySelectorAll('button')].find((b) => name.test(b.textContent ?? '') || name.test(b.getAttribute('aria-label') ?? ''));
+/** Types into a field and lets Preact render, as a person's next keypress or click would. */
+const type = async (input: HTMLInputElement | HTMLTextAreaElement, text: string) => {
+  input.value = text;
+  input.dispatchEvent(new Event('input', { bubbles: true }));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+};
+
+beforeEach(() => {
+  state.status = emptyStatus();
+  state.drafts.clear();
+  state.asked = [];
+  permission.asked = [];
+  permission.answer = true;
+  root = document.createElement('div');
+  document.body.append(root);
+});
+afterEach(() => {
+  close();
+  root.remove();
+});
+
+describe('popup', () => {
+  it('sets up a device on first run, with a labelled name field', async () => {
+    await open();
+    expect(root.querySelector('h1')?.textContent).toBe('Set up this device');
+    const input = root.querySelector<HTMLInputElement>('input[type=text]')!;
+    expect(root.querySelector(`label[for="${input.id}"]`)?.textContent).toMatch(/Your name/);
+    button(/^Set up$/)!.click();
+    await settle();
+    expect(root.querySelector('.field-error')?.textContent).toMatch(/Type a name/);
+    await type(input, 'Ana');
+    button(/^Set up$/)!.click();
+    await settle();
+    expect(state.asked).toContainEqual({ type: 'identity.create', displayName: 'Ana' });
+    expect(root.querySelector('h1')?.textContent).toBe('Conclave');
+  });
+
+  it('shows groups with counts in words, and a named alarm with what to do', async () => {
+    state.status.identity = { fingerprint: 'F'.repeat(52) as never, short: 'ABCDEFGHJKMNPQRS', displayName: 'Ana' };
+    state.status.groups = [group({ unread: 2, pending: 1 }), group({ groupId: 'g2' as never, name: 'Work', role: 'member', alarm: 'The server showed an older history.' })];
+    await open();
+    expect(root.textContent).toContain('2 unread notes · 1 person waiting for the key');
+    const alarm = root.querySelector('[role=alert]')!;
+    expect(alarm.textContent).toMatch(/Danger in “Work”/);
+    expect(alarm.textContent).toMatch(/What to do/);
+    expect(root.querySelector('[aria-label^="This device\'s fingerprint"]')?.getAttribute('aria-label')).toBe(
+      "This device's fingerprint: A B C D, E F G H, J K M N, P Q R S",
+    );
+    expect(button(/Invite to Family/)).toBeDefined();
+    expect(button(/Invite to Work/)).toBeUndefined();
+  });
+
+  it('shows the recovery code again after the popup closes, until it is confirmed saved', async () => {
+    state.status.identity = { fingerprint: 'F'.repeat(52) as never, short: 'ABCDEFGHJKMNPQRS', displayName: 'Ana' };
+    await open();
+    button(/Create a group/)!.click();
+    await settle();
+    await type(root.querySelector<HTMLInputElement>('input[type=text]')!, 'Trip');
+    button(/Create the group/)!.click();
+    await settle();
+    expect(root.querySelector('[aria-label^="Recovery code"]')?.textContent).toBe('REC1-AAAA-BBBB-CCCC');
+
+    close();
+    await open();
+    expect(root.querySelector('h1')?.textContent).toMatch(/Save the recovery code of “Trip”/);
+    button(/^Continue$/)!.click();
+    await settle();
+    expect(state.asked.some((r) => r.type === 'group.confirmRecoverySaved')).toBe(false);
+    expect(root.querySelector('.field-error')?.textContent).toMatch(/tick this box/);
+
+    root.querySelector<HTMLInputElement>('input[type=checkbox]')!.click();
+    await settle();
+    button(/^Continue$/)!.click();
+    await settle();
+    expect(state.asked).toContainEqual({ type: 'group.confirmRecoverySaved', groupId: 'g-new' });
+    expect(root.querySelector('h1')?.textContent).toBe('Conclave');
+    expect(state.drafts.has('popup.create')).toBe(false);
+  });
+
+  it('joins with a pasted link, says what is wrong with a bad one, then names who it waits for', async () => {
+    state.status.identity = me();
+    await open();
+    button(/Join with an invite/)!.click();
+    await settle();
+    const field = root.querySelector('textarea')!;
+    expect(root.querySelector(`label[for="${field.id}"]`)?.textContent).toBe('Invite link or code');
+    await type(field, 'REC1-AAAA');
+    button(/^Join$/)!.click();
+    await settle();
+    expect(field.getAttribute('aria-invalid')).toBe('true');
+    expect(root.textContent).toMatch(/This is a recovery code, not an invite/);
+
+    const code = encodeSecretCode('invite', { groupId: 'AAAAAAAAAAAAAAAAAAAAAA' as never, secret: new Uint8Array(16) });
+    await type(field, `conclave:join/${code}?from=Ana`);
+    button(/^Join$/)!.click();
+    await settle();
+    expect(state.asked).toContainEqual({ type: 'group.join', code: `conclave:join/${code}?from=Ana` });
+    expect(root.querySelector('h1')?.textContent).toBe('Waiting for the group key');
+    expect(root.textContent).toContain('Waiting for Ana or Ben to come online…');
+    expect(root.textContent).toContain("Asked the group's admins through the mailbox");
+
+    // Reopening the popup resumes the wait.
+    close();
+    await open();
+    expect(root.textContent).toContain('Waiting for Ana or Ben to come online…');
+  });
+
+  it('makes an invite and shows its code, link and QR code, until Done', async () => {
+    state.status.identity = me();
+    state.status.groups = [group({})];
+    await open();
+    button(/Invite to Family/)!.click();
+    await settle();
+    root.querySelector<HTMLInputElement>('input[type=checkbox]')!.click();
+    await settle();
+    button(/Make the invite/)!.click();
+    await settle();
+    expect(state.asked).toContainEqual({ type: 'group.invite', groupId: 'g1', role: 'member', expiresInMs: 86_400_000, prekeyed: true });
+    expect(root.textContent).toContain('conclave:join/INV1-AAAA-BBBB?from=Ana');
+    expect(root.textContent).toMatch(/trusted by link/);
+    await until(() => expect(root.querySelector('img.qr')).not.toBeNull());
+    const qr = root.querySelector<HTMLImageElement>('img.qr')!;
+    expect(qr.alt).toMatch(/QR code/);
+    expect(qr.src).toMatch(/^data:image\/svg\+xml/);
+
+    close();
+    await open();
+    expect(root.textContent).toContain('INV1-AAAA-BBBB');
+    button(/^Done$/)!.click();
+    await settle();
+    expect(root.querySelector('h1')?.textContent).toBe('Conclave');
+    expect(state.drafts.has('popup.invite.g1')).toBe(false);
+  });
+});
+
+describe('options', () => {
+  it('shows errors next to their fields, and asks permission for a server elsewhere', async () => {
+    state.status.identity = me();
+    await open(<OptionsApp />);
+    const api = root.querySelector<HTMLInputElement>('input[type=url]')!;
+    await type(api, 'http://notes.example.org');
+    button(/^Save$/)!.click();
+    await settle();
+    const error = document.getElementById(`${api.id}-error`);
+    expect(error?.textContent).toMatch(/https/);
+    expect(api.getAttribute('aria-describedby')).toContain(`${api.id}-error`);
+    expect(document.activeElement).toBe(api);
+
+    permission.answer = false;
+    await type(api, 'https://notes.example.org');
+    button(/^Save$/)!.click();
+    await settle();
+    expect(permission.asked).toEqual([['https://notes.example.org/*']]);
+    expect(root.querySelector('[role=alert]')?.textContent).toMatch(/permission refused/);
+    expect(state.asked.some((r) => r.type === 'settings.save')).toBe(false);
+
+    permission.answer = true;
+    button(/^Save$/)!.click();
+    await settle();
+    expect(state.asked.some((r) => r.type === 'settings.save' && r.apiUrl === 'https://notes.example.org')).toBe(true);
+    expect(root.textContent).toMatch(/Saved/);
+  });
+});
+
+describe('QR codes', () => {
+  it('reads back the invite link from a picture of its QR code', async () => {
+    const { decodeQrImage } = await import('../../src/ui/popup/qr-decode.ts');
+    const qrcode = await import('qrcode');
+    const link = 'https://conclave.example/join#INV1-AAAA-BBBB-CCCC';
+    const canvas = document.createElement('canvas');
+    await (qrcode.default ?? qrcode).toCanvas(canvas, link, { margin: 4, scale: 6 });
+    const picture = await new Promise<Blob>((resolve) => canvas.toBlob((blob) => resolve(blob!), 'image/png'));
+    expect(await decodeQrImage(picture)).toBe(link);
+    const blank = document.createElement('canvas');
+    blank.width = blank.height = 100;
+    const empty = await new Promise<Blob>((resolve) => blank.toBlob((blob) => resolve(blob!), 'image/png'));
+    expect(await decodeQrImage(empty)).toBeNull();
+  });
+});
