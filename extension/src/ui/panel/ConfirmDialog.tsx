@@ -1,0 +1,77 @@
+/**
+ * A modal confirmation on the native <dialog>: it traps focus and makes the rest of the
+ * page inert. Focus moves to the safe choice (Cancel) when it opens and back to what had
+ * it when it closes; Escape cancels. The question and its consequences are the dialog's
+ * accessible name and description.
+ */
+import type { ComponentChildren } from 'preact';
+import { useEffect, useId, useRef } from 'preact/hooks';
+
+export interface ConfirmDialogProps {
+  open: boolean;
+  title: string;
+  children: ComponentChildren;
+  confirmLabel: string;
+  cancelLabel?: string;
+  /** A destructive choice: the confirm button is drawn as danger. */
+  danger?: boolean;
+  busy?: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}
+
+export function ConfirmDialog({ open, title, children, confirmLabel, cancelLabel = 'Cancel', danger = false, busy = false, onConfirm, onCancel }: ConfirmDialogProps) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const cancelRef = useRef<HTMLButtonElement>(null);
+  const returnTo = useRef<HTMLElement | null>(null);
+  const titleId = useId();
+  const bodyId = useId();
+
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (open && !dialog.open) {
+      returnTo.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+      dialog.showModal();
+      cancelRef.current?.focus();
+    } else if (!open && dialog.open) {
+      dialog.close();
+    }
+    if (!open && returnTo.current) {
+      const target = returnTo.current;
+      returnTo.current = null;
+      // The element may have gone (a removed member's row): then focus stays where it is.
+      if (target.isConnected) target.focus();
+    }
+  }, [open]);
+
+  // Closing for good while open (the panel switching views) must still release the page.
+  useEffect(() => () => ref.current?.close(), []);
+
+  return (
+    <dialog
+      ref={ref}
+      class="dialog"
+      aria-labelledby={titleId}
+      aria-describedby={bodyId}
+      onCancel={(event) => {
+        // Escape: keep the element and the state in step; the parent closes it.
+        event.preventDefault();
+        if (!busy) onCancel();
+      }}
+    >
+      <h2 id={titleId}>{title}</h2>
+      <div id={bodyId} class="dialog-body">
+        {children}
+      </div>
+      <div class="row dialog-actions">
+        <button type="button" ref={cancelRef} onClick={onCancel} disabled={busy}>
+          {cancelLabel}
+        </button>
+        <button type="button" class={danger ? 'danger' : 'primary'} onClick={onConfirm} disabled={busy} aria-busy={busy}>
+          {confirmLabel}
+        </button>
+      </div>
+    </dialog>
+  );
+}

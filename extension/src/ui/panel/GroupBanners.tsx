@@ -1,0 +1,58 @@
+/**
+ * What the person must know about a group before anything else: a forked or
+ * rolled-back log (a red alert naming the group), having been removed (they keep
+ * what they already read, DESIGN §5), or waiting for the group key.
+ */
+import type { GroupSummary } from '../../messages/views.ts';
+import { groupName } from './logic.ts';
+
+export const REMOVED_TEXT = 'You were removed from this group. You keep what you already read; new notes are not readable.';
+
+export function GroupBanners({ group }: { group: GroupSummary }) {
+  const name = groupName(group);
+  return (
+    <>
+      {group.alarm && (
+        <div class="notice notice-alarm banner" role="alert">
+          <p class="notice-title">
+            <span aria-hidden="true">⚠</span> Warning about “{name}”: its history does not add up
+          </p>
+          <p>{group.alarm}</p>
+          <p>
+            <strong>What to do: </strong>Do not trust new changes to this group’s members. Compare safety numbers with the other members in person or on a call, and tell your admins.
+          </p>
+        </div>
+      )}
+      {group.removed && (
+        <div class="notice notice-warn banner" role="status">
+          <p class="notice-title">
+            <span aria-hidden="true">⊘</span> Removed from “{name}”
+          </p>
+          <p>{REMOVED_TEXT}</p>
+        </div>
+      )}
+      {!group.removed && !group.hasKey && (
+        <div class="notice notice-warn banner" role="status">
+          <p class="notice-title">
+            <span aria-hidden="true">◔</span> Waiting for the group’s key
+          </p>
+          <p>
+            This device cannot read the notes yet. The key arrives when a member who has it hands it over — live when one of you is online, or through the server mailbox when an admin comes online.
+          </p>
+          {group.keyWait && group.keyWait.holders.length > 0 && (
+            <p>
+              Who can hand it over:{' '}
+              {group.keyWait.holders.map((h, i) => (
+                <span key={h.fingerprint}>
+                  {i > 0 && ', '}
+                  {h.name} (<span aria-hidden="true">{h.online ? '●' : '○'}</span> {h.online ? 'online' : 'offline'})
+                </span>
+              ))}
+              .
+            </p>
+          )}
+        </div>
+      )}
+    </>
+  );
+}

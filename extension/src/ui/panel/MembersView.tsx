@@ -1,0 +1,297 @@
+/**
+ * Who is in the group: name, role, this device's trust in their key, whether they are
+ * online, and "Verify" (opens the verification tab: the camera can only be asked for
+ * in a tab). Admins hand the key over to members waiting for it, change roles, and
+ * remove members — removal starts a new key (DESIGN §4–5) and the dialog says so,
+ * and that the person removed keeps what they already read. Anyone can leave; the
+ * last person is warned first and pointed at the recovery kit (DESIGN §6.4).
+ */
+import { useRef, useState } from 'preact/hooks';
+import { browser } from 'wxt/browser';
+import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { HandOverAnswer, RemoveAnswer } from '../../background/answers.ts';
+import type { GroupDetailView, MemberView } from '../../messages/views.ts';
+import { announce } from '../components/Announcer.tsx';
+import { ErrorNotice } from '../components/ErrorNotice.tsx';
+import { Fingerprint as FingerprintText } from '../components/Fingerprint.tsx';
+import { TrustBadge } from '../components/TrustBadge.tsx';
+import { ConfirmDialog } from './ConfirmDialog.tsx';
+import { groupName, isLastMember, presence, waitingMembers } from './logic.ts';
+import { useRun } from './useRun.ts';
+
+export interface MembersViewProps {
+  groupId: GroupId;
+  detail: GroupDetailView | undefined;
+  reload: () => Promise<void>;
+}
+
+/** The verification tab for one member of one group. */
+export function verifyUrl(base: string, groupId: string, fingerprint: string): string {
+  return `${base}?${new URLSearchParams({ group: groupId, member: fingerprint }).toString()}`;
+}
+
+type Pending = { kind: 'remove'; member: MemberView } | { kind: 'leave' } | null;
+
+export function MembersView({ groupId, detail, reload }: MembersViewProps) {
+  const action = useRun();
+  const [confirm, setConfirm] = useState<Pending>(null);
+  const [removing, setRemoving] = useState<MemberView | null>(null);
+  /** What the last hand-over or removal did, kept on screen (the announcement is fleeting). */
+  const [outcome, setOutcome] = useState<{ ok: boolean; lines: string[] } | null>(null);
+  const headingRef = useRef<HTMLHeadingElement>(null);
+
+  if (!detail)
+    return (
+      <p class="muted" aria-busy="true">
+        Loading the members…
+      </p>
+    );
+
+  const me = detail.members.find((m) => m.isMe);
+  const isAdmin = me?.role === 'admin' && !detail.removed;
+  const waiting = waitingMembers(detail.members);
+  const people = detail.members.filter((m) => !m.isRecovery);
+  const recovery = detail.members.filter((m) => m.isRecovery);
+  const name = groupName(detail);
+
+  const openVerify = (member: MemberView) => {
+    const url = verifyUrl(browser.runtime.getURL('/verify.html'), groupId, member.fingerprint);
+    void browser.tabs.create({ url }).catch(() => window.open(url, '_blank'));
+  };
+
+  const handOver = async () => {
+    setOutcome(null);
+    const result = await action.run<HandOverAnswer>({ type: 'group.handOver', groupId });
+    if (!result.ok) return;
+    const { sent, skipped } = result.data;
+    const words = [
+      sent.length > 0 ? `The key was handed over to ${sent.map((m) => m.name).join(', ')}.` : 'Nobody was handed the key.',
+      ...skipped.map((m) => `${m.name}: ${m.message}`),
+    ];
+    setOutcome({ ok: skipped.length === 0, lines: words });
+    announce(words.join(' '));
+    await reload();
+  };
+
+  const setRole = async (member: MemberView, role: 'admin' | 'member') => {
+    const result = await action.run({ type: 'group.setRole', groupId, fingerprint: member.fingerprint, role });
+    if (result.ok) {
+      announce(`${member.name} is now ${role === 'admin' ? 'an admin' : 'a member'}.`);
+      await reload();
+    }
+  };
+
+  const remove = async (member: MemberView) => {
+    setConfirm(null);
+    setRemoving(member);
+    announce(`Removing ${member.name} and starting a new key. This can take a moment.`);
+    setOutcome(null);
+    const result = await action.run<RemoveAnswer>({ type: 'group.remove', groupId, fingerprint: member.fingerprint });
+    setRemoving(null);
+    if (result.ok) {
+      const lines = [`${member.name} was removed. New notes use a new key they cannot read.`];
+      if (result.data.unreachable > 0)
+        lines.push(
+          `The new key could not yet be sealed to ${result.data.unreachable} ${result.data.unreachable === 1 ? 'member' : 'members'}; they will get it when the group next syncs with them.`,
+        );
+      setOutcome({ ok: result.data.unreachable === 0, lines });
+      announce(lines.join(' '));
+      await reload();
+    } else {
+      announce(`${member.name} was not removed.`);
+    }
+    // The row (and its button) may be gone: keep focus somewhere sensible.
+    headingRef.current?.focus();
+  };
+
+  const leave = async () => {
+    const result = await action.run({ type: 'group.leave', groupId });
+    setConfirm(null);
+    if (result.ok) {
+      announce(`You left “${name}”.`);
+      await reload();
+    }
+  };
+
+  const lastMember = isLastMember(detail.members);
+
+  return (
+    <section class="members" aria-labelledby="members-heading">
+      <h2 id="members-heading" ref={headingRef} tabIndex={-1}>
+        Members
+      </h2>
+      {removing && (
+        <div class="notice progress-notice" role="status">
+          <p>
+            Removing {removing.name} and starting a new key for everyone else…
+          </p>
+          <div class="progress" role="progressbar" aria-label={`Removing ${removing.name}`} aria-valuetext="Working">
+            <div class="progress-bar" />
+          </div>
+        </div>
+      )}
+      <ErrorNotice error={action.error} title="That did not work" onDismiss={() => action.setError(null)} />
+      {outcome && (
+        <div class={`notice ${outcome.ok ? 'notice-ok' : 'notice-warn'}`}>
+          {outcome.lines.map((line, i) => (
+            <p key={i}>
+              {i === 0 && <span aria-hidden="true">{outcome.ok ? '✓ ' : '⚠ '}</span>}
+              {line}
+            </p>
+          ))}
+          <button type="button" class="quiet" onClick={() => setOutcome(null)}>
+            Dismiss
+          </button>
+        </div>
+      )}
+      {isAdmin && waiting.length > 0 && (
+        <div class="notice notice-warn">
+          <p class="notice-title">
+            <span aria-hidden="true">◔</span> {waiting.length === 1 ? `${waiting[0]!.name} is` : `${waiting.length} members are`} waiting for the key
+          </p>
+          {detail.policy === 'verified' && waiting.some((m) => m.trust !== 'verified') && (
+            <p>This group hands the key only to verified members: verify them first (the “Verify” button by their name).</p>
+          )}
+          <button type="button" class="primary" disabled={action.pending} onClick={() => void handOver()}>
+            Hand over the key
+          </button>
+        </div>
+      )}
+      <ul class="member-list" aria-busy={removing !== null}>
+        {people.map((member) => (
+          <MemberRow
+            key={member.fingerprint}
+            member={member}
+            isAdmin={isAdmin}
+            busy={action.pending}
+            onVerify={() => openVerify(member)}
+            onRole={(role) => void setRole(member, role)}
+            onRemove={() => setConfirm({ kind: 'remove', member })}
+          />
+        ))}
+      </ul>
+      {recovery.length > 0 && (
+        <p class="hint">
+          The group also has a recovery key (an admin that is not a person): whoever holds the recovery code can restore access if everyone loses theirs.
+        </p>
+      )}
+      {detail.departed.length > 0 && (
+        <>
+          <h3>Former members</h3>
+          <ul class="departed-list">
+            {detail.departed.map((d) => (
+              <li key={d.fingerprint}>
+                {d.name} — {d.how === 'removed' ? 'removed' : 'left'}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {!detail.removed && me && (
+        <div class="leave">
+          <h3>Leave this group</h3>
+          <p class="hint">You keep the notes you already read on this device; you cannot read new ones.</p>
+          <button type="button" class="danger" disabled={action.pending} onClick={() => setConfirm({ kind: 'leave' })}>
+            Leave group…
+          </button>
+        </div>
+      )}
+
+      <ConfirmDialog
+        open={confirm?.kind === 'remove'}
+        title={confirm?.kind === 'remove' ? `Remove ${confirm.member.name} from “${name}”?` : ''}
+        confirmLabel="Remove and start a new key"
+        danger
+        onConfirm={() => confirm?.kind === 'remove' && void remove(confirm.member)}
+        onCancel={() => setConfirm(null)}
+      >
+        <p>Removing starts a new key for the group. {confirm?.kind === 'remove' ? confirm.member.name : 'They'} cannot read notes written from now on.</p>
+        <p>They keep what they already read: notes they opened before may still be on their device.</p>
+      </ConfirmDialog>
+
+      <ConfirmDialog
+        open={confirm?.kind === 'leave'}
+        title={lastMember ? `You are the last member of “${name}”` : `Leave “${name}”?`}
+        confirmLabel={action.pending ? 'Leaving…' : lastMember ? 'Leave anyway' : 'Leave group'}
+        danger
+        busy={action.pending}
+        onConfirm={() => void leave()}
+        onCancel={() => setConfirm(null)}
+      >
+        {lastMember ? (
+          <>
+            <p>
+              <strong>If you leave, nobody can read this group’s notes</strong> — unless someone restores it with the group’s recovery code.
+            </p>
+            <p>
+              {detail.recoveryUnconfirmed
+                ? 'You have not saved the recovery kit yet: open the Conclave popup from the toolbar and download it there before you leave.'
+                : 'Make sure you know where the recovery kit saved when the group was created is (the Conclave popup explains how to restore with it).'}
+            </p>
+          </>
+        ) : (
+          <p>A new key is started for the others. You keep what you already read on this device; you cannot read new notes.</p>
+        )}
+      </ConfirmDialog>
+    </section>
+  );
+}
+
+interface MemberRowProps {
+  member: MemberView;
+  isAdmin: boolean;
+  busy: boolean;
+  onVerify: () => void;
+  onRole: (role: 'admin' | 'member') => void;
+  onRemove: () => void;
+}
+
+function MemberRow({ member, isAdmin, busy, onVerify, onRole, onRemove }: MemberRowProps) {
+  const here = presence(member.online);
+  const who = member.isMe ? `${member.name} (you)` : member.name;
+  return (
+    <li class="member">
+      <div class="member-main">
+        <span class="member-name">{who}</span>
+        <span class="badge">{member.role === 'admin' ? 'Admin' : 'Member'}</span>
+        {member.isMe ? <span class="badge">This device</span> : <TrustBadge trust={member.trust} name={member.name} />}
+        <span class={`presence ${member.online ? 'online' : 'offline'}`}>
+          <span aria-hidden="true">{here.icon}</span> {here.word}
+        </span>
+      </div>
+      <p class="member-detail">
+        <FingerprintText value={member.short} label={`${member.name}'s fingerprint`} />
+        {member.waitingForKey && (
+          <span class="badge">
+            <span aria-hidden="true">◔</span> Waiting for the key
+          </span>
+        )}
+      </p>
+      {member.trust === 'key-changed' && !member.isMe && (
+        <p class="field-error">{member.name}’s key changed since you verified it. Verify them again before trusting new notes from them.</p>
+      )}
+      {!member.isMe && (
+        <div class="row member-actions">
+          <button type="button" onClick={onVerify} aria-label={`Verify ${member.name}`}>
+            Verify
+          </button>
+          {isAdmin && (
+            <>
+              <button
+                type="button"
+                disabled={busy}
+                onClick={() => onRole(member.role === 'admin' ? 'member' : 'admin')}
+                aria-label={member.role === 'admin' ? `Make ${member.name} a member (not an admin)` : `Make ${member.name} an admin`}
+              >
+                {member.role === 'admin' ? 'Make member' : 'Make admin'}
+              </button>
+              <button type="button" class="danger" disabled={busy} onClick={onRemove} aria-label={`Remove ${member.name}…`}>
+                Remove…
+              </button>
+            </>
+          )}
+        </div>
+      )}
+    </li>
+  );
+}

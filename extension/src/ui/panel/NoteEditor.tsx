@@ -1,0 +1,249 @@
+/**
+ * Writing a note (new, or an edit of the version read). Title and text are kept in a
+ * draft as they are typed, so closing the panel loses nothing; the draft goes when the
+ * note is saved or discarded. The server keeps versions with compare-and-set (DESIGN
+ * §5): when someone else saved first, both versions are shown side by side and the
+ * person chooses — keep mine (saved on top of theirs), keep theirs, or copy mine to a
+ * new note. Nothing is overwritten silently.
+ */
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
+import type { GroupId, NoteId } from '../../../../shared/src/protocol/ids.ts';
+import type { Request } from '../../messages/protocol.ts';
+import type { NoteView, SaveNoteResult } from '../../messages/views.ts';
+import { announce } from '../components/Announcer.tsx';
+import { ErrorNotice } from '../components/ErrorNotice.tsx';
+import { TrustBadge } from '../components/TrustBadge.tsx';
+import { useAsk } from '../components/useAsk.ts';
+import { useDraft } from '../components/useDraft.ts';
+import { ConfirmDialog } from './ConfirmDialog.tsx';
+import { copyTitle, editDraftKey, formatFull } from './logic.ts';
+import type { Route } from './PanelApp.tsx';
+import { useRun } from './useRun.ts';
+
+export const MAX_TITLE = 500;
+export const MAX_BODY = 200_000;
+
+export interface EditDraft {
+  title: string;
+  body: string;
+  /** The version this edit started from (null: a new note). */
+  baseVersion: number | null;
+  /** Their version, when saving found that someone else saved first. */
+  conflict: NoteView | null;
+}
+
+export interface NoteEditorProps {
+  groupId: GroupId;
+  noteId: NoteId | null;
+  go: (next: Partial<Route>) => void;
+}
+
+export function NoteEditor({ groupId, noteId, go }: NoteEditorProps) {
+  // The version being edited; not live: a change by someone else shows as a conflict on save.
+  const note = useAsk<NoteView>(noteId ? { type: 'notes.read', groupId, noteId } : null, { live: false });
+  if (!noteId) return <EditorForm groupId={groupId} noteId={null} initial={{ title: '', body: '', baseVersion: null, conflict: null }} go={go} />;
+  if (note.loading && !note.data)
+    return (
+      <p class="muted" aria-busy="true">
+        Opening the note…
+      </p>
+    );
+  if (!note.data)
+    return (
+      <section>
+        <ErrorNotice error={note.error} title="This note cannot be edited" onRetry={() => void note.reload()} />
+        <button type="button" onClick={() => go({ mode: 'list' })}>
+          Back to the notes
+        </button>
+      </section>
+    );
+  return <EditorForm groupId={groupId} noteId={noteId} initial={{ title: note.data.title, body: note.data.body, baseVersion: note.data.version, conflict: null }} go={go} />;
+}
+
+/** A `notes.save` request without undefined fields. */
+export function saveRequest(groupId: GroupId, noteId: NoteId | null, baseVersion: number | null, title: string, body: string): Request {
+  return noteId && baseVersion !== null ? { type: 'notes.save', groupId, noteId, baseVersion, title, body } : { type: 'notes.save', groupId, title, body };
+}
+
+function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId: NoteId | null; initial: EditDraft; go: (next: Partial<Route>) => void }) {
+  const draft = useDraft<EditDraft>(editDraftKey(groupId, noteId), initial);
+  const save = useRun();
+  const [discarding, setDiscarding] = useState(false);
+  const titleRef = useRef<HTMLInputElement>(null);
+  const titleId = useId();
+  const bodyId = useId();
+  const headingId = useId();
+  const { title, body, baseVersion, conflict } = draft.value;
+  const changed = title !== initial.title || body !== initial.body;
+  const tooLong = body.length > MAX_BODY;
+
+  const conflictRef = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (!draft.ready) return;
+    if (conflict) conflictRef.current?.focus();
+    else titleRef.current?.focus();
+  }, [draft.ready, conflict?.version]);
+
+  const saved = async (result: SaveNoteResult, words: string) => {
+    if (result.saved) {
+      await draft.clear();
+      announce(words);
+      go({ mode: 'read', noteId: result.noteId });
+      return;
+    }
+    draft.set((previous) => ({ ...previous, conflict: result.conflict.theirs }));
+    await draft.saveNow();
+    announce(`${result.conflict.theirs.authorName} saved a newer version while you were writing. Both versions are shown: choose which to keep.`);
+  };
+
+  const onSave = async (event?: Event) => {
+    event?.preventDefault();
+    if (tooLong || save.pending) return;
+    const result = await save.run<SaveNoteResult>(saveRequest(groupId, noteId, baseVersion, title, body));
+    if (result.ok) await saved(result.data, 'Note saved.');
+  };
+
+  const keepMine = async () => {
+    if (!conflict) return;
+    // Saved on top of their version; if yet another version came first, this conflicts again.
+    const result = await save.run<SaveNoteResult>(saveRequest(groupId, noteId, conflict.version, title, body));
+    if (result.ok) await saved(result.data, 'Your version was saved on top of theirs.');
+  };
+
+  const keepTheirs = async () => {
+    await draft.clear();
+    announce('Kept their version; your changes were discarded.');
+    go({ mode: 'read', noteId });
+  };
+
+  const copyMine = async () => {
+    const copy = copyTitle(title);
+    const result = await save.run<SaveNoteResult>(saveRequest(groupId, null, null, copy, body));
+    if (!result.ok) return;
+    if (result.data.saved) {
+      await draft.clear();
+      announce(`Your version was saved as a new note, “${copy}”. Theirs is unchanged.`);
+      go({ mode: 'read', noteId: result.data.noteId });
+    }
+  };
+
+  const discard = async () => {
+    setDiscarding(false);
+    await draft.clear();
+    announce(noteId ? 'Changes discarded.' : 'Draft discarded.');
+    go(noteId ? { mode: 'read', noteId } : { mode: 'list' });
+  };
+
+  if (!draft.ready)
+    return (
+      <p class="muted" aria-busy="true">
+        Opening your draft…
+      </p>
+    );
+
+  if (conflict)
+    return (
+      <section class="conflict" aria-labelledby={headingId}>
+        <h2 id={headingId} tabIndex={-1} ref={conflictRef}>
+          Someone else changed this note
+        </h2>
+        <p>
+          {conflict.authorName} saved version {conflict.version} while you were writing. Nothing has been overwritten: choose what to keep.
+        </p>
+        <div class="conflict-columns">
+          <section class="conflict-version" aria-labelledby={`${headingId}-theirs`}>
+            <h3 id={`${headingId}-theirs`}>Their version</h3>
+            <p class="note-meta">
+              by {conflict.authorName} <TrustBadge trust={conflict.authorTrust} name={conflict.authorName} /> · {formatFull(conflict.at)}
+            </p>
+            <p class="conflict-title">{conflict.title.trim() || 'Untitled'}</p>
+            <div class="note-body" tabIndex={0} aria-label="Their text">
+              {conflict.body}
+            </div>
+          </section>
+          <section class="conflict-version" aria-labelledby={`${headingId}-mine`}>
+            <h3 id={`${headingId}-mine`}>Your version</h3>
+            <p class="note-meta">not saved yet</p>
+            <p class="conflict-title">{title.trim() || 'Untitled'}</p>
+            <div class="note-body" tabIndex={0} aria-label="Your text">
+              {body}
+            </div>
+          </section>
+        </div>
+        <ErrorNotice error={save.error} title="That did not work" onDismiss={() => save.setError(null)} />
+        <div class="row conflict-actions" aria-busy={save.pending}>
+          <button type="button" class="primary" disabled={save.pending} onClick={() => void keepMine()}>
+            Keep mine
+          </button>
+          <button type="button" disabled={save.pending} onClick={() => void keepTheirs()}>
+            Keep theirs
+          </button>
+          <button type="button" disabled={save.pending} onClick={() => void copyMine()}>
+            Copy mine to a new note
+          </button>
+        </div>
+        <p class="hint">“Keep mine” saves your version as the newest; theirs stays in the note’s history. “Copy mine to a new note” keeps both.</p>
+      </section>
+    );
+
+  return (
+    <form class="note-edit" aria-labelledby={headingId} onSubmit={(event) => void onSave(event)}>
+      <h2 id={headingId}>{noteId ? 'Edit note' : 'New note'}</h2>
+      <div class="field">
+        <label for={titleId}>Title</label>
+        <input
+          id={titleId}
+          ref={titleRef}
+          type="text"
+          value={title}
+          maxLength={MAX_TITLE}
+          autocomplete="off"
+          onInput={(event) => draft.set((previous) => ({ ...previous, title: (event.currentTarget as HTMLInputElement).value }))}
+        />
+      </div>
+      <div class="field">
+        <label for={bodyId}>Text</label>
+        <textarea
+          id={bodyId}
+          class="note-textarea"
+          value={body}
+          aria-invalid={tooLong}
+          aria-describedby={`${bodyId}-hint`}
+          onInput={(event) => draft.set((previous) => ({ ...previous, body: (event.currentTarget as HTMLTextAreaElement).value }))}
+          onKeyDown={(event) => {
+            if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) void onSave(event);
+          }}
+        />
+        {tooLong ? (
+          <p id={`${bodyId}-hint`} class="field-error">
+            This note is too long ({body.length.toLocaleString('en-US')} of {MAX_BODY.toLocaleString('en-US')} characters): split it into two notes.
+          </p>
+        ) : (
+          <p id={`${bodyId}-hint`} class="hint">
+            Saved as a draft on this device as you type. Ctrl+Enter saves the note.
+          </p>
+        )}
+      </div>
+      <ErrorNotice error={save.error} title="The note was not saved" onDismiss={() => save.setError(null)} />
+      <div class="row">
+        <button type="submit" class="primary" disabled={save.pending || tooLong} aria-busy={save.pending}>
+          {save.pending ? 'Saving…' : 'Save'}
+        </button>
+        <button type="button" onClick={() => (changed ? setDiscarding(true) : void discard())}>
+          Cancel
+        </button>
+      </div>
+      <ConfirmDialog
+        open={discarding}
+        title={noteId ? 'Discard your changes?' : 'Discard this draft?'}
+        confirmLabel="Discard"
+        cancelLabel="Keep writing"
+        danger
+        onConfirm={() => void discard()}
+        onCancel={() => setDiscarding(false)}
+      >
+        <p>{noteId ? 'The note stays as it was saved.' : 'The draft is deleted from this device.'}</p>
+      </ConfirmDialog>
+    </form>
+  );
+}

@@ -1,0 +1,24 @@
+/**
+ * The notes of one group: the list (with local title search), one note read, or one
+ * note being written. Which of them is shown lives in the panel's route draft.
+ */
+import type { GroupId, NoteId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupSummary } from '../../messages/views.ts';
+import { NoteEditor } from './NoteEditor.tsx';
+import { NoteReader } from './NoteReader.tsx';
+import { NotesList } from './NotesList.tsx';
+import type { Route } from './PanelApp.tsx';
+
+export interface NotesViewProps {
+  groupId: GroupId;
+  group: GroupSummary;
+  route: Route;
+  go: (next: Partial<Route>) => void;
+}
+
+export function NotesView({ groupId, group, route, go }: NotesViewProps) {
+  const canWrite = group.hasKey && !group.removed;
+  if (route.mode === 'edit' && canWrite) return <NoteEditor key={route.noteId ?? 'new'} groupId={groupId} noteId={route.noteId as NoteId | null} go={go} />;
+  if (route.mode === 'read' && route.noteId) return <NoteReader key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} go={go} />;
+  return <NotesList groupId={groupId} group={group} canWrite={canWrite} go={go} lastOpened={route.noteId} />;
+}
