@@ -61,6 +61,26 @@ describe.each(STORE_KINDS)('client membership paths over HTTP (%s)', (kind) => {
     await expect(other.client.join(code)).rejects.toMatchObject({ code: 'INVITE_CLOSED' });
   });
 
+  it('an admin changes roles; a member cannot, and the last admin cannot be demoted', async () => {
+    const owner = await newDevice('Owner', server.url);
+    const { groupId: own } = await owner.client.createGroup();
+    const member = await newDevice('Promoted', server.url);
+    await owner.client.addMember(own, member.fingerprint, 'member');
+    await member.client.openGroup(own);
+    await expect(member.client.setRole(own, owner.fingerprint, 'member')).rejects.toMatchObject({ reason: 'not-admin' });
+    const before = (await owner.client.sync(own)).seq;
+    await owner.client.setRole(own, member.fingerprint, 'admin');
+    await owner.client.setRole(own, member.fingerprint, 'admin');
+    // The second call changed nothing: one entry appended.
+    expect((await member.client.sync(own)).seq).toBe(before + 1);
+    expect((await member.client.state(own)).members.get(member.fingerprint)?.role).toBe('admin');
+    await member.client.setRole(own, member.fingerprint, 'member');
+    expect((await owner.client.sync(own)).members.get(member.fingerprint)?.role).toBe('member');
+    // The owner is now the only person who is an admin (the recovery key does not count).
+    await expect(owner.client.setRole(own, owner.fingerprint, 'member')).rejects.toMatchObject({ name: 'LogVerificationError' });
+    expect((await owner.client.sync(own)).members.get(owner.fingerprint)?.role).toBe('admin');
+  });
+
   it('two admins changing the log at once both get through', async () => {
     const second = await newDevice('Second admin', server.url);
     await admin.client.addMember(groupId, second.fingerprint, 'admin');

@@ -194,6 +194,25 @@ export class GroupClient {
     });
   }
 
+  /**
+   * Changes a member's role (admin ⇄ member) with a signed `role` entry, validated by
+   * the same replay every client runs before it is appended.
+   * @throws {GroupClientError} `not-admin`, `not-member`; {LogVerificationError}
+   *   `last-admin` when no person would be left as admin.
+   */
+  setRole(groupId: GroupId, member: Fingerprint, role: Role): Promise<void> {
+    return this.locked(groupId, async () => {
+      await this.appendBuilt(groupId, async ({ state }) => {
+        if (!isAdmin(state, this.fingerprint)) throw new GroupClientError('not-admin', 'only an admin of the group can change roles');
+        const target = state.members.get(member);
+        if (!target || member === state.recovery) throw new GroupClientError('not-member', 'this device is not a member whose role can change');
+        if (target.role === role) return { entries: [], boxes: [], state };
+        const entry = await nextEntry(state, this.identity, 'role', { member, role }, this.now());
+        return { entries: [entry], boxes: [], state: await extendLog(state, [entry], { now: this.now() }) };
+      });
+    });
+  }
+
   /** A member without the current key asks the mailbox for it. */
   private async afterJoining(record: GroupRecord): Promise<JoinResult> {
     const { groupId } = record;
@@ -438,6 +457,8 @@ export class GroupClient {
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       const record = await this.syncInternal(await this.record(groupId));
       const built = await build(record);
+      // Nothing to change (e.g. the role is already the one asked for).
+      if (built.entries.length === 0) return record;
       try {
         await call('appending to the group log', () => this.api.groups.append.mutate({ groupId, entries: built.entries, boxes: built.boxes }));
       } catch (error) {
