@@ -20,7 +20,8 @@ const common = {
 // (`wxt/browser` is the fake, `import.meta.env.*` as in a Chrome build) and
 // fake-indexeddb; its *.node.test.ts drive the built extension in real Chromium
 // through Playwright. `extension-chromium` renders the extension's pages in real
-// Chromium (*.browser.test.tsx; they mock `wxt/browser` themselves).
+// Chromium (*.browser.test.tsx; they mock `wxt/browser` themselves). `e2e` drives the
+// built extension in several Chromium profiles against real servers (e2e/).
 export default defineConfig({
   test: {
     projects: [
@@ -76,6 +77,23 @@ export default defineConfig({
             provider: playwright({ launchOptions: { executablePath: chromiumPath, args: chromiumArgs } }),
             instances: [{ browser: 'chromium' }],
           },
+        },
+      },
+      {
+        ...common,
+        test: {
+          name: 'e2e',
+          // The seed's story in real Chromium with the built extension (.output/chrome-mv3,
+          // built by scripts/test-all.sh first), real servers on loopback: e2e/*.e2e.test.ts.
+          environment: 'node',
+          include: ['e2e/**/*.e2e.test.ts'],
+          // Steps share browsers and servers, one after another: never in parallel. The
+          // project runs after the others (groupOrder), so its browsers do not compete with
+          // theirs for the CPU.
+          fileParallelism: false,
+          sequence: { concurrent: false, groupOrder: 1 },
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
         },
       },
     ],

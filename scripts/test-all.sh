@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README: `npm test`): type check, build the extension for
-# Chrome and Firefox, then every suite, then one closing line "N passed, N failed"
-# that CI reads.
+# Chrome and Firefox, then every suite (the end-to-end story last), then one closing
+# line "N passed, N failed" that CI reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-chromium.sh
@@ -19,6 +19,9 @@ npx wxt build
 npx wxt build -b firefox
 # The transport fixture the Chromium tests load (extension/test/platform/fixture).
 npx tsx scripts/build-test-extension.ts
+# Every vitest project; the `e2e` project (e2e/story.e2e.test.ts, the built
+# .output/chrome-mv3 in real Chromium against real servers) runs last, after the others
+# (its groupOrder in vitest.config.ts), and fails with a clear message when the build is missing.
 results="$(mktemp -d)/vitest.json"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$results" || status=$?

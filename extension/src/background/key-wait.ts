@@ -21,7 +21,8 @@ import type { KeyWaitView } from '../messages/views.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { alarmFor, holdsCurrentKey, quoted, raiseAlarm, syncGroup } from './group-state.ts';
-import { ensureProfile, listIntoCache } from './names.ts';
+import { ensureProfile } from './names.ts';
+import { refreshNotes } from './note-cache.ts';
 
 export const SCANNED_QR_PREFIX = 'background.qrScanned:';
 const SCANNED_QR_TTL_MS = 10 * 60_000;
@@ -166,7 +167,8 @@ export class KeyWaits {
     const { ctx } = this;
     await ctx.db.keyWaits.delete(groupId);
     try {
-      await listIntoCache(ctx, connection, groupId, 0);
+      await syncGroup(ctx, connection, groupId);
+      await refreshNotes(ctx, connection, groupId);
       await ensureProfile(ctx, connection, groupId);
     } catch (error) {
       // The key is kept either way; names and the profile follow on the next tick.

@@ -1,17 +1,17 @@
 /**
- * Listing a group's notes into the local cache, and the names that travel in meta
- * notes (see meta-notes.ts): learning them from a listing, publishing this device's
- * own profile, and writing the group's name.
+ * The names that travel in meta notes (see meta-notes.ts): learning them from notes
+ * the cache just opened (note-cache.ts), publishing this device's own profile, and
+ * writing the group's name.
  */
 import { NoteConflictError } from '../../../shared/src/client/errors.ts';
-import type { ListedNote } from '../../../shared/src/client/notes.ts';
+import type { OpenedNote } from '../../../shared/src/client/notes.ts';
 import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
 import type { GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
-import type { NoteRow } from '../db/schema.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey } from './group-state.ts';
 import { META_TITLE, metaAuthorAllowed, metaBody, metaIndex, metaNoteId, parseMetaBody, type MetaSlot } from './meta-notes.ts';
+import { cachedNote, keepNewer, openedRow } from './note-rows.ts';
 
 const WRITE_ATTEMPTS = 3;
 
@@ -23,66 +23,29 @@ export async function metaIdsOf(ctx: Ctx, groupId: GroupId, state?: GroupState):
   return metaIndex(seed0, state ?? row.state);
 }
 
-export async function cachedNote(ctx: Ctx, groupId: GroupId, noteId: NoteId): Promise<NoteRow | undefined> {
-  return ctx.db.notes.where('[groupId+noteId]').equals([groupId, noteId]).first();
-}
-
-export interface Listing {
-  notes: ListedNote[];
-  cursor: number;
-  state: GroupState;
-  meta: Map<NoteId, MetaSlot>;
-  /** True when a name (of the group or a member) changed. */
-  namesChanged: boolean;
-}
-
 /**
- * Lists notes changed after `since` (0: all), keeps their decrypted headers in the
- * cache (meta notes under their reserved title) and learns names from meta notes that
- * are newer than the cached ones.
+ * Learns names from meta notes this device has just opened (each newer than what it
+ * had cached): a profile counts only from the member it names, the group's name only
+ * from an admin or the creator, and only a body this version understands.
+ * @returns true when a name (of the group or a member) changed.
  */
-export async function listIntoCache(ctx: Ctx, connection: Connection, groupId: GroupId, since: number): Promise<Listing> {
-  const list = await connection.client.listNotes(groupId, { since });
-  const state = await connection.client.state(groupId);
-  const meta = await metaIdsOf(ctx, groupId, state);
-  const before = new Map((await ctx.db.notes.where('groupId').equals(groupId).toArray()).map((r) => [r.noteId, r]));
-  const rows: NoteRow[] = [];
-  const metaToRead: Array<{ noteId: NoteId; slot: MetaSlot; author: NoteRow['author'] }> = [];
-  for (const note of list.notes) {
-    if (!note.ok) continue;
+export async function learnFromMeta(ctx: Ctx, groupId: GroupId, state: GroupState, meta: Map<NoteId, MetaSlot>, opened: OpenedNote[]): Promise<boolean> {
+  let changed = false;
+  for (const note of opened) {
     const slot = meta.get(note.noteId);
-    rows.push({ groupId, noteId: note.noteId, version: note.version, title: slot ? META_TITLE : note.title, author: note.author, at: note.at, deleted: note.deleted });
-    if (slot && note.title === META_TITLE && !note.deleted && (before.get(note.noteId)?.version ?? 0) < note.version) {
-      metaToRead.push({ noteId: note.noteId, slot, author: note.author });
-    }
-  }
-  await ctx.db.transaction('rw', ctx.db.notes, ctx.db.groups, async () => {
-    if (since === 0) await ctx.db.notes.where('groupId').equals(groupId).delete();
-    await ctx.db.notes.bulkPut(rows);
-    const row = await ctx.db.groups.get(groupId);
-    if (row && list.cursor > row.notesCursor) await ctx.db.groups.update(groupId, { notesCursor: list.cursor });
-  });
-  let namesChanged = false;
-  for (const item of metaToRead) {
-    if (!metaAuthorAllowed(state, item.slot, item.author)) continue;
-    try {
-      const opened = await connection.client.readNote(groupId, item.noteId);
-      const body = opened.title === META_TITLE ? parseMetaBody(opened.body) : null;
-      if (!body || body.kind !== item.slot.kind || !metaAuthorAllowed(state, item.slot, opened.author)) continue;
-      if (body.kind === 'profile') namesChanged = (await ctx.trust.learnName(opened.author, body.name)) || namesChanged;
-      else {
-        const row = await ctx.db.groups.get(groupId);
-        if (row && row.name !== body.name) {
-          await ctx.db.groups.update(groupId, { name: body.name });
-          namesChanged = true;
-        }
+    if (!slot || note.deleted || note.title !== META_TITLE || !metaAuthorAllowed(state, slot, note.author)) continue;
+    const body = parseMetaBody(note.body);
+    if (!body || body.kind !== slot.kind) continue;
+    if (body.kind === 'profile') changed = (await ctx.trust.learnName(note.author, body.name)) || changed;
+    else {
+      const row = await ctx.db.groups.get(groupId);
+      if (row && row.name !== body.name) {
+        await ctx.db.groups.update(groupId, { name: body.name });
+        changed = true;
       }
-    } catch {
-      // One unreadable meta note must not stop the listing; it is tried again next time.
-      await ctx.db.notes.where('[groupId+noteId]').equals([groupId, item.noteId]).delete();
     }
   }
-  return { notes: list.notes, cursor: list.cursor, state, meta, namesChanged };
+  return changed;
 }
 
 /** Writes a new version of a meta note (the first, or the one after the newest). */
@@ -95,7 +58,7 @@ async function writeMeta(ctx: Ctx, connection: Connection, groupId: GroupId, slo
   for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
     try {
       const written = await connection.client.writeNote(groupId, { title: META_TITLE, body: metaBody(slot.kind, name) }, { noteId, version });
-      await ctx.db.notes.put({ groupId, noteId, version: written.version, title: META_TITLE, author: connection.identity.fingerprint, at: ctx.now(), deleted: false });
+      await keepNewer(ctx, [openedRow(groupId, { noteId, version: written.version, title: META_TITLE, author: connection.identity.fingerprint, at: ctx.now(), deleted: false }, slot)]);
       return;
     } catch (error) {
       if (!(error instanceof NoteConflictError)) throw error;
@@ -129,7 +92,7 @@ export async function ensureProfile(ctx: Ctx, connection: Connection, groupId: G
   let current: string | null = null;
   try {
     const opened = await connection.client.readNote(groupId, noteId);
-    await ctx.db.notes.put({ groupId, noteId, version: opened.version, title: META_TITLE, author: opened.author, at: opened.at, deleted: opened.deleted });
+    await keepNewer(ctx, [openedRow(groupId, opened, slot)]);
     current = opened.author === me ? (parseMetaBody(opened.body)?.name ?? null) : null;
   } catch {
     // Not written yet (or unreadable): write it.

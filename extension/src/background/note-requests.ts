@@ -1,5 +1,6 @@
 /**
- * Note requests: list (meta and deleted notes left out, every failure in words), read,
+ * Note requests: list (from the cache, brought up to date incrementally; meta and
+ * deleted notes left out, every failure in words), read,
  * save (new, or an edit on a base version: a concurrent edit comes back as a conflict
  * with both versions, never silently overwritten), delete (a deleted version).
  */
@@ -8,15 +9,18 @@ import type { OpenedNote } from '../../../shared/src/client/notes.ts';
 import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
 import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { IdentityRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
-import type { ListedNoteView, NoteView, SaveNoteResult } from '../messages/views.ts';
+import type { ListedNoteView, NoteView, SaveNoteResult, TrustView } from '../messages/views.ts';
 import type { Answers } from './answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { fail, noteFailureWords } from './errors.ts';
 import { alarmFor, assertUsable, groupRow, holdsCurrentKey, syncGroup } from './group-state.ts';
-import { RESERVED_TITLE_PREFIX } from './meta-notes.ts';
-import { listIntoCache, metaIdsOf } from './names.ts';
+import { RESERVED_TITLE_PREFIX, type MetaSlot } from './meta-notes.ts';
+import { metaIdsOf } from './names.ts';
+import { refreshNotes } from './note-cache.ts';
+import { keepNewer, openedRow } from './note-rows.ts';
 import { updateBadge } from './summaries.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
@@ -62,10 +66,48 @@ async function noteView(ctx: Ctx, state: GroupState, me: Fingerprint, note: Open
   };
 }
 
+/** Names and trust of authors, each looked up once however many notes they wrote. */
+function authorsOf(ctx: Ctx, state: GroupState, me: IdentityRow): (author: Fingerprint) => { authorName: string; authorTrust: TrustView } {
+  const seen = new Map<Fingerprint, { authorName: string; authorTrust: TrustView }>();
+  const myFingerprint = me.identity.fingerprint;
+  return (author) => {
+    let known = seen.get(author);
+    if (!known) {
+      known = { authorName: author === myFingerprint ? me.displayName : ctx.trust.displayName(author), authorTrust: ctx.trust.view(state, author, myFingerprint) };
+      seen.set(author, known);
+    }
+    return known;
+  };
+}
+
+/** The list as the cache holds it: readable notes newest first, then those that could not be opened, saying why. */
+async function listFromCache(ctx: Ctx, groupId: GroupId, state: GroupState, meta: Map<NoteId, MetaSlot>): Promise<ListedNoteView[]> {
+  const [rows, me] = await Promise.all([ctx.db.notes.where('groupId').equals(groupId).toArray(), requireIdentity(ctx.db)]);
+  const author = authorsOf(ctx, state, me);
+  const opened: Array<Extract<ListedNoteView, { ok: true }>> = [];
+  const failed: Array<Extract<ListedNoteView, { ok: false }>> = [];
+  for (const row of rows) {
+    if (meta.has(row.noteId)) continue;
+    if (row.failure) {
+      const { authorName } = author(row.author);
+      failed.push({ ok: false, noteId: row.noteId, version: row.version, author: row.author, authorName, reason: row.failure, ...noteFailureWords(row.failure, true) });
+    } else if (!row.deleted) {
+      opened.push({ ok: true, noteId: row.noteId, version: row.version, title: row.title, author: row.author, ...author(row.author), at: row.at, deleted: false });
+    }
+  }
+  opened.sort((a, b) => b.at - a.at);
+  return [...opened, ...failed];
+}
+
 async function refuseMetaId(ctx: Ctx, groupId: GroupId, noteId: NoteId): Promise<void> {
   if ((await metaIdsOf(ctx, groupId)).has(noteId)) fail('invalid-request', 'There is no such note in this group.', 'Go back to the list of notes.');
 }
 
+/**
+ * The notes list, from this device's cache after bringing it up to date: the log is
+ * synced first (a forked one raises the alarm and nothing is listed), then only notes
+ * changed since the last listing are fetched (note-cache.ts).
+ */
 export async function listNotes(ctx: Ctx, request: Req<'notes.list'>): Promise<ListedNoteView[]> {
   const { groupId } = request;
   const { connection } = await readyGroup(ctx, groupId);
@@ -73,35 +115,13 @@ export async function listNotes(ctx: Ctx, request: Req<'notes.list'>): Promise<L
   if (!holdsCurrentKey(await groupRow(ctx, groupId)) && !(await guarded(ctx, groupId, () => connection.client.fetchKey(groupId)))) {
     fail('no-key', NO_KEY.message, NO_KEY.action);
   }
-  const listing = await guarded(ctx, groupId, () => listIntoCache(ctx, connection, groupId, 0));
-  const me = connection.identity.fingerprint;
-  const opened: Array<Extract<ListedNoteView, { ok: true }>> = [];
-  const failed: Array<Extract<ListedNoteView, { ok: false }>> = [];
-  for (const note of listing.notes) {
-    if (listing.meta.has(note.noteId)) continue;
-    if (note.ok) {
-      if (note.deleted) continue;
-      opened.push({
-        ok: true,
-        noteId: note.noteId,
-        version: note.version,
-        title: note.title,
-        author: note.author,
-        authorName: await authorName(ctx, note.author),
-        authorTrust: ctx.trust.view(listing.state, note.author, me),
-        at: note.at,
-        deleted: false,
-      });
-    } else {
-      failed.push({ ok: false, noteId: note.noteId, version: note.version, author: note.author, authorName: await authorName(ctx, note.author), reason: note.reason, ...noteFailureWords(note.reason, true) });
-    }
-  }
-  opened.sort((a, b) => b.at - a.at);
-  await ctx.db.groups.update(groupId, { seenCursor: listing.cursor });
+  const refresh = await guarded(ctx, groupId, () => refreshNotes(ctx, connection, groupId));
+  const list = await listFromCache(ctx, groupId, refresh.state, refresh.meta);
+  await ctx.db.groups.update(groupId, { seenCursor: refresh.cursor });
   ctx.counts.set(groupId, { pending: ctx.counts.get(groupId)?.pending ?? [], unread: 0 });
   await updateBadge(ctx);
-  if (listing.namesChanged) ctx.changed(groupId);
-  return [...opened, ...failed];
+  if (refresh.namesChanged) ctx.changed(groupId);
+  return list;
 }
 
 export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<NoteView> {
@@ -115,7 +135,7 @@ export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<No
   await refuseMetaId(ctx, groupId, noteId);
   const note = await guarded(ctx, groupId, () => connection.client.readNote(groupId, noteId));
   if (note.deleted) fail('invalid-request', 'This note was deleted.', 'Go back to the list of notes.');
-  await ctx.db.notes.put({ groupId, noteId, version: note.version, title: note.title, author: note.author, at: note.at, deleted: note.deleted });
+  await keepNewer(ctx, [openedRow(groupId, note)]);
   return noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, note);
 }
 
@@ -131,7 +151,8 @@ export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<Sa
   const address = request.noteId ? { noteId: request.noteId, version: (request.baseVersion ?? 0) + 1 } : {};
   try {
     const written = await guarded(ctx, groupId, () => connection.client.writeNote(groupId, content, address));
-    await ctx.db.notes.put({ groupId, noteId: written.noteId, version: written.version, title: request.title, author: connection.identity.fingerprint, at: ctx.now(), deleted: false });
+    // Cached at once: the next listing finds this version and does not fetch it.
+    await keepNewer(ctx, [{ groupId, noteId: written.noteId, version: written.version, title: request.title, author: connection.identity.fingerprint, at: ctx.now(), deleted: false }]);
     ctx.changed(groupId);
     return { saved: true, noteId: written.noteId, version: written.version };
   } catch (error) {
@@ -148,7 +169,7 @@ export async function deleteNote(ctx: Ctx, request: Req<'notes.delete'>): Promis
   await refuseMetaId(ctx, groupId, noteId);
   try {
     const written = await guarded(ctx, groupId, () => connection.client.writeNote(groupId, { title: '', body: '' }, { noteId, version: baseVersion + 1, deleted: true }));
-    await ctx.db.notes.put({ groupId, noteId, version: written.version, title: '', author: connection.identity.fingerprint, at: ctx.now(), deleted: true });
+    await keepNewer(ctx, [{ groupId, noteId, version: written.version, title: '', author: connection.identity.fingerprint, at: ctx.now(), deleted: true }]);
     ctx.changed(groupId);
     return { noteId, version: written.version };
   } catch (error) {

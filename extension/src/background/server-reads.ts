@@ -4,12 +4,14 @@
  * listed them (headers only: nothing is decrypted to count them).
  */
 import { call } from '../../../shared/src/client/errors.ts';
-import { listHeaders } from '../../../shared/src/client/notes.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { NoteHeader } from '../../../shared/src/protocol/api.ts';
+import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey } from './group-state.ts';
+import type { MetaSlot } from './meta-notes.ts';
 import { metaIdsOf } from './names.ts';
+import { headersSince } from './note-cache.ts';
 
 /** Members waiting in the mailbox for the current key (admins only). */
 export async function pendingRequests(connection: Connection, groupId: GroupId): Promise<Fingerprint[]> {
@@ -23,8 +25,11 @@ export async function countUnread(ctx: Ctx, connection: Connection, groupId: Gro
   const row = await ctx.db.groups.get(groupId);
   if (!row || row.removed || !holdsCurrentKey(row)) return 0;
   const keeper = await connection.api();
-  const { items } = await keeper.run(() => listHeaders(keeper.api, groupId, row.seenCursor));
-  const meta = await metaIdsOf(ctx, groupId);
-  const me = connection.identity.fingerprint;
-  return items.filter((h) => h.author !== me && !h.deleted && !meta.has(h.noteId)).length;
+  const { items } = await keeper.run(() => headersSince(keeper.api, groupId, row.seenCursor));
+  return unreadAmong(items, await metaIdsOf(ctx, groupId), connection.identity.fingerprint);
+}
+
+/** Of some changed notes' headers, those that count as unread: by others, not deleted, not meta notes. */
+export function unreadAmong(headers: NoteHeader[], meta: Map<NoteId, MetaSlot>, me: Fingerprint): number {
+  return headers.filter((h) => h.author !== me && !h.deleted && !meta.has(h.noteId)).length;
 }

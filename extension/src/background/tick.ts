@@ -1,9 +1,10 @@
 /**
  * The periodic work (every minute, and on start): for each group, sync (a forked log
- * raises its alarm), resume the key wait of a group without the key, read new notes
- * and names, publish this device's profile when missing, answer the key mailbox as an
- * admin (only to members verified here, or any member under invite-trust), count
- * unread notes, and set the badge. One group's failure does not stop the others.
+ * raises its alarm), resume the key wait of a group without the key, bring the notes
+ * cache up to date (only what changed since the last listing) and learn names,
+ * publish this device's profile when missing, answer the key mailbox as an admin
+ * (only to members verified here, or any member under invite-trust), count unread
+ * notes, and set the badge. One group's failure does not stop the others.
  */
 import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
 import type { Connection } from './connection.ts';
@@ -11,8 +12,9 @@ import type { Ctx } from './context.ts';
 import { holdsCurrentKey, syncGroup } from './group-state.ts';
 import { handOverNow } from './groups.ts';
 import type { KeyWaits } from './key-wait.ts';
-import { ensureGroupName, ensureProfile, listIntoCache } from './names.ts';
-import { countUnread } from './server-reads.ts';
+import { ensureGroupName, ensureProfile } from './names.ts';
+import { refreshNotes } from './note-cache.ts';
+import { countUnread, unreadAmong } from './server-reads.ts';
 import { updateBadge } from './summaries.ts';
 
 /**
@@ -30,8 +32,8 @@ export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connectio
     if (!holdsCurrentKey((await ctx.db.groups.get(groupId))!)) return;
   }
   const row = (await ctx.db.groups.get(groupId))!;
-  const listing = await listIntoCache(ctx, connection, groupId, row.notesCursor);
-  let changed = listing.namesChanged || listing.notes.length > 0;
+  const refresh = await refreshNotes(ctx, connection, groupId);
+  let changed = refresh.namesChanged || refresh.written > 0;
   await ensureProfile(ctx, connection, groupId);
   await ensureGroupName(ctx, connection, groupId);
   const previous = ctx.counts.get(groupId);
@@ -40,7 +42,8 @@ export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connectio
     const handed = await handOverNow(ctx, connection, groupId);
     pending = handed.skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
   }
-  const unread = await countUnread(ctx, connection, groupId);
+  // Listed from where the person last looked: the headers just fetched are the unread ones.
+  const unread = refresh.since === row.seenCursor ? unreadAmong(refresh.headers, refresh.meta, me) : await countUnread(ctx, connection, groupId);
   ctx.counts.set(groupId, { unread, pending });
   if (previous?.unread !== unread || previous.pending.join() !== pending.join()) changed = true;
   if (changed) ctx.changed(groupId);

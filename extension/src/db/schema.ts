@@ -7,6 +7,7 @@
 import Dexie, { type EntityTable } from 'dexie';
 import type { DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
 import type { GroupRecord } from '../../../shared/src/client/key-store.ts';
+import type { NoteFailure } from '../../../shared/src/crypto/note-envelope.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
 import type { KeyWaitView, Settings } from '../messages/views.ts';
 
@@ -31,6 +32,12 @@ export interface GroupRow extends GroupRecord {
   notesCursor: number;
   seenCursor: number;
   joinedAt: number;
+  /**
+   * What the notes cache was last brought up to date with: the generations held and
+   * the log's length (see background/note-cache.ts). Absent: never, or by a version
+   * that did not keep failures — the next listing starts again from cursor 0.
+   */
+  notesStamp?: string;
 }
 
 /** How this device trusts another device's key. Keyed by fingerprint: a key is trusted, not a person. */
@@ -47,7 +54,10 @@ export interface NameRow {
   name: string;
 }
 
-/** Decrypted note headers, for the list and local title search. */
+/**
+ * Decrypted note headers, for the list and local title search — and the notes this
+ * device could not open, with why (a failure row has an empty title).
+ */
 export interface NoteRow {
   groupId: GroupId;
   noteId: NoteId;
@@ -56,6 +66,12 @@ export interface NoteRow {
   author: Fingerprint;
   at: number;
   deleted: boolean;
+  /** Set when this version could not be opened: tried again when keys or the log change. */
+  failure?: NoteFailure;
+  /** The opener's words for the failure (no secret detail). */
+  failureMessage?: string;
+  /** The server later listed this note at this older version (a rollback): the row kept its newer one. */
+  rolledBackTo?: number;
 }
 
 /** Unfinished page flows (form contents, step), so closing a popup loses nothing. */
@@ -129,6 +145,10 @@ export function openDb(name: string = DB_NAME): ConclaveDb {
     keyWaits: 'groupId',
     settings: 'id',
     shownQr: '[groupId+peer], groupId',
+  });
+  // Failure rows, found without reading every note of a group (rows without one are not indexed).
+  db.version(2).stores({
+    notes: '[groupId+noteId], groupId, [groupId+failure]',
   });
   return db;
 }

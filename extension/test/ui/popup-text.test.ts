@@ -86,6 +86,8 @@ describe('describeKeyWait', () => {
       waitView({ phase: 'waiting', why: 'peers-failed', attempts: [{ peer: ana, outcome: { kind: 'refused', reason: 'not-verified', by: 'peer' } }] }, { ana: true, ben: false }),
     );
     expect(text.details[0]).toBe('Ana could not hand it over: they need to verify you first: compare safety numbers with them.');
+    // Ana is online: the title says what she must do, not that she must come online.
+    expect(text.title).toBe('Waiting for Ana to verify you…');
   });
 
   it('says where the key came from', () => {

@@ -157,7 +157,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
           </button>
         </div>
       )}
-      <ul class="member-list" aria-busy={removing !== null}>
+      <ul class="member-list" aria-labelledby="members-heading" aria-busy={removing !== null}>
         {people.map((member) => (
           <MemberRow
             key={member.fingerprint}

@@ -17,7 +17,8 @@ export interface NotesViewProps {
 }
 
 export function NotesView({ groupId, group, route, go }: NotesViewProps) {
-  const canWrite = group.hasKey && !group.removed;
+  // A group whose history was found forked takes no new notes (the background refuses them too).
+  const canWrite = group.hasKey && !group.removed && !group.alarm;
   if (route.mode === 'edit' && canWrite) return <NoteEditor key={route.noteId ?? 'new'} groupId={groupId} noteId={route.noteId as NoteId | null} go={go} />;
   if (route.mode === 'read' && route.noteId) return <NoteReader key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} go={go} />;
   return <NotesList groupId={groupId} group={group} canWrite={canWrite} go={go} lastOpened={route.noteId} />;

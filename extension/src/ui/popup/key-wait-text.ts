@@ -55,6 +55,20 @@ function onlineLine(view: KeyWaitView): string | null {
   return `Online now: ${online.join(', ')}.`;
 }
 
+/**
+ * The first line while the request waits: "come online" only when nobody who could hand
+ * the key over was reached — a member who is online but refused is named for what they
+ * must do ("…to verify you").
+ */
+function waitingTitle(view: KeyWaitView, state: Extract<KeyWaitView['state'], { phase: 'waiting' }>, everyone: string): string {
+  if (state.why === 'peers-failed') {
+    const verifiers = [...new Set(state.attempts.filter((a) => a.outcome.kind === 'refused' && a.outcome.reason === 'not-verified').map((a) => nameOf(view, a.peer)))];
+    if (verifiers.length > 0) return `Waiting for ${orList(verifiers)} to verify you…`;
+    if (view.holders.some((h) => h.online)) return everyone ? `Waiting for the key from ${everyone}…` : 'Waiting for the key from a member…';
+  }
+  return everyone ? `Waiting for ${everyone} to come online…` : 'Waiting for a member to come online…';
+}
+
 export function describeKeyWait(view: KeyWaitView): KeyWaitText {
   const state = view.state;
   const everyone = orList(view.holders.map((h) => h.name));
@@ -77,11 +91,7 @@ export function describeKeyWait(view: KeyWaitView): KeyWaitText {
       }
       if (online && state.why !== 'peers-unreachable') details.push(online);
       details.push("Asked the group's admins through the mailbox. You can close this window: the key arrives on its own.");
-      return {
-        tone: 'wait',
-        title: everyone ? `Waiting for ${everyone} to come online…` : 'Waiting for a member to come online…',
-        details,
-      };
+      return { tone: 'wait', title: waitingTitle(view, state, everyone), details };
     }
     case 'received':
       return {

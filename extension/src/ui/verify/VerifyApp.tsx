@@ -8,7 +8,7 @@
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { Fingerprint as FingerprintId, GroupId } from '../../../../shared/src/protocol/ids.ts';
 import type { VerifiedAnswer } from '../../background/answers.ts';
-import type { VerifyView } from '../../messages/views.ts';
+import type { KeyWaitView, VerifyView } from '../../messages/views.ts';
 import { announce, Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { Fingerprint } from '../components/Fingerprint.tsx';
@@ -18,6 +18,8 @@ import { SafetyNumber } from '../components/SafetyNumber.tsx';
 import { TRUST_WORDS, TrustBadge } from '../components/TrustBadge.tsx';
 import { useAsk } from '../components/useAsk.ts';
 import { useRun } from '../panel/useRun.ts';
+import { describeKeyWait } from '../popup/key-wait-text.ts';
+import { KeyWait } from '../popup/KeyWait.tsx';
 import { firstDifferentGroup, parseVerifyParams, reformatTyped, SAFETY_DIGITS, typedDigits } from './logic.ts';
 
 export function VerifyApp({ search }: { search: string }) {
@@ -48,6 +50,8 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
   const [typed, setTyped] = useState('');
   const [typedError, setTypedError] = useState<string | null>(null);
   const [lastWay, setLastWay] = useState<'scan' | 'match' | 'typed' | 'reset' | null>(null);
+  /** What the key wait this verification started came to ("Key received from Ana."), shown beside the result. */
+  const [keyNews, setKeyNews] = useState<KeyWaitView | null>(null);
   const typedRef = useRef<HTMLInputElement>(null);
   const typedId = useId();
   const resultRef = useRef<HTMLDivElement>(null);
@@ -88,6 +92,7 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
   /** Runs one check; on success re-reads the trust and says the result. */
   const verifyWith = async (way: 'scan' | 'match' | 'typed', request: Parameters<typeof check.run>[0]) => {
     setLastWay(way);
+    setKeyNews(null);
     const result = await check.run<VerifiedAnswer>(request);
     if (!result.ok) {
       announce(`Not verified: ${result.error.message}`);
@@ -96,9 +101,12 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
     }
     const trust = result.data?.trust ?? 'verified';
     ownResult.current = trust;
+    const news = result.data?.keyWait ?? null;
+    setKeyNews(news);
     await info.reload();
     setTyped('');
-    announce(trust === 'verified' ? `Verified. ${peer.name}’s key is now marked verified on this device.` : `${peer.name} is now: ${TRUST_WORDS[trust]}.`);
+    const said = trust === 'verified' ? `Verified. ${peer.name}’s key is now marked verified on this device.` : `${peer.name} is now: ${TRUST_WORDS[trust]}.`;
+    announce(news ? `${said} ${describeKeyWait(news).title}` : said);
     resultRef.current?.focus();
   };
 
@@ -161,6 +169,7 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
             <p>If their key ever changes, Conclave will show “{TRUST_WORDS['key-changed']}” and stop handing them the group key until you verify again.</p>
           </div>
         )}
+        {keyNews && <KeyWait wait={keyNews} />}
         {peer.trust === 'key-changed' && (
           <div class="notice notice-alarm" role="alert">
             <p class="notice-title">
