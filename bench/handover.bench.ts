@@ -47,7 +47,7 @@ import { channelFromDataConnection } from '../shared/src/p2p/peerjs-channel.ts';
 import { build } from '../signaling-server/src/app.ts';
 import { loadConfig } from '../signaling-server/src/config.ts';
 import { fmt, header, median, printTable } from './support/harness.ts';
-import { openPeer, type DataConnection, type PeerInstance } from './support/peerjs-node.ts';
+import { openPeer, type DataConnection, type PeerInstance } from '../scripts/node-peerjs.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 50);
 const WARMUP = 5;

@@ -18,7 +18,7 @@ import { TestClient } from '../../shared/test/support/client.ts';
 import { MemoryServer } from '../../shared/test/support/memory-server.ts';
 import { build, type SignalingServer } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { openPeer, type PeerInstance } from './support/peerjs-node.ts';
+import { openPeer, type PeerInstance } from '../../scripts/node-peerjs.ts';
 
 const HOUR = 3600_000;
 const FAST = { timeoutMs: 5_000, closeGraceMs: 300 };

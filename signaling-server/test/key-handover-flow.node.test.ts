@@ -24,7 +24,7 @@ import { newDevice, type Device } from '../../storage-api/test/support/clients.t
 import { cutLogBack, startServer, type TestServer } from '../../storage-api/test/support/server.ts';
 import { build, type SignalingServer } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { openPeer, Peer, type PeerInstance } from './support/peerjs-node.ts';
+import { openPeer, Peer, type PeerInstance } from '../../scripts/node-peerjs.ts';
 
 type DataConnection = import('peerjs').DataConnection;
 

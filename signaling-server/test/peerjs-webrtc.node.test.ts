@@ -10,29 +10,8 @@ import { build, type SignalingServer } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { makeRegistrationToken } from '../../shared/src/p2p/registration-token.ts';
 
-// The RTC and WebSocket globals must exist before peerjs is imported (STACK-NOTES).
-const wrtcModule = (await import('@roamhq/wrtc')) as unknown as { default?: Record<string, unknown> } & Record<string, unknown>;
-const wrtc = wrtcModule.default ?? wrtcModule;
-const g = globalThis as Record<string, unknown>;
-g.RTCPeerConnection ??= wrtc.RTCPeerConnection;
-g.RTCSessionDescription ??= wrtc.RTCSessionDescription;
-g.RTCIceCandidate ??= wrtc.RTCIceCandidate;
-// peerjs sets no `onerror`; a `ws` socket whose upgrade is refused then emits 'error'
-// with no listener, which throws (uncaught) and swallows the 'close' peerjs waits for.
-// A browser never throws there, so give every socket a no-op error listener.
-const { WebSocket: NodeWebSocket } = await import('ws');
-class BrowserLikeWebSocket extends NodeWebSocket {
-  constructor(...args: ConstructorParameters<typeof NodeWebSocket>) {
-    super(...args);
-    this.on('error', () => {});
-  }
-}
-g.WebSocket ??= BrowserLikeWebSocket;
-g.window ??= globalThis;
-g.navigator ??= {};
-const peerjs = (await import('peerjs')) as unknown as { Peer?: typeof import('peerjs').Peer; default: { Peer: typeof import('peerjs').Peer } };
-const Peer = peerjs.Peer ?? peerjs.default.Peer;
-type PeerInstance = InstanceType<typeof Peer>;
+// The RTC and WebSocket globals are installed before peerjs is imported (STACK-NOTES).
+import { Peer, type PeerInstance } from '../../scripts/node-peerjs.ts';
 
 describe('PeerJS over WebRTC through the signaling server', () => {
   let signaling: SignalingServer;
