@@ -6,8 +6,8 @@ import preact from '@preact/preset-vite';
 import { chromiumArgs, chromiumPath } from './scripts/chromium.ts';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
-// The published test vectors live beside the repository (../shared/vectors), never copied in.
-const vectorsDir = process.env.CONCLAVE_VECTORS_DIR ?? fileURLToPath(new URL('../shared/vectors', import.meta.url));
+// The published test vectors, copied in with their source and licence (shared/test/vectors/README.md).
+const vectorsDir = fileURLToPath(new URL('./shared/test/vectors', import.meta.url));
 
 const common = {
   resolve: { alias: { '@vectors': vectorsDir } },
