@@ -79,7 +79,7 @@ for (const size of SIZES) {
   if (check.boxes.length !== boxes) throw new Error(`rotateKey made ${check.boxes.length} boxes, expected ${boxes}`);
 
   const recipientKeys = recipients.map((r) => keyBytes(r.boxKey));
-  const info = labelled('conclave/v1/key-box', { groupId: state.groupId, generation: 1, recipient: { kind: 'member', id: admin.fingerprint } });
+  const info = labelled('conclave/v2/key-box', { groupId: state.groupId, generation: 1, recipient: { kind: 'member', id: admin.fingerprint } });
   const secret = randomBytes(32);
   const stockSeals = () =>
     Promise.all(recipientKeys.map(async (key) => stock.seal({ recipientPublicKey: await stock.kem.deserializePublicKey(key), info }, secret)));
@@ -124,7 +124,7 @@ printTable(['members', 'boxes', 'rotateKey ms', 'stock HPKE ms', 'ours ms/recipi
     await extendLog(state, [entry]);
     parts.validate!.push(performance.now() - t);
     t = performance.now();
-    await Promise.all(recipients.map((p) => hpkeSeal(keyBytes(p.boxKey), labelled('conclave/v1/key-box', { groupId: state.groupId, generation, recipient: { kind: p.kind, id: p.id } }), next.seed)));
+    await Promise.all(recipients.map((p) => hpkeSeal(keyBytes(p.boxKey), labelled('conclave/v2/key-box', { groupId: state.groupId, generation, recipient: { kind: p.kind, id: p.id } }), next.seed)));
     parts.hpke!.push(performance.now() - t);
     t = performance.now();
     await Promise.all(recipients.map((p) => sealKeyBox(admin, state.groupId, generation, next.seed, { kind: p.kind, id: p.id } as KeyBox['recipient'], p.boxKey)));

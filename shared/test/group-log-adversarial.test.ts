@@ -19,6 +19,7 @@ import { recoveryIdentityFromCode } from '../src/crypto/recovery.ts';
 import { fromBase64url, toBase64url } from '../src/protocol/encoding.ts';
 import type { GroupId } from '../src/protocol/ids.ts';
 import type { LogEntry, PublicBundle, Rotation, UnsignedLogEntry } from '../src/protocol/schemas.ts';
+import { PROTOCOL_VERSION } from '../src/protocol/schemas.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -405,7 +406,7 @@ describe('order, links and time', () => {
     const groupId = deriveGroupId(f.carol.bundle, nonce);
     const create = await signEntry(
       {
-        v: 1,
+        v: PROTOCOL_VERSION,
         groupId,
         seq: 0,
         prev: null,

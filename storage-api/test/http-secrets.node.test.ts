@@ -21,6 +21,7 @@ import type { GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
 import { newDevice, seedsHeld, type Device } from './support/clients.ts';
 import { bytesNeedles, filesIn, findAll, schemaRows, textNeedles, type Haystack, type Needle } from './support/scan.ts';
 import { STORE_KINDS, startServer, type TestServer } from './support/server.ts';
+import { PROTOCOL_VERSION } from '../../shared/src/protocol/schemas.ts';
 
 const HOUR = 3600_000;
 
@@ -123,7 +124,7 @@ describe.each(STORE_KINDS)('secrets never leave the client (%s)', (kind) => {
     const planted = marker('planted');
     const plantedTitle = Buffer.from(planted);
     const unsigned = {
-      v: 1 as const,
+      v: PROTOCOL_VERSION,
       groupId,
       noteId: toBase64url(randomBytes(16)) as NoteId,
       version: 1,

@@ -30,6 +30,7 @@ import { appRouter } from '../src/routers/index.ts';
 import { sha256Hex } from '../src/services/tokens.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { createCallerFactory } from '../src/trpc/init.ts';
+import { PROTOCOL_VERSION } from '../../shared/src/protocol/schemas.ts';
 
 const HOUR = 3600_000;
 const MINUTE = 60_000;
@@ -221,7 +222,7 @@ describe('auth', () => {
     const sig = await signLabelled(identity, LABELS.apiChallenge, { challenge: c.challenge, fingerprint: identity.fingerprint });
     await refused(anonymous.auth.login({ challengeId: c.challengeId, bundle: { ...identity.bundle, sig: forge(identity.bundle.sig) }, sig }), 'SIGNATURE_INVALID');
     // A self-signed bundle whose box key is the all-zero (low-order) point.
-    const unsigned = { v: 1 as const, signKey: identity.bundle.signKey, boxKey: toBase64url(new Uint8Array(32)) };
+    const unsigned = { v: PROTOCOL_VERSION, signKey: identity.bundle.signKey, boxKey: toBase64url(new Uint8Array(32)) };
     const lowOrder = { ...unsigned, sig: await signLabelled(identity, LABELS.bundleSignature, unsigned) };
     await refused(anonymous.auth.login({ challengeId: c.challengeId, bundle: lowOrder, sig }), 'BAD_REQUEST');
     await refused(anonymous.auth.login({ challengeId: c.challengeId, bundle: identity.bundle, sig: 'short' } as never), 'BAD_REQUEST');

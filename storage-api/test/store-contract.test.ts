@@ -24,6 +24,7 @@ import { newNoteId, sealNote } from '../../shared/src/crypto/note-envelope.ts';
 import { PostgresStore, withDefaultUser } from '../src/store/postgres.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import type { AppendIndexes, Store } from '../src/store/types.ts';
+import { PROTOCOL_VERSION } from '../../shared/src/protocol/schemas.ts';
 
 const TEST_DATABASE_URL = process.env.CONCLAVE_TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432/test';
 const CONCURRENT = 20;
@@ -103,7 +104,7 @@ const newHash = () => b64(32) as EntryHash;
 /** A signed-looking `rotate` entry: the store does not check signatures or hashes. */
 function fakeEntry(groupId: GroupId, seq: number, author: Fingerprint, prev: EntryHash | null = newHash()): LogEntry {
   return {
-    v: 1,
+    v: PROTOCOL_VERSION,
     groupId,
     seq,
     prev,
@@ -121,7 +122,7 @@ function headOf(entries: LogEntry[]): LogHead {
 }
 
 function fakeBox(groupId: GroupId, generation: number, recipient: KeyBox['recipient'], sender: Fingerprint): KeyBox {
-  return { v: 1, groupId, generation, recipient, sender, enc: b64(32), ciphertext: b64(48), sig: b64(64) };
+  return { v: PROTOCOL_VERSION, groupId, generation, recipient, sender, enc: b64(32), ciphertext: b64(48), sig: b64(64) };
 }
 
 function headerOf(envelope: NoteEnvelope): NoteHeader {
@@ -131,7 +132,7 @@ function headerOf(envelope: NoteEnvelope): NoteHeader {
 
 function fakeNote(groupId: GroupId, noteId: NoteId, version: number, author: Fingerprint): NoteEnvelope {
   return {
-    v: 1,
+    v: PROTOCOL_VERSION,
     groupId,
     noteId,
     version,

@@ -7,7 +7,7 @@
  */
 import { seedChain } from '../crypto/generations.ts';
 import { currentGeneration, isAdmin, logHead, nextEntry, type GroupState } from '../crypto/group-log.ts';
-import { createGroup, leaveGroup, removeMember, type Rotated } from '../crypto/group-lifecycle.ts';
+import { createGroup, leaveGroup, removeMember, replaceRecovery, rotateKey, type Rotated } from '../crypto/group-lifecycle.ts';
 import type { TrustState } from '../crypto/handshake.ts';
 import { fingerprintOf, parseBundle, type DeviceIdentity } from '../crypto/identity.ts';
 import { createInvite, inviteKeysFromCode } from '../crypto/invite.ts';
@@ -373,6 +373,40 @@ export class GroupClient {
     return this.locked(groupId, async () => {
       const rotated = await this.rotate(groupId, (state, seed) => removeMember(state, this.identity, member, seed, this.now()));
       return { generation: rotated.generation, unreachable: rotated.unreachable };
+    });
+  }
+
+  /**
+   * An admin starts a new key generation now, with nobody removed (after a member
+   * left, or when a device may be lost). Sealed to every member and the recovery key.
+   * @throws {GroupClientError} `not-admin`, `no-key`.
+   */
+  rotateKey(groupId: GroupId): Promise<{ generation: number; unreachable: KeyBox['recipient'][] }> {
+    return this.locked(groupId, async () => {
+      const rotated = await this.rotate(groupId, (state, seed) => {
+        if (!isAdmin(state, this.fingerprint)) throw new GroupClientError('not-admin', 'only an admin of the group can rotate its key');
+        return rotateKey(state, this.identity, seed, this.now());
+      });
+      return { generation: rotated.generation, unreachable: rotated.unreachable };
+    });
+  }
+
+  /**
+   * An admin replaces the group's recovery code: the old code stops working at once
+   * (its key is replaced in the log and never gets the new generation).
+   * @returns the new recovery code: show it once; it is stored nowhere.
+   * @throws {GroupClientError} `not-admin`, `no-key`.
+   */
+  replaceRecovery(groupId: GroupId): Promise<{ recoveryCode: string; generation: number }> {
+    return this.locked(groupId, async () => {
+      let recoveryCode = '';
+      const rotated = await this.rotate(groupId, async (state, seed) => {
+        if (!isAdmin(state, this.fingerprint)) throw new GroupClientError('not-admin', 'only an admin of the group can replace its recovery code');
+        const made = await replaceRecovery(state, this.identity, seed, this.now());
+        recoveryCode = made.recoveryCode;
+        return made;
+      });
+      return { recoveryCode, generation: rotated.generation };
     });
   }
 

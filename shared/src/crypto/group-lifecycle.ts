@@ -16,6 +16,7 @@ import { sealKeyBox } from './key-box.ts';
 import { deriveGroupId, extendLog, replayLog } from './log-replay.ts';
 import { randomBytes } from './primitives.ts';
 import { createRecoveryCode } from './recovery.ts';
+import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 export interface SealedSeed {
   boxes: KeyBox[];
@@ -61,7 +62,7 @@ export async function createGroup(creator: DeviceIdentity, options: { policy?: H
   const seed = newSeed();
   const create = await signEntry(
     {
-      v: 1,
+      v: PROTOCOL_VERSION,
       groupId,
       seq: 0,
       prev: null,

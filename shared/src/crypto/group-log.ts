@@ -11,6 +11,7 @@ import { LogVerificationError } from './errors.ts';
 import { signLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
 import { sha256Now } from './primitives.ts';
+import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 export interface MemberInfo {
   fingerprint: Fingerprint;
@@ -74,6 +75,19 @@ export interface GroupState {
   generations: GenerationInfo[];
   invites: Map<InviteId, InviteInfo>;
   recovery: Fingerprint | null;
+  /** Every time a recovery code added a device (an `add` signed by the recovery key), oldest first: admins are told. */
+  recoveryUses: RecoveryUse[];
+}
+
+/** A device added with the recovery code: an `add` signed by the recovery key. */
+export interface RecoveryUse {
+  seq: number;
+  /** The author's clock on that entry. */
+  at: number;
+  /** The device it added. */
+  device: Fingerprint;
+  /** The recovery key that signed it: compare with `GroupState.recovery` to see whether that code has been replaced since. */
+  recoveryKey: Fingerprint;
 }
 
 /** The bytes an entry's signature covers: every field but `sig`. */
@@ -84,7 +98,7 @@ export function entrySigningInput(entry: LogEntry | UnsignedLogEntry): Bytes {
 
 const ENTRY_HASH_PREFIX = concatBytes(utf8(LABELS.logEntryHash), new Uint8Array([0]));
 
-/** SHA-256(`conclave/v1/log-entry-hash` ‖ 0 ‖ signing input ‖ signature bytes), from a signing input already built. */
+/** SHA-256(`conclave/v2/log-entry-hash` ‖ 0 ‖ signing input ‖ signature bytes), from a signing input already built. */
 export function entryHashOf(signingInput: Uint8Array, sig: string): EntryHash {
   return toBase64url(sha256Now(concatBytes(ENTRY_HASH_PREFIX, signingInput, fromBase64url(sig, 64)))) as EntryHash;
 }
@@ -112,7 +126,7 @@ export async function nextEntry<O extends Exclude<LogOp, 'create'>>(
   at: number = Date.now(),
 ): Promise<LogEntry> {
   const unsigned = {
-    v: 1,
+    v: PROTOCOL_VERSION,
     groupId: state.groupId,
     seq: state.seq + 1,
     prev: state.head,

@@ -23,6 +23,7 @@ import { openKeyBox, openerFor, sealKeyBox } from './key-box.ts';
 import { LABELS } from './labels.ts';
 import { randomBytes } from './primitives.ts';
 import { qrSecretMatches } from './qr.ts';
+import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 type Hello = Extract<HandshakeMessage, { t: 'hello' }>;
 type Welcome = Extract<HandshakeMessage, { t: 'welcome' }>;
@@ -92,7 +93,7 @@ export class JoinerHandshake {
   start(): HandshakeStep {
     this.hello = {
       t: 'hello',
-      v: 1,
+      v: PROTOCOL_VERSION,
       groupId: this.state.groupId,
       bundle: this.me.bundle,
       head: logHead(this.state),
@@ -222,7 +223,7 @@ export class HolderHandshake {
     }
     const unsigned: Omit<Welcome, 'sig'> = {
       t: 'welcome',
-      v: 1,
+      v: PROTOCOL_VERSION,
       groupId: this.state.groupId,
       bundle: this.me.bundle,
       head: logHead(this.state),

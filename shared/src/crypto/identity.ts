@@ -11,6 +11,7 @@ import { publicBundleSchema, type PublicBundle } from '../protocol/schemas.ts';
 import { EncodingError, SignatureError } from './errors.ts';
 import { LABELS } from './labels.ts';
 import { generateBoxKeyPair, generateSigningKeyPair, isUsableBoxKey, sha256Now, sign, verify, type KeyPairWithPublicBytes } from './primitives.ts';
+import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 /** A device's own identity. Structured-cloneable, so it is stored in IndexedDB as is. */
 export interface DeviceIdentity {
@@ -22,7 +23,7 @@ export interface DeviceIdentity {
 
 /** Builds and self-signs the public bundle of two key pairs. */
 export async function identityFromKeyPairs(signKeys: KeyPairWithPublicBytes, boxKeys: KeyPairWithPublicBytes): Promise<DeviceIdentity> {
-  const unsigned = { v: 1 as const, signKey: toBase64url(signKeys.publicBytes), boxKey: toBase64url(boxKeys.publicBytes) };
+  const unsigned = { v: PROTOCOL_VERSION, signKey: toBase64url(signKeys.publicBytes), boxKey: toBase64url(boxKeys.publicBytes) };
   const sig = await sign(signKeys.privateKey, labelled(LABELS.bundleSignature, unsigned));
   const bundle: PublicBundle = { ...unsigned, sig: toBase64url(sig) };
   return { signKeys, boxKeys, bundle, fingerprint: fingerprintOf(bundle) };
@@ -34,7 +35,7 @@ export async function generateIdentity(): Promise<DeviceIdentity> {
   return identityFromKeyPairs(signKeys, boxKeys);
 }
 
-/** Raw bytes of a fingerprint: SHA-256(`conclave/v1/fingerprint` ‖ 0 ‖ canonical bundle). */
+/** Raw bytes of a fingerprint: SHA-256(`conclave/v2/fingerprint` ‖ 0 ‖ canonical bundle). */
 export function fingerprintBytes(bundle: PublicBundle): Bytes {
   return sha256Now(labelled(LABELS.fingerprint, bundle));
 }

@@ -17,6 +17,7 @@ import type { GroupState } from './group-log.ts';
 import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
 import { hpkeOpen, hpkeSeal, type HpkeTestOptions } from './primitives.ts';
+import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 function boxInfo(groupId: GroupId, generation: number, recipient: KeyBoxRecipient): Bytes {
   return labelled(LABELS.keyBoxInfo, { groupId, generation, recipient });
@@ -43,7 +44,7 @@ export async function sealKeyBox(
   const key = typeof recipientBoxKey === 'string' ? fromBase64url(recipientBoxKey, 32) : recipientBoxKey;
   const { enc, ciphertext } = await hpkeSeal(key, boxInfo(groupId, generation, recipient), seed, undefined, testOptions);
   const unsigned = {
-    v: 1 as const,
+    v: PROTOCOL_VERSION,
     groupId,
     generation,
     recipient,

@@ -56,6 +56,7 @@ function cloneState(state: GroupState): GroupState {
     departed: new Map(state.departed),
     generations: state.generations.map((g) => ({ ...g, members: new Set(g.members) })),
     invites: new Map([...state.invites].map(([k, v]) => [k, { ...v }])),
+    recoveryUses: [...state.recoveryUses],
   };
 }
 
@@ -109,6 +110,7 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
       generations: [{ generation: 0, seq: 0, startedBy: creatorInfo.fingerprint, seedCommitment, members: new Set([creatorInfo.fingerprint]) }],
       invites: new Map(),
       recovery: null,
+      recoveryUses: [],
     };
     return { state: created, signatures: sigs };
   }
@@ -202,6 +204,7 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
       } else {
         needEntrySig(requireAdmin().signKey);
       }
+      if (entry.author === state.recovery) state.recoveryUses.push({ seq: entry.seq, at: entry.at, device: joining.fingerprint, recoveryKey: entry.author });
       admit(joining);
       break;
     }

@@ -15,6 +15,7 @@ import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts
 import { LABELS } from './labels.ts';
 import { noteSigningView } from './note-signature.ts';
 import { aeadOpen, aeadSeal, importAeadKey, randomBytes } from './primitives.ts';
+import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 export interface NotePlaintext {
   title: string;
@@ -68,7 +69,7 @@ export async function sealNote(
     aeadSeal(noteKey, contentKey, wrapAad(full)),
   ]);
   const unsigned: Omit<NoteEnvelope, 'sig'> = {
-    v: 1,
+    v: PROTOCOL_VERSION,
     ...full,
     at: options.at ?? Date.now(),
     deleted: options.deleted ?? false,

@@ -1,5 +1,5 @@
 /**
- * The verification QR payload (DESIGN §3): `conclave:v1:` + base64url of
+ * The verification QR payload (DESIGN §3): `conclave:v2:` + base64url of
  * version ‖ my fingerprint ‖ the fingerprint I hold for you ‖ group id ‖ log head ‖ one-time secret
  * ‖ 4-byte check (SHA-256 of the label and all before it), so a damaged code is refused.
  * One scan checks both directions: the scanner sees the displayer's key and the key

@@ -41,7 +41,7 @@ export interface ApiErrorData {
 
 export const challengeOutput = z.object({ challengeId: b64uBytes(16), challenge: b64uBytes(32), expiresAt: z.number() });
 
-/** The device signs `labelled('conclave/v1/api-challenge', {challenge, fingerprint})` with its sign key. */
+/** The device signs `labelled('conclave/v2/api-challenge', {challenge, fingerprint})` with its sign key. */
 export const loginInput = z.strictObject({
   challengeId: b64uBytes(16),
   bundle: publicBundleSchema,

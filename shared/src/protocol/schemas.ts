@@ -18,7 +18,7 @@ import {
   timestampSchema,
 } from './ids.ts';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2 as const;
 const v = z.literal(PROTOCOL_VERSION);
 
 // --- identity (DESIGN §3) ---------------------------------------------------

@@ -14,6 +14,7 @@ import type { EntryHash, Fingerprint, GroupId, NoteId } from '../../../shared/sr
 import type { LogEntry, NoteEnvelope } from '../../../shared/src/protocol/schemas.ts';
 import { entryHash } from '../../../shared/src/crypto/group-log.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import { PROTOCOL_VERSION } from '../../../shared/src/protocol/schemas.ts';
 
 export type Ack =
   | { t: 'entry'; groupId: GroupId; seq: number; json: string; head: { seq: number; hash: string } }
@@ -53,7 +54,7 @@ async function appendOne(groupId: GroupId): Promise<void> {
   await Promise.all(
     Array.from({ length: COMPETITORS }, async () => {
       const entry: LogEntry = {
-        v: 1,
+        v: PROTOCOL_VERSION,
         groupId,
         seq,
         prev: head?.hash ?? null,
@@ -78,7 +79,7 @@ async function putOne(note: (typeof notes)[number]): Promise<void> {
   await Promise.all(
     Array.from({ length: COMPETITORS }, async () => {
       const envelope: NoteEnvelope = {
-        v: 1,
+        v: PROTOCOL_VERSION,
         groupId: note.groupId,
         noteId: note.noteId,
         version,
