@@ -403,11 +403,11 @@ describe('invites, joining and the mailbox', () => {
     const prekeyed = await invite(w, { prekeyed: true });
 
     const found = await joiner.api.invites.lookup({ inviteId: plain.keys.inviteId });
-    expect(found).toEqual({ groupId: w.groupId, entries: (await w.owner.api.groups.log({ groupId: w.groupId })).entries, box: null });
+    expect(found).toEqual({ groupId: w.groupId, entries: (await w.owner.api.groups.log({ groupId: w.groupId })).entries, boxes: [] });
     const withBox = await joiner.api.invites.lookup({ inviteId: prekeyed.keys.inviteId });
-    expect(withBox.box).toEqual(prekeyed.box);
+    expect(withBox.boxes).toEqual([prekeyed.box]);
     const state = await replayLog(withBox.entries, { now: w.h.clock.now });
-    expect(await openKeyBox(withBox.box, inviteOpener(prekeyed.keys), state)).toEqual(w.seeds.get(0));
+    expect(await openKeyBox(withBox.boxes[0], inviteOpener(prekeyed.keys), state)).toEqual(w.seeds.get(0));
 
     // Used.
     await joinGroup(w, plain);
@@ -434,13 +434,19 @@ describe('invites, joining and the mailbox', () => {
     const member = w.state.members.get(joiner.fingerprint)!;
     const box = await sealKeyBox(w.owner.identity, w.groupId, 0, w.seeds.get(0)!, { kind: 'member', id: joiner.fingerprint }, member.boxKey);
     expect(await w.owner.api.boxes.post({ groupId: w.groupId, boxes: [box] })).toEqual({ stored: 1 });
-    expect(await w.owner.api.mailbox.pending({ groupId: w.groupId })).toEqual([]);
+    // Served only once the joiner confirms it opened a key: until then it stays listed.
+    expect((await w.owner.api.mailbox.pending({ groupId: w.groupId })).map((p) => p.fingerprint)).toEqual([joiner.fingerprint]);
 
     const mine = await joiner.api.boxes.mine({ groupId: w.groupId });
     expect(mine).toEqual([box]);
     expect(await joiner.api.boxes.mine({ groupId: w.groupId, generation: 1 })).toEqual([]);
     const state = await replayLog((await joiner.api.groups.log({ groupId: w.groupId })).entries, { now: w.h.clock.now });
-    expect(await openKeyBox(mine[0], openerFor(joiner.identity), state)).toEqual(w.seeds.get(0));
+    const seed = await openKeyBox(mine[0], openerFor(joiner.identity), state);
+    expect(seed).toEqual(w.seeds.get(0));
+    const self = await sealKeyBox(joiner.identity, w.groupId, 0, seed!, { kind: 'member', id: joiner.fingerprint }, joiner.identity.boxKeys.publicBytes);
+    await joiner.api.boxes.post({ groupId: w.groupId, boxes: [self] });
+    expect(await w.owner.api.mailbox.pending({ groupId: w.groupId })).toEqual([]);
+    expect(await joiner.api.boxes.mine({ groupId: w.groupId })).toHaveLength(2);
   });
 
   it('the recovery identity signs in with its own keys, fetches its box and restores a device', async () => {
@@ -555,6 +561,75 @@ describe('key boxes', () => {
     await w.owner.api.boxes.post({ groupId: w.groupId, boxes: [toPrekeyed] });
     w.h.clock.now += w.h.config.clockSkewMs;
     expect((await refused(w.owner.api.boxes.post({ groupId: w.groupId, boxes: [toPrekeyed] }), 'BOX_REJECTED')).message).toMatch(/no longer open/);
+  });
+
+  it("a member's junk box never replaces another sender's box (member, recovery or invite); the recipient gets every box", async () => {
+    const w = await world({ sessionTtlMs: 24 * HOUR });
+    const joiner = await joinGroup(w);
+    const mallory = await joinGroup(w);
+    const seed = w.seeds.get(0)!;
+    const junkSeed = new Uint8Array(32).fill(9);
+    const joinerKey = w.state.members.get(joiner.fingerprint)!.boxKey;
+    const recovery = w.state.recovery!;
+    const recoveryKey = w.state.members.get(recovery)!.boxKey;
+    const good = await sealKeyBox(w.owner.identity, w.groupId, 0, seed, { kind: 'member', id: joiner.fingerprint }, joinerKey);
+    await w.owner.api.boxes.post({ groupId: w.groupId, boxes: [good] });
+    const prekeyed = await invite(w, { prekeyed: true });
+
+    // Validly signed by a member, sealed to the right keys, with a seed the log does not name.
+    const junk = await Promise.all([
+      sealKeyBox(mallory.identity, w.groupId, 0, junkSeed, { kind: 'member', id: joiner.fingerprint }, joinerKey),
+      sealKeyBox(mallory.identity, w.groupId, 0, junkSeed, { kind: 'member', id: recovery }, recoveryKey),
+      sealKeyBox(mallory.identity, w.groupId, 0, junkSeed, { kind: 'invite', id: prekeyed.keys.inviteId }, prekeyed.keys.boxKeys.publicBytes),
+    ]);
+    expect(await mallory.api.boxes.post({ groupId: w.groupId, boxes: junk })).toEqual({ stored: 3 });
+
+    const state = w.state;
+    const mine = await joiner.api.boxes.mine({ groupId: w.groupId });
+    expect(new Set(mine)).toEqual(new Set([good, junk[0]]));
+    await expect(openKeyBox(junk[0], openerFor(joiner.identity), state)).rejects.toThrow();
+    expect(await openKeyBox(mine.find((b) => b.sender === w.owner.fingerprint), openerFor(joiner.identity), state)).toEqual(seed);
+
+    // The recovery recipient's box from the creator survives.
+    const { recoveryIdentityFromCode } = await import('../../shared/src/crypto/recovery.ts');
+    const recoverySession = await signIn(w.h, (await recoveryIdentityFromCode(w.group.recoveryCode)).identity);
+    const recoveryBoxes = await recoverySession.api.boxes.mine({ groupId: w.groupId, generation: 0 });
+    expect(new Set(recoveryBoxes)).toEqual(new Set([...w.group.boxes, junk[1]]));
+
+    // A pre-keyed invite's lookup gives every sender's box of its newest generation.
+    const stranger = await signIn(w.h);
+    const found = await stranger.api.invites.lookup({ inviteId: prekeyed.keys.inviteId });
+    expect(new Set(found.boxes)).toEqual(new Set([prekeyed.box, junk[2]]));
+    const opened = await Promise.allSettled(found.boxes.map((b) => openKeyBox(b, inviteOpener(prekeyed.keys), state)));
+    expect(opened.filter((o) => o.status === 'fulfilled').map((o) => (o as PromiseFulfilledResult<unknown>).value)).toEqual([seed]);
+
+    // A sender replaces its own box, and only its own.
+    const again = await sealKeyBox(w.owner.identity, w.groupId, 0, seed, { kind: 'member', id: joiner.fingerprint }, joinerKey);
+    await w.owner.api.boxes.post({ groupId: w.groupId, boxes: [again] });
+    expect(new Set(await joiner.api.boxes.mine({ groupId: w.groupId }))).toEqual(new Set([again, junk[0]]));
+  });
+
+  it("another member's box does not take a waiting member off the mailbox; only the member's own box to itself does", async () => {
+    const w = await world();
+    const joiner = await joinGroup(w);
+    const mallory = await joinGroup(w);
+    await joiner.api.mailbox.request({ groupId: w.groupId });
+    const joinerKey = w.state.members.get(joiner.fingerprint)!.boxKey;
+    const junk = await sealKeyBox(mallory.identity, w.groupId, 0, new Uint8Array(32).fill(3), { kind: 'member', id: joiner.fingerprint }, joinerKey);
+    await mallory.api.boxes.post({ groupId: w.groupId, boxes: [junk] });
+    expect((await w.owner.api.mailbox.pending({ groupId: w.groupId })).map((p) => p.fingerprint)).toEqual([joiner.fingerprint]);
+
+    // A confirmation at an older generation does not serve a request at the current one.
+    const self0 = await sealKeyBox(joiner.identity, w.groupId, 0, w.seeds.get(0)!, { kind: 'member', id: joiner.fingerprint }, joiner.identity.boxKeys.publicBytes);
+    const rotated = await rotateKey(w.state, w.owner.identity, w.seeds.get(0)!, w.h.clock.now);
+    await append(w, w.owner, [rotated.entry], rotated.boxes.filter((b) => b.recipient.id !== joiner.fingerprint));
+    w.seeds.set(1, rotated.seed);
+    await joiner.api.boxes.post({ groupId: w.groupId, boxes: [self0] });
+    await joiner.api.mailbox.request({ groupId: w.groupId });
+    expect((await w.owner.api.mailbox.pending({ groupId: w.groupId })).map((p) => p.fingerprint)).toEqual([joiner.fingerprint]);
+    const self1 = await sealKeyBox(joiner.identity, w.groupId, 1, rotated.seed, { kind: 'member', id: joiner.fingerprint }, joiner.identity.boxKeys.publicBytes);
+    await joiner.api.boxes.post({ groupId: w.groupId, boxes: [self1] });
+    expect(await w.owner.api.mailbox.pending({ groupId: w.groupId })).toEqual([]);
   });
 
   it('refuses a rotation whose boxes are bad, and stores nothing of it', async () => {

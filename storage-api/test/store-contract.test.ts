@@ -377,9 +377,10 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     expect(mine).toContainEqual({ groupId, status: 'member', untilSeq: null, head });
   });
 
-  it('keeps one box per (group, generation, recipient), the latest, and filters by recipient and generation', async () => {
+  it('keeps one box per (group, generation, recipient, sender): a sender replaces only its own; lists all senders by generation then sender', async () => {
     const groupId = newGroupId();
-    const [bob, carol, sender] = [newFingerprint(), newFingerprint(), newFingerprint()];
+    const [bob, carol, dave, sender, other] = [newFingerprint(), newFingerprint(), newFingerprint(), newFingerprint(), newFingerprint()];
+    const [first, second] = [sender, other].sort();
     const invite = newInviteId();
     const bob0 = fakeBox(groupId, 0, { kind: 'member', id: bob }, sender);
     const bob0b = fakeBox(groupId, 0, { kind: 'member', id: bob }, sender);
@@ -397,16 +398,43 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     expect(await store.boxesFor(groupId, { kind: 'invite', id: invite })).toEqual([invite1]);
     expect(await store.boxesFor(groupId, { kind: 'member', id: carol })).toEqual([carol1]);
 
-    // The same recipient twice in one call: the later one stays.
+    // Another sender's box for the same recipient and generation is kept beside it, never over it.
+    const bob1junk = fakeBox(groupId, 1, { kind: 'member', id: bob }, other);
+    const invite1junk = fakeBox(groupId, 1, { kind: 'invite', id: invite }, other);
+    await store.putBoxes([bob1junk, invite1junk]);
+    const bySender = (a: KeyBox, b: KeyBox) => (a.sender === first ? -1 : 1) - (b.sender === first ? -1 : 1);
+    expect(await store.boxesFor(groupId, { kind: 'member', id: bob }, 1)).toEqual([bob1, bob1junk].sort(bySender));
+    expect(await store.boxesFor(groupId, { kind: 'member', id: bob })).toEqual([bob0b, ...[bob1, bob1junk].sort(bySender)]);
+    expect(await store.boxesFor(groupId, { kind: 'invite', id: invite })).toEqual([invite1, invite1junk].sort(bySender));
+    expect(second).not.toBe(first);
+
+    // The same (recipient, sender) twice in one call: the later one stays.
     const carol1b = fakeBox(groupId, 1, { kind: 'member', id: carol }, sender);
     const carol1c = fakeBox(groupId, 1, { kind: 'member', id: carol }, sender);
     await store.putBoxes([carol1b, carol1c]);
     expect(await store.boxesFor(groupId, { kind: 'member', id: carol }, 1)).toEqual([carol1c]);
     await store.putBoxes([]);
 
-    expect(await store.recipientsWithBox(groupId, 1)).toEqual(new Set([bob, carol]));
-    expect(await store.recipientsWithBox(groupId, 0)).toEqual(new Set([bob]));
-    expect(await store.recipientsWithBox(groupId, 7)).toEqual(new Set());
+    // A confirmation is a member's box to itself: boxes from others do not count.
+    expect(await store.recipientsWithOwnBox(groupId, 1)).toEqual(new Set());
+    const dave1self = fakeBox(groupId, 1, { kind: 'member', id: dave }, dave);
+    const bob0self = fakeBox(groupId, 0, { kind: 'member', id: bob }, bob);
+    await store.putBoxes([dave1self, bob0self, fakeBox(groupId, 1, { kind: 'invite', id: invite }, invite as unknown as Fingerprint)]);
+    expect(await store.recipientsWithOwnBox(groupId, 1)).toEqual(new Set([dave]));
+    expect(await store.recipientsWithOwnBox(groupId, 0)).toEqual(new Set([bob]));
+    expect(await store.recipientsWithOwnBox(groupId, 7)).toEqual(new Set());
+    expect(await store.boxesFor(groupId, { kind: 'member', id: dave })).toEqual([dave1self]);
+  });
+
+  it('stores the boxes that travel with an append per sender too', async () => {
+    const groupId = newGroupId();
+    const [bob, sender, other] = [newFingerprint(), newFingerprint(), newFingerprint()];
+    const junk = fakeBox(groupId, 1, { kind: 'member', id: bob }, other);
+    await store.putBoxes([junk]);
+    const entries = [fakeEntry(groupId, 0, sender, null)];
+    const good = fakeBox(groupId, 1, { kind: 'member', id: bob }, sender);
+    expect((await store.appendEntries(groupId, entries, headOf(entries), { ...noIndexes, boxes: [good] })).ok).toBe(true);
+    expect(new Set(await store.boxesFor(groupId, { kind: 'member', id: bob }, 1))).toEqual(new Set([good, junk]));
   });
 
   it('keeps one key request per member, the latest', async () => {

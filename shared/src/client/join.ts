@@ -48,12 +48,16 @@ export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, k
       throw error;
     }
     let seeds = new Map<number, Uint8Array>();
-    if (found.box) {
+    // Every sender's box for the invite: any member could have posted a junk one beside the good one.
+    for (const box of found.boxes) {
       try {
-        const seed = await openKeyBox(found.box, inviteOpener(keys), joined);
-        if (seed) seeds = await seedChain(joined, found.box.generation, seed);
+        const seed = await openKeyBox(box, inviteOpener(keys), joined);
+        if (seed) {
+          seeds = await seedChain(joined, box.generation, seed);
+          break;
+        }
       } catch {
-        // A box that does not open is the server's problem, not a reason to stay locked out: the mailbox remains.
+        // A box that does not open is not a reason to stay locked out: try the next; the mailbox remains.
       }
     }
     return { groupId: keys.groupId, state: joined, pinned: logHead(joined), seeds };

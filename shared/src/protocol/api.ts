@@ -92,8 +92,11 @@ export const inviteLookupInput = z.strictObject({ inviteId: inviteIdSchema });
 export const inviteLookupOutput = z.object({
   groupId: groupIdSchema,
   entries: z.array(logEntrySchema),
-  /** For a pre-keyed invite: the seed sealed to the invite. */
-  box: keyBoxSchema.nullable(),
+  /**
+   * For a pre-keyed invite: every sender's box sealed to the invite at the newest
+   * generation that has any (ordered by sender); empty otherwise. Try each.
+   */
+  boxes: z.array(keyBoxSchema),
 });
 
 export const keyRequestInput = z.strictObject({ groupId: groupIdSchema });

@@ -11,8 +11,10 @@ export const boxesRouter = router({
   /**
    * Stores boxes this device sealed (e.g. answering the mailbox). Each must be for a
    * current member or an open pre-keyed invite, at a generation the sender held;
-   * otherwise BOX_REJECTED names the box. A later box for the same recipient and
-   * generation replaces the earlier one.
+   * otherwise BOX_REJECTED names the box. Boxes are kept per sender: a later box from
+   * the same sender for the same recipient and generation replaces that sender's
+   * earlier one, and never another sender's. A box a member seals to itself at the
+   * current generation confirms it opened that key (it serves its mailbox request).
    */
   post: memberProcedure.input(boxesPostInput).mutation(async ({ ctx, input }) => {
     await validateBoxes(ctx.group, input.boxes, ctx.device, ctx.now(), ctx.config.clockSkewMs);
@@ -21,7 +23,9 @@ export const boxesRouter = router({
   }),
 
   /**
-   * This device's boxes in a group (one generation, or all), oldest first. The caller
+   * This device's boxes in a group (one generation, or all) from every sender, ordered
+   * by generation (oldest first), then by sender fingerprint; the client tries each
+   * and reports one that does not open. The caller
    * must be a current member — the recovery identity, signed in with its own keys, is
    * one; a removed member gets nothing newer (FORBIDDEN).
    */

@@ -22,8 +22,9 @@ async function wholeLog(store: Store, state: GroupState): Promise<LogEntry[]> {
 
 export const invitesRouter = router({
   /**
-   * The group, its whole log and the pre-keyed box (the newest generation the invite
-   * has a box for, or null) of an invite that is open by the server's clock: not used,
+   * The group, its whole log and the pre-keyed boxes (every sender's box at the newest
+   * generation the invite has any box for, ordered by sender; empty for an invite that
+   * is not pre-keyed) of an invite that is open by the server's clock: not used,
    * not cancelled, not expired. Otherwise INVITE_CLOSED; an unknown id is NOT_FOUND.
    */
   lookup: authedProcedure.input(inviteLookupInput).query(async ({ ctx, input }) => {
@@ -38,7 +39,7 @@ export const invitesRouter = router({
     if (invite.expiresAt < ctx.now()) throw apiError('INVITE_CLOSED', 'this invite has expired: ask for a new invite');
     const recipient: KeyBox['recipient'] = { kind: 'invite', id: input.inviteId as InviteId };
     const [entries, boxes] = await Promise.all([wholeLog(ctx.store, state), ctx.store.boxesFor(groupId, recipient)]);
-    const box = boxes.reduce<KeyBox | null>((newest, b) => (newest === null || b.generation > newest.generation ? b : newest), null);
-    return { groupId, entries, box };
+    const newest = boxes.reduce((g, b) => Math.max(g, b.generation), -1);
+    return { groupId, entries, boxes: boxes.filter((b) => b.generation === newest) };
   }),
 });

@@ -2,7 +2,9 @@
  * The key mailbox (DESIGN §6.3): a member without the current group key leaves a
  * request; an admin who comes online reads who is waiting, checks them (verification
  * or the group's policy, on its own device) and posts key boxes with `boxes.post`.
- * A request is answered once the member has a box at the current generation.
+ * A request is served only when the member confirms it opened the current key: by
+ * posting a box sealed to itself (sender = recipient) at the current generation. A box
+ * from someone else does not count — it may be junk.
  */
 import { currentGeneration, isAdmin, keyRequestInput } from '../../../shared/src/verify.ts';
 import { apiError } from '../errors.ts';
@@ -19,15 +21,16 @@ export const mailboxRouter = router({
 
   /**
    * Admins only: current members (not the recovery recipient) who asked for a key and
-   * hold no box at the current generation, with the generation they asked at and
-   * when. Seal them the current generation's key: it opens every older one.
+   * have not confirmed holding the current generation's key (no box from themselves
+   * at the current generation), with the generation they asked at and when. Seal
+   * them the current generation's key: it opens every older one.
    */
   pending: memberProcedure.input(keyRequestInput).query(async ({ ctx, input }) => {
     const state = ctx.group;
     if (!isAdmin(state, ctx.device)) throw apiError('FORBIDDEN', 'only admins of this group can read key requests: ask an admin to hand over the key');
-    const [requests, withBox] = await Promise.all([ctx.store.keyRequests(input.groupId), ctx.store.recipientsWithBox(input.groupId, currentGeneration(state))]);
+    const [requests, confirmed] = await Promise.all([ctx.store.keyRequests(input.groupId), ctx.store.recipientsWithOwnBox(input.groupId, currentGeneration(state))]);
     return requests
-      .filter((r) => state.members.has(r.fingerprint) && r.fingerprint !== state.recovery && !withBox.has(r.fingerprint))
+      .filter((r) => state.members.has(r.fingerprint) && r.fingerprint !== state.recovery && !confirmed.has(r.fingerprint))
       .map((r) => ({ fingerprint: r.fingerprint, generation: r.generation, requestedAt: r.requestedAt }));
   }),
 });

@@ -134,6 +134,30 @@ const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
       CREATE INDEX IF NOT EXISTS note_heads_changes ON note_heads (group_id, change_id);
     `,
   },
+  {
+    // Key boxes are kept per sender: a member may replace only the boxes it sealed,
+    // never another sender's box for the same recipient and generation.
+    version: 2,
+    name: 'key boxes per sender',
+    sql: `
+      CREATE TABLE key_boxes_per_sender (
+        group_id       TEXT NOT NULL,
+        generation     INTEGER NOT NULL,
+        recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('member', 'invite')),
+        recipient_id   TEXT NOT NULL,
+        sender         TEXT NOT NULL,
+        box            TEXT NOT NULL,
+        PRIMARY KEY (group_id, generation, recipient_kind, recipient_id, sender)
+      );
+      INSERT INTO key_boxes_per_sender (group_id, generation, recipient_kind, recipient_id, sender, box)
+        SELECT group_id, generation, recipient_kind, recipient_id, (box::json)->>'sender', box FROM key_boxes;
+      DROP TABLE key_boxes;
+      ALTER TABLE key_boxes_per_sender RENAME TO key_boxes;
+      ALTER INDEX key_boxes_per_sender_pkey RENAME TO key_boxes_pkey;
+      CREATE INDEX key_boxes_by_recipient ON key_boxes (group_id, recipient_kind, recipient_id, generation, sender);
+      CREATE INDEX key_boxes_self ON key_boxes (group_id, generation) WHERE recipient_kind = 'member' AND recipient_id = sender;
+    `,
+  },
 ];
 
 /** Thrown inside a transaction to roll it back and answer with a conflict. */
@@ -409,18 +433,20 @@ export class PostgresStore implements Store {
 
   // --- key boxes ---------------------------------------------------------------------------
 
+  /** Upserts boxes, one per (group, generation, recipient, sender). */
   private async writeBoxes(db: Queryable, boxes: KeyBox[]): Promise<void> {
-    const unique = lastByKey(boxes, (b) => JSON.stringify([b.groupId, b.generation, b.recipient.kind, b.recipient.id]));
+    const unique = lastByKey(boxes, (b) => JSON.stringify([b.groupId, b.generation, b.recipient.kind, b.recipient.id, b.sender]));
     if (unique.length === 0) return;
     await db.query(
-      `INSERT INTO key_boxes (group_id, generation, recipient_kind, recipient_id, box)
-       SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[])
-       ON CONFLICT (group_id, generation, recipient_kind, recipient_id) DO UPDATE SET box = excluded.box`,
+      `INSERT INTO key_boxes (group_id, generation, recipient_kind, recipient_id, sender, box)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[])
+       ON CONFLICT (group_id, generation, recipient_kind, recipient_id, sender) DO UPDATE SET box = excluded.box`,
       [
         unique.map((b) => b.groupId),
         unique.map((b) => b.generation),
         unique.map((b) => b.recipient.kind),
         unique.map((b) => b.recipient.id),
+        unique.map((b) => b.sender),
         unique.map((b) => JSON.stringify(b)),
       ],
     );
@@ -431,22 +457,23 @@ export class PostgresStore implements Store {
   }
 
   async boxesFor(groupId: GroupId, recipient: KeyBox['recipient'], generation?: number): Promise<KeyBox[]> {
+    // COLLATE "C": the same byte order as SQLite, whatever the database's locale.
     const { rows } =
       generation === undefined
         ? await this.pool.query<{ box: string }>(
-            'SELECT box FROM key_boxes WHERE group_id = $1 AND recipient_kind = $2 AND recipient_id = $3 ORDER BY generation',
+            'SELECT box FROM key_boxes WHERE group_id = $1 AND recipient_kind = $2 AND recipient_id = $3 ORDER BY generation, sender COLLATE "C"',
             [groupId, recipient.kind, recipient.id],
           )
         : await this.pool.query<{ box: string }>(
-            'SELECT box FROM key_boxes WHERE group_id = $1 AND recipient_kind = $2 AND recipient_id = $3 AND generation = $4',
+            'SELECT box FROM key_boxes WHERE group_id = $1 AND recipient_kind = $2 AND recipient_id = $3 AND generation = $4 ORDER BY sender COLLATE "C"',
             [groupId, recipient.kind, recipient.id, generation],
           );
     return rows.map((r) => JSON.parse(r.box) as KeyBox);
   }
 
-  async recipientsWithBox(groupId: GroupId, generation: number): Promise<Set<string>> {
-    const { rows } = await this.pool.query<{ recipient_id: string }>(
-      "SELECT recipient_id FROM key_boxes WHERE group_id = $1 AND generation = $2 AND recipient_kind = 'member'",
+  async recipientsWithOwnBox(groupId: GroupId, generation: number): Promise<Set<Fingerprint>> {
+    const { rows } = await this.pool.query<{ recipient_id: Fingerprint }>(
+      "SELECT recipient_id FROM key_boxes WHERE group_id = $1 AND generation = $2 AND recipient_kind = 'member' AND sender = recipient_id",
       [groupId, generation],
     );
     return new Set(rows.map((r) => r.recipient_id));

@@ -133,6 +133,29 @@ const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
       INSERT OR IGNORE INTO counters (name, value) VALUES ('note_change', 0);
     `,
   },
+  {
+    // Key boxes are kept per sender: a member may replace only the boxes it sealed,
+    // never another sender's box for the same recipient and generation.
+    version: 2,
+    name: 'key boxes per sender',
+    sql: `
+      CREATE TABLE key_boxes_per_sender (
+        group_id       TEXT NOT NULL,
+        generation     INTEGER NOT NULL,
+        recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('member', 'invite')),
+        recipient_id   TEXT NOT NULL,
+        sender         TEXT NOT NULL,
+        box            TEXT NOT NULL,
+        PRIMARY KEY (group_id, generation, recipient_kind, recipient_id, sender)
+      ) WITHOUT ROWID;
+      INSERT INTO key_boxes_per_sender (group_id, generation, recipient_kind, recipient_id, sender, box)
+        SELECT group_id, generation, recipient_kind, recipient_id, json_extract(box, '$.sender'), box FROM key_boxes;
+      DROP TABLE key_boxes;
+      ALTER TABLE key_boxes_per_sender RENAME TO key_boxes;
+      CREATE INDEX key_boxes_by_recipient ON key_boxes (group_id, recipient_kind, recipient_id, generation, sender);
+      CREATE INDEX key_boxes_self ON key_boxes (group_id, generation) WHERE recipient_kind = 'member' AND recipient_id = sender;
+    `,
+  },
 ];
 
 /** Thrown inside a write transaction to roll it back and answer with a conflict. */
@@ -346,12 +369,12 @@ export class SqliteStore implements Store {
 
   // --- key boxes ---------------------------------------------------------------------------
 
-  /** Upserts boxes; call inside a write transaction. */
+  /** Upserts boxes, one per (group, generation, recipient, sender); call inside a write transaction. */
   private writeBoxes(boxes: KeyBox[]): void {
     if (boxes.length === 0) return;
-    const upsert = this.sql(`INSERT INTO key_boxes (group_id, generation, recipient_kind, recipient_id, box) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (group_id, generation, recipient_kind, recipient_id) DO UPDATE SET box = excluded.box`);
-    for (const box of boxes) upsert.run(box.groupId, box.generation, box.recipient.kind, box.recipient.id, JSON.stringify(box));
+    const upsert = this.sql(`INSERT INTO key_boxes (group_id, generation, recipient_kind, recipient_id, sender, box) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (group_id, generation, recipient_kind, recipient_id, sender) DO UPDATE SET box = excluded.box`);
+    for (const box of boxes) upsert.run(box.groupId, box.generation, box.recipient.kind, box.recipient.id, box.sender, JSON.stringify(box));
   }
 
   async putBoxes(boxes: KeyBox[]): Promise<void> {
@@ -361,12 +384,12 @@ export class SqliteStore implements Store {
   async boxesFor(groupId: GroupId, recipient: KeyBox['recipient'], generation?: number): Promise<KeyBox[]> {
     const rows = (
       generation === undefined
-        ? this.sql('SELECT box FROM key_boxes WHERE group_id = ? AND recipient_kind = ? AND recipient_id = ? ORDER BY generation').all(
+        ? this.sql('SELECT box FROM key_boxes WHERE group_id = ? AND recipient_kind = ? AND recipient_id = ? ORDER BY generation, sender').all(
             groupId,
             recipient.kind,
             recipient.id,
           )
-        : this.sql('SELECT box FROM key_boxes WHERE group_id = ? AND recipient_kind = ? AND recipient_id = ? AND generation = ?').all(
+        : this.sql('SELECT box FROM key_boxes WHERE group_id = ? AND recipient_kind = ? AND recipient_id = ? AND generation = ? ORDER BY sender').all(
             groupId,
             recipient.kind,
             recipient.id,
@@ -376,10 +399,10 @@ export class SqliteStore implements Store {
     return rows.map((r) => JSON.parse(r.box) as KeyBox);
   }
 
-  async recipientsWithBox(groupId: GroupId, generation: number): Promise<Set<string>> {
-    const rows = this.sql("SELECT recipient_id FROM key_boxes WHERE group_id = ? AND generation = ? AND recipient_kind = 'member'").all(groupId, generation) as Array<{
-      recipient_id: string;
-    }>;
+  async recipientsWithOwnBox(groupId: GroupId, generation: number): Promise<Set<Fingerprint>> {
+    const rows = this.sql(
+      "SELECT recipient_id FROM key_boxes WHERE group_id = ? AND generation = ? AND recipient_kind = 'member' AND sender = recipient_id",
+    ).all(groupId, generation) as Array<{ recipient_id: Fingerprint }>;
     return new Set(rows.map((r) => r.recipient_id));
   }
 

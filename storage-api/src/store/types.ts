@@ -69,11 +69,19 @@ export interface Store {
   membership(groupId: GroupId, fingerprint: Fingerprint): Promise<{ status: MembershipStatus; untilSeq: number | null } | null>;
   findInvite(inviteId: InviteId): Promise<GroupId | null>;
 
-  // key boxes: one per (group, generation, recipient); a later post replaces it
+  // key boxes: one per (group, generation, recipient, sender); a sender's later post
+  // replaces its own box, never another sender's
   putBoxes(boxes: KeyBox[]): Promise<void>;
+  /**
+   * Every sender's box for `recipient` (at `generation`, or at all), ordered by
+   * generation (oldest first), then by sender fingerprint (byte order).
+   */
   boxesFor(groupId: GroupId, recipient: KeyBox['recipient'], generation?: number): Promise<KeyBox[]>;
-  /** Which of these fingerprints hold a box for `generation`. */
-  recipientsWithBox(groupId: GroupId, generation: number): Promise<Set<string>>;
+  /**
+   * Members who posted a box to themselves (sender = recipient) at `generation`: the
+   * confirmation that they opened that generation's key.
+   */
+  recipientsWithOwnBox(groupId: GroupId, generation: number): Promise<Set<Fingerprint>>;
 
   // the mailbox: a member waiting for the key
   putKeyRequest(groupId: GroupId, fingerprint: Fingerprint, generation: number, at: number): Promise<void>;
