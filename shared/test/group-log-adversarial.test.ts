@@ -291,17 +291,20 @@ describe('who may sign what', () => {
     await expectRejected(extendLog(f.state, [rotate]), 'not-member', seq);
     const readd = await nextEntry(f.state, f.bob, 'add', { member: f.bob.bundle, role: 'admin' }, f.clock());
     await expectRejected(extendLog(f.state, [readd]), 'not-member', seq);
-    const leave = await nextEntry(f.state, f.bob, 'leave', { rotation }, f.clock());
+    const leave = await nextEntry(f.state, f.bob, 'leave', {}, f.clock());
     await expectRejected(extendLog(f.state, [leave]), 'not-member', seq);
   });
 
   it('refuses entries signed by a member after they left', async () => {
     const f = await fixture();
-    const left = await leaveGroup(f.state, f.bob, f.seed, f.clock());
+    const left = await leaveGroup(f.state, f.bob, f.clock());
     await grow(f, left.entry);
-    const { rotation } = await makeRotation(f.state.groupId, 2, left.seed);
-    const again = await nextEntry(f.state, f.bob, 'leave', { rotation }, f.clock());
+    const again = await nextEntry(f.state, f.bob, 'leave', {}, f.clock());
     await expectRejected(extendLog(f.state, [again]), 'not-member', f.state.seq + 1);
+    // Nor can the leaver start the next generation: only an admin rotates.
+    const { rotation } = await makeRotation(f.state.groupId, 1, f.seed);
+    const rotate = await nextEntry(f.state, f.bob, 'rotate', { rotation }, f.clock());
+    await expectRejected(extendLog(f.state, [rotate]), 'not-member', f.state.seq + 1);
   });
 
   it('refuses a removed admin rejoining through an invite it created before its removal', async () => {
@@ -641,12 +644,17 @@ describe('rotations', () => {
     await expectRejected(extendLog(f.state, [zero]), 'malformed', 4);
   });
 
-  it('refuses a leave without a rotation or with the wrong generation', async () => {
+  it('refuses a leave that carries a key: the departing member never chooses the next generation', async () => {
     const f = await fixture();
-    const wrong = await nextEntry(f.state, f.bob, 'leave', { rotation: await rotation(f, 3) }, f.clock());
-    await expectRejected(extendLog(f.state, [wrong]), 'bad-generation', 4);
-    const bare = await forge(wrong, f.bob, (e) => delete e.body.rotation);
-    await expectRejected(extendLog(f.state, [bare]), 'malformed', 4);
+    const honest = await nextEntry(f.state, f.bob, 'leave', {}, f.clock());
+    const keyed = await forge(honest, f.bob, (e) => (e.body.rotation = { generation: 1, seedCommitment: 'A'.repeat(43), links: [] }));
+    await expectRejected(extendLog(f.state, [keyed]), 'malformed', 4);
+    const left = await extendLog(f.state, [honest]);
+    // The group owes a rotation until an admin makes one; the generation stays.
+    expect(left.owedRotation).toEqual({ member: f.bob.fingerprint, seq: 4, at: honest.at });
+    expect(left.generations).toHaveLength(1);
+    const rotated = await rotateKey(left, f.alice, f.seed, f.clock());
+    expect(rotated.state.owedRotation).toBeNull();
   });
 
   it('refuses a rotate that repeats the current generation', async () => {
@@ -674,7 +682,7 @@ describe('rotations', () => {
     const f = await fixture();
     const { identity } = await recoveryIdentityFromCode(f.recoveryCode);
     expect(identity.fingerprint).toBe(f.state.recovery);
-    const leave = await nextEntry(f.state, identity, 'leave', { rotation: await rotation(f, 1) }, f.clock());
+    const leave = await nextEntry(f.state, identity, 'leave', {}, f.clock());
     await expectRejected(extendLog(f.state, [leave]), 'malformed', 4);
   });
 
@@ -743,7 +751,7 @@ describe('strict schemas', () => {
     const honest = (await inviteEntry(f, f.alice)).entry;
     for (const edit of [
       (e: Raw) => (e.op = 'promote'),
-      (e: Raw) => (e.v = 2),
+      (e: Raw) => (e.v = 1),
       (e: Raw) => (e.sig = e.sig.slice(0, -1)),
       (e: Raw) => (e.sig = `${e.sig.slice(0, -1)}=`),
       (e: Raw) => (e.sig = nonCanonical(e.sig)),

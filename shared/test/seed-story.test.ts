@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { memoryChannelPair, runHandshake } from '../src/crypto/channel.ts';
 import { currentGeneration, nextEntry } from '../src/crypto/group-log.ts';
-import { createGroup, leaveGroup, removeMember, sealToRecipients } from '../src/crypto/group-lifecycle.ts';
+import { createGroup, leaveGroup, removeMember, rotateKey, sealToRecipients } from '../src/crypto/group-lifecycle.ts';
 import { HolderHandshake, JoinerHandshake, type HandshakeOutcome } from '../src/crypto/handshake.ts';
 import { acceptInvite, createInvite, inviteKeysFromCode, inviteOpener } from '../src/crypto/invite.ts';
 import { openKeyBox } from '../src/crypto/key-box.ts';
@@ -157,17 +157,29 @@ describe('the seed story, in memory', () => {
     const [, refusedRemoved] = await handover(c2, c3);
     expect(refusedRemoved).toMatchObject({ kind: 'refused', reason: 'removed' });
 
-    // 5. Everyone leaves; each leave starts a generation for those who stay.
+    // 5. Everyone leaves. A leave carries no key: the admin who stays rotates, and
+    // those who stay get the new generation while those who left get nothing new.
     for (const leaver of [c3, c4, c1]) {
       await leaver.sync(server, groupId);
-      const g = currentGeneration(leaver.group);
-      const left = await leaveGroup(leaver.group, leaver.identity, leaver.seedFor(g)!);
+      const left = await leaveGroup(leaver.group, leaver.identity);
       server.append(groupId, [left.entry]);
-      server.postBoxes(left.boxes);
+      expect(left.state.owedRotation?.member).toBe(leaver.fingerprint);
+      const admin = [c1].find((c) => c !== leaver);
+      if (admin) {
+        await admin.sync(server, groupId);
+        const g = currentGeneration(admin.group);
+        const rotated = await rotateKey(admin.group, admin.identity, admin.seedFor(g)!);
+        server.append(groupId, [rotated.entry]);
+        server.postBoxes(rotated.boxes);
+        await admin.sync(server, groupId);
+        await admin.keepSeed(rotated.generation, rotated.seed);
+        expect(rotated.state.owedRotation).toBeNull();
+      }
       for (const other of [c1, c3, c4]) {
         await other.sync(server, groupId);
-        // Those who stay get the new generation; those who left get nothing new.
-        expect(await other.fetchKey(server)).toBe(other.group.members.has(other.fingerprint));
+        if (other === admin) continue;
+        if (other.group.members.has(other.fingerprint)) expect(await other.fetchKey(server)).toBe(true);
+        else expect(await other.fetchKey(server)).toBe(false);
       }
     }
     const final = await replayLog(server.log(groupId));

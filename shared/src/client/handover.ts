@@ -42,7 +42,7 @@ export async function sealForRequests(
     seen.add(requester);
     const fingerprint = requester as Fingerprint;
     const member = state.members.get(fingerprint);
-    const reason = member && fingerprint !== state.recovery ? refusal(state, trustOf(fingerprint)) : 'not-a-member';
+    const reason = member && fingerprint !== state.recovery ? refusal(state, trustOf(fingerprint), member.joinedSeq < (state.generations[generation]?.seq ?? 0)) : 'not-a-member';
     if (reason) {
       result.skipped.push({ fingerprint, reason });
       continue;
@@ -59,8 +59,12 @@ export async function sealForRequests(
   return { result, boxes };
 }
 
-function refusal(state: GroupState, trust: TrustState): HandoverSkip | null {
+/**
+ * @param entitledBefore the member joined before this generation began, so its rotation
+ *   was sealed to them already: a missing or broken box is no reason to ask them to verify again.
+ */
+function refusal(state: GroupState, trust: TrustState, entitledBefore: boolean): HandoverSkip | null {
   if (trust === 'key-changed' || trust === 'removed') return trust;
-  if (trust !== 'verified' && state.policy !== 'invite-trust') return 'not-verified';
+  if (trust !== 'verified' && state.policy !== 'invite-trust' && !entitledBefore) return 'not-verified';
   return null;
 }

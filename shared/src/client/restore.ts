@@ -5,7 +5,7 @@
  * recovery key box, and appends the `add` of the new device with the key sealed to it.
  * The recovery session is signed out at the end; nothing of the code is kept.
  */
-import { currentGeneration, logHead } from '../crypto/group-log.ts';
+import { logHead } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
 import { recoveryIdentityFromCode, restoreWithRecoveryCode } from '../crypto/recovery.ts';
 import { signIn } from './api-session.ts';
@@ -26,7 +26,7 @@ export async function restoreFromCode(baseUrl: string, recoveryCode: string, dev
   try {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const state = await fetchAndReplay(recovery.api, groupId, now());
-      const boxes = await call('reading the recovery key box', () => recovery.api.boxes.mine.query({ groupId, generation: currentGeneration(state) }));
+      const boxes = await call('reading the recovery key boxes', () => recovery.api.boxes.mine.query({ groupId }));
       const restored = await restoreWithRecoveryCode(recoveryCode, state, boxes, device);
       try {
         await call('adding this device', () => recovery.api.groups.append.mutate({ groupId, entries: [restored.entry], boxes: [restored.box] }));
@@ -35,7 +35,7 @@ export async function restoreFromCode(baseUrl: string, recoveryCode: string, dev
         if (error instanceof ApiCallError && error.is('CONFLICT')) continue;
         throw error;
       }
-      return { groupId, state: restored.state, pinned: logHead(restored.state), seeds: restored.seeds };
+      return { groupId, state: restored.state, pinned: logHead(restored.state), seeds: restored.seeds, ...(restored.faults.length > 0 ? { faults: restored.faults } : {}) };
     }
     throw new GroupClientError('busy', 'the group log kept changing while restoring: try again');
   } finally {

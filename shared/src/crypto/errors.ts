@@ -72,6 +72,7 @@ export type LogRejection =
   | 'time-went-backwards'
   | 'time-in-future'
   | 'last-admin'
+  | 'no-op'
   | 'rollback'
   | 'fork';
 
@@ -92,6 +93,12 @@ export class KeyBoxError extends ConclaveError {
     super('KEY_BOX', message);
   }
 }
+
+/** A seed that opened but is not the one the log commits to for its generation. */
+export class SeedMismatchError extends KeyBoxError {}
+
+/** A key box or seed for a generation this device's log does not have yet (sync first). */
+export class UnknownGenerationError extends KeyBoxError {}
 
 export class NoteError extends ConclaveError {
   constructor(message: string) {

@@ -1,16 +1,17 @@
 /**
  * Membership changes that involve the group key (DESIGN §4–6): creating a group with
- * its recovery recipient, and every change that starts a new generation (remove,
- * leave, rotate, replacing the recovery key). Each returns the signed entries, the new
+ * its recovery recipient, leaving (which owes the group a rotation), and every change
+ * that starts a new generation (remove, rotate, replacing the recovery key — admins
+ * only). Each returns the signed entries, the new
  * seed for the author to keep, and the key boxes to post — already validated against
  * the same rules every other client will apply.
  */
 import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
-import type { HandoverPolicy, KeyBox, LogEntry, Rotation } from '../protocol/schemas.ts';
-import { checkSeed, makeRotation, newSeed, seedCommitment } from './generations.ts';
+import { MAX_ROTATION_LINKS, type HandoverPolicy, type KeyBox, type LogEntry, type Rotation } from '../protocol/schemas.ts';
+import { checkSeed, makeRotation, newSeed, repairLinks, seedCommitment, type GenerationFault } from './generations.ts';
 import { currentGeneration, nextEntry, seedRecipients, signEntry, type GroupState } from './group-log.ts';
-import { EncodingError } from './errors.ts';
+import { EncodingError, KeyBoxError } from './errors.ts';
 import type { DeviceIdentity } from './identity.ts';
 import { sealKeyBox } from './key-box.ts';
 import { deriveGroupId, extendLog, replayLog } from './log-replay.ts';
@@ -90,17 +91,34 @@ export interface Rotated {
   unreachable: KeyBox['recipient'][];
 }
 
+/**
+ * The seeds an author rotates from: one seed is the current generation's (checked
+ * against the log: a wrong one would strand every older key); a map is every seed the
+ * author holds, and the rotation links the newest of them plus whatever a broken
+ * generation would otherwise strand (a repair, DESIGN §4).
+ */
+export type HeldSeeds = Uint8Array | ReadonlyMap<number, Uint8Array>;
+
+async function linksFor(state: GroupState, held: HeldSeeds, faults: readonly GenerationFault[]): Promise<Map<number, Uint8Array>> {
+  if (held instanceof Uint8Array) {
+    await checkSeed(state, currentGeneration(state), held);
+    return new Map([[currentGeneration(state), held]]);
+  }
+  const links = repairLinks(state, held, faults, MAX_ROTATION_LINKS);
+  if (links.size === 0) throw new KeyBoxError('a new key can only be made by a device that holds an earlier key of the group');
+  return links;
+}
+
 async function rotateWith(
   state: GroupState,
   author: DeviceIdentity,
-  currentSeed: Uint8Array,
+  held: HeldSeeds,
   build: (rotation: Rotation) => Promise<LogEntry>,
   now: number,
+  faults: readonly GenerationFault[] = [],
 ): Promise<Rotated> {
-  // A wrong current seed would break the chain for good: nobody could open older notes.
-  await checkSeed(state, currentGeneration(state), currentSeed);
   const generation = currentGeneration(state) + 1;
-  const { seed, rotation } = await makeRotation(state.groupId, generation, currentSeed);
+  const { seed, rotation } = await makeRotation(state.groupId, generation, await linksFor(state, held, faults));
   const entry = await build(rotation);
   const next = await extendLog(state, [entry]);
   const { boxes, unreachable } = await sealToRecipients(next, author, generation, seed, now);
@@ -108,32 +126,34 @@ async function rotateWith(
 }
 
 /** An admin removes a member; the new generation is sealed to everyone else. The removed member keeps what they already read. */
-export function removeMember(state: GroupState, admin: DeviceIdentity, member: Fingerprint, currentSeed: Uint8Array, now: number = Date.now()): Promise<Rotated> {
-  return rotateWith(state, admin, currentSeed, (rotation) => nextEntry(state, admin, 'remove', { member, rotation }, now), now);
+export function removeMember(state: GroupState, admin: DeviceIdentity, member: Fingerprint, held: HeldSeeds, now: number = Date.now(), faults: readonly GenerationFault[] = []): Promise<Rotated> {
+  return rotateWith(state, admin, held, (rotation) => nextEntry(state, admin, 'remove', { member, rotation }, now), now, faults);
 }
 
 /**
- * A member leaves. The leaving device makes the new generation for those who stay and
- * must forget its seed at once (DESIGN §4 puts the rotation in the same entry; an admin
- * may rotate again afterwards for assurance).
+ * A member leaves. The entry carries no key: the departing member never chooses the
+ * next generation (DESIGN §4). The log then owes a rotation (`owedRotation`) that the
+ * first admin device to see it makes with `rotateKey`.
  */
-export function leaveGroup(state: GroupState, me: DeviceIdentity, currentSeed: Uint8Array, now: number = Date.now()): Promise<Rotated> {
-  return rotateWith(state, me, currentSeed, (rotation) => nextEntry(state, me, 'leave', { rotation }, now), now);
+export async function leaveGroup(state: GroupState, me: DeviceIdentity, now: number = Date.now()): Promise<{ entry: LogEntry; state: GroupState }> {
+  const entry = await nextEntry(state, me, 'leave', {}, now);
+  return { entry, state: await extendLog(state, [entry]) };
 }
 
-/** An admin starts a new generation with nobody removed (e.g. after a lost device is found). */
-export function rotateKey(state: GroupState, admin: DeviceIdentity, currentSeed: Uint8Array, now: number = Date.now()): Promise<Rotated> {
-  return rotateWith(state, admin, currentSeed, (rotation) => nextEntry(state, admin, 'rotate', { rotation }, now), now);
+/** An admin starts a new generation with nobody removed: after a leave, a lost device, or to repair a broken key. */
+export function rotateKey(state: GroupState, admin: DeviceIdentity, held: HeldSeeds, now: number = Date.now(), faults: readonly GenerationFault[] = []): Promise<Rotated> {
+  return rotateWith(state, admin, held, (rotation) => nextEntry(state, admin, 'rotate', { rotation }, now), now, faults);
 }
 
 /** An admin replaces the recovery code (e.g. the old one was exposed): the old recovery key loses access. */
 export async function replaceRecovery(
   state: GroupState,
   admin: DeviceIdentity,
-  currentSeed: Uint8Array,
+  held: HeldSeeds,
   now: number = Date.now(),
+  faults: readonly GenerationFault[] = [],
 ): Promise<Rotated & { recoveryCode: string }> {
   const { code, identity } = await createRecoveryCode(state.groupId);
-  const rotated = await rotateWith(state, admin, currentSeed, (rotation) => nextEntry(state, admin, 'recovery', { recovery: identity.bundle, rotation }, now), now);
+  const rotated = await rotateWith(state, admin, held, (rotation) => nextEntry(state, admin, 'recovery', { recovery: identity.bundle, rotation }, now), now, faults);
   return { ...rotated, recoveryCode: code };
 }

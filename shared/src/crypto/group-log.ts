@@ -5,7 +5,7 @@
 import { labelled } from '../protocol/canonical.ts';
 import { concatBytes, fromBase64url, toBase64url, utf8 } from '../protocol/encoding.ts';
 import type { EntryHash, Fingerprint, GroupId, InviteId, Role } from '../protocol/ids.ts';
-import type { HandoverPolicy, LogBody, LogEntry, LogHead, LogOp, PublicBundle, UnsignedLogEntry } from '../protocol/schemas.ts';
+import type { HandoverPolicy, LogBody, LogEntry, LogHead, LogOp, PublicBundle, SeedLink, UnsignedLogEntry } from '../protocol/schemas.ts';
 import type { Bytes } from '../protocol/encoding.ts';
 import { LogVerificationError } from './errors.ts';
 import { signLabelled, type DeviceIdentity } from './identity.ts';
@@ -37,11 +37,13 @@ export interface GenerationInfo {
   generation: number;
   /** The entry that started it. */
   seq: number;
-  /** Who started it: the only non-member who may send its boxes (a member who just left). */
+  /** The author's clock on that entry: "the key made by X's device on <date>". */
+  at: number;
+  /** Who started it (an admin; the creator for generation 0): a broken generation is attributed to them. */
   startedBy: Fingerprint;
   seedCommitment: string;
-  /** AEAD(prevKey_g, s_{g-1}); absent for generation 0. */
-  prevWrap?: string;
+  /** Earlier seeds wrapped under this generation's prev key (empty for generation 0). */
+  links: SeedLink[];
   /** Everyone who was a member at some point while this generation was current. */
   members: Set<Fingerprint>;
 }
@@ -77,6 +79,20 @@ export interface GroupState {
   recovery: Fingerprint | null;
   /** Every time a recovery code added a device (an `add` signed by the recovery key), oldest first: admins are told. */
   recoveryUses: RecoveryUse[];
+  /**
+   * Set by a `leave`, cleared by the next rotation: the member who left still holds the
+   * current key, so an admin device rotates as soon as it sees this (DESIGN §4).
+   */
+  owedRotation: OwedRotation | null;
+}
+
+/** A key rotation the group is owed because a member left (a leave carries no key). */
+export interface OwedRotation {
+  /** Who left. */
+  member: Fingerprint;
+  /** The leave entry. */
+  seq: number;
+  at: number;
 }
 
 /** A device added with the recovery code: an `add` signed by the recovery key. */

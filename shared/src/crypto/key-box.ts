@@ -11,8 +11,8 @@ import { labelled } from '../protocol/canonical.ts';
 import { fromBase64url, toBase64url, type Bytes } from '../protocol/encoding.ts';
 import type { Fingerprint, GroupId } from '../protocol/ids.ts';
 import { keyBoxSchema, type KeyBox, type KeyBoxRecipient } from '../protocol/schemas.ts';
-import { EncodingError, KeyBoxError, SignatureError } from './errors.ts';
-import { checkSeed } from './generations.ts';
+import { DecryptError, EncodingError, KeyBoxError, SeedMismatchError, SignatureError, UnknownGenerationError } from './errors.ts';
+import { checkSeed, type GenerationFault } from './generations.ts';
 import type { GroupState } from './group-log.ts';
 import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
@@ -79,7 +79,7 @@ export async function openKeyBox(input: unknown, opener: BoxOpener, state: Group
   if (box.recipient.kind !== opener.recipient.kind || box.recipient.id !== opener.recipient.id) return null;
   if (box.groupId !== state.groupId) throw new KeyBoxError('this key box is for another group');
   const generation = state.generations[box.generation];
-  if (!generation) throw new KeyBoxError(`this key box is for generation ${box.generation}, which the group log does not have yet`);
+  if (!generation) throw new UnknownGenerationError(`this key box is for generation ${box.generation}, which the group log does not have yet`);
   const sender = senderKey(state, box.sender);
   if (!sender || !(generation.members.has(box.sender) || generation.startedBy === box.sender)) {
     throw new KeyBoxError('this key box was sent by someone who was not a member of the group at that generation');
@@ -103,4 +103,33 @@ function senderKey(state: GroupState, sender: Fingerprint): Bytes | undefined {
   if (member) return member.signKey;
   const departed = state.departed.get(sender);
   return departed ? fromBase64url(departed.bundle.signKey, 32) : undefined;
+}
+
+/** What one box held for this device gave: its seed, nothing (not ours, or the log is behind), or a fault to report. */
+export type BoxExamination = { kind: 'seed'; seed: Bytes; generation: number; sender: Fingerprint } | { kind: 'skip' } | { kind: 'fault'; fault: GenerationFault };
+
+/**
+ * Opens a box like `openKeyBox` but never throws for a bad box: it says who is to blame
+ * (DESIGN §5: clients try every box for them and report a box that fails). Only a box
+ * whose signature verifies is attributed to its sender; anything else is `forged-box`
+ * with no author (the server, or whoever altered it, made it).
+ */
+export async function examineKeyBox(input: unknown, opener: BoxOpener, state: GroupState): Promise<BoxExamination> {
+  const claimed = keyBoxSchema.safeParse(input);
+  const generation = claimed.success ? claimed.data.generation : -1;
+  const at = state.generations[generation]?.at ?? 0;
+  const fault = (kind: GenerationFault['kind'], author: Fingerprint | null, detail: string): BoxExamination => ({ kind: 'fault', fault: { generation, kind, author, at, detail } });
+  try {
+    const seed = await openKeyBox(input, opener, state);
+    return seed ? { kind: 'seed', seed, generation, sender: claimed.success ? claimed.data.sender : ('' as Fingerprint) } : { kind: 'skip' };
+  } catch (error) {
+    if (error instanceof UnknownGenerationError) return { kind: 'skip' };
+    const sender = claimed.success ? claimed.data.sender : null;
+    if (error instanceof SeedMismatchError) return fault('bad-seed', sender, `a key box signed by its sender holds a key that is not the one the group log names for generation ${generation}`);
+    if (error instanceof DecryptError) return fault('bad-box', sender, `a key box signed by its sender for generation ${generation} does not open`);
+    if (error instanceof SignatureError || error instanceof EncodingError || error instanceof KeyBoxError) {
+      return fault('forged-box', null, `a key box for generation ${generation} was not signed by a member who held that key: the server or someone in between may have altered it`);
+    }
+    throw error;
+  }
 }

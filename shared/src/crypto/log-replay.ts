@@ -57,6 +57,7 @@ function cloneState(state: GroupState): GroupState {
     generations: state.generations.map((g) => ({ ...g, members: new Set(g.members) })),
     invites: new Map([...state.invites].map(([k, v]) => [k, { ...v }])),
     recoveryUses: [...state.recoveryUses],
+    owedRotation: state.owedRotation,
   };
 }
 
@@ -107,10 +108,11 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
       lastAt: entry.at,
       members: new Map([[creatorInfo.fingerprint, creatorInfo]]),
       departed: new Map(),
-      generations: [{ generation: 0, seq: 0, startedBy: creatorInfo.fingerprint, seedCommitment, members: new Set([creatorInfo.fingerprint]) }],
+      generations: [{ generation: 0, seq: 0, at: entry.at, startedBy: creatorInfo.fingerprint, seedCommitment, links: [], members: new Set([creatorInfo.fingerprint]) }],
       invites: new Map(),
       recovery: null,
       recoveryUses: [],
+      owedRotation: null,
     };
     return { state: created, signatures: sigs };
   }
@@ -131,16 +133,24 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
     if (rotation.generation !== state.generations.length) {
       fail('bad-generation', `entry ${entry.seq} starts generation ${rotation.generation}, expected ${state.generations.length}`);
     }
+    // Links name earlier generations, newest first, each once.
+    let above = rotation.generation;
+    for (const link of rotation.links) {
+      if (link.generation >= above) fail('bad-generation', `entry ${entry.seq} links generation ${link.generation}, which is not an earlier generation in newest-first order`);
+      above = link.generation;
+    }
   };
   const startGeneration = (rotation: Rotation) => {
     state.generations.push({
       generation: rotation.generation,
       seq: entry.seq,
+      at: entry.at,
       startedBy: entry.author,
       seedCommitment: rotation.seedCommitment,
-      prevWrap: rotation.prevWrap,
+      links: rotation.links,
       members: new Set(state.members.keys()),
     });
+    state.owedRotation = null;
   };
   // An invite is an admin's promise; it dies when its author stops being an admin, so a
   // removed admin cannot walk back in with a code they kept (nor receive keys through it).
@@ -223,9 +233,9 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
       if (!author) fail('not-member', `entry ${entry.seq} is a leave by someone who is not a member`);
       if (entry.author === state.recovery) fail('malformed', `entry ${entry.seq}: the recovery key cannot leave`);
       needEntrySig(author.signKey);
-      requireRotation(entry.body.rotation);
       depart(entry.author, 'left');
-      startGeneration(entry.body.rotation);
+      // The leaver still holds the current key: the group is owed a rotation by an admin.
+      state.owedRotation = { member: entry.author, seq: entry.seq, at: entry.at };
       break;
     }
     case 'rotate': {
@@ -240,6 +250,8 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
       const target = state.members.get(member);
       if (!target) fail('not-member', `entry ${entry.seq} changes the role of someone who is not a member`);
       if (member === state.recovery) fail('malformed', `entry ${entry.seq}: the recovery key is always an admin`);
+      // A change to the same role would let anyone with admin rights grow the log for nothing.
+      if (role === target.role) fail('no-op', `entry ${entry.seq} gives ${member} the role they already have`);
       if (role === 'member' && target.role === 'admin') {
         const humanAdmins = [...state.members.values()].filter((m) => m.role === 'admin' && m.fingerprint !== state.recovery);
         if (humanAdmins.length <= 1) fail('last-admin', `entry ${entry.seq} would leave the group without a person as admin`);

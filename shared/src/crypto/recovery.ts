@@ -8,10 +8,10 @@ import { fromBase64url, utf8 } from '../protocol/encoding.ts';
 import type { GroupId } from '../protocol/ids.ts';
 import type { KeyBox, LogEntry } from '../protocol/schemas.ts';
 import { RecoveryError } from './errors.ts';
-import { seedChain } from './generations.ts';
-import { currentGeneration, nextEntry, type GroupState } from './group-log.ts';
+import { reachableSeeds, type GenerationFault } from './generations.ts';
+import { nextEntry, type GroupState } from './group-log.ts';
 import { identityFromKeyPairs, type DeviceIdentity } from './identity.ts';
-import { openKeyBox, openerFor, sealKeyBox } from './key-box.ts';
+import { examineKeyBox, openerFor, sealKeyBox } from './key-box.ts';
 import { LABELS } from './labels.ts';
 import { extendLog } from './log-replay.ts';
 import { hkdfSha256, keyPairFromSeed, type KeyPairWithPublicBytes } from './primitives.ts';
@@ -45,8 +45,10 @@ export interface Restoration {
   entry: LogEntry;
   /** Post this: the newest seed, sealed to the new device. */
   box: KeyBox;
-  /** Every seed of the group, newest first opened from the recovery box. */
+  /** Every seed the recovery boxes open, directly or through the log's links. */
   seeds: Map<number, Uint8Array>;
+  /** Broken generations met on the way (attributed): the restored admin device repairs them. */
+  faults: GenerationFault[];
   state: GroupState;
 }
 
@@ -61,27 +63,32 @@ export async function restoreWithRecoveryCode(code: string, state: GroupState, b
   if (state.recovery !== identity.fingerprint) {
     throw new RecoveryError('this recovery code was replaced by a newer one, or belongs to a different group history');
   }
-  const generation = currentGeneration(state);
-  let seed: Uint8Array | null = null;
-  // The server chooses what it lists: a junk box must not hide a good one behind it.
-  for (const box of boxes) {
-    if ((box as { generation?: unknown } | null)?.generation !== generation) continue;
-    try {
-      seed = await openKeyBox(box, openerFor(identity), state);
-    } catch {
-      continue;
-    }
-    if (seed) break;
+  // Every box for the recovery key, newest generation first, every sender: the server
+  // chooses what it lists, and a junk box must not hide a good one (DESIGN §5).
+  const opener = openerFor(identity);
+  const held = new Map<number, Uint8Array>();
+  const faults: GenerationFault[] = [];
+  const ordered = [...boxes].sort((a, b) => generationOf(b) - generationOf(a));
+  for (const box of ordered) {
+    if (held.has(generationOf(box))) continue;
+    const examined = await examineKeyBox(box, opener, state);
+    if (examined.kind === 'fault') faults.push(examined.fault);
+    if (examined.kind !== 'seed') continue;
+    held.set(examined.generation, examined.seed);
+    const reached = await reachableSeeds(state, held, [examined.generation]);
+    for (const [g, seed] of reached.seeds) held.set(g, seed);
+    faults.push(...reached.faults);
   }
-  if (!seed) throw new RecoveryError('the server has no key for the recovery code at the current generation');
-  let seeds: Map<number, Uint8Array>;
-  try {
-    seeds = await seedChain(state, generation, seed);
-  } catch (cause) {
-    throw new RecoveryError('the recovery key opened the newest key, but the chain to older keys is broken: older notes cannot be restored', { cause });
-  }
+  if (held.size === 0) throw new RecoveryError('the server has no key for this recovery code that opens');
+  // A broken newest key still restores access: the new admin device repairs the chain from what opened.
+  const newest = Math.max(...held.keys());
   const entry = await nextEntry(state, identity, 'add', { member: newDevice.bundle, role: 'admin' });
   const next = await extendLog(state, [entry]);
-  const box = await sealKeyBox(identity, state.groupId, generation, seed, { kind: 'member', id: newDevice.fingerprint }, newDevice.boxKeys.publicBytes);
-  return { entry, box, seeds, state: next };
+  const box = await sealKeyBox(identity, state.groupId, newest, held.get(newest)!, { kind: 'member', id: newDevice.fingerprint }, newDevice.boxKeys.publicBytes);
+  return { entry, box, seeds: held, faults, state: next };
+}
+
+function generationOf(box: unknown): number {
+  const generation = (box as { generation?: unknown } | null)?.generation;
+  return typeof generation === 'number' ? generation : -1;
 }

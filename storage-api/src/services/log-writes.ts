@@ -50,6 +50,7 @@ const REJECTION_TEXT: Record<LogRejection, string> = {
   'time-went-backwards': 'it is dated before the entry it follows',
   'time-in-future': "it is dated too far ahead of the server's clock",
   'last-admin': 'it would leave the group without a person as admin',
+  'no-op': 'it changes nothing (the member already has that role)',
   rollback: 'it would roll the log back',
   fork: 'it would fork the log',
 };
