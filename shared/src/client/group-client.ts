@@ -5,7 +5,7 @@
  * used; the server only ever receives signed entries, sealed boxes and ciphertext.
  * Browser-safe: WebCrypto and fetch only.
  */
-import { seedChain } from '../crypto/generations.ts';
+import { checkSeed, reachableSeeds, repairLinks, seedChain, type GenerationFault } from '../crypto/generations.ts';
 import { currentGeneration, isAdmin, logHead, nextEntry, type GroupState } from '../crypto/group-log.ts';
 import { createGroup, leaveGroup, removeMember, replaceRecovery, rotateKey, type Rotated } from '../crypto/group-lifecycle.ts';
 import type { TrustState } from '../crypto/handshake.ts';
@@ -17,15 +17,16 @@ import { newNoteId, NoteOpenError, type NotePlaintext } from '../crypto/note-env
 import type { Fingerprint, GroupId, NoteId, Role } from '../protocol/ids.ts';
 import type { HandoverPolicy, KeyBox, LogEntry } from '../protocol/schemas.ts';
 import { signIn, type ApiSession } from './api-session.ts';
-import { ApiCallError, call, GroupClientError } from './errors.ts';
+import { ApiCallError, call, GroupClientError, NoteConflictError } from './errors.ts';
 import type { GroupRecord, KeyStore } from './key-store.ts';
 import { joinWithInvite } from './join.ts';
-import { withNewestKey } from './key-fetch.ts';
+import { mergeFaults, withNewestKey } from './key-fetch.ts';
 import { fetchAndReplay, syncRecord } from './log-sync.ts';
 import { restoreFromCode } from './restore.ts';
 import { KeyedQueue, SessionKeeper } from './session-keeper.ts';
 import { sealForRequests, type HandoverResult } from './handover.ts';
-import { getNote, listHeaders, NoteKeys, openListed, putNote, type NoteList, type OpenedNote } from './notes.ts';
+import { listHeaders, NoteGuard, NoteKeys, openListed, putNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
+import { MemoryNoteStore, type NoteStore } from './note-store.ts';
 
 export type { HandoverResult } from './handover.ts';
 
@@ -42,6 +43,8 @@ export interface GroupClientOptions {
   trustOf?: (groupId: GroupId, fingerprint: Fingerprint) => TrustState;
   /** This device's clock (tests move it). */
   now?: () => number;
+  /** What this device has seen of each group's notes (DESIGN §5); in memory by default. */
+  notes?: NoteStore;
 }
 
 export interface InviteOptions {
@@ -65,6 +68,33 @@ interface Built {
   boxes: KeyBox[];
   state: GroupState;
   seeds?: Map<number, Uint8Array>;
+  faults?: GenerationFault[] | undefined;
+}
+
+/** What `keyHealth` reports (DESIGN §4): shown as "the key has not been rotated since X left" and "the key made by X's device on <date> is broken". */
+export interface KeyHealth {
+  owedRotation?: { member: Fingerprint; seq: number; at: number };
+  /** Every fault this device met; `repaired` once the chain from the current key is whole again. */
+  faults: Array<GenerationFault & { repaired: boolean }>;
+  holdsCurrentKey: boolean;
+  /** This device is an admin holding a key, and the group needs a rotation or a repair. */
+  canRepair: boolean;
+}
+
+/**
+ * Whether the key chain needs an admin's repair, on signed evidence only: the current
+ * generation's own author sealed this device a bad key, or a seed this device holds can
+ * no longer be reached from the current one through links that open.
+ */
+export function needsRepair(record: GroupRecord): boolean {
+  const { state, seeds } = record;
+  const faults = record.faults ?? [];
+  const current = currentGeneration(state);
+  if (!seeds.has(current)) {
+    const author = state.generations[current]?.startedBy;
+    return faults.some((f) => f.generation === current && (f.kind === 'bad-seed' || f.kind === 'bad-box') && f.author === author);
+  }
+  return repairLinks(state, seeds, faults).size > 1;
 }
 
 export class GroupClient {
@@ -75,6 +105,7 @@ export class GroupClient {
   private readonly trustOf: (groupId: GroupId, fingerprint: Fingerprint) => TrustState;
   private readonly now: () => number;
   private readonly noteKeys = new NoteKeys();
+  private readonly notes: NoteStore;
   private readonly queue = new KeyedQueue<GroupId>();
 
   constructor(options: GroupClientOptions) {
@@ -83,6 +114,7 @@ export class GroupClient {
     this.baseUrl = options.baseUrl;
     this.trustOf = options.trustOf ?? (() => 'unverified');
     this.now = options.now ?? Date.now;
+    this.notes = options.notes ?? new MemoryNoteStore();
     this.session = new SessionKeeper(options.session, options.identity, options.baseUrl, this.now);
   }
 
@@ -130,7 +162,26 @@ export class GroupClient {
    * @throws {LogVerificationError} rollback, fork, or a broken rule: the log is not adopted.
    */
   sync(groupId: GroupId): Promise<GroupState> {
-    return this.locked(groupId, async () => (await this.syncInternal(await this.record(groupId))).state);
+    return this.locked(groupId, async () => (await this.maintainKeys(await this.syncInternal(await this.record(groupId)))).state);
+  }
+
+  /**
+   * The state of the group's key chain as this device sees it (no network): a rotation
+   * owed since a member left, broken generations with who made them, and whether this
+   * device may repair (an admin holding a key). Repair is `rotateKey`.
+   */
+  async keyHealth(groupId: GroupId): Promise<KeyHealth> {
+    const record = await this.record(groupId);
+    const { state } = record;
+    const holdsCurrentKey = record.seeds.has(currentGeneration(state));
+    const broken = needsRepair(record);
+    const admin = isAdmin(state, this.fingerprint);
+    return {
+      ...(state.owedRotation ? { owedRotation: { ...state.owedRotation } } : {}),
+      faults: (record.faults ?? []).map((fault) => ({ ...fault, repaired: holdsCurrentKey && !broken && fault.generation <= currentGeneration(state) && (fault.generation < currentGeneration(state) || fault.author !== state.generations[fault.generation]?.startedBy) })),
+      holdsCurrentKey,
+      canRepair: admin && record.seeds.size > 0 && (state.owedRotation !== null || broken || !holdsCurrentKey),
+    };
   }
 
   // --- invites and joining ---------------------------------------------------------
@@ -269,7 +320,7 @@ export class GroupClient {
    */
   fetchKey(groupId: GroupId): Promise<boolean> {
     return this.locked(groupId, async () => {
-      const record = await this.fetchKeyInternal(await this.syncInternal(await this.record(groupId)));
+      const record = await this.maintainKeys(await this.fetchKeyInternal(await this.syncInternal(await this.record(groupId))));
       return record.seeds.has(currentGeneration(record.state));
     });
   }
@@ -290,8 +341,10 @@ export class GroupClient {
   acceptHandedKey(groupId: GroupId, generation: number, seed: Uint8Array): Promise<void> {
     return this.locked(groupId, async () => {
       const record = await this.syncInternal(await this.record(groupId));
-      const chain = await seedChain(record.state, generation, seed);
-      await this.store.save({ ...record, seeds: new Map([...record.seeds, ...chain]) });
+      await checkSeed(record.state, generation, seed);
+      const reached = await reachableSeeds(record.state, new Map([...record.seeds, [generation, seed]]), [generation]);
+      const faults = mergeFaults(record.faults, reached.faults);
+      await this.store.save({ ...record, seeds: reached.seeds, ...(faults ? { faults } : {}) });
       // A box to itself answers its own mailbox request (admins stop seeing it) and
       // keeps the key on the server, sealed to this device, should local storage be lost.
       const box = await sealKeyBox(this.identity, groupId, generation, seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes);
@@ -318,8 +371,10 @@ export class GroupClient {
 
   /**
    * Writes a note version with the current generation's key. A new note by default;
-   * pass `noteId` and `version` (current + 1) to edit.
+   * pass `noteId` and `version` (current + 1) to edit. The version names the hash of
+   * the one before it (fetched and verified when this device has not seen it).
    * @throws {NoteConflictError} when that version exists: read `currentVersion`, merge, retry.
+   * @throws {NoteOpenError} when the version before it fails the chain rules (`forked`…).
    */
   writeNote(groupId: GroupId, content: NotePlaintext, options: { noteId?: NoteId; version?: number; deleted?: boolean } = {}): Promise<{ noteId: NoteId; version: number }> {
     return this.locked(groupId, async () => {
@@ -330,37 +385,70 @@ export class GroupClient {
       const noteKey = await this.noteKeys.keyFor(groupId, record.seeds)(generation);
       if (!noteKey) throw new GroupClientError('no-key', 'the current group key has not reached this device yet');
       const address = { noteId: options.noteId ?? newNoteId(), version: options.version ?? 1 };
-      await putNote(this.api, this.identity, record.state, generation, noteKey, address, content, {
+      const guard = await this.noteGuard(record);
+      const link = await guard.prevFor(address.noteId, address.version);
+      if ('currentVersion' in link) {
+        throw new NoteConflictError(
+          { code: 'CONFLICT', currentVersion: link.currentVersion },
+          `storing the note failed (CONFLICT): version ${address.version} is not the next version of this note (the stored version is ${link.currentVersion})`,
+        );
+      }
+      const envelope = await putNote(this.api, this.identity, record.state, generation, noteKey, address, content, {
         at: this.now(),
+        prev: link.prev,
         ...(options.deleted ? { deleted: true } : {}),
       });
+      await guard.written(envelope);
       return address;
     });
   }
 
-  /** Lists notes (newest version of each), decrypting titles; pass a previous `cursor` as `since` for changes only. */
+  /**
+   * Lists notes (newest version of each), decrypting titles; pass a previous `cursor` as
+   * `since` for changes only. Each is checked against what this device saw (`warnings`,
+   * or `ok: false` with `forked`, `broken-chain`…); a full listing (no `since`) also
+   * lists, as `vanished`, notes this device saw that the server no longer lists.
+   */
   listNotes(groupId: GroupId, options: { since?: number } = {}): Promise<NoteList> {
     return this.locked(groupId, async () => {
       const record = await this.readyToRead(groupId);
-      const { items, cursor } = await listHeaders(this.api, groupId, options.since ?? 0);
-      const notes = await openListed(this.api, record.state, this.noteKeys.keyFor(groupId, record.seeds), items);
+      const since = options.since ?? 0;
+      const { items, cursor } = await listHeaders(this.api, groupId, since);
+      const notes = await openListed(await this.noteGuard(record), items, { full: since === 0 });
       return { notes, cursor };
     });
   }
 
-  /** Reads one note (its newest version by default). @throws {NoteOpenError} */
+  /**
+   * Reads one note (its newest version by default), checked against what this device saw.
+   * @throws {NoteOpenError} why it cannot be shown, including `vanished`, `forked`,
+   *   `broken-chain` and `generation-went-back`.
+   */
   readNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<OpenedNote> {
     return this.locked(groupId, async () => {
       let record = await this.record(groupId);
       try {
-        return await getNote(this.api, record.state, this.noteKeys.keyFor(groupId, record.seeds), noteId, version);
+        return await (await this.noteGuard(record)).read(noteId, version);
       } catch (error) {
         if (!(error instanceof NoteOpenError) || (error.reason !== 'log-behind' && error.reason !== 'no-key')) throw error;
       }
       // Written after our last sync, or with a key that has not reached us yet: catch up once.
       record = await this.readyToRead(groupId);
-      return getNote(this.api, record.state, this.noteKeys.keyFor(groupId, record.seeds), noteId, version);
+      return (await this.noteGuard(record)).read(noteId, version);
     });
+  }
+
+  /**
+   * Every version of a note, newest first, verified as one signed chain from version 1
+   * (each `prev` names the version before; the generation never goes back).
+   * @throws {NoteOpenError} `broken-chain`, `generation-went-back`, `forked`, `vanished`…
+   */
+  noteHistory(groupId: GroupId, noteId: NoteId): Promise<NoteVersion[]> {
+    return this.locked(groupId, async () => (await this.noteGuard(await this.readyToRead(groupId))).history(noteId));
+  }
+
+  private noteGuard(record: GroupRecord): Promise<NoteGuard> {
+    return NoteGuard.start(this.api, record.state, this.noteKeys.keyFor(record.groupId, record.seeds), this.notes);
   }
 
   // --- membership changes -----------------------------------------------------------
@@ -371,7 +459,7 @@ export class GroupClient {
    */
   removeMember(groupId: GroupId, member: Fingerprint): Promise<{ generation: number; unreachable: KeyBox['recipient'][] }> {
     return this.locked(groupId, async () => {
-      const rotated = await this.rotate(groupId, (state, seed) => removeMember(state, this.identity, member, seed, this.now()));
+      const rotated = await this.rotate(groupId, (state, held, faults) => removeMember(state, this.identity, member, held, this.now(), faults));
       return { generation: rotated.generation, unreachable: rotated.unreachable };
     });
   }
@@ -383,9 +471,9 @@ export class GroupClient {
    */
   rotateKey(groupId: GroupId): Promise<{ generation: number; unreachable: KeyBox['recipient'][] }> {
     return this.locked(groupId, async () => {
-      const rotated = await this.rotate(groupId, (state, seed) => {
+      const rotated = await this.rotate(groupId, (state, held, faults) => {
         if (!isAdmin(state, this.fingerprint)) throw new GroupClientError('not-admin', 'only an admin of the group can rotate its key');
-        return rotateKey(state, this.identity, seed, this.now());
+        return rotateKey(state, this.identity, held, this.now(), faults);
       });
       return { generation: rotated.generation, unreachable: rotated.unreachable };
     });
@@ -400,9 +488,9 @@ export class GroupClient {
   replaceRecovery(groupId: GroupId): Promise<{ recoveryCode: string; generation: number }> {
     return this.locked(groupId, async () => {
       let recoveryCode = '';
-      const rotated = await this.rotate(groupId, async (state, seed) => {
+      const rotated = await this.rotate(groupId, async (state, held, faults) => {
         if (!isAdmin(state, this.fingerprint)) throw new GroupClientError('not-admin', 'only an admin of the group can replace its recovery code');
-        const made = await replaceRecovery(state, this.identity, seed, this.now());
+        const made = await replaceRecovery(state, this.identity, held, this.now(), faults);
         recoveryCode = made.recoveryCode;
         return made;
       });
@@ -410,10 +498,17 @@ export class GroupClient {
     });
   }
 
-  /** Leaves the group: the new generation goes to those who stay, and this device forgets every key of it. */
+  /**
+   * Leaves the group and forgets every key of it. The leave carries no new key: the
+   * first admin device that sees it rotates (DESIGN §4); until then `keyHealth` says so.
+   */
   leave(groupId: GroupId): Promise<void> {
     return this.locked(groupId, async () => {
-      await this.rotate(groupId, (state, seed) => leaveGroup(state, this.identity, seed, this.now()));
+      await this.appendBuilt(groupId, async (record) => {
+        if (!record.state.members.has(this.fingerprint)) return { entries: [], boxes: [], state: record.state };
+        const left = await leaveGroup(record.state, this.identity, this.now());
+        return { entries: [left.entry], boxes: [], state: left.state };
+      });
       this.noteKeys.forget(groupId);
       await this.store.remove(groupId);
     });
@@ -463,24 +558,50 @@ export class GroupClient {
     return next;
   }
 
-  /** A rotation (remove, leave): needs the current key, appends the entry with the new generation's boxes. */
-  private async rotate(groupId: GroupId, make: (state: GroupState, currentSeed: Uint8Array) => Promise<Rotated>): Promise<Rotated> {
+  /**
+   * A rotation (remove, rotate, recovery change): continues from the newest good seed
+   * this device holds, linking past any broken generation it knows of (a repair), and
+   * appends the entry with the new generation's boxes.
+   */
+  private async rotate(
+    groupId: GroupId,
+    make: (state: GroupState, held: ReadonlyMap<number, Uint8Array>, faults: readonly GenerationFault[]) => Promise<Rotated>,
+  ): Promise<Rotated> {
     let rotated: Rotated | undefined;
     await this.appendBuilt(groupId, async (record) => {
       let ready = record;
-      const generation = currentGeneration(ready.state);
-      if (!ready.seeds.has(generation)) ready = await this.fetchKeyInternal(ready);
-      const seed = ready.seeds.get(generation);
-      if (!seed) throw new GroupClientError('no-key', 'this change starts a new key, which needs the current key on this device');
-      rotated = await make(ready.state, seed);
+      if (!ready.seeds.has(currentGeneration(ready.state))) ready = await this.fetchKeyInternal(ready);
+      if (ready.seeds.size === 0) throw new GroupClientError('no-key', 'this change makes a new key, which needs a key of the group on this device');
+      rotated = await make(ready.state, ready.seeds, ready.faults ?? []);
       const boxes = [...rotated.boxes];
       // A box to itself too (when it stays): if the answer to the append is lost, the new key is not.
       if (rotated.state.members.has(this.fingerprint)) {
         boxes.push(await sealKeyBox(this.identity, groupId, rotated.generation, rotated.seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes));
       }
-      return { entries: [rotated.entry], boxes, state: rotated.state, seeds: new Map([...ready.seeds, [rotated.generation, rotated.seed]]) };
+      return { entries: [rotated.entry], boxes, state: rotated.state, seeds: new Map([...ready.seeds, [rotated.generation, rotated.seed]]), faults: ready.faults };
     });
     return rotated!;
+  }
+
+  /**
+   * An admin device keeps the key chain whole by itself (DESIGN §4): it rotates when a
+   * leave owes the group a rotation, or when a generation it checked is broken and not
+   * bridged yet. Only signed evidence triggers a repair (a bad link in the signed log, a
+   * bad box its sender signed), so a server cannot make admins rotate at will.
+   */
+  private async maintainKeys(record: GroupRecord): Promise<GroupRecord> {
+    if (!isAdmin(record.state, this.fingerprint) || this.fingerprint === record.state.recovery) return record;
+    if (record.state.owedRotation === null && !needsRepair(record)) return record;
+    const ready = record.seeds.has(currentGeneration(record.state)) ? record : await this.fetchKeyInternal(record);
+    if (ready.seeds.size === 0) return ready;
+    return this.appendBuilt(record.groupId, async (latest) => {
+      const fresh = latest.seeds.has(currentGeneration(latest.state)) ? latest : await this.fetchKeyInternal(latest);
+      // Another admin may have rotated meanwhile: then there is nothing left to do.
+      if ((fresh.state.owedRotation === null && !needsRepair(fresh)) || fresh.seeds.size === 0) return { entries: [], boxes: [], state: fresh.state };
+      const rotated = await rotateKey(fresh.state, this.identity, fresh.seeds, this.now(), fresh.faults ?? []);
+      const self = await sealKeyBox(this.identity, record.groupId, rotated.generation, rotated.seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes);
+      return { entries: [rotated.entry], boxes: [...rotated.boxes, self], state: rotated.state, seeds: new Map([...fresh.seeds, [rotated.generation, rotated.seed]]), faults: fresh.faults };
+    });
   }
 
   /**
@@ -499,7 +620,8 @@ export class GroupClient {
         if (error instanceof ApiCallError && error.is('CONFLICT')) continue;
         throw error;
       }
-      const next: GroupRecord = { groupId, state: built.state, pinned: logHead(built.state), seeds: built.seeds ?? record.seeds };
+      const faults = built.faults ?? record.faults;
+      const next: GroupRecord = { ...record, groupId, state: built.state, pinned: logHead(built.state), seeds: built.seeds ?? record.seeds, ...(faults ? { faults } : {}) };
       await this.store.save(next);
       return next;
     }

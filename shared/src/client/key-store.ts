@@ -6,6 +6,7 @@
  *
  * A recovery code is never kept here: `GroupClient.createGroup` returns it once.
  */
+import type { GenerationFault } from '../crypto/generations.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { GroupId } from '../protocol/ids.ts';
 import type { LogHead } from '../protocol/schemas.ts';
@@ -19,6 +20,8 @@ export interface GroupRecord {
   pinned: LogHead;
   /** Generation seeds held, by generation number (secret: never leaves the device). */
   seeds: Map<number, Uint8Array>;
+  /** Broken generations and key boxes this device found, attributed (DESIGN §4); shown to people. */
+  faults?: GenerationFault[];
 }
 
 /** Persistence for `GroupClient`. Implementations must store copies, not references. */

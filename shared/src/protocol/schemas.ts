@@ -34,14 +34,27 @@ export type PublicBundle = z.infer<typeof publicBundleSchema>;
 
 // --- group log (DESIGN §4) --------------------------------------------------
 
-/** Nonce ‖ AES-256-GCM(prevKey_g, s_{g-1}) ‖ tag. */
-export const PREV_WRAP_BYTES = 12 + 32 + 16;
+/** Nonce ‖ AES-256-GCM(prevKey_g, s_k) ‖ tag: one earlier seed wrapped under a new generation's prev key. */
+export const LINK_WRAP_BYTES = 12 + 32 + 16;
+/** The most earlier seeds one rotation may link (a repair bridges a few broken generations). */
+export const MAX_ROTATION_LINKS = 8;
 
-/** A new generation, carried by rotate, remove, leave and a recovery change. */
+/** An earlier generation's seed, wrapped so that whoever holds the new seed can open it. */
+export const seedLinkSchema = z.strictObject({
+  generation: generationSchema,
+  wrap: b64uBytes(LINK_WRAP_BYTES),
+});
+export type SeedLink = z.infer<typeof seedLinkSchema>;
+
+/**
+ * A new generation, carried by rotate, remove and a recovery change (always by an admin).
+ * `links` wraps earlier seeds, newest first: normally just generation − 1; an admin's
+ * repair links the newest good seeds it holds, skipping or bridging a broken generation.
+ */
 export const rotationSchema = z.strictObject({
   generation: generationSchema.min(1),
   seedCommitment: b64uBytes(32),
-  prevWrap: b64uBytes(PREV_WRAP_BYTES),
+  links: z.array(seedLinkSchema).min(1).max(MAX_ROTATION_LINKS),
 });
 export type Rotation = z.infer<typeof rotationSchema>;
 
@@ -80,9 +93,8 @@ export const removeBodySchema = z.strictObject({
   rotation: rotationSchema,
 });
 
-export const leaveBodySchema = z.strictObject({
-  rotation: rotationSchema,
-});
+/** A member leaves. It carries no new key: the departing member never chooses the next generation; an admin rotates. */
+export const leaveBodySchema = z.strictObject({});
 
 export const rotateBodySchema = z.strictObject({
   rotation: rotationSchema,
@@ -170,6 +182,11 @@ export const noteEnvelopeSchema = z.strictObject({
   author: fingerprintSchema,
   at: timestampSchema,
   deleted: z.boolean(),
+  /**
+   * The hash of version `version - 1`'s whole signed envelope (`noteVersionHash`), null
+   * for version 1: the versions of a note form a signed chain (DESIGN §5).
+   */
+  prev: b64uBytes(32).nullable(),
   /** The note's content key under the generation's note key. */
   wrappedKey: b64uBytes(AEAD_OVERHEAD + 32),
   title: b64uVar(AEAD_OVERHEAD, AEAD_OVERHEAD + NOTE_TITLE_MAX_BYTES),
