@@ -111,7 +111,7 @@ function fakeEntry(groupId: GroupId, seq: number, author: Fingerprint, prev: Ent
     author,
     at: 1_700_000_000_000 + seq,
     op: 'rotate',
-    body: { rotation: { generation: seq + 1, seedCommitment: b64(32), prevWrap: b64(60) } },
+    body: { rotation: { generation: seq + 1, seedCommitment: b64(32), links: [{ generation: seq, wrap: b64(60) }] } },
     sig: b64(64),
   };
 }
@@ -435,6 +435,31 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     const good = fakeBox(groupId, 1, { kind: 'member', id: bob }, sender);
     expect((await store.appendEntries(groupId, entries, headOf(entries), { ...noIndexes, boxes: [good] })).ok).toBe(true);
     expect(new Set(await store.boxesFor(groupId, { kind: 'member', id: bob }, 1))).toEqual(new Set([good, junk]));
+  });
+
+  it('keeps the newest checkpoint per group: an older one never replaces it; deletes by seq', async () => {
+    const [g1, g2] = [newGroupId(), newGroupId()];
+    const at = (seq: number, data = `state ${seq}`) => ({ seq, hash: newHash(), format: 'group-state/test', data });
+    expect(await store.getCheckpoint(g1)).toBeNull();
+    const c5 = at(5);
+    await store.putCheckpoint(g1, c5);
+    await store.putCheckpoint(g2, at(1));
+    expect(await store.getCheckpoint(g1)).toEqual(c5);
+    await store.putCheckpoint(g1, at(3));
+    expect(await store.getCheckpoint(g1)).toEqual(c5);
+    const c9 = at(9, 'x'.repeat(100_000));
+    await store.putCheckpoint(g1, c9);
+    expect(await store.getCheckpoint(g1)).toEqual(c9);
+    const c9b = at(9);
+    await store.putCheckpoint(g1, c9b);
+    expect(await store.getCheckpoint(g1)).toEqual(c9b);
+    // Deleting a checkpoint that was replaced meanwhile deletes nothing.
+    await store.deleteCheckpoint(g1, 5);
+    expect(await store.getCheckpoint(g1)).toEqual(c9b);
+    await store.deleteCheckpoint(g1, 9);
+    expect(await store.getCheckpoint(g1)).toBeNull();
+    await store.deleteCheckpoint(g2);
+    expect(await store.getCheckpoint(g2)).toBeNull();
   });
 
   it('keeps one key request per member, the latest', async () => {

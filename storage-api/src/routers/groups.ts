@@ -64,7 +64,7 @@ export const groupsRouter = router({
     await validateBoxes(state, boxes, ctx.device, now, ctx.config.clockSkewMs);
     const result = await ctx.store.appendEntries(state.groupId, entries, logHead(state), { ...indexesFor(null, state, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'a group with this id already exists');
-    ctx.groups.remember(state.groupId, state);
+    await ctx.groups.remember(state.groupId, state);
     return { groupId: state.groupId, head: result.head };
   }),
 
@@ -111,7 +111,7 @@ export const groupsRouter = router({
     await validateBoxes(next, boxes, ctx.device, now, ctx.config.clockSkewMs);
     const result = await ctx.store.appendEntries(groupId, entries, logHead(next), { ...indexesFor(state, next, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'another change reached the log first');
-    ctx.groups.remember(groupId, next);
+    await ctx.groups.remember(groupId, next);
     return { head: result.head, generation: currentGeneration(next) };
   }),
 

@@ -24,7 +24,7 @@ import pg from 'pg';
 import type { Fingerprint, GroupId, InviteId, NoteId } from '../../../shared/src/verify.ts';
 import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '../../../shared/src/verify.ts';
 import type { NoteHeader } from '../../../shared/src/verify.ts';
-import type { AppendIndexes, AppendResult, MembershipStatus, NotePutResult, Store, StoredNoteHeader } from './types.ts';
+import type { AppendIndexes, AppendResult, MembershipStatus, NotePutResult, Store, StoredCheckpoint, StoredNoteHeader } from './types.ts';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -156,6 +156,20 @@ const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
       ALTER INDEX key_boxes_per_sender_pkey RENAME TO key_boxes_pkey;
       CREATE INDEX key_boxes_by_recipient ON key_boxes (group_id, recipient_kind, recipient_id, generation, sender);
       CREATE INDEX key_boxes_self ON key_boxes (group_id, generation) WHERE recipient_kind = 'member' AND recipient_id = sender;
+    `,
+  },
+  {
+    // Validated group states, so a cache miss extends a checkpoint instead of replaying from entry 0.
+    version: 3,
+    name: 'group checkpoints',
+    sql: `
+      CREATE TABLE group_checkpoints (
+        group_id TEXT PRIMARY KEY,
+        seq      INTEGER NOT NULL,
+        hash     TEXT NOT NULL,
+        format   TEXT NOT NULL,
+        data     TEXT NOT NULL
+      );
     `,
   },
 ];
@@ -429,6 +443,28 @@ export class PostgresStore implements Store {
   async findInvite(inviteId: InviteId): Promise<GroupId | null> {
     const { rows } = await this.pool.query<{ group_id: GroupId }>('SELECT group_id FROM invites WHERE invite_id = $1', [inviteId]);
     return rows[0]?.group_id ?? null;
+  }
+
+  // --- checkpoints ----------------------------------------------------------------------
+
+  async putCheckpoint(groupId: GroupId, checkpoint: StoredCheckpoint): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO group_checkpoints (group_id, seq, hash, format, data) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (group_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, format = excluded.format, data = excluded.data
+       WHERE excluded.seq >= group_checkpoints.seq`,
+      [groupId, checkpoint.seq, checkpoint.hash, checkpoint.format, checkpoint.data],
+    );
+  }
+
+  async getCheckpoint(groupId: GroupId): Promise<StoredCheckpoint | null> {
+    const { rows } = await this.pool.query<StoredCheckpoint>('SELECT seq, hash, format, data FROM group_checkpoints WHERE group_id = $1', [groupId]);
+    const row = rows[0];
+    return row ? { seq: row.seq, hash: row.hash, format: row.format, data: row.data } : null;
+  }
+
+  async deleteCheckpoint(groupId: GroupId, seq?: number): Promise<void> {
+    if (seq === undefined) await this.pool.query('DELETE FROM group_checkpoints WHERE group_id = $1', [groupId]);
+    else await this.pool.query('DELETE FROM group_checkpoints WHERE group_id = $1 AND seq = $2', [groupId, seq]);
   }
 
   // --- key boxes ---------------------------------------------------------------------------

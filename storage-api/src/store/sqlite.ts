@@ -21,7 +21,7 @@ import Database from 'better-sqlite3';
 import type { Fingerprint, GroupId, InviteId, NoteId } from '../../../shared/src/verify.ts';
 import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '../../../shared/src/verify.ts';
 import type { NoteHeader } from '../../../shared/src/verify.ts';
-import type { AppendIndexes, AppendResult, MembershipStatus, NotePutResult, Store, StoredNoteHeader } from './types.ts';
+import type { AppendIndexes, AppendResult, MembershipStatus, NotePutResult, Store, StoredCheckpoint, StoredNoteHeader } from './types.ts';
 
 export const SQLITE_FILE_NAME = 'conclave.sqlite';
 
@@ -154,6 +154,20 @@ const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
       ALTER TABLE key_boxes_per_sender RENAME TO key_boxes;
       CREATE INDEX key_boxes_by_recipient ON key_boxes (group_id, recipient_kind, recipient_id, generation, sender);
       CREATE INDEX key_boxes_self ON key_boxes (group_id, generation) WHERE recipient_kind = 'member' AND recipient_id = sender;
+    `,
+  },
+  {
+    // Validated group states, so a cache miss extends a checkpoint instead of replaying from entry 0.
+    version: 3,
+    name: 'group checkpoints',
+    sql: `
+      CREATE TABLE group_checkpoints (
+        group_id TEXT PRIMARY KEY,
+        seq      INTEGER NOT NULL,
+        hash     TEXT NOT NULL,
+        format   TEXT NOT NULL,
+        data     TEXT NOT NULL
+      ) WITHOUT ROWID;
     `,
   },
 ];
@@ -365,6 +379,24 @@ export class SqliteStore implements Store {
   async findInvite(inviteId: InviteId): Promise<GroupId | null> {
     const row = this.sql('SELECT group_id FROM invites WHERE invite_id = ?').get(inviteId) as { group_id: GroupId } | undefined;
     return row ? row.group_id : null;
+  }
+
+  // --- checkpoints ----------------------------------------------------------------------
+
+  async putCheckpoint(groupId: GroupId, checkpoint: StoredCheckpoint): Promise<void> {
+    this.sql(`INSERT INTO group_checkpoints (group_id, seq, hash, format, data) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (group_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, format = excluded.format, data = excluded.data
+      WHERE excluded.seq >= group_checkpoints.seq`).run(groupId, checkpoint.seq, checkpoint.hash, checkpoint.format, checkpoint.data);
+  }
+
+  async getCheckpoint(groupId: GroupId): Promise<StoredCheckpoint | null> {
+    const row = this.sql('SELECT seq, hash, format, data FROM group_checkpoints WHERE group_id = ?').get(groupId) as StoredCheckpoint | undefined;
+    return row ? { seq: row.seq, hash: row.hash, format: row.format, data: row.data } : null;
+  }
+
+  async deleteCheckpoint(groupId: GroupId, seq?: number): Promise<void> {
+    if (seq === undefined) this.sql('DELETE FROM group_checkpoints WHERE group_id = ?').run(groupId);
+    else this.sql('DELETE FROM group_checkpoints WHERE group_id = ? AND seq = ?').run(groupId, seq);
   }
 
   // --- key boxes ---------------------------------------------------------------------------

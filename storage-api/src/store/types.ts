@@ -7,7 +7,7 @@
  * Compare-and-set is the store's job: `appendEntries` and `putNoteVersion` succeed for
  * exactly one of any number of concurrent writers of the same position.
  */
-import type { Fingerprint, GroupId, InviteId, NoteId } from '../../../shared/src/verify.ts';
+import type { EntryHash, Fingerprint, GroupId, InviteId, NoteId } from '../../../shared/src/verify.ts';
 import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '../../../shared/src/verify.ts';
 import type { NoteHeader } from '../../../shared/src/verify.ts';
 
@@ -26,6 +26,18 @@ export interface AppendIndexes {
 export type AppendResult = { ok: true; head: LogHead } | { ok: false; head: LogHead | null };
 
 export type NotePutResult = { ok: true; cursor: number } | { ok: false; currentVersion: number };
+
+/**
+ * A validated group state persisted by services/group-states.ts: the state after entry
+ * `seq` (whose hash is `hash`), encoded as `format`. The store keeps it as text and
+ * never reads it.
+ */
+export interface StoredCheckpoint {
+  seq: number;
+  hash: EntryHash;
+  format: string;
+  data: string;
+}
 
 export interface StoredNoteHeader {
   header: NoteHeader;
@@ -68,6 +80,13 @@ export interface Store {
   groupsOf(fingerprint: Fingerprint): Promise<Array<{ groupId: GroupId; status: MembershipStatus; untilSeq: number | null; head: LogHead }>>;
   membership(groupId: GroupId, fingerprint: Fingerprint): Promise<{ status: MembershipStatus; untilSeq: number | null } | null>;
   findInvite(inviteId: InviteId): Promise<GroupId | null>;
+
+  // checkpoints of validated group states: the newest per group
+  /** Keeps `checkpoint` unless the group's stored one is at a higher seq. */
+  putCheckpoint(groupId: GroupId, checkpoint: StoredCheckpoint): Promise<void>;
+  getCheckpoint(groupId: GroupId): Promise<StoredCheckpoint | null>;
+  /** Deletes the group's checkpoint (only if it is still the one at `seq`, when given). */
+  deleteCheckpoint(groupId: GroupId, seq?: number): Promise<void>;
 
   // key boxes: one per (group, generation, recipient, sender); a sender's later post
   // replaces its own box, never another sender's
