@@ -22,4 +22,4 @@ export {
   type HeadComparison,
 } from './crypto/group-log.ts';
 export { LABELS } from './crypto/labels.ts';
-export { verifyNoteSignature } from './crypto/note-signature.ts';
+export { noteVersionHash, verifyNoteSignature } from './crypto/note-signature.ts';

@@ -17,6 +17,7 @@ import { openKeyBox, openerFor, sealKeyBox } from '../src/crypto/key-box.ts';
 import { LABELS } from '../src/crypto/labels.ts';
 import { extendLog } from '../src/crypto/log-replay.ts';
 import { newNoteId, NoteOpenError, openNote, sealNote, type NoteFailure, type NotePlaintext } from '../src/crypto/note-envelope.ts';
+import { noteSigningView } from '../src/crypto/note-signature.ts';
 import { randomBytes, sha256 } from '../src/crypto/primitives.ts';
 import { restoreWithRecoveryCode } from '../src/crypto/recovery.ts';
 import { encodeSecretCode, parseSecretCode } from '../src/crypto/secret-code.ts';
@@ -82,7 +83,8 @@ async function write(g: Group, author: DeviceIdentity, content: NotePlaintext, o
   const noteId = options.noteId ?? newNoteId();
   const version = options.version ?? 1;
   const key = options.key ?? (await noteKey(g, generation));
-  return sealNote(author, { groupId: g.state.groupId, noteId, version, generation }, key, content, { at: g.clock() });
+  // After version 1, a version names its predecessor's hash (any 32 bytes here: openNote checks the form, client/notes.ts the chain).
+  return sealNote(author, { groupId: g.state.groupId, noteId, version, generation }, key, content, { at: g.clock(), prev: version > 1 ? toBase64url(new Uint8Array(32).fill(version)) : null });
 }
 
 async function openFailure(envelope: unknown, g: Group, expected: { noteId: NoteId; version?: number }, keys: Parameters<typeof openNote>[3] = keysFrom(g.state.groupId, g.seeds)): Promise<NoteFailure | string> {
@@ -230,6 +232,21 @@ describe('note envelopes', () => {
     expect(await openFailure({ ...note, body: flipByte(note.body, 20) }, g, { noteId: note.noteId })).toBe('bad-signature');
     expect(await openFailure({ ...note, wrappedKey: flipByte(note.wrappedKey, 20, 60) }, g, { noteId: note.noteId })).toBe('bad-signature');
     expect(await openFailure({ ...note, sig: flipByte(note.sig, 5, 64) }, g, { noteId: note.noteId })).toBe('bad-signature');
+  });
+
+  it("refuses a version 1 that names a previous version, or a later version that names none ('broken-chain'), even signed by its author", async () => {
+    const g = await group();
+    const note = await write(g, g.alice, { title: 'Plans', body: 'x' });
+    const resign = async (changed: NoteEnvelope): Promise<NoteEnvelope> => {
+      const { sig: _sig, ...unsigned } = changed;
+      return { ...changed, sig: await signLabelled(g.alice, LABELS.noteSignature, await noteSigningView(unsigned, fromBase64url(changed.title), fromBase64url(changed.body))) };
+    };
+    expect(await openFailure(await resign({ ...note, prev: toBase64url(new Uint8Array(32)) }), g, { noteId: note.noteId })).toBe('broken-chain');
+    const second = await write(g, g.alice, { title: 'Plans', body: 'y' }, { noteId: note.noteId, version: 2 });
+    expect(await openFailure(second, g, { noteId: note.noteId })).toBe('opened');
+    expect(await openFailure(await resign({ ...second, prev: null }), g, { noteId: note.noteId })).toBe('broken-chain');
+    // sealNote refuses to make either.
+    await expect(sealNote(g.alice, { groupId: g.state.groupId, noteId: note.noteId, version: 2, generation: 0 }, await noteKey(g, 0), { title: '', body: '' })).rejects.toThrow(/must name the hash of version 1/);
   });
 
   it("refuses a note that claims one generation but was sealed with another's key ('decrypt')", async () => {

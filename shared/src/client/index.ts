@@ -4,4 +4,5 @@ export { GroupClient, type GroupClientOptions, type InviteOptions, type JoinResu
 export { MemoryKeyStore, type GroupRecord, type KeyStore } from './key-store.ts';
 export { ApiCallError, NoteConflictError, GroupClientError, type ClientFailure } from './errors.ts';
 export type { HandoverSkip } from './handover.ts';
-export type { ListedNote, NoteList, OpenedNote } from './notes.ts';
+export type { ListedNote, NoteList, NoteVersion, NoteWarning, NoteWarningCode, OpenedNote } from './notes.ts';
+export { MemoryNoteStore, type NoteStore, type SeenNote } from './note-store.ts';

@@ -3,16 +3,31 @@
  * compare-and-set, list headers incrementally, open envelopes with this device's
  * seeds. A title is shown only after the author's signature holds, and the signature
  * covers the body's digest, so listing fetches each listed version whole.
+ *
+ * `NoteGuard` adds this device's memory (a `NoteStore`) and the chain rules, so a
+ * lying server is caught by name:
+ * - a version's `prev` must be the hash of the version before it (`broken-chain`), and
+ *   its generation must not be older than that version's (`generation-went-back`);
+ * - a version newer than the one this device saw must chain back to it, and one at a
+ *   version it saw must be the same (`forked`);
+ * - a note served older than the version this device saw is flagged (`rolled-back`);
+ * - a note this device saw, missing from a full listing or answered NOT_FOUND without a
+ *   signed deletion, is reported (`vanished`);
+ * - a version by a member who has since departed, at a generation they held, that this
+ *   device first sees after their departure although it was tracking the group before
+ *   it, is flagged (`late-from-departed`).
  */
 import { generationKeys } from '../crypto/generations.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
-import { NoteOpenError, openNote, sealNote, type NoteFailure, type NotePlaintext } from '../crypto/note-envelope.ts';
+import { NoteOpenError, openNote, sealNote, verifyNote, type NoteFailure, type NotePlaintext } from '../crypto/note-envelope.ts';
+import { noteVersionHash } from '../crypto/note-signature.ts';
 import type { NoteHeader } from '../protocol/api.ts';
 import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
 import type { NoteEnvelope } from '../protocol/schemas.ts';
 import type { ApiClient } from './api-session.ts';
-import { call } from './errors.ts';
+import { ApiCallError, call } from './errors.ts';
+import type { NoteStore, SeenNote } from './note-store.ts';
 
 /** Notes opened at once while listing (each is one call; the session batches up to 10 per request). */
 const OPEN_AT_ONCE = 40;
@@ -26,12 +41,32 @@ export interface OpenedNote extends NotePlaintext {
   /** The author's clock when writing (signed, not verified against anything). */
   at: number;
   deleted: boolean;
+  /** What this device noticed about how the server served it (empty: nothing). */
+  warnings: NoteWarning[];
 }
+
+/**
+ * A note shown, but with something to say about it:
+ * - `rolled-back`: the server served this version as the newest, but this device has
+ *   already seen `seenVersion`, a newer one;
+ * - `late-from-departed`: written by a member who has since left or been removed, at a
+ *   generation they held, and this device — tracking the group before they departed
+ *   (log entry `departedSeq`) — did not see it before they did.
+ */
+export type NoteWarning =
+  | { code: 'rolled-back'; message: string; seenVersion: number }
+  | { code: 'late-from-departed'; message: string; author: Fingerprint; departedSeq: number; how: 'removed' | 'left' | 'replaced' };
+export type NoteWarningCode = NoteWarning['code'];
 
 /** One line of a note list: the note's newest version, opened, or why it could not be. */
 export type ListedNote =
   | ({ ok: true } & Omit<OpenedNote, 'body'> & { bodyBytes: number })
   | { ok: false; noteId: NoteId; version: number; author: Fingerprint; reason: NoteFailure; message: string };
+
+/** One version of a note's history, its place in the chain verified; decrypted when this device can. */
+export type NoteVersion =
+  | ({ ok: true; hash: string; prev: string | null } & Omit<OpenedNote, 'warnings'>)
+  | { ok: false; noteId: NoteId; version: number; generation: number; author: Fingerprint; at: number; deleted: boolean; hash: string; prev: string | null; reason: NoteFailure; message: string };
 
 export interface NoteList {
   notes: ListedNote[];
@@ -74,7 +109,7 @@ export async function putNote(
   noteKey: Uint8Array,
   address: { noteId: NoteId; version: number },
   content: NotePlaintext,
-  options: { deleted?: boolean; at?: number } = {},
+  options: { deleted?: boolean; at?: number; prev?: string | null } = {},
 ): Promise<NoteEnvelope> {
   const envelope = await sealNote(identity, { groupId: state.groupId, noteId: address.noteId, version: address.version, generation }, noteKey, content, options);
   await call('storing the note', () => api.notes.put.mutate({ envelope }));
@@ -91,8 +126,11 @@ export async function getNote(
 ): Promise<OpenedNote> {
   const envelope = await call('reading the note', () => api.notes.get.query({ groupId: state.groupId, noteId, ...(version !== undefined ? { version } : {}) }));
   const opened = await openNote(envelope, state, { noteId, ...(version !== undefined ? { version } : {}) }, keyFor);
-  const e = opened.envelope;
-  return { noteId, version: e.version, generation: e.generation, author: e.author, at: e.at, deleted: e.deleted, title: opened.title, body: opened.body };
+  return openedOf(opened.envelope, opened, []);
+}
+
+function openedOf(e: NoteEnvelope, plaintext: NotePlaintext, warnings: NoteWarning[]): OpenedNote {
+  return { noteId: e.noteId, version: e.version, generation: e.generation, author: e.author, at: e.at, deleted: e.deleted, title: plaintext.title, body: plaintext.body, warnings };
 }
 
 /** Every note header changed after `since`, following the server's cursor page by page. */
@@ -111,16 +149,15 @@ export async function listHeaders(api: ApiClient, groupId: GroupId, since: numbe
   }
 }
 
-/** Opens the listed versions; one damaged or unreadable note does not hide the others. */
-export async function openListed(
-  api: ApiClient,
-  state: GroupState,
-  keyFor: (generation: number) => Promise<Uint8Array | undefined>,
-  headers: NoteHeader[],
-): Promise<ListedNote[]> {
+/**
+ * Opens the listed versions; one damaged or unreadable note does not hide the others.
+ * @param full the headers are a full listing (from cursor 0): a note this device saw
+ *   that is missing from it, without a signed deletion, is listed as `vanished`.
+ */
+export async function openListed(guard: NoteGuard, headers: NoteHeader[], options: { full?: boolean } = {}): Promise<ListedNote[]> {
   const open = async (h: NoteHeader): Promise<ListedNote> => {
     try {
-      const note = await getNote(api, state, keyFor, h.noteId, h.version);
+      const note = await guard.read(h.noteId, h.version, { asNewest: true });
       const { body, ...rest } = note;
       return { ok: true, ...rest, bodyBytes: new TextEncoder().encode(body).length };
     } catch (error) {
@@ -131,6 +168,239 @@ export async function openListed(
   // A few HTTP batches in flight at a time, not one request per note all at once.
   const listed: ListedNote[] = [];
   for (let i = 0; i < headers.length; i += OPEN_AT_ONCE) listed.push(...(await Promise.all(headers.slice(i, i + OPEN_AT_ONCE).map(open))));
+  if (options.full) {
+    for (const seen of await guard.vanished(headers.map((h) => h.noteId))) {
+      listed.push({ ok: false, noteId: seen.noteId, version: seen.version, author: seen.author, reason: 'vanished', message: VANISHED });
+    }
+  }
   return listed;
+}
+
+const VANISHED = 'the server no longer has this note, which this device saw, and it holds no signed deletion of it: the server removed it';
+
+/** Versions of a note fetched at once while walking its chain. */
+const CHAIN_AT_ONCE = 10;
+
+/**
+ * Opens notes with this device's memory of them (see the module note). One guard
+ * serves one group state; it records in `store` every version it verifies as newest.
+ */
+export class NoteGuard {
+  private constructor(
+    private readonly api: ApiClient,
+    private readonly state: GroupState,
+    private readonly keyFor: (generation: number) => Promise<Uint8Array | undefined>,
+    private readonly store: NoteStore,
+    /** The log position from which this device has tracked the group's notes. */
+    readonly trackedFrom: number,
+  ) {}
+
+  /** A guard for `state`; starts tracking the group at its current log position if not yet tracked. */
+  static async start(api: ApiClient, state: GroupState, keyFor: (generation: number) => Promise<Uint8Array | undefined>, store: NoteStore): Promise<NoteGuard> {
+    await store.track(state.groupId, state.seq);
+    return new NoteGuard(api, state, keyFor, store, (await store.trackedFrom(state.groupId)) ?? state.seq);
+  }
+
+  private get groupId(): GroupId {
+    return this.state.groupId;
+  }
+
+  /**
+   * Fetches, opens and checks one note version against what this device saw (the newest
+   * when `version` is omitted), and records it when it is newer.
+   * @param options.asNewest the server gave this version as the newest (a listing):
+   *   older than the one seen is then a rollback. True when `version` is omitted.
+   * @throws {NoteOpenError} `forked`, `broken-chain`, `generation-went-back`, `vanished`,
+   *   or why the envelope itself cannot be opened.
+   */
+  async read(noteId: NoteId, version?: number, options: { asNewest?: boolean } = {}): Promise<OpenedNote> {
+    return (await this.readHashed(noteId, version, options)).note;
+  }
+
+  private async readHashed(noteId: NoteId, version?: number, options: { asNewest?: boolean } = {}): Promise<{ note: OpenedNote; hash: string }> {
+    const asNewest = options.asNewest ?? version === undefined;
+    const [seen] = await this.store.get(this.groupId, [noteId]);
+    let raw: unknown;
+    try {
+      raw = await this.fetch(noteId, version);
+    } catch (error) {
+      if (asNewest && seen && !seen.deleted && error instanceof ApiCallError && error.is('NOT_FOUND')) throw new NoteOpenError('vanished', VANISHED);
+      throw error;
+    }
+    const opened = await openNote(raw, this.state, { noteId, ...(version !== undefined ? { version } : {}) }, this.keyFor);
+    const { envelope } = opened;
+    const hash = await noteVersionHash(envelope);
+    const warnings = await this.check(envelope, hash, seen, asNewest);
+    return { note: openedOf(envelope, opened, warnings), hash };
+  }
+
+  /**
+   * Every version of a note, newest first, verified as one chain from version 1 to the
+   * newest (and against what this device saw). A version this device cannot decrypt is
+   * listed with why; a broken link throws.
+   * @throws {NoteOpenError} as `read`, or `broken-chain` when a version is missing.
+   */
+  async history(noteId: NoteId): Promise<NoteVersion[]> {
+    const newest = await this.readHashed(noteId);
+    const versions: NoteVersion[] = [];
+    let newer: NoteEnvelope | null = null;
+    for (let top = newest.note.version; top >= 1; top -= CHAIN_AT_ONCE) {
+      const wanted = Array.from({ length: Math.min(CHAIN_AT_ONCE, top) }, (_, i) => top - i);
+      const fetched = await Promise.all(wanted.map((v) => this.fetchRaw(noteId, v)));
+      for (const [i, raw] of fetched.entries()) {
+        const envelope = await verifyNote(raw, this.state, { noteId, version: wanted[i]! });
+        const hash = await noteVersionHash(envelope);
+        if (newer) linkOrThrow(newer, { version: envelope.version, hash, generation: envelope.generation });
+        else if (hash !== newest.hash) throw new NoteOpenError('forked', FORKED);
+        versions.push(await this.decrypted(raw, envelope, hash));
+        newer = envelope;
+      }
+    }
+    return versions;
+  }
+
+  /**
+   * The `prev` a new version `version` must carry: the hash of version `version - 1`,
+   * which this device must have verified (fetched when it has not seen it).
+   * @returns null for version 1; `{ currentVersion }` when the server's newest version is
+   *   not `version - 1` (someone else wrote first: read it, merge, retry).
+   */
+  async prevFor(noteId: NoteId, version: number): Promise<{ prev: string | null } | { currentVersion: number }> {
+    if (version === 1) return { prev: null };
+    const [seen] = await this.store.get(this.groupId, [noteId]);
+    if (seen?.version === version - 1) return { prev: seen.hash };
+    let raw: unknown;
+    try {
+      raw = await this.fetch(noteId);
+    } catch (error) {
+      if (error instanceof ApiCallError && error.is('NOT_FOUND')) return { currentVersion: 0 };
+      throw error;
+    }
+    const envelope = await verifyNote(raw, this.state, { noteId });
+    const hash = await noteVersionHash(envelope);
+    await this.check(envelope, hash, seen, true);
+    return envelope.version === version - 1 ? { prev: hash } : { currentVersion: envelope.version };
+  }
+
+  /** Records a version this device has just stored. */
+  async written(envelope: NoteEnvelope): Promise<void> {
+    await this.store.record(this.groupId, [seenOf(envelope, await noteVersionHash(envelope), this.state.seq)]);
+  }
+
+  /** Of the notes this device saw, those not among `listed` and not deleted by a signed version. */
+  async vanished(listed: readonly NoteId[]): Promise<SeenNote[]> {
+    const present = new Set(listed);
+    return (await this.store.all(this.groupId)).filter((seen) => !seen.deleted && !present.has(seen.noteId));
+  }
+
+  /**
+   * The chain rules and this device's memory, for a verified envelope (see the module
+   * note); records it when it is the newest this device has seen.
+   */
+  async check(envelope: NoteEnvelope, hash: string, seen: SeenNote | undefined, asNewest: boolean): Promise<NoteWarning[]> {
+    const warnings: NoteWarning[] = [];
+    let firstSeenAt = this.state.seq;
+    if (seen && envelope.version === seen.version) {
+      if (hash !== seen.hash) throw new NoteOpenError('forked', FORKED);
+      firstSeenAt = seen.seenAtSeq;
+    } else if (seen && envelope.version < seen.version) {
+      if (asNewest) {
+        warnings.push({
+          code: 'rolled-back',
+          seenVersion: seen.version,
+          message: `the server gave version ${envelope.version} of this note as the newest, but this device has already seen version ${seen.version}`,
+        });
+      }
+    } else if (seen) {
+      // Newer than what this device saw: it must chain back to exactly that version.
+      await this.chainBack(envelope, seen, FORKED);
+    } else if (envelope.version > 1 && this.state.departed.has(envelope.author)) {
+      // A departed member's version this device never saw: check it continues the version
+      // before it (a newer generation there means it was written with an old key afterwards).
+      const [older] = await this.fetchVerified(envelope.noteId, [envelope.version - 1]);
+      linkOrThrow(envelope, older!);
+    }
+    const departed = this.state.departed.get(envelope.author);
+    if (departed && this.trackedFrom < departed.seq && firstSeenAt >= departed.seq) {
+      warnings.push({
+        code: 'late-from-departed',
+        author: envelope.author,
+        departedSeq: departed.seq,
+        how: departed.how,
+        message: `written by a member who has since ${departed.how === 'left' ? 'left' : 'been removed'}; this device did not see it before they ${departed.how === 'left' ? 'left' : 'were removed'}`,
+      });
+    }
+    if (!seen || envelope.version > seen.version) await this.store.record(this.groupId, [seenOf(envelope, hash, firstSeenAt)]);
+    return warnings;
+  }
+
+  /** Walks from `envelope` back to the version this device saw, checking every link. */
+  private async chainBack(envelope: NoteEnvelope, seen: SeenNote, forked: string): Promise<void> {
+    let newer = envelope;
+    for (let top = envelope.version - 1; top > seen.version; top -= CHAIN_AT_ONCE) {
+      const wanted = Array.from({ length: Math.min(CHAIN_AT_ONCE, top - seen.version) }, (_, i) => top - i);
+      for (const older of await this.fetchVerified(envelope.noteId, wanted)) {
+        linkOrThrow(newer, older);
+        newer = older.envelope;
+      }
+    }
+    if (newer.prev !== seen.hash) {
+      // Either the server's version `seen.version` is another one (a fork), or this link is broken.
+      const [theirs] = await this.fetchVerified(envelope.noteId, [seen.version]);
+      if (theirs!.hash !== seen.hash) throw new NoteOpenError('forked', forked);
+      linkOrThrow(newer, theirs!);
+    }
+    if (newer.generation < seen.generation) throw new NoteOpenError('generation-went-back', WENT_BACK);
+  }
+
+  private async fetchVerified(noteId: NoteId, versions: number[]): Promise<Array<{ envelope: NoteEnvelope; version: number; hash: string; generation: number }>> {
+    return Promise.all(
+      versions.map(async (version) => {
+        const envelope = await verifyNote(await this.fetchRaw(noteId, version), this.state, { noteId, version });
+        return { envelope, version, hash: await noteVersionHash(envelope), generation: envelope.generation };
+      }),
+    );
+  }
+
+  /** One version the chain needs: a missing one breaks it. */
+  private async fetchRaw(noteId: NoteId, version: number): Promise<unknown> {
+    try {
+      return await this.fetch(noteId, version);
+    } catch (error) {
+      if (error instanceof ApiCallError && error.is('NOT_FOUND')) throw new NoteOpenError('broken-chain', `the server does not have version ${version} of this note, which a newer version names: possibly tampered`);
+      throw error;
+    }
+  }
+
+  private fetch(noteId: NoteId, version?: number): Promise<unknown> {
+    return call('reading the note', () => this.api.notes.get.query({ groupId: this.groupId, noteId, ...(version !== undefined ? { version } : {}) }));
+  }
+
+  private async decrypted(raw: unknown, envelope: NoteEnvelope, hash: string): Promise<NoteVersion> {
+    try {
+      const opened = await openNote(raw, this.state, { noteId: envelope.noteId, version: envelope.version }, this.keyFor);
+      const { warnings: _none, ...note } = openedOf(envelope, opened, []);
+      return { ok: true, ...note, hash, prev: envelope.prev };
+    } catch (error) {
+      if (!(error instanceof NoteOpenError)) throw error;
+      const { noteId, version, generation, author, at, deleted, prev } = envelope;
+      return { ok: false, noteId, version, generation, author, at, deleted, hash, prev, reason: error.reason, message: error.message };
+    }
+  }
+}
+
+const FORKED = 'the server gave a different version of this note than the one this device already saw: possibly tampered';
+const WENT_BACK = 'this version of the note is sealed with an older group key than the version before it: possibly written with a key its author should no longer use';
+
+/** Checks that `newer` continues `older`: its `prev` names it, and its generation is not older. */
+function linkOrThrow(newer: NoteEnvelope, older: { version: number; hash: string; generation: number }): void {
+  if (newer.version !== older.version + 1 || newer.prev !== older.hash) {
+    throw new NoteOpenError('broken-chain', `version ${newer.version} of this note does not continue version ${older.version}: possibly tampered`);
+  }
+  if (newer.generation < older.generation) throw new NoteOpenError('generation-went-back', WENT_BACK);
+}
+
+function seenOf(envelope: NoteEnvelope, hash: string, seenAtSeq: number): SeenNote {
+  return { noteId: envelope.noteId, version: envelope.version, hash, generation: envelope.generation, author: envelope.author, deleted: envelope.deleted, seenAtSeq };
 }
 

@@ -19,6 +19,7 @@ export const LABELS = {
   noteContent: 'conclave/v2/note-content',
   noteKeyWrap: 'conclave/v2/note-key-wrap',
   noteSignature: 'conclave/v2/note-signature',
+  noteVersionHash: 'conclave/v2/note-version-hash',
   inviteSignKey: 'conclave/v2/invite-sign-key',
   inviteBoxKey: 'conclave/v2/invite-box-key',
   inviteAcceptance: 'conclave/v2/invite-acceptance',

@@ -47,16 +47,23 @@ function wrapAad(address: NoteAddress): Bytes {
  * Encrypts and signs one note version.
  * @param noteKey the note key of `address.generation` (from `generationKeys`), raw or
  *   imported once with `importAeadKey` for many notes.
+ * @param options.prev the `noteVersionHash` of version `address.version - 1` (required
+ *   after version 1; DESIGN §5: the versions of a note form a signed chain).
  * @throws {EncodingError} when the title or body is over the size limit.
+ * @throws {NoteError} when `prev` is missing after version 1, or given for version 1.
  */
 export async function sealNote(
   author: DeviceIdentity,
   address: Omit<NoteAddress, 'author'>,
   noteKey: Uint8Array | CryptoKey,
   content: NotePlaintext,
-  options: { deleted?: boolean; at?: number } = {},
+  options: { deleted?: boolean; at?: number; prev?: string | null } = {},
 ): Promise<NoteEnvelope> {
   const full: NoteAddress = { ...address, author: author.fingerprint };
+  const prev = options.prev ?? null;
+  if ((address.version === 1) !== (prev === null)) {
+    throw new NoteError(address.version === 1 ? 'the first version of a note has no previous version' : `version ${address.version} must name the hash of version ${address.version - 1}`);
+  }
   const title = utf8(content.title);
   const body = utf8(content.body);
   if (title.length > NOTE_TITLE_MAX_BYTES) throw new EncodingError(`a note title can be at most ${NOTE_TITLE_MAX_BYTES} bytes`);
@@ -73,6 +80,7 @@ export async function sealNote(
     ...full,
     at: options.at ?? Date.now(),
     deleted: options.deleted ?? false,
+    prev,
     wrappedKey: toBase64url(wrappedKey),
     title: toBase64url(sealedTitle),
     body: toBase64url(sealedBody),
@@ -80,8 +88,28 @@ export async function sealNote(
   return { ...unsigned, sig: await signLabelled(author, LABELS.noteSignature, await noteSigningView(unsigned, sealedTitle, sealedBody)) };
 }
 
-/** Why a note cannot be shown, in the words the side panel uses. */
-export type NoteFailure = 'malformed' | 'moved' | 'log-behind' | 'unknown-author' | 'bad-signature' | 'no-key' | 'decrypt';
+/**
+ * Why a note cannot be shown, in the words the side panel uses. The last four are the
+ * chain rules and this device's memory (client/notes.ts, DESIGN §5):
+ * - `broken-chain`: a version's `prev` is not the hash of the version before it (or a
+ *   version the chain needs is missing);
+ * - `generation-went-back`: a version is sealed with an older generation than the one
+ *   before it (a departed member's old key);
+ * - `forked`: a different note than this device saw at a version it saw;
+ * - `vanished`: the server no longer has a note this device saw, and no signed deletion.
+ */
+export type NoteFailure =
+  | 'malformed'
+  | 'moved'
+  | 'log-behind'
+  | 'unknown-author'
+  | 'bad-signature'
+  | 'no-key'
+  | 'decrypt'
+  | 'broken-chain'
+  | 'generation-went-back'
+  | 'forked'
+  | 'vanished';
 
 export class NoteOpenError extends NoteError {
   constructor(
@@ -105,22 +133,8 @@ export async function openNote(
   expected: { noteId: NoteId; version?: number },
   noteKeyFor: (generation: number) => Promise<Uint8Array | CryptoKey | undefined> | Uint8Array | CryptoKey | undefined,
 ): Promise<NotePlaintext & { envelope: NoteEnvelope }> {
-  const parsed = noteEnvelopeSchema.safeParse(input);
-  if (!parsed.success) throw new NoteOpenError('malformed', 'this note is damaged: it is not a valid note envelope');
-  const envelope = parsed.data;
-  if (envelope.groupId !== state.groupId || envelope.noteId !== expected.noteId || (expected.version !== undefined && envelope.version !== expected.version)) {
-    throw new NoteOpenError('moved', 'this note was stored under another name or version than it was written for: possibly tampered');
-  }
-  if (envelope.generation >= state.generations.length) {
-    throw new NoteOpenError('log-behind', 'this note was written after the newest group change this device knows of: sync the group and try again');
-  }
-  const generation = state.generations[envelope.generation];
-  const author = state.members.get(envelope.author) ?? state.departed.get(envelope.author);
-  if (!generation || !author || !generation.members.has(envelope.author)) {
-    throw new NoteOpenError('unknown-author', 'this note claims an author who was not a member when it was written: possibly tampered');
-  }
+  const { envelope, signKey } = checkedEnvelope(input, state, expected);
   const { sig, ...unsigned } = envelope;
-  const signKey = fromBase64url(author.bundle.signKey, 32);
   // Decoded once: hashed for the signature, then decrypted.
   const sealedTitle = fromBase64url(envelope.title);
   const sealedBody = fromBase64url(envelope.body);
@@ -150,6 +164,7 @@ export async function openNote(
   if (!(await signatureHolds)) {
     throw new NoteOpenError('bad-signature', 'signature invalid: this note was changed after it was written, possibly tampered');
   }
+  checkLinkRule(envelope);
   const outcome = await decryption;
   if ('error' in outcome) {
     const { error } = outcome;
@@ -160,4 +175,48 @@ export async function openNote(
   }
   if (!outcome.plaintext) throw new NoteOpenError('no-key', 'the key for this note has not reached this device yet');
   return { ...outcome.plaintext, envelope };
+}
+
+/**
+ * Verifies a note envelope without decrypting it: its form, where it is filed, its
+ * author's membership at its generation, its link rule (version 1 has no `prev`, every
+ * later version has one) and its signature. Used to check the versions a chain passes
+ * through.
+ * @throws {NoteOpenError} with a reason the UI can explain.
+ */
+export async function verifyNote(input: unknown, state: GroupState, expected: { noteId: NoteId; version?: number }): Promise<NoteEnvelope> {
+  const { envelope, signKey } = checkedEnvelope(input, state, expected);
+  const { sig, ...unsigned } = envelope;
+  const view = await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body));
+  if (!(await verifyLabelled(signKey, sig, LABELS.noteSignature, view))) {
+    throw new NoteOpenError('bad-signature', 'signature invalid: this note was changed after it was written, possibly tampered');
+  }
+  checkLinkRule(envelope);
+  return envelope;
+}
+
+/** Version 1 names no previous version; every later version names one (its author signed that). */
+function checkLinkRule(envelope: NoteEnvelope): void {
+  if ((envelope.version === 1) !== (envelope.prev === null)) {
+    throw new NoteOpenError('broken-chain', envelope.version === 1 ? 'this note claims a version before its first: possibly tampered' : 'this note version does not name the version before it: possibly tampered');
+  }
+}
+
+/** Form, place, link rule and author of an envelope (everything but the signature). */
+function checkedEnvelope(input: unknown, state: GroupState, expected: { noteId: NoteId; version?: number }): { envelope: NoteEnvelope; signKey: Uint8Array } {
+  const parsed = noteEnvelopeSchema.safeParse(input);
+  if (!parsed.success) throw new NoteOpenError('malformed', 'this note is damaged: it is not a valid note envelope');
+  const envelope = parsed.data;
+  if (envelope.groupId !== state.groupId || envelope.noteId !== expected.noteId || (expected.version !== undefined && envelope.version !== expected.version)) {
+    throw new NoteOpenError('moved', 'this note was stored under another name or version than it was written for: possibly tampered');
+  }
+  if (envelope.generation >= state.generations.length) {
+    throw new NoteOpenError('log-behind', 'this note was written after the newest group change this device knows of: sync the group and try again');
+  }
+  const generation = state.generations[envelope.generation];
+  const author = state.members.get(envelope.author) ?? state.departed.get(envelope.author);
+  if (!generation || !author || !generation.members.has(envelope.author)) {
+    throw new NoteOpenError('unknown-author', 'this note claims an author who was not a member when it was written: possibly tampered');
+  }
+  return { envelope, signKey: fromBase64url(author.bundle.signKey, 32) };
 }

@@ -3,7 +3,8 @@
  * the title and body ciphertexts. Public verification only, so the storage API checks
  * it too before it stores a note (defence in depth; clients check it themselves).
  */
-import { fromBase64url, toBase64url } from '../protocol/encoding.ts';
+import { labelled } from '../protocol/canonical.ts';
+import { concatBytes, fromBase64url, toBase64url, utf8 } from '../protocol/encoding.ts';
 import type { NoteEnvelope } from '../protocol/schemas.ts';
 import { verifyLabelled } from './identity.ts';
 import { LABELS } from './labels.ts';
@@ -23,4 +24,21 @@ export async function noteSigningView(envelope: Omit<NoteEnvelope, 'sig'>, seale
 export async function verifyNoteSignature(envelope: NoteEnvelope, signKey: Uint8Array): Promise<boolean> {
   const { sig, ...unsigned } = envelope;
   return verifyLabelled(signKey, sig, LABELS.noteSignature, await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body)));
+}
+
+const VERSION_HASH_PREFIX = concatBytes(utf8(LABELS.noteVersionHash), new Uint8Array([0]));
+
+/**
+ * The hash of one signed note version (DESIGN §5): what the next version's `prev`
+ * names. SHA-256(`conclave/v2/note-version-hash` ‖ 0 ‖ the signed bytes ‖ signature
+ * bytes), where the signed bytes are `labelled('conclave/v2/note-signature', view)` —
+ * exactly what the author signed — so the hash covers every field and both
+ * ciphertexts (by their digests), as a log entry's hash covers the entry.
+ * Public verification only: the storage API checks `prev` with it too.
+ * @throws {EncodingError} when the envelope is not canonical (its signature is not 64 bytes).
+ */
+export async function noteVersionHash(envelope: NoteEnvelope): Promise<string> {
+  const { sig, ...unsigned } = envelope;
+  const view = await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body));
+  return toBase64url(await sha256(concatBytes(VERSION_HASH_PREFIX, labelled(LABELS.noteSignature, view), fromBase64url(sig, 64))));
 }
