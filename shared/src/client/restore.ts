@@ -9,6 +9,7 @@ import { logHead } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
 import { recoveryIdentityFromCode, restoreWithRecoveryCode } from '../crypto/recovery.ts';
 import { signIn } from './api-session.ts';
+import { RecoveryError } from '../crypto/errors.ts';
 import { ApiCallError, call, GroupClientError } from './errors.ts';
 import type { GroupRecord } from './key-store.ts';
 import { fetchAndReplay } from './log-sync.ts';
@@ -26,6 +27,10 @@ export async function restoreFromCode(baseUrl: string, recoveryCode: string, dev
   try {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const state = await fetchAndReplay(recovery.api, groupId, now());
+      // A replaced code's key is no longer in the group: say so before asking for its boxes.
+      if (state.recovery !== identity.fingerprint) {
+        throw new RecoveryError('this recovery code was replaced by a newer one: ask an admin of the group for the current recovery kit');
+      }
       const boxes = await call('reading the recovery key boxes', () => recovery.api.boxes.mine.query({ groupId }));
       const restored = await restoreWithRecoveryCode(recoveryCode, state, boxes, device);
       try {
