@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NoteConflictError } from '../../shared/src/client/errors.ts';
 import { acceptInvite, inviteKeysFromCode } from '../../shared/src/crypto/invite.ts';
+import { inviteLookupProof } from '../../shared/src/client/join.ts';
 import { replayLog } from '../../shared/src/crypto/log-replay.ts';
 import type { GroupId } from '../../shared/src/protocol/ids.ts';
 import { newDevice, type Device } from './support/clients.ts';
@@ -47,7 +48,7 @@ describe.each(STORE_KINDS)('client membership paths over HTTP (%s)', (kind) => {
     const joiner = await newDevice('Joiner', server.url);
     // The add reached the server, but the device never heard back.
     const keys = await inviteKeysFromCode(code);
-    const found = await joiner.session.api.invites.lookup.query({ inviteId: keys.inviteId });
+    const found = await joiner.session.api.invites.lookup.query({ inviteId: keys.inviteId, proof: await inviteLookupProof(keys, joiner.fingerprint) });
     const entry = await acceptInvite(await replayLog(found.entries), keys, joiner.identity);
     await joiner.session.api.groups.append.mutate({ groupId, entries: [entry], boxes: [] });
     expect(await joiner.store.load(groupId)).toBeUndefined();

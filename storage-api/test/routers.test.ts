@@ -14,7 +14,8 @@ import { generationKeys } from '../../shared/src/crypto/generations.ts';
 import { createGroup, leaveGroup, removeMember, rotateKey } from '../../shared/src/crypto/group-lifecycle.ts';
 import { currentGeneration, logHead, nextEntry, signEntry, type GroupState } from '../../shared/src/crypto/group-log.ts';
 import { generateIdentity, signLabelled, type DeviceIdentity } from '../../shared/src/crypto/identity.ts';
-import { acceptInvite, createInvite, inviteOpener, type NewInvite } from '../../shared/src/crypto/invite.ts';
+import { acceptInvite, createInvite, inviteOpener, type InviteKeys, type NewInvite } from '../../shared/src/crypto/invite.ts';
+import { inviteLookupProof } from '../../shared/src/client/join.ts';
 import { openerFor, openKeyBox, sealKeyBox } from '../../shared/src/crypto/key-box.ts';
 import { LABELS } from '../../shared/src/crypto/labels.ts';
 import { extendLog, replayLog } from '../../shared/src/crypto/log-replay.ts';
@@ -136,11 +137,16 @@ async function invite(w: World, options: { role?: 'admin' | 'member'; expiresAt?
   return made;
 }
 
+/** `invites.lookup` as the holder of the invite code does it: with the proof signed by the invite key. */
+async function lookupAs(device: Device, keys: InviteKeys) {
+  return device.api.invites.lookup({ inviteId: keys.inviteId, proof: await inviteLookupProof(keys, device.fingerprint) });
+}
+
 /** A new device joins by invite: looks it up, appends its own add. */
 async function joinGroup(w: World, made?: NewInvite): Promise<Device> {
   const joiner = await signIn(w.h);
   const inv = made ?? (await invite(w));
-  const found = await joiner.api.invites.lookup({ inviteId: inv.keys.inviteId });
+  const found = await lookupAs(joiner, inv.keys);
   const state = await replayLog(found.entries, { now: w.h.clock.now });
   const entry = await acceptInvite(state, inv.keys, joiner.identity, w.h.clock.now);
   await append(w, joiner, [entry]);
@@ -368,7 +374,7 @@ describe('groups', () => {
     const w = await world({ clockSkewMs: 5 * MINUTE, sessionTtlMs: 24 * HOUR });
     const inv = await invite(w, { expiresAt: w.h.clock.now + 30 * MINUTE });
     const joiner = await signIn(w.h);
-    const { entries } = await joiner.api.invites.lookup({ inviteId: inv.keys.inviteId });
+    const { entries } = await lookupAs(joiner, inv.keys);
     const state = await replayLog(entries, { now: w.h.clock.now });
 
     // The server's clock passes the expiry; the joiner dates its acceptance before it.
@@ -380,7 +386,7 @@ describe('groups', () => {
     const justBefore = await acceptInvite(state, inv.keys, joiner.identity, inv.entry.at + 30 * MINUTE - MINUTE);
     const closed = await refused(joiner.api.groups.append({ groupId: w.groupId, entries: [justBefore] }), 'INVITE_CLOSED');
     expect(closed.message).toMatch(/ask for a new invite/);
-    await refused(joiner.api.invites.lookup({ inviteId: inv.keys.inviteId }), 'INVITE_CLOSED');
+    await refused(lookupAs(joiner, inv.keys), 'INVITE_CLOSED');
     await refused(joiner.api.groups.log({ groupId: w.groupId }), 'FORBIDDEN');
   });
 
@@ -402,22 +408,72 @@ describe('invites, joining and the mailbox', () => {
     const plain = await invite(w);
     const prekeyed = await invite(w, { prekeyed: true });
 
-    const found = await joiner.api.invites.lookup({ inviteId: plain.keys.inviteId });
+    const found = await lookupAs(joiner, plain.keys);
     expect(found).toEqual({ groupId: w.groupId, entries: (await w.owner.api.groups.log({ groupId: w.groupId })).entries, boxes: [] });
-    const withBox = await joiner.api.invites.lookup({ inviteId: prekeyed.keys.inviteId });
+    const withBox = await lookupAs(joiner, prekeyed.keys);
     expect(withBox.boxes).toEqual([prekeyed.box]);
     const state = await replayLog(withBox.entries, { now: w.h.clock.now });
     expect(await openKeyBox(withBox.boxes[0], inviteOpener(prekeyed.keys), state)).toEqual(w.seeds.get(0));
 
     // Used.
     await joinGroup(w, plain);
-    await refused(joiner.api.invites.lookup({ inviteId: plain.keys.inviteId }), 'INVITE_CLOSED');
+    await refused(lookupAs(joiner, plain.keys), 'INVITE_CLOSED');
     // Unknown.
     const stray = await createInvite(w.state, w.owner.identity, { role: 'member', expiresAt: w.h.clock.now + HOUR, at: w.h.clock.now });
-    await refused(joiner.api.invites.lookup({ inviteId: stray.keys.inviteId }), 'NOT_FOUND');
+    await refused(lookupAs(joiner, stray.keys), 'NOT_FOUND');
     // Expired by the server's clock (the log alone cannot say so).
     w.h.clock.now += 2 * HOUR;
-    await refused(joiner.api.invites.lookup({ inviteId: prekeyed.keys.inviteId }), 'INVITE_CLOSED');
+    await refused(lookupAs(joiner, prekeyed.keys), 'INVITE_CLOSED');
+  });
+
+  it('a removed member who kept an invite id from the log cannot read past its removal through invites.lookup', async () => {
+    const w = await world({ sessionTtlMs: 24 * HOUR });
+    const member = await joinGroup(w);
+    // An open invite by the owner, who stays an admin: its id is in the log every member reads.
+    const open = await invite(w, { prekeyed: true });
+    const seen = await replayLog((await member.api.groups.log({ groupId: w.groupId })).entries, { now: w.h.clock.now });
+    expect(seen.invites.get(open.keys.inviteId)).toMatchObject({ author: w.owner.fingerprint });
+
+    const removed = await removeMember(w.state, w.owner.identity, member.fingerprint, w.seeds, w.h.clock.now);
+    await append(w, w.owner, [removed.entry], removed.boxes);
+    w.seeds.set(1, removed.seed);
+    await invite(w);
+    const removal = removed.entry.seq;
+    expect((await member.api.groups.log({ groupId: w.groupId })).head.seq).toBe(removal);
+
+    // The id alone (all the log gave it) no longer opens the lookup.
+    await refused(member.api.invites.lookup({ inviteId: open.keys.inviteId } as never), 'BAD_REQUEST');
+    // Nor does a proof it can make without the invite's secret: signed with its own key, for itself or a fresh device.
+    const fresh = await signIn(w.h);
+    for (const [device, signer] of [
+      [member, member.identity],
+      [fresh, member.identity],
+      [fresh, fresh.identity],
+    ] as const) {
+      const proof = await signLabelled(signer, LABELS.inviteLookup, { groupId: w.groupId, inviteId: open.keys.inviteId, fingerprint: device.fingerprint });
+      await refused(device.api.invites.lookup({ inviteId: open.keys.inviteId, proof }), 'SIGNATURE_INVALID');
+    }
+    // A proof made for another device does not carry over.
+    const forFresh = await inviteLookupProof(open.keys, fresh.fingerprint);
+    await refused(member.api.invites.lookup({ inviteId: open.keys.inviteId, proof: forFresh }), 'SIGNATURE_INVALID');
+
+    // The invitee, who holds the code, still looks it up and gets the whole log.
+    const found = await lookupAs(fresh, open.keys);
+    expect(found.entries).toHaveLength(w.state.seq + 1);
+  });
+
+  it('an invite whose author has since departed is closed to lookups, even with its code', async () => {
+    const w = await world({ sessionTtlMs: 24 * HOUR });
+    const admin = await joinGroup(w, await invite(w, { role: 'admin' }));
+    const made = await createInvite(w.state, admin.identity, { role: 'member', expiresAt: w.h.clock.now + HOUR, at: w.h.clock.now });
+    await append(w, admin, [made.entry]);
+    const stranger = await signIn(w.h);
+    expect((await lookupAs(stranger, made.keys)).groupId).toBe(w.groupId);
+
+    const removed = await removeMember(w.state, w.owner.identity, admin.fingerprint, w.seeds, w.h.clock.now);
+    await append(w, w.owner, [removed.entry], removed.boxes);
+    expect(w.state.invites.get(made.keys.inviteId)?.revokedAt).toBe(removed.entry.seq);
+    for (const device of [admin, stranger]) expect((await refused(lookupAs(device, made.keys), 'INVITE_CLOSED')).message).toMatch(/cancelled/);
   });
 
   it('a joiner appends its own add and reads; the mailbox brings it the key from an admin', async () => {
@@ -598,7 +654,7 @@ describe('key boxes', () => {
 
     // A pre-keyed invite's lookup gives every sender's box of its newest generation.
     const stranger = await signIn(w.h);
-    const found = await stranger.api.invites.lookup({ inviteId: prekeyed.keys.inviteId });
+    const found = await lookupAs(stranger, prekeyed.keys);
     expect(new Set(found.boxes)).toEqual(new Set([prekeyed.box, junk[2]]));
     const opened = await Promise.allSettled(found.boxes.map((b) => openKeyBox(b, inviteOpener(prekeyed.keys), state)));
     expect(opened.filter((o) => o.status === 'fulfilled').map((o) => (o as PromiseFulfilledResult<unknown>).value)).toEqual([seed]);

@@ -6,7 +6,9 @@
  */
 import { seedChain } from '../crypto/generations.ts';
 import { logHead, type GroupState } from '../crypto/group-log.ts';
-import type { DeviceIdentity } from '../crypto/identity.ts';
+import { signLabelled, type DeviceIdentity } from '../crypto/identity.ts';
+import { LABELS } from '../crypto/labels.ts';
+import type { Fingerprint } from '../protocol/ids.ts';
 import { acceptInvite, inviteOpener, type InviteKeys } from '../crypto/invite.ts';
 import { openKeyBox } from '../crypto/key-box.ts';
 import { extendLog, replayLog } from '../crypto/log-replay.ts';
@@ -19,6 +21,16 @@ import { fetchAndReplay } from './log-sync.ts';
 const ATTEMPTS = 4;
 
 /**
+ * The proof `invites.lookup` asks for: the invite key's signature over the group, the
+ * invite and the signed-in device, so the server answers only a holder of the invite
+ * code (the invite id alone is in the log every member, past or present, has read),
+ * and a proof made for one device is no use to another.
+ */
+export function inviteLookupProof(keys: InviteKeys, device: Fingerprint): Promise<string> {
+  return signLabelled(keys, LABELS.inviteLookup, { groupId: keys.groupId, inviteId: keys.inviteId, fingerprint: device });
+}
+
+/**
  * @returns this device's new record of the group (with seeds when the invite was pre-keyed).
  * @throws {InviteError} used, expired or unknown by the validated log; {ApiCallError}
  *   INVITE_CLOSED / NOT_FOUND from the server.
@@ -27,7 +39,8 @@ export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, k
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     let found;
     try {
-      found = await call('looking up the invite', () => api.invites.lookup.query({ inviteId: keys.inviteId }));
+      const proof = await inviteLookupProof(keys, identity.fingerprint);
+      found = await call('looking up the invite', () => api.invites.lookup.query({ inviteId: keys.inviteId, proof }));
     } catch (error) {
       // Used: perhaps by this very device, whose join was stored but whose answer was lost.
       if (error instanceof ApiCallError && error.is('INVITE_CLOSED')) {

@@ -23,6 +23,7 @@ export const LABELS = {
   inviteSignKey: 'conclave/v2/invite-sign-key',
   inviteBoxKey: 'conclave/v2/invite-box-key',
   inviteAcceptance: 'conclave/v2/invite-acceptance',
+  inviteLookup: 'conclave/v2/invite-lookup',
   recoverySignKey: 'conclave/v2/recovery-sign-key',
   recoveryBoxKey: 'conclave/v2/recovery-box-key',
   handshakeTranscript: 'conclave/v2/handshake',

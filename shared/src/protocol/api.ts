@@ -88,7 +88,13 @@ export const groupSummary = z.object({
 
 // --- invites and the mailbox -----------------------------------------------------
 
-export const inviteLookupInput = z.strictObject({ inviteId: inviteIdSchema });
+/**
+ * `proof`: the invite key's signature over `labelled('conclave/v2/invite-lookup',
+ * {groupId, inviteId, fingerprint})` (fingerprint: the signed-in device), which only a
+ * holder of the invite code can make: the invite id alone is in the log every member
+ * reads, so it must not open the log.
+ */
+export const inviteLookupInput = z.strictObject({ inviteId: inviteIdSchema, proof: b64uBytes(64) });
 export const inviteLookupOutput = z.object({
   groupId: groupIdSchema,
   entries: z.array(logEntrySchema),
