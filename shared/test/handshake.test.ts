@@ -22,7 +22,11 @@ import { acceptInvite, createInvite, inviteKeysFromCode } from '../src/crypto/in
 import { openKeyBox, openerFor, sealKeyBox } from '../src/crypto/key-box.ts';
 import { extendLog } from '../src/crypto/log-replay.ts';
 import { generateBoxKeyPair, generateSigningKeyPair } from '../src/crypto/primitives.ts';
-import { newQrSecret } from '../src/crypto/qr.ts';
+import { checkScannedQr, newQrSecret } from '../src/crypto/qr.ts';
+import { verifyHeadEvidence, type HeadEvidence } from '../src/crypto/head-evidence.ts';
+import { ConclaveError } from '../src/crypto/errors.ts';
+import { logHead } from '../src/crypto/group-log.ts';
+import { receiveKeyFromPeers } from '../src/p2p/joiner-handover.ts';
 import { equalBytes, type Bytes } from '../src/protocol/encoding.ts';
 import type { Fingerprint, GroupId } from '../src/protocol/ids.ts';
 import { HANDSHAKE_MESSAGE_MAX_CHARS, type HandoverPolicy, type HandshakeMessage, type KeyBox, type LogEntry } from '../src/protocol/schemas.ts';
@@ -72,11 +76,13 @@ async function handover(
   joiner: { client: TestClient; state?: GroupState; expectedPeer?: Fingerprint; qrSecret?: string },
   holder: { client: TestClient; state?: GroupState; options?: Partial<HolderOptions> },
   timeoutMs = 5_000,
+  onJoinerSaw?: (evidence: HeadEvidence) => void,
 ): Promise<[HandshakeOutcome, HandshakeOutcome]> {
   const [ja, hb] = memoryChannelPair();
   const joinerMachine = new JoinerHandshake(joiner.client.identity, joiner.state ?? joiner.client.group, {
     expectedPeer: joiner.expectedPeer ?? holder.client.fingerprint,
     ...(joiner.qrSecret ? { qrSecret: joiner.qrSecret } : {}),
+    ...(onJoinerSaw ? { onPeerHead: onJoinerSaw } : {}),
   });
   const holderMachine = new HolderHandshake(holder.client.identity, holder.state ?? holder.client.group, {
     seedFor: holder.client.seedFor,
@@ -382,7 +388,7 @@ describe('key substitution and impersonation', () => {
 });
 
 describe('log heads', () => {
-  it('the joiner’s log and the holder’s differ at the same seq: fork', async () => {
+  it('the joiner’s log and the holder’s differ at the same seq: fork, on both sides, with signed evidence that verifies again', async () => {
     // A server showed the two of them different entries 4 (two different invites by A).
     const base = w.j.group;
     const [x, y] = await Promise.all([
@@ -394,21 +400,95 @@ describe('log heads', () => {
     expect(holderView.seq).toBe(joinerView.seq);
     expect(holderView.head).not.toBe(joinerView.head);
     const [joiner, holder] = await handover({ client: w.j, state: joinerView }, { client: w.a, state: holderView, options: { trustOf: () => 'verified' } });
-    expect(holder).toMatchObject(refusal('fork', 'me'));
-    expect(joiner).toMatchObject(refusal('fork', 'peer'));
-    // A fork further back is found too, even when the joiner is behind.
-    const [, holder2] = await handover(
+    expect(joiner).toMatchObject({ kind: 'fork', peer: w.a.fingerprint });
+    expect(holder).toMatchObject({ kind: 'fork', peer: w.j.fingerprint });
+    if (joiner.kind !== 'fork' || holder.kind !== 'fork') throw new Error('no fork');
+    // Each side holds the other's head under the other's signature.
+    expect(await verifyHeadEvidence(joiner.evidence)).toEqual({ peer: w.a.fingerprint, groupId: w.groupId, head: logHead(holderView) });
+    expect(await verifyHeadEvidence(holder.evidence)).toEqual({ peer: w.j.fingerprint, groupId: w.groupId, head: logHead(joinerView) });
+    // It survives storage (structured clone, JSON) and any change to it breaks it.
+    expect(await verifyHeadEvidence(JSON.parse(JSON.stringify(joiner.evidence)))).toMatchObject({ peer: w.a.fingerprint });
+    const moved = { ...joiner.evidence, welcome: { ...joiner.evidence.welcome, head: logHead(joinerView) } };
+    await expect(verifyHeadEvidence(moved)).rejects.toMatchObject({ code: 'SIGNATURE' });
+    const reassigned = { ...holder.evidence, signer: 'holder' as const };
+    await expect(verifyHeadEvidence({ ...reassigned, hello: { ...reassigned.hello, head: logHead(holderView) } })).rejects.toBeInstanceOf(ConclaveError);
+    await expect(verifyHeadEvidence({ ...holder.evidence, auth: undefined })).rejects.toMatchObject({ code: 'ENCODING' });
+    // A fork further back is found too, even when the joiner is behind: the holder
+    // finds it on the joiner's signed auth; the joiner keeps the holder's head (ahead).
+    const seenByJoiner: HeadEvidence[] = [];
+    const [joiner2, holder2] = await handover(
       { client: w.j, state: joinerView },
       { client: w.a, state: await extendLog(holderView, [(await createInvite(holderView, w.a.identity, { role: 'member', expiresAt: Date.now() + HOUR })).entry]), options: { trustOf: () => 'verified' } },
+      5_000,
+      (evidence) => seenByJoiner.push(evidence),
     );
-    expect(holder2).toMatchObject(refusal('fork', 'me'));
+    expect(holder2).toMatchObject({ kind: 'fork', peer: w.j.fingerprint });
+    expect(joiner2).toMatchObject(refusal('fork', 'peer'));
+    expect(seenByJoiner).toHaveLength(1);
+    expect((await verifyHeadEvidence(seenByJoiner[0])).head.seq).toBe(joinerView.seq + 1);
   });
 
-  it('a holder behind the joiner’s head refuses: behind', async () => {
+  it('regression: an unsigned refuse “fork” as the first answer is a refusal, never a fork (it cannot lock the group)', async () => {
+    // A peer — or the signaling server in the middle — answers the hello with a bare refusal.
+    const [ja, xb] = memoryChannelPair();
+    const liar = scriptedPeer(xb);
+    const seen: HeadEvidence[] = [];
+    const outcome = runHandshake(ja, new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint, onPeerHead: (e) => seen.push(e) }), { timeoutMs: 5_000 });
+    await liar.message(0);
+    liar.send(JSON.stringify({ t: 'refuse', reason: 'fork' }));
+    expect(await outcome).toEqual({ kind: 'refused', reason: 'fork', by: 'peer', peer: w.a.fingerprint });
+    expect(seen).toEqual([]);
+    // Through the joiner's whole live attempt: "could not get the key from A", not a fork.
+    const recorded: HeadEvidence[] = [];
+    const result = await receiveKeyFromPeers(
+      w.j.identity,
+      w.j.group,
+      {
+        online: async (ids) => ids.filter((id) => id === w.a.fingerprint),
+        connect: () => {
+          const [mine, theirs] = memoryChannelPair();
+          theirs.onMessage(() => theirs.send(JSON.stringify({ t: 'refuse', reason: 'fork' })));
+          return mine;
+        },
+      },
+      { timeoutMs: 5_000, closeGraceMs: 20, notePeerHead: async (e) => recorded.push(e) },
+    );
+    expect(result.kind).toBe('failed');
+    expect(result.attempts).toEqual([{ peer: w.a.fingerprint, outcome: { kind: 'refused', reason: 'fork', by: 'peer', peer: w.a.fingerprint } }]);
+    expect(recorded).toEqual([]);
+  });
+
+  it('the joiner keeps the holder’s signed head (any outcome), and the holder the joiner’s once its auth verified', async () => {
+    const joinerSaw: HeadEvidence[] = [];
+    const holderSaw: HeadEvidence[] = [];
+    const [joiner, holder] = await handover({ client: w.j }, { client: w.a, options: { onPeerHead: (e) => holderSaw.push(e) } }, 5_000, (e) => joinerSaw.push(e));
+    expect(holder).toMatchObject(refusal('not-verified', 'me'));
+    expect(joiner).toMatchObject(refusal('not-verified', 'peer'));
+    expect(await verifyHeadEvidence(joinerSaw[0])).toEqual({ peer: w.a.fingerprint, groupId: w.groupId, head: logHead(w.a.group) });
+    expect(await verifyHeadEvidence(holderSaw[0])).toEqual({ peer: w.j.fingerprint, groupId: w.groupId, head: logHead(w.j.group) });
+  });
+
+  it('a holder behind the joiner’s head refuses (behind), and keeps the joiner’s signed head as evidence it is behind', async () => {
     const ahead = await extendLog(w.j.group, [(await createInvite(w.a.group, w.a.identity, { role: 'member', expiresAt: Date.now() + HOUR })).entry]);
-    const [joiner, holder] = await handover({ client: w.j, state: ahead }, { client: w.a, state: w.a.group, options: { trustOf: () => 'verified' } });
+    const holderSaw: HeadEvidence[] = [];
+    const [joiner, holder] = await handover({ client: w.j, state: ahead }, { client: w.a, state: w.a.group, options: { trustOf: () => 'verified', onPeerHead: (e) => holderSaw.push(e) } });
     expect(holder).toMatchObject(refusal('behind', 'me'));
     expect(joiner).toMatchObject(refusal('behind', 'peer'));
+    expect(holderSaw).toHaveLength(1);
+    expect(await verifyHeadEvidence(holderSaw[0])).toEqual({ peer: w.j.fingerprint, groupId: w.groupId, head: logHead(ahead) });
+  });
+
+  it('a QR code whose head conflicts with ours only fails the scan (“does not match”), never reports a fork', async () => {
+    const other = await extendLog(w.j.group, [(await createInvite(w.a.group, w.a.identity, { role: 'member', expiresAt: Date.now() + HOUR })).entry]);
+    const mine = await extendLog(w.j.group, [(await createInvite(w.a.group, w.a.identity, { role: 'admin', expiresAt: Date.now() + HOUR })).entry]);
+    const result = checkScannedQr(
+      { from: w.a.fingerprint, to: w.j.fingerprint, groupId: w.groupId, head: logHead(other), secret: newQrSecret() },
+      { fingerprint: w.j.fingerprint, groupId: w.groupId, expectedPeer: w.a.fingerprint, headAt: (seq) => mine.hashes[seq] },
+    );
+    expect(result).toMatchObject({ ok: false, reason: 'head-mismatch' });
+    if (result.ok) throw new Error('accepted');
+    expect(result.message).toMatch(/does not match/);
+    expect(result.message).not.toMatch(/fork|server/i);
   });
 
   it('a joiner that has not seen the holder’s newer generation refuses the box: behind', async () => {
@@ -436,7 +516,7 @@ describe('malformed and out-of-order messages', () => {
     ['JSON null', () => 'null', 'malformed'],
     ['an unknown message type', () => JSON.stringify({ t: 'gossip', v: 1 }), 'malformed'],
     ['a hello with an unknown field', () => JSON.stringify({ ...validHello(), extra: true }), 'malformed'],
-    ['a hello of another version', () => JSON.stringify({ ...validHello(), v: 2 }), 'malformed'],
+    ['a hello of another version', () => JSON.stringify({ ...validHello(), v: 1 }), 'malformed'],
     ['a hello with a bad nonce', () => JSON.stringify({ ...validHello(), nonce: 'short' }), 'malformed'],
     ['an oversize message', () => JSON.stringify(validHello()) + ' '.repeat(HANDSHAKE_MESSAGE_MAX_CHARS), 'malformed'],
     ['a huge string', () => 'x'.repeat(HANDSHAKE_MESSAGE_MAX_CHARS * 8), 'malformed'],

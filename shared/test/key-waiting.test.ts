@@ -6,7 +6,7 @@
  * signaling-server/test/key-handover-flow.node.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import type { HandshakeOutcome } from '../src/crypto/handshake.ts';
+import type { HandshakeOutcome, HeadEvidence } from '../src/crypto/handshake.ts';
 import { keyWaitRound, waitForGroupKey, type KeyWaitState, type KeyWaitSteps } from '../src/p2p/key-waiting.ts';
 import type { PeerAttempt, PeerKeyResult } from '../src/p2p/joiner-handover.ts';
 import type { Fingerprint } from '../src/protocol/ids.ts';
@@ -14,6 +14,8 @@ import type { Fingerprint } from '../src/protocol/ids.ts';
 const ANA = 'a'.repeat(52) as Fingerprint;
 const BEN = 'b'.repeat(52) as Fingerprint;
 const SEED = new Uint8Array(32).fill(7);
+/** The signed head a fork is reported with (its contents do not matter to the round). */
+const EVIDENCE = {} as HeadEvidence;
 
 const refusedBy = (peer: Fingerprint, reason: 'not-verified' | 'closed'): PeerAttempt => ({
   peer,
@@ -118,7 +120,7 @@ describe('keyWaitRound', () => {
 
   it('a fork stops the round: no seed accepted, no mailbox request', async () => {
     const attempts = [{ peer: ANA, outcome: { kind: 'refused', reason: 'fork', by: 'peer', peer: ANA } as HandshakeOutcome }];
-    const { seen, end, calls } = await round({ connects: [ANA], peers: { kind: 'fork', peer: ANA, attempts } });
+    const { seen, end, calls } = await round({ connects: [ANA], peers: { kind: 'fork', peer: ANA, evidence: EVIDENCE, attempts } });
     expect(seen).toEqual([{ phase: 'looking' }, { phase: 'connecting', peer: ANA }, { phase: 'fork', peer: ANA }]);
     expect(end).toEqual({ phase: 'fork', peer: ANA });
     expect(calls).toEqual(['checkMailbox', 'tryPeers']);
@@ -162,7 +164,7 @@ describe('waitForGroupKey', () => {
   });
 
   it('stops at a fork without another round', async () => {
-    const { steps, calls } = fakeSteps({ connects: [ANA], peers: { kind: 'fork', peer: ANA, attempts: [] } });
+    const { steps, calls } = fakeSteps({ connects: [ANA], peers: { kind: 'fork', peer: ANA, evidence: EVIDENCE, attempts: [] } });
     expect(await waitForGroupKey(steps, { retryMs: 0 })).toEqual({ phase: 'fork', peer: ANA });
     expect(calls).toEqual(['checkMailbox', 'tryPeers']);
   });

@@ -11,8 +11,14 @@
  * Both signatures cover both nonces and both fingerprints, so neither side can be
  * impersonated or replayed. The holder hands over a key only to a member of its own
  * validated log whose trust satisfies the group's policy.
+ *
+ * Log heads (DESIGN §4): each signature also covers both heads, so each side ends up
+ * with the other's head signed (`onPeerHead`, see head-evidence.ts). A fork is believed
+ * only on such a signed head (outcome `fork`, with the evidence); a peer's `refuse` is
+ * unsigned and is only ever a refusal. The holder therefore answers a hello whose head
+ * conflicts with or is ahead of its own with a welcome as usual, and decides after the
+ * joiner's signed auth.
  */
-import { labelled } from '../protocol/canonical.ts';
 import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
 import { HANDSHAKE_MESSAGE_MAX_CHARS, handshakeMessageSchema, type HandshakeMessage } from '../protocol/schemas.ts';
@@ -23,10 +29,10 @@ import { openKeyBox, openerFor, sealKeyBox } from './key-box.ts';
 import { LABELS } from './labels.ts';
 import { randomBytes } from './primitives.ts';
 import { qrSecretMatches } from './qr.ts';
+import { transcript, type Auth, type HeadEvidence, type Hello, type Welcome } from './head-evidence.ts';
 import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
-type Hello = Extract<HandshakeMessage, { t: 'hello' }>;
-type Welcome = Extract<HandshakeMessage, { t: 'welcome' }>;
+export type { HeadEvidence } from './head-evidence.ts';
 export type RefusalReason = Extract<HandshakeMessage, { t: 'refuse' }>['reason'];
 
 /** How a member's key is trusted on this device (DESIGN §3). */
@@ -35,7 +41,9 @@ export type TrustState = 'unverified' | 'verified' | 'key-changed' | 'removed';
 export type HandshakeOutcome =
   | { kind: 'received'; peer: Fingerprint; generation: number; seed: Uint8Array }
   | { kind: 'sent'; peer: Fingerprint; generation: number }
-  | { kind: 'refused'; reason: RefusalReason | 'closed'; by: 'me' | 'peer' | 'channel'; peer?: Fingerprint };
+  | { kind: 'refused'; reason: RefusalReason | 'closed'; by: 'me' | 'peer' | 'channel'; peer?: Fingerprint }
+  /** The peer signed a head that conflicts with our validated log: `evidence` proves it (verifyHeadEvidence). */
+  | { kind: 'fork'; peer: Fingerprint; evidence: HeadEvidence };
 
 export interface HandshakeStep {
   send: HandshakeMessage[];
@@ -58,10 +66,6 @@ export function parseHandshakeMessage(raw: unknown): HandshakeMessage | null {
   }
   const parsed = handshakeMessageSchema.safeParse(value);
   return parsed.success ? parsed.data : null;
-}
-
-function transcript(hello: Hello, welcome: Omit<Welcome, 'sig'>, signer: 'holder' | 'joiner', qrSecret?: string): unknown {
-  return { hello, welcome, signer, qrSecret };
 }
 
 /** A bundle whose self-signature fails is a bad signature; anything else wrong with it is malformed. */
@@ -87,7 +91,12 @@ export class JoinerHandshake {
   constructor(
     private readonly me: DeviceIdentity,
     private readonly state: GroupState,
-    private readonly options: { expectedPeer: Fingerprint; qrSecret?: string },
+    private readonly options: {
+      expectedPeer: Fingerprint;
+      qrSecret?: string;
+      /** Called with the holder's signed head, once its welcome verified and it is a member of our log. */
+      onPeerHead?: (evidence: HeadEvidence) => void;
+    },
   ) {}
 
   start(): HandshakeStep {
@@ -137,7 +146,14 @@ export class JoinerHandshake {
       return refuse('bad-signature', peer);
     }
     if (!this.state.members.has(holder.fingerprint)) return refuse('not-a-member', peer);
-    if (compareHead(this.state, welcome.head) === 'fork') return refuse('fork', peer);
+    const evidence: HeadEvidence = { signer: 'holder', hello, welcome };
+    this.options.onPeerHead?.(evidence);
+    if (compareHead(this.state, welcome.head) === 'fork') {
+      // Signed evidence of a fork. Our auth (no QR secret: this is not the moment to
+      // verify anyone) gives the holder the same evidence of our head; then we stop.
+      const sig = await signLabelled(this.me, LABELS.handshakeTranscript, transcript(hello, unsigned, 'joiner'));
+      return { send: [{ t: 'auth', sig }], done: { kind: 'fork', peer, evidence } };
+    }
     this.welcome = welcome;
     const qrSecret = this.options.qrSecret;
     const authSig = await signLabelled(this.me, LABELS.handshakeTranscript, transcript(hello, unsigned, 'joiner', qrSecret));
@@ -171,6 +187,8 @@ export interface HolderOptions {
   shownQr?: { secret: string; for: Fingerprint };
   /** Called when the peer echoed our QR secret: mark it verified. */
   onQrConfirmed?: (fingerprint: Fingerprint) => void;
+  /** Called with the joiner's signed head, once its auth verified and it is a member of our log. */
+  onPeerHead?: (evidence: HeadEvidence) => void;
 }
 
 /** The side that holds the key: it accepts the channel and decides whether to hand over. */
@@ -214,9 +232,7 @@ export class HolderHandshake {
     }
     this.joiner = joiner.fingerprint;
     this.joinerSignKey = joiner.signKey;
-    const heads = compareHead(this.state, hello.head);
-    if (heads === 'fork') return refuse('fork', this.joiner);
-    if (heads === 'peer-ahead') return refuse('behind', this.joiner);
+    // Heads that conflict or are ahead are decided after the auth, on the joiner's signature.
     // Say nothing signed to someone who is not in our log.
     if (!this.state.members.has(this.joiner)) {
       return refuse(this.state.departed.get(this.joiner)?.how === 'removed' ? 'removed' : 'not-a-member', this.joiner);
@@ -243,6 +259,12 @@ export class HolderHandshake {
     }
     const member = this.state.members.get(joiner);
     if (!member) return refuse(this.state.departed.get(joiner)?.how === 'removed' ? 'removed' : 'not-a-member', joiner);
+    const auth: Auth = { t: 'auth', sig, ...(qrSecret !== undefined ? { qrSecret } : {}) };
+    const evidence: HeadEvidence = { signer: 'joiner', hello: this.hello!, welcome: this.welcome!, auth };
+    this.options.onPeerHead?.(evidence);
+    const heads = compareHead(this.state, this.hello!.head);
+    if (heads === 'fork') return { send: [{ t: 'refuse', reason: 'fork' }], done: { kind: 'fork', peer: joiner, evidence } };
+    if (heads === 'peer-ahead') return refuse('behind', joiner);
     // Echoing the secret of the QR code we show, over this authenticated channel,
     // proves the joiner scanned it in person: that is a verification (or re-verification).
     const shown = this.options.shownQr;

@@ -80,10 +80,13 @@ export function parseQrPayload(text: string): QrPayload {
 
 export type QrScanResult =
   | { ok: true; peer: Fingerprint; secret: string; head: LogHead }
-  | { ok: false; reason: 'wrong-group' | 'not-for-me' | 'key-mismatch' | 'fork'; message: string };
+  | { ok: false; reason: 'wrong-group' | 'not-for-me' | 'key-mismatch' | 'head-mismatch'; message: string };
 
 /**
- * What the scanner concludes from a scanned payload.
+ * What the scanner concludes from a scanned payload. The payload is not signed: a head
+ * that differs from ours (`head-mismatch`) only fails this scan, never raises a fork
+ * alarm (anyone can print a QR code); a head ahead of ours is not kept either. The
+ * signed heads come from the handshake that follows a scan (head-evidence.ts).
  * @param expectedPeer the fingerprint the scanner holds for the person showing the code.
  * @param headAt returns the scanner's own entry hash at a sequence number, or undefined if it has not seen that far.
  */
@@ -100,7 +103,7 @@ export function checkScannedQr(
   }
   const mine = me.headAt(payload.head.seq);
   if (mine !== undefined && mine !== payload.head.hash) {
-    return { ok: false, reason: 'fork', message: 'Your group history and theirs disagree: the server may be showing you different groups.' };
+    return { ok: false, reason: 'head-mismatch', message: 'This code does not match the group as this device knows it. Sync the group on both devices, ask them to show a fresh code, and try again.' };
   }
   return { ok: true, peer: payload.from, secret: payload.secret, head: payload.head };
 }

@@ -2,10 +2,12 @@
  * The key holder's side of the live handover (DESIGN §6.3): every incoming data
  * connection runs the holder handshake for the group the joiner names in its hello.
  * The group's state is looked up (and brought up to date) only then, so a joiner who
- * appended its own `add` a moment ago is found in the holder's log.
+ * appended its own `add` a moment ago is found in the holder's log. The joiner's signed
+ * log head, once its auth verified, is handed to `notePeerHead` (DESIGN §4: a head
+ * ahead of ours becomes a witnessed head, a conflicting one fork evidence).
  */
 import { runHandshake, type HandshakeMachine, type MessageChannel } from '../crypto/channel.ts';
-import { HolderHandshake, parseHandshakeMessage, type HandshakeOutcome, type HandshakeStep, type HolderOptions, type RefusalReason } from '../crypto/handshake.ts';
+import { HolderHandshake, parseHandshakeMessage, type HandshakeOutcome, type HandshakeStep, type HeadEvidence, type HolderOptions, type RefusalReason } from '../crypto/handshake.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
 import type { GroupId } from '../protocol/ids.ts';
@@ -14,6 +16,8 @@ import { channelFromDataConnection, type DataConnectionLike } from './peerjs-cha
 /** What the holder needs of one group to decide and to seal. */
 export interface HeldGroup extends HolderOptions {
   state: GroupState;
+  /** Keeps the joiner's signed head (GroupClient.notePeerHead); awaited before the handover is reported. */
+  notePeerHead?: (evidence: HeadEvidence) => Promise<unknown>;
 }
 
 /** Finds this device's up-to-date view of a group, or null when it holds none. */
@@ -30,6 +34,7 @@ function refusal(reason: RefusalReason): HandshakeStep {
 export class GroupDispatchingHolder implements HandshakeMachine {
   private inner: HolderHandshake | undefined;
   private refused = false;
+  private readonly recording: Array<Promise<unknown>> = [];
 
   constructor(
     private readonly me: DeviceIdentity,
@@ -58,8 +63,21 @@ export class GroupDispatchingHolder implements HandshakeMachine {
       this.refused = true;
       return refusal('wrong-group');
     }
-    this.inner = new HolderHandshake(this.me, held.state, held);
+    const keep = held.notePeerHead;
+    this.inner = new HolderHandshake(this.me, held.state, {
+      ...held,
+      onPeerHead: (evidence) => {
+        held.onPeerHead?.(evidence);
+        // A failure to keep it must not end the handshake; it is tried again at the next contact.
+        if (keep) this.recording.push(keep(evidence).catch(() => undefined));
+      },
+    });
     return this.inner.receive(raw);
+  }
+
+  /** Resolves once every signed head seen in this handshake has been kept. */
+  settled(): Promise<void> {
+    return Promise.all(this.recording).then(() => undefined);
   }
 }
 
@@ -97,9 +115,12 @@ export function serveKeyHandover(peer: PeerLike, me: DeviceIdentity, lookup: Hel
 }
 
 /** One handover on an already open channel (any transport). */
-export function serveChannel(channel: MessageChannel, me: DeviceIdentity, lookup: HeldGroupLookup, options: Omit<HolderServiceOptions, 'onOutcome'> = {}): Promise<HandshakeOutcome> {
-  return runHandshake(channel, new GroupDispatchingHolder(me, lookup), {
+export async function serveChannel(channel: MessageChannel, me: DeviceIdentity, lookup: HeldGroupLookup, options: Omit<HolderServiceOptions, 'onOutcome'> = {}): Promise<HandshakeOutcome> {
+  const machine = new GroupDispatchingHolder(me, lookup);
+  const outcome = await runHandshake(channel, machine, {
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.closeGraceMs !== undefined ? { closeGraceMs: options.closeGraceMs } : {}),
   });
+  await machine.settled();
+  return outcome;
 }

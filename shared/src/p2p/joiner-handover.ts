@@ -3,9 +3,11 @@
  * online, connect to them one at a time, run the joiner handshake expecting exactly
  * the fingerprint dialled, and stop at the first key received. Transport-agnostic:
  * `connect` returns any ordered message channel (a PeerJS data connection in practice).
+ * Every holder's signed log head is handed to `notePeerHead` (DESIGN §4); a fork is
+ * reported only on such a signed head, never on a peer's word.
  */
 import { runHandshake, type MessageChannel } from '../crypto/channel.ts';
-import { JoinerHandshake, type HandshakeOutcome } from '../crypto/handshake.ts';
+import { JoinerHandshake, type HandshakeOutcome, type HeadEvidence } from '../crypto/handshake.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
@@ -21,8 +23,8 @@ export type PeerKeyResult =
   | { kind: 'nobody-online'; attempts: [] }
   /** Every online holder refused, timed out or dropped; `attempts` says how. */
   | { kind: 'failed'; attempts: PeerAttempt[] }
-  /** A holder's log head contradicts ours: one of the two logs is forked. Never continue silently. */
-  | { kind: 'fork'; peer: Fingerprint; attempts: PeerAttempt[] };
+  /** A holder signed a log head that contradicts ours: one of the two logs is forked. Never continue silently. */
+  | { kind: 'fork'; peer: Fingerprint; evidence: HeadEvidence; attempts: PeerAttempt[] };
 
 export interface JoinerTransport {
   /** Which of these ids have an open signaling connection right now. */
@@ -36,6 +38,8 @@ export interface JoinerOptions {
   qrSecretFor?: (peer: Fingerprint) => string | undefined;
   /** Called before each connection attempt (the UI shows "connecting to Ana…"). */
   onConnecting?: (peer: Fingerprint) => void;
+  /** Keeps a holder's signed head (GroupClient.notePeerHead); awaited after each attempt, failures ignored. */
+  notePeerHead?: (evidence: HeadEvidence) => Promise<unknown>;
   /** Time one handshake may take, connection included. */
   timeoutMs?: number;
   closeGraceMs?: number;
@@ -60,7 +64,8 @@ export async function receiveKeyFromPeers(me: DeviceIdentity, state: GroupState,
   for (const peer of reachable) {
     options.onConnecting?.(peer);
     const qrSecret = options.qrSecretFor?.(peer);
-    const machine = new JoinerHandshake(me, state, { expectedPeer: peer, ...(qrSecret ? { qrSecret } : {}) });
+    const seen: HeadEvidence[] = [];
+    const machine = new JoinerHandshake(me, state, { expectedPeer: peer, ...(qrSecret ? { qrSecret } : {}), onPeerHead: (evidence) => seen.push(evidence) });
     let outcome: HandshakeOutcome;
     try {
       outcome = await runHandshake(transport.connect(peer), machine, {
@@ -71,9 +76,11 @@ export async function receiveKeyFromPeers(me: DeviceIdentity, state: GroupState,
       // `connect` itself failed (the peer library refused synchronously).
       outcome = { kind: 'refused', reason: 'closed', by: 'channel', peer };
     }
+    for (const evidence of seen) await options.notePeerHead?.(evidence).catch(() => undefined);
     attempts.push({ peer, outcome });
     if (outcome.kind === 'received') return { kind: 'received', peer, generation: outcome.generation, seed: outcome.seed, attempts };
-    if (outcome.kind === 'refused' && outcome.reason === 'fork') return { kind: 'fork', peer, attempts };
+    // Only a signed head is a fork; a peer's unsigned `refuse: fork` is one more refusal.
+    if (outcome.kind === 'fork') return { kind: 'fork', peer, evidence: outcome.evidence, attempts };
   }
   return { kind: 'failed', attempts };
 }
