@@ -4,6 +4,12 @@
  * generation the log has, a recipient who may receive it now, a sender who held that
  * generation, and the sender's signature. The server cannot open a box, so whether the
  * seed inside matches the log's commitment stays the recipient's check.
+ *
+ * Boxes are stored per sender (store/types.ts), so a member who passes these checks
+ * with a junk seed adds a box beside the good ones and replaces nothing; the recipient
+ * tries each. A member's box to itself is how it confirms it opened a generation (the
+ * mailbox counts it): a member can only confirm for itself, and a false confirmation
+ * only takes its own request off the list.
  */
 import { currentGeneration, fromBase64url, LABELS, verifyLabelled, type Fingerprint, type GroupState, type KeyBox } from '../../../shared/src/verify.ts';
 import { apiError } from '../errors.ts';
@@ -47,6 +53,8 @@ export async function validateBoxes(state: GroupState, boxes: readonly KeyBox[],
       if (invite.usedBy || invite.revokedAt !== undefined || invite.expiresAt < now - inviteGraceMs) throw rejected(index, 'its invite is no longer open (used, cancelled or expired)');
       if (!invite.boxKey) throw rejected(index, 'its invite is not pre-keyed, so nothing can be sealed to it');
     }
+    // Whoever started the generation is counted too: an admin's rotation is sealed by
+    // its author, and the rule stays right for any entry whose author departs with it.
     if (!generation.members.has(sender) && generation.startedBy !== sender) {
       throw rejected(index, `its sender was not a member during generation ${box.generation}, so cannot hold that key`);
     }
