@@ -22,6 +22,7 @@ import { extendLog, replayLog } from '../../shared/src/crypto/log-replay.ts';
 import { newNoteId, openNote, sealNote } from '../../shared/src/crypto/note-envelope.ts';
 import { restoreWithRecoveryCode } from '../../shared/src/crypto/recovery.ts';
 import { toBase64url } from '../../shared/src/protocol/encoding.ts';
+import { noteVersionHash } from '../../shared/src/crypto/note-signature.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
 import type { KeyBox, LogEntry, NoteEnvelope } from '../../shared/src/protocol/schemas.ts';
 import { build, type App } from '../src/app.ts';
@@ -157,14 +158,15 @@ async function noteKey(w: World, generation = currentGeneration(w.state)): Promi
   return (await generationKeys(w.seeds.get(generation)!, w.groupId, generation)).noteKey;
 }
 
-async function note(w: World, author: Device, options: { noteId?: NoteId; version?: number; generation?: number; body?: string; deleted?: boolean } = {}): Promise<NoteEnvelope> {
+async function note(w: World, author: Device, options: { noteId?: NoteId; version?: number; generation?: number; body?: string; deleted?: boolean; prev?: string } = {}): Promise<NoteEnvelope> {
   const generation = options.generation ?? currentGeneration(w.state);
   return sealNote(
     author.identity,
     { groupId: w.groupId, noteId: options.noteId ?? newNoteId(), version: options.version ?? 1, generation },
     await noteKey(w, generation),
     { title: 'a title', body: options.body ?? 'a body' },
-    { at: w.h.clock.now, ...(options.deleted ? { deleted: true } : {}) },
+    // After version 1 a version names its predecessor's hash (notes.put checks it against the stored one).
+    { at: w.h.clock.now, prev: (options.version ?? 1) > 1 ? (options.prev ?? toBase64url(new Uint8Array(32))) : null, ...(options.deleted ? { deleted: true } : {}) },
   );
 }
 
@@ -568,17 +570,16 @@ describe('access', () => {
     expect(await w.h.store.membership(w.groupId, member.fingerprint)).toEqual({ status: 'removed', untilSeq: removalHead.seq });
   });
 
-  it("accepts a leaver's own rotation boxes (it started the generation) and then treats it as departed", async () => {
+  it('accepts a leave with no key, then treats the leaver as departed (no boxes from it any more)', async () => {
     const w = await world();
     const member = await joinGroup(w);
-    const box = await sealKeyBox(w.owner.identity, w.groupId, 0, w.seeds.get(0)!, { kind: 'member', id: member.fingerprint }, w.state.members.get(member.fingerprint)!.boxKey);
-    await w.owner.api.boxes.post({ groupId: w.groupId, boxes: [box] });
-    const left = await leaveGroup(w.state, member.identity, w.seeds.get(0)!, w.h.clock.now);
-    expect(left.boxes.length).toBe(2);
-    await append(w, member, [left.entry], left.boxes);
-    expect(await w.owner.api.boxes.mine({ groupId: w.groupId, generation: 1 })).toEqual(left.boxes.filter((b) => b.recipient.id === w.owner.fingerprint));
+    const left = await leaveGroup(w.state, member.identity, w.h.clock.now);
+    await append(w, member, [left.entry], []);
     expect((await member.api.groups.log({ groupId: w.groupId })).head.seq).toBe(left.entry.seq);
     expect(await member.api.groups.mine()).toEqual([expect.objectContaining({ status: 'left' })]);
+    // The departed member can no longer post boxes, not even for the generation it held.
+    const box = await sealKeyBox(member.identity, w.groupId, 0, w.seeds.get(0)!, { kind: 'member', id: w.owner.fingerprint }, w.owner.identity.bundle.boxKey);
+    await refused(member.api.boxes.post({ groupId: w.groupId, boxes: [box] }), 'FORBIDDEN');
   });
 });
 
@@ -722,8 +723,8 @@ describe('notes', () => {
     expect(await w.owner.api.notes.list({ groupId: w.groupId, since: page2.cursor })).toEqual({ items: [], cursor: page2.cursor, more: false });
 
     // Another member edits version 2; a concurrent version 2 loses.
-    const edit = await note(w, member, { noteId: notes[0]!.noteId, version: 2, body: 'edited' });
-    const rival = await note(w, w.owner, { noteId: notes[0]!.noteId, version: 2, body: 'rival' });
+    const edit = await note(w, member, { noteId: notes[0]!.noteId, version: 2, body: 'edited', prev: await noteVersionHash(notes[0]!) });
+    const rival = await note(w, w.owner, { noteId: notes[0]!.noteId, version: 2, body: 'rival', prev: await noteVersionHash(notes[0]!) });
     await member.api.notes.put({ envelope: edit });
     const conflict = await refused(w.owner.api.notes.put({ envelope: rival }), 'CONFLICT');
     expect(apiErrorData(conflict).currentVersion).toBe(2);
@@ -734,7 +735,7 @@ describe('notes', () => {
     expect((await w.owner.api.notes.list({ groupId: w.groupId, since: page2.cursor })).items.map((i) => [i.noteId, i.version])).toEqual([[notes[0]!.noteId, 2]]);
 
     // Deleting is a version with deleted: true.
-    await w.owner.api.notes.put({ envelope: await note(w, w.owner, { noteId: notes[1]!.noteId, version: 2, deleted: true, body: '' }) });
+    await w.owner.api.notes.put({ envelope: await note(w, w.owner, { noteId: notes[1]!.noteId, version: 2, deleted: true, body: '', prev: await noteVersionHash(notes[1]!) }) });
     expect((await w.owner.api.notes.get({ groupId: w.groupId, noteId: notes[1]!.noteId })).deleted).toBe(true);
 
     // What a member stored opens with the group key.

@@ -61,7 +61,7 @@ async function appendOne(groupId: GroupId): Promise<void> {
         author,
         at: Date.now(),
         op: 'rotate',
-        body: { rotation: { generation: seq + 1, seedCommitment: b64(32), prevWrap: b64(60) } },
+        body: { rotation: { generation: seq + 1, seedCommitment: b64(32), links: [{ generation: seq, wrap: b64(60) }] } },
         sig: b64(64),
       };
       const newHead = { seq, hash: entryHash(entry) };
@@ -87,6 +87,7 @@ async function putOne(note: (typeof notes)[number]): Promise<void> {
         author,
         at: Date.now(),
         deleted: false,
+        prev: version === 1 ? null : b64(32),
         wrappedKey: b64(60),
         title: b64(60),
         body: b64(2000 + Math.floor(Math.random() * 2000)),
