@@ -27,6 +27,8 @@ import { KeyedQueue, SessionKeeper } from './session-keeper.ts';
 import { sealForRequests, type HandoverResult } from './handover.ts';
 import { listHeaders, NoteGuard, NoteKeys, openListed, putNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
 import { MemoryNoteStore, type NoteStore } from './note-store.ts';
+import { admitPeerHead, assertNotStale, checkWitnessed, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
+import type { HeadEvidence } from '../crypto/head-evidence.ts';
 
 export type { HandoverResult } from './handover.ts';
 
@@ -367,6 +369,28 @@ export class GroupClient {
     });
   }
 
+  /**
+   * Keeps a member's signed log head seen peer to peer (DESIGN §4, peer-evidence.ts):
+   * ahead of ours → a witnessed head every sync must reach; conflicting → fork
+   * evidence; agreeing → resolves that member's earlier fork evidence.
+   * @returns the verdict, or `ignored` for a group this device does not hold.
+   * @throws {EncodingError} / {SignatureError} when the evidence does not verify.
+   */
+  notePeerHead(groupId: GroupId, evidence: HeadEvidence): Promise<PeerHeadVerdict> {
+    return this.queue.run(groupId, async () => {
+      const record = await this.store.load(groupId);
+      if (!record) return 'ignored';
+      const admitted = await admitPeerHead(record, evidence, this.now(), this.fingerprint);
+      if (admitted.record !== record) await this.store.save(admitted.record);
+      return admitted.verdict;
+    });
+  }
+
+  /** What members' signed heads say about this device's copy of the group, as of the last sync. */
+  async peerEvidence(groupId: GroupId): Promise<PeerEvidenceStatus> {
+    return peerEvidenceStatus(await this.record(groupId), this.now());
+  }
+
   // --- notes ----------------------------------------------------------------------
 
   /**
@@ -380,6 +404,8 @@ export class GroupClient {
     return this.locked(groupId, async () => {
       let record = await this.syncInternal(await this.record(groupId));
       if (!record.state.members.has(this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
+      // Never seal to a generation a member's signed head shows is stale (or forked).
+      assertNotStale(record);
       const generation = currentGeneration(record.state);
       if (!record.seeds.has(generation)) record = await this.fetchKeyInternal(record);
       const noteKey = await this.noteKeys.keyFor(groupId, record.seeds)(generation);
@@ -540,7 +566,8 @@ export class GroupClient {
   }
 
   private async syncInternal(record: GroupRecord): Promise<GroupRecord> {
-    const next = await syncRecord(this.api, record, this.now());
+    // Witnessed heads (peer-evidence.ts) are checked against every sync.
+    const next = checkWitnessed(await syncRecord(this.api, record, this.now()), this.now());
     if (next !== record) await this.store.save(next);
     return next;
   }

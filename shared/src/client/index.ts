@@ -6,3 +6,4 @@ export { ApiCallError, NoteConflictError, GroupClientError, type ClientFailure }
 export type { HandoverSkip } from './handover.ts';
 export type { ListedNote, NoteList, NoteVersion, NoteWarning, NoteWarningCode, OpenedNote } from './notes.ts';
 export { MemoryNoteStore, type NoteStore, type SeenNote } from './note-store.ts';
+export { PeerEvidenceError, WITNESS_BOUND_MS, type ForkEvidence, type PeerEvidenceStatus, type PeerHeadVerdict, type WitnessedHead } from './peer-evidence.ts';

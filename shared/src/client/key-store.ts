@@ -10,6 +10,7 @@ import type { GenerationFault } from '../crypto/generations.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { GroupId } from '../protocol/ids.ts';
 import type { LogHead } from '../protocol/schemas.ts';
+import type { ForkEvidence, WitnessedHead } from './peer-evidence.ts';
 
 /** One group as this device knows it. */
 export interface GroupRecord {
@@ -20,6 +21,10 @@ export interface GroupRecord {
   pinned: LogHead;
   /** Generation seeds held, by generation number (secret: never leaves the device). */
   seeds: Map<number, Uint8Array>;
+  /** Members' signed heads ahead of `pinned`, which the next syncs must reach (peer-evidence.ts). */
+  witnessed?: WitnessedHead[];
+  /** Members' signed heads that contradict this log, until they reconcile (peer-evidence.ts). */
+  forkEvidence?: ForkEvidence[];
   /** Broken generations and key boxes this device found, attributed (DESIGN §4); shown to people. */
   faults?: GenerationFault[];
 }
