@@ -24,7 +24,7 @@ export async function groupRow(ctx: Ctx, groupId: GroupId): Promise<GroupRow> {
   return row;
 }
 
-export function holdsCurrentKey(row: { state: GroupState; seeds: Map<number, Uint8Array> }): boolean {
+export function holdsCurrentKey(row: { state: GroupState; seeds: ReadonlyMap<number, unknown> }): boolean {
   return row.seeds.has(currentGeneration(row.state));
 }
 

@@ -7,6 +7,8 @@ import { NoteConflictError } from '../../../shared/src/client/errors.ts';
 import type { OpenedNote } from '../../../shared/src/client/notes.ts';
 import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
 import type { GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import { openSeed } from '../db/at-rest.ts';
+import type { GroupRow } from '../db/schema.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey } from './group-state.ts';
@@ -15,10 +17,16 @@ import { cachedNote, keepNewer, openedRow } from './note-rows.ts';
 
 const WRITE_ATTEMPTS = 3;
 
+/** The first generation's seed (meta note ids derive from it), opened from its sealed copy. */
+async function seedZero(ctx: Ctx, row: GroupRow | undefined): Promise<Uint8Array | undefined> {
+  const sealed = row?.seeds.get(0);
+  return row && sealed ? openSeed(ctx.db, row.groupId, 0, sealed) : undefined;
+}
+
 /** The meta note ids of a group, or an empty map while this device holds no key. */
 export async function metaIdsOf(ctx: Ctx, groupId: GroupId, state?: GroupState): Promise<Map<NoteId, MetaSlot>> {
   const row = await ctx.db.groups.get(groupId);
-  const seed0 = row?.seeds.get(0);
+  const seed0 = await seedZero(ctx, row);
   if (!row || !seed0) return new Map();
   return metaIndex(seed0, state ?? row.state);
 }
@@ -51,7 +59,7 @@ export async function learnFromMeta(ctx: Ctx, groupId: GroupId, state: GroupStat
 /** Writes a new version of a meta note (the first, or the one after the newest). */
 async function writeMeta(ctx: Ctx, connection: Connection, groupId: GroupId, slot: MetaSlot, name: string): Promise<void> {
   const row = await ctx.db.groups.get(groupId);
-  const seed0 = row?.seeds.get(0);
+  const seed0 = await seedZero(ctx, row);
   if (!row || !seed0) return;
   const noteId = await metaNoteId(seed0, groupId, slot);
   let version = ((await cachedNote(ctx, groupId, noteId))?.version ?? 0) + 1;
@@ -85,7 +93,7 @@ export async function ensureProfile(ctx: Ctx, connection: Connection, groupId: G
   if (!row.state.members.has(me)) return;
   const memo = `${groupId}|${identity.displayName}`;
   if (ctx.profilesChecked.has(memo)) return;
-  const seed0 = row.seeds.get(0);
+  const seed0 = await seedZero(ctx, row);
   if (!seed0) return;
   const slot: MetaSlot = { kind: 'profile', member: me };
   const noteId = await metaNoteId(seed0, groupId, slot);
@@ -110,7 +118,7 @@ export async function ensureGroupName(ctx: Ctx, connection: Connection, groupId:
   const memo = `group-name|${groupId}`;
   if (ctx.profilesChecked.has(memo)) return;
   const row = await ctx.db.groups.get(groupId);
-  const seed0 = row?.seeds.get(0);
+  const seed0 = await seedZero(ctx, row);
   const me = connection.identity.fingerprint;
   if (!row || !seed0 || !row.name || row.removed || row.alarm || !holdsCurrentKey(row) || row.state.members.get(me)?.role !== 'admin') return;
   const noteId = await metaNoteId(seed0, groupId, { kind: 'group-name', member: null });

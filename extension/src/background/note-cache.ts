@@ -24,6 +24,7 @@ import { NoteOpenError } from '../../../shared/src/crypto/note-envelope.ts';
 import { NOTE_LIST_MAX, type NoteHeader } from '../../../shared/src/protocol/api.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
 import type { ApiClient } from '../../../shared/src/client/api-session.ts';
+import { openSeeds } from '../db/at-rest.ts';
 import type { GroupRow, NoteRow } from '../db/schema.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
@@ -119,7 +120,7 @@ export async function refreshNotes(ctx: Ctx, connection: Connection, groupId: Gr
     retried = failed.filter((r) => !listedIds.has(r.noteId));
   }
 
-  const keyFor = new NoteKeys().keyFor(groupId, row.seeds);
+  const keyFor = new NoteKeys().keyFor(groupId, await openSeeds(ctx.db, row));
   const open = async (target: Target, tolerant: boolean): Promise<Outcome> => {
     try {
       return { ok: true, note: await getNote(keeper.api, state, keyFor, target.noteId, target.version) };

@@ -1,10 +1,13 @@
 /**
  * `KeyStore` (shared/src/client) over the `groups` table: the validated log state,
- * the pinned head and the seeds, kept across service-worker restarts. The extension's
- * own fields of a row (name, alarm, cursors) are left as they are.
+ * the pinned head and the seeds, kept across service-worker restarts. Seeds are
+ * sealed under the device key on the way in and opened on the way out (db/at-rest.ts),
+ * so the table never holds one in clear. The extension's own fields of a row (name,
+ * alarm, cursors) are left as they are.
  */
 import type { GroupRecord, KeyStore } from '../../../shared/src/client/key-store.ts';
 import type { GroupId } from '../../../shared/src/protocol/ids.ts';
+import { openSeeds, sealSeeds } from './at-rest.ts';
 import type { ConclaveDb, GroupRow } from './schema.ts';
 
 export class DexieKeyStore implements KeyStore {
@@ -13,10 +16,20 @@ export class DexieKeyStore implements KeyStore {
   async load(groupId: GroupId): Promise<GroupRecord | undefined> {
     const row = await this.db.groups.get(groupId);
     if (!row) return undefined;
-    return { groupId: row.groupId, state: row.state, pinned: row.pinned, seeds: row.seeds };
+    return {
+      groupId: row.groupId,
+      state: row.state,
+      pinned: row.pinned,
+      seeds: await openSeeds(this.db, row),
+      // Members' signed heads (shared/src/client/peer-evidence.ts): public, kept as they are.
+      ...(row.witnessed ? { witnessed: row.witnessed } : {}),
+      ...(row.forkEvidence ? { forkEvidence: row.forkEvidence } : {}),
+    };
   }
 
   async save(record: GroupRecord): Promise<void> {
+    // Sealed before the transaction: WebCrypto calls would end an IndexedDB transaction.
+    const seeds = await sealSeeds(this.db, record.groupId, record.seeds);
     await this.db.transaction('rw', this.db.groups, async () => {
       const existing = await this.db.groups.get(record.groupId);
       const row: GroupRow = {
@@ -30,7 +43,9 @@ export class DexieKeyStore implements KeyStore {
         groupId: record.groupId,
         state: record.state,
         pinned: record.pinned,
-        seeds: record.seeds,
+        seeds,
+        witnessed: record.witnessed,
+        forkEvidence: record.forkEvidence,
       };
       await this.db.groups.put(row);
     });

@@ -10,6 +10,7 @@ import type { GroupRecord } from '../../../shared/src/client/key-store.ts';
 import type { NoteFailure } from '../../../shared/src/crypto/note-envelope.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
 import type { KeyWaitView, Settings } from '../messages/views.ts';
+import type { SealedSeed } from './at-rest.ts';
 
 export const DB_NAME = 'conclave';
 
@@ -21,7 +22,9 @@ export interface IdentityRow {
   createdAt: number;
 }
 
-export interface GroupRow extends GroupRecord {
+export interface GroupRow extends Omit<GroupRecord, 'seeds'> {
+  /** The seeds, sealed under the device key (db/at-rest.ts); `DexieKeyStore.load` opens them. */
+  seeds: Map<number, SealedSeed>;
   /** The group's name, decrypted on this device (null until the key is here). */
   name: string | null;
   /** The log was found forked or rolled back: what was seen, shown as a red banner. */
@@ -81,10 +84,19 @@ export interface DraftRow {
   at: number;
 }
 
-/** A recovery code shown to the creator, kept only until they confirm saving it. */
+/** A recovery code shown to an admin (new group, or replaced), kept only until they confirm saving it. */
 export interface PendingRecoveryRow {
   groupId: GroupId;
-  code: string;
+  /** The code, sealed under the device key (db/at-rest.ts): never in clear at rest. */
+  sealed: Uint8Array;
+  /** Made by "Replace the recovery code" rather than with the group. */
+  replaced: boolean;
+}
+
+/** The non-extractable AES-GCM key that seals secrets at rest (db/at-rest.ts). */
+export interface DeviceKeyRow {
+  id: 'at-rest';
+  key: CryptoKey;
 }
 
 export interface KeyWaitRow extends KeyWaitView {
@@ -117,6 +129,7 @@ export const TABLE_SECRECY = {
   keyWaits: 'public',
   settings: 'public',
   shownQr: 'secret',
+  deviceKey: 'secret',
 } as const satisfies Record<string, Secrecy>;
 
 export type ConclaveDb = Dexie & {
@@ -130,6 +143,7 @@ export type ConclaveDb = Dexie & {
   keyWaits: EntityTable<KeyWaitRow, 'groupId'>;
   settings: EntityTable<SettingsRow, 'id'>;
   shownQr: EntityTable<ShownQrRow, 'groupId'>;
+  deviceKey: EntityTable<DeviceKeyRow, 'id'>;
 };
 
 export function openDb(name: string = DB_NAME): ConclaveDb {
@@ -150,5 +164,7 @@ export function openDb(name: string = DB_NAME): ConclaveDb {
   db.version(2).stores({
     notes: '[groupId+noteId], groupId, [groupId+failure]',
   });
+  // The device key that seals seeds and pending recovery codes at rest.
+  db.version(3).stores({ deviceKey: 'id' });
   return db;
 }

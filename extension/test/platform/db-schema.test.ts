@@ -37,7 +37,7 @@ describe('device database schema', () => {
   });
 
   it('the tables holding private keys, seeds, names and plaintext are marked secret', () => {
-    for (const table of ['identity', 'groups', 'names', 'notes', 'drafts', 'pendingRecovery', 'shownQr'] as const) expect(TABLE_SECRECY[table]).toBe('secret');
+    for (const table of ['identity', 'groups', 'names', 'notes', 'drafts', 'pendingRecovery', 'shownQr', 'deviceKey'] as const) expect(TABLE_SECRECY[table]).toBe('secret');
   });
 });
 
@@ -64,6 +64,13 @@ describe('DexieKeyStore under fake-indexeddb', () => {
     const row = await db.groups.get(record.groupId);
     expect(row).toMatchObject({ name: 'Book club', notesCursor: 7, removed: false });
     expect(row!.seeds.size).toBe(2);
+    // At rest every seed is sealed under the device key: the raw row has no seed bytes.
+    for (const [generation, sealed] of row!.seeds) {
+      const raw = Buffer.from(sealed.sealed);
+      expect(raw.length).toBe(12 + 32 + 16);
+      expect(raw.indexOf(Buffer.from(generation === 0 ? group.seed : new Uint8Array(32).fill(1)))).toBe(-1);
+    }
+    expect((await store.load(record.groupId))!.seeds.get(1)).toEqual(new Uint8Array(32).fill(1));
     await store.remove(record.groupId);
     expect(await store.load(record.groupId)).toBeUndefined();
   });
