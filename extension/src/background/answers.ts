@@ -25,6 +25,22 @@ export interface CreatedGroupAnswer {
   recoveryCode: string;
 }
 
+export interface PendingRecoveryAnswer {
+  groupId: GroupId;
+  name: string | null;
+  recoveryCode: string;
+  /** Made by "Replace the recovery code" (the old one no longer works), not with the group. */
+  replaced: boolean;
+}
+
+export interface ReplacedRecoveryAnswer {
+  groupId: GroupId;
+  name: string | null;
+  /** Shown until `group.confirmRecoverySaved`; kept only sealed until then. */
+  recoveryCode: string;
+  generation: number;
+}
+
 export interface InviteAnswer {
   code: string;
   /** `conclave:join/<code>?from=<your name>`: the same invite, for pasting into a message. */
@@ -66,7 +82,9 @@ export interface Answers {
   'settings.save': Settings;
   'group.create': CreatedGroupAnswer;
   'group.confirmRecoverySaved': { groupId: GroupId };
-  'group.recoveryCode': { groupId: GroupId; name: string | null; recoveryCode: string };
+  'group.recoveryCode': PendingRecoveryAnswer;
+  'group.replaceRecovery': ReplacedRecoveryAnswer;
+  'group.rotateKey': RemoveAnswer;
   'group.invite': InviteAnswer;
   'group.join': JoinAnswer;
   'group.restore': { groupId: GroupId };

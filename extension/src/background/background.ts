@@ -17,6 +17,8 @@ import { fail, toExtensionError, type ErrorContext } from './errors.ts';
 import { assertUsable, groupRow } from './group-state.ts';
 import * as groups from './groups.ts';
 import { serveIncoming } from './holder.ts';
+import * as keyCare from './key-care.ts';
+import * as recovery from './recovery-codes.ts';
 import { KeyWaits, SCANNED_QR_PREFIX } from './key-wait.ts';
 import { ensureProfile } from './names.ts';
 import * as notes from './note-requests.ts';
@@ -124,8 +126,10 @@ export function createBackground(deps: BackgroundDeps): Background {
       return saved;
     },
     'group.create': (request) => groups.createGroup(ctx, request),
-    'group.confirmRecoverySaved': (request) => groups.confirmRecoverySaved(ctx, request),
-    'group.recoveryCode': (request) => groups.pendingRecoveryCode(ctx, request),
+    'group.confirmRecoverySaved': (request) => recovery.confirmRecoverySaved(ctx, request),
+    'group.recoveryCode': (request) => recovery.pendingRecoveryCode(ctx, request),
+    'group.replaceRecovery': (request) => recovery.replaceRecovery(ctx, request),
+    'group.rotateKey': (request) => keyCare.rotateKey(ctx, request),
     'group.invite': (request) => groups.invite(ctx, request),
     'group.join': (request) => groups.join(ctx, waits, request),
     'group.restore': (request) => groups.restore(ctx, waits, request),
@@ -154,6 +158,9 @@ export function createBackground(deps: BackgroundDeps): Background {
     'notes.delete': (request) => notes.deleteNote(ctx, request),
     'draft.save': async (request) => {
       reservedDraft(request.key);
+      if (recovery.holdsRecoveryCode(request.value)) {
+        fail('invalid-request', 'A recovery code is never kept on this device, not even in an unfinished form.', 'Type it again when you use it.');
+      }
       await ctx.db.drafts.put({ key: request.key, value: request.value, at: now() });
       return null;
     },

@@ -88,6 +88,10 @@ function fromApi(error: ApiCallError, context: ErrorContext): ExtensionError {
     case 'SIGNATURE_INVALID':
       return { code: 'server-error', message: 'The storage API did not accept this device\'s sign-in.', action: 'Try again in a moment; if it keeps happening, check the storage API address in Options.' };
     case 'FORBIDDEN':
+      if (context.typedCode === 'recovery') {
+        // The code's key is no longer in the group: an admin replaced the recovery code.
+        return { code: 'recovery-invalid', message: 'This recovery code no longer opens the group: an admin has replaced it with a new one.', action: "Use the group's newest recovery kit, or ask one of its admins to invite you." };
+      }
       return { code: 'removed', message: 'The storage API says this device is not a member of this group (any more).', action: 'Sync the group to see what changed, or ask one of its admins.' };
     case 'NOT_FOUND':
       return { code: 'unknown-group', message: 'The storage API does not know this group or invite.', action: 'Check that Options points at the storage API the group uses.' };

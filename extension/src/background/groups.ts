@@ -20,6 +20,8 @@ import { assertUsable, connectedOrOffline, groupRow, holdsCurrentKey, quoted, sy
 import { inviteLink, parseInviteText } from './invite-link.ts';
 import { SCANNED_QR_PREFIX, type KeyWaits } from './key-wait.ts';
 import { ensureProfile, writeGroupName } from './names.ts';
+import { keyHealthOf, keyHealthView } from './key-care.ts';
+import { keepPendingCode } from './recovery-codes.ts';
 import { changeRole } from './role-change.ts';
 import { pendingRequests } from './server-reads.ts';
 import { summaryOf } from './summaries.ts';
@@ -42,8 +44,8 @@ function requireMember(state: GroupState, fingerprint: Fingerprint, name: string
 export async function createGroup(ctx: Ctx, request: Req<'group.create'>): Promise<Answers['group.create']> {
   const connection = await ctx.connections.get();
   const { groupId, recoveryCode } = await connection.client.createGroup({ policy: request.policy });
-  // Kept first: whatever fails next, the code can still be shown until it is saved.
-  await ctx.db.pendingRecovery.put({ groupId, code: recoveryCode });
+  // Kept first (sealed): whatever fails next, the code can still be shown until it is saved.
+  await keepPendingCode(ctx, groupId, recoveryCode, false);
   await ctx.db.groups.update(groupId, { name: request.name });
   try {
     await writeGroupName(ctx, connection, groupId, request.name);
@@ -54,26 +56,6 @@ export async function createGroup(ctx: Ctx, request: Req<'group.create'>): Promi
   }
   ctx.changed(groupId);
   return { groupId, recoveryCode };
-}
-
-export async function confirmRecoverySaved(ctx: Ctx, request: Req<'group.confirmRecoverySaved'>): Promise<Answers['group.confirmRecoverySaved']> {
-  await ctx.db.pendingRecovery.delete(request.groupId);
-  ctx.changed(request.groupId);
-  return { groupId: request.groupId };
-}
-
-/** Shows the recovery code again while its saving is unconfirmed (a popup closed on it). */
-export async function pendingRecoveryCode(ctx: Ctx, request: Req<'group.recoveryCode'>): Promise<Answers['group.recoveryCode']> {
-  const pending = await ctx.db.pendingRecovery.get(request.groupId);
-  if (!pending) {
-    throw new BackgroundError(
-      'recovery-invalid',
-      'This group has no recovery code waiting to be saved: it was confirmed as saved, and it is kept nowhere on this device.',
-      'Keep at least two admins in the group, so that losing one device does not lose the group.',
-    );
-  }
-  const row = await ctx.db.groups.get(request.groupId);
-  return { groupId: request.groupId, name: row?.name ?? null, recoveryCode: pending.code };
 }
 
 export async function invite(ctx: Ctx, request: Req<'group.invite'>): Promise<Answers['group.invite']> {
@@ -161,7 +143,9 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
   const departed = [...state.departed.values()]
     .filter((d) => d.how !== 'replaced')
     .map((d) => ({ fingerprint: d.fingerprint, name: d.fingerprint === me ? identity.displayName : ctx.trust.displayName(d.fingerprint), how: d.how as 'removed' | 'left' }));
-  return { ...(await summaryOf(ctx, row, me)), policy: state.policy, members, departed, generation: currentGeneration(state) };
+  // Key health is this device's own reading of the chain: shown offline too, never a reason to fail.
+  const health = connection ? await keyHealthOf(connection.client, request.groupId).catch(() => null) : null;
+  return { ...(await summaryOf(ctx, row, me)), policy: state.policy, members, departed, generation: currentGeneration(state), keyHealth: keyHealthView(ctx, health, me) };
 }
 
 export async function rename(ctx: Ctx, request: Req<'group.rename'>): Promise<Answers['group.rename']> {
@@ -235,7 +219,17 @@ export async function remove(ctx: Ctx, request: Req<'group.remove'>): Promise<An
   return { generation: removed.generation, unreachable: removed.unreachable.length };
 }
 
-/** Forgets everything this device kept about a group. */
+/** A draft about this group: its id in the draft's name (note, invite, panel drafts) or in what it holds (a route, a selection). */
+export function draftOfGroup(row: { key: string; value: unknown }, groupId: GroupId): boolean {
+  if (row.key.includes(groupId)) return true;
+  try {
+    return (JSON.stringify(row.value) ?? '').includes(groupId);
+  } catch {
+    return false;
+  }
+}
+
+/** Forgets everything this device kept about a group, its unfinished drafts (notes, invites) included. */
 export async function forgetGroup(ctx: Ctx, groupId: GroupId): Promise<void> {
   await ctx.db.transaction('rw', [ctx.db.groups, ctx.db.notes, ctx.db.keyWaits, ctx.db.pendingRecovery, ctx.db.shownQr, ctx.db.drafts], async () => {
     await ctx.db.groups.delete(groupId);
@@ -244,6 +238,7 @@ export async function forgetGroup(ctx: Ctx, groupId: GroupId): Promise<void> {
     await ctx.db.pendingRecovery.delete(groupId);
     await ctx.db.shownQr.where('groupId').equals(groupId).delete();
     await ctx.db.drafts.where('key').startsWith(`${SCANNED_QR_PREFIX}${groupId}:`).delete();
+    await ctx.db.drafts.filter((draft) => draftOfGroup(draft, groupId)).delete();
   });
   ctx.counts.delete(groupId);
   for (const memo of [...ctx.profilesChecked]) if (memo.includes(groupId)) ctx.profilesChecked.delete(memo);

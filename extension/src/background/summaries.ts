@@ -8,6 +8,7 @@ import type { GroupRow, IdentityRow, KeyWaitRow } from '../db/schema.ts';
 import type { GroupSummary, IdentityView, KeyWaitView, StatusView } from '../messages/views.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey } from './group-state.ts';
+import { unreplacedRecoveryUse } from './recovery-codes.ts';
 import { loadSettings } from './settings.ts';
 
 export function identityView(row: IdentityRow): IdentityView {
@@ -36,6 +37,7 @@ export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null)
     recoveryUnconfirmed: recovery !== undefined,
     keyWait: keyWaitView(ctx, wait),
     removed: row.removed,
+    recoveryUsed: row.removed ? null : unreplacedRecoveryUse(ctx, row.state, me),
   };
 }
 

@@ -26,6 +26,10 @@ export const requestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('group.confirmRecoverySaved'), groupId: groupIdSchema }),
   /** The recovery code of a group this device created, while its saving is not yet confirmed. */
   z.strictObject({ type: z.literal('group.recoveryCode'), groupId: groupIdSchema }),
+  /** An admin starts a new group key now (also the repair of a broken one). */
+  z.strictObject({ type: z.literal('group.rotateKey'), groupId: groupIdSchema }),
+  /** An admin replaces the recovery code: the old one stops working; the new one is shown until confirmed. */
+  z.strictObject({ type: z.literal('group.replaceRecovery'), groupId: groupIdSchema }),
   z.strictObject({ type: z.literal('group.invite'), groupId: groupIdSchema, role: z.enum(['member', 'admin']), expiresInMs: z.number().int().min(60_000).max(30 * 86_400_000), prekeyed: z.boolean() }),
   z.strictObject({ type: z.literal('group.join'), code: z.string().trim().min(1).max(2_000) }),
   z.strictObject({ type: z.literal('group.restore'), recoveryCode: z.string().trim().min(1).max(200) }),

@@ -36,6 +36,29 @@ export interface GroupSummary {
   /** Set while this device waits for the group key. */
   keyWait: KeyWaitView | null;
   removed: boolean;
+  /** Admins: a recovery code added a device and has not been replaced since. */
+  recoveryUsed: RecoveryUseView | null;
+}
+
+/** "The recovery code added a device as admin on <date>" — told to every admin until the code is replaced. */
+export interface RecoveryUseView {
+  at: number;
+  device: Fingerprint;
+  /** The device's name, or "this device". */
+  deviceName: string;
+  isMe: boolean;
+  /** How many devices that same code added. */
+  count: number;
+}
+
+/** The group key chain as this device sees it (GroupClient.keyHealth), in names. */
+export interface KeyHealthView {
+  /** A member left and no new key was started since. */
+  owedRotation: { name: string; at: number } | null;
+  /** Key generations this device could not open, each named by the device that made it. */
+  faults: Array<{ generation: number; authorName: string; at: number; kind: 'bad-link' | 'bad-seed' | 'bad-box'; reason: string }>;
+  /** An admin here can start a new key that continues from the newest good one. */
+  canRepair: boolean;
 }
 
 export interface KeyWaitView {
@@ -69,6 +92,7 @@ export interface GroupDetailView extends GroupSummary {
   members: MemberView[];
   departed: Array<{ fingerprint: Fingerprint; name: string; how: 'removed' | 'left' }>;
   generation: number;
+  keyHealth: KeyHealthView;
 }
 
 export interface VerifyView {

@@ -93,9 +93,10 @@ describe('the background, device to device', () => {
     expect(recoveryCode).toMatch(/^REC1-/);
     let status = await ana.ask({ type: 'status' });
     expect(status.groups).toEqual([expect.objectContaining({ groupId, name: GROUP, role: 'admin', hasKey: true, recoveryUnconfirmed: true, alarm: null, removed: false })]);
-    expect(await ana.db.pendingRecovery.get(groupId)).toMatchObject({ code: recoveryCode });
+    // Kept sealed under the device key (never in clear) until confirmed.
+    expect(await ana.db.pendingRecovery.get(groupId)).toMatchObject({ sealed: expect.any(Uint8Array), replaced: false });
     // A popup closed on the code can show it again until it is confirmed, never after.
-    expect(await ana.ask({ type: 'group.recoveryCode', groupId })).toEqual({ groupId, name: GROUP, recoveryCode });
+    expect(await ana.ask({ type: 'group.recoveryCode', groupId })).toEqual({ groupId, name: GROUP, recoveryCode, replaced: false });
 
     await ana.ask({ type: 'group.confirmRecoverySaved', groupId });
     expect(await ana.refused({ type: 'group.recoveryCode', groupId })).toMatchObject({ code: 'recovery-invalid' });

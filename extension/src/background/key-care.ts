@@ -1,0 +1,69 @@
+/**
+ * The health of a group's key chain, in words, and the admin's remedy: "Rotate the key
+ * now" (also the repair of a broken generation — the SDK continues from the newest
+ * good key this device holds). What the SDK's `keyHealth` reports — a rotation owed
+ * since a member left, generations that could not be opened, attributed to the device
+ * that made them — becomes the panel's banners.
+ */
+import type { GroupClient } from '../../../shared/src/client/group-client.ts';
+import { isAdmin } from '../../../shared/src/crypto/group-log.ts';
+import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { Request } from '../messages/protocol.ts';
+import type { KeyHealthView } from '../messages/views.ts';
+import type { Answers } from './answers.ts';
+import type { Ctx } from './context.ts';
+import { fail } from './errors.ts';
+import { assertUsable, groupRow, quoted, syncGroup } from './group-state.ts';
+
+type Req<K extends Request['type']> = Extract<Request, { type: K }>;
+
+/** `GroupClient.keyHealth`'s answer (shared/src/client, the key chain of issue 10). */
+export interface KeyHealth {
+  owedRotation?: { member: Fingerprint; seq: number; at: number };
+  faults: Array<{ generation: number; author: Fingerprint; at: number; kind: 'bad-link' | 'bad-seed' | 'bad-box'; detail: string }>;
+  canRepair: boolean;
+}
+
+/**
+ * The SDK's key health, or null from an SDK that does not report it yet.
+ * (A small adapter, so the extension builds against the SDK before and after it lands.)
+ */
+export async function keyHealthOf(client: GroupClient, groupId: GroupId): Promise<KeyHealth | null> {
+  const sdk = client as unknown as { keyHealth?: (groupId: GroupId) => Promise<KeyHealth> };
+  if (typeof sdk.keyHealth !== 'function') return null;
+  return sdk.keyHealth(groupId);
+}
+
+const FAULT_WORDS: Record<KeyHealth['faults'][number]['kind'], string> = {
+  'bad-link': 'it does not lead back to the keys before it',
+  'bad-seed': 'it is not the key its maker announced',
+  'bad-box': 'the copy sent to this device cannot be opened',
+};
+
+/** Key health as the panel shows it: names instead of fingerprints, reasons in words. */
+export function keyHealthView(ctx: Ctx, health: KeyHealth | null, me: Fingerprint): KeyHealthView {
+  if (!health) return { owedRotation: null, faults: [], canRepair: false };
+  const who = (fingerprint: Fingerprint) => (fingerprint === me ? 'this device' : ctx.trust.labelledName(fingerprint));
+  return {
+    owedRotation: health.owedRotation ? { name: who(health.owedRotation.member), at: health.owedRotation.at } : null,
+    faults: health.faults.map((f) => ({ generation: f.generation, authorName: who(f.author), at: f.at, kind: f.kind, reason: FAULT_WORDS[f.kind] })),
+    canRepair: health.canRepair,
+  };
+}
+
+/**
+ * Starts a new key generation now, sealed to every member and the recovery key. After
+ * a broken generation this is the repair: it continues from the newest good key.
+ */
+export async function rotateKey(ctx: Ctx, request: Req<'group.rotateKey'>): Promise<Answers['group.rotateKey']> {
+  const { groupId } = request;
+  assertUsable(await groupRow(ctx, groupId));
+  const connection = await ctx.connections.get();
+  const state = await syncGroup(ctx, connection, groupId);
+  if (!isAdmin(state, connection.identity.fingerprint)) {
+    fail('not-admin', `Only an admin of ${quoted((await groupRow(ctx, groupId)).name)} can start a new key.`, 'Ask one of its admins.');
+  }
+  const rotated = await connection.client.rotateKey(groupId);
+  ctx.changed(groupId);
+  return { generation: rotated.generation, unreachable: rotated.unreachable.length };
+}
