@@ -58,6 +58,7 @@ describe('wording', () => {
       alarm: null,
       recoveryUnconfirmed: false,
       keyWait: null,
+      recoveryUsed: null,
       removed: false,
     };
     expect(groupCounts(group)).toBe('3 unread notes · 1 person waiting for the key');

@@ -22,13 +22,38 @@ vi.mock('wxt/browser', () => ({
 }));
 const permission = { asked: [] as string[][], answer: true, grant(origins: string[]) { this.asked.push(origins); return this.answer; } };
 
-/** The fake background: answers from `state`, keeps drafts like the real one. */
-const state: { status: StatusView; drafts: Map<string, unknown>; asked: Request[] } = { status: emptyStatus(), drafts: new Map(), asked: [] };
+/** The fake background: answers from `state`, keeps drafts like the real one, and recovery codes until confirmed. */
+const state: { status: StatusView; drafts: Map<string, unknown>; asked: Request[]; pending: Map<string, { code: string; replaced: boolean }> } = {
+  status: emptyStatus(),
+  drafts: new Map(),
+  asked: [],
+  pending: new Map(),
+};
+const refusal = vi.hoisted(() => {
+  class RequestError extends Error {
+    constructor(readonly error: { code: string; message: string; action: string }) {
+      super(error.message);
+    }
+  }
+  return { RequestError };
+});
 vi.mock('../../src/messages/client.ts', () => ({
-  RequestError: class RequestError extends Error {},
+  RequestError: refusal.RequestError,
   ask: async (request: Request) => {
     state.asked.push(request);
     switch (request.type) {
+      case 'group.recoveryCode': {
+        const pending = state.pending.get(request.groupId);
+        if (!pending) throw new refusal.RequestError({ code: 'recovery-invalid', message: 'No code waits.', action: 'Nothing.' });
+        const name = state.status.groups.find((g) => g.groupId === request.groupId)?.name ?? null;
+        return { groupId: request.groupId, name, recoveryCode: pending.code, replaced: pending.replaced };
+      }
+      case 'group.replaceRecovery':
+        state.pending.set(request.groupId, { code: 'REC1-NEWW-CODE-HERE', replaced: true });
+        state.status.groups = state.status.groups.map((g) => (g.groupId === request.groupId ? { ...g, recoveryUnconfirmed: true, recoveryUsed: null } : g));
+        return { groupId: request.groupId, name: 'Family', recoveryCode: 'REC1-NEWW-CODE-HERE', generation: 2 };
+      case 'group.restore':
+        return new Promise(() => undefined);
       case 'status':
         return structuredClone(state.status);
       case 'draft.load':
@@ -44,6 +69,7 @@ vi.mock('../../src/messages/client.ts', () => ({
         return state.status.identity;
       case 'group.create':
         state.status.groups.push(group({ groupId: 'g-new' as never, name: request.name, recoveryUnconfirmed: true }));
+        state.pending.set('g-new', { code: 'REC1-AAAA-BBBB-CCCC', replaced: false });
         return { groupId: 'g-new', recoveryCode: 'REC1-AAAA-BBBB-CCCC' };
       case 'group.join':
         state.status.groups.push(
@@ -68,6 +94,7 @@ vi.mock('../../src/messages/client.ts', () => ({
       case 'settings.save':
         return { apiUrl: request.apiUrl, signalingUrl: request.signalingUrl, iceServers: request.iceServers };
       case 'group.confirmRecoverySaved':
+        state.pending.delete(request.groupId);
         state.status.groups = state.status.groups.map((g) => ({ ...g, recoveryUnconfirmed: false }));
         return null;
       default:
@@ -96,6 +123,7 @@ function group(fields: Partial<GroupSummary>): GroupSummary {
     recoveryUnconfirmed: false,
     keyWait: null,
     removed: false,
+    recoveryUsed: null,
     ...fields,
   };
 }
@@ -131,6 +159,7 @@ const type = async (input: HTMLInputElement | HTMLTextAreaElement, text: string)
 beforeEach(() => {
   state.status = emptyStatus();
   state.drafts.clear();
+  state.pending.clear();
   state.asked = [];
   permission.asked = [];
   permission.answer = true;
@@ -182,10 +211,13 @@ describe('popup', () => {
     button(/Create the group/)!.click();
     await settle();
     expect(root.querySelector('[aria-label^="Recovery code"]')?.textContent).toBe('REC1-AAAA-BBBB-CCCC');
+    // The page's draft never holds the code: the background keeps it (sealed) and hands it back.
+    expect(JSON.stringify([...state.drafts.values()])).not.toContain('REC1');
 
     close();
     await open();
     expect(root.querySelector('h1')?.textContent).toMatch(/Save the recovery code of “Trip”/);
+    expect(root.querySelector('[aria-label^="Recovery code"]')?.textContent).toBe('REC1-AAAA-BBBB-CCCC');
     button(/^Continue$/)!.click();
     await settle();
     expect(state.asked.some((r) => r.type === 'group.confirmRecoverySaved')).toBe(false);
@@ -198,6 +230,57 @@ describe('popup', () => {
     expect(state.asked).toContainEqual({ type: 'group.confirmRecoverySaved', groupId: 'g-new' });
     expect(root.querySelector('h1')?.textContent).toBe('Conclave');
     expect(state.drafts.has('popup.create')).toBe(false);
+  });
+
+  it('restore: the typed recovery code is never put in a draft, and is gone once the popup closes', async () => {
+    state.status.identity = me();
+    await open();
+    button(/Restore a group with a recovery code/)!.click();
+    await settle();
+    const field = root.querySelector('textarea')!;
+    expect(root.querySelector(`label[for="${field.id}"]`)?.textContent).toBe('Recovery code');
+    const code = encodeSecretCode('recovery', { groupId: 'AAAAAAAAAAAAAAAAAAAAAA' as never, secret: new Uint8Array(16).fill(9) });
+    await type(field, code);
+    await settle();
+    expect(root.textContent).toMatch(/not kept if this window closes/);
+    close();
+    const saved = state.asked.filter((r) => r.type === 'draft.save');
+    expect(JSON.stringify(saved)).not.toContain(code.slice(0, 12));
+    expect(JSON.stringify([...state.drafts.values()])).not.toContain('REC1');
+    // Reopening comes back to the Restore screen, with an empty field.
+    await open();
+    expect(root.querySelector('h1')?.textContent).toBe('Restore a group');
+    expect(root.querySelector('textarea')!.value).toBe('');
+  });
+
+  it('tells an admin a recovery code added a device, and replaces it from there: the new kit shows until saved', async () => {
+    state.status.identity = me();
+    state.status.groups = [group({ recoveryUsed: { at: Date.UTC(2026, 2, 3, 14, 5), device: 'D'.repeat(52) as never, deviceName: 'Dee', isMe: false, count: 1 } })];
+    await open();
+    const banner = [...root.querySelectorAll('.notice')].find((n) => /recovery code added/.test(n.textContent ?? ''))!;
+    expect(banner.textContent).toMatch(/The recovery code added a device \(Dee\) as admin on .*2026/);
+    const replaceButton = button(/Replace the recovery code of Family/)!;
+    replaceButton.click();
+    await settle();
+    expect(root.querySelector('h1')?.textContent).toBe('Replace the recovery code of “Family”?');
+    expect(root.textContent).toMatch(/The old recovery code stops working at once/);
+    button(/^Replace the recovery code$/)!.click();
+    await settle();
+    await until(() => expect(root.querySelector('h1')?.textContent).toBe('Save the new recovery code of “Family”'));
+    expect(root.querySelector('[aria-label^="Recovery code"]')?.textContent).toBe('REC1-NEWW-CODE-HERE');
+    expect(root.textContent).toMatch(/The old recovery code no longer works/);
+    expect(JSON.stringify([...state.drafts.values()])).not.toContain('REC1');
+
+    close();
+    await open();
+    expect(root.querySelector('h1')?.textContent).toBe('Save the new recovery code of “Family”');
+    root.querySelector<HTMLInputElement>('input[type=checkbox]')!.click();
+    await settle();
+    button(/^Continue$/)!.click();
+    await settle();
+    expect(state.asked).toContainEqual({ type: 'group.confirmRecoverySaved', groupId: 'g1' });
+    expect(root.querySelector('h1')?.textContent).toBe('Conclave');
+    expect(root.textContent).not.toMatch(/recovery code added/);
   });
 
   it('joins with a pasted link, says what is wrong with a bad one, then names who it waits for', async () => {

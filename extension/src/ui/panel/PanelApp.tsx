@@ -14,6 +14,7 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAsk, useChanged } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
 import { GroupBanners } from './GroupBanners.tsx';
+import { KeyCare } from './KeyCare.tsx';
 import { groupName } from './logic.ts';
 import { MembersView } from './MembersView.tsx';
 import { NotesView } from './NotesView.tsx';
@@ -134,6 +135,7 @@ function GroupView({ summary }: { summary: GroupSummary }) {
         {group.role && !group.removed && <p class="muted">You are {group.role === 'admin' ? 'an admin' : 'a member'} of this group.</p>}
       </header>
       <GroupBanners group={group} />
+      <KeyCare group={group} detail={detail.data} reload={detail.reload} showActions={route.ready && route.value.view === 'members'} />
       <nav class="panel-tabs" aria-label="Group sections">
         <button type="button" aria-current={route.value.view === 'notes' ? 'page' : undefined} onClick={() => go({ view: 'notes' })}>
           Notes

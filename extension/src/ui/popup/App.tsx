@@ -4,18 +4,17 @@
  * any moment loses nothing.
  */
 import { useEffect } from 'preact/hooks';
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
-import { ask } from '../../messages/client.ts';
 import { Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAsk, type AskState } from '../components/useAsk.ts';
 import { useDraft, type Draft } from '../components/useDraft.ts';
 import type { StatusView } from '../../messages/views.ts';
-import { CreateGroup, EMPTY_CREATE, type CreateDraft } from './CreateGroup.tsx';
+import { CreateGroup, EMPTY_CREATE, restoreCreate, type CreateDraft } from './CreateGroup.tsx';
 import { Home } from './Home.tsx';
 import { Invite } from './Invite.tsx';
 import { Join } from './Join.tsx';
 import { rememberWindow } from './open-panel.ts';
+import { ReplaceRecovery } from './ReplaceRecovery.tsx';
 import { Restore } from './Restore.tsx';
 import { HOME, restoreRoute, type Route } from './route.ts';
 import { Setup } from './Setup.tsx';
@@ -23,7 +22,7 @@ import { Setup } from './Setup.tsx';
 export function App() {
   const status = useAsk<StatusView>({ type: 'status' });
   const route = useDraft<Route>('popup.route', HOME, { restore: restoreRoute, delayMs: 50 });
-  const create = useDraft<CreateDraft>('popup.create', EMPTY_CREATE);
+  const create = useDraft<CreateDraft>('popup.create', EMPTY_CREATE, { restore: restoreCreate });
 
   useEffect(rememberWindow, []);
 
@@ -64,7 +63,7 @@ function Body({ status, route, go, create }: BodyProps) {
   const stale = status.error ? <ErrorNotice error={status.error} title="Could not refresh" onRetry={() => void status.reload()} /> : null;
 
   // A recovery code not yet confirmed comes before anything else: it is shown only here.
-  const codeWaiting = create.value.groupId !== null && create.value.recoveryCode !== null;
+  const codeWaiting = create.value.groupId !== null;
   switch (codeWaiting ? 'create' : route.screen) {
     case 'create':
       return <CreateGroup draft={create} onBack={home} onDone={home} />;
@@ -77,6 +76,18 @@ function Body({ status, route, go, create }: BodyProps) {
       return <Join status={data} refresh={status.reload} onDone={home} />;
     case 'restore':
       return <Restore status={data} refresh={status.reload} onDone={home} />;
+    case 'replace-recovery': {
+      const group = route.screen === 'replace-recovery' ? data.groups.find((g) => g.groupId === route.groupId) : undefined;
+      if (group)
+        return (
+          <ReplaceRecovery
+            group={group}
+            onBack={home}
+            onReplaced={(answer) => void create.saveNow({ ...EMPTY_CREATE, name: answer.name ?? group.name ?? '', groupId: answer.groupId }).then(home)}
+          />
+        );
+      break;
+    }
   }
   return (
     <>
@@ -86,10 +97,8 @@ function Body({ status, route, go, create }: BodyProps) {
         status={data}
         go={go}
         showRecovery={(groupId) => {
-          void ask<{ groupId: GroupId; name: string | null; recoveryCode: string }>({ type: 'group.recoveryCode', groupId }).then(
-            (pending) => create.saveNow({ ...EMPTY_CREATE, name: pending.name ?? '', groupId: pending.groupId, recoveryCode: pending.recoveryCode }),
-            () => void status.reload(),
-          );
+          const group = data.groups.find((g) => g.groupId === groupId);
+          void create.saveNow({ ...EMPTY_CREATE, name: group?.name ?? '', groupId });
         }}
       />
     </>

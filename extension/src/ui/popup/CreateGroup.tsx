@@ -1,14 +1,16 @@
 /**
  * Creating a group: a name and a join policy, then the recovery code, shown once.
  * The whole flow is a draft, so closing the popup while the code shows loses nothing:
- * reopening shows the code again until the person confirms they saved it.
+ * reopening shows the code again until the person confirms they saved it. The draft
+ * never holds the code: the background keeps it, sealed, and hands it back
+ * (`PendingRecoveryCode`). A replaced recovery code is shown through the same flow.
  */
 import { useId, useState } from 'preact/hooks';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import type { Draft } from '../components/useDraft.ts';
-import { RecoveryCode } from './RecoveryCode.tsx';
+import { PendingRecoveryCode } from './RecoveryCode.tsx';
 import type { Answers } from '../../background/answers.ts';
 import { Screen } from './Screen.tsx';
 
@@ -17,12 +19,22 @@ export type Policy = 'verified' | 'invite-trust';
 export interface CreateDraft {
   name: string;
   policy: Policy;
-  /** Set once the group exists: the code is then shown until confirmed. */
+  /** Set once the group exists (or its code was replaced): its code is then shown until confirmed. */
   groupId: string | null;
-  recoveryCode: string | null;
 }
 
-export const EMPTY_CREATE: CreateDraft = { name: '', policy: 'verified', groupId: null, recoveryCode: null };
+export const EMPTY_CREATE: CreateDraft = { name: '', policy: 'verified', groupId: null };
+
+/** A saved create draft, keeping only its known fields (never a code an older version saved). */
+export function restoreCreate(saved: unknown): CreateDraft | null {
+  if (typeof saved !== 'object' || saved === null) return null;
+  const { name, policy, groupId } = saved as Record<string, unknown>;
+  return {
+    name: typeof name === 'string' ? name : '',
+    policy: policy === 'invite-trust' ? 'invite-trust' : 'verified',
+    groupId: typeof groupId === 'string' ? groupId : null,
+  };
+}
 
 export const POLICY_WORDS: Record<Policy, { label: string; explain: string }> = {
   verified: {
@@ -50,8 +62,8 @@ export function CreateGroup({ draft, onBack, onDone }: CreateGroupProps) {
   const [missing, setMissing] = useState(false);
   const value = draft.value;
 
-  if (value.groupId && value.recoveryCode) {
-    return <RecoveryCode groupId={value.groupId} groupName={value.name.trim()} code={value.recoveryCode} onDone={onDone} clear={draft.clear} />;
+  if (value.groupId) {
+    return <PendingRecoveryCode groupId={value.groupId} groupName={value.name.trim()} onDone={onDone} clear={draft.clear} />;
   }
 
   const submit = async (event: Event) => {
@@ -64,8 +76,8 @@ export function CreateGroup({ draft, onBack, onDone }: CreateGroupProps) {
     }
     const created = await action.run<Answers['group.create']>({ type: 'group.create', name, policy: value.policy });
     if (!created) return;
-    // Saved at once: this is the only time the code is ever handed to a page.
-    await draft.saveNow({ ...value, name, groupId: created.data.groupId, recoveryCode: created.data.recoveryCode });
+    // Saved at once, without the code: the background keeps it (sealed) until it is confirmed saved.
+    await draft.saveNow({ ...value, name, groupId: created.data.groupId });
     announce(`The group ${name} is created. Its recovery code is shown: save it now.`);
   };
 

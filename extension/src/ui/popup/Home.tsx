@@ -10,6 +10,7 @@ import { Fingerprint } from '../components/Fingerprint.tsx';
 import { toExtensionError } from '../components/useAsk.ts';
 import type { ExtensionError } from '../../messages/protocol.ts';
 import type { IdentityView, StatusView } from '../../messages/views.ts';
+import { recoveryUsedExplain, recoveryUsedTitle } from '../components/key-care-words.ts';
 import { AlarmBanner } from './AlarmBanner.tsx';
 import { GroupRow } from './GroupRow.tsx';
 import { openNotes } from './open-panel.ts';
@@ -35,6 +36,8 @@ export function Home({ identity, status, go, showRecovery }: HomeProps) {
   };
   const alarms = status.groups.filter((g) => g.alarm);
   const unconfirmed = status.groups.filter((g) => g.recoveryUnconfirmed);
+  // Admins are told until the code is replaced (not while a new code waits to be saved).
+  const recoveryUsed = status.groups.filter((g) => g.recoveryUsed && g.role === 'admin' && !g.removed && !g.alarm && !g.recoveryUnconfirmed);
   return (
     <Screen title="Conclave">
       <div class="me">
@@ -48,6 +51,18 @@ export function Home({ identity, status, go, showRecovery }: HomeProps) {
 
       {alarms.map((group) => (
         <AlarmBanner key={group.groupId} group={group} onOpen={() => open(group.groupId)} />
+      ))}
+
+      {recoveryUsed.map((group) => (
+        <div key={`used-${group.groupId}`} class="notice notice-warn" role="status">
+          <p class="notice-title">
+            <span aria-hidden="true">!</span> “{group.name ?? 'A group'}”: {recoveryUsedTitle(group.recoveryUsed!)}
+          </p>
+          <p>{recoveryUsedExplain(group.recoveryUsed!)}</p>
+          <button type="button" onClick={() => go({ screen: 'replace-recovery', groupId: group.groupId })} aria-label={`Replace the recovery code of ${group.name ?? 'this group'}`}>
+            Replace the recovery code
+          </button>
+        </div>
       ))}
 
       {unconfirmed.map((group) => (

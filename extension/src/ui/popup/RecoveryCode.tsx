@@ -1,12 +1,18 @@
 /**
- * The recovery code of a new group, shown once (DESIGN §6.4): large and grouped, with
- * a downloadable kit and a required "I saved it" before going on.
+ * A group's recovery code, shown once (DESIGN §6.4) — after creating the group, or
+ * after an admin replaced the code: large and grouped, with a downloadable kit and a
+ * required "I saved it" before going on. Until then the background keeps the code
+ * (sealed), so it comes back if the page closes; the page itself keeps it only in
+ * memory (`PendingRecoveryCode` asks for it again).
  */
-import { useId, useRef, useState } from 'preact/hooks';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { PendingRecoveryAnswer } from '../../background/answers.ts';
+import { ask } from '../../messages/client.ts';
+import type { ExtensionError } from '../../messages/protocol.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
-import { useAction } from '../components/useAsk.ts';
+import { toExtensionError, useAction } from '../components/useAsk.ts';
 import { Code } from './Code.tsx';
 import { CopyButton } from './CopyButton.tsx';
 import { downloadKit, recoveryKit } from './recovery-kit.ts';
@@ -18,9 +24,11 @@ export interface RecoveryCodeProps {
   code: string;
   onDone: () => void;
   clear: () => Promise<void>;
+  /** Made by "Replace the recovery code": the old one no longer works. */
+  replaced?: boolean;
 }
 
-export function RecoveryCode({ groupId, groupName, code, onDone, clear }: RecoveryCodeProps) {
+export function RecoveryCode({ groupId, groupName, code, onDone, clear, replaced = false }: RecoveryCodeProps) {
   const [saved, setSaved] = useState(false);
   const [nudge, setNudge] = useState(false);
   const checkbox = useRef<HTMLInputElement>(null);
@@ -40,12 +48,17 @@ export function RecoveryCode({ groupId, groupName, code, onDone, clear }: Recove
     }
     if (!(await action.run({ type: 'group.confirmRecoverySaved', groupId: groupId as GroupId }))) return;
     await clear();
-    announce(`The group ${groupName} is ready.`);
+    announce(replaced ? `The new recovery code of ${groupName} is saved.` : `The group ${groupName} is ready.`);
     onDone();
   };
 
   return (
-    <Screen title={`Save the recovery code of “${groupName}”`}>
+    <Screen title={replaced ? `Save the new recovery code of “${groupName}”` : `Save the recovery code of “${groupName}”`}>
+      {replaced && (
+        <p>
+          <strong>The old recovery code no longer works.</strong> Throw away (or destroy) the old recovery kit: this new code replaces it.
+        </p>
+      )}
       <p>
         If every device in this group is ever lost, this code is the only way to get the group and its notes back. It is shown <strong>only now</strong>.
       </p>
@@ -88,4 +101,42 @@ export function RecoveryCode({ groupId, groupName, code, onDone, clear }: Recove
       </button>
     </Screen>
   );
+}
+
+export interface PendingRecoveryCodeProps {
+  groupId: string;
+  /** The group's name while the background's answer is on its way. */
+  groupName: string;
+  onDone: () => void;
+  /** Forgets the page's flow (the code itself is never in it). */
+  clear: () => Promise<void>;
+}
+
+/**
+ * The recovery code still waiting to be saved, asked of the background (which keeps it
+ * sealed) each time the page opens: no page draft ever holds the code itself.
+ */
+export function PendingRecoveryCode({ groupId, groupName, onDone, clear }: PendingRecoveryCodeProps) {
+  const [pending, setPending] = useState<PendingRecoveryAnswer | null>(null);
+  const [error, setError] = useState<ExtensionError | null>(null);
+  useEffect(() => {
+    let live = true;
+    ask<PendingRecoveryAnswer>({ type: 'group.recoveryCode', groupId: groupId as GroupId }).then(
+      (answer) => live && setPending(answer),
+      async (thrown: unknown) => {
+        const failure = toExtensionError(thrown);
+        // Already confirmed (in another window): nothing left to show.
+        if (failure.code === 'recovery-invalid') {
+          await clear();
+          if (live) onDone();
+        } else if (live) setError(failure);
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [groupId]);
+  if (error) return <ErrorNotice error={error} title="The recovery code could not be shown" />;
+  if (!pending) return <p role="status">Loading the recovery code…</p>;
+  return <RecoveryCode groupId={groupId} groupName={pending.name ?? groupName} code={pending.recoveryCode} replaced={pending.replaced} onDone={onDone} clear={clear} />;
 }

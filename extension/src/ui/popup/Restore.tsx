@@ -1,4 +1,10 @@
-/** Restoring a group with its recovery code (DESIGN §6.4): this device joins it again. */
+/**
+ * Restoring a group with its recovery code (DESIGN §6.4): this device joins it again.
+ * The code typed here lives only in this page's memory: it is never put in a draft
+ * (the background refuses drafts holding one), so closing the popup forgets it and
+ * nothing of it is written to the device. Only the outcome (which group came back) is
+ * kept, so the "restored" screen survives the popup closing.
+ */
 import { useId, useState } from 'preact/hooks';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
@@ -9,12 +15,19 @@ import type { Answers } from '../../background/answers.ts';
 import { Screen } from './Screen.tsx';
 
 interface RestoreDraft {
-  code: string;
   groupId: string | null;
 }
 
+/** Only the outcome is restored: a code saved by an older version is dropped. */
+function restoreOutcome(saved: unknown): RestoreDraft | null {
+  if (typeof saved !== 'object' || saved === null) return null;
+  const { groupId } = saved as { groupId?: unknown };
+  return { groupId: typeof groupId === 'string' ? groupId : null };
+}
+
 export function Restore({ status, refresh, onDone }: { status: StatusView; refresh: () => Promise<void>; onDone: () => void }) {
-  const draft = useDraft<RestoreDraft>('popup.restore', { code: '', groupId: null });
+  const draft = useDraft<RestoreDraft>('popup.restore', { groupId: null }, { restore: restoreOutcome });
+  const [code, setCode] = useState('');
   const action = useAction();
   const codeId = useId();
   const errorId = useId();
@@ -44,7 +57,7 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
 
   const submit = async (event: Event) => {
     event.preventDefault();
-    const recoveryCode = draft.value.code.trim();
+    const recoveryCode = code.trim();
     if (!recoveryCode) {
       setMissing(true);
       document.getElementById(codeId)?.focus();
@@ -53,7 +66,8 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
     const restored = await action.run<Answers['group.restore']>({ type: 'group.restore', recoveryCode });
     if (!restored) return;
     announce('The group is restored.');
-    await draft.saveNow({ code: '', groupId: restored.data.groupId });
+    setCode('');
+    await draft.saveNow({ groupId: restored.data.groupId });
     await refresh();
   };
 
@@ -69,12 +83,12 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
             spellcheck={false}
             autoComplete="off"
             placeholder="REC1-…"
-            value={draft.value.code}
+            value={code}
             aria-invalid={missing}
             aria-describedby={missing ? errorId : undefined}
             onInput={(e) => {
               setMissing(false);
-              draft.set((d) => ({ ...d, code: e.currentTarget.value }));
+              setCode(e.currentTarget.value);
             }}
           />
           {missing && (
@@ -83,6 +97,7 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
             </p>
           )}
           <p class="hint">It is on the recovery kit, and starts with REC1. Dashes, spaces and capital letters do not matter.</p>
+          <p class="hint">For safety, the code is not kept if this window closes before the group is restored: you would type it again.</p>
         </div>
         <ErrorNotice error={action.error} title="The group could not be restored" />
         <button type="submit" class="primary" disabled={action.pending}>

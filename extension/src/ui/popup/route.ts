@@ -1,7 +1,13 @@
 /** Which popup screen is showing; kept as a draft so reopening the popup returns to it. */
 import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
 
-export type Route = { screen: 'home' } | { screen: 'create' } | { screen: 'invite'; groupId: GroupId } | { screen: 'join' } | { screen: 'restore' };
+export type Route =
+  | { screen: 'home' }
+  | { screen: 'create' }
+  | { screen: 'invite'; groupId: GroupId }
+  | { screen: 'join' }
+  | { screen: 'restore' }
+  | { screen: 'replace-recovery'; groupId: GroupId };
 
 export const HOME: Route = { screen: 'home' };
 
@@ -10,6 +16,6 @@ export function restoreRoute(saved: unknown): Route | null {
   if (typeof saved !== 'object' || saved === null) return null;
   const { screen, groupId } = saved as { screen?: unknown; groupId?: unknown };
   if (screen === 'home' || screen === 'create' || screen === 'join' || screen === 'restore') return { screen };
-  if (screen === 'invite' && typeof groupId === 'string') return { screen, groupId: groupId as GroupId };
+  if ((screen === 'invite' || screen === 'replace-recovery') && typeof groupId === 'string') return { screen, groupId: groupId as GroupId };
   return null;
 }
