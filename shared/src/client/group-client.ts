@@ -619,6 +619,16 @@ export class GroupClient {
   private async maintainKeys(record: GroupRecord): Promise<GroupRecord> {
     if (!isAdmin(record.state, this.fingerprint) || this.fingerprint === record.state.recovery) return record;
     if (record.state.owedRotation === null && !needsRepair(record)) return record;
+    try {
+      return await this.rotateForUpkeep(record);
+    } catch (error) {
+      // The sync itself succeeded: a rotation the server refused or lost is tried again next sync.
+      if (error instanceof ApiCallError || error instanceof GroupClientError) return record;
+      throw error;
+    }
+  }
+
+  private async rotateForUpkeep(record: GroupRecord): Promise<GroupRecord> {
     const ready = record.seeds.has(currentGeneration(record.state)) ? record : await this.fetchKeyInternal(record);
     if (ready.seeds.size === 0) return ready;
     return this.appendBuilt(record.groupId, async (latest) => {
