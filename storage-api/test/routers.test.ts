@@ -687,6 +687,14 @@ describe('key boxes', () => {
     const self1 = await sealKeyBox(joiner.identity, w.groupId, 1, rotated.seed, { kind: 'member', id: joiner.fingerprint }, joiner.identity.boxKeys.publicBytes);
     await joiner.api.boxes.post({ groupId: w.groupId, boxes: [self1] });
     expect(await w.owner.api.mailbox.pending({ groupId: w.groupId })).toEqual([]);
+
+    // A served request stays served: the next rotation does not list the member as waiting again.
+    const again = await rotateKey(w.state, w.owner.identity, w.seeds, w.h.clock.now);
+    await append(w, w.owner, [again.entry], again.boxes);
+    expect(await w.owner.api.mailbox.pending({ groupId: w.groupId })).toEqual([]);
+    // Asking again (it lacks the new key) lists it until it confirms the new generation.
+    await joiner.api.mailbox.request({ groupId: w.groupId });
+    expect((await w.owner.api.mailbox.pending({ groupId: w.groupId })).map((p) => p.fingerprint)).toEqual([joiner.fingerprint]);
   });
 
   it('refuses a rotation whose boxes are bad, and stores nothing of it', async () => {

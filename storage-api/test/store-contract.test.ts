@@ -478,6 +478,12 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
       { fingerprint: carol, generation: 1, requestedAt: 2000 },
       { fingerprint: bob, generation: 2, requestedAt: 3000 },
     ]);
+    // Served: only a request at or below the generation confirmed goes.
+    await store.deleteKeyRequest(groupId, bob, 1);
+    await store.deleteKeyRequest(groupId, carol, 1);
+    expect(await store.keyRequests(groupId)).toEqual([{ fingerprint: bob, generation: 2, requestedAt: 3000 }]);
+    await store.deleteKeyRequest(groupId, bob, 3);
+    expect(await store.keyRequests(groupId)).toEqual([]);
   });
 
   it('stores note versions with compare-and-set', async () => {

@@ -4,7 +4,7 @@
  * opening them (see services/box-rules.ts); only the recipient reads its own boxes.
  */
 import { boxesMineInput, boxesPostInput } from '../../../shared/src/verify.ts';
-import { validateBoxes } from '../services/box-rules.ts';
+import { confirmedGeneration, validateBoxes } from '../services/box-rules.ts';
 import { memberProcedure, router } from '../trpc/init.ts';
 
 export const boxesRouter = router({
@@ -19,6 +19,9 @@ export const boxesRouter = router({
   post: memberProcedure.input(boxesPostInput).mutation(async ({ ctx, input }) => {
     await validateBoxes(ctx.group, input.boxes, ctx.device, ctx.now(), ctx.config.clockSkewMs);
     await ctx.store.putBoxes(input.boxes);
+    // A box to itself confirms the key arrived: its mailbox request (at that generation or below) is served.
+    const confirmed = confirmedGeneration(input.boxes, ctx.device);
+    if (confirmed >= 0) await ctx.store.deleteKeyRequest(input.groupId, ctx.device, confirmed);
     return { stored: input.boxes.length };
   }),
 

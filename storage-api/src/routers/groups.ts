@@ -24,7 +24,7 @@ import {
   type LogEntry,
 } from '../../../shared/src/verify.ts';
 import { apiError } from '../errors.ts';
-import { validateBoxes } from '../services/box-rules.ts';
+import { confirmedGeneration, validateBoxes } from '../services/box-rules.ts';
 import { checkAcceptancesOpen, checkClock, indexesFor, validateEntries } from '../services/log-writes.ts';
 import { authedProcedure, router } from '../trpc/init.ts';
 
@@ -112,6 +112,8 @@ export const groupsRouter = router({
     const result = await ctx.store.appendEntries(groupId, entries, logHead(next), { ...indexesFor(state, next, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'another change reached the log first');
     await ctx.groups.remember(groupId, next);
+    const confirmed = confirmedGeneration(boxes, ctx.device);
+    if (confirmed >= 0) await ctx.store.deleteKeyRequest(groupId, ctx.device, confirmed);
     return { head: result.head, generation: currentGeneration(next) };
   }),
 

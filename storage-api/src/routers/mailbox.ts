@@ -4,7 +4,10 @@
  * or the group's policy, on its own device) and posts key boxes with `boxes.post`.
  * A request is served only when the member confirms it opened the current key: by
  * posting a box sealed to itself (sender = recipient) at the current generation. A box
- * from someone else does not count — it may be junk.
+ * from someone else does not count — it may be junk. A confirmation also deletes the
+ * member's request if it asked at that generation or below (boxes.post,
+ * groups.append), so a served request does not come back at the next rotation; a
+ * member that then lacks the new key asks again.
  */
 import { currentGeneration, isAdmin, keyRequestInput } from '../../../shared/src/verify.ts';
 import { apiError } from '../errors.ts';

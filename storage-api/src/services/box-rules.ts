@@ -65,3 +65,15 @@ export async function validateBoxes(state: GroupState, boxes: readonly KeyBox[],
     }
   }
 }
+
+/**
+ * The newest generation `device` confirms holding with these boxes (a box sealed to
+ * itself), or -1. The caller marks its key request served up to it (validated boxes only).
+ */
+export function confirmedGeneration(boxes: readonly KeyBox[], device: Fingerprint): number {
+  let newest = -1;
+  for (const box of boxes) {
+    if (box.sender === device && box.recipient.kind === 'member' && box.recipient.id === device) newest = Math.max(newest, box.generation);
+  }
+  return newest;
+}

@@ -533,6 +533,10 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({ fingerprint: r.fingerprint, generation: r.generation, requestedAt: r.requested_at }));
   }
 
+  async deleteKeyRequest(groupId: GroupId, fingerprint: Fingerprint, generation: number): Promise<void> {
+    await this.pool.query('DELETE FROM key_requests WHERE group_id = $1 AND fingerprint = $2 AND generation <= $3', [groupId, fingerprint, generation]);
+  }
+
   // --- notes ----------------------------------------------------------------------------------
 
   private async currentVersion(db: Queryable, groupId: GroupId, noteId: NoteId): Promise<number> {

@@ -459,6 +459,10 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ fingerprint: r.fingerprint, generation: r.generation, requestedAt: r.requested_at }));
   }
 
+  async deleteKeyRequest(groupId: GroupId, fingerprint: Fingerprint, generation: number): Promise<void> {
+    this.sql('DELETE FROM key_requests WHERE group_id = ? AND fingerprint = ? AND generation <= ?').run(groupId, fingerprint, generation);
+  }
+
   // --- notes ----------------------------------------------------------------------------------
 
   private currentVersion(groupId: GroupId, noteId: NoteId): number {

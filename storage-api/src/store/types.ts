@@ -105,6 +105,8 @@ export interface Store {
   // the mailbox: a member waiting for the key
   putKeyRequest(groupId: GroupId, fingerprint: Fingerprint, generation: number, at: number): Promise<void>;
   keyRequests(groupId: GroupId): Promise<Array<{ fingerprint: Fingerprint; generation: number; requestedAt: number }>>;
+  /** A request served: deletes the member's request if it asked at `generation` or below. */
+  deleteKeyRequest(groupId: GroupId, fingerprint: Fingerprint, generation: number): Promise<void>;
 
   // notes: versions with compare-and-set; a list cursor that only moves forward
   /** Stores version `envelope.version` if the note's current version is exactly one less (0: new note). */
