@@ -29,6 +29,7 @@ import { generationKeys } from '../shared/src/crypto/generations.ts';
 import { createGroup } from '../shared/src/crypto/group-lifecycle.ts';
 import { generateIdentity } from '../shared/src/crypto/identity.ts';
 import { newNoteId, sealNote } from '../shared/src/crypto/note-envelope.ts';
+import { noteVersionHash } from '../shared/src/crypto/note-signature.ts';
 import { importAeadKey } from '../shared/src/crypto/primitives.ts';
 import type { NoteHeader } from '../shared/src/protocol/api.ts';
 import { base64urlByteLength } from '../shared/src/protocol/encoding.ts';
@@ -171,7 +172,10 @@ try {
   // Ten notes change (version 2, through the API), then the second sync from the saved cursor.
   const changed = allIds.filter((_, i) => i % Math.floor(NOTES / CHANGED) === 0).slice(0, CHANGED);
   for (const noteId of changed) {
-    const envelope = await sealNote(identity, { groupId, noteId, version: 2, generation: 0 }, noteKey, { title: 'changed', body: 'c'.repeat(BODY_BYTES) });
+    // Version 2 names version 1's hash (notes.put checks it).
+    const v1 = (await (await fetch(`${url}/trpc/notes.get?input=${encodeURIComponent(JSON.stringify({ groupId, noteId, version: 1 }))}`, { headers: auth })).json()) as { result: { data: NoteEnvelope } };
+    const prev = await noteVersionHash(v1.result.data);
+    const envelope = await sealNote(identity, { groupId, noteId, version: 2, generation: 0 }, noteKey, { title: 'changed', body: 'c'.repeat(BODY_BYTES) }, { prev });
     const response = await fetch(`${url}/trpc/notes.put`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ envelope }) });
     if (response.status !== 200) throw new Error(`notes.put: HTTP ${response.status} ${await response.text()}`);
   }

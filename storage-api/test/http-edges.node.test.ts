@@ -14,6 +14,7 @@ import { currentGeneration } from '../../shared/src/crypto/group-log.ts';
 import { generateIdentity, signLabelled } from '../../shared/src/crypto/identity.ts';
 import { LABELS } from '../../shared/src/crypto/labels.ts';
 import { sealNote } from '../../shared/src/crypto/note-envelope.ts';
+import { noteVersionHash } from '../../shared/src/crypto/note-signature.ts';
 import type { GroupId } from '../../shared/src/protocol/ids.ts';
 import { newDevice, type Device } from './support/clients.ts';
 import { health, mutate, query, type RawResponse } from './support/http.ts';
@@ -137,13 +138,15 @@ describe.each(STORE_KINDS)('storage API edges over HTTP (%s)', (kind) => {
     const writers = [owner, ...(await Promise.all([newDevice('W1', server.url), newDevice('W2', server.url)]))];
     for (const w of writers.slice(1)) await w.client.join(await owner.client.invite(groupId, { role: 'member', expiresInMs: HOUR, prekeyed: true }));
     const { noteId } = await owner.client.writeNote(groupId, { title: 'contended', body: 'v1' });
+    // Every writer continues version 1 (notes.put checks prev against it).
+    const prev = await noteVersionHash(await owner.session.api.notes.get.query({ groupId, noteId, version: 1 }));
     const envelopes = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
         const w = writers[i % writers.length]!;
         const record = (await w.store.load(groupId))!;
         const generation = currentGeneration(record.state);
         const { noteKey } = await generationKeys(record.seeds.get(generation)!, groupId, generation);
-        return { w, envelope: await sealNote(w.identity, { groupId, noteId, version: 2, generation }, noteKey, { title: 'contended', body: `writer ${i}` }) };
+        return { w, envelope: await sealNote(w.identity, { groupId, noteId, version: 2, generation }, noteKey, { title: 'contended', body: `writer ${i}` }, { prev }) };
       }),
     );
     const responses = await Promise.all(envelopes.map(({ w, envelope }) => mutate(server.url, 'notes.put', { envelope }, { token: w.session.token })));

@@ -132,6 +132,7 @@ describe.each(STORE_KINDS)('secrets never leave the client (%s)', (kind) => {
       author: c3.fingerprint,
       at: Date.now(),
       deleted: false,
+      prev: null,
       wrappedKey: toBase64url(randomBytes(60)),
       title: toBase64url(plantedTitle),
       body: toBase64url(randomBytes(40)),

@@ -12,6 +12,7 @@ import { ApiCallError, GroupClientError } from '../../shared/src/client/errors.t
 import { currentGeneration } from '../../shared/src/crypto/group-log.ts';
 import { generationKeys } from '../../shared/src/crypto/generations.ts';
 import { NoteOpenError, openNote, sealNote } from '../../shared/src/crypto/note-envelope.ts';
+import { noteVersionHash } from '../../shared/src/crypto/note-signature.ts';
 import { safetyNumber } from '../../shared/src/crypto/safety-number.ts';
 import type { GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
 import { newDevice, type Device } from './support/clients.ts';
@@ -114,6 +115,7 @@ describe.each(STORE_KINDS)('the seed story over HTTP (%s)', (kind) => {
       { groupId, noteId: written.get('Plans')!.noteId, version: 2, generation: oldGeneration },
       (await generationKeys(oldSeed, groupId, oldGeneration)).noteKey,
       { title: 'Plans', body: 'changed by Two' },
+      { prev: await noteVersionHash(await c1.session.api.notes.get.query({ groupId, noteId: written.get('Plans')!.noteId, version: 1 })) },
     );
     const refused = await c2.session.api.notes.put.mutate({ envelope }).then(
       () => null,

@@ -140,6 +140,7 @@ function fakeNote(groupId: GroupId, noteId: NoteId, version: number, author: Fin
     author,
     at: 1_700_000_000_000 + version,
     deleted: false,
+    prev: version === 1 ? null : b64(32),
     wrappedKey: b64(60),
     title: b64(40),
     body: b64(200),
@@ -492,9 +493,11 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     const noteId = newNoteId();
     const address = { groupId, noteId, generation: 0 };
     const v1 = await sealNote(alice, { ...address, version: 1 }, noteKey, { title: 'Door code', body: 'The code is 4711.' });
-    const v2 = await sealNote(alice, { ...address, version: 2 }, noteKey, { title: 'Door code', body: 'The code is 0815 since Monday.' });
-    const v2b = await sealNote(alice, { ...address, version: 2 }, noteKey, { title: 'Door code', body: 'A competing edit.' });
-    const v4 = await sealNote(alice, { ...address, version: 4 }, noteKey, { title: 'x', body: 'y' });
+    // The store checks no chain (the API does): any 32-byte prev will do.
+    const prev = toBase64url(new Uint8Array(32));
+    const v2 = await sealNote(alice, { ...address, version: 2 }, noteKey, { title: 'Door code', body: 'The code is 0815 since Monday.' }, { prev });
+    const v2b = await sealNote(alice, { ...address, version: 2 }, noteKey, { title: 'Door code', body: 'A competing edit.' }, { prev });
+    const v4 = await sealNote(alice, { ...address, version: 4 }, noteKey, { title: 'x', body: 'y' }, { prev });
 
     expect(await store.getNote(groupId, noteId)).toBeNull();
     expect(await store.putNoteVersion(v2, headerOf(v2))).toEqual({ ok: false, currentVersion: 0 });

@@ -16,6 +16,7 @@ import {
   noteGetInput,
   noteListInput,
   notePutInput,
+  noteVersionHash,
   verifyNoteSignature,
   type NoteHeader,
 } from '../../../shared/src/verify.ts';
@@ -30,8 +31,9 @@ export const notesRouter = router({
    * Stores version `envelope.version` of a note: by its author (the signed-in device),
    * sealed with the group's current generation (so a removed member's old key cannot
    * write), within the size limit, with a valid signature, and exactly one past the
-   * stored version (else CONFLICT with `currentVersion`). Returns the list cursor of
-   * this change.
+   * stored version (else CONFLICT with `currentVersion`), naming the stored previous
+   * version's hash in `prev` (defence in depth: clients check the chain themselves).
+   * Returns the list cursor of this change.
    */
   put: memberProcedure.input(notePutInput).mutation(async ({ ctx, input }) => {
     const { envelope } = input;
@@ -52,6 +54,16 @@ export const notesRouter = router({
     const author = state.members.get(ctx.device)!;
     if (!(await verifyNoteSignature(envelope, author.signKey))) {
       throw apiError('NOTE_REJECTED', "the note's signature does not verify under the author's key: seal and sign the note again");
+    }
+    if ((envelope.version === 1) !== (envelope.prev === null)) {
+      throw apiError('NOTE_REJECTED', envelope.version === 1 ? 'version 1 of a note names no previous version: set prev to null' : `version ${envelope.version} must name the hash of version ${envelope.version - 1} in prev`);
+    }
+    if (envelope.version > 1) {
+      // A missing previous version is left to the compare-and-set below (CONFLICT with the stored version).
+      const before = await ctx.store.getNote(state.groupId, envelope.noteId, envelope.version - 1);
+      if (before && envelope.prev !== (await noteVersionHash(before))) {
+        throw apiError('NOTE_REJECTED', `prev is not the hash of the stored version ${envelope.version - 1}: read that version and seal the note again`);
+      }
     }
     const { body: _body, ...rest } = envelope;
     const header: NoteHeader = { ...rest, bodyBytes };
