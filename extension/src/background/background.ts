@@ -15,6 +15,7 @@ import { Connections, requireIdentity } from './connection.ts';
 import type { BackgroundDeps, Ctx } from './context.ts';
 import { fail, toExtensionError, type ErrorContext } from './errors.ts';
 import { assertUsable, groupRow } from './group-state.ts';
+import * as drafts from './drafts.ts';
 import * as groups from './groups.ts';
 import { serveIncoming } from './holder.ts';
 import * as keyCare from './key-care.ts';
@@ -158,15 +159,12 @@ export function createBackground(deps: BackgroundDeps): Background {
     'notes.delete': (request) => notes.deleteNote(ctx, request),
     'draft.save': async (request) => {
       reservedDraft(request.key);
-      if (recovery.holdsRecoveryCode(request.value)) {
-        fail('invalid-request', 'A recovery code is never kept on this device, not even in an unfinished form.', 'Type it again when you use it.');
-      }
-      await ctx.db.drafts.put({ key: request.key, value: request.value, at: now() });
+      await drafts.saveDraft(ctx, request.key, request.value);
       return null;
     },
     'draft.load': async (request) => {
       reservedDraft(request.key);
-      return (await ctx.db.drafts.get(request.key))?.value ?? null;
+      return drafts.loadDraft(ctx, request.key);
     },
     'draft.clear': async (request) => {
       reservedDraft(request.key);
@@ -174,7 +172,7 @@ export function createBackground(deps: BackgroundDeps): Background {
       return null;
     },
     'panel.open': async (request) => {
-      await ctx.db.drafts.put({ key: SELECTED_GROUP_DRAFT, value: request.groupId ?? null, at: now() });
+      await drafts.saveDraft(ctx, SELECTED_GROUP_DRAFT, request.groupId ?? null);
       ctx.changed();
       return { groupId: request.groupId ?? null };
     },

@@ -20,6 +20,7 @@ import { assertUsable, connectedOrOffline, groupRow, holdsCurrentKey, quoted, sy
 import { inviteLink, parseInviteText } from './invite-link.ts';
 import { SCANNED_QR_PREFIX, type KeyWaits } from './key-wait.ts';
 import { ensureProfile, writeGroupName } from './names.ts';
+import { draftsOfGroup } from './drafts.ts';
 import { keyHealthOf, keyHealthView } from './key-care.ts';
 import { keepPendingCode } from './recovery-codes.ts';
 import { changeRole } from './role-change.ts';
@@ -219,18 +220,10 @@ export async function remove(ctx: Ctx, request: Req<'group.remove'>): Promise<An
   return { generation: removed.generation, unreachable: removed.unreachable.length };
 }
 
-/** A draft about this group: its id in the draft's name (note, invite, panel drafts) or in what it holds (a route, a selection). */
-export function draftOfGroup(row: { key: string; value: unknown }, groupId: GroupId): boolean {
-  if (row.key.includes(groupId)) return true;
-  try {
-    return (JSON.stringify(row.value) ?? '').includes(groupId);
-  } catch {
-    return false;
-  }
-}
-
 /** Forgets everything this device kept about a group, its unfinished drafts (notes, invites) included. */
 export async function forgetGroup(ctx: Ctx, groupId: GroupId): Promise<void> {
+  // Found before the transaction: opening a sealed draft is WebCrypto work.
+  const drafts = await draftsOfGroup(ctx, groupId);
   await ctx.db.transaction('rw', [ctx.db.groups, ctx.db.notes, ctx.db.keyWaits, ctx.db.pendingRecovery, ctx.db.shownQr, ctx.db.drafts], async () => {
     await ctx.db.groups.delete(groupId);
     await ctx.db.notes.where('groupId').equals(groupId).delete();
@@ -238,7 +231,7 @@ export async function forgetGroup(ctx: Ctx, groupId: GroupId): Promise<void> {
     await ctx.db.pendingRecovery.delete(groupId);
     await ctx.db.shownQr.where('groupId').equals(groupId).delete();
     await ctx.db.drafts.where('key').startsWith(`${SCANNED_QR_PREFIX}${groupId}:`).delete();
-    await ctx.db.drafts.filter((draft) => draftOfGroup(draft, groupId)).delete();
+    await ctx.db.drafts.bulkDelete(drafts);
   });
   ctx.counts.delete(groupId);
   for (const memo of [...ctx.profilesChecked]) if (memo.includes(groupId)) ctx.profilesChecked.delete(memo);

@@ -1,6 +1,6 @@
 /**
  * Secrets at rest on this device (generation seeds, a recovery code waiting to be
- * saved) are sealed with AES-256-GCM under one device key: a `CryptoKey` generated
+ * saved, the pages' unfinished drafts: note text, invite codes) are sealed with AES-256-GCM under one device key: a `CryptoKey` generated
  * with `extractable: false` and kept in the `deviceKey` table. IndexedDB keeps the key
  * object itself, so the extension can use it after a restart, but no script can
  * export its bytes, and no seed or code is ever written to the profile's files in
@@ -19,6 +19,7 @@ import type { ConclaveDb } from './schema.ts';
 export const AT_REST_LABELS = {
   seed: 'conclave/v2/extension/at-rest/seed',
   pendingRecovery: 'conclave/v2/extension/at-rest/pending-recovery',
+  draft: 'conclave/v2/extension/at-rest/draft',
 } as const;
 
 export const DEVICE_KEY_ID = 'at-rest';
@@ -91,4 +92,23 @@ export async function sealRecoveryCode(db: ConclaveDb, groupId: GroupId, code: s
 
 export async function openRecoveryCode(db: ConclaveDb, groupId: GroupId, sealed: Uint8Array): Promise<string> {
   return new TextDecoder().decode(await aeadOpen(await deviceKey(db), sealed, aad(AT_REST_LABELS.pendingRecovery, groupId), 'a recovery code kept until saved'));
+}
+
+/** A page's draft as stored: its JSON, sealed (the draft's name is its associated data). */
+export interface SealedDraft {
+  v: 'sealed-draft';
+  sealed: Uint8Array;
+}
+
+export function isSealedDraft(value: unknown): value is SealedDraft {
+  return typeof value === 'object' && value !== null && (value as SealedDraft).v === 'sealed-draft' && (value as SealedDraft).sealed instanceof Uint8Array;
+}
+
+export async function sealDraft(db: ConclaveDb, key: string, value: unknown): Promise<SealedDraft> {
+  return { v: 'sealed-draft', sealed: await aeadSeal(await deviceKey(db), encoder.encode(JSON.stringify(value ?? null)), aad(AT_REST_LABELS.draft, key)) };
+}
+
+/** @throws {DecryptError} when the draft was not sealed by this device under this name. */
+export async function openDraft(db: ConclaveDb, key: string, sealed: SealedDraft): Promise<unknown> {
+  return JSON.parse(new TextDecoder().decode(await aeadOpen(await deviceKey(db), sealed.sealed, aad(AT_REST_LABELS.draft, key), 'a draft'))) as unknown;
 }

@@ -116,6 +116,18 @@ describe('secrets at rest and the admin remedies', () => {
     expect(await ana.ask({ type: 'draft.load', key: 'popup.restore' })).toEqual({ groupId: null });
   });
 
+  it('drafts are sealed at rest: the raw row holds no draft text, and the page gets it back', async () => {
+    const value = { title: 'Unsent plan', body: 'Meet at the old pier at dawn', invite: 'INV1-ABCD-EFGH' };
+    await ana.ask({ type: 'draft.save', key: `panel.edit.${groupId}.new`, value });
+    const raw = await ana.db.drafts.get(`panel.edit.${groupId}.new`);
+    for (const text of ['Unsent plan', 'Meet at the old pier', 'INV1-ABCD-EFGH']) expect(holds(raw, text)).toBe(false);
+    expect(await ana.ask({ type: 'draft.load', key: `panel.edit.${groupId}.new` })).toEqual(value);
+    // Sealed under its own name: moved to another draft's name, it does not open (and is dropped).
+    await ana.db.drafts.put({ ...raw!, key: 'popup.setup' });
+    expect(await ana.ask({ type: 'draft.load', key: 'popup.setup' })).toBeNull();
+    await ana.ask({ type: 'draft.clear', key: `panel.edit.${groupId}.new` });
+  });
+
   it('rotate the key now: refused to a member; an admin starts a new generation every member gets', async () => {
     expect(await ben.refused({ type: 'group.rotateKey', groupId })).toMatchObject({ code: 'not-admin' });
     const before = (await ana.ask({ type: 'group.detail', groupId })).generation;
