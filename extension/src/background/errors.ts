@@ -7,6 +7,7 @@
 import { TRPCClientError } from '@trpc/client';
 import { apiErrorOf } from '../../../shared/src/client/api-session.ts';
 import { ApiCallError, GroupClientError, NoteConflictError } from '../../../shared/src/client/errors.ts';
+import { PeerEvidenceError } from '../../../shared/src/client/peer-evidence.ts';
 import { ConclaveError, LogVerificationError } from '../../../shared/src/crypto/errors.ts';
 import { NoteOpenError } from '../../../shared/src/crypto/note-envelope.ts';
 import type { ErrorCode, ExtensionError } from '../messages/protocol.ts';
@@ -132,6 +133,19 @@ export function toExtensionError(error: unknown, context: ErrorContext = {}): Ex
     return { code: 'conflict', message: 'Someone saved a newer version of this note meanwhile.', action: 'Open the note again to see their version, then make your change on it.' };
   }
   if (error instanceof ApiCallError) return fromApi(error, context);
+  if (error instanceof PeerEvidenceError) {
+    return error.reason === 'stale-log'
+      ? {
+          code: 'server-error',
+          message: "The server has not yet shown this device changes to this group that another member's device already has, so it does not save new notes for now.",
+          action: "Try again in a minute: they usually arrive with the next sync. If this lasts, the server may be hiding them; tell the group's admins.",
+        }
+      : {
+          code: 'fork',
+          message: "Another member's device signed a different history of this group than the one this device holds, so it does not save new notes for now.",
+          action: "Compare safety numbers with the other members in person or on a call, and tell the group's admins. This clears by itself once their device shows the same history.",
+        };
+  }
   if (error instanceof GroupClientError) {
     switch (error.reason) {
       case 'unknown-group':
