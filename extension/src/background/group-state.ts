@@ -3,9 +3,16 @@
  * that never continues silently. A log the server rolled back or forked (or one that
  * breaks the group's rules) raises an alarm on the group — a red banner naming it —
  * and fails with `fork`; a log that no longer lists this device marks it removed.
+ *
+ * What members' devices signed about their heads (shared/src/client/peer-evidence.ts)
+ * is a second kind of alarm, `peerAlarm`: it is worked out from the evidence each time
+ * it is shown, never stored, so it clears by itself when the evidence is resolved —
+ * and, unlike a forked log from the server, it stops new notes but not syncing or
+ * talking to peers (that is how it resolves). Unsigned words never raise either.
  */
 import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
 import { currentGeneration, type GroupState } from '../../../shared/src/crypto/group-log.ts';
+import { peerEvidenceStatus } from '../../../shared/src/client/peer-evidence.ts';
 import type { GroupId } from '../../../shared/src/protocol/ids.ts';
 import type { GroupRow } from '../db/schema.ts';
 import type { Connection } from './connection.ts';
@@ -36,6 +43,45 @@ function forkError(name: string | null, error: LogVerificationError): Background
         ? `The storage API is showing a different history of ${quoted(name)} than this device saw before`
         : `The history of ${quoted(name)} from the storage API breaks the group's rules (${error.reason})`;
   return new BackgroundError('fork', `${what}.`, FORK_ACTION);
+}
+
+function ago(ms: number): string {
+  const minutes = Math.max(1, Math.round(ms / 60_000));
+  if (minutes < 90) return `${minutes} minute${minutes === 1 ? '' : 's'} ago`;
+  const hours = Math.round(minutes / 60);
+  return hours < 36 ? `${hours} hours ago` : `${Math.round(hours / 24)} days ago`;
+}
+
+/**
+ * The alarm members' signed heads raise for a group, in words (or null): a signed head
+ * that contradicts ours, or one ahead of ours the server has not shown this device
+ * within the bound (WITNESS_BOUND_MS). Each says how it clears.
+ */
+export function peerAlarm(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name' | 'witnessed' | 'forkEvidence' | 'removed'>): string | null {
+  if (row.removed) return null;
+  const status = peerEvidenceStatus(row, ctx.now());
+  if (status.kind === 'fork') {
+    const who = ctx.trust.labelledName(status.fork.peer);
+    return (
+      `${who}'s device signed a different history of ${quoted(row.name)} than the one this device holds (${ago(ctx.now() - status.fork.foundAt)}): ` +
+      `one of you is being shown a forked history, perhaps by the server. New notes are paused. ` +
+      `This warning clears by itself when ${who}'s device connects again and shows the same history as this one.`
+    );
+  }
+  if (status.kind === 'behind' && status.overdue) {
+    const who = ctx.trust.labelledName(status.witnessed.peer);
+    return (
+      `The server has not shown this device changes to ${quoted(row.name)} that ${who}'s device already has (seen ${ago(ctx.now() - status.witnessed.seenAt)}): ` +
+      `the server may be hiding them from you — for example someone's removal. New notes are paused, so nothing is written with an out-of-date key. ` +
+      `This warning clears by itself as soon as the server shows those changes.`
+    );
+  }
+  return null;
+}
+
+/** The alarm a group shows: a log that failed verification (kept), else what members' signed heads say. */
+export function groupAlarm(ctx: Pick<Ctx, 'now' | 'trust'>, row: GroupRow): string | null {
+  return row.alarm ?? peerAlarm(ctx, row);
 }
 
 /** Sets the group's alarm (kept until the group is left) and tells the pages. */

@@ -3,7 +3,8 @@
  * channel to this one; run the holder handshake for the group its hello names. The
  * group is looked up (and synced) only then. If this device is showing that joiner a
  * QR code and the joiner echoes its secret, the joiner is marked verified ("qr") and
- * the code is used up.
+ * the code is used up. The joiner's signed log head is kept (GroupClient.notePeerHead):
+ * ahead of ours it is a witnessed head, contradicting ours fork evidence (DESIGN §4).
  */
 import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
 import { parseHandshakeMessage, type HandshakeOutcome } from '../../../shared/src/crypto/handshake.ts';
@@ -69,6 +70,7 @@ export async function serveIncoming(ctx: Ctx, channel: MessageChannel): Promise<
   const { client, identity } = connection;
   const confirmations: Array<Promise<void>> = [];
   let servedGroup: GroupId | undefined;
+  let headsSeen = 0;
   const lookup = async (groupId: GroupId): Promise<HeldGroup | null> => {
     const row = await ctx.db.groups.get(groupId);
     if (!row || row.alarm || row.removed) return null;
@@ -83,10 +85,14 @@ export async function serveIncoming(ctx: Ctx, channel: MessageChannel): Promise<
       onQrConfirmed: (fingerprint) => {
         confirmations.push(ctx.trust.markVerified(fingerprint, 'qr').then(() => useUpShownQr(ctx, groupId, fingerprint)));
       },
+      notePeerHead: (evidence) => {
+        headsSeen++;
+        return client.notePeerHead(groupId, evidence);
+      },
     };
   };
   const outcome = await serveChannel(watched.channel, identity, lookup, ctx.handshakeTimeoutMs !== undefined ? { timeoutMs: ctx.handshakeTimeoutMs } : {});
   await Promise.allSettled(confirmations);
-  if (servedGroup && (outcome.kind === 'sent' || confirmations.length > 0)) ctx.changed(servedGroup);
+  if (servedGroup && (outcome.kind === 'sent' || confirmations.length > 0 || headsSeen > 0)) ctx.changed(servedGroup);
   return outcome;
 }

@@ -10,8 +10,16 @@
  * A QR code this device scanned from a member is remembered for ten minutes (in the
  * drafts table, which is secret), so the next handshake with that member echoes its
  * secret and both sides end up verified.
+ *
+ * Every holder's signed log head is kept (GroupClient.notePeerHead, DESIGN §4). A fork
+ * is only ever a signed head that contradicts ours: it is kept as evidence, shown as
+ * the group's peer alarm (group-state.ts) and cleared when the heads reconcile —
+ * `recheckPeers` dials the members named by such evidence on every tick to find out.
+ * A peer's unsigned refusal is only "could not get the key from them".
  */
+import { runHandshake } from '../../../shared/src/crypto/channel.ts';
 import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
+import { JoinerHandshake } from '../../../shared/src/crypto/handshake.ts';
 import type { PeerAttempt } from '../../../shared/src/p2p/joiner-handover.ts';
 import { keyHolderCandidates, receiveKeyFromPeers } from '../../../shared/src/p2p/joiner-handover.ts';
 import { keyWaitRound, type KeyWaitState } from '../../../shared/src/p2p/key-waiting.ts';
@@ -20,7 +28,7 @@ import type { KeyWaitRow } from '../db/schema.ts';
 import type { KeyWaitView } from '../messages/views.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
-import { alarmFor, holdsCurrentKey, quoted, raiseAlarm, syncGroup } from './group-state.ts';
+import { alarmFor, holdsCurrentKey, syncGroup } from './group-state.ts';
 import { ensureProfile } from './names.ts';
 import { refreshNotes } from './note-cache.ts';
 
@@ -50,10 +58,19 @@ async function scannedSecrets(ctx: Ctx, groupId: GroupId): Promise<Map<Fingerpri
   return secrets;
 }
 
-/** A round's state as it may be stored: a seed a peer sent that did not match the log is not kept. */
+/**
+ * A round's state as it may be stored (the table is public): a seed a peer sent that did
+ * not match the log is not kept, nor is signed evidence (it lives in the group's record).
+ */
 function storable(state: KeyWaitState): KeyWaitState {
   if (state.phase !== 'waiting') return state;
-  const attempts: PeerAttempt[] = state.attempts.map((a) => (a.outcome.kind === 'received' ? { peer: a.peer, outcome: { kind: 'refused', reason: 'malformed', by: 'me', peer: a.peer } } : a));
+  const attempts: PeerAttempt[] = state.attempts.map((a) =>
+    a.outcome.kind === 'received'
+      ? { peer: a.peer, outcome: { kind: 'refused', reason: 'malformed', by: 'me', peer: a.peer } }
+      : a.outcome.kind === 'fork'
+        ? { peer: a.peer, outcome: { kind: 'refused', reason: 'fork', by: 'me', peer: a.peer } }
+        : a,
+  );
   return { ...state, attempts };
 }
 
@@ -128,6 +145,7 @@ export class KeyWaits {
               {
                 qrSecretFor: (peer) => secrets.get(peer),
                 onConnecting,
+                notePeerHead: (evidence) => client.notePeerHead(groupId, evidence),
                 ...(ctx.handshakeTimeoutMs !== undefined ? { timeoutMs: ctx.handshakeTimeoutMs } : {}),
               },
             );
@@ -146,20 +164,55 @@ export class KeyWaits {
       throw error;
     }
     await writes;
-    if (final.phase === 'fork') {
-      const name = (await ctx.db.groups.get(groupId))?.name ?? null;
-      await raiseAlarm(
-        ctx,
-        groupId,
-        `${ctx.trust.labelledName(final.peer)}'s device holds a different history of ${quoted(name)} than this device: one of the two was shown a forked history.`,
-      );
-    }
+    // A fork here was signed by the holder: it is kept in the group's record (notePeerHead)
+    // and shown as the group's peer alarm until the heads reconcile — never a permanent lock.
+    if (final.phase === 'fork') ctx.changed(groupId);
     if (final.phase === 'received') {
       await ctx.db.keyWaits.delete(groupId);
       for (const peer of secrets.keys()) await ctx.db.drafts.delete(scannedKey(groupId, peer));
       await this.afterKeyArrived(connection, groupId);
     }
     return view(final);
+  }
+
+  /**
+   * Dials the online members whose signed heads contradicted ours (fork evidence), so a
+   * member whose device now agrees clears it: the handshake's signed welcome is all that
+   * is needed (a key it may hand over is not used). Best effort; never throws.
+   */
+  async recheckPeers(connection: Connection, groupId: GroupId): Promise<void> {
+    const { ctx } = this;
+    const row = await ctx.db.groups.get(groupId);
+    const peers = [...new Set((row?.forkEvidence ?? []).map((f) => f.peer))];
+    if (!row || row.removed || peers.length === 0) return;
+    try {
+      for (const peer of peers) await this.exchangeHeads(connection, groupId, peer);
+    } catch (error) {
+      console.warn('conclave: checking heads with members failed', (error as Error).name);
+    }
+    if ((await ctx.db.groups.get(groupId))?.forkEvidence?.length !== row.forkEvidence?.length) ctx.changed(groupId);
+  }
+
+  /**
+   * One handshake with `peer`, for its signed head (kept with notePeerHead) — and, with
+   * the secret of a QR code scanned from them, so they mark this device verified too. A
+   * key it may hand over is not used (this device keeps its own). Throws only when the
+   * transport cannot start.
+   */
+  async exchangeHeads(connection: Connection, groupId: GroupId, peer: Fingerprint, qrSecret?: string): Promise<void> {
+    const { ctx } = this;
+    const row = await ctx.db.groups.get(groupId);
+    if (!row) return;
+    await ctx.startTransport();
+    if ((await ctx.transport.online([peer])).length === 0) return;
+    const seen: Array<Promise<unknown>> = [];
+    const machine = new JoinerHandshake(connection.identity, row.state, {
+      expectedPeer: peer,
+      ...(qrSecret ? { qrSecret } : {}),
+      onPeerHead: (evidence) => seen.push(connection.client.notePeerHead(groupId, evidence).catch(() => undefined)),
+    });
+    await runHandshake(ctx.transport.connect(peer), machine, ctx.handshakeTimeoutMs !== undefined ? { timeoutMs: ctx.handshakeTimeoutMs } : {});
+    await Promise.all(seen);
   }
 
   /** The key is here: read the group's names and notes, publish this device's profile. */

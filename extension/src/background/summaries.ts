@@ -7,7 +7,7 @@ import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
 import type { GroupRow, IdentityRow, KeyWaitRow } from '../db/schema.ts';
 import type { GroupSummary, IdentityView, KeyWaitView, StatusView } from '../messages/views.ts';
 import type { Ctx } from './context.ts';
-import { holdsCurrentKey } from './group-state.ts';
+import { groupAlarm, holdsCurrentKey } from './group-state.ts';
 import { unreplacedRecoveryUse } from './recovery-codes.ts';
 import { loadSettings } from './settings.ts';
 
@@ -33,7 +33,7 @@ export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null)
     hasKey: holdsCurrentKey(row),
     unread: row.removed ? 0 : (counts?.unread ?? 0),
     pending: role === 'admin' && !row.removed ? (counts?.pending.length ?? 0) : 0,
-    alarm: row.alarm,
+    alarm: groupAlarm(ctx, row),
     recoveryUnconfirmed: recovery !== undefined,
     keyWait: keyWaitView(ctx, wait),
     removed: row.removed,
@@ -52,7 +52,7 @@ export async function statusView(ctx: Ctx): Promise<StatusView> {
 /** The toolbar badge: "!" while any group has an alarm, else the number of unread notes. */
 export async function updateBadge(ctx: Ctx): Promise<void> {
   const rows = await ctx.db.groups.toArray();
-  if (rows.some((r) => r.alarm)) return ctx.badge('!');
+  if (rows.some((r) => groupAlarm(ctx, r))) return ctx.badge('!');
   const unread = rows.filter((r) => !r.removed).reduce((sum, r) => sum + (ctx.counts.get(r.groupId)?.unread ?? 0), 0);
   ctx.badge(unread === 0 ? '' : unread > 99 ? '99+' : String(unread));
 }

@@ -27,6 +27,8 @@ export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connectio
   const me = connection.identity.fingerprint;
   const state = await syncGroup(ctx, connection, groupId);
   if (!state.members.has(me)) return;
+  // Members whose signed heads contradicted ours: ask them again (the evidence clears when they agree).
+  await waits.recheckPeers(connection, groupId);
   if (!holdsCurrentKey((await ctx.db.groups.get(groupId))!)) {
     await waits.round(connection, groupId);
     if (!holdsCurrentKey((await ctx.db.groups.get(groupId))!)) return;

@@ -17,7 +17,7 @@ import type { VerifiedAnswer } from './answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail, isNetworkError } from './errors.ts';
-import { connectedOrOffline, groupRow, holdsCurrentKey, quoted, raiseAlarm, syncGroup } from './group-state.ts';
+import { connectedOrOffline, groupRow, holdsCurrentKey, syncGroup } from './group-state.ts';
 import { handOverNow } from './groups.ts';
 import { rememberScannedQr, type KeyWaits } from './key-wait.ts';
 import { shownQrSecret } from './shown-qr.ts';
@@ -72,15 +72,17 @@ export async function verifyScanned(ctx: Ctx, waits: KeyWaits, request: Req<'ver
     fail('verification-failed', `${words}.`, RETRY_SCAN);
   }
   const result = checkScannedQr(payload, { fingerprint: me, groupId, expectedPeer: fingerprint, headAt: (seq) => state.hashes[seq] });
-  if (!result.ok) {
-    if (result.reason === 'fork') {
-      const name = (await groupRow(ctx, groupId)).name;
-      await raiseAlarm(ctx, groupId, `${ctx.trust.labelledName(fingerprint)}'s device holds a different history of ${quoted(name)} than this device (seen when scanning their code).`);
-    }
-    fail('verification-failed', result.message, result.reason === 'fork' ? 'Stop using this group and tell its members; the server may be showing you a different history.' : RETRY_SCAN);
-  }
+  // A QR code is not signed: a head that does not match ours only fails this scan (never an
+  // alarm); signed heads come from the handshake that follows a scan.
+  if (!result.ok) fail('verification-failed', result.message, RETRY_SCAN);
   await ctx.trust.markVerified(fingerprint, 'qr');
   await rememberScannedQr(ctx, groupId, fingerprint, result.secret);
+  // Holding the key already: still talk to them now (best effort), echoing their code's
+  // secret so they verify this device too, and so each keeps the other's signed head.
+  const row = await groupRow(ctx, groupId);
+  if (connection && holdsCurrentKey(row) && !row.removed && !row.alarm) {
+    await waits.exchangeHeads(connection, groupId, fingerprint, result.secret).catch((error: unknown) => console.warn('conclave: talking to a scanned member failed', (error as Error).name));
+  }
   // Waiting for the key: go to them now, echoing their code's secret.
   return afterVerifying(ctx, waits, connection, groupId, fingerprint, me);
 }

@@ -156,7 +156,7 @@ export function checkWitnessed(record: GroupRecord, now: number): GroupRecord {
 }
 
 /** What the evidence says now: fork first, then the longest-unreached witnessed head. */
-export function peerEvidenceStatus(record: GroupRecord, now: number, boundMs: number = WITNESS_BOUND_MS): PeerEvidenceStatus {
+export function peerEvidenceStatus(record: Pick<GroupRecord, 'witnessed' | 'forkEvidence'>, now: number, boundMs: number = WITNESS_BOUND_MS): PeerEvidenceStatus {
   const fork = record.forkEvidence?.[0];
   if (fork) return { kind: 'fork', fork };
   const oldest = [...(record.witnessed ?? [])].sort((a, b) => a.seenAt - b.seenAt)[0];
@@ -169,7 +169,7 @@ export function peerEvidenceStatus(record: GroupRecord, now: number, boundMs: nu
  * forked (call it after a sync, so only unreached heads are left).
  * @throws {PeerEvidenceError} `peer-fork` or `stale-log`.
  */
-export function assertNotStale(record: GroupRecord): void {
+export function assertNotStale(record: Pick<GroupRecord, 'witnessed' | 'forkEvidence'>): void {
   const fork = record.forkEvidence?.[0];
   if (fork) throw new PeerEvidenceError('peer-fork', fork.peer, fork.head);
   const witnessed = record.witnessed?.[0];

@@ -87,7 +87,10 @@ export function describeKeyWait(view: KeyWaitView): KeyWaitText {
       if (state.why === 'peers-unreachable') details.push('Could not reach the connection server to find members online.');
       for (const attempt of state.attempts) {
         const outcome = attempt.outcome;
-        if (outcome.kind === 'refused') details.push(`${nameOf(view, attempt.peer)} could not hand it over: ${refusalWords(outcome.reason, outcome.by)}.`);
+        if (outcome.kind !== 'refused') continue;
+        // A peer's word that the histories differ is unsigned: it proves nothing, so it is reported as no more than it is.
+        if (outcome.reason === 'fork' && outcome.by === 'peer') details.push(`Could not get the key from ${nameOf(view, attempt.peer)}.`);
+        else details.push(`${nameOf(view, attempt.peer)} could not hand it over: ${refusalWords(outcome.reason, outcome.by)}.`);
       }
       if (online && state.why !== 'peers-unreachable') details.push(online);
       details.push("Asked the group's admins through the mailbox. You can close this window: the key arrives on its own.");
@@ -103,10 +106,11 @@ export function describeKeyWait(view: KeyWaitView): KeyWaitText {
       const who = nameOf(view, state.peer);
       return {
         tone: 'alarm',
-        title: `Stopped: ${who}'s copy of the group's history contradicts yours.`,
+        title: `Stopped: ${who}'s device signed a copy of the group's history that contradicts yours.`,
         details: [
           'Someone, perhaps the server, may be showing different members different histories.',
           `Do not trust this group until you have compared safety numbers with ${who} in person or on a call, and tell the group's admins.`,
+          `This clears by itself when ${who}'s device connects again and shows the same history as yours.`,
         ],
       };
     }
