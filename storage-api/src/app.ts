@@ -1,19 +1,72 @@
 /**
  * `build(config)` assembles the storage API without listening: the store (SQLite by
- * default, PostgreSQL with DATABASE_URL), Fastify with body limits, rate limits and a
- * redacting logger, `GET /health`, and tRPC under `/trpc`. `server.ts` listens.
+ * default, PostgreSQL with DATABASE_URL), Fastify with body limits, timeouts, rate
+ * limits and a redacting logger, `GET /health`, and tRPC under `/trpc`. `server.ts`
+ * listens.
+ *
+ * Every non-2xx answer has one shape, the tRPC error body with a Conclave code
+ * (docs/API.md "Errors on the wire"), wherever it comes from: a procedure, Fastify
+ * (404, 413, 415, 414, a malformed body), the checks below (405, the batch cap, the
+ * per-IP limit, a missing Host) or Node's HTTP parser (400, 408, 431, 417), whose
+ * answers are written in the same shape by `clientErrorHandler`.
  */
-import rateLimit from '@fastify/rate-limit';
+import http from 'node:http';
+import type { Socket } from 'node:net';
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS } from '../../shared/src/verify.ts';
 import type { Config } from './config.ts';
+import { httpErrorBody } from './errors.ts';
 import { appRouter, type AppRouter } from './routers/index.ts';
 import { GroupStates } from './services/group-states.ts';
+import { WindowRateLimiter } from './services/session-limits.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
 import { contextFactory, type Deps } from './trpc/context.ts';
 
 const PURGE_INTERVAL_MS = 5 * 60 * 1000;
+/** The one route tRPC registers: `/trpc/<path>`, a batch's paths joined by commas. */
+const TRPC_ROUTE = '/trpc/:path';
+/** A URL under /trpc/, in origin form (`/trpc/…`) or absolute form (`http://host/trpc/…`). */
+const TRPC_PATH = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?\/trpc\//i;
+/** Node's limit on a request head (its default `maxHeaderSize`). */
+const MAX_HEAD_KIB = 16;
+
+/** Answers `status` with the documented error body. */
+function sendError(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply {
+  return reply.code(status).headers(headers).type('application/json; charset=utf-8').send(httpErrorBody(status, message));
+}
+
+/** The same answer written on a bare socket, for requests Node's parser refused. */
+function rawErrorAnswer(status: number, message: string): string {
+  const body = JSON.stringify(httpErrorBody(status, message));
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/** How many procedure calls a request carries: a batch's comma-separated paths, else 1. */
+function callsOf(request: FastifyRequest): number {
+  if (request.routeOptions.url !== TRPC_ROUTE) return 1;
+  const query = request.url.indexOf('?');
+  // The same test as tRPC's: `batch=1` in the query makes the path a list.
+  const batch = query >= 0 && new URLSearchParams(request.url.slice(query + 1)).get('batch') === '1';
+  return batch ? ((request.params as { path?: string }).path ?? '').split(',').length : 1;
+}
+
+/** Words for the Fastify errors a request can cause (never the path or a value). */
+function fastifyErrorMessage(error: FastifyError, config: Config): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `the request body is larger than this server's limit of ${config.bodyLimit} bytes: send less at once (split a large note into several)`;
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'the body is empty although the content-type says application/json: send a JSON body, or no content-type';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'this content-type is not accepted: send JSON with content-type: application/json';
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'the Content-Length header does not match the body sent';
+    default:
+      return 'the request is malformed: send it as docs/API.md describes';
+  }
+}
 
 export interface BuildOptions {
   /** A store made by the caller (tests share one); otherwise one is made from `config`. */
@@ -33,12 +86,63 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const store = options.store ?? (await createStore(config));
   await store.migrate();
   const now = options.now ?? Date.now;
-  const deps: Deps = { config, store, groups: new GroupStates(store, now), now };
+  const deps: Deps = { config, store, groups: new GroupStates(store, now), now, sessionLimits: new WindowRateLimiter(config.rateLimitPerMinute) };
+  const ipLimits = new WindowRateLimiter(config.rateLimitPerMinute);
+  const headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
+
+  /** Counts `cost` calls of `ip`; the seconds to wait when over the limit, else 0. */
+  const overIpLimit = (ip: string, cost: number): number => Math.ceil(ipLimits.hit(ip, now(), cost) / 1000);
+  const tooMany = (reply: FastifyReply, seconds: number) => sendError(reply, 429, `too many requests: try again in ${seconds} s`, { 'retry-after': String(seconds) });
 
   const fastify = Fastify({
     bodyLimit: config.bodyLimit,
-    // tRPC puts every procedure name of a batch in the path (`/trpc/notes.get,notes.get,…`).
-    routerOptions: { maxParamLength: 8192 },
+    // tRPC puts every procedure name of a batch in the path (`/trpc/notes.get,notes.get,…`):
+    // 16 calls of the longest names fit in 256 characters; beyond, 414.
+    routerOptions: { maxParamLength: MAX_BATCH_PATH_CHARS },
+    // Slow clients are cut: the head within headersTimeout, the whole request (head and
+    // body) within requestTimeout, both answered 408; a connection idle for
+    // idleTimeout (before a request or between two) is closed.
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.idleTimeoutMs,
+    keepAliveTimeout: config.idleTimeoutMs,
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout,
+      // How often Node checks those two timeouts (its default is 30 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+      // A request without Host reaches the onRequest check below, which answers 400 in
+      // the documented shape (Node's own answer has an empty body).
+      requireHostHeader: false,
+    },
+    frameworkErrors: (error, request, reply) => {
+      const wait = overIpLimit(request.ip, 1);
+      if (wait > 0) return tooMany(reply, wait);
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        return sendError(reply, 414, `the procedure path is longer than ${MAX_BATCH_PATH_CHARS} characters: send at most ${MAX_BATCH_CALLS} calls per batch`);
+      }
+      if (error.code === 'FST_ERR_BAD_URL') return sendError(reply, 400, 'the URL is not valid: percent-encode it as RFC 3986 says');
+      request.log.error({ err: { name: error.name, code: error.code } }, 'routing failed');
+      return sendError(reply, 500, '');
+    },
+    // Node's parser refused the request (malformed, head over 16 KiB, too slow): the
+    // answer is written on the socket, in the documented shape, unless a response has
+    // already started on it.
+    clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket) {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      let status = 400;
+      let message = 'the request is not valid HTTP/1.1: send it as docs/API.md describes';
+      if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        status = 408;
+        message = `the request did not arrive in time (the head within ${headersTimeout / 1000} s, all of it within ${config.requestTimeoutMs / 1000} s): send it again`;
+      } else if (error.code === 'HPE_HEADER_OVERFLOW') {
+        status = 431;
+        message = `the request head is larger than ${MAX_HEAD_KIB} KiB: send fewer or shorter headers`;
+      }
+      this.log.debug({ err: { code: error.code } }, 'client error');
+      const inFlight = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+      if (socket.writable && (!inFlight || !inFlight.headersSent)) socket.write(rawErrorAnswer(status, message));
+      socket.destroy();
+    },
     logger: {
       level: config.logLevel,
       ...(options.logStream ? { stream: options.logStream } : {}),
@@ -51,13 +155,39 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     },
   });
 
-  await fastify.register(rateLimit, {
-    max: config.rateLimitPerMinute,
-    timeWindow: 60_000,
-    errorResponseBuilder: (_req, context) => ({
-      statusCode: 429,
-      error: { code: 'TOO_MANY_REQUESTS', message: `too many requests: try again in ${Math.ceil(context.ttl / 1000)} s` },
-    }),
+  // An `Expect` other than 100-continue: Node would answer an empty-bodied 417.
+  fastify.server.on('checkExpectation', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    const body = JSON.stringify(httpErrorBody(417, 'this server meets no Expect header but 100-continue: send the request without it'));
+    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
+  });
+
+  // Before anything else: the per-IP limit (a batch counts once per call), then the
+  // request's form. None of these reads the body.
+  fastify.addHook('onRequest', async (request, reply) => {
+    const calls = callsOf(request);
+    const wait = overIpLimit(request.ip, Math.min(calls, MAX_BATCH_CALLS + 1));
+    if (wait > 0) return tooMany(reply, wait);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return sendError(reply, 400, 'the request has no Host header, which HTTP/1.1 requires');
+    // Any other method under /trpc/, even one Fastify routes nowhere (PROPFIND…).
+    if ((request.routeOptions.url === TRPC_ROUTE || TRPC_PATH.test(request.url)) && request.method !== 'GET' && request.method !== 'POST') {
+      return sendError(reply, 405, `${request.method} is not accepted here: send a query as GET and a mutation as POST`, { allow: 'GET, POST' });
+    }
+    if (request.routeOptions.url === TRPC_ROUTE) {
+      if (calls > MAX_BATCH_CALLS) return sendError(reply, 400, `a batch carries at most ${MAX_BATCH_CALLS} calls and this one has ${calls}: split it`);
+    }
+    return undefined;
+  });
+
+  fastify.setNotFoundHandler((_request, reply) => sendError(reply, 404, 'there is nothing here: the API answers under /trpc/<procedure> and /health'));
+
+  // Errors raised by Fastify itself (a body over the limit, a content-type it cannot
+  // parse, an empty JSON body) and anything thrown outside tRPC. 4xx are not logged
+  // (the request line is); a 5xx is logged by name and code, never with its message.
+  fastify.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    if (status >= 500) request.log.error({ err: { name: error.name, code: error.code } }, 'request failed');
+    return sendError(reply, status, fastifyErrorMessage(error, config));
   });
 
   fastify.get('/health', async () => ({ ok: true, store: store.kind }));
@@ -67,6 +197,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     trpcOptions: {
       router: appRouter,
       createContext: contextFactory(deps),
+      // The onRequest check refuses a longer batch first; this is tRPC's own backstop.
+      maxBatchSize: MAX_BATCH_CALLS,
       onError({ error, path }) {
         if (error.code === 'INTERNAL_SERVER_ERROR') fastify.log.error({ path, err: { name: error.name, code: error.code } }, 'procedure failed');
       },

@@ -23,6 +23,12 @@ const configSchema = z.object({
   clockSkewMs: z.coerce.number().int().min(0).default(5 * 60 * 1000),
   /** Requests per minute, per session and per IP. */
   rateLimitPerMinute: z.coerce.number().int().min(1).default(6000),
+  /** The whole request (head and body) must arrive within this, or 408. */
+  requestTimeoutMs: z.coerce.number().int().min(100).default(30_000),
+  /** The request head must arrive within this (at most `requestTimeoutMs`), or 408. */
+  headersTimeoutMs: z.coerce.number().int().min(100).default(10_000),
+  /** A connection with no traffic for this long (between or before requests) is closed. */
+  idleTimeoutMs: z.coerce.number().int().min(100).default(30_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -44,6 +50,9 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     challengeTtlMs: env.CONCLAVE_CHALLENGE_TTL_MS,
     clockSkewMs: env.CONCLAVE_CLOCK_SKEW_MS,
     rateLimitPerMinute: env.CONCLAVE_RATE_LIMIT_PER_MINUTE,
+    requestTimeoutMs: env.CONCLAVE_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: env.CONCLAVE_HEADERS_TIMEOUT_MS,
+    idleTimeoutMs: env.CONCLAVE_IDLE_TIMEOUT_MS,
     logLevel: env.CONCLAVE_LOG_LEVEL,
     ...overrides,
   });

@@ -5,6 +5,7 @@
  * secret, a key or a ciphertext.
  */
 import { TRPCError } from '@trpc/server';
+import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import type { ApiErrorCode, ApiErrorData } from '../../shared/src/verify.ts';
 
 type TrpcCode = ConstructorParameters<typeof TRPCError>[0]['code'];
@@ -66,3 +67,51 @@ export function apiErrorData(error: TRPCError): ApiErrorData {
 }
 
 export { TRPC_CODE };
+
+/** The message of every INTERNAL error: the details stay in the server's log. */
+export const INTERNAL_MESSAGE = 'the server could not complete this request; try again, and report it if it persists';
+
+/** The error body every non-2xx answer has (docs/API.md "Errors on the wire"). */
+export interface ErrorBody {
+  error: {
+    message: string;
+    code: number;
+    data: { code: TrpcCode; httpStatus: number; path?: string; conclave: ApiErrorData };
+  };
+}
+
+/**
+ * The tRPC code and Conclave code of an HTTP status answered outside a procedure (by
+ * Fastify, by app.ts's own checks, or for Node's parser): the same shape as a
+ * procedure's error, so a client reads every failure the same way.
+ */
+export function httpErrorCodes(status: number): { trpc: TrpcCode; conclave: ApiErrorCode } {
+  switch (status) {
+    case 404:
+      return { trpc: 'NOT_FOUND', conclave: 'NOT_FOUND' };
+    case 405:
+      return { trpc: 'METHOD_NOT_SUPPORTED', conclave: 'BAD_REQUEST' };
+    case 408:
+      return { trpc: 'TIMEOUT', conclave: 'BAD_REQUEST' };
+    case 413:
+      return { trpc: 'PAYLOAD_TOO_LARGE', conclave: 'PAYLOAD_TOO_LARGE' };
+    case 415:
+      return { trpc: 'UNSUPPORTED_MEDIA_TYPE', conclave: 'BAD_REQUEST' };
+    case 429:
+      return { trpc: 'TOO_MANY_REQUESTS', conclave: 'TOO_MANY_REQUESTS' };
+    default:
+      return status >= 500 ? { trpc: 'INTERNAL_SERVER_ERROR', conclave: 'INTERNAL' } : { trpc: 'BAD_REQUEST', conclave: 'BAD_REQUEST' };
+  }
+}
+
+/** The body of a non-2xx answer given outside tRPC, with `status` and `message`. */
+export function httpErrorBody(status: number, message: string): ErrorBody {
+  const { trpc, conclave } = httpErrorCodes(status);
+  return {
+    error: {
+      message: conclave === 'INTERNAL' ? INTERNAL_MESSAGE : message,
+      code: TRPC_ERROR_CODES_BY_KEY[trpc],
+      data: { code: trpc, httpStatus: status, conclave: { code: conclave } },
+    },
+  };
+}

@@ -208,6 +208,6 @@ describe.each(STORE_KINDS)('storage API edges over HTTP (%s)', (kind) => {
       (error: unknown) => error,
     );
     expect(wrapped).toBeInstanceOf(ApiCallError);
-    expect(wrapped).toMatchObject({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/wait a minute/) });
+    expect(wrapped).toMatchObject({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/try again in \d+ s/) });
   });
 });

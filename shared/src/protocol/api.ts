@@ -37,6 +37,21 @@ export interface ApiErrorData {
   currentVersion?: number;
 }
 
+// --- HTTP ---------------------------------------------------------------------
+
+/**
+ * The most calls one tRPC batch (`/trpc/a,b,c?batch=1`) may carry; a longer batch is
+ * refused with BAD_REQUEST before any call runs. Every call counts against the per-IP
+ * and per-session rate limits (docs/API.md "Limits").
+ */
+export const MAX_BATCH_CALLS = 16;
+/**
+ * The longest procedure path of one request, commas of a batch included (Fastify's
+ * `maxParamLength`): 16 of the longest names (15 characters) and their commas fit.
+ * Beyond it the server answers 414.
+ */
+export const MAX_BATCH_PATH_CHARS = 256;
+
 // --- auth ---------------------------------------------------------------------
 
 export const challengeOutput = z.object({ challengeId: b64uBytes(16), challenge: b64uBytes(32), expiresAt: z.number() });

@@ -1,39 +1,56 @@
 /**
- * The per-session rate limit (the per-IP one is @fastify/rate-limit in app.ts): a
- * fixed one-minute window per session, counted in this process. Behind a load balancer
- * each process counts on its own, so a session gets at most `limit` requests per minute
- * per process; the per-IP limit and the body limit bound the rest.
+ * The storage API's rate limits (docs/API.md "Limits"): a fixed one-minute window per
+ * key, counted in this process. Two are built per app in `build()`: per client IP (every
+ * request, counted in app.ts before routing reaches tRPC; a tRPC batch counts once per
+ * call) and per session (every call that carries a valid session token, public
+ * procedures included, counted in trpc/init.ts). Behind a load balancer each process
+ * counts on its own, so a client gets at most `limit` per minute per process; the body
+ * limit and the batch cap bound the rest.
  */
 const WINDOW_MS = 60_000;
-/** Above this many tracked sessions, finished windows are swept before adding one. */
+/** Above this many tracked keys, finished windows are swept before adding one. */
 const SWEEP_AT = 10_000;
+/** Never more keys than this: when every window is live, the oldest key is forgotten. */
+const MAX_KEYS = 100_000;
 
-export class SessionRateLimiter {
+export class WindowRateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>();
+  private lastSweep = -Infinity;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    private readonly maxKeys = MAX_KEYS,
+  ) {}
 
   /**
-   * Counts one request of the session `key` (a token hash) at `now`.
+   * Counts `cost` requests of `key` (a token hash, an IP) at `now`.
    * @returns 0 when allowed, otherwise the milliseconds until the window ends.
    */
-  hit(key: string, now: number): number {
+  hit(key: string, now: number, cost = 1): number {
     let window = this.windows.get(key);
     if (!window || now - window.start >= WINDOW_MS || now < window.start) {
-      if (!window && this.windows.size >= SWEEP_AT) this.sweep(now);
+      // Sweeping is linear in the keys: at most once a second, whatever the traffic.
+      if (!window && this.windows.size >= SWEEP_AT && now - this.lastSweep >= 1000) this.sweep(now);
+      if (!window && this.windows.size >= this.maxKeys) this.windows.delete(this.windows.keys().next().value as string);
       window = { start: now, count: 0 };
+      this.windows.delete(key);
       this.windows.set(key, window);
     }
-    window.count++;
+    window.count += cost;
     return window.count > this.limit ? window.start + WINDOW_MS - now : 0;
   }
 
-  /** Forgets a session (on logout). */
+  /** Forgets a key (a session, on logout). */
   forget(key: string): void {
     this.windows.delete(key);
   }
 
+  get size(): number {
+    return this.windows.size;
+  }
+
   private sweep(now: number): void {
+    this.lastSweep = now;
     for (const [key, window] of this.windows) if (now - window.start >= WINDOW_MS) this.windows.delete(key);
   }
 }

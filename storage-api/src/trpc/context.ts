@@ -5,6 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import type { GroupStates } from '../services/group-states.ts';
+import type { WindowRateLimiter } from '../services/session-limits.ts';
 import type { Store } from '../store/types.ts';
 
 export interface Deps {
@@ -13,6 +14,8 @@ export interface Deps {
   groups: GroupStates;
   /** The server's clock; tests move it. */
   now: () => number;
+  /** Calls per minute per session (every call with a valid session token counts). */
+  sessionLimits: WindowRateLimiter;
 }
 
 export interface Context extends Deps {

@@ -1,28 +1,28 @@
 /**
  * tRPC is initialised once, here. Procedures:
- * - `publicProcedure`: anyone (the login challenge, health);
+ * - `publicProcedure`: anyone (the login challenge, the version);
  * - `authedProcedure`: a valid session; `ctx.device` is the caller's fingerprint;
  * - `memberProcedure`: a valid session and current membership of the group the input
  *   names (`input.groupId`, or `input.envelope.groupId` for `notes.put`, whose input is
  *   the signed envelope alone) in the server's validated log; `ctx.group` is that state.
  *
- * Every authed call also counts against a per-session limit of
- * `config.rateLimitPerMinute` requests per minute (TOO_MANY_REQUESTS), besides the
- * per-IP limit in app.ts.
+ * Every call that carries a valid session token — public procedures included, each
+ * call of a batch on its own — counts against the per-session limit of
+ * `config.rateLimitPerMinute` calls per minute (TOO_MANY_REQUESTS), besides the per-IP
+ * limit in app.ts.
  */
 import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
-import { SessionRateLimiter } from '../services/session-limits.ts';
 import { sha256Hex } from '../services/tokens.ts';
-import { apiError, apiErrorData } from '../errors.ts';
+import { apiError, apiErrorData, INTERNAL_MESSAGE } from '../errors.ts';
 import type { Context } from './context.ts';
-import { groupIdSchema, type Fingerprint, type GroupId } from '../../../shared/src/verify.ts';
+import { base64urlLength, groupIdSchema, type Fingerprint, type GroupId } from '../../../shared/src/verify.ts';
 
 const t = initTRPC.context<Context>().create({
   errorFormatter({ shape, error }) {
     const conclave = apiErrorData(error);
     // Internal errors never leak their message (it could name a path or a value).
-    let message = conclave.code === 'INTERNAL' ? 'the server could not complete this request; try again, and report it if it persists' : shape.message;
+    let message = conclave.code === 'INTERNAL' ? INTERNAL_MESSAGE : shape.message;
     // An input that fails its schema is named field by field, in one readable line.
     if (error.cause instanceof ZodError) {
       const issues = error.cause.issues.slice(0, 5).map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`);
@@ -34,29 +34,30 @@ const t = initTRPC.context<Context>().create({
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure;
-
-/** One limiter per built app (keyed by its GroupStates, made once per `build()`). */
-const limiters = new WeakMap<object, SessionRateLimiter>();
-
-function limiterFor(ctx: Context): SessionRateLimiter {
-  let limiter = limiters.get(ctx.groups);
-  if (!limiter) {
-    limiter = new SessionRateLimiter(ctx.config.rateLimitPerMinute);
-    limiters.set(ctx.groups, limiter);
+/**
+ * Resolves the session a call's token names, if any, and counts the call against it.
+ * Only real sessions are counted, so forged tokens cannot fill the table.
+ */
+const counted = t.procedure.use(async ({ ctx, next }) => {
+  let session: { fingerprint: Fingerprint; tokenHash: string } | null = null;
+  if (ctx.token) {
+    const tokenHash = sha256Hex(ctx.token);
+    const stored = await ctx.store.getSession(tokenHash, ctx.now());
+    if (stored) {
+      const waitMs = ctx.sessionLimits.hit(tokenHash, ctx.now());
+      if (waitMs > 0) throw apiError('TOO_MANY_REQUESTS', `too many requests in this session: try again in ${Math.ceil(waitMs / 1000)} s`);
+      session = { fingerprint: stored.fingerprint as Fingerprint, tokenHash };
+    }
   }
-  return limiter;
-}
+  return next({ ctx: { ...ctx, session } });
+});
 
-export const authedProcedure = t.procedure.use(async ({ ctx, next }) => {
+export const publicProcedure = counted;
+
+export const authedProcedure = counted.use(async ({ ctx, next }) => {
   if (!ctx.token) throw apiError('UNAUTHORIZED', 'sign in first: this needs a session token (Authorization: Bearer …)');
-  const tokenHash = sha256Hex(ctx.token);
-  const session = await ctx.store.getSession(tokenHash, ctx.now());
-  if (!session) throw apiError('UNAUTHORIZED', 'the session has expired or was signed out: sign in again');
-  // Counted only for real sessions, so forged tokens cannot fill the table.
-  const waitMs = limiterFor(ctx).hit(tokenHash, ctx.now());
-  if (waitMs > 0) throw apiError('TOO_MANY_REQUESTS', `too many requests in this session: try again in ${Math.ceil(waitMs / 1000)} s`);
-  return next({ ctx: { ...ctx, device: session.fingerprint as Fingerprint, tokenHash } });
+  if (!ctx.session) throw apiError('UNAUTHORIZED', 'the session has expired or was signed out: sign in again');
+  return next({ ctx: { ...ctx, device: ctx.session.fingerprint, tokenHash: ctx.session.tokenHash } });
 });
 
 /** The group an input names: `groupId`, or the envelope's for a note. */
@@ -68,10 +69,27 @@ function groupIdOf(raw: unknown): unknown {
   return undefined;
 }
 
+/** AES-GCM nonce and tag around a note body. */
+const NOTE_AEAD_OVERHEAD = 28;
+
+/**
+ * The length of `input.envelope.body` as sent, before the envelope's schema is checked:
+ * a body over the limit answers PAYLOAD_TOO_LARGE, as documented, whether it is over
+ * this server's `noteMaxBytes` or over the protocol's 1 MiB (which the schema refuses).
+ */
+function noteBodyChars(raw: unknown): number | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const envelope = (raw as { envelope?: unknown }).envelope;
+  if (typeof envelope !== 'object' || envelope === null) return undefined;
+  const body = (envelope as { body?: unknown }).body;
+  return typeof body === 'string' ? body.length : undefined;
+}
+
 /**
  * Needs `input.groupId` (or `input.envelope.groupId`); refuses anyone who is not a
  * current member in the server's validated log. A member removed by an entry loses
- * access at that entry.
+ * access at that entry. A note body over the size limit is refused here
+ * (PAYLOAD_TOO_LARGE), before the input's schema.
  */
 export const memberProcedure = authedProcedure.use(async ({ ctx, next, getRawInput }) => {
   const parsed = groupIdSchema.safeParse(groupIdOf(await getRawInput()));
@@ -80,5 +98,9 @@ export const memberProcedure = authedProcedure.use(async ({ ctx, next, getRawInp
   const group = await ctx.groups.stateOf(groupId);
   if (!group) throw apiError('NOT_FOUND', 'no group with this id is stored here: check the group id');
   if (!group.members.has(ctx.device)) throw apiError('FORBIDDEN', 'only current members of this group can do this: ask an admin of the group to add you');
+  const bodyChars = noteBodyChars(await getRawInput());
+  if (bodyChars !== undefined && bodyChars > base64urlLength(ctx.config.noteMaxBytes + NOTE_AEAD_OVERHEAD)) {
+    throw apiError('PAYLOAD_TOO_LARGE', `the note body is larger than this server's limit of ${ctx.config.noteMaxBytes} bytes: shorten it or split it into several notes`);
+  }
   return next({ ctx: { ...ctx, group } });
 });
