@@ -26,7 +26,11 @@
  *   7. Every byte of the SQLite files and the request logs is searched for every
  *      note, name, invite code and secret, and the recovery code: none is there (a
  *      fingerprint, which must be there, is found: the scan can fail).
- *   8. No page of the extension threw an uncaught error all along.
+ *   8. Every byte of every profile's IndexedDB files is searched for every key seed,
+ *      the recovery code, every invite code and the unsaved note Cy left behind when
+ *      leaving: none is there (the sealed copy of a seed and the group's name, which
+ *      must be there, are found: the scan can fail).
+ *   9. No page of the extension threw an uncaught error all along.
  *
  * Screenshots of every screen go to artifacts/e2e-<timestamp>/; the folder and a
  * summary (steps, time per step) are printed at the end. Every browser and server is
@@ -42,6 +46,7 @@ import type { VerifyPage } from './pages/verify.ts';
 import { Artifacts, copyToDocs, StepClock } from './support/artifacts.ts';
 import { builtExtensionDir, Client, disposeAll, runSyncAlarmNow } from './support/clients.ts';
 import { startSystem, type System } from './support/system.ts';
+import { draftKeys, indexedDbFiles, seedNeedles, seedsOf, storedTextNeedles } from './support/profile-scan.ts';
 import { appendUnsignedMember, flipNoteCiphertextByte, groupIds, noteVersions, replaceHeadWithUnsignedMember } from './support/tamper.ts';
 
 const STEP_TIMEOUT = 240_000;
@@ -61,6 +66,8 @@ const NOTE_1: NoteText = { title: 'Tide tables for the March equinox', body: 'Hi
 const NOTE_2: NoteText = { title: 'Supply boat schedule', body: 'Tuesdays and Fridays, weather permitting. Lamp oil is in the second crate from the left.' };
 const NOTE_3: NoteText = { title: 'Fog signal maintenance', body: 'The horn diaphragm cracked again; spare parts ordered from the Harwick chandlery.' };
 const NOTE_4: NoteText = { title: 'Night watch rota', body: 'Cyprian takes Thursdays and the first Sunday of each month.' };
+/** Typed by Cy and never saved: the editor keeps it as a draft, which leaving the group must delete. */
+const UNSAVED: NoteText = { title: 'Unsent harbour plan', body: 'Draft only: the spare lantern key hangs behind the tide clock.' };
 const NOTE_5: NoteText = { title: 'After Benedikt left', body: 'The new padlock code for the boathouse is 7-4-1-7-9; tell nobody outside the guild.' };
 
 describe('Conclave end to end: three clients and more, real Chromium, real servers', () => {
@@ -103,7 +110,7 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
     }
     const errors = [ana, ben, cy, dee, eli].flatMap((c) => (c ? c.pageErrors.map((e) => `${c.label}: ${e}`) : []));
     const docs =
-      process.env.CONCLAVE_E2E_DOCS === '1' && !broken && clock.steps.length === 7 && clock.steps.every((step) => step.ok)
+      process.env.CONCLAVE_E2E_DOCS === '1' && !broken && clock.steps.length === 8 && clock.steps.every((step) => step.ok)
         ? copyToDocs(artifacts, {
             'popup-home': 'popup-home.png',
             'panel-ben-notes': 'side-panel-notes.png',
@@ -456,6 +463,9 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
     '5. Everyone leaves, the last one warned; a fresh profile restores the group with the recovery code and reads every note',
     () =>
       clock.run('5. Everyone leaves, restore on a fresh profile', async () => {
+        // Cy starts a note and leaves it unsaved: the draft is stored (step 8 looks for it after Cy left).
+        await cyPanel.typeUnsavedNote(UNSAVED.title, UNSAVED.body);
+        expect((await draftKeys(cy)).some((key) => key.startsWith('panel.edit.'))).toBe(true);
         for (const [client, panel] of [
           [cy, cyPanel],
           [dee, await PanelPage.open(dee, GROUP)],
@@ -614,7 +624,44 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
     STEP_TIMEOUT,
   );
 
-  it('8. no page of the extension threw an uncaught error during the story', () => {
+  it(
+    '8. No browser profile keeps a seed, the recovery code, an invite code or a left group\'s draft in its IndexedDB files',
+    () =>
+      clock.run('8. Byte scan of the browser profiles', async () => {
+        // What Eli's extension holds, read with its own device key (the one look behind the screens).
+        const held = await seedsOf(eli);
+        expect(held.length).toBeGreaterThanOrEqual(2);
+        await eli.close();
+
+        const needles: Needle[] = [...seedNeedles(held)];
+        needles.push(...storedTextNeedles('recovery code', recoveryCode), ...storedTextNeedles('recovery code (compact)', recoveryCode.replace(/-/g, '')));
+        needles.push(...bytesNeedles('recovery secret', parseSecretCode('recovery', recoveryCode).secret));
+        for (const [i, invite] of invites.entries()) {
+          needles.push(...storedTextNeedles(`invite ${i + 1} code`, invite.code), ...storedTextNeedles(`invite ${i + 1} code (compact)`, invite.code.replace(/-/g, '')));
+          needles.push(...bytesNeedles(`invite ${i + 1} secret`, parseSecretCode('invite', invite.code).secret));
+        }
+        needles.push(...storedTextNeedles("Cy's unsaved title", UNSAVED.title), ...storedTextNeedles("Cy's unsaved text", UNSAVED.body));
+
+        const clients = [ana, ben, cy, dee, eli];
+        for (const client of clients) expect(client.online).toBe(false);
+        const haystacks = clients.flatMap((client) => indexedDbFiles(client));
+        for (const client of clients) expect(haystacks.some((h) => h.where.startsWith(`${client.label}:`))).toBe(true);
+        expect(findAll(needles, haystacks)).toEqual([]);
+
+        // The positive control: what is in Eli's files in this very form is found — the sealed
+        // copies of the seeds (random bytes, as a seed is) and the group's name (text).
+        const eliFiles = haystacks.filter((h) => h.where.startsWith(`${eli.label}:`));
+        const controls: Needle[] = held.map((h) => ({ what: `sealed seed of generation ${h.generation}`, bytes: Buffer.from(h.sealed) }));
+        const found = findAll(controls, eliFiles);
+        for (const control of controls) expect(found.some((hit) => hit.startsWith(`${control.what} in`))).toBe(true);
+        expect(findAll(storedTextNeedles('group name', GROUP), eliFiles).length).toBeGreaterThan(0);
+        const bytes = haystacks.reduce((n, h) => n + h.bytes.length, 0);
+        console.log(`scanned ${haystacks.length} IndexedDB files of ${clients.length} profiles (${(bytes / 1024).toFixed(0)} KiB) for ${needles.length} needles: none found; ${found.length} sealed-seed hits`);
+      }),
+    STEP_TIMEOUT,
+  );
+
+  it('9. no page of the extension threw an uncaught error during the story', () => {
     const errors = [ana, ben, cy, dee, eli].flatMap((c) => c.pageErrors.map((e) => `${c.label}: ${e}`));
     expect(errors).toEqual([]);
   });

@@ -94,6 +94,17 @@ export class PanelPage {
     await expect.poll(() => this.noteBody().textContent(), { timeout: TIMEOUT }).toBe(body);
   }
 
+  /** Starts a new note and types it without saving: the editor keeps it as a draft. */
+  async typeUnsavedNote(title: string, body: string): Promise<void> {
+    await this.front();
+    await this.page.getByRole('button', { name: 'New note' }).click();
+    await this.page.getByRole('heading', { level: 2, name: 'New note' }).waitFor({ timeout: TIMEOUT });
+    await this.page.getByLabel('Title', { exact: true }).fill(title);
+    await this.page.getByLabel('Text', { exact: true }).fill(body);
+    // The editor saves its draft after a short pause.
+    await this.page.waitForTimeout(1_000);
+  }
+
   noteBody(): Locator {
     return this.page.getByLabel('Note text', { exact: true });
   }
