@@ -7,8 +7,6 @@
  * also checks the chain itself: a version whose `prev` does not name the stored
  * previous version is refused with NOTE_REJECTED.
  */
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NoteOpenError, sealNote } from '../../shared/src/crypto/note-envelope.ts';
 import { noteVersionHash } from '../../shared/src/crypto/note-signature.ts';
@@ -16,60 +14,11 @@ import { generationKeys } from '../../shared/src/crypto/generations.ts';
 import { currentGeneration } from '../../shared/src/crypto/group-log.ts';
 import { toBase64url } from '../../shared/src/protocol/encoding.ts';
 import type { GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
-import type { NoteEnvelope } from '../../shared/src/protocol/schemas.ts';
 import { newDevice, type Device } from './support/clients.ts';
+import { NoteOperator as Operator } from './support/note-tamper.ts';
 import { startServer, type TestServer } from './support/server.ts';
 
 const HOUR = 3_600_000;
-
-/** The operator's hands on the database file (table names of src/store/sqlite.ts). */
-class Operator {
-  constructor(private readonly server: TestServer) {}
-
-  private run<T>(work: (db: Database.Database) => T): T {
-    const db = new Database(join(this.server.dataDir!, 'conclave.sqlite'));
-    try {
-      db.pragma('busy_timeout = 5000');
-      return db.transaction(() => work(db))();
-    } finally {
-      db.close();
-    }
-  }
-
-  versions(groupId: GroupId, noteId: NoteId): NoteEnvelope[] {
-    return this.run((db) =>
-      (db.prepare('SELECT envelope FROM note_versions WHERE group_id = ? AND note_id = ? ORDER BY version').all(groupId, noteId) as Array<{ envelope: string }>).map(
-        (r) => JSON.parse(r.envelope) as NoteEnvelope,
-      ),
-    );
-  }
-
-  /** Makes `envelope` the stored version `envelope.version` and the note's newest, dropping later ones, listed as a fresh change. */
-  setNewest(envelope: NoteEnvelope): void {
-    const { body, ...rest } = envelope;
-    const header = JSON.stringify({ ...rest, bodyBytes: Buffer.from(body, 'base64url').length });
-    this.run((db) => {
-      const { value } = db.prepare("UPDATE counters SET value = value + 1 WHERE name = 'note_change' RETURNING value").get() as { value: number };
-      db.prepare('DELETE FROM note_versions WHERE group_id = ? AND note_id = ? AND version >= ?').run(envelope.groupId, envelope.noteId, envelope.version);
-      db.prepare('INSERT INTO note_versions (group_id, note_id, version, change_id, envelope) VALUES (?, ?, ?, ?, ?)').run(envelope.groupId, envelope.noteId, envelope.version, value, JSON.stringify(envelope));
-      db.prepare('DELETE FROM note_heads WHERE group_id = ? AND note_id = ?').run(envelope.groupId, envelope.noteId);
-      db.prepare('INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES (?, ?, ?, ?, ?)').run(envelope.groupId, envelope.noteId, envelope.version, value, header);
-    });
-  }
-
-  /** Forgets every version after `version` and lists the older one as the newest. */
-  rollBack(groupId: GroupId, noteId: NoteId, version: number): void {
-    this.setNewest(this.versions(groupId, noteId)[version - 1]!);
-  }
-
-  /** Drops a note entirely, with no deletion. */
-  vanish(groupId: GroupId, noteId: NoteId): void {
-    this.run((db) => {
-      db.prepare('DELETE FROM note_versions WHERE group_id = ? AND note_id = ?').run(groupId, noteId);
-      db.prepare('DELETE FROM note_heads WHERE group_id = ? AND note_id = ?').run(groupId, noteId);
-    });
-  }
-}
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
   const error = await promise.then(

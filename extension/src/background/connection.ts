@@ -11,6 +11,7 @@ import { SessionKeeper } from '../../../shared/src/client/session-keeper.ts';
 import type { DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
 import type { ConclaveDb, IdentityRow } from '../db/schema.ts';
 import { DexieKeyStore } from '../db/key-store.ts';
+import { DexieNoteStore } from '../db/note-store.ts';
 import type { Settings } from '../messages/views.ts';
 import { fail } from './errors.ts';
 import { loadSettings } from './settings.ts';
@@ -61,6 +62,7 @@ export class Connections {
 
   private async connect(identity: DeviceIdentity, settings: Settings): Promise<Connection> {
     const client = await GroupClient.connect(settings.apiUrl, identity, new DexieKeyStore(this.db), {
+      notes: new DexieNoteStore(this.db),
       trustOf: (_groupId, fingerprint) => this.trust.trustOf(fingerprint),
       now: this.now,
     });

@@ -71,7 +71,41 @@ export function noteFailureWords(reason: NoteOpenError['reason'], hasKey: boolea
       return { message: 'This note is damaged.', action: tampered };
     case 'log-behind':
       return { message: 'Written after a group change this device has not seen yet.', action: 'Sync the group and open it again.' };
+    case 'vanished':
+      return {
+        message: 'Removed by the server without a deletion record. Nobody in the group deleted it: this device saw it, and the server no longer has it.',
+        action: "Ask a member who still has it to save it again, and tell the group's admin: the server may be losing or hiding notes.",
+      };
+    case 'forked':
+      return { message: 'The server showed a different version of this note than the one this device already saw — possibly tampered.', action: tampered };
+    case 'broken-chain':
+      return { message: 'This version does not follow on from the earlier versions of the note — possibly tampered.', action: tampered };
+    case 'generation-went-back':
+      return {
+        message: 'This version was written with an old group key after the note had moved to a newer one — possibly by someone who was removed.',
+        action: tampered,
+      };
   }
+}
+
+/** Words for a note shown with a flag (client/notes.ts `NoteWarning`): what happened, what to do. */
+export function noteWarningWords(
+  warning: { code: 'rolled-back'; seenVersion: number; shownVersion: number } | { code: 'late-from-departed'; authorName: string; how: 'removed' | 'left' | 'replaced' },
+): { code: 'rolled-back' | 'late-from-departed'; message: string; action: string } {
+  if (warning.code === 'rolled-back') {
+    return {
+      code: 'rolled-back',
+      message: `The server showed an older version of this note (version ${warning.shownVersion}) than this device has already seen (version ${warning.seenVersion}).`,
+      action: "A newer change may be missing from the server. Ask whoever edited it last whether their change is lost, and tell the group's admin.",
+    };
+  }
+  const left = warning.how === 'left' ? 'who has since left the group' : 'who has since been removed from the group';
+  const before = warning.how === 'left' ? 'before they left' : 'before they were removed';
+  return {
+    code: 'late-from-departed',
+    message: `Written by ${warning.authorName}, ${left}; this device did not see it ${before}.`,
+    action: "They should no longer be able to write here, so the server may have let them in. Check with the group before trusting it, and tell the group's admin.",
+  };
 }
 
 function sentence(text: string): string {

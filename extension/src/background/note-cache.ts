@@ -11,20 +11,27 @@
  *    cached failures are opened again — a note written with a key that has just
  *    arrived becomes readable, and one from a member this device had not yet seen;
  * 4. rows are written only forward: a listed version older than the cached one is a
- *    rollback by the server, kept out (the row is marked `rolledBackTo`).
+ *    rollback by the server, kept out (the row is marked `rolledBackTo`);
+ * 5. every version is opened through the SDK's `NoteGuard` with this device's memory of
+ *    notes (db/note-store.ts): a version that breaks the chain, forks from what this
+ *    device saw, or goes back a generation is a failure row by name; a late version by a
+ *    departed member is marked `lateFromDeparted`; and at most every FULL_CHECK_MS the
+ *    whole list is compared with what this device saw, so a note the server dropped
+ *    without a signed deletion becomes a `vanished` row (its title kept).
  *
  * The log is synced by the callers before this runs (a forked or rolled-back log
  * raises the alarm before anything is listed). Meta notes are cached under their
  * reserved title; a newly opened one teaches its name (names.ts).
  */
 import { ApiCallError, call } from '../../../shared/src/client/errors.ts';
-import { getNote, NoteKeys, type OpenedNote } from '../../../shared/src/client/notes.ts';
+import { NoteGuard, NoteKeys, type OpenedNote } from '../../../shared/src/client/notes.ts';
 import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
 import { NoteOpenError } from '../../../shared/src/crypto/note-envelope.ts';
 import { NOTE_LIST_MAX, type NoteHeader } from '../../../shared/src/protocol/api.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
 import type { ApiClient } from '../../../shared/src/client/api-session.ts';
 import { openSeeds } from '../db/at-rest.ts';
+import { DexieNoteStore } from '../db/note-store.ts';
 import type { GroupRow, NoteRow } from '../db/schema.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
@@ -35,6 +42,9 @@ import { keepNewer, noteKey, openedRow } from './note-rows.ts';
 
 /** Notes opened at once (each one call; the session batches up to 10 per request). */
 const OPEN_AT_ONCE = 40;
+
+/** How often the whole note list (headers only) is compared with what this device saw. */
+export const FULL_CHECK_MS = 10 * 60_000;
 
 /** What the cache was built with: the generations held and the log's length. */
 export function cacheStamp(row: Pick<GroupRow, 'seeds' | 'state'>): string {
@@ -85,6 +95,8 @@ export interface Refresh {
   written: number;
   /** Notes the server listed at a version older than the cached one. */
   rollbacks: number;
+  /** Notes this device saw that a full listing no longer has, without a signed deletion. */
+  vanished: number;
   /** True when a name (of the group or a member) changed. */
   namesChanged: boolean;
 }
@@ -121,9 +133,12 @@ export async function refreshNotes(ctx: Ctx, connection: Connection, groupId: Gr
   }
 
   const keyFor = new NoteKeys().keyFor(groupId, await openSeeds(ctx.db, row));
+  const seenNotes = new DexieNoteStore(ctx.db);
+  const guard = await NoteGuard.start(keeper.api, state, keyFor, seenNotes);
   const open = async (target: Target, tolerant: boolean): Promise<Outcome> => {
     try {
-      return { ok: true, note: await getNote(keeper.api, state, keyFor, target.noteId, target.version) };
+      // A listed version is given as the newest; a failure retried is opened at its version.
+      return { ok: true, note: await guard.read(target.noteId, target.version, { asNewest: !tolerant }) };
     } catch (error) {
       if (error instanceof NoteOpenError) {
         const failed: NoteRow = { groupId, noteId: target.noteId, version: target.version, title: '', author: target.author, at: target.at, deleted: false, failure: error.reason, failureMessage: error.message };
@@ -148,14 +163,35 @@ export async function refreshNotes(ctx: Ctx, connection: Connection, groupId: Gr
     if (!outcome) continue;
     if (outcome.ok) {
       opened.push(outcome.note);
-      rows.push(openedRow(groupId, outcome.note, meta.get(outcome.note.noteId)));
+      const late = outcome.note.warnings.some((w) => w.code === 'late-from-departed');
+      rows.push({ ...openedRow(groupId, outcome.note, meta.get(outcome.note.noteId)), ...(late ? { lateFromDeparted: true } : {}) });
     } else rows.push(outcome.row);
   }
 
+  // Notes this device saw that the server no longer lists at all (a full listing only).
+  let fullIds: NoteId[] | null = since === 0 ? headers.map((h) => h.noteId) : null;
+  if (!fullIds && ctx.now() - (await seenNotes.fullCheckAt(groupId)) >= FULL_CHECK_MS) {
+    fullIds = (await keeper.run(() => headersSince(keeper.api, groupId, 0))).items.map((h) => h.noteId);
+  }
+  const gone = fullIds ? await guard.vanished(fullIds) : [];
+
   let written = 0;
   let rollbacks = 0;
+  let vanished = 0;
   await ctx.db.transaction('rw', ctx.db.notes, ctx.db.groups, async () => {
     written = await keepNewer(ctx, rows);
+    for (const seen of gone) {
+      const have = await ctx.db.notes.get(noteKey(groupId, seen.noteId));
+      if (have?.failure === 'vanished') continue;
+      vanished++;
+      await ctx.db.notes.put({
+        ...(have ?? { groupId, noteId: seen.noteId, title: '', at: 0, deleted: false }),
+        version: seen.version,
+        author: seen.author,
+        failure: 'vanished',
+        failureMessage: 'the server no longer has this note and holds no signed deletion of it',
+      });
+    }
     for (const h of older) {
       const have = await ctx.db.notes.get(noteKey(groupId, h.noteId));
       if (!have || have.version <= h.version) continue;
@@ -165,8 +201,10 @@ export async function refreshNotes(ctx: Ctx, connection: Connection, groupId: Gr
     const now = await ctx.db.groups.get(groupId);
     if (now) await ctx.db.groups.update(groupId, { notesCursor: Math.max(now.notesCursor, cursor), notesStamp: stamp });
   });
+  if (fullIds) await seenNotes.markFullCheck(groupId, ctx.now(), state.seq);
   if (rollbacks > 0) console.warn(`conclave: the storage API listed ${rollbacks} note(s) at an older version than this device already read; the newer ones are kept`);
+  if (vanished > 0) console.warn(`conclave: the storage API no longer lists ${vanished} note(s) this device saw, without a signed deletion`);
 
   const namesChanged = await learnFromMeta(ctx, groupId, state, meta, opened);
-  return { since, cursor, headers, state, meta, written, rollbacks, namesChanged };
+  return { since, cursor, headers, state, meta, written, rollbacks, vanished, namesChanged };
 }

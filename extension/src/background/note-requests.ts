@@ -9,13 +9,13 @@ import type { OpenedNote } from '../../../shared/src/client/notes.ts';
 import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
 import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
-import type { IdentityRow } from '../db/schema.ts';
+import type { IdentityRow, NoteRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
-import type { ListedNoteView, NoteView, SaveNoteResult, TrustView } from '../messages/views.ts';
+import type { ListedNoteView, NoteFlagView, NoteView, SaveNoteResult, TrustView } from '../messages/views.ts';
 import type { Answers } from './answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
-import { fail, noteFailureWords } from './errors.ts';
+import { fail, noteFailureWords, noteWarningWords } from './errors.ts';
 import { alarmFor, assertUsable, groupRow, holdsCurrentKey, syncGroup } from './group-state.ts';
 import { RESERVED_TITLE_PREFIX, type MetaSlot } from './meta-notes.ts';
 import { metaIdsOf } from './names.ts';
@@ -53,16 +53,35 @@ async function authorName(ctx: Ctx, author: Fingerprint): Promise<string> {
   return author === me.identity.fingerprint ? me.displayName : ctx.trust.displayName(author);
 }
 
+/** The words of a note's flags (client/notes.ts `NoteWarning`). */
+function flagsOf(note: Pick<OpenedNote, 'version' | 'warnings'>, authorName: string): NoteFlagView[] {
+  return note.warnings.map((w) =>
+    w.code === 'rolled-back'
+      ? noteWarningWords({ code: 'rolled-back', seenVersion: w.seenVersion, shownVersion: note.version })
+      : noteWarningWords({ code: 'late-from-departed', authorName, how: w.how }),
+  );
+}
+
+/** The flags a cached row carries: a rollback the cache kept out, a late note by a departed member. */
+function rowFlags(row: NoteRow, state: GroupState, authorName: string): NoteFlagView[] {
+  const flags: NoteFlagView[] = [];
+  if (row.rolledBackTo !== undefined) flags.push(noteWarningWords({ code: 'rolled-back', seenVersion: row.version, shownVersion: row.rolledBackTo }));
+  if (row.lateFromDeparted) flags.push(noteWarningWords({ code: 'late-from-departed', authorName, how: state.departed.get(row.author)?.how ?? 'removed' }));
+  return flags;
+}
+
 async function noteView(ctx: Ctx, state: GroupState, me: Fingerprint, note: OpenedNote): Promise<NoteView> {
+  const name = await authorName(ctx, note.author);
   return {
     noteId: note.noteId,
     version: note.version,
     title: note.title,
     body: note.body,
     author: note.author,
-    authorName: await authorName(ctx, note.author),
+    authorName: name,
     authorTrust: ctx.trust.view(state, note.author, me),
     at: note.at,
+    flags: flagsOf(note, name),
   };
 }
 
@@ -90,9 +109,13 @@ async function listFromCache(ctx: Ctx, groupId: GroupId, state: GroupState, meta
     if (meta.has(row.noteId)) continue;
     if (row.failure) {
       const { authorName } = author(row.author);
-      failed.push({ ok: false, noteId: row.noteId, version: row.version, author: row.author, authorName, reason: row.failure, ...noteFailureWords(row.failure, true) });
+      // A vanished note keeps the title this device had decrypted, so the person knows which one.
+      const title = row.failure === 'vanished' && row.title ? { title: row.title } : {};
+      failed.push({ ok: false, noteId: row.noteId, version: row.version, author: row.author, authorName, reason: row.failure, ...noteFailureWords(row.failure, true), ...title });
     } else if (!row.deleted) {
-      opened.push({ ok: true, noteId: row.noteId, version: row.version, title: row.title, author: row.author, ...author(row.author), at: row.at, deleted: false });
+      const who = author(row.author);
+      const flags = rowFlags(row, state, who.authorName);
+      opened.push({ ok: true, noteId: row.noteId, version: row.version, title: row.title, author: row.author, ...who, at: row.at, deleted: false, ...(flags.length > 0 ? { flags } : {}) });
     }
   }
   opened.sort((a, b) => b.at - a.at);
@@ -135,7 +158,8 @@ export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<No
   await refuseMetaId(ctx, groupId, noteId);
   const note = await guarded(ctx, groupId, () => connection.client.readNote(groupId, noteId));
   if (note.deleted) fail('invalid-request', 'This note was deleted.', 'Go back to the list of notes.');
-  await keepNewer(ctx, [openedRow(groupId, note)]);
+  const late = note.warnings.some((w) => w.code === 'late-from-departed');
+  await keepNewer(ctx, [{ ...openedRow(groupId, note), ...(late ? { lateFromDeparted: true } : {}) }]);
   return noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, note);
 }
 

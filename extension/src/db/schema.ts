@@ -4,9 +4,10 @@
  * must never leave this device (private keys, seeds, plaintext, names), and the
  * extension's tests check that every table has a mark.
  */
-import Dexie, { type EntityTable } from 'dexie';
+import Dexie, { type EntityTable, type Table } from 'dexie';
 import type { DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
 import type { GroupRecord } from '../../../shared/src/client/key-store.ts';
+import type { SeenNote } from '../../../shared/src/client/note-store.ts';
 import type { NoteFailure } from '../../../shared/src/crypto/note-envelope.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
 import type { KeyWaitView, Settings } from '../messages/views.ts';
@@ -75,6 +76,26 @@ export interface NoteRow {
   failureMessage?: string;
   /** The server later listed this note at this older version (a rollback): the row kept its newer one. */
   rolledBackTo?: number;
+  /** Written by a member who has since departed, and first seen here after they did (client/notes.ts). */
+  lateFromDeparted?: boolean;
+}
+
+/**
+ * What this device has verified of each note (shared/src/client/note-store.ts): the
+ * newest version seen, its hash, generation, author, whether it is a signed deletion,
+ * and the log position at which it was first seen. Hashes and numbers, no title or body.
+ */
+export interface SeenNoteRow extends SeenNote {
+  groupId: GroupId;
+}
+
+/** Per group, under the reserved note id '': the log position from which this device tracks its notes. */
+export interface NoteTrackRow {
+  groupId: GroupId;
+  noteId: '';
+  trackedFrom: number;
+  /** When the server's whole note list was last compared with what this device saw. */
+  fullCheckAt?: number;
 }
 
 /** Unfinished page flows (form contents, step), so closing a popup loses nothing. */
@@ -130,6 +151,7 @@ export const TABLE_SECRECY = {
   settings: 'public',
   shownQr: 'secret',
   deviceKey: 'secret',
+  seenNotes: 'public',
 } as const satisfies Record<string, Secrecy>;
 
 export type ConclaveDb = Dexie & {
@@ -144,6 +166,7 @@ export type ConclaveDb = Dexie & {
   settings: EntityTable<SettingsRow, 'id'>;
   shownQr: EntityTable<ShownQrRow, 'groupId'>;
   deviceKey: EntityTable<DeviceKeyRow, 'id'>;
+  seenNotes: Table<SeenNoteRow | NoteTrackRow, [GroupId, string]>;
 };
 
 export function openDb(name: string = DB_NAME): ConclaveDb {
@@ -166,5 +189,7 @@ export function openDb(name: string = DB_NAME): ConclaveDb {
   });
   // The device key that seals seeds and pending recovery codes at rest.
   db.version(3).stores({ deviceKey: 'id' });
+  // What this device has seen of each note (db/note-store.ts), so a server cannot rewind or hide one.
+  db.version(4).stores({ seenNotes: '[groupId+noteId], groupId' });
   return db;
 }

@@ -104,9 +104,16 @@ export interface VerifyView {
   qrText: string;
 }
 
+/** Something this device noticed about how the server served a note, in words (what happened, what to do). */
+export interface NoteFlagView {
+  code: 'rolled-back' | 'late-from-departed';
+  message: string;
+  action: string;
+}
+
 export type ListedNoteView =
-  | { ok: true; noteId: NoteId; version: number; title: string; author: Fingerprint; authorName: string; authorTrust: TrustView; at: number; deleted: boolean }
-  | { ok: false; noteId: NoteId; version: number; author: Fingerprint; authorName: string; reason: string; message: string; action: string };
+  | { ok: true; noteId: NoteId; version: number; title: string; author: Fingerprint; authorName: string; authorTrust: TrustView; at: number; deleted: boolean; flags?: NoteFlagView[] }
+  | { ok: false; noteId: NoteId; version: number; author: Fingerprint; authorName: string; reason: string; message: string; action: string; title?: string };
 
 export interface NoteView {
   noteId: NoteId;
@@ -117,6 +124,8 @@ export interface NoteView {
   authorName: string;
   authorTrust: TrustView;
   at: number;
+  /** Shown above the note (empty: nothing to say). */
+  flags: NoteFlagView[];
 }
 
 export type SaveNoteResult = { saved: true; noteId: NoteId; version: number } | { saved: false; conflict: { mine: { title: string; body: string }; theirs: NoteView } };

@@ -11,6 +11,7 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { TrustBadge } from '../components/TrustBadge.tsx';
 import { useAsk } from '../components/useAsk.ts';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
+import { NoteFlags } from './NoteFlags.tsx';
 import { formatFull } from './logic.ts';
 import { useRun } from './useRun.ts';
 import type { Route } from './PanelApp.tsx';
@@ -81,6 +82,7 @@ export function NoteReader({ groupId, noteId, canWrite, go }: NoteReaderProps) {
         <span>by {data.authorName}</span> <TrustBadge trust={data.authorTrust} name={data.authorName} />{' '}
         <time dateTime={new Date(data.at).toISOString()}>{formatFull(data.at)}</time> <span class="muted">· version {data.version}</span>
       </p>
+      <NoteFlags flags={data.flags} />
       {note.error && <ErrorNotice error={note.error} title="This may not be the newest version" onRetry={() => void note.reload()} />}
       <div class="note-body" tabIndex={0} aria-label="Note text">
         {data.body || <span class="muted">(empty)</span>}

@@ -13,6 +13,7 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { TrustBadge } from '../components/TrustBadge.tsx';
 import { useAsk } from '../components/useAsk.ts';
 import { filterNotes, formatFull, formatWhen, indexNotes, PAGE_SIZE, resultCountText } from './logic.ts';
+import { NoteFlags } from './NoteFlags.tsx';
 import type { Route } from './PanelApp.tsx';
 
 /** Quiet time after the last keystroke before the result count is announced. */
@@ -139,7 +140,7 @@ function NoteRow({ note, index, onOpen }: { note: ListedNoteView; index: number;
     return (
       <li class="note-item note-failed">
         <p class="note-title">
-          <span aria-hidden="true">⚠</span> This note cannot be read
+          <span aria-hidden="true">⚠</span> {note.title ? `“${note.title.trim() || 'Untitled'}” cannot be read` : 'This note cannot be read'}
         </p>
         <p>{note.message}</p>
         <p>
@@ -161,6 +162,7 @@ function NoteRow({ note, index, onOpen }: { note: ListedNoteView; index: number;
           {formatWhen(note.at)}
         </time>
       </p>
+      <NoteFlags flags={note.flags} compact />
     </li>
   );
 }
