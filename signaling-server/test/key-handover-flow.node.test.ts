@@ -9,6 +9,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ApiSession } from '../../shared/src/client/api-session.ts';
+import { GroupClient } from '../../shared/src/client/group-client.ts';
+import { PeerEvidenceError, WITNESS_BOUND_MS } from '../../shared/src/client/peer-evidence.ts';
+import { entryHash } from '../../shared/src/crypto/group-log.ts';
 import type { HandshakeOutcome } from '../../shared/src/crypto/handshake.ts';
 import { createInvite } from '../../shared/src/crypto/invite.ts';
 import { replayLog } from '../../shared/src/crypto/log-replay.ts';
@@ -19,7 +23,8 @@ import { keyWaitRound, type KeyWaitState, type KeyWaitSteps } from '../../shared
 import { channelFromDataConnection } from '../../shared/src/p2p/peerjs-channel.ts';
 import { fetchPresence } from '../../shared/src/p2p/presence.ts';
 import { makeRegistrationToken } from '../../shared/src/p2p/registration-token.ts';
-import type { GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
+import type { Fingerprint, GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
+import type { LogEntry } from '../../shared/src/protocol/schemas.ts';
 import { newDevice, type Device } from '../../storage-api/test/support/clients.ts';
 import { cutLogBack, startServer, type TestServer } from '../../storage-api/test/support/server.ts';
 import { build, type SignalingServer } from '../src/app.ts';
@@ -80,10 +85,19 @@ describe('key handover flow: storage API + signaling server + WebRTC peers', () 
   /** Serves live handovers as `device` on `peer`, collecting every outcome. */
   function serve(device: Device, peer: PeerInstance): { outcomes: HandshakeOutcome[]; stop: () => void } {
     const outcomes: HandshakeOutcome[] = [];
-    const stop = serveKeyHandover(peer, device.identity, (groupId) => device.client.heldGroup(groupId), {
-      onOutcome: (outcome) => outcomes.push(outcome),
-      ...HANDSHAKE,
-    });
+    const stop = serveKeyHandover(
+      peer,
+      device.identity,
+      async (groupId) => {
+        const held = await device.client.heldGroup(groupId);
+        // Every joiner's signed head is kept, as the extension does.
+        return held && { ...held, notePeerHead: (evidence) => device.client.notePeerHead(groupId, evidence) };
+      },
+      {
+        onOutcome: (outcome) => outcomes.push(outcome),
+        ...HANDSHAKE,
+      },
+    );
     stops.push(stop);
     return { outcomes, stop };
   }
@@ -99,7 +113,7 @@ describe('key handover flow: storage API + signaling server + WebRTC peers', () 
    * attempt, the `GroupClient` for the seed check and the mailbox. Records the data
    * connections it opened and how often it asked the mailbox.
    */
-  function joinerSteps(device: Device, peer: PeerInstance, groupId: GroupId) {
+  function joinerSteps(device: Device, peer: PeerInstance, groupId: GroupId, online: (ids: readonly Fingerprint[]) => Promise<Fingerprint[]> = (ids) => fetchPresence(presenceUrl, ids)) {
     const conns: DataConnection[] = [];
     let mailboxRequests = 0;
     const steps: KeyWaitSteps = {
@@ -108,14 +122,14 @@ describe('key handover flow: storage API + signaling server + WebRTC peers', () 
           device.identity,
           await device.client.state(groupId),
           {
-            online: (ids) => fetchPresence(presenceUrl, ids),
+            online,
             connect: (id) => {
               const conn = peer.connect(id, { reliable: true });
               conns.push(conn);
               return channelFromDataConnection(conn);
             },
           },
-          { onConnecting, ...HANDSHAKE },
+          { onConnecting, notePeerHead: (evidence) => device.client.notePeerHead(groupId, evidence), ...HANDSHAKE },
         ),
       acceptSeed: (generation, seed) => device.client.acceptHandedKey(groupId, generation, seed),
       requestFromMailbox: async () => {
@@ -357,10 +371,79 @@ describe('key handover flow: storage API + signaling server + WebRTC peers', () 
     const { seen, end } = await round({ ...joiner.steps, checkMailbox: async () => false });
     expect(seen).toEqual([{ phase: 'looking' }, { phase: 'connecting', peer: m.fingerprint }, { phase: 'fork', peer: m.fingerprint }]);
     expect(end).toEqual({ phase: 'fork', peer: m.fingerprint });
-    expect(holder.outcomes).toEqual([{ kind: 'refused', reason: 'fork', by: 'me', peer: j.fingerprint }]);
+    // Both sides found it on the other's signature, and each keeps the evidence.
+    // (The holder finishes just after the joiner: it decides on the joiner's last message.)
+    await vi.waitFor(() => expect(holder.outcomes).toEqual([{ kind: 'fork', peer: j.fingerprint, evidence: expect.objectContaining({ signer: 'joiner' }) }]), { timeout: 10_000, interval: 20 });
+    expect(await m.client.peerEvidence(groupId)).toMatchObject({ kind: 'fork', fork: { peer: j.fingerprint } });
+    expect(await j.client.peerEvidence(groupId)).toMatchObject({ kind: 'fork', fork: { peer: m.fingerprint } });
     // A fork stops the wait: no mailbox request is refreshed, and no seed arrived.
     expect(joiner.mailboxRequests()).toBe(0);
     expect(await seedsHeld(j, groupId)).toBe(0);
     holder.stop();
   });
+
+  it('a server withholding a removal from one member is caught after a handover with a member who has it', SLOW, async () => {
+    const [a, b, r, j] = (await devices('Ana', 'Ben', 'Rex', 'Jon')) as [Device, Device, Device, Device];
+    const { groupId } = await groupWithNote(a);
+    expect(await invite(a, b, groupId, true)).toBe(true);
+    expect(await invite(a, r, groupId, true)).toBe(true);
+    expect(await invite(a, j, groupId)).toBe(false);
+    const before = await b.client.sync(groupId);
+
+    // From now on the server shows Ben nothing newer (as seen from Ben's device, the
+    // same as a server that withholds): Ana removes Rex, and Ben is not told.
+    const lie = { upTo: before.seq as number | undefined };
+    const clock = { offset: 0 };
+    const ben = new GroupClient({ identity: b.identity, session: withholding(b.session, lie), store: b.store, now: () => Date.now() + clock.offset, trustOf: () => 'verified' });
+    await a.client.removeMember(groupId, r.fingerprint);
+    const jonsView = await j.client.sync(groupId);
+    expect(jonsView.members.has(r.fingerprint)).toBe(false);
+    expect((await ben.sync(groupId)).members.has(r.fingerprint)).toBe(true);
+
+    // Jon, waiting for the key, reaches Ben (Ana is offline): Ben, behind, refuses — after
+    // Jon's signed auth, whose head Ben keeps as a witnessed head.
+    const [peerB, peerJ] = await Promise.all([openPeer(port, b.identity, peers), openPeer(port, j.identity, peers)]);
+    const holder = serve({ ...b, client: ben }, peerB);
+    // Who is online, from the signaling server's own list (presence is tested on its own).
+    const joiner = joinerSteps(j, peerJ, groupId, async (ids) => ids.filter((id) => signaling.online().includes(id)));
+    const { end } = await round({ ...joiner.steps, checkMailbox: async () => false });
+    expect(end).toMatchObject({ phase: 'waiting', why: 'peers-failed' });
+    expect(holder.outcomes).toEqual([{ kind: 'refused', reason: 'behind', by: 'me', peer: j.fingerprint }]);
+    expect(await ben.peerEvidence(groupId)).toMatchObject({ kind: 'behind', overdue: false, witnessed: { peer: j.fingerprint, head: { seq: jonsView.seq } } });
+
+    // Ben no longer seals notes to the generation Rex still holds…
+    const refused = await ben.writeNote(groupId, { title: 'Door code', body: '2468' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(PeerEvidenceError);
+    expect(refused).toMatchObject({ reason: 'stale-log', peer: j.fingerprint });
+    // …and once the bound has passed with the server still silent, the alarm names it.
+    clock.offset = WITNESS_BOUND_MS + 1_000;
+    await ben.sync(groupId);
+    expect(await ben.peerEvidence(groupId)).toMatchObject({ kind: 'behind', overdue: true });
+
+    // The server shows the removal: the witnessed head is reached, and Ben writes with the new key.
+    clock.offset = 0;
+    lie.upTo = undefined;
+    const caughtUp = await ben.sync(groupId);
+    expect(caughtUp.members.has(r.fingerprint)).toBe(false);
+    expect(await ben.peerEvidence(groupId)).toEqual({ kind: 'clear' });
+    await expect(ben.writeNote(groupId, { title: 'Door code', body: '1357' })).resolves.toMatchObject({ version: 1 });
+    holder.stop();
+  });
 });
+
+/** Ben's session, with a server that shows nothing past `lie.upTo` of the group log. */
+function withholding(session: ApiSession, lie: { upTo: number | undefined }): ApiSession {
+  type LogQuery = (input: { groupId: GroupId; fromSeq?: number; limit?: number }) => Promise<{ entries: LogEntry[]; head: { seq: number; hash: string } }>;
+  const api = session.api as unknown as { groups: Record<string, unknown> & { log: { query: LogQuery } } };
+  // The tRPC client is a proxy of paths: call through it, never bind.
+  const real: LogQuery = (input) => api.groups.log.query(input);
+  const query: LogQuery = async (input) => {
+    const page = await real(input);
+    if (lie.upTo === undefined) return page;
+    const entries = page.entries.filter((e) => e.seq <= lie.upTo!);
+    const last = entries.at(-1);
+    return { entries, head: last ? { seq: last.seq, hash: entryHash(last) } : page.head };
+  };
+  const groups = new Proxy(api.groups, { get: (target, key) => (key === 'log' ? { query } : Reflect.get(target, key)) });
+  return { ...session, api: new Proxy(api, { get: (target, key) => (key === 'groups' ? groups : Reflect.get(target, key)) }) as unknown as ApiSession['api'] };
+}
