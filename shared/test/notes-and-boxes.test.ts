@@ -8,7 +8,7 @@ import { fromBase64url, toBase64url, utf8 } from '../src/protocol/encoding.ts';
 import type { Fingerprint, GroupId, NoteId } from '../src/protocol/ids.ts';
 import { NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_BYTES, type KeyBox, type NoteEnvelope } from '../src/protocol/schemas.ts';
 import { ConclaveError, EncodingError, InviteError, KeyBoxError, RecoveryError } from '../src/crypto/errors.ts';
-import { generationKeys, makeRotation, newSeed, seedChain } from '../src/crypto/generations.ts';
+import { generationKeys, makeRotation, newSeed, reachableSeeds, seedChain } from '../src/crypto/generations.ts';
 import { createGroup, removeMember, replaceRecovery, rotateKey, sealToRecipients } from '../src/crypto/group-lifecycle.ts';
 import { currentGeneration, nextEntry, type GroupState } from '../src/crypto/group-log.ts';
 import { generateIdentity, signLabelled, type DeviceIdentity } from '../src/crypto/identity.ts';
@@ -445,18 +445,21 @@ describe('the seed chain', () => {
     expect(await codeOf(seedChain(g.state, 2, g.seeds.get(1)!))).toBe('KEY_BOX');
   });
 
-  it('refuses a wrong prevWrap in the log', async () => {
+  it('a wrong link in the log is a fault of its generation only, named with its author', async () => {
     const g = await group();
     // An admin (or a buggy client) wraps some other seed instead of generation 0's.
     const { seed, rotation } = await makeRotation(g.state.groupId, 1, newSeed());
-    const state = await extendLog(g.state, [await nextEntry(g.state, g.alice, 'rotate', { rotation }, g.clock())]);
-    const error = await seedChain(state, 1, seed).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(KeyBoxError);
-    // A prevWrap that is not a wrap at all does not decrypt.
-    const garbage = { ...rotation, prevWrap: toBase64url(randomBytes(60)) };
+    const entry = await nextEntry(g.state, g.alice, 'rotate', { rotation }, g.clock());
+    const state = await extendLog(g.state, [entry]);
+    const wrongSeed = await reachableSeeds(state, new Map([[1, seed]]));
+    expect([...wrongSeed.seeds.keys()]).toEqual([1]);
+    expect(wrongSeed.faults).toEqual([expect.objectContaining({ generation: 1, kind: 'bad-link', linked: 0, author: g.alice.fingerprint, at: entry.at })]);
+    // A link that is not a wrap at all does not decrypt: the same fault.
+    const garbage = { ...rotation, links: [{ generation: 0, wrap: toBase64url(randomBytes(60)) }] };
     const state2 = await extendLog(g.state, [await nextEntry(g.state, g.alice, 'rotate', { rotation: garbage }, g.clock())]);
-    expect(await codeOf(seedChain(state2, 1, seed))).toBe('DECRYPT');
-    // Generation 0 on its own still checks out: only the link to it is broken.
+    expect((await reachableSeeds(state2, new Map([[1, seed]]))).faults.map((f) => f.kind)).toEqual(['bad-link']);
+    // The newest seed still opens, and generation 0 on its own still checks out.
+    expect([...(await seedChain(state2, 1, seed)).keys()]).toEqual([1]);
     expect(await codeOf(seedChain(state2, 0, g.seeds.get(0)!))).toBe('resolved');
   });
 });
@@ -658,16 +661,20 @@ describe('recovery', () => {
     expect(await openKeyBox(restored.box, openerFor(device), after)).toEqual(replaced.seed);
   });
 
-  it("refuses another group's recovery code, and a code with no box at the current generation", async () => {
+  it("refuses another group's recovery code; with only an old generation's box it restores what that box reaches", async () => {
     const g = await group();
     const other = await group();
     const device = await generateIdentity();
     const foreign = await restoreWithRecoveryCode(other.recoveryCode, g.state, other.boxes, device).catch((e: unknown) => e);
     expect(foreign).toBeInstanceOf(RecoveryError);
-    // After a rotation, only generation 0's box is offered: not enough.
+    // After a rotation, a server offers only generation 0's box: access comes back for
+    // what that box reaches, and the new admin device asks for the current key.
     await rotate(g);
-    const stale = await restoreWithRecoveryCode(g.recoveryCode, g.state, g.boxes, device).catch((e: unknown) => e);
-    expect(stale).toBeInstanceOf(RecoveryError);
+    const partial = await restoreWithRecoveryCode(g.recoveryCode, g.state, g.boxes.filter((b) => b.generation === 0), device);
+    expect([...partial.seeds.keys()]).toEqual([0]);
+    // No box that opens at all: refused.
+    const none = await restoreWithRecoveryCode(g.recoveryCode, g.state, [], device).catch((e: unknown) => e);
+    expect(none).toBeInstanceOf(RecoveryError);
   });
 });
 

@@ -536,6 +536,7 @@ export class GroupClient {
         return { entries: [left.entry], boxes: [], state: left.state };
       });
       this.noteKeys.forget(groupId);
+      await this.notes.forget(groupId);
       await this.store.remove(groupId);
     });
   }
