@@ -29,6 +29,10 @@ function fakeFetch(answer: (asked: string[]) => Response | Promise<Response>): {
   return { fetchImpl, urls };
 }
 
+/** Each request gets a fresh presence token (the real one: `() => makePresenceToken(identity)`). */
+let tokens = 0;
+const token = async () => `presence-token-${++tokens}`;
+
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
 
 async function failure(run: Promise<unknown>): Promise<unknown> {
@@ -41,7 +45,7 @@ async function failure(run: Promise<unknown>): Promise<unknown> {
 describe('fetchPresence', () => {
   it('asks the presence route and returns the online ids it asked about', async () => {
     const { fetchImpl, urls } = fakeFetch(() => json({ online: [fp(2)] }));
-    expect(await fetchPresence(BASE, [fp(1), fp(2), fp(3)], fetchImpl)).toEqual([fp(2)]);
+    expect(await fetchPresence(BASE, [fp(1), fp(2), fp(3)], token, fetchImpl)).toEqual([fp(2)]);
     expect(urls).toHaveLength(1);
     expect(`${urls[0]!.origin}${urls[0]!.pathname}`).toBe(`${BASE}/presence`);
     expect(urls[0]!.searchParams.get('ids')).toBe([fp(1), fp(2), fp(3)].join(','));
@@ -49,19 +53,19 @@ describe('fetchPresence', () => {
 
   it('ignores ids it did not ask about', async () => {
     const { fetchImpl } = fakeFetch(() => json({ online: [fp(9), fp(1), 'not-even-a-fingerprint', fp(10)] }));
-    expect(await fetchPresence(BASE, [fp(1), fp(2)], fetchImpl)).toEqual([fp(1)]);
+    expect(await fetchPresence(BASE, [fp(1), fp(2)], token, fetchImpl)).toEqual([fp(1)]);
   });
 
   it('believes an id once, even when the server repeats it', async () => {
     const { fetchImpl } = fakeFetch(() => json({ online: [fp(1), fp(1), fp(2), fp(1)] }));
-    expect(await fetchPresence(BASE, [fp(1), fp(2)], fetchImpl)).toEqual([fp(1), fp(2)]);
+    expect(await fetchPresence(BASE, [fp(1), fp(2)], token, fetchImpl)).toEqual([fp(1), fp(2)]);
   });
 
   it('splits more than PRESENCE_BATCH ids into several requests and joins the answers', async () => {
     const ids = Array.from({ length: 2 * PRESENCE_BATCH + 50 }, (_, i) => fp(i));
     const online = new Set([fp(0), fp(99), fp(100), fp(199), fp(200), fp(249)]);
     const { fetchImpl, urls } = fakeFetch((asked) => json({ online: asked.filter((id) => online.has(id as Fingerprint)) }));
-    expect(await fetchPresence(BASE, ids, fetchImpl)).toEqual([...online]);
+    expect(await fetchPresence(BASE, ids, token, fetchImpl)).toEqual([...online]);
     const batches = urls.map((u) => u.searchParams.get('ids')!.split(','));
     expect(batches.map((b) => b.length)).toEqual([PRESENCE_BATCH, PRESENCE_BATCH, 50]);
     expect(batches.flat()).toEqual(ids);
@@ -70,19 +74,19 @@ describe('fetchPresence', () => {
   it('asks each id once, even when the caller repeats it', async () => {
     const { fetchImpl, urls } = fakeFetch((asked) => json({ online: asked }));
     const ids = [...Array.from({ length: PRESENCE_BATCH }, (_, i) => fp(i)), fp(0), fp(1)];
-    expect(await fetchPresence(BASE, ids, fetchImpl)).toHaveLength(PRESENCE_BATCH);
+    expect(await fetchPresence(BASE, ids, token, fetchImpl)).toHaveLength(PRESENCE_BATCH);
     expect(urls).toHaveLength(1);
   });
 
   it('makes no request for no ids', async () => {
     const { fetchImpl, urls } = fakeFetch(() => json({ online: [] }));
-    expect(await fetchPresence(BASE, [], fetchImpl)).toEqual([]);
+    expect(await fetchPresence(BASE, [], token, fetchImpl)).toEqual([]);
     expect(urls).toHaveLength(0);
   });
 
   it('accepts a base address with a trailing slash', async () => {
     const { fetchImpl, urls } = fakeFetch(() => json({ online: [] }));
-    await fetchPresence(`${BASE}/`, [fp(1)], fetchImpl);
+    await fetchPresence(`${BASE}/`, [fp(1)], token, fetchImpl);
     expect(urls[0]!.pathname).toBe('/peerjs/presence');
   });
 
@@ -90,7 +94,7 @@ describe('fetchPresence', () => {
     const fetchImpl = (async () => {
       throw new TypeError('fetch failed');
     }) as typeof fetch;
-    const error = await failure(fetchPresence(BASE, [fp(1)], fetchImpl));
+    const error = await failure(fetchPresence(BASE, [fp(1)], token, fetchImpl));
     expect(error).toBeInstanceOf(PresenceError);
     expect((error as PresenceError).message).toContain('cannot be reached');
     expect((error as PresenceError).message).toContain(BASE);
@@ -98,7 +102,7 @@ describe('fetchPresence', () => {
 
   it('names a non-200 answer with its status', async () => {
     const { fetchImpl } = fakeFetch(() => json({ error: 'ids must be up to 100 comma-separated fingerprints' }, 400));
-    const error = await failure(fetchPresence(BASE, [fp(1)], fetchImpl));
+    const error = await failure(fetchPresence(BASE, [fp(1)], token, fetchImpl));
     expect(error).toBeInstanceOf(PresenceError);
     expect((error as PresenceError).message).toContain('400');
   });
@@ -110,7 +114,7 @@ describe('fetchPresence', () => {
     ['more ids than one request may carry', () => json({ online: Array.from({ length: PRESENCE_BATCH + 1 }, (_, i) => fp(i)) })],
   ])('names %s as not a presence list', async (_name, answer) => {
     const { fetchImpl } = fakeFetch(answer);
-    const error = await failure(fetchPresence(BASE, [fp(1)], fetchImpl));
+    const error = await failure(fetchPresence(BASE, [fp(1)], token, fetchImpl));
     expect(error).toBeInstanceOf(PresenceError);
     expect((error as PresenceError).message).toContain('not a presence list');
   });

@@ -8,15 +8,20 @@
  *   known type, per-connection and per-IP rate — and dropped otherwise. `src` is forced
  *   to the authenticated id (peer 1.0.2 also does so; we do it ourselves so an upgrade
  *   of `peer` can't silently change that).
- * - Presence: GET <path>/presence?ids=a,b,c → { online: [...] } (at most 100 ids).
- * - Discovery stays off (`allow_discovery: false`). Payloads are never logged.
+ * - Presence: GET <path>/presence?ids=a,b,c → { online: [...] } (at most 100 ids),
+ *   answered only to a peer registered right now, proven by a fresh presence token
+ *   (`Authorization: Bearer <token>`, see auth.ts); rate-limited per IP before any
+ *   signature is checked.
+ * - A client IP holds at most `socketsPerIp` sockets (open or being registered).
+ * - Discovery stays off (`allow_discovery: false`). Payloads are never logged. No
+ *   answer carries X-Powered-By (ours nor PeerJS's own express app).
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import { ExpressPeerServer, type IClient } from 'peer';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
-import { createRegistrationVerifier, type RegistrationVerifier } from './auth.ts';
+import { createPresenceVerifier, createRegistrationVerifier, type PresenceVerifier, type RegistrationVerifier } from './auth.ts';
 import type { Config } from './config.ts';
 
 /** PeerJS message types a client may send; anything else is dropped. */
@@ -44,6 +49,7 @@ export interface SignalingServer {
 
 export interface BuildOptions {
   verifier?: RegistrationVerifier;
+  presenceVerifier?: PresenceVerifier;
   log?: (line: string) => void;
   now?: () => number;
 }
@@ -83,6 +89,7 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
   const log = options.log ?? ((line: string) => console.log(line));
   const now = options.now ?? Date.now;
   const verifier = options.verifier ?? createRegistrationVerifier({ maxAgeMs: config.tokenMaxAgeMs });
+  const presenceVerifier = options.presenceVerifier ?? createPresenceVerifier({ maxAgeMs: config.tokenMaxAgeMs });
   const basePath = config.path.replace(/\/+$/, '');
   const wsPath = `${basePath}/peerjs`;
   const stats: SignalingStats = { refused: 0, dropped: { oversize: 0, malformed: 0, unknownType: 0, rateLimited: 0 } };
@@ -99,17 +106,35 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
   const sockets = new Set<WebSocket>();
   const online = new Map<string, WebSocket>();
   const ipBuckets = new Map<string, { bucket: TokenBucket; sockets: number }>();
-  // Upgrade attempts per IP (each costs an Ed25519 verification); bounded, oldest evicted.
-  const attemptBuckets = new Map<string, TokenBucket>();
-  const attemptPerSecond = config.registrationsPerMinutePerIp / 60;
-  function allowAttempt(ip: string): boolean {
-    let bucket = attemptBuckets.get(ip);
-    if (!bucket) {
-      if (attemptBuckets.size >= 10_000) attemptBuckets.delete(attemptBuckets.keys().next().value as string);
-      bucket = new TokenBucket(attemptPerSecond, config.registrationsPerMinutePerIp, now());
-      attemptBuckets.set(ip, bucket);
-    }
-    return bucket.take(now());
+  // Upgrade attempts and presence requests per IP (each costs Ed25519 verifications);
+  // bounded, oldest evicted.
+  function bucketsPerMinute(perMinute: number): (ip: string) => boolean {
+    const buckets = new Map<string, TokenBucket>();
+    return (ip) => {
+      let bucket = buckets.get(ip);
+      if (!bucket) {
+        if (buckets.size >= 10_000) buckets.delete(buckets.keys().next().value as string);
+        bucket = new TokenBucket(perMinute / 60, perMinute, now());
+        buckets.set(ip, bucket);
+      }
+      return bucket.take(now());
+    };
+  }
+  const allowAttempt = bucketsPerMinute(config.registrationsPerMinutePerIp);
+  const allowPresence = bucketsPerMinute(config.presencePerMinutePerIp);
+  // Sockets per IP, counted from the moment an upgrade is let through to verification
+  // until its TCP socket closes (refused, failed or, once open, closed).
+  const socketsByIp = new Map<string, number>();
+  function holdSocket(ip: string, socket: Duplex): boolean {
+    const held = socketsByIp.get(ip) ?? 0;
+    if (held >= config.socketsPerIp) return false;
+    socketsByIp.set(ip, held + 1);
+    socket.once('close', () => {
+      const left = (socketsByIp.get(ip) ?? 1) - 1;
+      if (left <= 0) socketsByIp.delete(ip);
+      else socketsByIp.set(ip, left);
+    });
+    return true;
   }
 
   const peerServer = ExpressPeerServer(server, {
@@ -122,15 +147,40 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
     proxied: false,
     createWebSocketServer: () => wss,
   });
+  // PeerJS's own express app sends X-Powered-By unless told not to.
+  (peerServer as unknown as { disable(setting: string): void }).disable('x-powered-by');
   // Mounted at basePath: peer's own HTTP routes (GET <path>/<key>/id) live there.
   app.get(`${basePath}/presence`, (req, res) => {
+    res.set('Cache-Control', 'no-store');
     const raw = typeof req.query.ids === 'string' ? req.query.ids : '';
     const ids = raw === '' ? [] : raw.split(',');
     if (ids.length > MAX_PRESENCE_IDS || ids.some((id) => !FINGERPRINT.test(id))) {
       res.status(400).json({ error: `ids must be up to ${MAX_PRESENCE_IDS} comma-separated fingerprints` });
       return;
     }
-    res.set('Cache-Control', 'no-store').json({ online: [...new Set(ids)].filter((id) => online.has(id)) });
+    if (!allowPresence(req.socket.remoteAddress ?? 'unknown')) {
+      res.status(429).json({ error: 'too many presence requests from this address: try again in a minute' });
+      return;
+    }
+    const token = /^Bearer ([A-Za-z0-9_-]+)$/.exec(req.get('authorization') ?? '')?.[1];
+    if (!token) {
+      res.status(401).json({ error: 'a presence token is required (Authorization: Bearer <token>): presence is answered only to registered peers' });
+      return;
+    }
+    presenceVerifier
+      .verifyPresence(token, now())
+      .then((result) => {
+        if (!result.ok) {
+          res.status(result.reason === 'busy' ? 503 : 401).json({ error: `presence token refused: ${result.reason}` });
+          return;
+        }
+        if (!online.has(result.id)) {
+          res.status(403).json({ error: 'register with this server first: presence is answered only to registered peers' });
+          return;
+        }
+        res.json({ online: [...new Set(ids)].filter((id) => online.has(id)) });
+      })
+      .catch(() => res.status(500).json({ error: 'error' }));
   });
   app.get(`${basePath}/config`, (_req, res) => {
     res.json({ path: config.path, key: PEER_KEY, iceServers: config.iceServers });
@@ -217,6 +267,11 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
     if (url.searchParams.get('key') !== PEER_KEY || !FINGERPRINT.test(id)) {
       stats.refused++;
       refuseUpgrade(socket, 400, 'bad parameters');
+      return;
+    }
+    if (!holdSocket(ip, socket)) {
+      stats.refused++;
+      refuseUpgrade(socket, 429, 'too many connections from this address');
       return;
     }
     verifier

@@ -6,6 +6,11 @@
  * sig = Ed25519 by bundle.signKey over labelled(LABELS.signalingToken, {id, at, nonce})
  * and id = fingerprintOf(bundle) = the PeerJS id. Verification only: this module never
  * sees a private key (clients build tokens; see shared/src/p2p/registration-token.ts).
+ *
+ * A presence token (shared/src/p2p/presence.ts) has the same form, but its signature
+ * covers {id, at, nonce, purpose: 'presence'}: neither token passes for the other. It
+ * proves the caller of `GET <path>/presence` holds the key of the id it claims (the
+ * bundle's fingerprint); app.ts then requires that id to be registered right now.
  */
 import { z } from 'zod';
 import { LABELS, fromBase64url, fromUtf8, parseBundle, verifyLabelled } from '../../shared/src/verify.ts';
@@ -36,6 +41,11 @@ const tokenSchema = z.object({
 /** What a token's signature covers. */
 export function registrationStatement(id: string, at: number, nonce: string): { id: string; at: number; nonce: string } {
   return { id, at, nonce };
+}
+
+/** What a presence token's signature covers: the registration statement and its purpose. */
+export function presenceStatement(id: string, at: number, nonce: string): { id: string; at: number; nonce: string; purpose: 'presence' } {
+  return { id, at, nonce, purpose: 'presence' };
 }
 
 /** Nonces seen within the token window; entries expire after it, size is bounded. */
@@ -73,6 +83,40 @@ export interface RegistrationVerifier {
   verifyRegistration(id: string, token: string, now?: number): Promise<RegistrationResult>;
 }
 
+type Statement = (id: string, at: number, nonce: string) => Record<string, unknown>;
+
+/**
+ * Checks one token: it parses; its bundle parses and self-verifies; fingerprint(bundle)
+ * equals `id` (when given); the signature over `statement` holds; |now − at| ≤ maxAgeMs;
+ * and its nonce was not seen within the window.
+ */
+async function checkToken(token: unknown, id: string | null, now: number, statement: Statement, maxAgeMs: number, replay: ReplayCache): Promise<RegistrationResult> {
+  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) return { ok: false, reason: 'malformed-token' };
+  let parsed: z.infer<typeof tokenSchema>;
+  try {
+    const result = tokenSchema.safeParse(JSON.parse(fromUtf8(fromBase64url(token))));
+    if (!result.success) return { ok: false, reason: 'malformed-token' };
+    parsed = result.data;
+  } catch {
+    return { ok: false, reason: 'malformed-token' };
+  }
+  let verified: Awaited<ReturnType<typeof parseBundle>>;
+  try {
+    verified = await parseBundle(parsed.bundle);
+  } catch {
+    return { ok: false, reason: 'invalid-bundle' };
+  }
+  const claimed = id ?? verified.fingerprint;
+  if (verified.fingerprint !== claimed) return { ok: false, reason: 'id-mismatch' };
+  if (!(await verifyLabelled(verified.signKey, parsed.sig, LABELS.signalingToken, statement(claimed, parsed.at, parsed.nonce)))) return { ok: false, reason: 'bad-signature' };
+  if (parsed.at < now - maxAgeMs) return { ok: false, reason: 'stale' };
+  if (parsed.at > now + maxAgeMs) return { ok: false, reason: 'from-future' };
+  // The nonce is bound to the signer: the same nonce under another key is a different token.
+  const seen = replay.add(`${claimed}:${parsed.nonce}`, now);
+  if (seen !== 'added') return { ok: false, reason: seen === 'full' ? 'busy' : 'replayed' };
+  return { ok: true, id: claimed };
+}
+
 /**
  * Builds the verifier. A token is accepted only when: it parses; its bundle parses and
  * self-verifies; fingerprint(bundle) equals the requested id; the signature holds;
@@ -83,31 +127,23 @@ export function createRegistrationVerifier(options: { maxAgeMs: number; replayCa
   // so a nonce must be remembered for 2 × maxAge after it was first seen (ReplayCache does).
   const replay = new ReplayCache(options.maxAgeMs, options.replayCacheSize);
   return {
-    async verifyRegistration(id, token, now = Date.now()) {
-      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) return { ok: false, reason: 'malformed-token' };
-      let parsed: z.infer<typeof tokenSchema>;
-      try {
-        const result = tokenSchema.safeParse(JSON.parse(fromUtf8(fromBase64url(token))));
-        if (!result.success) return { ok: false, reason: 'malformed-token' };
-        parsed = result.data;
-      } catch {
-        return { ok: false, reason: 'malformed-token' };
-      }
-      let verified: Awaited<ReturnType<typeof parseBundle>>;
-      try {
-        verified = await parseBundle(parsed.bundle);
-      } catch {
-        return { ok: false, reason: 'invalid-bundle' };
-      }
-      if (verified.fingerprint !== id) return { ok: false, reason: 'id-mismatch' };
-      const statement = registrationStatement(id, parsed.at, parsed.nonce);
-      if (!(await verifyLabelled(verified.signKey, parsed.sig, LABELS.signalingToken, statement))) return { ok: false, reason: 'bad-signature' };
-      if (parsed.at < now - options.maxAgeMs) return { ok: false, reason: 'stale' };
-      if (parsed.at > now + options.maxAgeMs) return { ok: false, reason: 'from-future' };
-      // The nonce is bound to the signer: the same nonce under another key is a different token.
-      const seen = replay.add(`${id}:${parsed.nonce}`, now);
-      if (seen !== 'added') return { ok: false, reason: seen === 'full' ? 'busy' : 'replayed' };
-      return { ok: true, id };
-    },
+    verifyRegistration: (id, token, now = Date.now()) => checkToken(token, id, now, registrationStatement, options.maxAgeMs, replay),
+  };
+}
+
+export interface PresenceVerifier {
+  /** The id a presence token proves (its bundle's fingerprint), or why it is refused. */
+  verifyPresence(token: string, now?: number): Promise<RegistrationResult>;
+}
+
+/**
+ * Builds the presence verifier: the same checks as registration, over the presence
+ * statement, with its own replay cache (presence requests cannot fill the one that
+ * registrations need).
+ */
+export function createPresenceVerifier(options: { maxAgeMs: number; replayCacheSize?: number }): PresenceVerifier {
+  const replay = new ReplayCache(options.maxAgeMs, options.replayCacheSize);
+  return {
+    verifyPresence: (token, now = Date.now()) => checkToken(token, null, now, presenceStatement, options.maxAgeMs, replay),
   };
 }

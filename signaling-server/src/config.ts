@@ -35,6 +35,10 @@ const configSchema = z.object({
   messagesPerSecondPerIp: z.coerce.number().int().min(1).default(200),
   /** Registration attempts (WebSocket upgrades) per minute per client IP; beyond: 429. */
   registrationsPerMinutePerIp: z.coerce.number().int().min(1).default(120),
+  /** Most sockets (open, or being registered) one client IP may hold at once; beyond: 429. */
+  socketsPerIp: z.coerce.number().int().min(1).default(100),
+  /** Presence requests per minute per client IP; beyond: 429 (before any signature is checked). */
+  presencePerMinutePerIp: z.coerce.number().int().min(1).default(120),
   /** Most simultaneous peers. */
   concurrentLimit: z.coerce.number().int().min(1).default(5000),
   /** Handed to clients by GET <path>/config; [] is enough on loopback. */
@@ -55,6 +59,8 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     messagesPerSecond: env.CONCLAVE_SIGNAL_MESSAGES_PER_SECOND,
     messagesPerSecondPerIp: env.CONCLAVE_SIGNAL_MESSAGES_PER_SECOND_PER_IP,
     registrationsPerMinutePerIp: env.CONCLAVE_SIGNAL_REGISTRATIONS_PER_MINUTE_PER_IP,
+    socketsPerIp: env.CONCLAVE_SIGNAL_SOCKETS_PER_IP,
+    presencePerMinutePerIp: env.CONCLAVE_SIGNAL_PRESENCE_PER_MINUTE_PER_IP,
     concurrentLimit: env.CONCLAVE_SIGNAL_CONCURRENT_LIMIT,
     iceServers: env.CONCLAVE_SIGNAL_ICE_SERVERS,
     ...overrides,

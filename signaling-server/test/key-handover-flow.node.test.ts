@@ -21,7 +21,7 @@ import { serveKeyHandover } from '../../shared/src/p2p/holder-service.ts';
 import { receiveKeyFromPeers } from '../../shared/src/p2p/joiner-handover.ts';
 import { keyWaitRound, type KeyWaitState, type KeyWaitSteps } from '../../shared/src/p2p/key-waiting.ts';
 import { channelFromDataConnection } from '../../shared/src/p2p/peerjs-channel.ts';
-import { fetchPresence } from '../../shared/src/p2p/presence.ts';
+import { fetchPresence, makePresenceToken } from '../../shared/src/p2p/presence.ts';
 import { makeRegistrationToken } from '../../shared/src/p2p/registration-token.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
 import type { LogEntry } from '../../shared/src/protocol/schemas.ts';
@@ -113,7 +113,7 @@ describe('key handover flow: storage API + signaling server + WebRTC peers', () 
    * attempt, the `GroupClient` for the seed check and the mailbox. Records the data
    * connections it opened and how often it asked the mailbox.
    */
-  function joinerSteps(device: Device, peer: PeerInstance, groupId: GroupId, online: (ids: readonly Fingerprint[]) => Promise<Fingerprint[]> = (ids) => fetchPresence(presenceUrl, ids)) {
+  function joinerSteps(device: Device, peer: PeerInstance, groupId: GroupId, online: (ids: readonly Fingerprint[]) => Promise<Fingerprint[]> = (ids) => fetchPresence(presenceUrl, ids, () => makePresenceToken(device.identity))) {
     const conns: DataConnection[] = [];
     let mailboxRequests = 0;
     const steps: KeyWaitSteps = {

@@ -9,6 +9,7 @@ import { generateIdentity, type DeviceIdentity } from '../../shared/src/crypto/i
 import { build, type SignalingServer } from '../src/app.ts';
 import { createRegistrationVerifier } from '../src/auth.ts';
 import { loadConfig, type Config } from '../src/config.ts';
+import { makePresenceToken } from '../../shared/src/p2p/presence.ts';
 import { makeRegistrationToken } from '../../shared/src/p2p/registration-token.ts';
 import { connectPeer, type RawPeer } from './support/ws-client.ts';
 
@@ -185,7 +186,11 @@ describe('signaling server over real sockets', () => {
 
   it('presence lists exactly the connected ids', async () => {
     const ids = [alice, bob, carol].map((i) => i.fingerprint).join(',');
-    const presence = async () => ((await (await fetch(`${run.httpUrl}/presence?ids=${ids}`)).json()) as { online: string[] }).online.sort();
+    // Presence is answered only to a registered peer, with a fresh presence token each time.
+    const asker = await generateIdentity();
+    const askerSocket = await open(run, asker);
+    const ask = async (query: string) => fetch(`${run.httpUrl}/presence?ids=${query}`, { headers: { authorization: `Bearer ${await makePresenceToken(asker)}` } });
+    const presence = async () => ((await (await ask(ids)).json()) as { online: string[] }).online.sort();
     await sleep(50);
     expect(await presence()).toEqual([]);
     const [a, c] = await Promise.all([open(run, alice), open(run, carol)]);
@@ -197,8 +202,9 @@ describe('signaling server over real sockets', () => {
     await sleep(50);
     expect(await presence()).toEqual([]);
     const tooMany = Array.from({ length: 101 }, () => alice.fingerprint).join(',');
-    expect((await fetch(`${run.httpUrl}/presence?ids=${tooMany}`)).status).toBe(400);
-    expect((await fetch(`${run.httpUrl}/presence?ids=bad`)).status).toBe(400);
+    expect((await ask(tooMany)).status).toBe(400);
+    expect((await ask('bad')).status).toBe(400);
+    await askerSocket.close();
   });
 
   it('keeps discovery off and hands out the ICE configuration', async () => {

@@ -11,7 +11,7 @@
  */
 import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
 import { channelFromDataConnection } from '../../../shared/src/p2p/peerjs-channel.ts';
-import { fetchPresence } from '../../../shared/src/p2p/presence.ts';
+import { fetchPresence, makePresenceToken } from '../../../shared/src/p2p/presence.ts';
 import { makeRegistrationToken } from '../../../shared/src/p2p/registration-token.ts';
 import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
 import type { TransportDeps } from './offscreen-transport.ts';
@@ -69,7 +69,10 @@ export function createInProcessTransport(deps: TransportDeps, createPeer: PeerFa
 
     async online(ids: readonly Fingerprint[]): Promise<Fingerprint[]> {
       if (ids.length === 0) return [];
-      return fetchPresence(signalingBase(await deps.settings()), ids, fetchImpl);
+      const identity = await deps.identity();
+      if (!identity) throw new TransportError('no-identity', 'this device has no identity yet');
+      // Answered only while this device is registered (start() registers it).
+      return fetchPresence(signalingBase(await deps.settings()), ids, () => makePresenceToken(identity), fetchImpl);
     },
 
     connect(peer: Fingerprint): MessageChannel {

@@ -17,7 +17,7 @@
 import { browser } from 'wxt/browser';
 import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
 import type { DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
-import { fetchPresence } from '../../../shared/src/p2p/presence.ts';
+import { fetchPresence, makePresenceToken } from '../../../shared/src/p2p/presence.ts';
 import { makeRegistrationToken } from '../../../shared/src/p2p/registration-token.ts';
 import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
 import type { Settings } from '../messages/views.ts';
@@ -215,7 +215,10 @@ export function createOffscreenTransport(deps: TransportDeps, options: Offscreen
 
     async online(ids: readonly Fingerprint[]): Promise<Fingerprint[]> {
       if (ids.length === 0) return [];
-      return fetchPresence(signalingBase(await deps.settings()), ids, fetchImpl);
+      const identity = await deps.identity();
+      if (!identity) throw new TransportError('no-identity', 'this device has no identity yet');
+      // Answered only while this device is registered (start() registers it).
+      return fetchPresence(signalingBase(await deps.settings()), ids, () => makePresenceToken(identity), fetchImpl);
     },
 
     connect(peer: Fingerprint): MessageChannel {
