@@ -4,18 +4,18 @@
  * the invite key, and open the pre-keyed box if there is one. The server never sees
  * the code or its secret.
  */
-import { seedChain } from '../crypto/generations.ts';
+import { reachableSeeds, type GenerationFault } from '../crypto/generations.ts';
 import { logHead, type GroupState } from '../crypto/group-log.ts';
 import { signLabelled, type DeviceIdentity } from '../crypto/identity.ts';
 import { LABELS } from '../crypto/labels.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
 import { acceptInvite, inviteOpener, type InviteKeys } from '../crypto/invite.ts';
-import { openKeyBox } from '../crypto/key-box.ts';
+import { examineKeyBox } from '../crypto/key-box.ts';
 import { extendLog, replayLog } from '../crypto/log-replay.ts';
 import type { ApiClient } from './api-session.ts';
 import { ApiCallError, call, GroupClientError } from './errors.ts';
 import type { GroupRecord } from './key-store.ts';
-import { withNewestKey } from './key-fetch.ts';
+import { mergeFaults, withNewestKey } from './key-fetch.ts';
 import { fetchAndReplay } from './log-sync.ts';
 
 const ATTEMPTS = 4;
@@ -60,20 +60,21 @@ export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, k
       if (error instanceof ApiCallError && error.is('CONFLICT')) continue;
       throw error;
     }
+    // Every sender's box for the invite: any member could have posted a junk one beside
+    // the good one. Bad ones are kept as attributed faults; the mailbox remains.
     let seeds = new Map<number, Uint8Array>();
-    // Every sender's box for the invite: any member could have posted a junk one beside the good one.
+    const faults: GenerationFault[] = [];
     for (const box of found.boxes) {
-      try {
-        const seed = await openKeyBox(box, inviteOpener(keys), joined);
-        if (seed) {
-          seeds = await seedChain(joined, box.generation, seed);
-          break;
-        }
-      } catch {
-        // A box that does not open is not a reason to stay locked out: try the next; the mailbox remains.
-      }
+      const examined = await examineKeyBox(box, inviteOpener(keys), joined);
+      if (examined.kind === 'fault') faults.push(examined.fault);
+      if (examined.kind !== 'seed') continue;
+      const reached = await reachableSeeds(joined, new Map([[examined.generation, examined.seed]]));
+      seeds = reached.seeds;
+      faults.push(...reached.faults);
+      break;
     }
-    return { groupId: keys.groupId, state: joined, pinned: logHead(joined), seeds };
+    const merged = mergeFaults(undefined, faults);
+    return { groupId: keys.groupId, state: joined, pinned: logHead(joined), seeds, ...(merged ? { faults: merged } : {}) };
   }
   throw new GroupClientError('busy', 'the group log kept changing while joining: try again');
 }
