@@ -5,7 +5,7 @@
  * since a member left, generations that could not be opened, attributed to the device
  * that made them — becomes the panel's banners.
  */
-import type { GroupClient } from '../../../shared/src/client/group-client.ts';
+import type { GroupClient, KeyHealth } from '../../../shared/src/client/group-client.ts';
 import { isAdmin } from '../../../shared/src/crypto/group-log.ts';
 import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
 import type { Request } from '../messages/protocol.ts';
@@ -17,36 +17,32 @@ import { assertUsable, groupRow, quoted, syncGroup } from './group-state.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
 
-/** `GroupClient.keyHealth`'s answer (shared/src/client, the key chain of issue 10). */
-export interface KeyHealth {
-  owedRotation?: { member: Fingerprint; seq: number; at: number };
-  faults: Array<{ generation: number; author: Fingerprint; at: number; kind: 'bad-link' | 'bad-seed' | 'bad-box'; detail: string }>;
-  canRepair: boolean;
+/** `GroupClient.keyHealth`'s answer (shared/src/client/group-client.ts). */
+export type { KeyHealth };
+
+/** The SDK's key health for a group (this device's own reading of its chain; no network). */
+export function keyHealthOf(client: GroupClient, groupId: GroupId): Promise<KeyHealth> {
+  return client.keyHealth(groupId);
 }
 
-/**
- * The SDK's key health, or null from an SDK that does not report it yet.
- * (A small adapter, so the extension builds against the SDK before and after it lands.)
- */
-export async function keyHealthOf(client: GroupClient, groupId: GroupId): Promise<KeyHealth | null> {
-  const sdk = client as unknown as { keyHealth?: (groupId: GroupId) => Promise<KeyHealth> };
-  if (typeof sdk.keyHealth !== 'function') return null;
-  return sdk.keyHealth(groupId);
-}
+type Fault = KeyHealth['faults'][number];
 
-const FAULT_WORDS: Record<KeyHealth['faults'][number]['kind'], string> = {
+const FAULT_WORDS: Record<Fault['kind'], string> = {
   'bad-link': 'it does not lead back to the keys before it',
   'bad-seed': 'it is not the key its maker announced',
   'bad-box': 'the copy sent to this device cannot be opened',
+  'forged-box': 'a copy of it sent to this device was not made by who it claims',
 };
 
-/** Key health as the panel shows it: names instead of fingerprints, reasons in words. */
+/** Key health as the panel shows it: names instead of fingerprints, reasons in words, repaired faults left out. */
 export function keyHealthView(ctx: Ctx, health: KeyHealth | null, me: Fingerprint): KeyHealthView {
   if (!health) return { owedRotation: null, faults: [], canRepair: false };
-  const who = (fingerprint: Fingerprint) => (fingerprint === me ? 'this device' : ctx.trust.labelledName(fingerprint));
+  const who = (fingerprint: Fingerprint | null) => (fingerprint === null ? 'an unknown device' : fingerprint === me ? 'this device' : ctx.trust.labelledName(fingerprint));
   return {
     owedRotation: health.owedRotation ? { name: who(health.owedRotation.member), at: health.owedRotation.at } : null,
-    faults: health.faults.map((f) => ({ generation: f.generation, authorName: who(f.author), at: f.at, kind: f.kind, reason: FAULT_WORDS[f.kind] })),
+    faults: health.faults
+      .filter((f) => !f.repaired)
+      .map((f) => ({ generation: f.generation, authorName: who(f.author), at: f.at, kind: f.kind, reason: FAULT_WORDS[f.kind] })),
     canRepair: health.canRepair,
   };
 }

@@ -24,6 +24,8 @@ export class DexieKeyStore implements KeyStore {
       // Members' signed heads (shared/src/client/peer-evidence.ts): public, kept as they are.
       ...(row.witnessed ? { witnessed: row.witnessed } : {}),
       ...(row.forkEvidence ? { forkEvidence: row.forkEvidence } : {}),
+      // Broken generations this device found, attributed (no secret in them).
+      ...(row.faults ? { faults: row.faults } : {}),
     };
   }
 
@@ -46,6 +48,7 @@ export class DexieKeyStore implements KeyStore {
         seeds,
         witnessed: record.witnessed,
         forkEvidence: record.forkEvidence,
+        faults: record.faults,
       };
       await this.db.groups.put(row);
     });

@@ -8,10 +8,9 @@
  */
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GroupClient } from '../../../shared/src/client/group-client.ts';
 import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
 import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
-import { keyHealthOf, keyHealthView, type KeyHealth } from '../../src/background/key-care.ts';
+import { keyHealthView, type KeyHealth } from '../../src/background/key-care.ts';
 import type { Ctx } from '../../src/background/context.ts';
 import { DEVICE_KEY_ID, openSeed, sealSeed } from '../../src/db/at-rest.ts';
 import { DexieKeyStore } from '../../src/db/key-store.ts';
@@ -190,6 +189,27 @@ describe('secrets at rest and the admin remedies', () => {
     expect((await dee.ask({ type: 'status' })).groups[0]!.recoveryUsed).toBeNull();
   });
 
+  it('a member sees "not rotated since X left" until an admin device rotates by itself', async () => {
+    const fay = await device('fay', 'Fay');
+    const gus = await device('gus', 'Gus');
+    for (const d of [fay, gus]) {
+      const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: true });
+      expect(await d.ask({ type: 'group.join', code: invite.code })).toMatchObject({ hasKey: true });
+    }
+    expect((await fay.ask({ type: 'group.detail', groupId })).keyHealth).toEqual({ owedRotation: null, faults: [], canRepair: false });
+    await gus.ask({ type: 'group.leave', groupId });
+    const owed = (await fay.ask({ type: 'group.detail', groupId })).keyHealth;
+    expect(owed.owedRotation).toMatchObject({ name: expect.any(String), at: expect.any(Number) });
+    expect(owed.canRepair).toBe(false);
+    // Ana's device sees it on its next sync and rotates; then nothing is owed.
+    await ana.ask({ type: 'group.sync', groupId });
+    await ana.bg.idle();
+    expect((await fay.ask({ type: 'group.detail', groupId })).keyHealth.owedRotation).toBeNull();
+    await fay.ask({ type: 'group.sync', groupId });
+    await fay.bg.idle();
+    expect(await fay.ask({ type: 'group.detail', groupId })).toMatchObject({ hasKey: true, keyHealth: { owedRotation: null, faults: [] } });
+  });
+
   it('leaving a group deletes its note drafts, invite drafts and everything else about it; other drafts stay', async () => {
     const other = 'BBBBBBBBBBBBBBBBBBBBBB';
     const drafts: Array<[string, unknown]> = [
@@ -214,30 +234,32 @@ describe('key health in words', () => {
   const ctx = { trust: { labelledName: (f: string) => (f === 'ZED' ? 'Zed' : `someone (${f})`) } } as unknown as Ctx;
   const me = 'ME' as Fingerprint;
 
-  it("names who left without a new key, and each broken key's maker, date and reason", () => {
+  it("names who left without a new key, and each broken key's maker, date and reason (repaired ones left out)", () => {
+    const fault = (fields: Partial<KeyHealth['faults'][number]>): KeyHealth['faults'][number] => ({
+      generation: 3,
+      author: 'ZED' as Fingerprint,
+      at: 2_000,
+      kind: 'bad-link',
+      detail: 'prevWrap did not open',
+      repaired: false,
+      ...fields,
+    });
     const health: KeyHealth = {
       owedRotation: { member: 'ZED' as Fingerprint, seq: 9, at: 1_000 },
-      faults: [
-        { generation: 3, author: 'ZED' as Fingerprint, at: 2_000, kind: 'bad-link', detail: 'prevWrap did not open' },
-        { generation: 4, author: me, at: 3_000, kind: 'bad-box', detail: 'x' },
-      ],
+      faults: [fault({}), fault({ generation: 4, author: me, at: 3_000, kind: 'bad-box', detail: 'x' }), fault({ generation: 5, author: null, kind: 'forged-box' }), fault({ generation: 1, repaired: true })],
+      holdsCurrentKey: true,
       canRepair: true,
     };
     const view = keyHealthView(ctx, health, me);
     expect(view.owedRotation).toEqual({ name: 'Zed', at: 1_000 });
+    expect(view.faults.map((f) => f.generation)).toEqual([3, 4, 5]);
     expect(view.faults[0]).toMatchObject({ generation: 3, authorName: 'Zed', at: 2_000, kind: 'bad-link' });
     expect(view.faults[0]!.reason).toMatch(/keys before it/);
     expect(view.faults[1]).toMatchObject({ authorName: 'this device' });
+    expect(view.faults[2]).toMatchObject({ authorName: 'an unknown device', kind: 'forged-box' });
     // No technical detail reaches the page.
     expect(JSON.stringify(view)).not.toContain('prevWrap');
     expect(view.canRepair).toBe(true);
     expect(keyHealthView(ctx, null, me)).toEqual({ owedRotation: null, faults: [], canRepair: false });
-  });
-
-  it('asks the SDK for key health when it offers it, and reports nothing from one that does not', async () => {
-    const health: KeyHealth = { faults: [], canRepair: false };
-    const withIt = { keyHealth: async (id: GroupId) => ({ ...health, asked: id }) } as unknown as GroupClient;
-    expect(await keyHealthOf(withIt, 'G' as GroupId)).toMatchObject({ asked: 'G' });
-    expect(await keyHealthOf({} as GroupClient, 'G' as GroupId)).toBeNull();
   });
 });

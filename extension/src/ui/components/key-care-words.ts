@@ -55,7 +55,7 @@ export function owedRotationText(owed: NonNullable<KeyHealthView['owedRotation']
 }
 
 export function faultText(fault: KeyHealthView['faults'][number]): string {
-  const maker = fault.authorName === 'this device' ? 'this device' : `${fault.authorName}’s device`;
+  const maker = fault.authorName === 'this device' || fault.authorName === 'an unknown device' ? fault.authorName : `${fault.authorName}’s device`;
   return `The key made by ${maker} on ${longDate(fault.at)} is broken: ${fault.reason}.`;
 }
 
