@@ -142,6 +142,26 @@ describe('peer evidence: witnessed heads and signed forks', () => {
     await expect(ben.client.writeNote(groupId, { title: 'Rota', body: 'Mon' })).resolves.toMatchObject({ version: 1 });
   });
 
+  it('a device with evidence that its log is stale changes nothing on it: no invite, rotation or removal until a sync reaches the witnessed head', async () => {
+    await ana.client.setRole(groupId, ben.identity.fingerprint, 'admin');
+    for (const d of [ana, ben, cy]) await d.client.sync(groupId);
+    const before = (await ana.client.state(groupId)).seq;
+    ana.lie.upTo = before;
+    // Ben changes the log; the server hides it from Ana, whose next change would build on a stale view.
+    await ben.client.invite(groupId, { role: 'member', expiresInMs: HOUR });
+    const benState = await ben.client.sync(groupId);
+    await meet(ana, ben);
+    expect(await ana.client.peerEvidence(groupId)).toMatchObject({ kind: 'behind', witnessed: { head: logHead(benState) } });
+    await expect(ana.client.rotateKey(groupId)).rejects.toBeInstanceOf(PeerEvidenceError);
+    await expect(ana.client.invite(groupId, { role: 'member', expiresInMs: HOUR })).rejects.toBeInstanceOf(PeerEvidenceError);
+    await expect(ana.client.removeMember(groupId, cy.identity.fingerprint)).rejects.toBeInstanceOf(PeerEvidenceError);
+    // Syncing still works (that is how it clears), and leaving is always allowed.
+    await expect(ana.client.sync(groupId)).resolves.toBeDefined();
+    delete ana.lie.upTo;
+    await ana.client.sync(groupId);
+    await expect(ana.client.rotateKey(groupId)).resolves.toMatchObject({ generation: 1 });
+  });
+
   it('the holder side keeps the joiner’s signed head too: a server withholding from the holder is caught, and named once the bound has passed', async () => {
     const before = (await ben.client.state(groupId)).seq;
     ben.lie.upTo = before;

@@ -27,7 +27,7 @@ import { KeyedQueue, SessionKeeper } from './session-keeper.ts';
 import { sealForRequests, type HandoverResult } from './handover.ts';
 import { listHeaders, NoteGuard, NoteKeys, openListed, putNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
 import { MemoryNoteStore, type NoteStore } from './note-store.ts';
-import { admitPeerHead, assertNotStale, checkWitnessed, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
+import { admitPeerHead, assertNotStale, checkWitnessed, PeerEvidenceError, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
 import type { HeadEvidence } from '../crypto/head-evidence.ts';
 
 export type { HandoverResult } from './handover.ts';
@@ -305,6 +305,8 @@ export class GroupClient {
   handOverPending(groupId: GroupId): Promise<HandoverResult> {
     return this.locked(groupId, async () => {
       const record = await this.syncInternal(await this.record(groupId));
+      // Membership read from a view the server may be freezing decides nothing.
+      assertNotStale(record);
       const generation = currentGeneration(record.state);
       const seed = record.seeds.get(generation);
       if (!seed) throw new GroupClientError('no-key', 'this device does not hold the current group key, so it cannot hand it over');
@@ -534,7 +536,7 @@ export class GroupClient {
         if (!record.state.members.has(this.fingerprint)) return { entries: [], boxes: [], state: record.state };
         const left = await leaveGroup(record.state, this.identity, this.now());
         return { entries: [left.entry], boxes: [], state: left.state };
-      });
+      }, { evenIfStale: true });
       this.noteKeys.forget(groupId);
       await this.notes.forget(groupId);
       await this.store.remove(groupId);
@@ -623,8 +625,9 @@ export class GroupClient {
     try {
       return await this.rotateForUpkeep(record);
     } catch (error) {
-      // The sync itself succeeded: a rotation the server refused or lost is tried again next sync.
-      if (error instanceof ApiCallError || error instanceof GroupClientError) return record;
+      // The sync itself succeeded: a rotation the server refused or lost, or one held back
+      // by evidence that this view is stale, is tried again at the next sync.
+      if (error instanceof ApiCallError || error instanceof GroupClientError || error instanceof PeerEvidenceError) return record;
       throw error;
     }
   }
@@ -646,9 +649,12 @@ export class GroupClient {
    * Syncs, builds entries on the synced state, appends them with compare-and-set and
    * adopts the result; a lost race is rebuilt on the newer log.
    */
-  private async appendBuilt(groupId: GroupId, build: (record: GroupRecord) => Promise<Built>): Promise<GroupRecord> {
+  private async appendBuilt(groupId: GroupId, build: (record: GroupRecord) => Promise<Built>, options: { evenIfStale?: boolean } = {}): Promise<GroupRecord> {
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       const record = await this.syncInternal(await this.record(groupId));
+      // A device with signed evidence that its log is stale or forked changes nothing
+      // on that view (a new key sealed to a membership the server is hiding changes from).
+      if (!options.evenIfStale) assertNotStale(record);
       const built = await build(record);
       // Nothing to change (e.g. the role is already the one asked for).
       if (built.entries.length === 0) return record;
