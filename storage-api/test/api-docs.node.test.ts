@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import { describe, expect, it } from 'vitest';
-import { API_ERROR_CODES, type ApiErrorCode } from '../../shared/src/protocol/api.ts';
-import { apiError } from '../src/errors.ts';
+import { API_ERROR_CODES, MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS, type ApiErrorCode } from '../../shared/src/protocol/api.ts';
+import { apiError, httpErrorCodes } from '../src/errors.ts';
 import { appRouter } from '../src/routers/index.ts';
 
 const API_MD = readFileSync(new URL('../../docs/API.md', import.meta.url), 'utf8');
@@ -116,5 +116,30 @@ describe('docs/API.md procedures', () => {
       const kind = /\b(Query|Mutation|Subscription)\b/.exec(block)?.[1]?.toLowerCase();
       expect(kind, `${path}: the kind of procedure`).toBe(procedure!._def.type);
     }
+  });
+});
+
+describe('docs/API.md answers outside procedures', () => {
+  const text = section(API_MD, 'Errors on the wire');
+  const rows = tableRows(text.slice(text.indexOf('| status |')));
+
+  it('lists each status with the codes the server really gives it', () => {
+    expect(rows.map((cells) => cells[0])).toEqual(['400', '404', '405', '408', '413', '414', '415', '417', '429', '431', '500']);
+    for (const [status, , trpc, conclave] of rows) {
+      expect({ status, trpc, conclave }).toEqual({ status, trpc: `\`${httpErrorCodes(Number(status)).trpc}\``, conclave: `\`${httpErrorCodes(Number(status)).conclave}\`` });
+    }
+  });
+
+  it('states the batch caps the server enforces', () => {
+    expect(API_MD).toContain(`at most **${MAX_BATCH_CALLS} calls**`);
+    expect(API_MD).toContain(`at most **${MAX_BATCH_PATH_CHARS} characters**`);
+    expect(section(API_MD, 'Limits')).toContain(`| calls per batch | ${MAX_BATCH_CALLS} (\`MAX_BATCH_CALLS\`)`);
+  });
+
+  it('lists schema validation among the checks of notes.put, in its place', () => {
+    const put = section(API_MD, 'Procedures').split(/^### /m).find((block) => block.startsWith('`notes.put`')) ?? '';
+    const order = ['the session', 'membership', 'within the limit', "the input's schema", 'the author is the caller', 'current generation', 'signature', 'compare-and-set'].map((words) => put.indexOf(words));
+    expect(order.every((at) => at >= 0), JSON.stringify(order)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 });
