@@ -283,6 +283,17 @@ describe('popup', () => {
     expect(root.textContent).not.toMatch(/recovery code added/);
   });
 
+  it('a replacement finished while the popup was closed shows the new code, never a second replacement', async () => {
+    state.status.identity = me();
+    state.status.groups = [group({ recoveryUnconfirmed: true })];
+    state.pending.set('g1', { code: 'REC1-NEWW-CODE-HERE', replaced: true });
+    state.drafts.set('popup.route', { screen: 'replace-recovery', groupId: 'g1' });
+    await open();
+    await until(() => expect(root.querySelector('h1')?.textContent).toBe('Save the new recovery code of “Family”'));
+    expect(button(/^Replace the recovery code$/)).toBeUndefined();
+    expect(state.asked.some((r) => r.type === 'group.replaceRecovery')).toBe(false);
+  });
+
   it('joins with a pasted link, says what is wrong with a bad one, then names who it waits for', async () => {
     state.status.identity = me();
     await open();

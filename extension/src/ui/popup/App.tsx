@@ -14,6 +14,7 @@ import { Home } from './Home.tsx';
 import { Invite } from './Invite.tsx';
 import { Join } from './Join.tsx';
 import { rememberWindow } from './open-panel.ts';
+import { PendingRecoveryCode } from './RecoveryCode.tsx';
 import { ReplaceRecovery } from './ReplaceRecovery.tsx';
 import { Restore } from './Restore.tsx';
 import { HOME, restoreRoute, type Route } from './route.ts';
@@ -78,6 +79,8 @@ function Body({ status, route, go, create }: BodyProps) {
       return <Restore status={data} refresh={status.reload} onDone={home} />;
     case 'replace-recovery': {
       const group = route.screen === 'replace-recovery' ? data.groups.find((g) => g.groupId === route.groupId) : undefined;
+      // Replaced while the popup was closed: the new code is waiting, never a second replacement.
+      if (group?.recoveryUnconfirmed) return <PendingRecoveryCode groupId={group.groupId} groupName={group.name ?? ''} onDone={home} clear={async () => undefined} />;
       if (group)
         return (
           <ReplaceRecovery
