@@ -72,7 +72,7 @@ let dave: DeviceIdentity;
 let erin: DeviceIdentity;
 
 beforeAll(async () => {
-  [alice, bob, carol, dave, erin] = await Promise.all(Array.from({ length: 5 }, () => generateIdentity()));
+  [alice, bob, carol, dave, erin] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity(), generateIdentity(), generateIdentity()]);
 });
 
 afterEach(async () => {
