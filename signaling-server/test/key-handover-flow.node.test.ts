@@ -249,10 +249,12 @@ describe('key handover flow: storage API + signaling server + WebRTC peers', () 
 
     a.trust.set(j.fingerprint, 'verified');
     expect(await a.client.handOverPending(groupId)).toEqual({ sent: [j.fingerprint], skipped: [] });
-    expect(await pendingRequesters(a, groupId)).toEqual([]);
+    // Served only once Jon confirms he opened it (his box to himself), not when a box exists.
+    expect(await pendingRequesters(a, groupId)).toEqual([j.fingerprint]);
 
     const second = await round(joiner.steps);
     expect(second.end).toEqual({ phase: 'received', via: 'mailbox' });
+    expect(await pendingRequesters(a, groupId)).toEqual([]);
     expect((await j.client.readNote(groupId, noteId)).body).toBe('Meet on Friday at the old mill');
   });
 
