@@ -486,7 +486,7 @@ describe('fingerprints, bundles and safety numbers', () => {
       [],
       {},
       unsigned,
-      { ...alice.bundle, v: 2 },
+      { ...alice.bundle, v: 1 },
       { ...alice.bundle, extra: 1 },
       { ...alice.bundle, sig: alice.bundle.sig.slice(1) },
       { ...alice.bundle, sig: `${alice.bundle.sig}=` },

@@ -18,7 +18,7 @@ const ALLOWED_FUNCTIONS = new Set([
   'isCanonicalBase64url', 'base64urlByteLength',
   // verification
   'parseBundle', 'fingerprintOf', 'verifyLabelled', 'verifyNoteSignature', 'replayLog', 'extendLog', 'deriveGroupId',
-  'compareHead', 'checkPinnedHead', 'currentGeneration', 'entryHash', 'isAdmin', 'logHead', 'openInvites',
+  'compareHead', 'checkPinnedHead', 'currentGeneration', 'entryHash', 'isAdmin', 'logHead', 'openInvites', 'noteVersionHash',
   // error classes
   'ConclaveError', 'LogVerificationError', 'SignatureError', 'EncodingError',
 ]);
