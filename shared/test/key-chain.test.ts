@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openBoxes } from '../src/client/key-fetch.ts';
-import { needsRepair } from '../src/client/group-client.ts';
+import { canRotateFrom, needsRepair } from '../src/client/group-client.ts';
 import type { GroupRecord } from '../src/client/key-store.ts';
 import { sealForRequests } from '../src/client/handover.ts';
 import { generationKeys, makeRotation, newSeed, reachableSeeds, type GenerationFault } from '../src/crypto/generations.ts';
@@ -255,6 +255,23 @@ describe('no member can break the key chain', () => {
     const bob = await receive(w, w.bob);
     expect(bob.seeds.has(1)).toBe(true);
     expect(bob.faults).toEqual([expect.objectContaining({ kind: 'forged-box', author: null, generation: 1 })]);
+  });
+
+  it('an admin whose current key is only late (or withheld) does not rotate past it: that would strand what was written with it', async () => {
+    const w = await world();
+    const rotated = await rotateKey(w.state, w.mallory, w.held.get(w.mallory.fingerprint)!.get(0)!, tick());
+    // Alice's box for generation 1 has not arrived.
+    await append(w, rotated.entry, rotated.boxes.filter((b) => b.recipient.id !== w.alice.fingerprint));
+    const late = await receive(w, w.alice);
+    expect(late.seeds.has(1)).toBe(false);
+    expect(needsRepair(late)).toBe(false);
+    expect(canRotateFrom(late)).toBe(false);
+    // With signed evidence that generation 1 itself is broken, the repair may skip it.
+    const junk = await sealKeyBox(w.mallory, w.state.groupId, 1, newSeed(), { kind: 'member', id: w.alice.fingerprint }, w.alice.bundle.boxKey);
+    w.boxes.push(junk);
+    const broken = await receive(w, w.alice);
+    expect(broken.faults).toEqual([expect.objectContaining({ kind: 'bad-seed', author: w.mallory.fingerprint, generation: 1 })]);
+    expect(canRotateFrom(broken)).toBe(true);
   });
 
   it('links must name earlier generations, newest first', async () => {

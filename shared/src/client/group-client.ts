@@ -79,7 +79,7 @@ export interface KeyHealth {
   /** Every fault this device met; `repaired` once the chain from the current key is whole again. */
   faults: Array<GenerationFault & { repaired: boolean }>;
   holdsCurrentKey: boolean;
-  /** This device is an admin holding a key, and the group needs a rotation or a repair. */
+  /** This device is an admin that can make the rotation or repair the group needs now. */
   canRepair: boolean;
 }
 
@@ -97,6 +97,16 @@ export function needsRepair(record: GroupRecord): boolean {
     return faults.some((f) => f.generation === current && (f.kind === 'bad-seed' || f.kind === 'bad-box') && f.author === author);
   }
   return repairLinks(state, seeds, faults).size > 1;
+}
+
+/**
+ * A rotation continues from the current seed; without it only on signed evidence that
+ * the current generation itself is broken. Otherwise (the key is merely late, or a server
+ * withholds it) a new generation would strand whatever was written with the current one.
+ */
+export function canRotateFrom(record: GroupRecord): boolean {
+  if (record.seeds.has(currentGeneration(record.state))) return true;
+  return record.seeds.size > 0 && needsRepair(record);
 }
 
 export class GroupClient {
@@ -182,7 +192,7 @@ export class GroupClient {
       ...(state.owedRotation ? { owedRotation: { ...state.owedRotation } } : {}),
       faults: (record.faults ?? []).map((fault) => ({ ...fault, repaired: holdsCurrentKey && !broken && fault.generation <= currentGeneration(state) && (fault.generation < currentGeneration(state) || fault.author !== state.generations[fault.generation]?.startedBy) })),
       holdsCurrentKey,
-      canRepair: admin && record.seeds.size > 0 && (state.owedRotation !== null || broken || !holdsCurrentKey),
+      canRepair: admin && canRotateFrom(record) && (state.owedRotation !== null || broken),
     };
   }
 
@@ -601,7 +611,9 @@ export class GroupClient {
     await this.appendBuilt(groupId, async (record) => {
       let ready = record;
       if (!ready.seeds.has(currentGeneration(ready.state))) ready = await this.fetchKeyInternal(ready);
-      if (ready.seeds.size === 0) throw new GroupClientError('no-key', 'this change makes a new key, which needs a key of the group on this device');
+      if (!canRotateFrom(ready)) {
+        throw new GroupClientError('no-key', 'this change makes a new key, which needs the current key on this device first (a new key made without it would leave out what was written with it): wait until the key arrives, then try again');
+      }
       rotated = await make(ready.state, ready.seeds, ready.faults ?? []);
       const boxes = [...rotated.boxes];
       // A box to itself too (when it stays): if the answer to the append is lost, the new key is not.
@@ -634,11 +646,11 @@ export class GroupClient {
 
   private async rotateForUpkeep(record: GroupRecord): Promise<GroupRecord> {
     const ready = record.seeds.has(currentGeneration(record.state)) ? record : await this.fetchKeyInternal(record);
-    if (ready.seeds.size === 0) return ready;
+    if (!canRotateFrom(ready)) return ready;
     return this.appendBuilt(record.groupId, async (latest) => {
       const fresh = latest.seeds.has(currentGeneration(latest.state)) ? latest : await this.fetchKeyInternal(latest);
       // Another admin may have rotated meanwhile: then there is nothing left to do.
-      if ((fresh.state.owedRotation === null && !needsRepair(fresh)) || fresh.seeds.size === 0) return { entries: [], boxes: [], state: fresh.state };
+      if ((fresh.state.owedRotation === null && !needsRepair(fresh)) || !canRotateFrom(fresh)) return { entries: [], boxes: [], state: fresh.state };
       const rotated = await rotateKey(fresh.state, this.identity, fresh.seeds, this.now(), fresh.faults ?? []);
       const self = await sealKeyBox(this.identity, record.groupId, rotated.generation, rotated.seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes);
       return { entries: [rotated.entry], boxes: [...rotated.boxes, self], state: rotated.state, seeds: new Map([...fresh.seeds, [rotated.generation, rotated.seed]]), faults: fresh.faults };
