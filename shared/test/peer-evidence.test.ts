@@ -162,6 +162,31 @@ describe('peer evidence: witnessed heads and signed forks', () => {
     await expect(ana.client.rotateKey(groupId)).resolves.toMatchObject({ generation: 1 });
   });
 
+  it('a member who signs a made-up head cannot lock anyone for good: it is named, its own removal is never blocked, removing it frees every device, and a person can dismiss it', async () => {
+    // Cy, a hostile member, dials Ana and Ben with a hello claiming a head far ahead.
+    const real = await cy.client.state(groupId);
+    const bogus = { ...real, seq: 1_000_000, head: 'A'.repeat(43) } as GroupState;
+    await meet(cy, ana, bogus);
+    await meet(cy, ben, bogus);
+    for (const d of [ana, ben]) {
+      await d.client.sync(groupId);
+      expect(await d.client.peerEvidence(groupId)).toMatchObject({ kind: 'behind', witnessed: { peer: cy.identity.fingerprint } });
+      await refusedWrite(d);
+    }
+    // Ben, after talking to Cy, dismisses it himself.
+    await ben.client.dismissPeerEvidence(groupId, cy.identity.fingerprint);
+    expect(await ben.client.peerEvidence(groupId)).toEqual({ kind: 'clear' });
+    // Ana, an admin frozen by Cy's claim alone, can still remove Cy; then she writes again.
+    await expect(ana.client.rotateKey(groupId)).rejects.toBeInstanceOf(PeerEvidenceError);
+    await ana.client.removeMember(groupId, cy.identity.fingerprint);
+    expect(await ana.client.peerEvidence(groupId)).toEqual({ kind: 'clear' });
+    await expect(ana.client.writeNote(groupId, { title: 'After Cy', body: 'x' })).resolves.toMatchObject({ version: 1 });
+    // Ben's own made-up head does not stop his removal either.
+    await meet(ben, ana, { ...(await ben.client.sync(groupId)), seq: 1_000_000, head: 'B'.repeat(43) } as GroupState);
+    await ana.client.sync(groupId);
+    await expect(ana.client.removeMember(groupId, ben.identity.fingerprint)).resolves.toBeDefined();
+  });
+
   it('the holder side keeps the joiner’s signed head too: a server withholding from the holder is caught, and named once the bound has passed', async () => {
     const before = (await ben.client.state(groupId)).seq;
     ben.lie.upTo = before;

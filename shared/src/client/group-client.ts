@@ -27,7 +27,7 @@ import { KeyedQueue, SessionKeeper } from './session-keeper.ts';
 import { sealForRequests, type HandoverResult } from './handover.ts';
 import { listHeaders, NoteGuard, NoteKeys, openListed, putNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
 import { MemoryNoteStore, type NoteStore } from './note-store.ts';
-import { admitPeerHead, assertNotStale, checkWitnessed, PeerEvidenceError, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
+import { admitPeerHead, assertNotStale, checkWitnessed, dismissEvidenceFrom, PeerEvidenceError, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
 import type { HeadEvidence } from '../crypto/head-evidence.ts';
 
 export type { HandoverResult } from './handover.ts';
@@ -398,6 +398,19 @@ export class GroupClient {
     });
   }
 
+  /**
+   * Forgets what `peer`'s device signed about the group log, after the person checked
+   * with that member (their device may be wrong or lying). Anything still true comes
+   * back at the next contact with them.
+   */
+  dismissPeerEvidence(groupId: GroupId, peer: Fingerprint): Promise<void> {
+    return this.queue.run(groupId, async () => {
+      const record = await this.record(groupId);
+      const next = dismissEvidenceFrom(record, peer);
+      if (next !== record) await this.store.save(next);
+    });
+  }
+
   /** What members' signed heads say about this device's copy of the group, as of the last sync. */
   async peerEvidence(groupId: GroupId): Promise<PeerEvidenceStatus> {
     return peerEvidenceStatus(await this.record(groupId), this.now());
@@ -497,7 +510,9 @@ export class GroupClient {
    */
   removeMember(groupId: GroupId, member: Fingerprint): Promise<{ generation: number; unreachable: KeyBox['recipient'][] }> {
     return this.locked(groupId, async () => {
-      const rotated = await this.rotate(groupId, (state, held, faults) => removeMember(state, this.identity, member, held, this.now(), faults));
+      // The member's own signed heads never stop its removal: a member who freezes
+      // devices with made-up heads can always be removed (DESIGN §4).
+      const rotated = await this.rotate(groupId, (state, held, faults) => removeMember(state, this.identity, member, held, this.now(), faults), { evidenceNotFrom: member });
       return { generation: rotated.generation, unreachable: rotated.unreachable };
     });
   }
@@ -606,6 +621,7 @@ export class GroupClient {
   private async rotate(
     groupId: GroupId,
     make: (state: GroupState, held: ReadonlyMap<number, Uint8Array>, faults: readonly GenerationFault[]) => Promise<Rotated>,
+    options: { evidenceNotFrom?: Fingerprint } = {},
   ): Promise<Rotated> {
     let rotated: Rotated | undefined;
     await this.appendBuilt(groupId, async (record) => {
@@ -621,7 +637,7 @@ export class GroupClient {
         boxes.push(await sealKeyBox(this.identity, groupId, rotated.generation, rotated.seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes));
       }
       return { entries: [rotated.entry], boxes, state: rotated.state, seeds: new Map([...ready.seeds, [rotated.generation, rotated.seed]]), faults: ready.faults };
-    });
+    }, options);
     return rotated!;
   }
 
@@ -661,12 +677,16 @@ export class GroupClient {
    * Syncs, builds entries on the synced state, appends them with compare-and-set and
    * adopts the result; a lost race is rebuilt on the newer log.
    */
-  private async appendBuilt(groupId: GroupId, build: (record: GroupRecord) => Promise<Built>, options: { evenIfStale?: boolean } = {}): Promise<GroupRecord> {
+  private async appendBuilt(
+    groupId: GroupId,
+    build: (record: GroupRecord) => Promise<Built>,
+    options: { evenIfStale?: boolean; evidenceNotFrom?: Fingerprint } = {},
+  ): Promise<GroupRecord> {
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       const record = await this.syncInternal(await this.record(groupId));
       // A device with signed evidence that its log is stale or forked changes nothing
       // on that view (a new key sealed to a membership the server is hiding changes from).
-      if (!options.evenIfStale) assertNotStale(record);
+      if (!options.evenIfStale) assertNotStale(record, options.evidenceNotFrom ? { except: options.evidenceNotFrom } : {});
       const built = await build(record);
       // Nothing to change (e.g. the role is already the one asked for).
       if (built.entries.length === 0) return record;
@@ -677,7 +697,8 @@ export class GroupClient {
         throw error;
       }
       const faults = built.faults ?? record.faults;
-      const next: GroupRecord = { ...record, groupId, state: built.state, pinned: logHead(built.state), seeds: built.seeds ?? record.seeds, ...(faults ? { faults } : {}) };
+      // What members signed is judged again on the new log (a removed member's claims go).
+      const next = checkWitnessed({ ...record, groupId, state: built.state, pinned: logHead(built.state), seeds: built.seeds ?? record.seeds, ...(faults ? { faults } : {}) }, this.now());
       await this.store.save(next);
       return next;
     }

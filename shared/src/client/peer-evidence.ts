@@ -14,6 +14,9 @@
  *   log at or past the point of conflict.
  * - Heads from devices that are not members of our validated log are not kept (a
  *   stranger's signature vouches for nothing), and unsigned words never get here.
+ * - A member can sign a made-up head. What it gains is bounded: the evidence names it,
+ *   removing it (which its own evidence never blocks) drops everything it signed, and
+ *   the person can dismiss it after checking with that member.
  */
 import { EncodingError } from '../crypto/errors.ts';
 import { compareHead } from '../crypto/group-log.ts';
@@ -138,9 +141,10 @@ export async function admitPeerHead(record: GroupRecord, evidence: HeadEvidence,
  */
 export function checkWitnessed(record: GroupRecord, now: number): GroupRecord {
   const { state } = record;
-  const witnessed = record.witnessed ?? [];
-  if (witnessed.length === 0) return record;
-  let forks = record.forkEvidence;
+  const pruned = dropDeparted(record);
+  const witnessed = pruned.witnessed ?? [];
+  if (witnessed.length === 0) return pruned;
+  let forks = pruned.forkEvidence;
   const unreached: WitnessedHead[] = [];
   for (const w of witnessed) {
     if (w.head.seq > state.seq) {
@@ -151,8 +155,34 @@ export function checkWitnessed(record: GroupRecord, now: number): GroupRecord {
       forks = keep(forks, { peer: w.peer, head: w.head, ours: state.hashes[w.head.seq]!, how: 'sync', foundAt: now, evidence: w.evidence }, (f) => f.foundAt);
     }
   }
-  if (unreached.length === witnessed.length) return record;
-  return withEvidence(record, unreached, forks);
+  if (unreached.length === witnessed.length) return pruned;
+  return withEvidence(pruned, unreached, forks);
+}
+
+/**
+ * Evidence only counts while its signer is a member. A member's honest head never goes
+ * past the entry that removed it (it can read no further), so once this device has
+ * synced that removal, nothing true is lost; a member who signed made-up heads to
+ * freeze others is undone by removing it (DESIGN §4: no single member can lock a group).
+ */
+function dropDeparted(record: GroupRecord): GroupRecord {
+  const member = (e: { peer: Fingerprint }) => record.state.members.has(e.peer);
+  const witnessed = record.witnessed?.filter(member);
+  const forks = record.forkEvidence?.filter(member);
+  if (witnessed?.length === record.witnessed?.length && forks?.length === record.forkEvidence?.length) return record;
+  return withEvidence(record, witnessed, forks);
+}
+
+/**
+ * Forgets what `peer`'s device signed: the person's own decision once they have checked
+ * with that member (their device may be wrong, or lying). Syncing and the next contact
+ * with that member bring back anything still true.
+ */
+export function dismissEvidenceFrom(record: GroupRecord, peer: Fingerprint): GroupRecord {
+  const witnessed = record.witnessed?.filter((w) => w.peer !== peer);
+  const forks = record.forkEvidence?.filter((f) => f.peer !== peer);
+  if (witnessed?.length === record.witnessed?.length && forks?.length === record.forkEvidence?.length) return record;
+  return withEvidence(record, witnessed, forks);
 }
 
 /** What the evidence says now: fork first, then the longest-unreached witnessed head. */
@@ -169,9 +199,10 @@ export function peerEvidenceStatus(record: Pick<GroupRecord, 'witnessed' | 'fork
  * forked (call it after a sync, so only unreached heads are left).
  * @throws {PeerEvidenceError} `peer-fork` or `stale-log`.
  */
-export function assertNotStale(record: Pick<GroupRecord, 'witnessed' | 'forkEvidence'>): void {
-  const fork = record.forkEvidence?.[0];
+export function assertNotStale(record: Pick<GroupRecord, 'witnessed' | 'forkEvidence'>, options: { except?: Fingerprint } = {}): void {
+  const counts = (e: { peer: Fingerprint }) => e.peer !== options.except;
+  const fork = record.forkEvidence?.find(counts);
   if (fork) throw new PeerEvidenceError('peer-fork', fork.peer, fork.head);
-  const witnessed = record.witnessed?.[0];
+  const witnessed = record.witnessed?.find(counts);
   if (witnessed) throw new PeerEvidenceError('stale-log', witnessed.peer, witnessed.head);
 }
