@@ -679,7 +679,8 @@ describe('key boxes', () => {
     // A confirmation at an older generation does not serve a request at the current one.
     const self0 = await sealKeyBox(joiner.identity, w.groupId, 0, w.seeds.get(0)!, { kind: 'member', id: joiner.fingerprint }, joiner.identity.boxKeys.publicBytes);
     const rotated = await rotateKey(w.state, w.owner.identity, w.seeds.get(0)!, w.h.clock.now);
-    await append(w, w.owner, [rotated.entry], rotated.boxes.filter((b) => b.recipient.id !== joiner.fingerprint));
+    // (The owner's box for generation 1 is on the server, but not yet opened by the joiner.)
+    await append(w, w.owner, [rotated.entry], rotated.boxes);
     w.seeds.set(1, rotated.seed);
     await joiner.api.boxes.post({ groupId: w.groupId, boxes: [self0] });
     await joiner.api.mailbox.request({ groupId: w.groupId });
@@ -695,6 +696,17 @@ describe('key boxes', () => {
     // Asking again (it lacks the new key) lists it until it confirms the new generation.
     await joiner.api.mailbox.request({ groupId: w.groupId });
     expect((await w.owner.api.mailbox.pending({ groupId: w.groupId })).map((p) => p.fingerprint)).toEqual([joiner.fingerprint]);
+  });
+
+  it('refuses a rotation that does not bring a box from its author for every member (a seed nobody receives cannot be committed to)', async () => {
+    const w = await world();
+    const member = await joinGroup(w);
+    const rotated = await rotateKey(w.state, w.owner.identity, w.seeds.get(0)!, w.h.clock.now);
+    const none = await refused(w.owner.api.groups.append({ groupId: w.groupId, entries: [rotated.entry], boxes: [] }), 'BOX_REJECTED');
+    expect(none.message).toMatch(/no key box from its author/);
+    const withoutMember = rotated.boxes.filter((b) => b.recipient.id !== member.fingerprint);
+    await refused(w.owner.api.groups.append({ groupId: w.groupId, entries: [rotated.entry], boxes: withoutMember }), 'BOX_REJECTED');
+    await append(w, w.owner, [rotated.entry], rotated.boxes);
   });
 
   it('refuses a rotation whose boxes are bad, and stores nothing of it', async () => {

@@ -24,7 +24,7 @@ import {
   type LogEntry,
 } from '../../../shared/src/verify.ts';
 import { apiError } from '../errors.ts';
-import { confirmedGeneration, validateBoxes } from '../services/box-rules.ts';
+import { confirmedGeneration, requireRotationBoxes, validateBoxes } from '../services/box-rules.ts';
 import { checkAcceptancesOpen, checkClock, indexesFor, validateEntries } from '../services/log-writes.ts';
 import { authedProcedure, router } from '../trpc/init.ts';
 
@@ -109,6 +109,7 @@ export const groupsRouter = router({
     const next = await validateEntries(state, entries, now);
     checkAcceptancesOpen(next, entries, now);
     await validateBoxes(next, boxes, ctx.device, now, ctx.config.clockSkewMs);
+    await requireRotationBoxes(state, next, boxes, ctx.device);
     const result = await ctx.store.appendEntries(groupId, entries, logHead(next), { ...indexesFor(state, next, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'another change reached the log first');
     await ctx.groups.remember(groupId, next);

@@ -11,7 +11,7 @@
  * mailbox counts it): a member can only confirm for itself, and a false confirmation
  * only takes its own request off the list.
  */
-import { currentGeneration, fromBase64url, LABELS, verifyLabelled, type Fingerprint, type GroupState, type KeyBox } from '../../../shared/src/verify.ts';
+import { currentGeneration, fromBase64url, LABELS, parseBundle, verifyLabelled, type Fingerprint, type GroupState, type KeyBox } from '../../../shared/src/verify.ts';
 import { apiError } from '../errors.ts';
 
 function rejected(index: number, why: string): Error {
@@ -76,4 +76,31 @@ export function confirmedGeneration(boxes: readonly KeyBox[], device: Fingerprin
     if (box.sender === device && box.recipient.kind === 'member' && box.recipient.id === device) newest = Math.max(newest, box.generation);
   }
   return newest;
+}
+
+/**
+ * A new generation must arrive with its boxes: one from its author for every other
+ * member whose box key can be sealed to (the recovery key included), in the same
+ * append. Without this an admin could commit to a seed nobody receives and leave no
+ * box to name it by; with it, a member who finds no box knows the server withheld it,
+ * and a bad box carries its author's signature (DESIGN §4).
+ * @param before the state before the call's entries; `after` the state once they apply.
+ */
+export async function requireRotationBoxes(before: GroupState, after: GroupState, boxes: readonly KeyBox[], author: Fingerprint): Promise<void> {
+  for (let generation = before.generations.length; generation < after.generations.length; generation++) {
+    const sealedTo = new Set(boxes.filter((b) => b.generation === generation && b.sender === author && b.recipient.kind === 'member').map((b) => b.recipient.id));
+    for (const member of after.members.values()) {
+      if (member.fingerprint === author || sealedTo.has(member.fingerprint)) continue;
+      // A logged box key nothing can be sealed to is skipped by clients too (`unreachable`).
+      const usable = await parseBundle(member.bundle).then(
+        () => true,
+        () => false,
+      );
+      if (!usable) continue;
+      throw apiError(
+        'BOX_REJECTED',
+        `generation ${generation} starts in this call but has no key box from its author for member ${member.fingerprint}: seal the new key to every member and send the boxes with the entry`,
+      );
+    }
+  }
 }
