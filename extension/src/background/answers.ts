@@ -94,6 +94,8 @@ export interface Answers {
   'group.setRole': { groupId: GroupId; fingerprint: Fingerprint; role: 'member' | 'admin' };
   'group.remove': RemoveAnswer;
   'group.leave': { groupId: GroupId };
+  /** The alarm the group still shows afterwards (another member's evidence, say), or null. */
+  'group.dismissPeerEvidence': { groupId: GroupId; alarm: string | null };
   'group.sync': StatusView;
   'verify.info': VerifyView;
   'verify.scanned': VerifiedAnswer;

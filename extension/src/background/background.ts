@@ -23,6 +23,7 @@ import * as recovery from './recovery-codes.ts';
 import { KeyWaits, SCANNED_QR_PREFIX } from './key-wait.ts';
 import { ensureProfile } from './names.ts';
 import * as notes from './note-requests.ts';
+import { dismissPeerEvidence } from './peer-evidence.ts';
 import { DEFAULT_SETTINGS, loadSettings, saveSettings } from './settings.ts';
 import { identityView, statusView } from './summaries.ts';
 import { Ticker, tickGroup } from './tick.ts';
@@ -140,6 +141,7 @@ export function createBackground(deps: BackgroundDeps): Background {
     'group.setRole': (request) => groups.setRole(ctx, request),
     'group.remove': (request) => groups.remove(ctx, request),
     'group.leave': (request) => groups.leave(ctx, request),
+    'group.dismissPeerEvidence': (request) => dismissPeerEvidence(ctx, request),
     'group.sync': async (request) => {
       if (!request.groupId) {
         await ticker.tick();
@@ -190,6 +192,8 @@ export function createBackground(deps: BackgroundDeps): Background {
         return { operation: 'join the group', typedCode: 'invite' };
       case 'group.restore':
         return { operation: 'restore the group', typedCode: 'recovery' };
+      case 'group.dismissPeerEvidence':
+        return { operation: 'dismiss the warning' };
       default:
         return {};
     }

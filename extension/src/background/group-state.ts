@@ -8,13 +8,16 @@
  * is a second kind of alarm, `peerAlarm`: it is worked out from the evidence each time
  * it is shown, never stored, so it clears by itself when the evidence is resolved —
  * and, unlike a forked log from the server, it stops new notes but not syncing or
- * talking to peers (that is how it resolves). Unsigned words never raise either.
+ * talking to peers (that is how it resolves). A member can sign a made-up head, so the
+ * person can also dismiss it after checking with that member (peer-evidence.ts), and
+ * an admin can remove that member. Unsigned words never raise either.
  */
 import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
-import { currentGeneration, type GroupState } from '../../../shared/src/crypto/group-log.ts';
+import { currentGeneration, isAdmin, type GroupState } from '../../../shared/src/crypto/group-log.ts';
 import { peerEvidenceStatus } from '../../../shared/src/client/peer-evidence.ts';
-import type { GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
 import type { GroupRow } from '../db/schema.ts';
+import type { PeerAlarmView } from '../messages/views.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail, isNetworkError } from './errors.ts';
@@ -52,31 +55,64 @@ function ago(ms: number): string {
   return hours < 36 ? `${hours} hours ago` : `${Math.round(hours / 24)} days ago`;
 }
 
+interface PeerAlarm {
+  kind: 'fork' | 'behind';
+  peer: Fingerprint;
+  text: string;
+}
+
 /**
- * The alarm members' signed heads raise for a group, in words (or null): a signed head
- * that contradicts ours, or one ahead of ours the server has not shown this device
- * within the bound (WITNESS_BOUND_MS). Each says how it clears.
+ * The alarm members' signed heads raise for a group (or null): a signed head that
+ * contradicts ours, or one ahead of ours the server has not shown this device within
+ * the bound (WITNESS_BOUND_MS). It names the member whose device signed it and says
+ * plainly that either the server is holding changes back or that device is wrong (a
+ * member can sign a made-up head), and how it clears by itself.
  */
-export function peerAlarm(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name' | 'witnessed' | 'forkEvidence' | 'removed'>): string | null {
+function peerAlarmOf(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name' | 'witnessed' | 'forkEvidence' | 'removed'>): PeerAlarm | null {
   if (row.removed) return null;
   const status = peerEvidenceStatus(row, ctx.now());
   if (status.kind === 'fork') {
     const who = ctx.trust.labelledName(status.fork.peer);
-    return (
-      `${who}'s device signed a different history of ${quoted(row.name)} than the one this device holds (${ago(ctx.now() - status.fork.foundAt)}): ` +
-      `one of you is being shown a forked history, perhaps by the server. New notes are paused. ` +
-      `This warning clears by itself when ${who}'s device connects again and shows the same history as this one.`
-    );
+    return {
+      kind: 'fork',
+      peer: status.fork.peer,
+      text:
+        `${who}'s device signed a different history of ${quoted(row.name)} than the one this device holds (${ago(ctx.now() - status.fork.foundAt)}). ` +
+        `Either the server is showing one of you a different history, or ${who}'s device is wrong (faulty, or making it up). New notes are paused. ` +
+        `This warning clears by itself when ${who}'s device connects again and shows the same history as this one.`,
+    };
   }
   if (status.kind === 'behind' && status.overdue) {
     const who = ctx.trust.labelledName(status.witnessed.peer);
-    return (
-      `The server has not shown this device changes to ${quoted(row.name)} that ${who}'s device already has (seen ${ago(ctx.now() - status.witnessed.seenAt)}): ` +
-      `the server may be hiding them from you — for example someone's removal. New notes are paused, so nothing is written with an out-of-date key. ` +
-      `This warning clears by itself as soon as the server shows those changes.`
-    );
+    return {
+      kind: 'behind',
+      peer: status.witnessed.peer,
+      text:
+        `The server has not shown this device changes to ${quoted(row.name)} that ${who}'s device already has (seen ${ago(ctx.now() - status.witnessed.seenAt)}). ` +
+        `Either the server is holding them back from you — for example someone's removal — or ${who}'s device is wrong (faulty, or making them up). ` +
+        `New notes are paused, so nothing is written with an out-of-date key. This warning clears by itself as soon as the server shows those changes.`,
+    };
   }
   return null;
+}
+
+/** The alarm members' signed heads raise for a group, in words (or null). */
+export function peerAlarm(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name' | 'witnessed' | 'forkEvidence' | 'removed'>): string | null {
+  return peerAlarmOf(ctx, row)?.text ?? null;
+}
+
+/**
+ * Who signed the head behind the group's alarm and what this device may do about it —
+ * only when the alarm shown is that one (a log that failed verification comes first
+ * and is not dismissed this way).
+ */
+export function peerAlarmView(ctx: Pick<Ctx, 'now' | 'trust'>, row: GroupRow, me: Fingerprint | null): PeerAlarmView | null {
+  if (row.alarm) return null;
+  const alarm = peerAlarmOf(ctx, row);
+  if (!alarm) return null;
+  const { state } = row;
+  const canRemove = me !== null && isAdmin(state, me) && alarm.peer !== me && alarm.peer !== state.recovery && state.members.has(alarm.peer);
+  return { peer: alarm.peer, name: ctx.trust.labelledName(alarm.peer), kind: alarm.kind, canRemove };
 }
 
 /** The alarm a group shows: a log that failed verification (kept), else what members' signed heads say. */

@@ -7,7 +7,7 @@ import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
 import type { GroupRow, IdentityRow, KeyWaitRow } from '../db/schema.ts';
 import type { GroupSummary, IdentityView, KeyWaitView, StatusView } from '../messages/views.ts';
 import type { Ctx } from './context.ts';
-import { groupAlarm, holdsCurrentKey } from './group-state.ts';
+import { groupAlarm, holdsCurrentKey, peerAlarmView } from './group-state.ts';
 import { unreplacedRecoveryUse } from './recovery-codes.ts';
 import { loadSettings } from './settings.ts';
 
@@ -34,6 +34,7 @@ export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null)
     unread: row.removed ? 0 : (counts?.unread ?? 0),
     pending: role === 'admin' && !row.removed ? (counts?.pending.length ?? 0) : 0,
     alarm: groupAlarm(ctx, row),
+    peerAlarm: peerAlarmView(ctx, row, me),
     recoveryUnconfirmed: recovery !== undefined,
     keyWait: keyWaitView(ctx, wait),
     removed: row.removed,

@@ -39,6 +39,8 @@ export const requestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('group.setRole'), groupId: groupIdSchema, fingerprint: fingerprintSchema, role: z.enum(['member', 'admin']) }),
   z.strictObject({ type: z.literal('group.remove'), groupId: groupIdSchema, fingerprint: fingerprintSchema }),
   z.strictObject({ type: z.literal('group.leave'), groupId: groupIdSchema }),
+  /** The person checked with `peer`: forget what that member's device signed about the group log. */
+  z.strictObject({ type: z.literal('group.dismissPeerEvidence'), groupId: groupIdSchema, peer: fingerprintSchema }),
   z.strictObject({ type: z.literal('group.sync'), groupId: groupIdSchema.optional() }),
   z.strictObject({ type: z.literal('verify.info'), groupId: groupIdSchema, fingerprint: fingerprintSchema }),
   /** The text decoded from a scanned QR code (camera or image). */

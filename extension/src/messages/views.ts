@@ -31,6 +31,11 @@ export interface GroupSummary {
   pending: number;
   /** Set when the group's log was found forked or rolled back: shown as a red banner. */
   alarm: string | null;
+  /**
+   * Set when `alarm` comes from a member's signed head (not from the server's log):
+   * who signed it and what the person can do about it. Absent or null otherwise.
+   */
+  peerAlarm?: PeerAlarmView | null;
   /** The creator has not yet confirmed saving the recovery code. */
   recoveryUnconfirmed: boolean;
   /** Set while this device waits for the group key. */
@@ -38,6 +43,21 @@ export interface GroupSummary {
   removed: boolean;
   /** Admins: a recovery code added a device and has not been replaced since. */
   recoveryUsed: RecoveryUseView | null;
+}
+
+/**
+ * A peer alarm's remedies: the member whose device signed the head. Anyone may
+ * dismiss it after checking with them (`group.dismissPeerEvidence`); an admin may
+ * remove them (`group.remove`, which that member's own evidence never blocks).
+ */
+export interface PeerAlarmView {
+  peer: Fingerprint;
+  /** Their name as this device knows it. */
+  name: string;
+  /** `fork`: their head contradicts ours; `behind`: theirs is ahead and the server has not shown it. */
+  kind: 'fork' | 'behind';
+  /** This device is an admin and that member can be removed. */
+  canRemove: boolean;
 }
 
 /** "The recovery code added a device as admin on <date>" — told to every admin until the code is replaced. */

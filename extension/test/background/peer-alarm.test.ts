@@ -5,6 +5,8 @@
  * an alarm that names the member and clears when their device agrees; a signed head
  * the server does not show this device within the bound raises an alarm naming the
  * server, and clears when the server shows it. New notes wait while either stands.
+ * Either alarm names the member whose device signed the head; the person can dismiss it
+ * after checking with them, and an admin can remove that member even while frozen by it.
  */
 import 'fake-indexeddb/auto';
 import { randomBytes } from 'node:crypto';
@@ -200,5 +202,70 @@ describe('peer alarms in the background', () => {
     await ben.bg.tick();
     expect(await benAlarm()).toBeNull();
     expect(await ben.ask({ type: 'notes.save', groupId, title: 'Rota', body: 'Sun' })).toMatchObject({ saved: true });
+  });
+
+  const benSummary = async () => (await ben.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)!;
+
+  it('a person who checked with Ana dismisses the alarm her device raised: it names her, says the server or her device is wrong, and writes work again', async () => {
+    const anaFp = (await ana.identity()).fingerprint;
+    await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    await ana.bg.tick();
+    await ben.bg.tick();
+    const seq = (await ben.db.groups.get(groupId))!.pinned.seq;
+    // Ana's device signs a made-up entry at Ben's newest position (a faulty or hostile member).
+    const prefix = await replayLog((await logEntries()).slice(0, seq), { now: Date.now() });
+    const madeUp = await createInvite(prefix, await ana.identity(), { role: 'member', expiresAt: Date.now() + HOUR });
+    await anaServes(await extendLog(prefix, [madeUp.entry]));
+    await benScansAna();
+
+    const summary = await benSummary();
+    expect(summary.alarm).toContain(`${ANA}'s device signed a different history`);
+    expect(summary.alarm).toMatch(/either the server is showing one of you a different history, or Anastasia Quillfeather's device is wrong/i);
+    expect(summary.peerAlarm).toEqual({ peer: anaFp, name: ANA, kind: 'fork', canRemove: false });
+    expect(await ben.refused({ type: 'notes.save', groupId, title: 'x', body: 'y' })).toMatchObject({ code: 'fork' });
+
+    const answer = await ben.ask({ type: 'group.dismissPeerEvidence', groupId, peer: anaFp });
+    expect(answer).toEqual({ groupId, alarm: null });
+    // What the alarm is computed from is gone from the stored row, so it stays gone.
+    const row = (await ben.db.groups.get(groupId))!;
+    expect(row.forkEvidence ?? []).toEqual([]);
+    expect(row.witnessed ?? []).toEqual([]);
+    expect(await benSummary()).toMatchObject({ alarm: null, peerAlarm: null });
+    expect(ben.badge()).not.toBe('!');
+    expect(await ben.ask({ type: 'notes.save', groupId, title: 'Checked with Ana', body: 'All fine' })).toMatchObject({ saved: true });
+    anaAnswers(honest);
+  });
+
+  it('an admin removes the member named by the alarm even while frozen by it; the alarm clears and writes work again', async () => {
+    const anaFp = (await ana.identity()).fingerprint;
+    const benFp = (await ben.identity()).fingerprint;
+    await ana.ask({ type: 'group.setRole', groupId, fingerprint: benFp, role: 'admin' });
+    await ben.bg.tick();
+    // Ana's device signs a head ahead of the log that the server will never show: made up.
+    const state = (await ana.db.groups.get(groupId))!.state;
+    const madeUp = await createInvite(state, await ana.identity(), { role: 'member', expiresAt: Date.now() + HOUR });
+    await anaServes(await extendLog(state, [madeUp.entry]));
+    await benScansAna();
+    anaAnswers(honest);
+    ben.clock.offset = WITNESS_BOUND_MS + 60_000;
+    await ben.bg.tick();
+    const summary = await benSummary();
+    expect(summary.alarm).toContain(`that ${ANA}'s device already has`);
+    expect(summary.alarm).toMatch(/either the server is holding them back from you .* or Anastasia Quillfeather's device is wrong/i);
+    expect(summary.peerAlarm).toEqual({ peer: anaFp, name: ANA, kind: 'behind', canRemove: true });
+    ben.clock.offset = 0;
+    // Frozen: nothing new is written on this device's view...
+    expect((await ben.refused({ type: 'notes.save', groupId, title: 'x', body: 'y' })).message).toContain('has not yet shown this device changes');
+
+    // ...but removing the member whose device signed it is never blocked by that evidence.
+    const removed = await ben.ask({ type: 'group.remove', groupId, fingerprint: anaFp });
+    expect(removed.generation).toBeGreaterThan(0);
+    expect(await benSummary()).toMatchObject({ alarm: null, peerAlarm: null });
+    const row = (await ben.db.groups.get(groupId))!;
+    expect(row.state.members.has(anaFp)).toBe(false);
+    expect(row.witnessed ?? []).toEqual([]);
+    await ben.bg.tick();
+    expect(ben.badge()).not.toBe('!');
+    expect(await ben.ask({ type: 'notes.save', groupId, title: 'After Ana', body: 'New key' })).toMatchObject({ saved: true });
   });
 });

@@ -1,18 +1,51 @@
 /**
  * What the person must know about a group before anything else: a forked or
- * rolled-back log (a red alert naming the group), having been removed (they keep
- * what they already read, DESIGN §5), or waiting for the group key.
+ * rolled-back log (a red alert naming the group), a member's device whose signed head
+ * disagrees with this device's (named, with "I checked with <name>: dismiss" and, for
+ * admins, "Remove <name>"), having been removed (they keep what they already read,
+ * DESIGN §5), or waiting for the group key.
  */
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { GroupSummary } from '../../messages/views.ts';
 import { groupName } from './logic.ts';
+import { PeerAlarmActions } from './PeerAlarmActions.tsx';
 
 export const REMOVED_TEXT = 'You were removed from this group. You keep what you already read; new notes are not readable.';
 
 export function GroupBanners({ group }: { group: GroupSummary }) {
   const name = groupName(group);
+  /** What dismissing or removing did: kept here, since the alarm's banner goes away. */
+  const [outcome, setOutcome] = useState<string[] | null>(null);
+  const outcomeRef = useRef<HTMLDivElement>(null);
+  // The buttons went with the banner: focus moves to what happened.
+  useEffect(() => {
+    if (outcome && !group.peerAlarm) outcomeRef.current?.focus();
+  }, [outcome, group.peerAlarm]);
   return (
     <>
-      {group.alarm && (
+      {group.alarm && group.peerAlarm && (
+        <div class="notice notice-alarm banner" role="alert">
+          <p class="notice-title">
+            <span aria-hidden="true">⚠</span> Warning about “{name}”: {group.peerAlarm.name}’s device and the server disagree
+          </p>
+          <p>{group.alarm}</p>
+          <PeerAlarmActions group={group} onOutcome={setOutcome} />
+        </div>
+      )}
+      {outcome && !group.peerAlarm && (
+        <div class="notice notice-ok banner" role="status" tabIndex={-1} ref={outcomeRef}>
+          {outcome.map((line, i) => (
+            <p key={i}>
+              {i === 0 && <span aria-hidden="true">✓ </span>}
+              {line}
+            </p>
+          ))}
+          <button type="button" class="quiet" onClick={() => setOutcome(null)}>
+            Close this message
+          </button>
+        </div>
+      )}
+      {group.alarm && !group.peerAlarm && (
         <div class="notice notice-alarm banner" role="alert">
           <p class="notice-title">
             <span aria-hidden="true">⚠</span> Warning about “{name}”: its history does not add up

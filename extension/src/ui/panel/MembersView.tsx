@@ -89,11 +89,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
     const result = await action.run<RemoveAnswer>({ type: 'group.remove', groupId, fingerprint: member.fingerprint });
     setRemoving(null);
     if (result.ok) {
-      const lines = [`${member.name} was removed. New notes use a new key they cannot read.`];
-      if (result.data.unreachable > 0)
-        lines.push(
-          `The new key could not yet be sealed to ${result.data.unreachable} ${result.data.unreachable === 1 ? 'member' : 'members'}; they will get it when the group next syncs with them.`,
-        );
+      const lines = removedLines(member.name, result.data.unreachable);
       setOutcome({ ok: result.data.unreachable === 0, lines });
       announce(lines.join(' '));
       await reload();
@@ -197,17 +193,13 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
         </div>
       )}
 
-      <ConfirmDialog
+      <RemoveMemberDialog
         open={confirm?.kind === 'remove'}
-        title={confirm?.kind === 'remove' ? `Remove ${confirm.member.name} from “${name}”?` : ''}
-        confirmLabel="Remove and start a new key"
-        danger
+        memberName={confirm?.kind === 'remove' ? confirm.member.name : null}
+        groupName={name}
         onConfirm={() => confirm?.kind === 'remove' && void remove(confirm.member)}
         onCancel={() => setConfirm(null)}
-      >
-        <p>Removing starts a new key for the group. {confirm?.kind === 'remove' ? confirm.member.name : 'They'} cannot read notes written from now on.</p>
-        <p>They keep what they already read: notes they opened before may still be on their device.</p>
-      </ConfirmDialog>
+      />
 
       <ConfirmDialog
         open={confirm?.kind === 'leave'}
@@ -234,6 +226,24 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
         )}
       </ConfirmDialog>
     </section>
+  );
+}
+
+/** What a removal did, in words (the members list and the peer alarm's "Remove" say the same). */
+export function removedLines(memberName: string, unreachable: number): string[] {
+  const lines = [`${memberName} was removed. New notes use a new key they cannot read.`];
+  if (unreachable > 0)
+    lines.push(`The new key could not yet be sealed to ${unreachable} ${unreachable === 1 ? 'member' : 'members'}; they will get it when the group next syncs with them.`);
+  return lines;
+}
+
+/** The one confirmation before removing a member (`group.remove`), wherever removal is offered. */
+export function RemoveMemberDialog({ open, memberName, groupName, onConfirm, onCancel }: { open: boolean; memberName: string | null; groupName: string; onConfirm: () => void; onCancel: () => void }) {
+  return (
+    <ConfirmDialog open={open} title={memberName ? `Remove ${memberName} from “${groupName}”?` : ''} confirmLabel="Remove and start a new key" danger onConfirm={onConfirm} onCancel={onCancel}>
+      <p>Removing starts a new key for the group. {memberName ?? 'They'} cannot read notes written from now on.</p>
+      <p>They keep what they already read: notes they opened before may still be on their device.</p>
+    </ConfirmDialog>
   );
 }
 
