@@ -11,6 +11,9 @@ import { makeRotation } from '../../shared/src/crypto/generations.ts';
 import { sealToRecipients } from '../../shared/src/crypto/group-lifecycle.ts';
 import { currentGeneration, nextEntry } from '../../shared/src/crypto/group-log.ts';
 import { extendLog } from '../../shared/src/crypto/log-replay.ts';
+import { generateIdentity } from '../../shared/src/crypto/identity.ts';
+import { createInvite } from '../../shared/src/crypto/invite.ts';
+import type { LogBody } from '../../shared/src/protocol/schemas.ts';
 import { randomBytes } from '../../shared/src/crypto/primitives.ts';
 import { toBase64url } from '../../shared/src/protocol/encoding.ts';
 import type { GroupId } from '../../shared/src/protocol/ids.ts';
@@ -147,6 +150,24 @@ describe.each(STORE_KINDS)('the key chain against hostile members, over HTTP (%s
     expect(uses.map((u) => u.device)).toContain(late.fingerprint);
     const lastUse = uses.at(-1)!;
     expect(lastUse.recoveryKey).toBe((await alice.client.state(groupId)).recovery);
+  });
+
+  it("a pre-keyed invite logged with a key that is not its code's is blamed on its author, never on the admin who sealed to it", async () => {
+    const mallory = await newDevice('Mallory2', server.url);
+    await joinVerified(alice, mallory, groupId, 'admin');
+    const state = await mallory.client.sync(groupId);
+    const g = currentGeneration(state);
+    const made = await createInvite(state, mallory.identity, { role: 'member', expiresAt: Date.now() + HOUR, prekeyed: { seed: (await mallory.store.load(groupId))!.seeds.get(g)!, generation: g } });
+    const stranger = await generateIdentity();
+    const entry = await nextEntry(state, mallory.identity, 'invite', { ...(made.entry.body as LogBody<'invite'>), boxKey: stranger.bundle.boxKey });
+    await mallory.session.api.groups.append.mutate({ groupId, entries: [entry], boxes: [] });
+    // Alice's honest rotation seals the new key to every open pre-keyed invite, this one included.
+    await alice.client.rotateKey(groupId);
+    const joiner = await newDevice('Joiner', server.url);
+    expect((await joiner.client.join(made.code)).hasKey).toBe(false);
+    const health = await joiner.client.keyHealth(groupId);
+    expect(health.faults).toEqual([expect.objectContaining({ kind: 'bad-invite', author: mallory.fingerprint })]);
+    expect(health.faults.some((f) => f.author === alice.fingerprint)).toBe(false);
   });
 
   it('a member who is not an admin cannot rotate or replace the recovery code', async () => {

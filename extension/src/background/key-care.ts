@@ -32,6 +32,7 @@ const FAULT_WORDS: Record<Fault['kind'], string> = {
   'bad-seed': 'it is not the key its maker announced',
   'bad-box': 'the copy sent to this device cannot be opened',
   'forged-box': 'a copy of it sent to this device was not made by who it claims',
+  'bad-invite': 'the invite this device joined with was made so that its key could never be opened',
 };
 
 /** Key health as the panel shows it: names instead of fingerprints, reasons in words, repaired faults left out. */

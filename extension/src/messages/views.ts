@@ -76,7 +76,7 @@ export interface KeyHealthView {
   /** A member left and no new key was started since. */
   owedRotation: { name: string; at: number } | null;
   /** Key generations this device could not open, each named by the device that made it. */
-  faults: Array<{ generation: number; authorName: string; at: number; kind: 'bad-link' | 'bad-seed' | 'bad-box' | 'forged-box'; reason: string }>;
+  faults: Array<{ generation: number; authorName: string; at: number; kind: 'bad-link' | 'bad-seed' | 'bad-box' | 'forged-box' | 'bad-invite'; reason: string }>;
   /** An admin here can start a new key that continues from the newest good one. */
   canRepair: boolean;
 }

@@ -5,10 +5,11 @@
  * the code or its secret.
  */
 import { reachableSeeds, type GenerationFault } from '../crypto/generations.ts';
-import { logHead, type GroupState } from '../crypto/group-log.ts';
+import { currentGeneration, logHead, type GroupState } from '../crypto/group-log.ts';
 import { signLabelled, type DeviceIdentity } from '../crypto/identity.ts';
 import { LABELS } from '../crypto/labels.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
+import { toBase64url } from '../protocol/encoding.ts';
 import { acceptInvite, inviteOpener, type InviteKeys } from '../crypto/invite.ts';
 import { examineKeyBox } from '../crypto/key-box.ts';
 import { extendLog, replayLog } from '../crypto/log-replay.ts';
@@ -64,7 +65,20 @@ export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, k
     // the good one. Bad ones are kept as attributed faults; the mailbox remains.
     let seeds = new Map<number, Uint8Array>();
     const faults: GenerationFault[] = [];
-    for (const box of found.boxes) {
+    // A pre-keyed invite whose logged box key is not the code's: its boxes can never be
+    // opened, and the fault is its author's, not the fault of whoever sealed to it.
+    const invite = joined.invites.get(keys.inviteId);
+    const mismatched = invite?.boxKey !== undefined && invite.boxKey !== toBase64url(keys.boxKeys.publicBytes);
+    if (mismatched) {
+      faults.push({
+        generation: currentGeneration(joined),
+        kind: 'bad-invite',
+        author: invite.author,
+        at: (found.entries[invite.seq] as { at?: number } | undefined)?.at ?? 0,
+        detail: 'the invite was logged with a key that does not belong to its code, so its pre-keyed key can never be opened',
+      });
+    }
+    for (const box of mismatched ? [] : found.boxes) {
       const examined = await examineKeyBox(box, inviteOpener(keys), joined);
       if (examined.kind === 'fault') faults.push(examined.fault);
       if (examined.kind !== 'seed') continue;

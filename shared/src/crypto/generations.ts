@@ -88,12 +88,13 @@ export async function checkSeed(state: GroupState, generation: number, seed: Uin
  * A generation this device found broken, and who made it (DESIGN §4): a link that
  * does not open to the seed the log names (`bad-link`, by the rotation's author), a
  * box whose seed is not the committed one (`bad-seed`, by the box's signed sender), a
- * signed box that does not open (`bad-box`), or a box its claimed sender never signed
- * (`forged-box`: the server or someone between; `author` is null).
+ * signed box that does not open (`bad-box`), a box its claimed sender never signed
+ * (`forged-box`: the server or someone between; `author` is null), or a pre-keyed
+ * invite logged with a box key that is not its code's (`bad-invite`, by its author).
  */
 export interface GenerationFault {
   generation: number;
-  kind: 'bad-link' | 'bad-seed' | 'bad-box' | 'forged-box';
+  kind: 'bad-link' | 'bad-seed' | 'bad-box' | 'forged-box' | 'bad-invite';
   author: Fingerprint | null;
   /** When the faulty object was made: the rotation's date for a link, else the generation's. */
   at: number;
