@@ -104,6 +104,8 @@ describe('notes: a lying server cannot rewind or hide them', () => {
     // The memory is the device's, not the client object's.
     const again = restarted(api, ben);
     expect((await again.client.readNote(groupId, noteId)).warnings.map((w) => w.code)).toEqual(['rolled-back']);
+    // Nor does the device sign a rival version 2 on top of the rolled-back one: it saw version 2.
+    await expect(again.client.writeNote(groupId, { title: 'Door code', body: 'rival' }, { noteId, version: 2 })).rejects.toMatchObject({ currentVersion: 2 });
     // A device that never saw version 2 cannot tell (the threat model says so).
     const carl = await device(api);
     await addMember(carl);

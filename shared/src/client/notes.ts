@@ -269,6 +269,9 @@ export class NoteGuard {
     if (version === 1) return { prev: null };
     const [seen] = await this.store.get(this.groupId, [noteId]);
     if (seen?.version === version - 1) return { prev: seen.hash };
+    // This device has already seen that version or a newer one: never sign a rival to it,
+    // whatever the server now serves as the newest.
+    if (seen && seen.version >= version) return { currentVersion: seen.version };
     let raw: unknown;
     try {
       raw = await this.fetch(noteId);
