@@ -696,6 +696,14 @@ describe('rotations', () => {
 });
 
 describe('roles', () => {
+  it('refuses a role change that changes nothing (no-op): nobody can grow the log for free', async () => {
+    const f = await fixture();
+    const same = await nextEntry(f.state, f.alice, 'role', { member: f.bob.fingerprint, role: 'member' }, f.clock());
+    await expectRejected(extendLog(f.state, [same]), 'no-op', 4);
+    const alsoSame = await nextEntry(f.state, f.alice, 'role', { member: f.alice.fingerprint, role: 'admin' }, f.clock());
+    await expectRejected(extendLog(f.state, [alsoSame]), 'no-op', 4);
+  });
+
   it('refuses demoting the last human admin', async () => {
     const f = await fixture();
     const self = await nextEntry(f.state, f.alice, 'role', { member: f.alice.fingerprint, role: 'member' }, f.clock());

@@ -698,6 +698,14 @@ describe('key boxes', () => {
     expect((await w.owner.api.mailbox.pending({ groupId: w.groupId })).map((p) => p.fingerprint)).toEqual([joiner.fingerprint]);
   });
 
+  it('refuses a role entry that changes nothing (LOG_REJECTED no-op), so a long log cannot be grown for free', async () => {
+    const w = await world();
+    const member = await joinGroup(w);
+    const same = await nextEntry(w.state, w.owner.identity, 'role', { member: member.fingerprint, role: 'member' }, w.h.clock.now);
+    const error = await refused(w.owner.api.groups.append({ groupId: w.groupId, entries: [same], boxes: [] }), 'LOG_REJECTED');
+    expect(error.message).toMatch(/no-op/);
+  });
+
   it('refuses a rotation that does not bring a box from its author for every member (a seed nobody receives cannot be committed to)', async () => {
     const w = await world();
     const member = await joinGroup(w);
