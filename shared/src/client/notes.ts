@@ -20,7 +20,7 @@
 import { generationKeys } from '../crypto/generations.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
-import { NoteOpenError, openNote, sealNote, verifyNote, type NoteFailure, type NotePlaintext } from '../crypto/note-envelope.ts';
+import { NoteOpenError, openNote, sealNote, verifyNoteHashed, type NoteFailure, type NotePlaintext } from '../crypto/note-envelope.ts';
 import { noteVersionHash } from '../crypto/note-signature.ts';
 import type { NoteHeader } from '../protocol/api.ts';
 import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
@@ -228,8 +228,7 @@ export class NoteGuard {
       throw error;
     }
     const opened = await openNote(raw, this.state, { noteId, ...(version !== undefined ? { version } : {}) }, this.keyFor);
-    const { envelope } = opened;
-    const hash = await noteVersionHash(envelope);
+    const { envelope, hash } = opened;
     const warnings = await this.check(envelope, hash, seen, asNewest);
     return { note: openedOf(envelope, opened, warnings), hash };
   }
@@ -248,8 +247,7 @@ export class NoteGuard {
       const wanted = Array.from({ length: Math.min(CHAIN_AT_ONCE, top) }, (_, i) => top - i);
       const fetched = await Promise.all(wanted.map((v) => this.fetchRaw(noteId, v)));
       for (const [i, raw] of fetched.entries()) {
-        const envelope = await verifyNote(raw, this.state, { noteId, version: wanted[i]! });
-        const hash = await noteVersionHash(envelope);
+        const { envelope, hash } = await verifyNoteHashed(raw, this.state, { noteId, version: wanted[i]! });
         if (newer) linkOrThrow(newer, { version: envelope.version, hash, generation: envelope.generation });
         else if (hash !== newest.hash) throw new NoteOpenError('forked', FORKED);
         versions.push(await this.decrypted(raw, envelope, hash));
@@ -279,8 +277,7 @@ export class NoteGuard {
       if (error instanceof ApiCallError && error.is('NOT_FOUND')) return { currentVersion: 0 };
       throw error;
     }
-    const envelope = await verifyNote(raw, this.state, { noteId });
-    const hash = await noteVersionHash(envelope);
+    const { envelope, hash } = await verifyNoteHashed(raw, this.state, { noteId });
     await this.check(envelope, hash, seen, true);
     return envelope.version === version - 1 ? { prev: hash } : { currentVersion: envelope.version };
   }
@@ -359,8 +356,8 @@ export class NoteGuard {
   private async fetchVerified(noteId: NoteId, versions: number[]): Promise<Array<{ envelope: NoteEnvelope; version: number; hash: string; generation: number }>> {
     return Promise.all(
       versions.map(async (version) => {
-        const envelope = await verifyNote(await this.fetchRaw(noteId, version), this.state, { noteId, version });
-        return { envelope, version, hash: await noteVersionHash(envelope), generation: envelope.generation };
+        const { envelope, hash } = await verifyNoteHashed(await this.fetchRaw(noteId, version), this.state, { noteId, version });
+        return { envelope, version, hash, generation: envelope.generation };
       }),
     );
   }

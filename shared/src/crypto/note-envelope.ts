@@ -13,7 +13,7 @@ import { DecryptError, EncodingError, NoteError } from './errors.ts';
 import type { GroupState } from './group-log.ts';
 import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { noteSigningView } from './note-signature.ts';
+import { noteSigningView, versionHashOfView } from './note-signature.ts';
 import { aeadOpen, aeadSeal, importAeadKey, randomBytes } from './primitives.ts';
 import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
@@ -132,7 +132,7 @@ export async function openNote(
   state: GroupState,
   expected: { noteId: NoteId; version?: number },
   noteKeyFor: (generation: number) => Promise<Uint8Array | CryptoKey | undefined> | Uint8Array | CryptoKey | undefined,
-): Promise<NotePlaintext & { envelope: NoteEnvelope }> {
+): Promise<NotePlaintext & { envelope: NoteEnvelope; hash: string }> {
   const { envelope, signKey } = checkedEnvelope(input, state, expected);
   const { sig, ...unsigned } = envelope;
   // Decoded once: hashed for the signature, then decrypted.
@@ -147,7 +147,8 @@ export async function openNote(
   };
   // Signature check and decryption run side by side; plaintext is released only after
   // the signature holds.
-  const signatureHolds = noteSigningView(unsigned, sealedTitle, sealedBody).then((view) => verifyLabelled(signKey, sig, LABELS.noteSignature, view));
+  const view = noteSigningView(unsigned, sealedTitle, sealedBody);
+  const signatureHolds = view.then((v) => verifyLabelled(signKey, sig, LABELS.noteSignature, v));
   const decryption = (async () => {
     const noteKey = await noteKeyFor(envelope.generation);
     if (!noteKey) return null;
@@ -174,7 +175,8 @@ export async function openNote(
     throw error;
   }
   if (!outcome.plaintext) throw new NoteOpenError('no-key', 'the key for this note has not reached this device yet');
-  return { ...outcome.plaintext, envelope };
+  // The version hash from the same digests the signature covered: the ciphertexts are hashed once.
+  return { ...outcome.plaintext, envelope, hash: await versionHashOfView(await view, sig) };
 }
 
 /**
@@ -185,6 +187,11 @@ export async function openNote(
  * @throws {NoteOpenError} with a reason the UI can explain.
  */
 export async function verifyNote(input: unknown, state: GroupState, expected: { noteId: NoteId; version?: number }): Promise<NoteEnvelope> {
+  return (await verifyNoteHashed(input, state, expected)).envelope;
+}
+
+/** `verifyNote`, also giving the version's `noteVersionHash` (from the same digests). @throws {NoteOpenError} */
+export async function verifyNoteHashed(input: unknown, state: GroupState, expected: { noteId: NoteId; version?: number }): Promise<{ envelope: NoteEnvelope; hash: string }> {
   const { envelope, signKey } = checkedEnvelope(input, state, expected);
   const { sig, ...unsigned } = envelope;
   const view = await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body));
@@ -192,7 +199,7 @@ export async function verifyNote(input: unknown, state: GroupState, expected: { 
     throw new NoteOpenError('bad-signature', 'signature invalid: this note was changed after it was written, possibly tampered');
   }
   checkLinkRule(envelope);
-  return envelope;
+  return { envelope, hash: await versionHashOfView(view, sig) };
 }
 
 /** Version 1 names no previous version; every later version names one (its author signed that). */

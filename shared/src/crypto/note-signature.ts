@@ -39,6 +39,10 @@ const VERSION_HASH_PREFIX = concatBytes(utf8(LABELS.noteVersionHash), new Uint8A
  */
 export async function noteVersionHash(envelope: NoteEnvelope): Promise<string> {
   const { sig, ...unsigned } = envelope;
-  const view = await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body));
+  return versionHashOfView(await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body)), sig);
+}
+
+/** `noteVersionHash` from a signed view already built (the ciphertexts are not hashed again). */
+export async function versionHashOfView(view: Record<string, unknown>, sig: string): Promise<string> {
   return toBase64url(await sha256(concatBytes(VERSION_HASH_PREFIX, labelled(LABELS.noteSignature, view), fromBase64url(sig, 64))));
 }
