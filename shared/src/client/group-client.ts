@@ -361,7 +361,7 @@ export class GroupClient {
       await this.store.save({ ...record, seeds: reached.seeds, ...(faults ? { faults } : {}) });
       // A box to itself answers its own mailbox request (admins stop seeing it) and
       // keeps the key on the server, sealed to this device, should local storage be lost.
-      const box = await sealKeyBox(this.identity, groupId, generation, seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes);
+      const box = await this.selfBox(groupId, generation, seed);
       await call('storing the received key', () => this.api.boxes.post.mutate({ groupId, boxes: [box] }));
     });
   }
@@ -631,14 +631,21 @@ export class GroupClient {
         throw new GroupClientError('no-key', 'this change makes a new key, which needs the current key on this device first (a new key made without it would leave out what was written with it): wait until the key arrives, then try again');
       }
       rotated = await make(ready.state, ready.seeds, ready.faults ?? []);
-      const boxes = [...rotated.boxes];
-      // A box to itself too (when it stays): if the answer to the append is lost, the new key is not.
-      if (rotated.state.members.has(this.fingerprint)) {
-        boxes.push(await sealKeyBox(this.identity, groupId, rotated.generation, rotated.seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes));
-      }
-      return { entries: [rotated.entry], boxes, state: rotated.state, seeds: new Map([...ready.seeds, [rotated.generation, rotated.seed]]), faults: ready.faults };
+      return this.rotationBuilt(ready, rotated);
     }, options);
     return rotated!;
+  }
+
+  /** What `appendBuilt` appends for a rotation: its entry and boxes, plus a box to this device when it stays (a lost answer to the append must not lose the new key). */
+  private async rotationBuilt(ready: GroupRecord, rotated: Rotated): Promise<Built> {
+    const boxes = [...rotated.boxes];
+    if (rotated.state.members.has(this.fingerprint)) boxes.push(await this.selfBox(ready.groupId, rotated.generation, rotated.seed));
+    return { entries: [rotated.entry], boxes, state: rotated.state, seeds: new Map([...ready.seeds, [rotated.generation, rotated.seed]]), faults: ready.faults };
+  }
+
+  /** A seed sealed to this device itself: a backup on the server, and the confirmation that serves its mailbox request. */
+  private selfBox(groupId: GroupId, generation: number, seed: Uint8Array): Promise<KeyBox> {
+    return sealKeyBox(this.identity, groupId, generation, seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes);
   }
 
   /**
@@ -667,9 +674,7 @@ export class GroupClient {
       const fresh = latest.seeds.has(currentGeneration(latest.state)) ? latest : await this.fetchKeyInternal(latest);
       // Another admin may have rotated meanwhile: then there is nothing left to do.
       if ((fresh.state.owedRotation === null && !needsRepair(fresh)) || !canRotateFrom(fresh)) return { entries: [], boxes: [], state: fresh.state };
-      const rotated = await rotateKey(fresh.state, this.identity, fresh.seeds, this.now(), fresh.faults ?? []);
-      const self = await sealKeyBox(this.identity, record.groupId, rotated.generation, rotated.seed, { kind: 'member', id: this.fingerprint }, this.identity.boxKeys.publicBytes);
-      return { entries: [rotated.entry], boxes: [...rotated.boxes, self], state: rotated.state, seeds: new Map([...fresh.seeds, [rotated.generation, rotated.seed]]), faults: fresh.faults };
+      return this.rotationBuilt(fresh, await rotateKey(fresh.state, this.identity, fresh.seeds, this.now(), fresh.faults ?? []));
     });
   }
 

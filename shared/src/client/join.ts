@@ -4,14 +4,14 @@
  * the invite key, and open the pre-keyed box if there is one. The server never sees
  * the code or its secret.
  */
-import { reachableSeeds, type GenerationFault } from '../crypto/generations.ts';
+import type { GenerationFault } from '../crypto/generations.ts';
 import { currentGeneration, logHead, type GroupState } from '../crypto/group-log.ts';
 import { signLabelled, type DeviceIdentity } from '../crypto/identity.ts';
 import { LABELS } from '../crypto/labels.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
 import { toBase64url } from '../protocol/encoding.ts';
 import { acceptInvite, inviteOpener, type InviteKeys } from '../crypto/invite.ts';
-import { examineKeyBox } from '../crypto/key-box.ts';
+import { openSeedBoxes } from '../crypto/key-box.ts';
 import { extendLog, replayLog } from '../crypto/log-replay.ts';
 import type { ApiClient } from './api-session.ts';
 import { ApiCallError, call, GroupClientError } from './errors.ts';
@@ -62,11 +62,10 @@ export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, k
       throw error;
     }
     // Every sender's box for the invite: any member could have posted a junk one beside
-    // the good one. Bad ones are kept as attributed faults; the mailbox remains.
-    let seeds = new Map<number, Uint8Array>();
-    const faults: GenerationFault[] = [];
-    // A pre-keyed invite whose logged box key is not the code's: its boxes can never be
+    // the good one. Bad ones are kept as attributed faults; the mailbox remains. A
+    // pre-keyed invite whose logged box key is not the code's: its boxes can never be
     // opened, and the fault is its author's, not the fault of whoever sealed to it.
+    const faults: GenerationFault[] = [];
     const invite = joined.invites.get(keys.inviteId);
     const mismatched = invite?.boxKey !== undefined && invite.boxKey !== toBase64url(keys.boxKeys.publicBytes);
     if (mismatched) {
@@ -78,15 +77,9 @@ export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, k
         detail: 'the invite was logged with a key that does not belong to its code, so its pre-keyed key can never be opened',
       });
     }
-    for (const box of mismatched ? [] : found.boxes) {
-      const examined = await examineKeyBox(box, inviteOpener(keys), joined);
-      if (examined.kind === 'fault') faults.push(examined.fault);
-      if (examined.kind !== 'seed') continue;
-      const reached = await reachableSeeds(joined, new Map([[examined.generation, examined.seed]]));
-      seeds = reached.seeds;
-      faults.push(...reached.faults);
-      break;
-    }
+    const opened = mismatched ? { seeds: new Map<number, Uint8Array>(), faults: [] } : await openSeedBoxes(found.boxes, inviteOpener(keys), joined);
+    const seeds = opened.seeds;
+    faults.push(...opened.faults);
     const merged = mergeFaults(undefined, faults);
     return { groupId: keys.groupId, state: joined, pinned: logHead(joined), seeds, ...(merged ? { faults: merged } : {}) };
   }

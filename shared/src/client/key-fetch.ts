@@ -6,10 +6,10 @@
  * the current generation from someone else's box, it posts a box to itself: that is
  * the confirmation that serves its mailbox request (and a server-side backup).
  */
-import { reachableSeeds, type GenerationFault } from '../crypto/generations.ts';
+import type { GenerationFault } from '../crypto/generations.ts';
 import { currentGeneration } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
-import { examineKeyBox, openerFor, sealKeyBox } from '../crypto/key-box.ts';
+import { openerFor, openSeedBoxes, sealKeyBox } from '../crypto/key-box.ts';
 import type { KeyBox } from '../protocol/schemas.ts';
 import type { ApiClient } from './api-session.ts';
 import { call } from './errors.ts';
@@ -55,21 +55,8 @@ export async function withNewestKey(api: ApiClient, identity: DeviceIdentity, re
 
 /** The record with whatever `boxes` add to it; pure apart from crypto. */
 export async function openBoxes(identity: DeviceIdentity, record: GroupRecord, boxes: readonly KeyBox[]): Promise<GroupRecord> {
-  const { state } = record;
-  const opener = openerFor(identity);
-  let seeds = record.seeds;
-  const faults: GenerationFault[] = [];
-  const newest = [...boxes].sort((a, b) => b.generation - a.generation);
-  for (const box of newest) {
-    if (seeds.has(box.generation)) continue;
-    const examined = await examineKeyBox(box, opener, state);
-    if (examined.kind === 'fault') faults.push(examined.fault);
-    if (examined.kind !== 'seed') continue;
-    const reached = await reachableSeeds(state, new Map([...seeds, [examined.generation, examined.seed]]), [examined.generation]);
-    seeds = reached.seeds;
-    faults.push(...reached.faults);
-  }
-  if (seeds === record.seeds && faults.length === 0) return record;
+  const { seeds, faults } = await openSeedBoxes(boxes, openerFor(identity), record.state, record.seeds);
+  if (seeds.size === record.seeds.size && faults.length === 0) return record;
   const merged = mergeFaults(record.faults, faults);
   return { ...record, seeds, ...(merged ? { faults: merged } : {}) };
 }

@@ -116,19 +116,6 @@ export async function putNote(
   return envelope;
 }
 
-/** Fetches and opens one note version (the newest when `version` is omitted). @throws {NoteOpenError} */
-export async function getNote(
-  api: ApiClient,
-  state: GroupState,
-  keyFor: (generation: number) => Promise<Uint8Array | undefined>,
-  noteId: NoteId,
-  version?: number,
-): Promise<OpenedNote> {
-  const envelope = await call('reading the note', () => api.notes.get.query({ groupId: state.groupId, noteId, ...(version !== undefined ? { version } : {}) }));
-  const opened = await openNote(envelope, state, { noteId, ...(version !== undefined ? { version } : {}) }, keyFor);
-  return openedOf(opened.envelope, opened, []);
-}
-
 function openedOf(e: NoteEnvelope, plaintext: NotePlaintext, warnings: NoteWarning[]): OpenedNote {
   return { noteId: e.noteId, version: e.version, generation: e.generation, author: e.author, at: e.at, deleted: e.deleted, title: plaintext.title, body: plaintext.body, warnings };
 }

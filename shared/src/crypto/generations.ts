@@ -10,7 +10,7 @@
 import { labelled } from '../protocol/canonical.ts';
 import { fromBase64url, toBase64url, type Bytes } from '../protocol/encoding.ts';
 import type { Fingerprint, GroupId } from '../protocol/ids.ts';
-import type { Rotation } from '../protocol/schemas.ts';
+import { MAX_ROTATION_LINKS, type Rotation } from '../protocol/schemas.ts';
 import { DecryptError, KeyBoxError, SeedMismatchError, UnknownGenerationError } from './errors.ts';
 import type { GroupState } from './group-log.ts';
 import { LABELS } from './labels.ts';
@@ -173,7 +173,7 @@ export async function seedChain(state: GroupState, generation: number, seed: Uin
  * each held seed that cannot be reached from those already linked through links not
  * known to be broken. With a healthy chain that is just the newest seed.
  */
-export function repairLinks(state: GroupState, held: ReadonlyMap<number, Uint8Array>, faults: readonly GenerationFault[] = [], max = 8): Map<number, Uint8Array> {
+export function repairLinks(state: GroupState, held: ReadonlyMap<number, Uint8Array>, faults: readonly GenerationFault[] = [], max = MAX_ROTATION_LINKS): Map<number, Uint8Array> {
   const broken = new Set(faults.filter((f) => f.kind === 'bad-link').map((f) => `${f.generation}>${f.linked}`));
   const order = [...held.keys()].filter((g) => state.generations[g]).sort((a, b) => b - a);
   const links = new Map<number, Uint8Array>();

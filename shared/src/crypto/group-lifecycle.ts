@@ -8,7 +8,7 @@
  */
 import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
-import { MAX_ROTATION_LINKS, type HandoverPolicy, type KeyBox, type LogEntry, type Rotation } from '../protocol/schemas.ts';
+import { MAX_ROTATION_LINKS, PROTOCOL_VERSION, type HandoverPolicy, type KeyBox, type LogEntry, type Rotation } from '../protocol/schemas.ts';
 import { checkSeed, makeRotation, newSeed, repairLinks, seedCommitment, type GenerationFault } from './generations.ts';
 import { currentGeneration, nextEntry, seedRecipients, signEntry, type GroupState } from './group-log.ts';
 import { EncodingError, KeyBoxError } from './errors.ts';
@@ -17,7 +17,6 @@ import { sealKeyBox } from './key-box.ts';
 import { deriveGroupId, extendLog, replayLog } from './log-replay.ts';
 import { randomBytes } from './primitives.ts';
 import { createRecoveryCode } from './recovery.ts';
-import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 export interface SealedSeed {
   boxes: KeyBox[];

@@ -5,13 +5,12 @@
 import { labelled } from '../protocol/canonical.ts';
 import { concatBytes, fromBase64url, toBase64url, utf8 } from '../protocol/encoding.ts';
 import type { EntryHash, Fingerprint, GroupId, InviteId, Role } from '../protocol/ids.ts';
-import type { HandoverPolicy, LogBody, LogEntry, LogHead, LogOp, PublicBundle, SeedLink, UnsignedLogEntry } from '../protocol/schemas.ts';
+import { PROTOCOL_VERSION, type HandoverPolicy, type LogBody, type LogEntry, type LogHead, type LogOp, type PublicBundle, type SeedLink, type UnsignedLogEntry } from '../protocol/schemas.ts';
 import type { Bytes } from '../protocol/encoding.ts';
 import { LogVerificationError } from './errors.ts';
 import { signLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
 import { sha256Now } from './primitives.ts';
-import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 export interface MemberInfo {
   fingerprint: Fingerprint;

@@ -21,7 +21,7 @@
  */
 import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
-import { HANDSHAKE_MESSAGE_MAX_CHARS, handshakeMessageSchema, type HandshakeMessage } from '../protocol/schemas.ts';
+import { HANDSHAKE_MESSAGE_MAX_CHARS, PROTOCOL_VERSION, handshakeMessageSchema, type HandshakeMessage } from '../protocol/schemas.ts';
 import { ConclaveError } from './errors.ts';
 import { compareHead, currentGeneration, logHead, type GroupState } from './group-log.ts';
 import { parseBundle, signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
@@ -30,7 +30,6 @@ import { LABELS } from './labels.ts';
 import { randomBytes } from './primitives.ts';
 import { qrSecretMatches } from './qr.ts';
 import { transcript, type Auth, type HeadEvidence, type Hello, type Welcome } from './head-evidence.ts';
-import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 export type { HeadEvidence } from './head-evidence.ts';
 export type RefusalReason = Extract<HandshakeMessage, { t: 'refuse' }>['reason'];

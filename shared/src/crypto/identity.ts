@@ -7,11 +7,10 @@
 import { labelled } from '../protocol/canonical.ts';
 import { fromBase64url, toBase32, toBase64url, type Bytes } from '../protocol/encoding.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
-import { publicBundleSchema, type PublicBundle } from '../protocol/schemas.ts';
+import { PROTOCOL_VERSION, publicBundleSchema, type PublicBundle } from '../protocol/schemas.ts';
 import { EncodingError, SignatureError } from './errors.ts';
 import { LABELS } from './labels.ts';
 import { generateBoxKeyPair, generateSigningKeyPair, isUsableBoxKey, sha256Now, sign, verify, type KeyPairWithPublicBytes } from './primitives.ts';
-import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 /** A device's own identity. Structured-cloneable, so it is stored in IndexedDB as is. */
 export interface DeviceIdentity {

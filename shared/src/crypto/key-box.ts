@@ -10,14 +10,13 @@
 import { labelled } from '../protocol/canonical.ts';
 import { fromBase64url, toBase64url, type Bytes } from '../protocol/encoding.ts';
 import type { Fingerprint, GroupId } from '../protocol/ids.ts';
-import { keyBoxSchema, type KeyBox, type KeyBoxRecipient } from '../protocol/schemas.ts';
+import { keyBoxSchema, PROTOCOL_VERSION, type KeyBox, type KeyBoxRecipient } from '../protocol/schemas.ts';
 import { DecryptError, EncodingError, KeyBoxError, SeedMismatchError, SignatureError, UnknownGenerationError } from './errors.ts';
-import { checkSeed, type GenerationFault } from './generations.ts';
+import { checkSeed, reachableSeeds, type GenerationFault, type ReachableSeeds } from './generations.ts';
 import type { GroupState } from './group-log.ts';
 import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
 import { hpkeOpen, hpkeSeal, type HpkeTestOptions } from './primitives.ts';
-import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 function boxInfo(groupId: GroupId, generation: number, recipient: KeyBoxRecipient): Bytes {
   return labelled(LABELS.keyBoxInfo, { groupId, generation, recipient });
@@ -132,4 +131,30 @@ export async function examineKeyBox(input: unknown, opener: BoxOpener, state: Gr
     }
     throw error;
   }
+}
+
+/**
+ * Every seed `boxes` give `opener`, newest generation first and every sender's box
+ * tried, each walked down the log's links from what is already `held`; bad boxes and
+ * broken links come back as attributed faults, never as a reason to stop (DESIGN §5).
+ * The server chooses what it lists, so `boxes` is untrusted input.
+ */
+export async function openSeedBoxes(boxes: readonly unknown[], opener: BoxOpener, state: GroupState, held: ReadonlyMap<number, Uint8Array> = new Map()): Promise<ReachableSeeds> {
+  let seeds = new Map<number, Bytes>([...held].map(([g, seed]) => [g, new Uint8Array(seed)]));
+  const faults: GenerationFault[] = [];
+  for (const box of [...boxes].sort((a, b) => generationOf(b) - generationOf(a))) {
+    if (seeds.has(generationOf(box))) continue;
+    const examined = await examineKeyBox(box, opener, state);
+    if (examined.kind === 'fault') faults.push(examined.fault);
+    if (examined.kind !== 'seed') continue;
+    const reached = await reachableSeeds(state, new Map([...seeds, [examined.generation, examined.seed]]), [examined.generation]);
+    seeds = reached.seeds;
+    faults.push(...reached.faults);
+  }
+  return { seeds, faults };
+}
+
+function generationOf(box: unknown): number {
+  const generation = (box as { generation?: unknown } | null)?.generation;
+  return typeof generation === 'number' ? generation : -1;
 }

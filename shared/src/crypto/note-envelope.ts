@@ -8,14 +8,13 @@
 import { labelled } from '../protocol/canonical.ts';
 import { fromBase64url, fromUtf8, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
 import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
-import { NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_BYTES, noteEnvelopeSchema, type NoteEnvelope } from '../protocol/schemas.ts';
+import { NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_BYTES, PROTOCOL_VERSION, noteEnvelopeSchema, type NoteEnvelope } from '../protocol/schemas.ts';
 import { DecryptError, EncodingError, NoteError } from './errors.ts';
 import type { GroupState } from './group-log.ts';
 import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
 import { noteSigningView, versionHashOfView } from './note-signature.ts';
 import { aeadOpen, aeadSeal, importAeadKey, randomBytes } from './primitives.ts';
-import { PROTOCOL_VERSION } from '../protocol/schemas.ts';
 
 export interface NotePlaintext {
   title: string;
@@ -183,14 +182,10 @@ export async function openNote(
  * Verifies a note envelope without decrypting it: its form, where it is filed, its
  * author's membership at its generation, its link rule (version 1 has no `prev`, every
  * later version has one) and its signature. Used to check the versions a chain passes
- * through.
+ * through. Also gives the version's `noteVersionHash`, from the same digests the
+ * signature covers.
  * @throws {NoteOpenError} with a reason the UI can explain.
  */
-export async function verifyNote(input: unknown, state: GroupState, expected: { noteId: NoteId; version?: number }): Promise<NoteEnvelope> {
-  return (await verifyNoteHashed(input, state, expected)).envelope;
-}
-
-/** `verifyNote`, also giving the version's `noteVersionHash` (from the same digests). @throws {NoteOpenError} */
 export async function verifyNoteHashed(input: unknown, state: GroupState, expected: { noteId: NoteId; version?: number }): Promise<{ envelope: NoteEnvelope; hash: string }> {
   const { envelope, signKey } = checkedEnvelope(input, state, expected);
   const { sig, ...unsigned } = envelope;

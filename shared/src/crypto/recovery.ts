@@ -8,10 +8,10 @@ import { fromBase64url, utf8 } from '../protocol/encoding.ts';
 import type { GroupId } from '../protocol/ids.ts';
 import type { KeyBox, LogEntry } from '../protocol/schemas.ts';
 import { RecoveryError } from './errors.ts';
-import { reachableSeeds, type GenerationFault } from './generations.ts';
+import type { GenerationFault } from './generations.ts';
 import { nextEntry, type GroupState } from './group-log.ts';
 import { identityFromKeyPairs, type DeviceIdentity } from './identity.ts';
-import { examineKeyBox, openerFor, sealKeyBox } from './key-box.ts';
+import { openerFor, openSeedBoxes, sealKeyBox } from './key-box.ts';
 import { LABELS } from './labels.ts';
 import { extendLog } from './log-replay.ts';
 import { hkdfSha256, keyPairFromSeed, type KeyPairWithPublicBytes } from './primitives.ts';
@@ -65,20 +65,7 @@ export async function restoreWithRecoveryCode(code: string, state: GroupState, b
   }
   // Every box for the recovery key, newest generation first, every sender: the server
   // chooses what it lists, and a junk box must not hide a good one (DESIGN §5).
-  const opener = openerFor(identity);
-  const held = new Map<number, Uint8Array>();
-  const faults: GenerationFault[] = [];
-  const ordered = [...boxes].sort((a, b) => generationOf(b) - generationOf(a));
-  for (const box of ordered) {
-    if (held.has(generationOf(box))) continue;
-    const examined = await examineKeyBox(box, opener, state);
-    if (examined.kind === 'fault') faults.push(examined.fault);
-    if (examined.kind !== 'seed') continue;
-    held.set(examined.generation, examined.seed);
-    const reached = await reachableSeeds(state, held, [examined.generation]);
-    for (const [g, seed] of reached.seeds) held.set(g, seed);
-    faults.push(...reached.faults);
-  }
+  const { seeds: held, faults } = await openSeedBoxes(boxes, openerFor(identity), state);
   if (held.size === 0) throw new RecoveryError('the server has no key for this recovery code that opens');
   // A broken newest key still restores access: the new admin device repairs the chain from what opened.
   const newest = Math.max(...held.keys());
@@ -86,9 +73,4 @@ export async function restoreWithRecoveryCode(code: string, state: GroupState, b
   const next = await extendLog(state, [entry]);
   const box = await sealKeyBox(identity, state.groupId, newest, held.get(newest)!, { kind: 'member', id: newDevice.fingerprint }, newDevice.boxKeys.publicBytes);
   return { entry, box, seeds: held, faults, state: next };
-}
-
-function generationOf(box: unknown): number {
-  const generation = (box as { generation?: unknown } | null)?.generation;
-  return typeof generation === 'number' ? generation : -1;
 }

@@ -171,7 +171,8 @@ export type KeyBox = z.infer<typeof keyBoxSchema>;
 /** The default largest note body (plaintext); servers may configure less. */
 export const NOTE_BODY_MAX_BYTES = 1024 * 1024;
 export const NOTE_TITLE_MAX_BYTES = 1024;
-const AEAD_OVERHEAD = 12 + 16;
+/** AES-GCM nonce and tag around every sealed note part. */
+export const AEAD_OVERHEAD = 12 + 16;
 
 export const noteEnvelopeSchema = z.strictObject({
   v,

@@ -23,9 +23,6 @@ import {
 import { apiError } from '../errors.ts';
 import { memberProcedure, router } from '../trpc/init.ts';
 
-/** AES-GCM nonce and tag around the note body. */
-const AEAD_OVERHEAD = 28;
-
 export const notesRouter = router({
   /**
    * Stores version `envelope.version` of a note: by its author (the signed-in device),
@@ -47,10 +44,7 @@ export const notesRouter = router({
         `the note is sealed with generation ${envelope.generation}, but the group is at generation ${generation}: sync the group log, fetch the current key and seal the note again`,
       );
     }
-    const bodyBytes = base64urlByteLength(envelope.body);
-    if (bodyBytes > ctx.config.noteMaxBytes + AEAD_OVERHEAD) {
-      throw apiError('PAYLOAD_TOO_LARGE', `the note body is larger than this server's limit of ${ctx.config.noteMaxBytes} bytes: shorten it or split it into several notes`);
-    }
+    // The body's size was checked before the schema (memberProcedure: PAYLOAD_TOO_LARGE).
     const author = state.members.get(ctx.device)!;
     if (!(await verifyNoteSignature(envelope, author.signKey))) {
       throw apiError('NOTE_REJECTED', "the note's signature does not verify under the author's key: seal and sign the note again");
@@ -66,7 +60,7 @@ export const notesRouter = router({
       }
     }
     const { body: _body, ...rest } = envelope;
-    const header: NoteHeader = { ...rest, bodyBytes };
+    const header: NoteHeader = { ...rest, bodyBytes: base64urlByteLength(envelope.body) };
     const result = await ctx.store.putNoteVersion(envelope, header);
     if (!result.ok) {
       throw apiError(

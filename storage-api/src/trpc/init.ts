@@ -16,7 +16,7 @@ import { ZodError } from 'zod';
 import { sha256Hex } from '../services/tokens.ts';
 import { apiError, apiErrorData, INTERNAL_MESSAGE } from '../errors.ts';
 import type { Context } from './context.ts';
-import { base64urlLength, groupIdSchema, type Fingerprint, type GroupId } from '../../../shared/src/verify.ts';
+import { AEAD_OVERHEAD, base64urlLength, groupIdSchema, type Fingerprint, type GroupId } from '../../../shared/src/verify.ts';
 
 const t = initTRPC.context<Context>().create({
   errorFormatter({ shape, error }) {
@@ -69,9 +69,6 @@ function groupIdOf(raw: unknown): unknown {
   return undefined;
 }
 
-/** AES-GCM nonce and tag around a note body. */
-const NOTE_AEAD_OVERHEAD = 28;
-
 /**
  * The length of `input.envelope.body` as sent, before the envelope's schema is checked:
  * a body over the limit answers PAYLOAD_TOO_LARGE, as documented, whether it is over
@@ -99,7 +96,7 @@ export const memberProcedure = authedProcedure.use(async ({ ctx, next, getRawInp
   if (!group) throw apiError('NOT_FOUND', 'no group with this id is stored here: check the group id');
   if (!group.members.has(ctx.device)) throw apiError('FORBIDDEN', 'only current members of this group can do this: ask an admin of the group to add you');
   const bodyChars = noteBodyChars(await getRawInput());
-  if (bodyChars !== undefined && bodyChars > base64urlLength(ctx.config.noteMaxBytes + NOTE_AEAD_OVERHEAD)) {
+  if (bodyChars !== undefined && bodyChars > base64urlLength(ctx.config.noteMaxBytes + AEAD_OVERHEAD)) {
     throw apiError('PAYLOAD_TOO_LARGE', `the note body is larger than this server's limit of ${ctx.config.noteMaxBytes} bytes: shorten it or split it into several notes`);
   }
   return next({ ctx: { ...ctx, group } });
