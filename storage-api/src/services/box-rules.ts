@@ -53,8 +53,8 @@ export async function validateBoxes(state: GroupState, boxes: readonly KeyBox[],
       if (invite.usedBy || invite.revokedAt !== undefined || invite.expiresAt < now - inviteGraceMs) throw rejected(index, 'its invite is no longer open (used, cancelled or expired)');
       if (!invite.boxKey) throw rejected(index, 'its invite is not pre-keyed, so nothing can be sealed to it');
     }
-    // Whoever started the generation is counted too: an admin's rotation is sealed by
-    // its author, and the rule stays right for any entry whose author departs with it.
+    // Whoever started the generation is counted too (a safeguard: since a leave carries
+    // no key, every rotation's author is a member of the generation it starts).
     if (!generation.members.has(sender) && generation.startedBy !== sender) {
       throw rejected(index, `its sender was not a member during generation ${box.generation}, so cannot hold that key`);
     }
