@@ -144,7 +144,7 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
   const departed = [...state.departed.values()]
     .filter((d) => d.how !== 'replaced')
     .map((d) => ({ fingerprint: d.fingerprint, name: d.fingerprint === me ? identity.displayName : ctx.trust.displayName(d.fingerprint), how: d.how as 'removed' | 'left' }));
-  // Key health is this device's own reading of the chain: shown offline too, never a reason to fail.
+  // Key health is this device's own reading of the chain: never a reason for the detail to fail.
   const health = connection ? await keyHealthOf(connection.client, request.groupId).catch(() => null) : null;
   return { ...(await summaryOf(ctx, row, me)), policy: state.policy, members, departed, generation: currentGeneration(state), keyHealth: keyHealthView(ctx, health, me) };
 }
