@@ -234,10 +234,10 @@ export class NoteGuard {
       const wanted = Array.from({ length: Math.min(CHAIN_AT_ONCE, top) }, (_, i) => top - i);
       const fetched = await Promise.all(wanted.map((v) => this.fetchRaw(noteId, v)));
       for (const [i, raw] of fetched.entries()) {
-        const { envelope, hash } = await verifyNoteHashed(raw, this.state, { noteId, version: wanted[i]! });
+        const { envelope, hash, entry } = await this.historyEntry(raw, noteId, wanted[i]!);
         if (newer) linkOrThrow(newer, { version: envelope.version, hash, generation: envelope.generation });
         else if (hash !== newest.hash) throw new NoteOpenError('forked', FORKED);
-        versions.push(await this.decrypted(raw, envelope, hash));
+        versions.push(entry);
         newer = envelope;
       }
     }
@@ -363,15 +363,22 @@ export class NoteGuard {
     return call('reading the note', () => this.api.notes.get.query({ groupId: this.groupId, noteId, ...(version !== undefined ? { version } : {}) }));
   }
 
-  private async decrypted(raw: unknown, envelope: NoteEnvelope, hash: string): Promise<NoteVersion> {
+  /**
+   * One version of a note's history: verified and opened in one pass (signature, link
+   * rule, hash from the same digests). A version this device cannot decrypt is still
+   * verified, and listed with why.
+   * @throws {NoteOpenError} for anything but a missing key or a failed decryption.
+   */
+  private async historyEntry(raw: unknown, noteId: NoteId, version: number): Promise<{ envelope: NoteEnvelope; hash: string; entry: NoteVersion }> {
     try {
-      const opened = await openNote(raw, this.state, { noteId: envelope.noteId, version: envelope.version }, this.keyFor);
-      const { warnings: _none, ...note } = openedOf(envelope, opened, []);
-      return { ok: true, ...note, hash, prev: envelope.prev };
+      const opened = await openNote(raw, this.state, { noteId, version }, this.keyFor);
+      const { warnings: _none, ...note } = openedOf(opened.envelope, opened, []);
+      return { envelope: opened.envelope, hash: opened.hash, entry: { ok: true, ...note, hash: opened.hash, prev: opened.envelope.prev } };
     } catch (error) {
-      if (!(error instanceof NoteOpenError)) throw error;
-      const { noteId, version, generation, author, at, deleted, prev } = envelope;
-      return { ok: false, noteId, version, generation, author, at, deleted, hash, prev, reason: error.reason, message: error.message };
+      if (!(error instanceof NoteOpenError) || (error.reason !== 'no-key' && error.reason !== 'decrypt')) throw error;
+      const { envelope, hash } = await verifyNoteHashed(raw, this.state, { noteId, version });
+      const { generation, author, at, deleted, prev } = envelope;
+      return { envelope, hash, entry: { ok: false, noteId, version, generation, author, at, deleted, hash, prev, reason: error.reason, message: error.message } };
     }
   }
 }
