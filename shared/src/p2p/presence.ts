@@ -11,12 +11,9 @@
  * statement, so neither passes for the other (signaling-server/src/auth.ts verifies it).
  */
 import { z } from 'zod';
-import { signLabelled, type DeviceIdentity } from '../crypto/identity.ts';
-import { LABELS } from '../crypto/labels.ts';
-import { canonicalJson } from '../protocol/canonical.ts';
-import { toBase64url, utf8 } from '../protocol/encoding.ts';
+import type { DeviceIdentity } from '../crypto/identity.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
-import { randomNonce } from './registration-token.ts';
+import { makeSignalingToken } from './registration-token.ts';
 
 /** The most ids one presence request may carry (the server's limit). */
 export const PRESENCE_BATCH = 100;
@@ -28,10 +25,8 @@ export class PresenceError extends Error {
 }
 
 /** A new presence token for one request (the server refuses a token it has seen). */
-export async function makePresenceToken(identity: DeviceIdentity, now: number = Date.now()): Promise<string> {
-  const nonce = randomNonce();
-  const sig = await signLabelled(identity, LABELS.signalingToken, { id: identity.fingerprint, at: now, nonce, purpose: 'presence' });
-  return toBase64url(utf8(canonicalJson({ bundle: identity.bundle, at: now, nonce, sig })));
+export function makePresenceToken(identity: DeviceIdentity, now: number = Date.now()): Promise<string> {
+  return makeSignalingToken(identity, { purpose: 'presence' }, now);
 }
 
 /** What the server says when it refuses a presence request. */

@@ -23,15 +23,23 @@ export interface TokenOverrides {
   sig?: string;
 }
 
-export function randomNonce(): string {
+function randomNonce(): string {
   return toBase64url(randomBytes(18));
 }
 
 /** A new token for one registration: PeerJS must be given a fresh one for every (re)connect. */
-export async function makeRegistrationToken(identity: DeviceIdentity, now: number = Date.now(), overrides: TokenOverrides = {}): Promise<string> {
+export function makeRegistrationToken(identity: DeviceIdentity, now: number = Date.now(), overrides: TokenOverrides = {}): Promise<string> {
+  return makeSignalingToken(identity, {}, now, overrides);
+}
+
+/**
+ * A signaling token over `{id, at, nonce, ...statement}`: registration signs no more
+ * (`statement` empty); presence adds `purpose: 'presence'`, so neither passes for the other.
+ */
+export async function makeSignalingToken(identity: DeviceIdentity, statement: Record<string, string>, now: number = Date.now(), overrides: TokenOverrides = {}): Promise<string> {
   const id = overrides.id ?? identity.fingerprint;
   const nonce = overrides.nonce ?? randomNonce();
   const at = now;
-  const sig = overrides.sig ?? (await signLabelled(identity, LABELS.signalingToken, { id, at, nonce }));
+  const sig = overrides.sig ?? (await signLabelled(identity, LABELS.signalingToken, { id, at, nonce, ...statement }));
   return toBase64url(utf8(canonicalJson({ bundle: overrides.bundle ?? identity.bundle, at, nonce, sig })));
 }
