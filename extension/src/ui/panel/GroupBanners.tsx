@@ -7,6 +7,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { GroupSummary } from '../../messages/views.ts';
+import { OutcomeNotice } from '../components/OutcomeNotice.tsx';
 import { groupName } from './logic.ts';
 import { PeerAlarmActions } from './PeerAlarmActions.tsx';
 
@@ -33,17 +34,7 @@ export function GroupBanners({ group }: { group: GroupSummary }) {
         </div>
       )}
       {outcome && !group.peerAlarm && (
-        <div class="notice notice-ok banner" role="status" tabIndex={-1} ref={outcomeRef}>
-          {outcome.map((line, i) => (
-            <p key={i}>
-              {i === 0 && <span aria-hidden="true">✓ </span>}
-              {line}
-            </p>
-          ))}
-          <button type="button" class="quiet" onClick={() => setOutcome(null)}>
-            Close this message
-          </button>
-        </div>
+        <OutcomeNotice lines={outcome} onClose={() => setOutcome(null)} closeLabel="Close this message" banner focusRef={outcomeRef} />
       )}
       {group.alarm && !group.peerAlarm && (
         <div class="notice notice-alarm banner" role="alert">

@@ -1,3 +1,4 @@
+
 /**
  * The group key and the recovery code, in the side panel: what every admin must know
  * (a recovery code added a device and was not replaced since; the key was not rotated
@@ -14,6 +15,7 @@ import type { RemoveAnswer, ReplacedRecoveryAnswer } from '../../background/answ
 import type { GroupDetailView, GroupSummary } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
+import { OutcomeNotice } from '../components/OutcomeNotice.tsx';
 import {
   faultText,
   owedRotationText,
@@ -180,17 +182,7 @@ export function KeyCare({ group, detail, reload, showActions }: KeyCareProps) {
       )}
       <ErrorNotice error={action.error} title="That did not work" onDismiss={() => action.setError(null)} />
       {outcome && (
-        <div class="notice notice-ok" role="status">
-          {outcome.map((line, i) => (
-            <p key={i}>
-              {i === 0 && <span aria-hidden="true">✓ </span>}
-              {line}
-            </p>
-          ))}
-          <button type="button" class="quiet" onClick={() => setOutcome(null)}>
-            Dismiss
-          </button>
-        </div>
+        <OutcomeNotice lines={outcome} onClose={() => setOutcome(null)} />
       )}
 
       {showActions && isAdmin && (

@@ -1,3 +1,4 @@
+
 /**
  * Who is in the group: name, role, this device's trust in their key, whether they are
  * online, and "Verify" (opens the verification tab: the camera can only be asked for
@@ -13,6 +14,7 @@ import type { HandOverAnswer, RemoveAnswer } from '../../background/answers.ts';
 import type { GroupDetailView, MemberView } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
+import { OutcomeNotice } from '../components/OutcomeNotice.tsx';
 import { Fingerprint as FingerprintText } from '../components/Fingerprint.tsx';
 import { TrustBadge } from '../components/TrustBadge.tsx';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
@@ -128,17 +130,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
       )}
       <ErrorNotice error={action.error} title="That did not work" onDismiss={() => action.setError(null)} />
       {outcome && (
-        <div class={`notice ${outcome.ok ? 'notice-ok' : 'notice-warn'}`}>
-          {outcome.lines.map((line, i) => (
-            <p key={i}>
-              {i === 0 && <span aria-hidden="true">{outcome.ok ? '✓ ' : '⚠ '}</span>}
-              {line}
-            </p>
-          ))}
-          <button type="button" class="quiet" onClick={() => setOutcome(null)}>
-            Dismiss
-          </button>
-        </div>
+        <OutcomeNotice lines={outcome.lines} ok={outcome.ok} onClose={() => setOutcome(null)} />
       )}
       {isAdmin && waiting.length > 0 && (
         <div class="notice notice-warn">
