@@ -17,8 +17,8 @@
  * Run: npx tsx bench/log-validation.bench.ts
  */
 import { performance } from 'node:perf_hooks';
-import { entrySigningInput } from '../shared/src/crypto/group-log.ts';
-import { replayLog } from '../shared/src/crypto/log-replay.ts';
+import { entrySigningInput } from '@conclave/shared/crypto';
+import { replayLog } from '@conclave/shared/crypto';
 import { fmt, fmtRatio, header, interleaved, median, pairedRatio, printTable, scaled, type Samples } from './support/harness.ts';
 import { buildLog, signatureCount } from './support/log-builder.ts';
 

@@ -12,13 +12,13 @@
  *
  * Run: npx tsx bench/note-envelope.bench.ts
  */
-import { createGroup } from '../shared/src/crypto/group-lifecycle.ts';
-import { generationKeys } from '../shared/src/crypto/generations.ts';
-import { generateIdentity } from '../shared/src/crypto/identity.ts';
-import { newNoteId, openNote, sealNote } from '../shared/src/crypto/note-envelope.ts';
-import { randomBytes, importAeadKey } from '../shared/src/crypto/primitives.ts';
-import { utf8 } from '../shared/src/protocol/encoding.ts';
-import type { NoteEnvelope } from '../shared/src/protocol/schemas.ts';
+import { createGroup } from '@conclave/shared/crypto';
+import { generationKeys } from '@conclave/shared/crypto';
+import { generateIdentity } from '@conclave/shared/crypto';
+import { newNoteId, openNote, sealNote } from '@conclave/shared/crypto';
+import { randomBytes, importAeadKey } from '@conclave/shared/crypto';
+import { utf8 } from '@conclave/shared/protocol';
+import type { NoteEnvelope } from '@conclave/shared/protocol';
 import { fmt, fmtRatio, header, interleaved, median, pairedRatio, printTable } from './support/harness.ts';
 
 const TARGET = 1.5;

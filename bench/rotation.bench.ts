@@ -17,16 +17,16 @@
  */
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { performance } from 'node:perf_hooks';
-import { checkSeed, makeRotation } from '../shared/src/crypto/generations.ts';
-import { createGroup, rotateKey } from '../shared/src/crypto/group-lifecycle.ts';
-import { currentGeneration, entryHash, nextEntry, seedRecipients, type GroupState } from '../shared/src/crypto/group-log.ts';
-import { generateIdentity, type DeviceIdentity } from '../shared/src/crypto/identity.ts';
-import { sealKeyBox } from '../shared/src/crypto/key-box.ts';
-import { extendLog } from '../shared/src/crypto/log-replay.ts';
-import { hpkeSeal, randomBytes } from '../shared/src/crypto/primitives.ts';
-import { labelled } from '../shared/src/protocol/canonical.ts';
-import { fromBase64url, type Bytes } from '../shared/src/protocol/encoding.ts';
-import type { KeyBox, LogEntry } from '../shared/src/protocol/schemas.ts';
+import { checkSeed, makeRotation } from '@conclave/shared/crypto';
+import { createGroup, rotateKey } from '@conclave/shared/crypto';
+import { currentGeneration, entryHash, nextEntry, seedRecipients, type GroupState } from '@conclave/shared/crypto';
+import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
+import { sealKeyBox } from '@conclave/shared/crypto';
+import { extendLog } from '@conclave/shared/crypto';
+import { hpkeSeal, randomBytes } from '@conclave/shared/crypto';
+import { labelled } from '@conclave/shared/protocol';
+import { fromBase64url, type Bytes } from '@conclave/shared/protocol';
+import type { KeyBox, LogEntry } from '@conclave/shared/protocol';
 import { fmt, fmtRatio, header, interleaved, median, pairedRatio, printTable } from './support/harness.ts';
 
 const SIZES = [10, 100, 1000];

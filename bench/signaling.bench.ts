@@ -32,8 +32,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { generateIdentity, type DeviceIdentity } from '../shared/src/crypto/identity.ts';
-import { makeRegistrationToken } from '../shared/src/p2p/registration-token.ts';
+import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
+import { makeRegistrationToken } from '@conclave/shared/p2p';
 import { loadConfig, type Config } from '../signaling-server/src/config.ts';
 import { fmt, fmtRatio, header, median, pairedRatio, printTable, type Samples } from './support/harness.ts';
 import { forkSignaling, type ChildStats, type ForkedSignaling } from './support/signaling-child.ts';

@@ -38,7 +38,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseSecretCode } from '../shared/src/crypto/secret-code.ts';
+import { parseSecretCode } from '@conclave/shared/crypto';
 import { bytesNeedles, filesIn, findAll, textNeedles, type Haystack, type Needle } from '../storage-api/test/support/scan.ts';
 import { PanelPage } from './pages/panel.ts';
 import { PopupPage } from './pages/popup.ts';

@@ -3,8 +3,8 @@
  * (@roamhq/wrtc) and a browser-like WebSocket (from ws) before importing peerjs, and
  * registers peers with the signaling server using fresh registration tokens.
  */
-import type { DeviceIdentity } from '../shared/src/crypto/identity.ts';
-import { makeRegistrationToken } from '../shared/src/p2p/registration-token.ts';
+import type { DeviceIdentity } from '@conclave/shared/crypto';
+import { makeRegistrationToken } from '@conclave/shared/p2p';
 
 const wrtcModule = (await import('@roamhq/wrtc')) as unknown as { default?: Record<string, unknown> } & Record<string, unknown>;
 const wrtc = wrtcModule.default ?? wrtcModule;

@@ -16,15 +16,15 @@
  * - rotate / remove: `makeRotation` + `nextEntry`, which is what `rotateKey` /
  *   `removeMember` sign; the key boxes they also seal are not part of the log.
  */
-import { makeRotation } from '../../shared/src/crypto/generations.ts';
-import { createGroup } from '../../shared/src/crypto/group-lifecycle.ts';
-import { entryHash, nextEntry, type GroupState } from '../../shared/src/crypto/group-log.ts';
-import { generateIdentity, type DeviceIdentity } from '../../shared/src/crypto/identity.ts';
-import { acceptInvite, type InviteKeys } from '../../shared/src/crypto/invite.ts';
-import { generateBoxKeyPair, generateSigningKeyPair } from '../../shared/src/crypto/primitives.ts';
-import { toBase64url } from '../../shared/src/protocol/encoding.ts';
-import type { Fingerprint, GroupId, InviteId, Role } from '../../shared/src/protocol/ids.ts';
-import type { LogEntry } from '../../shared/src/protocol/schemas.ts';
+import { makeRotation } from '@conclave/shared/crypto';
+import { createGroup } from '@conclave/shared/crypto';
+import { entryHash, nextEntry, type GroupState } from '@conclave/shared/crypto';
+import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
+import { acceptInvite, type InviteKeys } from '@conclave/shared/crypto';
+import { generateBoxKeyPair, generateSigningKeyPair } from '@conclave/shared/crypto';
+import { toBase64url } from '@conclave/shared/protocol';
+import type { Fingerprint, GroupId, InviteId, Role } from '@conclave/shared/protocol';
+import type { LogEntry } from '@conclave/shared/protocol';
 import { prng } from './harness.ts';
 
 /** Values made ahead of time in parallel batches, refilled in the background. */

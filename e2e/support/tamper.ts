@@ -4,10 +4,10 @@
  * it open in WAL mode). Table and column names are those of storage-api/src/store/sqlite.ts.
  */
 import Database from 'better-sqlite3';
-import { generateIdentity } from '../../shared/src/crypto/identity.ts';
-import { entryHash } from '../../shared/src/crypto/group-log.ts';
-import { fromBase64url, toBase64url } from '../../shared/src/protocol/encoding.ts';
-import type { LogEntry } from '../../shared/src/protocol/schemas.ts';
+import { generateIdentity } from '@conclave/shared/crypto';
+import { entryHash } from '@conclave/shared/crypto';
+import { fromBase64url, toBase64url } from '@conclave/shared/protocol';
+import type { LogEntry } from '@conclave/shared/protocol';
 
 function open(sqlitePath: string): Database.Database {
   const db = new Database(sqlitePath);

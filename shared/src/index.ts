@@ -17,4 +17,4 @@ export * from './crypto/invite.ts';
 export * from './crypto/recovery.ts';
 export * from './crypto/group-lifecycle.ts';
 export * from './crypto/handshake.ts';
-export * from './crypto/channel.ts';
+export * from './p2p/channel.ts';

@@ -4,7 +4,7 @@
  * peer always ends in a named refusal, never an exception or a hang.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { memoryChannelPair, runHandshake, type HandshakeMachine, type MessageChannel } from '../src/crypto/channel.ts';
+import { memoryChannelPair, runHandshake, type HandshakeMachine, type MessageChannel } from '../src/p2p/channel.ts';
 import { generationKeys } from '../src/crypto/generations.ts';
 import { createGroup, rotateKey } from '../src/crypto/group-lifecycle.ts';
 import { nextEntry, type GroupState } from '../src/crypto/group-log.ts';

@@ -10,7 +10,7 @@ import type { ApiSession } from '../src/client/api-session.ts';
 import { GroupClient } from '../src/client/group-client.ts';
 import { MemoryKeyStore } from '../src/client/key-store.ts';
 import { PeerEvidenceError, WITNESS_BOUND_MS } from '../src/client/peer-evidence.ts';
-import { memoryChannelPair, runHandshake } from '../src/crypto/channel.ts';
+import { memoryChannelPair, runHandshake } from '../src/p2p/channel.ts';
 import { entryHash, logHead, type GroupState } from '../src/crypto/group-log.ts';
 import { HolderHandshake, JoinerHandshake, type HandshakeOutcome } from '../src/crypto/handshake.ts';
 import type { HeadEvidence } from '../src/crypto/head-evidence.ts';

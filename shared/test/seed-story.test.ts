@@ -6,7 +6,7 @@
  * and the recovery code restores access on a fresh device.
  */
 import { describe, expect, it } from 'vitest';
-import { memoryChannelPair, runHandshake } from '../src/crypto/channel.ts';
+import { memoryChannelPair, runHandshake } from '../src/p2p/channel.ts';
 import { currentGeneration, nextEntry } from '../src/crypto/group-log.ts';
 import { createGroup, leaveGroup, removeMember, rotateKey, sealToRecipients } from '../src/crypto/group-lifecycle.ts';
 import { HolderHandshake, JoinerHandshake, type HandshakeOutcome } from '../src/crypto/handshake.ts';

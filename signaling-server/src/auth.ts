@@ -13,7 +13,7 @@
  * bundle's fingerprint); app.ts then requires that id to be registered right now.
  */
 import { z } from 'zod';
-import { LABELS, fromBase64url, fromUtf8, parseBundle, verifyLabelled } from '../../shared/src/verify.ts';
+import { LABELS, fromBase64url, fromUtf8, parseBundle, verifyLabelled } from '@conclave/shared/verify';
 
 export type RegistrationFailure =
   | 'malformed-token'

@@ -6,14 +6,14 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runHandshake, type MessageChannel } from '../../shared/src/crypto/channel.ts';
-import { createGroup } from '../../shared/src/crypto/group-lifecycle.ts';
-import { logHead } from '../../shared/src/crypto/group-log.ts';
-import { HolderHandshake, JoinerHandshake, type HandshakeOutcome } from '../../shared/src/crypto/handshake.ts';
-import { acceptInvite, createInvite, inviteKeysFromCode } from '../../shared/src/crypto/invite.ts';
-import { replayLog } from '../../shared/src/crypto/log-replay.ts';
-import { channelFromDataConnection } from '../../shared/src/p2p/peerjs-channel.ts';
-import type { GroupId } from '../../shared/src/protocol/ids.ts';
+import { runHandshake, type MessageChannel } from '@conclave/shared/p2p';
+import { createGroup } from '@conclave/shared/crypto';
+import { logHead } from '@conclave/shared/crypto';
+import { HolderHandshake, JoinerHandshake, type HandshakeOutcome } from '@conclave/shared/crypto';
+import { acceptInvite, createInvite, inviteKeysFromCode } from '@conclave/shared/crypto';
+import { replayLog } from '@conclave/shared/crypto';
+import { channelFromDataConnection } from '@conclave/shared/p2p';
+import type { GroupId } from '@conclave/shared/protocol';
 import { TestClient } from '../../shared/test/support/client.ts';
 import { MemoryServer } from '../../shared/test/support/memory-server.ts';
 import { build, type SignalingServer } from '../src/app.ts';

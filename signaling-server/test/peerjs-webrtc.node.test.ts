@@ -5,10 +5,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateIdentity } from '../../shared/src/crypto/identity.ts';
+import { generateIdentity } from '@conclave/shared/crypto';
 import { build, type SignalingServer } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { makeRegistrationToken } from '../../shared/src/p2p/registration-token.ts';
+import { makeRegistrationToken } from '@conclave/shared/p2p';
 
 // The RTC and WebSocket globals are installed before peerjs is imported (STACK-NOTES).
 import { Peer, type PeerInstance } from '../../scripts/node-peerjs.ts';

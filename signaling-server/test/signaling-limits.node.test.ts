@@ -7,9 +7,9 @@
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { generateIdentity, type DeviceIdentity } from '../../shared/src/crypto/identity.ts';
-import { fetchPresence, makePresenceToken, PresenceError } from '../../shared/src/p2p/presence.ts';
-import { makeRegistrationToken } from '../../shared/src/p2p/registration-token.ts';
+import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
+import { fetchPresence, makePresenceToken, PresenceError } from '@conclave/shared/p2p';
+import { makeRegistrationToken } from '@conclave/shared/p2p';
 import { build, type SignalingServer } from '../src/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 

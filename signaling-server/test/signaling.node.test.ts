@@ -5,12 +5,12 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateIdentity, type DeviceIdentity } from '../../shared/src/crypto/identity.ts';
+import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
 import { build, type SignalingServer } from '../src/app.ts';
 import { createRegistrationVerifier } from '../src/auth.ts';
 import { loadConfig, type Config } from '../src/config.ts';
-import { makePresenceToken } from '../../shared/src/p2p/presence.ts';
-import { makeRegistrationToken } from '../../shared/src/p2p/registration-token.ts';
+import { makePresenceToken } from '@conclave/shared/p2p';
+import { makeRegistrationToken } from '@conclave/shared/p2p';
 import { connectPeer, type RawPeer } from './support/ws-client.ts';
 
 interface Running {

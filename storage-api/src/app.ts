@@ -14,7 +14,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS } from '../../shared/src/verify.ts';
+import { MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS } from '@conclave/shared/verify';
 import type { Config } from './config.ts';
 import { httpErrorBody } from './errors.ts';
 import { appRouter, type AppRouter } from './routers/index.ts';

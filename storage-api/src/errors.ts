@@ -6,7 +6,7 @@
  */
 import { TRPCError } from '@trpc/server';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
-import type { ApiErrorCode, ApiErrorData } from '../../shared/src/verify.ts';
+import type { ApiErrorCode, ApiErrorData } from '@conclave/shared/verify';
 
 type TrpcCode = ConstructorParameters<typeof TRPCError>[0]['code'];
 

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import { describe, expect, it } from 'vitest';
-import { API_ERROR_CODES, MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS, type ApiErrorCode } from '../../shared/src/protocol/api.ts';
+import { API_ERROR_CODES, MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS, type ApiErrorCode } from '@conclave/shared/protocol';
 import { apiError, httpErrorCodes } from '../src/errors.ts';
 import { appRouter } from '../src/routers/index.ts';
 

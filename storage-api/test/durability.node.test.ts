@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
-import { entryHash } from '../../shared/src/crypto/group-log.ts';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
+import { entryHash } from '@conclave/shared/crypto';
 import { SQLITE_FILE_NAME, SqliteStore } from '../src/store/sqlite.ts';
 import type { Ack } from './support/durability-writer.ts';
 

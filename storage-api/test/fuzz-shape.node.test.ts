@@ -11,8 +11,8 @@
  * request is printed with the seed). CONCLAVE_FUZZ_COUNT changes the number of requests.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_BATCH_CALLS } from '../../shared/src/protocol/api.ts';
-import type { GroupId } from '../../shared/src/protocol/ids.ts';
+import { MAX_BATCH_CALLS } from '@conclave/shared/protocol';
+import type { GroupId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
 import { errorShapeProblem, exchange, type RawAnswer } from './support/raw-http.ts';
 import { startServer, type TestServer } from './support/server.ts';

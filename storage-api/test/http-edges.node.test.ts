@@ -7,15 +7,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiErrorOf, signIn } from '../../shared/src/client/api-session.ts';
-import { ApiCallError, call } from '../../shared/src/client/errors.ts';
-import { generationKeys } from '../../shared/src/crypto/generations.ts';
-import { currentGeneration } from '../../shared/src/crypto/group-log.ts';
-import { generateIdentity, signLabelled } from '../../shared/src/crypto/identity.ts';
-import { LABELS } from '../../shared/src/crypto/labels.ts';
-import { sealNote } from '../../shared/src/crypto/note-envelope.ts';
-import { noteVersionHash } from '../../shared/src/crypto/note-signature.ts';
-import type { GroupId } from '../../shared/src/protocol/ids.ts';
+import { apiErrorOf, signIn } from '@conclave/shared/client';
+import { ApiCallError, call } from '@conclave/shared/client';
+import { generationKeys } from '@conclave/shared/crypto';
+import { currentGeneration } from '@conclave/shared/crypto';
+import { generateIdentity, signLabelled } from '@conclave/shared/crypto';
+import { LABELS } from '@conclave/shared/crypto';
+import { sealNote } from '@conclave/shared/crypto';
+import { noteVersionHash } from '@conclave/shared/crypto';
+import type { GroupId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
 import { health, mutate, query, type RawResponse } from './support/http.ts';
 import { STORE_KINDS, startServer, type TestServer } from './support/server.ts';

@@ -8,9 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS } from '../../shared/src/protocol/api.ts';
-import { base64urlLength } from '../../shared/src/protocol/ids.ts';
-import type { GroupId } from '../../shared/src/protocol/ids.ts';
+import { MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS } from '@conclave/shared/protocol';
+import { base64urlLength } from '@conclave/shared/protocol';
+import type { GroupId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
 import { errorShapeProblem, exchange, requestText, type RawAnswer } from './support/raw-http.ts';
 import { startServer, type TestServer } from './support/server.ts';

@@ -7,16 +7,16 @@
  * by hand, and the old code stops working.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRotation } from '../../shared/src/crypto/generations.ts';
-import { sealToRecipients } from '../../shared/src/crypto/group-lifecycle.ts';
-import { currentGeneration, nextEntry } from '../../shared/src/crypto/group-log.ts';
-import { extendLog } from '../../shared/src/crypto/log-replay.ts';
-import { generateIdentity } from '../../shared/src/crypto/identity.ts';
-import { createInvite } from '../../shared/src/crypto/invite.ts';
-import type { LogBody } from '../../shared/src/protocol/schemas.ts';
-import { randomBytes } from '../../shared/src/crypto/primitives.ts';
-import { toBase64url } from '../../shared/src/protocol/encoding.ts';
-import type { GroupId } from '../../shared/src/protocol/ids.ts';
+import { makeRotation } from '@conclave/shared/crypto';
+import { sealToRecipients } from '@conclave/shared/crypto';
+import { currentGeneration, nextEntry } from '@conclave/shared/crypto';
+import { extendLog } from '@conclave/shared/crypto';
+import { generateIdentity } from '@conclave/shared/crypto';
+import { createInvite } from '@conclave/shared/crypto';
+import type { LogBody } from '@conclave/shared/protocol';
+import { randomBytes } from '@conclave/shared/crypto';
+import { toBase64url } from '@conclave/shared/protocol';
+import type { GroupId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
 import { STORE_KINDS, startServer, type TestServer } from './support/server.ts';
 

@@ -6,11 +6,11 @@
  * edit that lost the race surfaces CONFLICT with the current version.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NoteConflictError } from '../../shared/src/client/errors.ts';
-import { acceptInvite, inviteKeysFromCode } from '../../shared/src/crypto/invite.ts';
-import { inviteLookupProof } from '../../shared/src/client/join.ts';
-import { replayLog } from '../../shared/src/crypto/log-replay.ts';
-import type { GroupId } from '../../shared/src/protocol/ids.ts';
+import { NoteConflictError } from '@conclave/shared/client';
+import { acceptInvite, inviteKeysFromCode } from '@conclave/shared/crypto';
+import { inviteLookupProof } from '@conclave/shared/client';
+import { replayLog } from '@conclave/shared/crypto';
+import type { GroupId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
 import { STORE_KINDS, startServer, type TestServer } from './support/server.ts';
 

@@ -8,12 +8,12 @@
  * previous version is refused with NOTE_REJECTED.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NoteOpenError, sealNote } from '../../shared/src/crypto/note-envelope.ts';
-import { noteVersionHash } from '../../shared/src/crypto/note-signature.ts';
-import { generationKeys } from '../../shared/src/crypto/generations.ts';
-import { currentGeneration } from '../../shared/src/crypto/group-log.ts';
-import { toBase64url } from '../../shared/src/protocol/encoding.ts';
-import type { GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
+import { NoteOpenError, sealNote } from '@conclave/shared/crypto';
+import { noteVersionHash } from '@conclave/shared/crypto';
+import { generationKeys } from '@conclave/shared/crypto';
+import { currentGeneration } from '@conclave/shared/crypto';
+import { toBase64url } from '@conclave/shared/protocol';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
 import { NoteOperator as Operator } from './support/note-tamper.ts';
 import { startServer, type TestServer } from './support/server.ts';

@@ -6,10 +6,10 @@
  * different entry at the pinned position — as a fork, and adopts neither.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LogVerificationError } from '../../shared/src/crypto/errors.ts';
-import { createInvite } from '../../shared/src/crypto/invite.ts';
-import { replayLog } from '../../shared/src/crypto/log-replay.ts';
-import type { GroupId } from '../../shared/src/protocol/ids.ts';
+import { LogVerificationError } from '@conclave/shared/crypto';
+import { createInvite } from '@conclave/shared/crypto';
+import { replayLog } from '@conclave/shared/crypto';
+import type { GroupId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
 import { cutLogBack, STORE_KINDS, startServer, type TestServer } from './support/server.ts';
 

@@ -10,18 +10,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationKeys } from '../../shared/src/crypto/generations.ts';
-import { currentGeneration } from '../../shared/src/crypto/group-log.ts';
-import { signLabelled } from '../../shared/src/crypto/identity.ts';
-import { LABELS } from '../../shared/src/crypto/labels.ts';
-import { noteSigningView } from '../../shared/src/crypto/note-signature.ts';
-import { parseSecretCode } from '../../shared/src/crypto/secret-code.ts';
-import { fromBase64url, toBase64url } from '../../shared/src/protocol/encoding.ts';
-import type { GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
+import { generationKeys } from '@conclave/shared/crypto';
+import { currentGeneration } from '@conclave/shared/crypto';
+import { signLabelled } from '@conclave/shared/crypto';
+import { LABELS } from '@conclave/shared/crypto';
+import { noteSigningView } from '@conclave/shared/crypto';
+import { parseSecretCode } from '@conclave/shared/crypto';
+import { fromBase64url, toBase64url } from '@conclave/shared/protocol';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { newDevice, seedsHeld, type Device } from './support/clients.ts';
 import { bytesNeedles, filesIn, findAll, schemaRows, textNeedles, type Haystack, type Needle } from './support/scan.ts';
 import { STORE_KINDS, startServer, type TestServer } from './support/server.ts';
-import { PROTOCOL_VERSION } from '../../shared/src/protocol/schemas.ts';
+import { PROTOCOL_VERSION } from '@conclave/shared/protocol';
 
 const HOUR = 3600_000;
 

@@ -8,13 +8,13 @@
  * and reads every note.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiCallError, GroupClientError } from '../../shared/src/client/errors.ts';
-import { currentGeneration } from '../../shared/src/crypto/group-log.ts';
-import { generationKeys } from '../../shared/src/crypto/generations.ts';
-import { NoteOpenError, openNote, sealNote } from '../../shared/src/crypto/note-envelope.ts';
-import { noteVersionHash } from '../../shared/src/crypto/note-signature.ts';
-import { safetyNumber } from '../../shared/src/crypto/safety-number.ts';
-import type { GroupId, NoteId } from '../../shared/src/protocol/ids.ts';
+import { ApiCallError, GroupClientError } from '@conclave/shared/client';
+import { currentGeneration } from '@conclave/shared/crypto';
+import { generationKeys } from '@conclave/shared/crypto';
+import { NoteOpenError, openNote, sealNote } from '@conclave/shared/crypto';
+import { noteVersionHash } from '@conclave/shared/crypto';
+import { safetyNumber } from '@conclave/shared/crypto';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
 import { STORE_KINDS, startServer, type TestServer } from './support/server.ts';
 

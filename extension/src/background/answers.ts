@@ -3,8 +3,8 @@
  * (The view types themselves are in messages/views.ts; these are the few shapes that
  * only one request returns.)
  */
-import type { HandoverSkip } from '../../../shared/src/client/handover.ts';
-import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { HandoverSkip } from '@conclave/shared/client';
+import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { RequestType } from '../messages/protocol.ts';
 import type {
   GroupDetailView,

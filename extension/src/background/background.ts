@@ -6,9 +6,9 @@
  * tests (two instances on two databases are two devices).
  */
 import type { z } from 'zod';
-import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
-import { generateIdentity } from '../../../shared/src/crypto/identity.ts';
-import type { GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { MessageChannel } from '@conclave/shared/p2p';
+import { generateIdentity } from '@conclave/shared/crypto';
+import type { GroupId } from '@conclave/shared/protocol';
 import { requestSchema, type ExtensionError, type Request, type RequestType, type Response } from '../messages/protocol.ts';
 import type { Answers } from './answers.ts';
 import { Connections, requireIdentity } from './connection.ts';

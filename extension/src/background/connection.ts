@@ -5,10 +5,10 @@
  * role change). Both are rebuilt on demand: the service worker may be stopped at any
  * time, so the cache here (per API address and device) is only an optimisation.
  */
-import { signIn } from '../../../shared/src/client/api-session.ts';
-import { GroupClient } from '../../../shared/src/client/group-client.ts';
-import { SessionKeeper } from '../../../shared/src/client/session-keeper.ts';
-import type { DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
+import { signIn } from '@conclave/shared/client';
+import { GroupClient } from '@conclave/shared/client';
+import { SessionKeeper } from '@conclave/shared/client';
+import type { DeviceIdentity } from '@conclave/shared/crypto';
 import type { ConclaveDb, IdentityRow } from '../db/schema.ts';
 import { DexieKeyStore } from '../db/key-store.ts';
 import { DexieNoteStore } from '../db/note-store.ts';

@@ -4,7 +4,7 @@
  * pages (a broadcast that something changed, the toolbar badge). Numbers kept in
  * memory here (unread, pending) are recomputed by every tick; nothing else is.
  */
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { ConclaveDb } from '../db/schema.ts';
 import type { ChangedEvent } from '../messages/protocol.ts';
 import type { PeerTransport } from '../p2p/transport.ts';

@@ -5,7 +5,7 @@
  * recovery code is refused (Restore's input is never kept), and leaving a group
  * deletes every draft about it.
  */
-import type { GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 import { isSealedDraft, openDraft, sealDraft } from '../db/at-rest.ts';
 import type { DraftRow } from '../db/schema.ts';
 import type { Ctx } from './context.ts';

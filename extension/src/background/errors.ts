@@ -5,11 +5,11 @@
  * No message built here carries a key, a seed, an invite secret or note text.
  */
 import { TRPCClientError } from '@trpc/client';
-import { apiErrorOf } from '../../../shared/src/client/api-session.ts';
-import { ApiCallError, GroupClientError, NoteConflictError } from '../../../shared/src/client/errors.ts';
-import { PeerEvidenceError } from '../../../shared/src/client/peer-evidence.ts';
-import { ConclaveError, LogVerificationError } from '../../../shared/src/crypto/errors.ts';
-import { NoteOpenError } from '../../../shared/src/crypto/note-envelope.ts';
+import { apiErrorOf } from '@conclave/shared/client';
+import { ApiCallError, GroupClientError, NoteConflictError } from '@conclave/shared/client';
+import { PeerEvidenceError } from '@conclave/shared/client';
+import { ConclaveError, LogVerificationError } from '@conclave/shared/crypto';
+import { NoteOpenError } from '@conclave/shared/crypto';
 import type { ErrorCode, ExtensionError } from '../messages/protocol.ts';
 
 /** A failure the background itself decided on, already in words for the person. */

@@ -12,10 +12,10 @@
  * person can also dismiss it after checking with that member (peer-evidence.ts), and
  * an admin can remove that member. Unsigned words never raise either.
  */
-import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
-import { currentGeneration, isAdmin, type GroupState } from '../../../shared/src/crypto/group-log.ts';
-import { peerEvidenceStatus } from '../../../shared/src/client/peer-evidence.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import { LogVerificationError } from '@conclave/shared/crypto';
+import { currentGeneration, isAdmin, type GroupState } from '@conclave/shared/crypto';
+import { peerEvidenceStatus } from '@conclave/shared/client';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { GroupRow } from '../db/schema.ts';
 import type { PeerAlarmView } from '../messages/views.ts';
 import type { Connection } from './connection.ts';

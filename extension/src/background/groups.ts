@@ -3,12 +3,12 @@
  * change roles, remove, leave. Each syncs first (a forked log stops it with an alarm)
  * and says in words why it cannot go on.
  */
-import { currentGeneration, isAdmin, people, type GroupState } from '../../../shared/src/crypto/group-log.ts';
-import { shortFingerprint } from '../../../shared/src/crypto/identity.ts';
-import { inviteKeysFromCode } from '../../../shared/src/crypto/invite.ts';
-import { recoveryIdentityFromCode } from '../../../shared/src/crypto/recovery.ts';
-import type { HandoverSkip } from '../../../shared/src/client/handover.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import { currentGeneration, isAdmin, people, type GroupState } from '@conclave/shared/crypto';
+import { shortFingerprint } from '@conclave/shared/crypto';
+import { inviteKeysFromCode } from '@conclave/shared/crypto';
+import { recoveryIdentityFromCode } from '@conclave/shared/crypto';
+import type { HandoverSkip } from '@conclave/shared/client';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { GroupRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { GroupDetailView, MemberView } from '../messages/views.ts';

@@ -6,11 +6,11 @@
  * the code is used up. The joiner's signed log head is kept (GroupClient.notePeerHead):
  * ahead of ours it is a witnessed head, contradicting ours fork evidence (DESIGN §4).
  */
-import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
-import { parseHandshakeMessage, type HandshakeOutcome } from '../../../shared/src/crypto/handshake.ts';
-import { fingerprintOf } from '../../../shared/src/crypto/identity.ts';
-import { serveChannel, type HeldGroup } from '../../../shared/src/p2p/holder-service.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { MessageChannel } from '@conclave/shared/p2p';
+import { parseHandshakeMessage, type HandshakeOutcome } from '@conclave/shared/crypto';
+import { fingerprintOf } from '@conclave/shared/crypto';
+import { serveChannel, type HeldGroup } from '@conclave/shared/p2p';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { Ctx } from './context.ts';
 import { activeShownQr, useUpShownQr } from './shown-qr.ts';
 

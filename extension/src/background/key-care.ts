@@ -5,9 +5,9 @@
  * since a member left, generations that could not be opened, attributed to the device
  * that made them — becomes the panel's banners.
  */
-import type { GroupClient, KeyHealth } from '../../../shared/src/client/group-client.ts';
-import { isAdmin } from '../../../shared/src/crypto/group-log.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { GroupClient, KeyHealth } from '@conclave/shared/client';
+import { isAdmin } from '@conclave/shared/crypto';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { Request } from '../messages/protocol.ts';
 import type { KeyHealthView } from '../messages/views.ts';
 import type { Answers } from './answers.ts';

@@ -17,13 +17,13 @@
  * `recheckPeers` dials the members named by such evidence on every tick to find out.
  * A peer's unsigned refusal is only "could not get the key from them".
  */
-import { runHandshake } from '../../../shared/src/crypto/channel.ts';
-import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
-import { JoinerHandshake } from '../../../shared/src/crypto/handshake.ts';
-import type { PeerAttempt } from '../../../shared/src/p2p/joiner-handover.ts';
-import { keyHolderCandidates, receiveKeyFromPeers } from '../../../shared/src/p2p/joiner-handover.ts';
-import { keyWaitRound, type KeyWaitState } from '../../../shared/src/p2p/key-waiting.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import { runHandshake } from '@conclave/shared/p2p';
+import { LogVerificationError } from '@conclave/shared/crypto';
+import { JoinerHandshake } from '@conclave/shared/crypto';
+import type { PeerAttempt } from '@conclave/shared/p2p';
+import { keyHolderCandidates, receiveKeyFromPeers } from '@conclave/shared/p2p';
+import { keyWaitRound, type KeyWaitState } from '@conclave/shared/p2p';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { KeyWaitRow } from '../db/schema.ts';
 import type { KeyWaitView } from '../messages/views.ts';
 import type { Connection } from './connection.ts';

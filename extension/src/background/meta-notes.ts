@@ -12,12 +12,12 @@
  *   is not taken for one. Meta notes are hidden from lists, search and unread counts.
  */
 import { z } from 'zod';
-import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
-import { LABELS } from '../../../shared/src/crypto/labels.ts';
-import { hkdfSha256 } from '../../../shared/src/crypto/primitives.ts';
-import { labelled } from '../../../shared/src/protocol/canonical.ts';
-import { toBase64url } from '../../../shared/src/protocol/encoding.ts';
-import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { GroupState } from '@conclave/shared/crypto';
+import { LABELS } from '@conclave/shared/crypto';
+import { hkdfSha256 } from '@conclave/shared/crypto';
+import { labelled } from '@conclave/shared/protocol';
+import { toBase64url } from '@conclave/shared/protocol';
+import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 
 export const META_TITLE = 'conclave:meta:v1';
 /** Titles a person may not give a note of their own. */

@@ -3,10 +3,10 @@
  * the cache just opened (note-cache.ts), publishing this device's own profile, and
  * writing the group's name.
  */
-import { NoteConflictError } from '../../../shared/src/client/errors.ts';
-import type { OpenedNote } from '../../../shared/src/client/notes.ts';
-import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
-import type { GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import { NoteConflictError } from '@conclave/shared/client';
+import type { OpenedNote } from '@conclave/shared/client';
+import type { GroupState } from '@conclave/shared/crypto';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { openSeed } from '../db/at-rest.ts';
 import type { GroupRow } from '../db/schema.ts';
 import type { Connection } from './connection.ts';

@@ -23,13 +23,13 @@
  * raises the alarm before anything is listed). Meta notes are cached under their
  * reserved title; a newly opened one teaches its name (names.ts).
  */
-import { ApiCallError, call } from '../../../shared/src/client/errors.ts';
-import { NoteGuard, NoteKeys, type OpenedNote } from '../../../shared/src/client/notes.ts';
-import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
-import { NoteOpenError } from '../../../shared/src/crypto/note-envelope.ts';
-import { NOTE_LIST_MAX, type NoteHeader } from '../../../shared/src/protocol/api.ts';
-import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
-import type { ApiClient } from '../../../shared/src/client/api-session.ts';
+import { ApiCallError, call } from '@conclave/shared/client';
+import { NoteGuard, NoteKeys, type OpenedNote } from '@conclave/shared/client';
+import type { GroupState } from '@conclave/shared/crypto';
+import { NoteOpenError } from '@conclave/shared/crypto';
+import { NOTE_LIST_MAX, type NoteHeader } from '@conclave/shared/protocol';
+import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
+import type { ApiClient } from '@conclave/shared/client';
 import { openSeeds } from '../db/at-rest.ts';
 import { DexieNoteStore } from '../db/note-store.ts';
 import type { GroupRow, NoteRow } from '../db/schema.ts';

@@ -4,11 +4,11 @@
  * save (new, or an edit on a base version: a concurrent edit comes back as a conflict
  * with both versions, never silently overwritten), delete (a deleted version).
  */
-import { NoteConflictError } from '../../../shared/src/client/errors.ts';
-import type { OpenedNote } from '../../../shared/src/client/notes.ts';
-import { LogVerificationError } from '../../../shared/src/crypto/errors.ts';
-import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
-import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import { NoteConflictError } from '@conclave/shared/client';
+import type { OpenedNote } from '@conclave/shared/client';
+import { LogVerificationError } from '@conclave/shared/crypto';
+import type { GroupState } from '@conclave/shared/crypto';
+import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { IdentityRow, NoteRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { ListedNoteView, NoteFlagView, NoteView, SaveNoteResult, TrustView } from '../messages/views.ts';

@@ -4,8 +4,8 @@
  * this device just wrote or opened shows at once, and nothing the server lists later
  * (a rolled-back version) moves it back.
  */
-import type { OpenedNote } from '../../../shared/src/client/notes.ts';
-import type { GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { OpenedNote } from '@conclave/shared/client';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import type { NoteRow } from '../db/schema.ts';
 import type { Ctx } from './context.ts';
 import { META_TITLE, type MetaSlot } from './meta-notes.ts';

@@ -6,8 +6,8 @@
  * since. A recovery code typed into Restore is never kept: drafts holding one are
  * refused.
  */
-import { isAdmin, type GroupState } from '../../../shared/src/crypto/group-log.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import { isAdmin, type GroupState } from '@conclave/shared/crypto';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { openRecoveryCode, sealRecoveryCode } from '../db/at-rest.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { RecoveryUseView } from '../messages/views.ts';

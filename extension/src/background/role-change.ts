@@ -5,10 +5,10 @@
  * compare-and-set through the background's own session, then let the client adopt it
  * by syncing — so the log is validated exactly as for any other change.
  */
-import { ApiCallError, call, GroupClientError } from '../../../shared/src/client/errors.ts';
-import { isAdmin, nextEntry } from '../../../shared/src/crypto/group-log.ts';
-import { extendLog } from '../../../shared/src/crypto/log-replay.ts';
-import type { Fingerprint, GroupId, Role } from '../../../shared/src/protocol/ids.ts';
+import { ApiCallError, call, GroupClientError } from '@conclave/shared/client';
+import { isAdmin, nextEntry } from '@conclave/shared/crypto';
+import { extendLog } from '@conclave/shared/crypto';
+import type { Fingerprint, GroupId, Role } from '@conclave/shared/protocol';
 import type { Connection } from './connection.ts';
 
 const ATTEMPTS = 4;

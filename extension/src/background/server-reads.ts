@@ -3,9 +3,9 @@
  * a group's key mailbox (admins), and which notes changed since the person last
  * listed them (headers only: nothing is decrypted to count them).
  */
-import { call } from '../../../shared/src/client/errors.ts';
-import type { NoteHeader } from '../../../shared/src/protocol/api.ts';
-import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import { call } from '@conclave/shared/client';
+import type { NoteHeader } from '@conclave/shared/protocol';
+import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey } from './group-state.ts';

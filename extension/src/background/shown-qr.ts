@@ -3,8 +3,8 @@
  * group and peer, reused while the code is on screen and replaced after ten minutes.
  * A peer that scanned it echoes the secret in the live handshake; then it is used up.
  */
-import { newQrSecret } from '../../../shared/src/crypto/qr.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import { newQrSecret } from '@conclave/shared/crypto';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { ShownQrRow } from '../db/schema.ts';
 import type { Ctx } from './context.ts';
 

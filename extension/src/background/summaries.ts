@@ -2,8 +2,8 @@
  * What the popup shows at a glance, read from this device's database and the counts
  * the last tick left in memory — no network, so the popup opens at once, offline too.
  */
-import { shortFingerprint } from '../../../shared/src/crypto/identity.ts';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import { shortFingerprint } from '@conclave/shared/crypto';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import type { GroupRow, IdentityRow, KeyWaitRow } from '../db/schema.ts';
 import type { GroupSummary, IdentityView, KeyWaitView, StatusView } from '../messages/views.ts';
 import type { Ctx } from './context.ts';

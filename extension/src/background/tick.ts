@@ -6,7 +6,7 @@
  * (only to members verified here, or any member under invite-trust), count unread
  * notes, and set the badge. One group's failure does not stop the others.
  */
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey, syncGroup } from './group-state.ts';

@@ -10,10 +10,10 @@
  * is shown as "key changed", and is refused the group key (live or by mailbox) until
  * verified again. It is a heuristic on names, which members choose themselves.
  */
-import type { GroupState } from '../../../shared/src/crypto/group-log.ts';
-import type { TrustState } from '../../../shared/src/crypto/handshake.ts';
-import { shortFingerprint } from '../../../shared/src/crypto/identity.ts';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { GroupState } from '@conclave/shared/crypto';
+import type { TrustState } from '@conclave/shared/crypto';
+import { shortFingerprint } from '@conclave/shared/crypto';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import type { ConclaveDb, TrustRow } from '../db/schema.ts';
 import type { TrustView } from '../messages/views.ts';
 

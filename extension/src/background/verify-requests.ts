@@ -5,12 +5,12 @@
  * number; and undoing a verification. Verifying a member lets an admin hand them the
  * key at once, and a scan by a device still waiting for the key starts a round.
  */
-import { EncodingError } from '../../../shared/src/crypto/errors.ts';
-import { isAdmin, logHead, type GroupState, type MemberInfo } from '../../../shared/src/crypto/group-log.ts';
-import { shortFingerprint } from '../../../shared/src/crypto/identity.ts';
-import { checkScannedQr, encodeQrPayload, parseQrPayload } from '../../../shared/src/crypto/qr.ts';
-import { normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups } from '../../../shared/src/crypto/safety-number.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import { EncodingError } from '@conclave/shared/crypto';
+import { isAdmin, logHead, type GroupState, type MemberInfo } from '@conclave/shared/crypto';
+import { shortFingerprint } from '@conclave/shared/crypto';
+import { checkScannedQr, encodeQrPayload, parseQrPayload } from '@conclave/shared/crypto';
+import { normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups } from '@conclave/shared/crypto';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { Request } from '../messages/protocol.ts';
 import type { KeyWaitView, VerifyView } from '../messages/views.ts';
 import type { VerifiedAnswer } from './answers.ts';

@@ -11,8 +11,8 @@
  * serialization of the device key, so someone who copies the files *and* parses that
  * format can open them (docs/THREAT-MODEL.md, "A stolen device or profile copy").
  */
-import { aeadOpen, aeadSeal } from '../../../shared/src/crypto/primitives.ts';
-import type { GroupId } from '../../../shared/src/protocol/ids.ts';
+import { aeadOpen, aeadSeal } from '@conclave/shared/crypto';
+import type { GroupId } from '@conclave/shared/protocol';
 import type { ConclaveDb } from './schema.ts';
 
 /** Associated-data labels of values sealed at rest (local to this device, not protocol). */

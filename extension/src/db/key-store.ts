@@ -5,8 +5,8 @@
  * so the table never holds one in clear. The extension's own fields of a row (name,
  * alarm, cursors) are left as they are.
  */
-import type { GroupRecord, KeyStore } from '../../../shared/src/client/key-store.ts';
-import type { GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { GroupRecord, KeyStore } from '@conclave/shared/client';
+import type { GroupId } from '@conclave/shared/protocol';
 import { openSeeds, sealSeeds } from './at-rest.ts';
 import type { ConclaveDb, GroupRow } from './schema.ts';
 

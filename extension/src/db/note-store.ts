@@ -5,8 +5,8 @@
  * one per group under the reserved note id '' with the log position tracking began at.
  * Written only forward, inside a transaction (the client and the notes cache both write).
  */
-import { supersedes, type NoteStore, type SeenNote } from '../../../shared/src/client/note-store.ts';
-import type { GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import { supersedes, type NoteStore, type SeenNote } from '@conclave/shared/client';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import type { ConclaveDb, NoteTrackRow, SeenNoteRow } from './schema.ts';
 
 const TRACK = '';

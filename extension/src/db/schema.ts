@@ -5,11 +5,11 @@
  * extension's tests check that every table has a mark.
  */
 import Dexie, { type EntityTable, type Table } from 'dexie';
-import type { DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
-import type { GroupRecord } from '../../../shared/src/client/key-store.ts';
-import type { SeenNote } from '../../../shared/src/client/note-store.ts';
-import type { NoteFailure } from '../../../shared/src/crypto/note-envelope.ts';
-import type { Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { DeviceIdentity } from '@conclave/shared/crypto';
+import type { GroupRecord } from '@conclave/shared/client';
+import type { SeenNote } from '@conclave/shared/client';
+import type { NoteFailure } from '@conclave/shared/crypto';
+import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { KeyWaitView, Settings } from '../messages/views.ts';
 import type { SealedSeed } from './at-rest.ts';
 

@@ -5,7 +5,7 @@
  * fingerprints — never a private key, a seed or an invite secret they did not type.
  */
 import { z } from 'zod';
-import { fingerprintSchema, groupIdSchema, noteIdSchema } from '../../../shared/src/protocol/ids.ts';
+import { fingerprintSchema, groupIdSchema, noteIdSchema } from '@conclave/shared/protocol';
 
 const name = z.string().trim().min(1, 'a name cannot be empty').max(80, 'keep names under 80 characters');
 const note = { title: z.string().max(500, 'keep titles under 500 characters'), body: z.string().max(200_000, 'this note is too long: split it') };

@@ -2,8 +2,8 @@
  * What the background answers: plain data the pages render. Fingerprints and names
  * only; a note's plaintext only to the page that asked to read it.
  */
-import type { Fingerprint, GroupId, NoteId, Role } from '../../../shared/src/protocol/ids.ts';
-import type { KeyWaitState } from '../../../shared/src/p2p/key-waiting.ts';
+import type { Fingerprint, GroupId, NoteId, Role } from '@conclave/shared/protocol';
+import type { KeyWaitState } from '@conclave/shared/p2p';
 
 export type TrustView = 'unverified' | 'verified' | 'key-changed' | 'removed' | 'trusted-by-link';
 

@@ -9,8 +9,8 @@
  * Call `createPeerTransport` synchronously when the background starts (not after an
  * await): its listeners must be in place for the connection that woke the worker.
  */
-import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { MessageChannel } from '@conclave/shared/p2p';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import { createOffscreenTransport, type TransportDeps } from './offscreen-transport.ts';
 import { deferredChannel } from './port-channel.ts';
 import type { PeerTransport } from './transport.ts';

@@ -9,11 +9,11 @@
  * lasts. Under MV3 it would be an event page, unloaded when idle with the
  * registration; the background's alarms calling `start()` would register anew.
  */
-import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
-import { channelFromDataConnection } from '../../../shared/src/p2p/peerjs-channel.ts';
-import { fetchPresence, makePresenceToken } from '../../../shared/src/p2p/presence.ts';
-import { makeRegistrationToken } from '../../../shared/src/p2p/registration-token.ts';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { MessageChannel } from '@conclave/shared/p2p';
+import { channelFromDataConnection } from '@conclave/shared/p2p';
+import { fetchPresence, makePresenceToken } from '@conclave/shared/p2p';
+import { makeRegistrationToken } from '@conclave/shared/p2p';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import type { TransportDeps } from './offscreen-transport.ts';
 import { PeerRegistration, type PeerFactory } from './peer-registration.ts';
 import { deferredChannel } from './port-channel.ts';

@@ -7,7 +7,7 @@
  * None of this reaches the pages: their requests use the `conclave.request` channel.
  */
 import { z } from 'zod';
-import { fingerprintSchema } from '../../../shared/src/protocol/ids.ts';
+import { fingerprintSchema } from '@conclave/shared/protocol';
 
 /** The `channel` of every internal peer-to-peer message; other listeners ignore it. */
 export const P2P_CHANNEL = 'conclave.p2p';

@@ -8,7 +8,7 @@
  * An incoming connection opens its port at once; that wakes the service worker if it
  * was asleep, and its `onConnect` listener (registered at worker start) takes it.
  */
-import { channelFromDataConnection } from '../../../shared/src/p2p/peerjs-channel.ts';
+import { channelFromDataConnection } from '@conclave/shared/p2p';
 import {
   P2P_CHANNEL,
   offscreenCommandSchema,

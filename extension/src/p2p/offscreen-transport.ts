@@ -15,11 +15,11 @@
  * - `online()` asks the signaling server directly; no offscreen document needed.
  */
 import { browser } from 'wxt/browser';
-import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
-import type { DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
-import { fetchPresence, makePresenceToken } from '../../../shared/src/p2p/presence.ts';
-import { makeRegistrationToken } from '../../../shared/src/p2p/registration-token.ts';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { MessageChannel } from '@conclave/shared/p2p';
+import type { DeviceIdentity } from '@conclave/shared/crypto';
+import { fetchPresence, makePresenceToken } from '@conclave/shared/p2p';
+import { makeRegistrationToken } from '@conclave/shared/p2p';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import type { Settings } from '../messages/views.ts';
 import {
   OFFSCREEN_PATH,

@@ -12,7 +12,7 @@
  * A replaced peer is not destroyed at once when it had registered: its data
  * connections may still carry a handshake, so it is destroyed `retireAfterMs` later.
  */
-import type { DataConnectionLike } from '../../../shared/src/p2p/peerjs-channel.ts';
+import type { DataConnectionLike } from '@conclave/shared/p2p';
 import type { RegistrationOptions } from './internal-messages.ts';
 import { sameRegistration } from './signaling-options.ts';
 import { TransportError } from './transport-error.ts';

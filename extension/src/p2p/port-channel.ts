@@ -9,7 +9,7 @@
  * - messages that arrive before the first `onMessage` handler are kept and replayed;
  * - the close handlers run exactly once, whichever side closes.
  */
-import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
+import type { MessageChannel } from '@conclave/shared/p2p';
 
 /** The part of `runtime.Port` a channel uses (Chrome's and Firefox's ports both fit). */
 export interface PortLike {

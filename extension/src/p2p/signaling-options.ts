@@ -5,7 +5,7 @@
  * configuration `<base>/config` ({path, key, iceServers}), the socket `<base>/peerjs`.
  */
 import { z } from 'zod';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import type { Settings } from '../messages/views.ts';
 import { iceServerSchema, registrationOptionsSchema, type RegistrationOptions } from './internal-messages.ts';
 import { TransportError } from './transport-error.ts';

@@ -4,8 +4,8 @@
  * or the background page (Firefox). The background runs every handshake itself — it
  * holds the keys — over channels this transport relays; the transport only moves text.
  */
-import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { MessageChannel } from '@conclave/shared/p2p';
+import type { Fingerprint } from '@conclave/shared/protocol';
 
 export interface PeerTransport {
   /** Registers this device with the signaling server (idempotent); resolves once registered. */

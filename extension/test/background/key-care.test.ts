@@ -8,7 +8,7 @@
  */
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { keyHealthView, type KeyHealth } from '../../src/background/key-care.ts';
 import type { Ctx } from '../../src/background/context.ts';

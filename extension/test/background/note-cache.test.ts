@@ -11,7 +11,7 @@
 import 'fake-indexeddb/auto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { cutLogBack, startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { MemoryNetwork, newDevice, type TestDevice } from './support.ts';
 

@@ -8,13 +8,13 @@
  */
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationKeys } from '../../../shared/src/crypto/generations.ts';
-import { sealNote } from '../../../shared/src/crypto/note-envelope.ts';
-import { noteVersionHash } from '../../../shared/src/crypto/note-signature.ts';
+import { generationKeys } from '@conclave/shared/crypto';
+import { sealNote } from '@conclave/shared/crypto';
+import { noteVersionHash } from '@conclave/shared/crypto';
 import { openSeeds } from '../../src/db/at-rest.ts';
 import { FULL_CHECK_MS } from '../../src/background/note-cache.ts';
-import type { GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
-import { toBase64url } from '../../../shared/src/protocol/encoding.ts';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
+import { toBase64url } from '@conclave/shared/protocol';
 import { NoteOperator } from '../../../storage-api/test/support/note-tamper.ts';
 import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { MemoryNetwork, newDevice, type TestDevice } from './support.ts';

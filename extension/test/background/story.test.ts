@@ -7,7 +7,7 @@
  */
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { filesIn, findAll, textNeedles, type Needle } from '../../../storage-api/test/support/scan.ts';
 import { cutLogBack, startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { MemoryNetwork, newDevice, type TestDevice } from './support.ts';

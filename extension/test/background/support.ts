@@ -7,8 +7,8 @@
  */
 import 'fake-indexeddb/auto';
 import { randomBytes } from 'node:crypto';
-import { memoryChannelPair, type MessageChannel } from '../../../shared/src/crypto/channel.ts';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import { memoryChannelPair, type MessageChannel } from '@conclave/shared/p2p';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import { createBackground, type Background } from '../../src/background/background.ts';
 import type { Answers } from '../../src/background/answers.ts';
 import { openDb, type ConclaveDb } from '../../src/db/schema.ts';

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import { build, type SignalingServer } from '../../../signaling-server/src/app.ts';
 import { loadConfig } from '../../../signaling-server/src/config.ts';
 import type { Request, Response } from '../../src/messages/protocol.ts';

@@ -9,7 +9,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { browser } from 'wxt/browser';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import { build, type SignalingServer } from '../../../signaling-server/src/app.ts';
 import { loadConfig } from '../../../signaling-server/src/config.ts';
 import { builtExtension, launchWithExtension, type LoadedExtension } from './support/chromium-extension.ts';

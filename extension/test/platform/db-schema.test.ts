@@ -5,10 +5,10 @@
  * Chromium stores them the same way, STACK-NOTES).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGroup } from '../../../shared/src/crypto/group-lifecycle.ts';
-import { logHead } from '../../../shared/src/crypto/group-log.ts';
-import { generateIdentity, signLabelled, verifyLabelled } from '../../../shared/src/crypto/identity.ts';
-import { makeRegistrationToken } from '../../../shared/src/p2p/registration-token.ts';
+import { createGroup } from '@conclave/shared/crypto';
+import { logHead } from '@conclave/shared/crypto';
+import { generateIdentity, signLabelled, verifyLabelled } from '@conclave/shared/crypto';
+import { makeRegistrationToken } from '@conclave/shared/p2p';
 import { createRegistrationVerifier } from '../../../signaling-server/src/auth.ts';
 import { DexieKeyStore } from '../../src/db/key-store.ts';
 import { openDb, TABLE_SECRECY, type ConclaveDb } from '../../src/db/schema.ts';

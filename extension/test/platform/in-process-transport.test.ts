@@ -4,9 +4,9 @@
  * verifier, text both ways, incoming channels kept until `onIncoming`, stop.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { MessageChannel } from '../../../shared/src/crypto/channel.ts';
-import { generateIdentity, type DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { MessageChannel } from '@conclave/shared/p2p';
+import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import { createRegistrationVerifier } from '../../../signaling-server/src/auth.ts';
 import type { Settings } from '../../src/messages/views.ts';
 import { createInProcessTransport } from '../../src/p2p/in-process-transport.ts';

@@ -4,7 +4,7 @@
  * kept for a late handler, queued sends for a late port, close in both directions.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { runHandshake, memoryChannelPair, type MessageChannel } from '../../../shared/src/crypto/channel.ts';
+import { runHandshake, memoryChannelPair, type MessageChannel } from '@conclave/shared/p2p';
 import { channelFromPort, deferredChannel, pipeChannels } from '../../src/p2p/port-channel.ts';
 import { fakePortPair } from './support/fake-runtime.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeSecretCode } from '../../../shared/src/crypto/secret-code.ts';
-import type { GroupId } from '../../../shared/src/protocol/ids.ts';
-import { toBase64url } from '../../../shared/src/protocol/encoding.ts';
+import { encodeSecretCode } from '@conclave/shared/crypto';
+import type { GroupId } from '@conclave/shared/protocol';
+import { toBase64url } from '@conclave/shared/protocol';
 import { formatCode, INVITE_BODY_CHARS, parseInviteInput } from '../../src/ui/popup/invite-input.ts';
 
 const groupId = toBase64url(new Uint8Array(16).fill(7)) as GroupId;

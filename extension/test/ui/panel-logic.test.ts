@@ -3,7 +3,7 @@
  * and who counts as the last member.
  */
 import { describe, expect, it } from 'vitest';
-import type { Fingerprint, NoteId } from '../../../shared/src/protocol/ids.ts';
+import type { Fingerprint, NoteId } from '@conclave/shared/protocol';
 import type { ListedNoteView, MemberView } from '../../src/messages/views.ts';
 import { copyTitle, editDraftKey, filterNotes, fold, formatWhen, indexNotes, isLastAdmin, isLastMember, notesWord, presence, queryWords, resultCountText, waitingMembers } from '../../src/ui/panel/logic.ts';
 import { selectedFromDraft } from '../../src/ui/panel/PanelApp.tsx';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Fingerprint } from '../../../shared/src/protocol/ids.ts';
+import type { Fingerprint } from '@conclave/shared/protocol';
 import type { GroupSummary, KeyWaitView } from '../../src/messages/views.ts';
 import { codeGroups, groupCounts, orList, plural, spellOut, timeLeft } from '../../src/ui/popup/format.ts';
 import { describeKeyWait } from '../../src/ui/popup/key-wait-text.ts';

@@ -4,7 +4,7 @@
  * it. Runs in the extension and in Node tests alike (fetch only).
  */
 import { createTRPCClient, httpBatchLink, TRPCClientError, type TRPCClient } from '@trpc/client';
-import type { AppRouter } from '../../../storage-api/src/routers/index.ts';
+import type { AppRouter } from '@conclave/storage-api/router';
 import { signLabelled, type DeviceIdentity } from '../crypto/identity.ts';
 import { LABELS } from '../crypto/labels.ts';
 import type { ApiErrorCode, ApiErrorData } from '../protocol/api.ts';

@@ -3,40 +3,9 @@
  * `code`; callers narrow with `is(code)` rather than matching messages.
  * Decryption errors never carry secret detail (no key, no plaintext, no position).
  */
-export type ConclaveErrorCode =
-  | 'ENCODING'
-  | 'DECRYPT'
-  | 'SIGNATURE'
-  | 'LOG_INVALID'
-  | 'LOG_ROLLBACK'
-  | 'LOG_FORK'
-  | 'KEY_BOX'
-  | 'NOTE_INVALID'
-  | 'INVITE_INVALID'
-  | 'RECOVERY_INVALID'
-  | 'HANDSHAKE';
+import { ConclaveError } from '../errors.ts';
 
-export class ConclaveError extends Error {
-  readonly code: ConclaveErrorCode;
-
-  constructor(code: ConclaveErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-
-  /** True when this error has the given code (libsignal-style narrowing). */
-  is(code: ConclaveErrorCode): boolean {
-    return this.code === code;
-  }
-}
-
-/** Bytes or a structure did not have the agreed form (length, alphabet, shape). */
-export class EncodingError extends ConclaveError {
-  constructor(message: string) {
-    super('ENCODING', message);
-  }
-}
+export { ConclaveError, EncodingError, type ConclaveErrorCode } from '../errors.ts';
 
 /** Authenticated decryption failed: wrong key, or the ciphertext was altered. */
 export class DecryptError extends ConclaveError {

@@ -6,7 +6,7 @@
  * log head, once its auth verified, is handed to `notePeerHead` (DESIGN §4: a head
  * ahead of ours becomes a witnessed head, a conflicting one fork evidence).
  */
-import { runHandshake, type HandshakeMachine, type MessageChannel } from '../crypto/channel.ts';
+import { runHandshake, type HandshakeMachine, type MessageChannel } from './channel.ts';
 import { HolderHandshake, parseHandshakeMessage, type HandshakeOutcome, type HandshakeStep, type HeadEvidence, type HolderOptions, type RefusalReason } from '../crypto/handshake.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';

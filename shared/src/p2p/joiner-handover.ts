@@ -6,7 +6,7 @@
  * Every holder's signed log head is handed to `notePeerHead` (DESIGN §4); a fork is
  * reported only on such a signed head, never on a peer's word.
  */
-import { runHandshake, type MessageChannel } from '../crypto/channel.ts';
+import { runHandshake, type MessageChannel } from './channel.ts';
 import { JoinerHandshake, type HandshakeOutcome, type HeadEvidence } from '../crypto/handshake.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';

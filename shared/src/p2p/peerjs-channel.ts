@@ -10,7 +10,7 @@
  * - 'close' and 'error' (and our own `close()`) run the close handlers exactly once.
  * - Messages that arrive before the first `onMessage` handler are kept and replayed to it.
  */
-import type { MessageChannel } from '../crypto/channel.ts';
+import type { MessageChannel } from './channel.ts';
 
 /** The part of a PeerJS `DataConnection` this channel uses. */
 export interface DataConnectionLike {

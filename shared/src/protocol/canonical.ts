@@ -6,7 +6,7 @@
  * Anything outside the subset (floats, undefined, Map, Date, bytes) is refused
  * rather than silently coerced, so two parties can never hash different bytes.
  */
-import { EncodingError } from '../crypto/errors.ts';
+import { EncodingError } from '../errors.ts';
 import { concatBytes, utf8, type Bytes } from './encoding.ts';
 
 export type CanonicalValue =

@@ -3,7 +3,7 @@
  * No cryptography here: servers and clients both import this module.
  */
 import { base32nopad, base64urlnopad } from '@scure/base';
-import { EncodingError } from '../crypto/errors.ts';
+import { EncodingError } from '../errors.ts';
 
 /** Bytes backed by a plain ArrayBuffer, which is what WebCrypto accepts. */
 export type Bytes = Uint8Array<ArrayBuffer>;

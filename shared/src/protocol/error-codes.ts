@@ -2,7 +2,7 @@
  * Every error code of the protocol, in one list; clients narrow on them. The storage
  * API's codes join this list with the API itself.
  */
-import type { ConclaveErrorCode } from '../crypto/errors.ts';
+import type { ConclaveErrorCode } from '../errors.ts';
 
 /** Errors the protocol core raises on the client (see `ConclaveError.code`). */
 export const PROTOCOL_ERROR_CODES = [

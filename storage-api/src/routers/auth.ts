@@ -11,7 +11,7 @@ import {
   SignatureError,
   verifyLabelled,
   type VerifiedBundle,
-} from '../../../shared/src/verify.ts';
+} from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import { newToken, randomId, sha256Hex } from '../services/tokens.ts';
 import { authedProcedure, publicProcedure, router } from '../trpc/init.ts';

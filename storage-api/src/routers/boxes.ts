@@ -3,7 +3,7 @@
  * a pre-keyed invite) and signed by its sender. The server checks what it can without
  * opening them (see services/box-rules.ts); only the recipient reads its own boxes.
  */
-import { boxesMineInput, boxesPostInput } from '../../../shared/src/verify.ts';
+import { boxesMineInput, boxesPostInput } from '@conclave/shared/verify';
 import { confirmedGeneration, validateBoxes } from '../services/box-rules.ts';
 import { memberProcedure, router } from '../trpc/init.ts';
 

@@ -22,7 +22,7 @@ import {
   type Fingerprint,
   type GroupState,
   type LogEntry,
-} from '../../../shared/src/verify.ts';
+} from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import { confirmedGeneration, requireRotationBoxes, validateBoxes } from '../services/box-rules.ts';
 import { checkAcceptancesOpen, checkClock, indexesFor, validateEntries } from '../services/log-writes.ts';

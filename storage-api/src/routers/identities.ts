@@ -1,5 +1,5 @@
 /** Public identity bundles of devices that have signed in (public keys only). */
-import { identityGetInput } from '../../../shared/src/verify.ts';
+import { identityGetInput } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import { authedProcedure, router } from '../trpc/init.ts';
 

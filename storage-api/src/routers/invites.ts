@@ -24,7 +24,7 @@ import {
   type InviteId,
   type KeyBox,
   type LogEntry,
-} from '../../../shared/src/verify.ts';
+} from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import { authedProcedure, router } from '../trpc/init.ts';

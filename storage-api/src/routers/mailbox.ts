@@ -9,7 +9,7 @@
  * groups.append), so a served request does not come back at the next rotation; a
  * member that then lacks the new key asks again.
  */
-import { currentGeneration, isAdmin, keyRequestInput } from '../../../shared/src/verify.ts';
+import { currentGeneration, isAdmin, keyRequestInput } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import { memberProcedure, router } from '../trpc/init.ts';
 

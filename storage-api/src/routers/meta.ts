@@ -1,5 +1,5 @@
 /** Version and health of the API, for clients and load balancers. */
-import { PROTOCOL_VERSION } from '../../../shared/src/verify.ts';
+import { PROTOCOL_VERSION } from '@conclave/shared/verify';
 import { publicProcedure, router } from '../trpc/init.ts';
 
 export const SERVER_VERSION = '0.1.0';

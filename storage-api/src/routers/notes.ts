@@ -19,7 +19,7 @@ import {
   noteVersionHash,
   verifyNoteSignature,
   type NoteHeader,
-} from '../../../shared/src/verify.ts';
+} from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import { memberProcedure, router } from '../trpc/init.ts';
 

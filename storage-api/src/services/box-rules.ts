@@ -11,7 +11,7 @@
  * mailbox counts it): a member can only confirm for itself, and a false confirmation
  * only takes its own request off the list.
  */
-import { currentGeneration, fromBase64url, LABELS, parseBundle, verifyLabelled, type Fingerprint, type GroupState, type KeyBox } from '../../../shared/src/verify.ts';
+import { currentGeneration, fromBase64url, LABELS, parseBundle, verifyLabelled, type Fingerprint, type GroupState, type KeyBox } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 
 function rejected(index: number, why: string): Error {

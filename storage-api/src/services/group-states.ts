@@ -29,7 +29,7 @@ import {
   type EntryHash,
   type GroupId,
   type GroupState,
-} from '../../../shared/src/verify.ts';
+} from '@conclave/shared/verify';
 import type { Store } from '../store/types.ts';
 
 const CACHE_LIMIT = 256;

@@ -7,7 +7,7 @@
  * Every refusal is an `apiError` whose message names the entry and says what to do; no
  * message carries a key, a signature or an invite id.
  */
-import { extendLog, fingerprintOf, LogVerificationError, type Fingerprint, type GroupState, type LogEntry, type LogRejection } from '../../../shared/src/verify.ts';
+import { extendLog, fingerprintOf, LogVerificationError, type Fingerprint, type GroupState, type LogEntry, type LogRejection } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import type { AppendIndexes } from '../store/types.ts';
 

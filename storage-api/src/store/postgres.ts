@@ -21,9 +21,9 @@
  */
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import type { Fingerprint, GroupId, InviteId, NoteId } from '../../../shared/src/verify.ts';
-import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '../../../shared/src/verify.ts';
-import type { NoteHeader } from '../../../shared/src/verify.ts';
+import type { Fingerprint, GroupId, InviteId, NoteId } from '@conclave/shared/verify';
+import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '@conclave/shared/verify';
+import type { NoteHeader } from '@conclave/shared/verify';
 import type { AppendIndexes, AppendResult, MembershipStatus, NotePutResult, Store, StoredCheckpoint, StoredNoteHeader } from './types.ts';
 
 export interface PostgresStoreOptions {

@@ -18,9 +18,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Fingerprint, GroupId, InviteId, NoteId } from '../../../shared/src/verify.ts';
-import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '../../../shared/src/verify.ts';
-import type { NoteHeader } from '../../../shared/src/verify.ts';
+import type { Fingerprint, GroupId, InviteId, NoteId } from '@conclave/shared/verify';
+import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '@conclave/shared/verify';
+import type { NoteHeader } from '@conclave/shared/verify';
 import type { AppendIndexes, AppendResult, MembershipStatus, NotePutResult, Store, StoredCheckpoint, StoredNoteHeader } from './types.ts';
 
 export const SQLITE_FILE_NAME = 'conclave.sqlite';

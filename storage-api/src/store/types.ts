@@ -7,9 +7,9 @@
  * Compare-and-set is the store's job: `appendEntries` and `putNoteVersion` succeed for
  * exactly one of any number of concurrent writers of the same position.
  */
-import type { EntryHash, Fingerprint, GroupId, InviteId, NoteId } from '../../../shared/src/verify.ts';
-import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '../../../shared/src/verify.ts';
-import type { NoteHeader } from '../../../shared/src/verify.ts';
+import type { EntryHash, Fingerprint, GroupId, InviteId, NoteId } from '@conclave/shared/verify';
+import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '@conclave/shared/verify';
+import type { NoteHeader } from '@conclave/shared/verify';
 
 export type MembershipStatus = 'member' | 'removed' | 'left' | 'replaced';
 

@@ -16,7 +16,7 @@ import { ZodError } from 'zod';
 import { sha256Hex } from '../services/tokens.ts';
 import { apiError, apiErrorData, INTERNAL_MESSAGE } from '../errors.ts';
 import type { Context } from './context.ts';
-import { AEAD_OVERHEAD, base64urlLength, groupIdSchema, type Fingerprint, type GroupId } from '../../../shared/src/verify.ts';
+import { AEAD_OVERHEAD, base64urlLength, groupIdSchema, type Fingerprint, type GroupId } from '@conclave/shared/verify';
 
 const t = initTRPC.context<Context>().create({
   errorFormatter({ shape, error }) {

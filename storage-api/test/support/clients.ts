@@ -3,12 +3,12 @@
  * session and a `GroupClient` — the same code the extension runs, against a real
  * server. Trust marks stand for a compared safety number or a scanned QR code.
  */
-import { GroupClient } from '../../../shared/src/client/group-client.ts';
-import { MemoryKeyStore } from '../../../shared/src/client/key-store.ts';
-import { signIn, type ApiSession } from '../../../shared/src/client/api-session.ts';
-import type { TrustState } from '../../../shared/src/crypto/handshake.ts';
-import { generateIdentity, type DeviceIdentity } from '../../../shared/src/crypto/identity.ts';
-import type { Fingerprint, GroupId } from '../../../shared/src/protocol/ids.ts';
+import { GroupClient } from '@conclave/shared/client';
+import { MemoryKeyStore } from '@conclave/shared/client';
+import { signIn, type ApiSession } from '@conclave/shared/client';
+import type { TrustState } from '@conclave/shared/crypto';
+import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 
 export interface Device {
   name: string;

@@ -9,12 +9,12 @@
  * is the one holding the database (npx would leave a grandchild writing).
  */
 import { randomBytes } from 'node:crypto';
-import { toBase64url, base64urlByteLength } from '../../../shared/src/protocol/encoding.ts';
-import type { EntryHash, Fingerprint, GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
-import type { LogEntry, NoteEnvelope } from '../../../shared/src/protocol/schemas.ts';
-import { entryHash } from '../../../shared/src/crypto/group-log.ts';
+import { toBase64url, base64urlByteLength } from '@conclave/shared/protocol';
+import type { EntryHash, Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
+import type { LogEntry, NoteEnvelope } from '@conclave/shared/protocol';
+import { entryHash } from '@conclave/shared/crypto';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { PROTOCOL_VERSION } from '../../../shared/src/protocol/schemas.ts';
+import { PROTOCOL_VERSION } from '@conclave/shared/protocol';
 
 export type Ack =
   | { t: 'entry'; groupId: GroupId; seq: number; json: string; head: { seq: number; hash: string } }

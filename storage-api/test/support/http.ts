@@ -2,7 +2,7 @@
  * Raw HTTP to the tRPC endpoints, without the tRPC client: for malformed bodies,
  * forged tokens and truly concurrent requests (one HTTP request each, no batching).
  */
-import type { ApiErrorData } from '../../../shared/src/protocol/api.ts';
+import type { ApiErrorData } from '@conclave/shared/protocol';
 
 export interface RawResponse {
   status: number;

@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { GroupId, NoteId } from '../../../shared/src/protocol/ids.ts';
-import type { NoteEnvelope } from '../../../shared/src/protocol/schemas.ts';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
+import type { NoteEnvelope } from '@conclave/shared/protocol';
 import type { TestServer } from './server.ts';
 
 /** The operator's hands on the database file (table names of src/store/sqlite.ts). */

@@ -7,7 +7,7 @@
  */
 import net from 'node:net';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
-import { API_ERROR_CODES } from '../../../shared/src/protocol/api.ts';
+import { API_ERROR_CODES } from '@conclave/shared/protocol';
 
 export interface RawAnswer {
   /** 0 when the server closed the connection without answering. */

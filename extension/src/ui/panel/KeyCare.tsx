@@ -10,7 +10,7 @@
  * it sealed), so closing the panel loses nothing and no page keeps it.
  */
 import { useState } from 'preact/hooks';
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 import type { RemoveAnswer, ReplacedRecoveryAnswer } from '../../background/answers.ts';
 import type { GroupDetailView, GroupSummary } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';

@@ -7,7 +7,7 @@
  * new note. Nothing is overwritten silently.
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
-import type { GroupId, NoteId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import type { Request } from '../../messages/protocol.ts';
 import type { NoteView, SaveNoteResult } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';

@@ -4,7 +4,7 @@
  * deleting asks first and says it is for everyone in the group.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { GroupId, NoteId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import type { NoteView } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';

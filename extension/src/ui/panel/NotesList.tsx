@@ -6,7 +6,7 @@
  * A note that cannot be decrypted says why and what to do, in the background's words.
  */
 import { useEffect, useId, useMemo, useRef, useState } from 'preact/hooks';
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 import type { GroupSummary, ListedNoteView } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';

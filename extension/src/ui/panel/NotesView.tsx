@@ -2,7 +2,7 @@
  * The notes of one group: the list (with local title search), one note read, or one
  * note being written. Which of them is shown lives in the panel's route draft.
  */
-import type { GroupId, NoteId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import type { GroupSummary } from '../../messages/views.ts';
 import { NoteEditor } from './NoteEditor.tsx';
 import { NoteReader } from './NoteReader.tsx';

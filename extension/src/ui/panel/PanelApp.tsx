@@ -6,7 +6,7 @@
  * drafts too, so closing the panel loses nothing.
  */
 import { useEffect, useId, useState } from 'preact/hooks';
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 import { ask } from '../../messages/client.ts';
 import type { GroupDetailView, GroupSummary, StatusView } from '../../messages/views.ts';
 import { Announcer } from '../components/Announcer.tsx';

@@ -11,7 +11,7 @@
  * away: the outcome is announced and handed to `onOutcome` for a notice that stays.
  */
 import { useState } from 'preact/hooks';
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 import type { Answers, RemoveAnswer } from '../../background/answers.ts';
 import type { GroupSummary } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';

@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { Fingerprint } from '../components/Fingerprint.tsx';
 import { toExtensionError } from '../components/useAsk.ts';

@@ -5,7 +5,7 @@
  */
 import { useEffect, useId, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { toExtensionError, useAction } from '../components/useAsk.ts';

@@ -6,7 +6,7 @@
  * memory (`PendingRecoveryCode` asks for it again).
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 import type { PendingRecoveryAnswer } from '../../background/answers.ts';
 import { ask } from '../../messages/client.ts';
 import type { ExtensionError } from '../../messages/protocol.ts';

@@ -5,7 +5,7 @@
  * group to show with a message sent (not awaited) just before.
  */
 import { browser } from 'wxt/browser';
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 import { ask } from '../../messages/client.ts';
 
 let windowId: number | undefined;

@@ -1,5 +1,5 @@
 /** Which popup screen is showing; kept as a draft so reopening the popup returns to it. */
-import type { GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { GroupId } from '@conclave/shared/protocol';
 
 export type Route =
   | { screen: 'home' }

@@ -6,7 +6,7 @@
  * from the keyboard, and every result is announced.
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
-import type { Fingerprint as FingerprintId, GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { Fingerprint as FingerprintId, GroupId } from '@conclave/shared/protocol';
 import type { VerifiedAnswer } from '../../background/answers.ts';
 import type { KeyWaitView, VerifyView } from '../../messages/views.ts';
 import { announce, Announcer } from '../components/Announcer.tsx';

@@ -2,7 +2,7 @@
  * The verification tab's pure logic: reading its address, and grouping a typed safety
  * number as it is typed. No DOM — tested in extension/test/ui/panel-verify.test.ts.
  */
-import type { Fingerprint, GroupId } from '../../../../shared/src/protocol/ids.ts';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 
 /** 12 groups of 5 digits (DESIGN §3). */
 export const SAFETY_GROUPS = 12;

@@ -2,7 +2,7 @@
  * Runs a handshake state machine over any ordered message channel (DESIGN §7): an
  * in-memory pair in tests, a PeerJS data connection in Node and in Chromium.
  */
-import type { HandshakeOutcome, HandshakeStep } from './handshake.ts';
+import type { HandshakeOutcome, HandshakeStep } from '../crypto/handshake.ts';
 
 /** The least a transport must offer: ordered text messages and a close signal. */
 export interface MessageChannel {
