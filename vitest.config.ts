@@ -30,7 +30,7 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['shared/test/**/*.test.ts', 'storage-api/test/**/*.test.ts', 'signaling-server/test/**/*.test.ts'],
+          include: ['shared/test/**/*.test.ts', 'storage-api/test/**/*.test.ts', 'signaling-server/test/**/*.test.ts', 'cli/test/**/*.test.ts'],
           testTimeout: 30_000,
         },
       },
