@@ -10,7 +10,7 @@ import type { MessageChannel } from '@conclave/shared/p2p';
 import { generateIdentity } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
 import { requestSchema, type ExtensionError, type Request, type RequestType, type Response } from '../messages/protocol.ts';
-import type { Answers } from './answers.ts';
+import type { Answers } from '../messages/answers.ts';
 import { Connections, requireIdentity } from './connection.ts';
 import type { BackgroundDeps, Ctx } from './context.ts';
 import { fail, toExtensionError, type ErrorContext } from './errors.ts';

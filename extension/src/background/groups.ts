@@ -12,7 +12,7 @@ import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { GroupRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { GroupDetailView, MemberView } from '../messages/views.ts';
-import type { Answers, HandOverAnswer } from './answers.ts';
+import type { Answers, HandOverAnswer } from '../messages/answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail, isNetworkError } from './errors.ts';

@@ -10,7 +10,7 @@ import { isAdmin } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { Request } from '../messages/protocol.ts';
 import type { KeyHealthView } from '../messages/views.ts';
-import type { Answers } from './answers.ts';
+import type { Answers } from '../messages/answers.ts';
 import type { Ctx } from './context.ts';
 import { fail } from './errors.ts';
 import { assertUsable, groupRow, quoted, syncGroup } from './group-state.ts';

@@ -12,7 +12,7 @@ import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { IdentityRow, NoteRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { ListedNoteView, NoteFlagView, NoteView, SaveNoteResult, TrustView } from '../messages/views.ts';
-import type { Answers } from './answers.ts';
+import type { Answers } from '../messages/answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { fail, noteFailureWords, noteWarningWords } from './errors.ts';

@@ -7,7 +7,7 @@
  * (The other remedy, an admin removing that member, is `group.remove`.)
  */
 import type { Request } from '../messages/protocol.ts';
-import type { Answers } from './answers.ts';
+import type { Answers } from '../messages/answers.ts';
 import type { Ctx } from './context.ts';
 import { groupAlarm, groupRow } from './group-state.ts';
 import { updateBadge } from './summaries.ts';

@@ -11,7 +11,7 @@ import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { openRecoveryCode, sealRecoveryCode } from '../db/at-rest.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { RecoveryUseView } from '../messages/views.ts';
-import type { Answers } from './answers.ts';
+import type { Answers } from '../messages/answers.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail } from './errors.ts';
 import { assertUsable, groupRow, quoted, syncGroup } from './group-state.ts';

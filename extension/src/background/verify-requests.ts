@@ -13,7 +13,7 @@ import { normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups } from '@c
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { Request } from '../messages/protocol.ts';
 import type { KeyWaitView, VerifyView } from '../messages/views.ts';
-import type { VerifiedAnswer } from './answers.ts';
+import type { VerifiedAnswer } from '../messages/answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail, isNetworkError } from './errors.ts';

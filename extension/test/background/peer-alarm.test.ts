@@ -23,7 +23,7 @@ import type { GroupId } from '@conclave/shared/protocol';
 import type { LogEntry } from '@conclave/shared/protocol';
 import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { createBackground, type Background } from '../../src/background/background.ts';
-import type { Answers } from '../../src/background/answers.ts';
+import type { Answers } from '../../src/messages/answers.ts';
 import { openDb, type ConclaveDb } from '../../src/db/schema.ts';
 import type { ExtensionError, Request, RequestType } from '../../src/messages/protocol.ts';
 import { describeKeyWait } from '../../src/ui/popup/key-wait-text.ts';

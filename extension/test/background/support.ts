@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { memoryChannelPair, type MessageChannel } from '@conclave/shared/p2p';
 import type { Fingerprint } from '@conclave/shared/protocol';
 import { createBackground, type Background } from '../../src/background/background.ts';
-import type { Answers } from '../../src/background/answers.ts';
+import type { Answers } from '../../src/messages/answers.ts';
 import { openDb, type ConclaveDb } from '../../src/db/schema.ts';
 import type { ChangedEvent, ExtensionError, Request, RequestType } from '../../src/messages/protocol.ts';
 import type { PeerTransport } from '../../src/p2p/transport.ts';

@@ -11,7 +11,7 @@
  */
 import { useState } from 'preact/hooks';
 import type { GroupId } from '@conclave/shared/protocol';
-import type { RemoveAnswer, ReplacedRecoveryAnswer } from '../../background/answers.ts';
+import type { RemoveAnswer, ReplacedRecoveryAnswer } from '../../messages/answers.ts';
 import type { GroupDetailView, GroupSummary } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';

@@ -10,7 +10,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import type { GroupId } from '@conclave/shared/protocol';
-import type { HandOverAnswer, RemoveAnswer } from '../../background/answers.ts';
+import type { HandOverAnswer, RemoveAnswer } from '../../messages/answers.ts';
 import type { GroupDetailView, MemberView } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';

@@ -12,7 +12,7 @@
  */
 import { useState } from 'preact/hooks';
 import type { GroupId } from '@conclave/shared/protocol';
-import type { Answers, RemoveAnswer } from '../../background/answers.ts';
+import type { Answers, RemoveAnswer } from '../../messages/answers.ts';
 import type { GroupSummary } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';

@@ -11,7 +11,7 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import type { Draft } from '../components/useDraft.ts';
 import { PendingRecoveryCode } from './RecoveryCode.tsx';
-import type { Answers } from '../../background/answers.ts';
+import type { Answers } from '../../messages/answers.ts';
 import { Screen } from './Screen.tsx';
 
 export type Policy = 'verified' | 'invite-trust';

@@ -13,7 +13,7 @@ import { Code } from './Code.tsx';
 import { CopyButton } from './CopyButton.tsx';
 import { timeLeft } from './format.ts';
 import { InviteQr } from './InviteQr.tsx';
-import type { Answers } from '../../background/answers.ts';
+import type { Answers } from '../../messages/answers.ts';
 import { Screen } from './Screen.tsx';
 
 export const EXPIRY = {

@@ -17,7 +17,7 @@ import { describeKeyWait } from './key-wait-text.ts';
 import { KeyWait } from './KeyWait.tsx';
 import { openNotes } from './open-panel.ts';
 import { decodeQrImage } from './qr-decode.ts';
-import type { Answers } from '../../background/answers.ts';
+import type { Answers } from '../../messages/answers.ts';
 import { Screen } from './Screen.tsx';
 
 interface JoinDraft {

@@ -7,7 +7,7 @@
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { GroupId } from '@conclave/shared/protocol';
-import type { PendingRecoveryAnswer } from '../../background/answers.ts';
+import type { PendingRecoveryAnswer } from '../../messages/answers.ts';
 import { ask } from '../../messages/client.ts';
 import type { ExtensionError } from '../../messages/protocol.ts';
 import { announce } from '../components/Announcer.tsx';

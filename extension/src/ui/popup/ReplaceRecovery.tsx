@@ -3,7 +3,7 @@
  * added a device): what it does in plain words, then progress, then the new recovery
  * kit through the same "I saved it" flow as a new group's.
  */
-import type { ReplacedRecoveryAnswer } from '../../background/answers.ts';
+import type { ReplacedRecoveryAnswer } from '../../messages/answers.ts';
 import type { GroupSummary } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';

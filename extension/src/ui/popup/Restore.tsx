@@ -11,7 +11,7 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
 import type { StatusView } from '../../messages/views.ts';
-import type { Answers } from '../../background/answers.ts';
+import type { Answers } from '../../messages/answers.ts';
 import { Screen } from './Screen.tsx';
 
 interface RestoreDraft {

@@ -4,7 +4,7 @@ import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
-import type { Answers } from '../../background/answers.ts';
+import type { Answers } from '../../messages/answers.ts';
 import { Screen } from './Screen.tsx';
 
 export function Setup({ onDone }: { onDone: () => void }) {

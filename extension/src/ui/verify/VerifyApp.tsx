@@ -7,7 +7,7 @@
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { Fingerprint as FingerprintId, GroupId } from '@conclave/shared/protocol';
-import type { VerifiedAnswer } from '../../background/answers.ts';
+import type { VerifiedAnswer } from '../../messages/answers.ts';
 import type { KeyWaitView, VerifyView } from '../../messages/views.ts';
 import { announce, Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';

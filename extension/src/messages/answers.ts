@@ -5,7 +5,7 @@
  */
 import type { HandoverSkip } from '@conclave/shared/client';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
-import type { RequestType } from '../messages/protocol.ts';
+import type { RequestType } from './protocol.ts';
 import type {
   GroupDetailView,
   IdentityView,
@@ -17,7 +17,7 @@ import type {
   StatusView,
   TrustView,
   VerifyView,
-} from '../messages/views.ts';
+} from './views.ts';
 
 export interface CreatedGroupAnswer {
   groupId: GroupId;
