@@ -17,3 +17,4 @@ export * from './invite.ts';
 export * from './recovery.ts';
 export * from './group-lifecycle.ts';
 export * from './handshake.ts';
+export * from './meta-notes.ts';
