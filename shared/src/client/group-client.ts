@@ -27,6 +27,8 @@ import { KeyedQueue, SessionKeeper } from './session-keeper.ts';
 import { sealForRequests, type HandoverResult } from './handover.ts';
 import { listHeaders, NoteGuard, NoteKeys, openListed, putNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
 import { MemoryNoteStore, type NoteStore } from './note-store.ts';
+import { openChanges, unreadAmong, type ChangedNotes, type ChangedNotesOptions } from './note-feed.ts';
+import { metaIndex, type MetaSlot } from '../crypto/meta-notes.ts';
 import { admitPeerHead, assertNotStale, checkWitnessed, dismissEvidenceFrom, PeerEvidenceError, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
 import type { HeadEvidence } from '../crypto/head-evidence.ts';
 
@@ -329,6 +331,19 @@ export class GroupClient {
   }
 
   /**
+   * Who waits in the group's key mailbox for the current key (what an admin may hand
+   * over with `handOverPending`): their fingerprints as the server lists them, unchecked
+   * (no sync; `handOverPending` checks each against the validated log).
+   */
+  pendingRequests(groupId: GroupId): Promise<Fingerprint[]> {
+    return this.locked(groupId, async () => {
+      await this.record(groupId);
+      const pending = await call('reading key requests', () => this.api.mailbox.pending.query({ groupId }));
+      return pending.map((p) => p.fingerprint);
+    });
+  }
+
+  /**
    * Opens the newest key box the server holds for this device.
    * @returns true when this device now holds the current generation's key.
    */
@@ -496,6 +511,52 @@ export class GroupClient {
    */
   noteHistory(groupId: GroupId, noteId: NoteId): Promise<NoteVersion[]> {
     return this.locked(groupId, async () => (await this.noteGuard(await this.readyToRead(groupId))).history(noteId));
+  }
+
+  /**
+   * What changed in the group's notes since `since` (a cursor from an earlier answer; 0
+   * for everything), listed and opened: one log sync (and the waiting key box, if this
+   * device lacks the current key) inside the group's lock, then the headers, then only
+   * the versions the caller does not hold yet (`known`). See note-feed.ts.
+   * @throws {GroupClientError} `not-member` when the synced log no longer lists this
+   *   device; `no-key` when the current key has not reached it.
+   * @throws {LogVerificationError} when the log does not verify (nothing is listed).
+   */
+  changedNotes(groupId: GroupId, since: number, options: ChangedNotesOptions = {}): Promise<ChangedNotes> {
+    return this.locked(groupId, async () => {
+      const record = await this.readyToRead(groupId);
+      if (!record.state.members.has(this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
+      if (!record.seeds.has(currentGeneration(record.state))) throw new GroupClientError('no-key', 'the current group key has not reached this device yet');
+      const meta = await this.metaOf(record);
+      return openChanges(this.api, await this.noteGuard(record), { state: record.state, meta, me: this.fingerprint }, since, options);
+    });
+  }
+
+  /**
+   * How many notes others changed after `since` (not deleted, not meta notes), and the
+   * cursor now: read from headers only — nothing is fetched whole or decrypted, and the
+   * log is not synced. 0 without the current key.
+   */
+  unreadCount(groupId: GroupId, since: number): Promise<{ unread: number; cursor: number }> {
+    return this.locked(groupId, async () => {
+      const record = await this.record(groupId);
+      if (!record.state.members.has(this.fingerprint) || !record.seeds.has(currentGeneration(record.state))) return { unread: 0, cursor: since };
+      const { items, cursor } = await listHeaders(this.api, groupId, since);
+      return { unread: unreadAmong(items, await this.metaOf(record), this.fingerprint), cursor };
+    });
+  }
+
+  /**
+   * The group's meta note ids (its name, each member's profile: shared/src/crypto/meta-notes.ts),
+   * from this device's keys (no network); empty while it holds no key.
+   */
+  async metaNotes(groupId: GroupId): Promise<Map<NoteId, MetaSlot>> {
+    return this.metaOf(await this.record(groupId));
+  }
+
+  private async metaOf(record: GroupRecord): Promise<Map<NoteId, MetaSlot>> {
+    const seed0 = record.seeds.get(0);
+    return seed0 ? metaIndex(seed0, record.state) : new Map();
   }
 
   private noteGuard(record: GroupRecord): Promise<NoteGuard> {

@@ -22,7 +22,7 @@ import type { GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
 import { NoteOpenError, openNote, sealNote, verifyNoteHashed, type NoteFailure, type NotePlaintext } from '../crypto/note-envelope.ts';
 import { noteVersionHash } from '../crypto/note-signature.ts';
-import type { NoteHeader } from '../protocol/api.ts';
+import { NOTE_LIST_MAX, type NoteHeader } from '../protocol/api.ts';
 import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
 import type { NoteEnvelope } from '../protocol/schemas.ts';
 import type { ApiClient } from './api-session.ts';
@@ -120,12 +120,12 @@ function openedOf(e: NoteEnvelope, plaintext: NotePlaintext, warnings: NoteWarni
   return { noteId: e.noteId, version: e.version, generation: e.generation, author: e.author, at: e.at, deleted: e.deleted, title: plaintext.title, body: plaintext.body, warnings };
 }
 
-/** Every note header changed after `since`, following the server's cursor page by page. */
+/** Every note header changed after `since` (the newest listed version of each), following the server's cursor in pages as large as the API allows. */
 export async function listHeaders(api: ApiClient, groupId: GroupId, since: number): Promise<{ items: NoteHeader[]; cursor: number }> {
   const latest = new Map<NoteId, NoteHeader>();
   let cursor = since;
   for (;;) {
-    const page = await call('listing notes', () => api.notes.list.query({ groupId, since: cursor }));
+    const page = await call('listing notes', () => api.notes.list.query({ groupId, since: cursor, limit: NOTE_LIST_MAX }));
     for (const item of page.items) {
       const seen = latest.get(item.noteId);
       if (!seen || seen.version < item.version) latest.set(item.noteId, item);
