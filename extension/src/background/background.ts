@@ -9,8 +9,8 @@ import type { z } from 'zod';
 import type { MessageChannel } from '@conclave/shared/p2p';
 import { generateIdentity } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
-import { requestSchema, type ExtensionError, type Request, type RequestType, type Response } from '../messages/protocol.ts';
-import type { Answers } from '../messages/answers.ts';
+import { requestSchema, type ExtensionError, type Request, type Response } from '../messages/protocol.ts';
+import type { Handlers } from '../messages/answers.ts';
 import { Connections, requireIdentity } from './connection.ts';
 import type { BackgroundDeps, Ctx } from './context.ts';
 import { fail, toExtensionError, type ErrorContext } from './errors.ts';
@@ -39,8 +39,6 @@ export interface Background {
   /** Resolves when no handover or key-wait round is running (tests). */
   idle(): Promise<void>;
 }
-
-type Handlers = { [K in RequestType]: (request: Extract<Request, { type: K }>) => Promise<Answers[K]> };
 
 /** Draft keys the background keeps for itself (pages may not read or change them). */
 const RESERVED_DRAFT_PREFIX = 'background.';
@@ -83,6 +81,8 @@ export function createBackground(deps: BackgroundDeps): Background {
   const ticker = new Ticker(ctx, waits);
   const serving = new Set<Promise<unknown>>();
 
+  // Typed by the contract (messages/answers.ts): a missing handler, or one answering
+  // another shape than `Answers[type]`, fails `tsc`.
   const handlers: Handlers = {
     status: () => statusView(ctx),
     'identity.create': async (request) => {
