@@ -1,11 +1,14 @@
 /**
- * What the background answers to each request type: `ask<Answers['group.join']>(…)`.
+ * What the background answers to each request type (`Answers`), and the two ends of the
+ * contract built on it: `ask(request)` resolves with `Answers[request.type]` (inferred,
+ * never written at a call site), and the background's `Handlers` table must answer
+ * every request type with exactly that shape, or `tsc` fails.
  * (The view types themselves are in messages/views.ts; these are the few shapes that
  * only one request returns.)
  */
 import type { HandoverSkip } from '@conclave/shared/client';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
-import type { RequestType } from './protocol.ts';
+import type { Request, RequestType } from './protocol.ts';
 import type {
   GroupDetailView,
   IdentityView,
@@ -114,3 +117,16 @@ export interface Answers {
 // Every request type has an answer, and nothing else does.
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
 export const ANSWERS_COVER_EVERY_REQUEST: Exact<keyof Answers, RequestType> = true;
+
+/**
+ * The request whose `type` is `K`. Written as an intersection (not `Extract`) so that
+ * `ask({ type: 'group.join', code })` infers `K` from the literal and still refuses a
+ * missing or unknown field.
+ */
+export type RequestOf<K extends RequestType> = { type: K } & Request;
+
+/** What the background answers to a request of type `K`. */
+export type AnswerTo<K extends RequestType> = Answers[K];
+
+/** The background's side: one handler per request type, answering that type's shape. */
+export type Handlers = { [K in RequestType]: (request: Extract<Request, { type: K }>) => Promise<Answers[K]> };

@@ -1,10 +1,12 @@
 /**
  * How a page talks to the background: `ask(request)` sends one typed request and
- * resolves with its data, or throws a `RequestError` carrying what happened and what
- * to do next (pages show both as they are).
+ * resolves with its answer, typed from the request's `type` (`Answers` in answers.ts:
+ * `await ask({ type: 'group.join', code })` is a `JoinAnswer`), or throws a
+ * `RequestError` carrying what happened and what to do next (pages show both as they are).
  */
 import { browser } from 'wxt/browser';
-import type { ExtensionError, Request, Response } from './protocol.ts';
+import type { AnswerTo, RequestOf } from './answers.ts';
+import type { ExtensionError, RequestType, Response } from './protocol.ts';
 
 export class RequestError extends Error {
   override readonly name = 'RequestError';
@@ -15,10 +17,11 @@ export class RequestError extends Error {
 
 export const MESSAGE_CHANNEL = 'conclave.request';
 
-export async function ask<T>(request: Request): Promise<T> {
-  let response: Response<T> | undefined;
+export async function ask<K extends RequestType>(request: RequestOf<K>): Promise<AnswerTo<K>> {
+  let response: Response<AnswerTo<K>> | undefined;
   try {
-    response = (await browser.runtime.sendMessage({ channel: MESSAGE_CHANNEL, request })) as Response<T> | undefined;
+    // The background answers `Answers[request.type]` (its `Handlers` table is typed so).
+    response = (await browser.runtime.sendMessage({ channel: MESSAGE_CHANNEL, request })) as Response<AnswerTo<K>> | undefined;
   } catch (error) {
     throw new RequestError({
       code: 'internal',

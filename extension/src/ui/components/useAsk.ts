@@ -1,13 +1,15 @@
 /**
  * Hooks around `ask()` for pages: `useAsk` loads data and keeps it fresh,
- * `useAction` runs a request from a button with a pending flag and the error to show,
+ * `useAction` runs a request from a button with a pending flag and the error to show
+ * (the one hook for actions: popup, side panel, options and verification tab),
  * and `useChanged` calls back whenever the background broadcasts
  * `{type: 'conclave.changed'}` (something a page shows may have changed).
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { ask, RequestError } from '../../messages/client.ts';
-import type { ChangedEvent, ExtensionError, Request } from '../../messages/protocol.ts';
+import type { AnswerTo, RequestOf } from '../../messages/answers.ts';
+import type { ChangedEvent, ExtensionError, RequestType } from '../../messages/protocol.ts';
 
 /** Any thrown value as an `ExtensionError` the person can read (never a stack trace). */
 export function toExtensionError(error: unknown): ExtensionError {
@@ -64,9 +66,9 @@ export interface UseAskOptions {
  * says something changed. `null` asks nothing. Overlapping reloads are coalesced:
  * at most one request is in flight, and one more runs after it if needed.
  */
-export function useAsk<T>(request: Request | null, options: UseAskOptions = {}): AskState<T> {
+export function useAsk<K extends RequestType>(request: RequestOf<K> | null, options: UseAskOptions = {}): AskState<AnswerTo<K>> {
   const key = request ? JSON.stringify(request) : '';
-  const [data, setData] = useState<T | undefined>(undefined);
+  const [data, setData] = useState<AnswerTo<K> | undefined>(undefined);
   const [error, setError] = useState<ExtensionError | null>(null);
   const [loading, setLoading] = useState(request !== null);
   const flight = useRef<{ key: string; running: Promise<void> | null; again: boolean }>({ key, running: null, again: false });
@@ -86,7 +88,7 @@ export function useAsk<T>(request: Request | null, options: UseAskOptions = {}):
       do {
         state.again = false;
         try {
-          const answer = await ask<T>(current);
+          const answer = await ask(current);
           if (flight.current.key !== askedKey) return;
           setData(answer);
           setError(null);
@@ -120,36 +122,43 @@ export function useAsk<T>(request: Request | null, options: UseAskOptions = {}):
   return { data, error, loading, reload };
 }
 
+/** What one action came to: many requests (delete, leave, remove) answer with no data, so success is said, not guessed. */
+export type ActionResult<T> = { ok: true; data: T } | { ok: false; error: ExtensionError };
+
 export interface ActionState {
   pending: boolean;
   error: ExtensionError | null;
-  /**
-   * Sends `request`; resolves with `{data}`, or with `null` after setting `error`
-   * (also `null`, without asking, while another request of this action is pending).
-   */
-  run: <T>(request: Request) => Promise<{ data: T } | null>;
   setError: (error: ExtensionError | null) => void;
+  /**
+   * Sends `request` and resolves with its answer (typed from `request.type`), or with
+   * the failure after setting `error`. A call while another request of this action is
+   * pending is refused at once (`ok: false`, `error` left as it is).
+   */
+  run: <K extends RequestType>(request: RequestOf<K>) => Promise<ActionResult<AnswerTo<K>>>;
 }
+
+const BUSY: ExtensionError = { code: 'internal', message: 'Still working on the last request.', action: 'Wait a moment and try again.' };
 
 /** For buttons: one request at a time, with the failure kept for an `ErrorNotice`. */
 export function useAction(): ActionState {
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<ExtensionError | null>(null);
   const busy = useRef(false);
-  const run = useCallback(async <T,>(request: Request): Promise<{ data: T } | null> => {
-    if (busy.current) return null;
+  const run = useCallback(async <K extends RequestType>(request: RequestOf<K>): Promise<ActionResult<AnswerTo<K>>> => {
+    if (busy.current) return { ok: false, error: BUSY };
     busy.current = true;
     setPending(true);
     setError(null);
     try {
-      return { data: await ask<T>(request) };
+      return { ok: true, data: await ask(request) };
     } catch (thrown) {
-      setError(toExtensionError(thrown));
-      return null;
+      const failure = toExtensionError(thrown);
+      setError(failure);
+      return { ok: false, error: failure };
     } finally {
       busy.current = false;
       setPending(false);
     }
   }, []);
-  return { pending, error, run, setError };
+  return { pending, error, setError, run };
 }

@@ -66,7 +66,7 @@ export function useDraft<T>(key: string, initial: T, options: DraftOptions<T> = 
 
   useEffect(() => {
     let live = true;
-    ask<unknown>({ type: 'draft.load', key })
+    ask({ type: 'draft.load', key })
       .then((saved) => {
         if (!live || touched.current) return;
         const restored = restoreRef.current(saved, initialRef.current);

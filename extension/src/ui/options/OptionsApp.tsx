@@ -9,11 +9,11 @@ import { announce, Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { Fingerprint } from '../components/Fingerprint.tsx';
 import { useAction, useAsk } from '../components/useAsk.ts';
-import type { IdentityView, Settings, StatusView } from '../../messages/views.ts';
+import type { IdentityView, Settings } from '../../messages/views.ts';
 import { fieldsFrom, originsToRequest, parseSettings, type FieldErrors, type SettingsFields } from './settings-form.ts';
 
 export function OptionsApp() {
-  const status = useAsk<StatusView>({ type: 'status' }, { live: false });
+  const status = useAsk({ type: 'status' }, { live: false });
   return (
     <main class="options stack">
       <Announcer />
@@ -38,7 +38,7 @@ function DeviceName({ identity, onSaved }: { identity: IdentityView; onSaved: ()
       setMissing(true);
       return;
     }
-    if (!(await action.run({ type: 'identity.rename', displayName: name.trim() }))) return;
+    if (!(await action.run({ type: 'identity.rename', displayName: name.trim() })).ok) return;
     announce('Your name is saved.');
     onSaved();
   };
@@ -107,8 +107,8 @@ function ServerSettings({ initial }: { initial: Settings }) {
   useEffect(() => setFields(fieldsFrom(initial)), [initial.apiUrl, initial.signalingUrl, JSON.stringify(initial.iceServers)]);
 
   const save = async (settings: Settings) => {
-    const done = await action.run<Settings>({ type: 'settings.save', ...settings });
-    if (!done) return;
+    const done = await action.run({ type: 'settings.save', ...settings });
+    if (!done.ok) return;
     setSaved(true);
     announce('The server settings are saved.');
   };

@@ -11,11 +11,12 @@
  */
 import { useState } from 'preact/hooks';
 import type { GroupId } from '@conclave/shared/protocol';
-import type { RemoveAnswer, ReplacedRecoveryAnswer } from '../../messages/answers.ts';
+import type { ReplacedRecoveryAnswer } from '../../messages/answers.ts';
 import type { GroupDetailView, GroupSummary } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { OutcomeNotice } from '../components/OutcomeNotice.tsx';
+import { useAction } from '../components/useAsk.ts';
 import {
   faultText,
   owedRotationText,
@@ -29,7 +30,6 @@ import {
 import { PendingRecoveryCode, RecoveryCode } from '../popup/RecoveryCode.tsx';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
 import { groupName } from './logic.ts';
-import { useRun } from './useRun.ts';
 
 export interface KeyCareProps {
   group: GroupSummary;
@@ -43,7 +43,7 @@ export interface KeyCareProps {
 type Asking = 'rotate' | 'repair' | 'replace' | null;
 
 export function KeyCare({ group, detail, reload, showActions }: KeyCareProps) {
-  const action = useRun();
+  const action = useAction();
   const [asking, setAsking] = useState<Asking>(null);
   const [working, setWorking] = useState<Exclude<Asking, null> | null>(null);
   const [outcome, setOutcome] = useState<string[] | null>(null);
@@ -62,7 +62,7 @@ export function KeyCare({ group, detail, reload, showActions }: KeyCareProps) {
     setWorking(kind);
     const words = kind === 'repair' ? REPAIR_WORDS : ROTATE_WORDS;
     announce(words.progress);
-    const result = await action.run<RemoveAnswer>({ type: 'group.rotateKey', groupId });
+    const result = await action.run({ type: 'group.rotateKey', groupId });
     setWorking(null);
     if (result.ok) {
       const lines = rotatedText(result.data.unreachable);
@@ -77,7 +77,7 @@ export function KeyCare({ group, detail, reload, showActions }: KeyCareProps) {
     setOutcome(null);
     setWorking('replace');
     announce(REPLACE_WORDS.progress);
-    const result = await action.run<ReplacedRecoveryAnswer>({ type: 'group.replaceRecovery', groupId });
+    const result = await action.run({ type: 'group.replaceRecovery', groupId });
     setWorking(null);
     if (result.ok) {
       setFresh(result.data);

@@ -10,16 +10,15 @@
 import { useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import type { GroupId } from '@conclave/shared/protocol';
-import type { HandOverAnswer, RemoveAnswer } from '../../messages/answers.ts';
 import type { GroupDetailView, MemberView } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { OutcomeNotice } from '../components/OutcomeNotice.tsx';
 import { Fingerprint as FingerprintText } from '../components/Fingerprint.tsx';
 import { TrustBadge } from '../components/TrustBadge.tsx';
+import { useAction } from '../components/useAsk.ts';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
 import { groupName, isLastMember, presence, waitingMembers } from './logic.ts';
-import { useRun } from './useRun.ts';
 
 export interface MembersViewProps {
   groupId: GroupId;
@@ -35,7 +34,7 @@ export function verifyUrl(base: string, groupId: string, fingerprint: string): s
 type Pending = { kind: 'remove'; member: MemberView } | { kind: 'leave' } | null;
 
 export function MembersView({ groupId, detail, reload }: MembersViewProps) {
-  const action = useRun();
+  const action = useAction();
   const [confirm, setConfirm] = useState<Pending>(null);
   const [removing, setRemoving] = useState<MemberView | null>(null);
   /** What the last hand-over or removal did, kept on screen (the announcement is fleeting). */
@@ -63,7 +62,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
 
   const handOver = async () => {
     setOutcome(null);
-    const result = await action.run<HandOverAnswer>({ type: 'group.handOver', groupId });
+    const result = await action.run({ type: 'group.handOver', groupId });
     if (!result.ok) return;
     const { sent, skipped } = result.data;
     const words = [
@@ -88,7 +87,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
     setRemoving(member);
     announce(`Removing ${member.name} and starting a new key. This can take a moment.`);
     setOutcome(null);
-    const result = await action.run<RemoveAnswer>({ type: 'group.remove', groupId, fingerprint: member.fingerprint });
+    const result = await action.run({ type: 'group.remove', groupId, fingerprint: member.fingerprint });
     setRemoving(null);
     if (result.ok) {
       const lines = removedLines(member.name, result.data.unreachable);

@@ -8,17 +8,16 @@
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
-import type { Request } from '../../messages/protocol.ts';
+import type { RequestOf } from '../../messages/answers.ts';
 import type { NoteView, SaveNoteResult } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { TrustBadge } from '../components/TrustBadge.tsx';
-import { useAsk } from '../components/useAsk.ts';
+import { useAction, useAsk } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
 import { copyTitle, editDraftKey, formatFull } from './logic.ts';
 import type { Route } from './PanelApp.tsx';
-import { useRun } from './useRun.ts';
 
 export const MAX_TITLE = 500;
 export const MAX_BODY = 200_000;
@@ -40,7 +39,7 @@ export interface NoteEditorProps {
 
 export function NoteEditor({ groupId, noteId, go }: NoteEditorProps) {
   // The version being edited; not live: a change by someone else shows as a conflict on save.
-  const note = useAsk<NoteView>(noteId ? { type: 'notes.read', groupId, noteId } : null, { live: false });
+  const note = useAsk(noteId ? { type: 'notes.read', groupId, noteId } : null, { live: false });
   if (!noteId) return <EditorForm groupId={groupId} noteId={null} initial={{ title: '', body: '', baseVersion: null, conflict: null }} go={go} />;
   if (note.loading && !note.data)
     return (
@@ -61,13 +60,13 @@ export function NoteEditor({ groupId, noteId, go }: NoteEditorProps) {
 }
 
 /** A `notes.save` request without undefined fields. */
-export function saveRequest(groupId: GroupId, noteId: NoteId | null, baseVersion: number | null, title: string, body: string): Request {
+export function saveRequest(groupId: GroupId, noteId: NoteId | null, baseVersion: number | null, title: string, body: string): RequestOf<'notes.save'> {
   return noteId && baseVersion !== null ? { type: 'notes.save', groupId, noteId, baseVersion, title, body } : { type: 'notes.save', groupId, title, body };
 }
 
 function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId: NoteId | null; initial: EditDraft; go: (next: Partial<Route>) => void }) {
   const draft = useDraft<EditDraft>(editDraftKey(groupId, noteId), initial);
-  const save = useRun();
+  const save = useAction();
   const [discarding, setDiscarding] = useState(false);
   const titleRef = useRef<HTMLInputElement>(null);
   const titleId = useId();
@@ -99,14 +98,14 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
   const onSave = async (event?: Event) => {
     event?.preventDefault();
     if (tooLong || save.pending) return;
-    const result = await save.run<SaveNoteResult>(saveRequest(groupId, noteId, baseVersion, title, body));
+    const result = await save.run(saveRequest(groupId, noteId, baseVersion, title, body));
     if (result.ok) await saved(result.data, 'Note saved.');
   };
 
   const keepMine = async () => {
     if (!conflict) return;
     // Saved on top of their version; if yet another version came first, this conflicts again.
-    const result = await save.run<SaveNoteResult>(saveRequest(groupId, noteId, conflict.version, title, body));
+    const result = await save.run(saveRequest(groupId, noteId, conflict.version, title, body));
     if (result.ok) await saved(result.data, 'Your version was saved on top of theirs.');
   };
 
@@ -118,7 +117,7 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
 
   const copyMine = async () => {
     const copy = copyTitle(title);
-    const result = await save.run<SaveNoteResult>(saveRequest(groupId, null, null, copy, body));
+    const result = await save.run(saveRequest(groupId, null, null, copy, body));
     if (!result.ok) return;
     if (result.data.saved) {
       await draft.clear();

@@ -5,15 +5,13 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
-import type { NoteView } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { TrustBadge } from '../components/TrustBadge.tsx';
-import { useAsk } from '../components/useAsk.ts';
+import { useAction, useAsk } from '../components/useAsk.ts';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
 import { NoteFlags } from './NoteFlags.tsx';
 import { formatFull } from './logic.ts';
-import { useRun } from './useRun.ts';
 import type { Route } from './PanelApp.tsx';
 
 export interface NoteReaderProps {
@@ -24,8 +22,8 @@ export interface NoteReaderProps {
 }
 
 export function NoteReader({ groupId, noteId, canWrite, go }: NoteReaderProps) {
-  const note = useAsk<NoteView>({ type: 'notes.read', groupId, noteId }, { groupId });
-  const remove = useRun();
+  const note = useAsk({ type: 'notes.read', groupId, noteId }, { groupId });
+  const remove = useAction();
   const [confirming, setConfirming] = useState(false);
   const headingRef = useRef<HTMLHeadingElement>(null);
 

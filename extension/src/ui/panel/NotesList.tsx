@@ -30,7 +30,7 @@ export interface NotesListProps {
 
 export function NotesList({ groupId, group, canWrite, go, lastOpened }: NotesListProps) {
   const readable = group.hasKey || group.removed;
-  const list = useAsk<ListedNoteView[]>(readable ? { type: 'notes.list', groupId } : null, { groupId });
+  const list = useAsk(readable ? { type: 'notes.list', groupId } : null, { groupId });
   const [query, setQuery] = useState('');
   const [limit, setLimit] = useState(PAGE_SIZE);
   const searchId = useId();

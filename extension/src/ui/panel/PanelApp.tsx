@@ -8,7 +8,7 @@
 import { useEffect, useId, useState } from 'preact/hooks';
 import type { GroupId } from '@conclave/shared/protocol';
 import { ask } from '../../messages/client.ts';
-import type { GroupDetailView, GroupSummary, StatusView } from '../../messages/views.ts';
+import type { GroupSummary } from '../../messages/views.ts';
 import { Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAsk, useChanged } from '../components/useAsk.ts';
@@ -29,12 +29,12 @@ export function selectedFromDraft(saved: unknown): string | null {
 }
 
 export function PanelApp() {
-  const status = useAsk<StatusView>({ type: 'status' });
+  const status = useAsk({ type: 'status' });
   const [selected, setSelected] = useState<string | null>(null);
   const [selectionLoaded, setSelectionLoaded] = useState(false);
 
   const loadSelection = () =>
-    ask<unknown>({ type: 'draft.load', key: SELECTED_GROUP_KEY })
+    ask({ type: 'draft.load', key: SELECTED_GROUP_KEY })
       .then((saved) => {
         const id = selectedFromDraft(saved);
         if (id) setSelected(id);
@@ -120,7 +120,7 @@ const START: Route = { view: 'notes', mode: 'list', noteId: null };
 
 function GroupView({ summary }: { summary: GroupSummary }) {
   const groupId = summary.groupId;
-  const detail = useAsk<GroupDetailView>({ type: 'group.detail', groupId }, { groupId });
+  const detail = useAsk({ type: 'group.detail', groupId }, { groupId });
   const route = useDraft<Route>(`panel.route.${groupId}`, START, { delayMs: 100 });
   const group: GroupSummary = detail.data ?? summary;
   const go = (next: Partial<Route>) => route.set((previous) => ({ ...previous, ...next }));

@@ -12,14 +12,13 @@
  */
 import { useState } from 'preact/hooks';
 import type { GroupId } from '@conclave/shared/protocol';
-import type { Answers, RemoveAnswer } from '../../messages/answers.ts';
 import type { GroupSummary } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
+import { useAction } from '../components/useAsk.ts';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
 import { groupName } from './logic.ts';
 import { removedLines, RemoveMemberDialog } from './MembersView.tsx';
-import { useRun } from './useRun.ts';
 
 /** "What to do", in plain words: ask the member, then decide. */
 export function peerAlarmAdvice(name: string, canRemove: boolean): string {
@@ -37,7 +36,7 @@ export interface PeerAlarmActionsProps {
 }
 
 export function PeerAlarmActions({ group, onOutcome }: PeerAlarmActionsProps) {
-  const action = useRun();
+  const action = useAction();
   const [asking, setAsking] = useState<'dismiss' | 'remove' | null>(null);
   const [removing, setRemoving] = useState(false);
   const [errorTitle, setErrorTitle] = useState('That did not work');
@@ -54,7 +53,7 @@ export function PeerAlarmActions({ group, onOutcome }: PeerAlarmActionsProps) {
 
   const dismiss = async () => {
     setErrorTitle(`The warning about ${name}’s device was not dismissed`);
-    const result = await action.run<Answers['group.dismissPeerEvidence']>({ type: 'group.dismissPeerEvidence', groupId, peer: alarm.peer });
+    const result = await action.run({ type: 'group.dismissPeerEvidence', groupId, peer: alarm.peer });
     setAsking(null);
     if (!result.ok) return announce('The warning was not dismissed.');
     const lines = [`The warning about ${name}’s device was dismissed. This device forgot what it had signed.`];
@@ -67,7 +66,7 @@ export function PeerAlarmActions({ group, onOutcome }: PeerAlarmActionsProps) {
     setRemoving(true);
     setErrorTitle(`${name} was not removed`);
     announce(`Removing ${name} and starting a new key. This can take a moment.`);
-    const result = await action.run<RemoveAnswer>({ type: 'group.remove', groupId, fingerprint: alarm.peer });
+    const result = await action.run({ type: 'group.remove', groupId, fingerprint: alarm.peer });
     setRemoving(false);
     if (!result.ok) return announce(`${name} was not removed.`);
     done(removedLines(name, result.data.unreachable));

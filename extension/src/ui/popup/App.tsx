@@ -21,7 +21,7 @@ import { HOME, restoreRoute, type Route } from './route.ts';
 import { Setup } from './Setup.tsx';
 
 export function App() {
-  const status = useAsk<StatusView>({ type: 'status' });
+  const status = useAsk({ type: 'status' });
   const route = useDraft<Route>('popup.route', HOME, { restore: restoreRoute, delayMs: 50 });
   const create = useDraft<CreateDraft>('popup.create', EMPTY_CREATE, { restore: restoreCreate });
 

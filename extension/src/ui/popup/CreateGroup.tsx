@@ -11,7 +11,6 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import type { Draft } from '../components/useDraft.ts';
 import { PendingRecoveryCode } from './RecoveryCode.tsx';
-import type { Answers } from '../../messages/answers.ts';
 import { Screen } from './Screen.tsx';
 
 export type Policy = 'verified' | 'invite-trust';
@@ -74,8 +73,8 @@ export function CreateGroup({ draft, onBack, onDone }: CreateGroupProps) {
       document.getElementById(nameId)?.focus();
       return;
     }
-    const created = await action.run<Answers['group.create']>({ type: 'group.create', name, policy: value.policy });
-    if (!created) return;
+    const created = await action.run({ type: 'group.create', name, policy: value.policy });
+    if (!created.ok) return;
     // Saved at once, without the code: the background keeps it (sealed) until it is confirmed saved.
     await draft.saveNow({ ...value, name, groupId: created.data.groupId });
     announce(`The group ${name} is created. Its recovery code is shown: save it now.`);

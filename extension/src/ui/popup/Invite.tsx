@@ -99,14 +99,14 @@ export function Invite({ group, onDone }: { group: GroupSummary; onDone: () => v
 
   const submit = async (event: Event) => {
     event.preventDefault();
-    const made = await action.run<Answers['group.invite']>({
+    const made = await action.run({
       type: 'group.invite',
       groupId: group.groupId,
       role: value.role,
       expiresInMs: EXPIRY[value.expiry].ms,
       prekeyed: value.prekeyed,
     });
-    if (!made) return;
+    if (!made.ok) return;
     await draft.saveNow({ ...value, result: made.data });
     announce('The invite is ready: copy the link or show the QR code.');
   };

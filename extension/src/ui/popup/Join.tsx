@@ -17,7 +17,6 @@ import { describeKeyWait } from './key-wait-text.ts';
 import { KeyWait } from './KeyWait.tsx';
 import { openNotes } from './open-panel.ts';
 import { decodeQrImage } from './qr-decode.ts';
-import type { Answers } from '../../messages/answers.ts';
 import { Screen } from './Screen.tsx';
 
 interface JoinDraft {
@@ -75,8 +74,8 @@ function JoinForm({ text, setText, onJoined, onBack }: JoinFormProps) {
       return;
     }
     setFieldError(null);
-    const joined = await action.run<Answers['group.join']>({ type: 'group.join', code: parsed.send });
-    if (!joined) return;
+    const joined = await action.run({ type: 'group.join', code: parsed.send });
+    if (!joined.ok) return;
     announce('You joined the group. Now waiting for its key.');
     await onJoined(joined.data.groupId);
   };

@@ -46,7 +46,7 @@ export function RecoveryCode({ groupId, groupName, code, onDone, clear, replaced
       checkbox.current?.focus();
       return;
     }
-    if (!(await action.run({ type: 'group.confirmRecoverySaved', groupId: groupId as GroupId }))) return;
+    if (!(await action.run({ type: 'group.confirmRecoverySaved', groupId: groupId as GroupId })).ok) return;
     await clear();
     announce(replaced ? `The new recovery code of ${groupName} is saved.` : `The group ${groupName} is ready.`);
     onDone();
@@ -121,7 +121,7 @@ export function PendingRecoveryCode({ groupId, groupName, onDone, clear }: Pendi
   const [error, setError] = useState<ExtensionError | null>(null);
   useEffect(() => {
     let live = true;
-    ask<PendingRecoveryAnswer>({ type: 'group.recoveryCode', groupId: groupId as GroupId }).then(
+    ask({ type: 'group.recoveryCode', groupId: groupId as GroupId }).then(
       (answer) => live && setPending(answer),
       async (thrown: unknown) => {
         const failure = toExtensionError(thrown);

@@ -22,8 +22,8 @@ export function ReplaceRecovery({ group, onBack, onReplaced }: ReplaceRecoveryPr
   const name = group.name ?? 'this group';
   const replace = async () => {
     announce(REPLACE_WORDS.progress);
-    const replaced = await action.run<ReplacedRecoveryAnswer>({ type: 'group.replaceRecovery', groupId: group.groupId });
-    if (!replaced) return;
+    const replaced = await action.run({ type: 'group.replaceRecovery', groupId: group.groupId });
+    if (!replaced.ok) return;
     announce('The recovery code was replaced. The new one is shown: save it now.');
     onReplaced(replaced.data);
   };

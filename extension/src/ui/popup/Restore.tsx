@@ -11,7 +11,6 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
 import type { StatusView } from '../../messages/views.ts';
-import type { Answers } from '../../messages/answers.ts';
 import { Screen } from './Screen.tsx';
 
 interface RestoreDraft {
@@ -63,8 +62,8 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
       document.getElementById(codeId)?.focus();
       return;
     }
-    const restored = await action.run<Answers['group.restore']>({ type: 'group.restore', recoveryCode });
-    if (!restored) return;
+    const restored = await action.run({ type: 'group.restore', recoveryCode });
+    if (!restored.ok) return;
     announce('The group is restored.');
     setCode('');
     await draft.saveNow({ groupId: restored.data.groupId });

@@ -4,7 +4,6 @@ import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
-import type { Answers } from '../../messages/answers.ts';
 import { Screen } from './Screen.tsx';
 
 export function Setup({ onDone }: { onDone: () => void }) {
@@ -21,8 +20,8 @@ export function Setup({ onDone }: { onDone: () => void }) {
       document.getElementById(nameId)?.focus();
       return;
     }
-    const created = await action.run<Answers['identity.create']>({ type: 'identity.create', displayName: draft.value.displayName.trim() });
-    if (!created) return;
+    const created = await action.run({ type: 'identity.create', displayName: draft.value.displayName.trim() });
+    if (!created.ok) return;
     await draft.clear();
     announce('This device is set up.');
     onDone();

@@ -7,8 +7,8 @@
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { Fingerprint as FingerprintId, GroupId } from '@conclave/shared/protocol';
-import type { VerifiedAnswer } from '../../messages/answers.ts';
-import type { KeyWaitView, VerifyView } from '../../messages/views.ts';
+import type { RequestOf } from '../../messages/answers.ts';
+import type { KeyWaitView } from '../../messages/views.ts';
 import { announce, Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { Fingerprint } from '../components/Fingerprint.tsx';
@@ -16,8 +16,7 @@ import { QrImage } from '../components/QrImage.tsx';
 import { QrScan } from '../components/QrScan.tsx';
 import { SafetyNumber } from '../components/SafetyNumber.tsx';
 import { TRUST_WORDS, TrustBadge } from '../components/TrustBadge.tsx';
-import { useAsk } from '../components/useAsk.ts';
-import { useRun } from '../panel/useRun.ts';
+import { useAction, useAsk } from '../components/useAsk.ts';
 import { describeKeyWait } from '../popup/key-wait-text.ts';
 import { KeyWait } from '../popup/KeyWait.tsx';
 import { firstDifferentGroup, parseVerifyParams, reformatTyped, SAFETY_DIGITS, typedDigits } from './logic.ts';
@@ -45,8 +44,8 @@ export function VerifyApp({ search }: { search: string }) {
 }
 
 function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: FingerprintId }) {
-  const info = useAsk<VerifyView>({ type: 'verify.info', groupId, fingerprint }, { groupId });
-  const check = useRun();
+  const info = useAsk({ type: 'verify.info', groupId, fingerprint }, { groupId });
+  const check = useAction();
   const [typed, setTyped] = useState('');
   const [typedError, setTypedError] = useState<string | null>(null);
   const [lastWay, setLastWay] = useState<'scan' | 'match' | 'typed' | 'reset' | null>(null);
@@ -90,10 +89,10 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
   const peer = view.peer;
 
   /** Runs one check; on success re-reads the trust and says the result. */
-  const verifyWith = async (way: 'scan' | 'match' | 'typed', request: Parameters<typeof check.run>[0]) => {
+  const verifyWith = async (way: 'scan' | 'match' | 'typed', request: RequestOf<'verify.scanned' | 'verify.confirm'>) => {
     setLastWay(way);
     setKeyNews(null);
-    const result = await check.run<VerifiedAnswer>(request);
+    const result = await check.run(request);
     if (!result.ok) {
       announce(`Not verified: ${result.error.message}`);
       resultRef.current?.focus();
@@ -129,7 +128,7 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
 
   const onReset = async () => {
     setLastWay('reset');
-    const result = await check.run<VerifiedAnswer>({ type: 'verify.reset', groupId, fingerprint });
+    const result = await check.run({ type: 'verify.reset', groupId, fingerprint });
     if (result.ok) {
       ownResult.current = result.data?.trust ?? 'unverified';
       await info.reload();
