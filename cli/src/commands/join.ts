@@ -1,0 +1,85 @@
+/** `conclave join <code or link>` and `conclave restore <recovery code>`. */
+import { currentGeneration } from '@conclave/shared/crypto';
+import type { GroupId } from '@conclave/shared/protocol';
+import type { Device } from '../device.ts';
+import { CliError, EXIT } from '../errors.ts';
+import { listWithNames } from '../names.ts';
+import { emit } from '../output.ts';
+import { INVITE_LINK_PREFIX } from './groups.ts';
+import { tryLiveHandover } from '../live.ts';
+
+/** The code inside a link `conclave:join/<code>?from=<name>`, or the text as a bare code. */
+export function parseInviteText(text: string): { code: string; inviterName: string | null } {
+  const trimmed = text.trim();
+  if (!trimmed.toLowerCase().startsWith(INVITE_LINK_PREFIX)) return { code: trimmed, inviterName: null };
+  const rest = trimmed.slice(INVITE_LINK_PREFIX.length);
+  const query = rest.indexOf('?');
+  let code = query === -1 ? rest : rest.slice(0, query);
+  try {
+    code = decodeURIComponent(code);
+  } catch {
+    // Keep it as typed: the code parser names the typo.
+  }
+  const from = query === -1 ? null : (new URLSearchParams(rest.slice(query + 1)).get('from')?.trim().slice(0, 80) ?? null);
+  return { code, inviterName: from || null };
+}
+
+async function holdsKey(device: Device, groupId: GroupId): Promise<boolean> {
+  const record = await device.store.load(groupId);
+  return Boolean(record && record.seeds.has(currentGeneration(record.state)));
+}
+
+/** Polls the mailbox until the key arrives or `seconds` pass. */
+async function waitForKey(device: Device, groupId: GroupId, seconds: number): Promise<boolean> {
+  const client = await device.client();
+  const until = device.ctx.now() + seconds * 1000;
+  device.progress(`Waiting up to ${seconds} s for the key in the mailbox…`);
+  for (;;) {
+    if (await client.fetchKey(groupId)) return true;
+    if (device.ctx.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+export async function join(device: Device, text: string, options: { wait?: string; live?: boolean; json?: boolean }): Promise<void> {
+  const { code, inviterName } = parseInviteText(text);
+  const client = await device.client();
+  const joined = await client.join(code);
+  const { groupId } = joined;
+  let hasKey = joined.hasKey;
+  let via: 'invite' | 'peer' | 'mailbox' | null = hasKey ? 'invite' : null;
+  if (!hasKey && options.live) {
+    hasKey = await tryLiveHandover(device, groupId);
+    if (hasKey) via = 'peer';
+  }
+  if (!hasKey && options.wait !== undefined) {
+    const seconds = Number(options.wait);
+    if (!Number.isFinite(seconds) || seconds < 0) throw new CliError(EXIT.usage, '--wait takes a number of seconds');
+    hasKey = await waitForKey(device, groupId, seconds);
+    if (hasKey) via = 'mailbox';
+  }
+  if (hasKey) await listWithNames(device, groupId);
+  const name = device.names.groupName(groupId) ?? null;
+  const inviter = inviterName ? `${inviterName}` : 'an admin';
+  emit(device.ctx, options.json, { groupId, name, hasKey, via }, hasKey
+    ? [`Joined ${name ? `"${name}"` : 'the group'} (${groupId}). You can read and write its notes: \`conclave notes ls ${groupId.slice(0, 8)}\`.`]
+    : [
+        `Joined the group (${groupId}), but this device does not have its key yet: a key request waits in the mailbox.`,
+        `Compare safety numbers with ${inviter}: \`conclave group members ${groupId.slice(0, 8)}\` lists the members (their names show once you hold the key), \`conclave verify ${groupId.slice(0, 8)} <fingerprint>\` shows the number; they verify you, and their device hands you the key.`,
+        `Then \`conclave group list\` (or \`conclave join --wait 60 …\`) picks it up.`,
+      ]);
+}
+
+export async function restore(device: Device, code: string, options: { json?: boolean }): Promise<void> {
+  const client = await device.client();
+  device.progress('Restoring: checking the whole group log and opening the recovery key…');
+  const { groupId } = await client.restore(code.trim());
+  await client.fetchKey(groupId);
+  await listWithNames(device, groupId);
+  const name = device.names.groupName(groupId) ?? null;
+  const hasKey = await holdsKey(device, groupId);
+  emit(device.ctx, options.json, { groupId, name, hasKey }, [
+    `Restored ${name ? `"${name}"` : 'the group'} (${groupId}) on this device, as an admin.`,
+    'Every member is told a recovery code was used. If that code may have been seen by anyone else, make a new one and remove any device you do not know.',
+  ]);
+}

@@ -1,0 +1,84 @@
+/**
+ * `conclave verify <group> <member>`: shows the safety number this device shares with
+ * a member's device (Signal's 60 digits, shared/src/crypto/safety-number.ts) and, once
+ * the person confirms both screens show the same digits, records the member as
+ * verified (trust.json). An admin device then hands the group key at once to every
+ * verified member waiting in the mailbox, in that group: verifying is what lets the key
+ * go (`conclave group handover` does the same later, e.g. when the request came after).
+ */
+import { isAdmin, normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups } from '@conclave/shared/crypto';
+import type { HandoverResult } from '@conclave/shared/client';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import type { Device } from '../device.ts';
+import { CliError, EXIT } from '../errors.ts';
+import { listWithNames } from '../names.ts';
+import { emit, who } from '../output.ts';
+import { resolveGroup, resolveMember } from '../resolve.ts';
+import { handoverLines } from './groups.ts';
+
+/**
+ * @param refs `[member]` (looked up in every group this device holds) or `[group, member]`.
+ */
+export async function verify(device: Device, refs: string[], options: { number?: string; json?: boolean }): Promise<void> {
+  const client = await device.client();
+  const groupIds = refs.length > 1 ? [await resolveGroup(device, refs[0]!)] : await device.store.groups();
+  const memberRef = refs[refs.length - 1]!;
+  const found = new Map<Fingerprint, GroupId[]>();
+  let lastNotFound: unknown = null;
+  for (const groupId of groupIds) {
+    await client.fetchKey(groupId);
+    const groupState = await client.state(groupId);
+    if (!groupState.members.has(device.fingerprint)) continue;
+    await listWithNames(device, groupId);
+    try {
+      const fp = resolveMember(device, groupState, memberRef);
+      found.set(fp, [...(found.get(fp) ?? []), groupId]);
+    } catch (error) {
+      if (!(error instanceof CliError) || error.exitCode !== EXIT.notFound || refs.length > 1) throw error;
+      lastNotFound = error;
+    }
+  }
+  if (found.size === 0) throw lastNotFound ?? new CliError(EXIT.notFound, `no member "${memberRef}" in the groups of this device: \`conclave group members <group>\` lists them.`);
+  if (found.size > 1) throw new CliError(EXIT.usage, `"${memberRef}" names different devices in different groups: say which group, \`conclave verify <group> ${memberRef}\`.`);
+  const [member, inGroups] = [...found.entries()][0]!;
+  const groupId = inGroups[0]!;
+  const state = await client.state(groupId);
+  if (member === device.fingerprint) throw new CliError(EXIT.usage, 'that is this device: verify another member');
+  const info = state.members.get(member)!;
+  const digits = safetyNumber(device.identity.bundle, info.bundle);
+  const groups = safetyNumberGroups(digits);
+  const label = who(device.names.memberName(member), member);
+  const shown = [groups.slice(0, 4), groups.slice(4, 8), groups.slice(8)].map((row) => `  ${row.join(' ')}`);
+
+  let confirmed: boolean | null = null;
+  if (options.number !== undefined) {
+    const typed = normaliseTypedSafetyNumber(options.number);
+    if (!typed) throw new CliError(EXIT.usage, '--number takes the 60 digits the other device shows (spaces and dashes are fine)');
+    confirmed = typed === digits;
+  } else if (device.ctx.global.yes) {
+    confirmed = true;
+  } else if (device.ctx.io.ask && !options.json) {
+    device.ctx.io.err(`Safety number with ${label}:\n${shown.join('\n')}\n`);
+    const answer = (await device.ctx.io.ask(`Does ${label}'s screen show exactly these digits? [y/N] `)).trim().toLowerCase();
+    confirmed = answer === 'y' || answer === 'yes';
+  }
+
+  const already = device.trust.trustOf(member) === 'verified';
+  if (confirmed) device.trust.markVerified(member, device.ctx.now());
+  const handedOver: Array<HandoverResult & { groupId: GroupId }> = [];
+  for (const id of confirmed ? inGroups : []) {
+    if (!isAdmin(await client.state(id), device.fingerprint)) continue;
+    try {
+      handedOver.push({ groupId: id, ...(await client.handOverPending(id)) });
+    } catch (error) {
+      device.progress(`Verified, but the key could not be handed over now (${(error as Error).message}): run \`conclave group handover ${id.slice(0, 8)}\` later.`);
+    }
+  }
+  const value = { groupId, groups: inGroups, member, name: device.names.memberName(member) ?? null, safetyNumber: digits, digitGroups: groups, verified: confirmed === true || (confirmed === null && already), recorded: confirmed === true, handedOver };
+  const lines = [`Safety number with ${label}:`, ...shown];
+  if (confirmed === true) lines.push(`Recorded ${label} as verified on this device.`, ...handedOver.flatMap((h) => handoverLines(device, h)));
+  else if (confirmed === false) lines.push(`The numbers do NOT match: ${label} was not verified. Someone may be in the middle: do not hand them the key, and tell an admin.`);
+  else lines.push(already ? `${label} is already verified on this device.` : 'Compare it with their screen (in person or on a call you trust), then run this again with --yes, or with --number "<their digits>".');
+  emit(device.ctx, options.json, value, lines);
+  if (confirmed === false) throw new CliError(EXIT.refused, 'the safety numbers differ: nothing was recorded.');
+}

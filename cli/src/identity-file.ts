@@ -1,0 +1,111 @@
+/**
+ * The key file, `identity.json` (mode 0600): the device's display name and public
+ * bundle in clear, its two private keys (32-byte Ed25519 and X25519 seeds) sealed under
+ * the passphrase (at-rest.ts). The extension keeps non-extractable CryptoKeys in
+ * IndexedDB; a command-line device must keep its keys in a file, so it keeps the seeds
+ * and rebuilds the CryptoKeys with `keyPairFromSeed` each time it runs.
+ */
+import { z } from 'zod';
+import { identityFromKeyPairs, keyPairFromSeed, randomBytes, type DeviceIdentity } from '@conclave/shared/crypto';
+import { fromBase64url, toBase64url } from '@conclave/shared/protocol';
+import { DEFAULT_KDF, deriveAtRestKeys, newSalt, open, seal, type AtRestKeys, type KdfParams } from './at-rest.ts';
+import { CliError, EXIT } from './errors.ts';
+import { readIfExists, writeAtomic } from './files.ts';
+
+const FORMAT = 'conclave-cli-identity/1';
+
+const keyFileSchema = z.strictObject({
+  format: z.literal(FORMAT),
+  displayName: z.string().min(1).max(80),
+  fingerprint: z.string().regex(/^[a-z2-7]{52}$/),
+  bundle: z.record(z.string(), z.unknown()),
+  createdAt: z.number().int(),
+  kdf: z.strictObject({ alg: z.literal('argon2id'), m: z.number().int().min(8), t: z.number().int().min(1), p: z.number().int().min(1), salt: z.string() }),
+  sealed: z.string(),
+});
+export type KeyFile = z.infer<typeof keyFileSchema>;
+
+export interface Unlocked {
+  identity: DeviceIdentity;
+  displayName: string;
+  keys: AtRestKeys;
+  file: KeyFile;
+}
+
+function sealedWhat(fingerprint: string): string {
+  return `${FORMAT}|${fingerprint}`;
+}
+
+/** Reads and checks the key file's shape (no passphrase needed). */
+export function readKeyFile(path: string): KeyFile {
+  const raw = readIfExists(path);
+  if (!raw) throw new CliError(EXIT.setup, `this device has no identity yet (no ${path}): run \`conclave init\` first`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw damaged(path);
+  }
+  const checked = keyFileSchema.safeParse(parsed);
+  if (!checked.success) throw damaged(path);
+  return checked.data;
+}
+
+function damaged(path: string): CliError {
+  return new CliError(EXIT.damaged, `the key file ${path} is damaged (it is not a conclave key file any more). Nothing was changed. Put back a backup of it, or start over with \`conclave init --force\` in a new state directory and restore your groups with their recovery codes.`);
+}
+
+/** Creates a new identity and writes its key file. */
+export async function createKeyFile(path: string, displayName: string, passphrase: string, now: number): Promise<Unlocked> {
+  const signSeed = randomBytes(32);
+  const boxSeed = randomBytes(32);
+  const identity = await identityFromKeyPairs(await keyPairFromSeed('Ed25519', signSeed), await keyPairFromSeed('X25519', boxSeed));
+  const salt = newSalt();
+  const kdf: KdfParams = { ...DEFAULT_KDF, salt: toBase64url(salt) };
+  const keys = await deriveAtRestKeys(passphrase, kdf, salt);
+  const seeds = new Uint8Array(64);
+  seeds.set(signSeed, 0);
+  seeds.set(boxSeed, 32);
+  const sealed = await seal(keys.identity, sealedWhat(identity.fingerprint), seeds);
+  seeds.fill(0);
+  signSeed.fill(0);
+  boxSeed.fill(0);
+  const file: KeyFile = { format: FORMAT, displayName, fingerprint: identity.fingerprint, bundle: identity.bundle as unknown as Record<string, unknown>, createdAt: now, kdf, sealed: toBase64url(sealed) };
+  writeAtomic(path, `${JSON.stringify(file, null, 2)}\n`);
+  return { identity, displayName, keys, file };
+}
+
+/**
+ * Opens the key file with the passphrase and rebuilds the identity.
+ * @throws {CliError} `passphrase` when it does not open; `damaged` when the file is not whole.
+ */
+export async function unlockKeyFile(path: string, passphrase: string): Promise<Unlocked> {
+  const file = readKeyFile(path);
+  let salt: Uint8Array;
+  let sealed: Uint8Array;
+  try {
+    salt = fromBase64url(file.kdf.salt, 16);
+    sealed = fromBase64url(file.sealed);
+  } catch {
+    throw damaged(path);
+  }
+  const keys = await deriveAtRestKeys(passphrase, file.kdf, salt);
+  let seeds: Uint8Array;
+  try {
+    seeds = await open(keys.identity, sealedWhat(file.fingerprint), sealed);
+  } catch {
+    throw new CliError(EXIT.passphrase, 'wrong passphrase: the key file did not open with it. Nothing was changed. Type it again (or check CONCLAVE_PASSPHRASE).');
+  }
+  if (seeds.length !== 64) throw damaged(path);
+  const identity = await identityFromKeyPairs(await keyPairFromSeed('Ed25519', seeds.subarray(0, 32)), await keyPairFromSeed('X25519', seeds.subarray(32)));
+  seeds.fill(0);
+  if (identity.fingerprint !== file.fingerprint) throw damaged(path);
+  return { identity, displayName: file.displayName, keys, file };
+}
+
+/** Rewrites the key file with another display name (the sealed part is unchanged). */
+export function renameInKeyFile(path: string, file: KeyFile, displayName: string): KeyFile {
+  const next = { ...file, displayName };
+  writeAtomic(path, `${JSON.stringify(next, null, 2)}\n`);
+  return next;
+}

@@ -1,0 +1,70 @@
+/**
+ * The streams, environment and terminal a command runs with. `main(argv, io)` takes
+ * them as a parameter so tests run commands in process with their own; the bin passes
+ * the real process's.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface Io {
+  /** Results (what a script reads): plain text or JSON. */
+  out(text: string): void;
+  /** Progress, warnings and errors, for the person. */
+  err(text: string): void;
+  env: Readonly<Record<string, string | undefined>>;
+  /** The whole of standard input (note bodies, batches). */
+  readStdin(): Promise<string>;
+  /** Asks a question on the terminal without echo; null when there is no terminal. */
+  askSecret: ((question: string) => Promise<string>) | null;
+  /** Asks a question on the terminal; null when there is no terminal. */
+  ask: ((question: string) => Promise<string>) | null;
+  /** Runs `$EDITOR file` and resolves with its exit code. */
+  runEditor(command: string, file: string): Promise<number>;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Reads one line from the terminal; with `secret`, nothing typed is echoed. */
+function askTerminal(question: string, secret: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const input = process.stdin;
+    const rl = createInterface({ input, output: process.stderr, terminal: true });
+    if (secret) {
+      // readline echoes through _writeToOutput: print the question only.
+      (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
+        if (s.startsWith(question)) process.stderr.write(question);
+      };
+    }
+    rl.question(question, (answer) => {
+      if (secret) process.stderr.write('\n');
+      rl.close();
+      resolve(answer);
+    });
+    rl.once('SIGINT', () => {
+      rl.close();
+      reject(new Error('interrupted'));
+    });
+  });
+}
+
+export function processIo(): Io {
+  const tty = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  return {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    env: process.env,
+    readStdin: () => readAll(process.stdin),
+    askSecret: tty ? (q) => askTerminal(q, true) : null,
+    ask: tty ? (q) => askTerminal(q, false) : null,
+    runEditor: (command, file) =>
+      new Promise((resolve, reject) => {
+        const child = spawn(`${command} "$CONCLAVE_EDIT_FILE"`, { stdio: 'inherit', shell: true, env: { ...process.env, CONCLAVE_EDIT_FILE: file } });
+        child.once('error', reject);
+        child.once('exit', (code) => resolve(code ?? 1));
+      }),
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * The SDK's persistence ports over files in the state directory (docs/CLI.md "Files"):
+ *
+ * - `FileKeyStore` (`KeyStore`): one file per group, `groups/<group id>.sealed`, the
+ *   whole `GroupRecord` (validated log state, pinned head, seeds, evidence) serialized
+ *   with Node's structured-clone format (v8) and sealed under the store key: no seed
+ *   and no log in clear on disk.
+ * - `FileNoteStore` (`NoteStore`): one file per group, `notes/<group id>.json`, hashes
+ *   and numbers only (no title, no body, no key), as the port promises.
+ *
+ * Every write is atomic and mode 0600 (files.ts). Records are read from disk each time,
+ * so two commands run one after the other always see each other's changes.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
+import { supersedes, type GroupRecord, type KeyStore, type NoteStore, type SeenNote } from '@conclave/shared/client';
+import type { GroupId, NoteId } from '@conclave/shared/protocol';
+import { open, seal } from './at-rest.ts';
+import { CliError, EXIT } from './errors.ts';
+import { readIfExists, removeFile, writeAtomic } from './files.ts';
+
+const GROUP_ID = /^[A-Za-z0-9_-]{22}$/;
+
+function checkId(groupId: string): string {
+  // A group id names a file: refuse anything that is not one.
+  if (!GROUP_ID.test(groupId)) throw new CliError(EXIT.usage, `"${groupId}" is not a group id`);
+  return groupId;
+}
+
+export class FileKeyStore implements KeyStore {
+  constructor(
+    private readonly dir: string,
+    private readonly key: Uint8Array,
+  ) {}
+
+  private path(groupId: string): string {
+    return join(this.dir, `${checkId(groupId)}.sealed`);
+  }
+
+  async load(groupId: GroupId): Promise<GroupRecord | undefined> {
+    const raw = readIfExists(this.path(groupId));
+    if (!raw) return undefined;
+    let plain: Uint8Array;
+    try {
+      plain = await open(this.key, `conclave-cli-group/1|${groupId}`, new Uint8Array(raw));
+    } catch {
+      throw new CliError(EXIT.damaged, `the file of group ${groupId} (${this.path(groupId)}) does not open: it is damaged or from another key file. Nothing was changed. Put back a backup, or restore the group with its recovery code in a new state directory.`);
+    }
+    return deserialize(plain) as GroupRecord;
+  }
+
+  async save(record: GroupRecord): Promise<void> {
+    const sealed = await seal(this.key, `conclave-cli-group/1|${record.groupId}`, serialize(record));
+    writeAtomic(this.path(record.groupId), sealed);
+  }
+
+  async remove(groupId: GroupId): Promise<void> {
+    removeFile(this.path(groupId));
+  }
+
+  async groups(): Promise<GroupId[]> {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    return names.filter((n) => n.endsWith('.sealed') && GROUP_ID.test(n.slice(0, -7))).map((n) => n.slice(0, -7) as GroupId);
+  }
+}
+
+interface NotesFile {
+  from: number;
+  notes: Record<string, SeenNote>;
+}
+
+export class FileNoteStore implements NoteStore {
+  constructor(private readonly dir: string) {}
+
+  private path(groupId: string): string {
+    return join(this.dir, `${checkId(groupId)}.json`);
+  }
+
+  private read(groupId: GroupId): NotesFile | undefined {
+    const raw = readIfExists(this.path(groupId));
+    if (!raw) return undefined;
+    try {
+      return JSON.parse(raw.toString('utf8')) as NotesFile;
+    } catch {
+      throw new CliError(EXIT.damaged, `the notes file ${this.path(groupId)} is damaged. Nothing was changed. Put back a backup, or delete it: this device then tracks the group's notes afresh from now on.`);
+    }
+  }
+
+  private write(groupId: GroupId, file: NotesFile): void {
+    writeAtomic(this.path(groupId), JSON.stringify(file));
+  }
+
+  async trackedFrom(groupId: GroupId): Promise<number | undefined> {
+    return this.read(groupId)?.from;
+  }
+
+  async track(groupId: GroupId, seq: number): Promise<void> {
+    if (!this.read(groupId)) this.write(groupId, { from: seq, notes: {} });
+  }
+
+  async get(groupId: GroupId, noteIds: readonly NoteId[]): Promise<Array<SeenNote | undefined>> {
+    const notes = this.read(groupId)?.notes ?? {};
+    return noteIds.map((id) => (Object.hasOwn(notes, id) ? { ...notes[id]! } : undefined));
+  }
+
+  async all(groupId: GroupId): Promise<SeenNote[]> {
+    return Object.values(this.read(groupId)?.notes ?? {}).map((n) => ({ ...n }));
+  }
+
+  async record(groupId: GroupId, notes: readonly SeenNote[]): Promise<void> {
+    if (notes.length === 0) return;
+    const file = this.read(groupId) ?? { from: Math.min(...notes.map((n) => n.seenAtSeq)), notes: {} };
+    let changed = false;
+    for (const note of notes) {
+      if (supersedes(note, Object.hasOwn(file.notes, note.noteId) ? file.notes[note.noteId] : undefined)) {
+        file.notes[note.noteId] = { ...note };
+        changed = true;
+      }
+    }
+    if (changed) this.write(groupId, file);
+  }
+
+  async forget(groupId: GroupId): Promise<void> {
+    removeFile(this.path(groupId));
+  }
+}

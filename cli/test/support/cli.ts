@@ -1,0 +1,89 @@
+/**
+ * Runs `conclave` commands for tests: in process through `main(argv, io)` with this
+ * device's own state directory, environment and captured streams (fast), or as a real
+ * process through the bin (`node cli/bin/conclave.js`), to prove the bin, exit codes and
+ * file modes.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { main } from '../../src/main.ts';
+import type { Io } from '../../src/io.ts';
+
+export const BIN = fileURLToPath(new URL('../../bin/conclave.js', import.meta.url));
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface Ran {
+  code: number;
+  out: string;
+  err: string;
+}
+
+export interface RunOptions {
+  stdin?: string;
+  env?: Record<string, string | undefined>;
+  /** Answers to questions asked on the "terminal", in order (none: no terminal). */
+  answers?: string[];
+  editor?: (file: string) => Promise<number>;
+}
+
+export interface CliDevice {
+  home: string;
+  env: Record<string, string | undefined>;
+  run(args: string[], options?: RunOptions): Promise<Ran>;
+  /** Runs and expects exit 0; returns stdout. */
+  ok(args: string[], options?: RunOptions): Promise<string>;
+  /** Runs with --json and expects exit 0; returns the parsed output. */
+  json<T = Record<string, unknown>>(args: string[], options?: RunOptions): Promise<T>;
+  /** The real bin in a child process. */
+  spawn(args: string[], options?: { env?: Record<string, string | undefined>; stdin?: string }): Promise<Ran>;
+}
+
+export function newHome(prefix = 'conclave-cli-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function cliDevice(server: string, passphrase: string, home = newHome()): CliDevice {
+  const env = { CONCLAVE_HOME: home, CONCLAVE_SERVER: server, CONCLAVE_PASSPHRASE: passphrase };
+  const run = async (args: string[], options: RunOptions = {}): Promise<Ran> => {
+    let out = '';
+    let err = '';
+    const answers = options.answers ? [...options.answers] : null;
+    const io: Io = {
+      out: (t) => void (out += t),
+      err: (t) => void (err += t),
+      env: { ...env, ...options.env },
+      readStdin: async () => options.stdin ?? '',
+      askSecret: answers ? async () => answers.shift() ?? '' : null,
+      ask: answers ? async () => answers.shift() ?? '' : null,
+      runEditor: async (_command, file) => (options.editor ? options.editor(file) : 1),
+    };
+    const code = await main(args, io);
+    return { code, out, err };
+  };
+  const device: CliDevice = {
+    home,
+    env,
+    run,
+    async ok(args, options) {
+      const ran = await run(args, options);
+      if (ran.code !== 0) throw new Error(`conclave ${args.join(' ')} exited ${ran.code}\n${ran.err}${ran.out}`);
+      return ran.out;
+    },
+    async json<T>(args: string[], options?: RunOptions) {
+      return JSON.parse(await device.ok([...args, '--json'], options)) as T;
+    },
+    spawn(args, options = {}) {
+      return new Promise((resolve) => {
+        const child = execFile(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, ...env, ...options.env }, timeout: 60_000 }, (error, stdout, stderr) => {
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout, err: stderr });
+        });
+        if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+        else child.stdin?.end();
+      });
+    },
+  };
+  return device;
+}
