@@ -17,7 +17,7 @@ import { useAction, useAsk } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
 import { copyTitle, editDraftKey, formatFull } from './logic.ts';
-import type { Route } from './PanelApp.tsx';
+import type { Go } from './route.ts';
 
 export const MAX_TITLE = 500;
 export const MAX_BODY = 200_000;
@@ -34,7 +34,7 @@ export interface EditDraft {
 export interface NoteEditorProps {
   groupId: GroupId;
   noteId: NoteId | null;
-  go: (next: Partial<Route>) => void;
+  go: Go;
 }
 
 export function NoteEditor({ groupId, noteId, go }: NoteEditorProps) {
@@ -64,7 +64,7 @@ export function saveRequest(groupId: GroupId, noteId: NoteId | null, baseVersion
   return noteId && baseVersion !== null ? { type: 'notes.save', groupId, noteId, baseVersion, title, body } : { type: 'notes.save', groupId, title, body };
 }
 
-function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId: NoteId | null; initial: EditDraft; go: (next: Partial<Route>) => void }) {
+function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId: NoteId | null; initial: EditDraft; go: Go }) {
   const draft = useDraft<EditDraft>(editDraftKey(groupId, noteId), initial);
   const save = useAction();
   const [discarding, setDiscarding] = useState(false);

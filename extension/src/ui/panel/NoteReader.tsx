@@ -12,13 +12,13 @@ import { useAction, useAsk } from '../components/useAsk.ts';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
 import { NoteFlags } from './NoteFlags.tsx';
 import { formatFull } from './logic.ts';
-import type { Route } from './PanelApp.tsx';
+import type { Go } from './route.ts';
 
 export interface NoteReaderProps {
   groupId: GroupId;
   noteId: NoteId;
   canWrite: boolean;
-  go: (next: Partial<Route>) => void;
+  go: Go;
 }
 
 export function NoteReader({ groupId, noteId, canWrite, go }: NoteReaderProps) {

@@ -14,7 +14,7 @@ import { TrustBadge } from '../components/TrustBadge.tsx';
 import { useAsk } from '../components/useAsk.ts';
 import { filterNotes, formatFull, formatWhen, indexNotes, PAGE_SIZE, resultCountText } from './logic.ts';
 import { NoteFlags } from './NoteFlags.tsx';
-import type { Route } from './PanelApp.tsx';
+import type { Go } from './route.ts';
 
 /** Quiet time after the last keystroke before the result count is announced. */
 const ANNOUNCE_DELAY_MS = 700;
@@ -23,7 +23,7 @@ export interface NotesListProps {
   groupId: GroupId;
   group: GroupSummary;
   canWrite: boolean;
-  go: (next: Partial<Route>) => void;
+  go: Go;
   /** The note last opened: focused again when coming back to the list. */
   lastOpened: string | null;
 }

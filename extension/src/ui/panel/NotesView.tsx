@@ -7,13 +7,13 @@ import type { GroupSummary } from '../../messages/views.ts';
 import { NoteEditor } from './NoteEditor.tsx';
 import { NoteReader } from './NoteReader.tsx';
 import { NotesList } from './NotesList.tsx';
-import type { Route } from './PanelApp.tsx';
+import type { Go, Route } from './route.ts';
 
 export interface NotesViewProps {
   groupId: GroupId;
   group: GroupSummary;
   route: Route;
-  go: (next: Partial<Route>) => void;
+  go: Go;
 }
 
 export function NotesView({ groupId, group, route, go }: NotesViewProps) {

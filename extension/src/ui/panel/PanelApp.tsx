@@ -18,6 +18,7 @@ import { KeyCare } from './KeyCare.tsx';
 import { groupName } from './logic.ts';
 import { MembersView } from './MembersView.tsx';
 import { NotesView } from './NotesView.tsx';
+import { START_ROUTE, type Go, type Route } from './route.ts';
 
 export const SELECTED_GROUP_KEY = 'panel.selectedGroup';
 
@@ -109,21 +110,12 @@ function GroupPicker({ groups, current, onChoose }: { groups: GroupSummary[]; cu
   );
 }
 
-export interface Route {
-  view: 'notes' | 'members';
-  mode: 'list' | 'read' | 'edit';
-  /** The open note; null with mode 'edit' is a new note. */
-  noteId: string | null;
-}
-
-const START: Route = { view: 'notes', mode: 'list', noteId: null };
-
 function GroupView({ summary }: { summary: GroupSummary }) {
   const groupId = summary.groupId;
   const detail = useAsk({ type: 'group.detail', groupId }, { groupId });
-  const route = useDraft<Route>(`panel.route.${groupId}`, START, { delayMs: 100 });
+  const route = useDraft<Route>(`panel.route.${groupId}`, START_ROUTE, { delayMs: 100 });
   const group: GroupSummary = detail.data ?? summary;
-  const go = (next: Partial<Route>) => route.set((previous) => ({ ...previous, ...next }));
+  const go: Go = (next) => route.set((previous) => ({ ...previous, ...next }));
 
   const members = detail.data?.members.filter((m) => !m.isRecovery).length;
   return (
