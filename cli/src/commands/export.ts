@@ -70,6 +70,7 @@ export async function exportGroup(device: Device, ref: string, dir: string, opti
       ...(note.warnings.length > 0 ? [`warnings: ${yamlString(note.warnings.map((w) => w.message).join(' / '))}`] : []),
       '---',
       '',
+      '',
     ];
     writeAtomic(join(target, file), `${front.join('\n')}${note.body}${note.body.endsWith('\n') ? '' : '\n'}`);
     files.push({ noteId: note.noteId, file, title: note.title, version: note.version });

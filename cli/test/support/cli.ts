@@ -27,6 +27,8 @@ export interface RunOptions {
   /** Answers to questions asked on the "terminal", in order (none: no terminal). */
   answers?: string[];
   editor?: (file: string) => Promise<number>;
+  /** This device's clock for the command. */
+  now?: () => number;
 }
 
 export interface CliDevice {
@@ -60,7 +62,7 @@ export function cliDevice(server: string, passphrase: string, home = newHome()):
       ask: answers ? async () => answers.shift() ?? '' : null,
       runEditor: async (_command, file) => (options.editor ? options.editor(file) : 1),
     };
-    const code = await main(args, io);
+    const code = await main(args, io, options.now ? { now: options.now } : {});
     return { code, out, err };
   };
   const device: CliDevice = {
