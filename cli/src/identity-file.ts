@@ -89,12 +89,14 @@ export async function unlockKeyFile(path: string, passphrase: string): Promise<U
   } catch {
     throw damaged(path);
   }
+  // nonce ‖ two 32-byte seeds ‖ tag: anything else was cut or padded.
+  if (sealed.length !== 12 + 64 + 16) throw damaged(path);
   const keys = await deriveAtRestKeys(passphrase, file.kdf, salt);
   let seeds: Uint8Array;
   try {
     seeds = await open(keys.identity, sealedWhat(file.fingerprint), sealed);
   } catch {
-    throw new CliError(EXIT.passphrase, 'wrong passphrase: the key file did not open with it. Nothing was changed. Type it again (or check CONCLAVE_PASSPHRASE).');
+    throw new CliError(EXIT.passphrase, 'wrong passphrase: the key file did not open with this passphrase (or the file was altered). Nothing was changed. Type it again (or check CONCLAVE_PASSPHRASE).');
   }
   if (seeds.length !== 64) throw damaged(path);
   const identity = await identityFromKeyPairs(await keyPairFromSeed('Ed25519', seeds.subarray(0, 32)), await keyPairFromSeed('X25519', seeds.subarray(32)));

@@ -1,0 +1,144 @@
+/**
+ * Bad input (issue 11): wrong passphrase, damaged key file, unreachable server, expired
+ * invite, unknown group, mistyped code, missing passphrase — each a clear message, a
+ * documented non-zero exit code (src/errors.ts, docs/CLI.md), no stack trace, and
+ * nothing lost: every file of the state directory is byte for byte what it was.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
+import { EXIT } from '../src/errors.ts';
+import { cliDevice, type CliDevice, type Ran } from './support/cli.ts';
+import { snapshot } from './support/scan.ts';
+
+let server: TestServer;
+let ana: CliDevice;
+let bob: CliDevice;
+
+beforeAll(async () => {
+  server = await startServer('sqlite');
+  ana = cliDevice(server.url, 'ana passphrase here');
+  bob = cliDevice(server.url, 'bob passphrase here');
+  await ana.ok(['init', '--name', 'Ana']);
+  await bob.ok(['init', '--name', 'Bob']);
+  await ana.ok(['group', 'create', 'Club']);
+  await ana.ok(['notes', 'put', 'Club', '--title', 'kept', '--body', 'still here']);
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+function expectClean(ran: Ran, code: number, message: RegExp): void {
+  expect(ran.code).toBe(code);
+  expect(ran.err).toMatch(message);
+  expect(ran.err).toMatch(/^conclave: /);
+  expect(ran.err).not.toMatch(/\n\s+at /);
+  expect(ran.out).toBe('');
+}
+
+/** Runs `failing`, checks what it said, and that no file of `device` changed. */
+async function unchanged(device: CliDevice, failing: () => Promise<Ran>, code: number, message: RegExp): Promise<void> {
+  const before = snapshot(device.home);
+  expectClean(await failing(), code, message);
+  expect(snapshot(device.home)).toEqual(before);
+}
+
+describe('bad input: a clear message, a documented exit code, nothing lost', () => {
+  test('a wrong passphrase', async () => {
+    await unchanged(ana, () => ana.run(['notes', 'ls', 'Club'], { env: { CONCLAVE_PASSPHRASE: 'not the passphrase' } }), EXIT.passphrase, /wrong passphrase.*Nothing was changed/);
+    // And the right one still works.
+    expect(await ana.ok(['notes', 'cat', 'Club', 'kept'])).toBe('still here\n');
+  });
+
+  test('no passphrase and no terminal', async () => {
+    await unchanged(ana, () => ana.run(['group', 'list'], { env: { CONCLAVE_PASSPHRASE: undefined } }), EXIT.passphrase, /set CONCLAVE_PASSPHRASE/);
+  });
+
+  test('a damaged key file', async () => {
+    const path = join(ana.home, 'identity.json');
+    const good = readFileSync(path);
+    const damages: Array<[string, Buffer, number, RegExp]> = [
+      ['cut short', good.subarray(0, 100), EXIT.damaged, /the key file .* is damaged .*Nothing was changed/],
+      ['not text', Buffer.from('\0\0garbage'), EXIT.damaged, /is damaged/],
+      ['sealed part cut', Buffer.from(JSON.stringify({ ...JSON.parse(good.toString()), sealed: 'AAAA' })), EXIT.damaged, /is damaged/],
+      ['sealed part altered', Buffer.from(good.toString().replace(/"sealed": "(.)/, (_m, c: string) => `"sealed": "${c === 'A' ? 'B' : 'A'}`)), EXIT.passphrase, /did not open with this passphrase/],
+    ];
+    try {
+      for (const [what, damage, code, message] of damages) {
+        writeFileSync(path, damage);
+        await unchanged(ana, () => ana.run(['notes', 'ls', 'Club']), code, message).catch((error: Error) => {
+          throw new Error(`${what}: ${error.message}`);
+        });
+      }
+    } finally {
+      writeFileSync(path, good);
+    }
+    expect(await ana.ok(['notes', 'cat', 'Club', 'kept'])).toBe('still here\n');
+  });
+
+  test('a damaged group file', async () => {
+    const groups = join(ana.home, 'groups');
+    const [file] = Object.keys(snapshot(groups));
+    const good = readFileSync(file!);
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 1]! ^= 1;
+    writeFileSync(file!, flipped);
+    try {
+      await unchanged(ana, () => ana.run(['notes', 'ls', 'Club']), EXIT.damaged, /damaged or from another key file\. Nothing was changed/);
+    } finally {
+      writeFileSync(file!, good);
+    }
+  });
+
+  test('an unreachable server', async () => {
+    await unchanged(ana, () => ana.run(['notes', 'ls', 'Club'], { env: { CONCLAVE_SERVER: 'http://127.0.0.1:9' } }), EXIT.unreachable, /cannot reach the storage API at http:\/\/127\.0\.0\.1:9.*Nothing was changed/);
+  });
+
+  test('an expired invite', async () => {
+    const invite = await ana.json<{ link: string }>(['group', 'invite', 'Club', '--expires', '1m']);
+    const later = Date.now() + 5 * 60_000;
+    await unchanged(bob, () => bob.run(['join', invite.link], { now: () => later }), EXIT.refused, /expired: ask for a new one/);
+    expect(await bob.json<{ groups: unknown[] }>(['group', 'list'])).toEqual({ groups: [] });
+  });
+
+  test('a used invite', async () => {
+    const invite = await ana.json<{ code: string }>(['group', 'invite', 'Club', '--prekeyed']);
+    await bob.ok(['join', invite.code]);
+    const carol = cliDevice(server.url, 'carol passphrase');
+    await carol.ok(['init', '--name', 'Carol']);
+    await unchanged(carol, () => carol.run(['join', invite.code]), EXIT.refused, /already been used/);
+  });
+
+  test('a mistyped invite code', async () => {
+    const invite = await ana.json<{ code: string }>(['group', 'invite', 'Club']);
+    const typo = invite.code.slice(0, -1) + (invite.code.endsWith('0') ? '1' : '0');
+    await unchanged(bob, () => bob.run(['join', typo]), EXIT.refused, /typo/);
+  });
+
+  test('an unknown group, member and note', async () => {
+    await ana.ok(['group', 'list']);
+    await unchanged(ana, () => ana.run(['notes', 'ls', 'Nope']), EXIT.notFound, /no group "Nope" on this device: `conclave group list`/);
+    await unchanged(ana, () => ana.run(['group', 'remove', 'Club', 'Zed', '--yes']), EXIT.notFound, /no member "Zed" in this group/);
+    await unchanged(ana, () => ana.run(['notes', 'cat', 'Club', 'no such title']), EXIT.notFound, /no note "no such title"/);
+  });
+
+  test('not an admin, a declined confirmation, bad arguments', async () => {
+    await ana.ok(['group', 'list']);
+    await bob.ok(['group', 'list']);
+    await unchanged(bob, () => bob.run(['group', 'invite', 'Club']), EXIT.refused, /only an admin/);
+    await unchanged(ana, () => ana.run(['group', 'leave', 'Club'], { answers: ['n'] }), EXIT.cancelled, /cancelled: nothing was done/);
+    await unchanged(ana, () => ana.run(['group', 'leave', 'Club']), EXIT.cancelled, /pass --yes/);
+    await unchanged(ana, () => ana.run(['group', 'invite', 'Club', '--expires', 'soon']), EXIT.usage, /not a duration/);
+    const unknown = await ana.run(['frobnicate']);
+    expect(unknown.code).toBe(EXIT.usage);
+    expect(unknown.err).toMatch(/unknown command/);
+  });
+
+  test('init twice, or a command before init', async () => {
+    await unchanged(ana, () => ana.run(['init', '--name', 'Again']), EXIT.setup, /already has an identity/);
+    const fresh = cliDevice(server.url, 'whatever passphrase');
+    expectClean(await fresh.run(['group', 'list']), EXIT.setup, /run `conclave init` first/);
+    expectClean(await fresh.run(['init', '--name', 'Shorty'], { env: { CONCLAVE_PASSPHRASE: 'short' } }), EXIT.passphrase, /at least 8 characters/);
+  });
+});
