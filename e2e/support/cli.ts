@@ -1,0 +1,238 @@
+/**
+ * A command-line member: the `conclave` command run as a real process
+ * (`node cli/bin/conclave.js <args>`), as a person or a script runs it, with its own
+ * home directory (`CONCLAVE_HOME`, a fresh temporary directory) and its passphrase in
+ * `CONCLAVE_PASSPHRASE`. Nothing is imported from cli/src: what is checked is what the
+ * command prints and its exit code.
+ *
+ * Every command has a time limit (the process is killed when it is reached, and the
+ * run fails saying so) and is kept in a transcript (arguments, exit code, output,
+ * time) for the failure message and the run's artifacts. `dispose()` kills any command
+ * still running and deletes the home directory; `disposeAllCli()` does it for every
+ * device made, whatever failed.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot } from './clients.ts';
+
+export const CLI_BIN = path.join(repoRoot, 'cli', 'bin', 'conclave.js');
+
+/** One command as it ran. */
+export interface CliRun {
+  args: string[];
+  /** The exit code, or null when the process was killed (time limit) or died of a signal. */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  timedOut: boolean;
+}
+
+export interface RunOptions {
+  /** Written to the command's standard input, which is then closed (answers to prompts). */
+  input?: string;
+  /** Killed after this long (default 60 s). */
+  timeoutMs?: number;
+  /** More environment variables for this command only. */
+  env?: Record<string, string>;
+}
+
+const DEFAULT_TIMEOUT = 60_000;
+const live = new Set<CliDevice>();
+
+/** An interactive command: output read as it comes, input written when the test decides. */
+export interface CliSession {
+  /** Waits until the output so far (stdout and stderr) matches; returns the match. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Writes to the command's standard input. */
+  write(text: string): void;
+  /** Closes standard input and waits for the exit (killed after the time limit). */
+  done(): Promise<CliRun>;
+  /** stdout and stderr so far. */
+  output(): string;
+}
+
+function describeRun(run: CliRun): string {
+  return [
+    `$ conclave ${run.args.map(quote).join(' ')}`,
+    `exit ${run.code ?? 'none'}${run.timedOut ? ' (killed: time limit)' : ''} after ${(run.ms / 1000).toFixed(1)} s`,
+    `stdout:\n${indent(run.stdout)}`,
+    `stderr:\n${indent(run.stderr)}`,
+  ].join('\n');
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+function indent(text: string): string {
+  return text.trimEnd() === '' ? '  (nothing)' : text.trimEnd().replace(/^/gm, '  ');
+}
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly run: CliRun,
+  ) {
+    super(`${message}\n${describeRun(run)}`);
+    this.name = 'CliError';
+  }
+}
+
+export class CliDevice {
+  readonly transcript: CliRun[] = [];
+  private readonly running = new Set<ChildProcessWithoutNullStreams>();
+
+  private constructor(
+    /** "Cli (client 2)": for failure messages. */
+    readonly label: string,
+    /** CONCLAVE_HOME: the key file and whatever else the command keeps. */
+    readonly home: string,
+    readonly passphrase: string,
+  ) {}
+
+  /** A fresh home directory (nothing run yet). Named like the browser profiles, so a killed run's leftovers are swept the same way. */
+  static async create(label: string, passphrase: string): Promise<CliDevice> {
+    const home = await mkdtemp(path.join(os.tmpdir(), `conclave-e2e-${process.pid}-cli-`));
+    const device = new CliDevice(label, home, passphrase);
+    live.add(device);
+    return device;
+  }
+
+  private env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    // Only what this device is given: no CONCLAVE_* of the shell that runs the tests
+    // (a CONCLAVE_SIGNAL would open the live path), no editor, no Vitest variables.
+    for (const key of Object.keys(env)) if (key.startsWith('CONCLAVE_') || key.startsWith('VITEST') || key === 'EDITOR' || key === 'VISUAL') delete env[key];
+    return { ...env, CONCLAVE_HOME: this.home, CONCLAVE_PASSPHRASE: this.passphrase, NO_COLOR: '1', FORCE_COLOR: '0', ...extra };
+  }
+
+  /** Starts a command; its output is read as it comes. */
+  start(args: string[], options: RunOptions = {}): CliSession {
+    const started = performance.now();
+    const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: repoRoot, env: this.env(options.env), stdio: 'pipe' });
+    this.running.add(child);
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    const waiters = new Set<() => void>();
+    const notify = (): void => waiters.forEach((w) => w());
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      notify();
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      notify();
+    });
+    // A command that exits without reading its input must not fail the run.
+    child.stdin.on('error', () => undefined);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? DEFAULT_TIMEOUT);
+    let closed = false;
+    const exited = new Promise<CliRun>((resolve) => {
+      child.on('close', (code) => {
+        closed = true;
+        clearTimeout(timer);
+        this.running.delete(child);
+        const run: CliRun = { args, code, stdout, stderr, ms: performance.now() - started, timedOut };
+        this.transcript.push(run);
+        notify();
+        resolve(run);
+      });
+    });
+    const snapshot = (): CliRun => ({ args, code: null, stdout, stderr, ms: performance.now() - started, timedOut });
+    if (options.input !== undefined) {
+      child.stdin.end(options.input);
+    }
+    return {
+      output: () => stdout + stderr,
+      write: (text) => {
+        if (!child.stdin.writableEnded) child.stdin.write(text);
+      },
+      waitFor: (pattern, timeoutMs = 30_000) =>
+        new Promise<RegExpMatchArray>((resolve, reject) => {
+          const check = (): void => {
+            const match = (stdout + stderr).match(pattern);
+            if (match) finish(() => resolve(match));
+            else if (closed) finish(() => reject(new CliError(`the command ended before printing ${pattern}`, snapshot())));
+          };
+          const limit = setTimeout(() => finish(() => reject(new CliError(`nothing matching ${pattern} within ${timeoutMs / 1000} s`, snapshot()))), timeoutMs);
+          const finish = (settle: () => void): void => {
+            clearTimeout(limit);
+            waiters.delete(check);
+            settle();
+          };
+          waiters.add(check);
+          check();
+        }),
+      done: () => {
+        if (!child.stdin.writableEnded) child.stdin.end();
+        return exited;
+      },
+    };
+  }
+
+  /** Runs a command to its end, whatever its exit code. */
+  run(args: string[], options: RunOptions = {}): Promise<CliRun> {
+    const session = this.start(args, { ...options, input: options.input ?? '' });
+    return session.done();
+  }
+
+  /** Runs a command that must succeed (exit 0); returns its standard output. */
+  async ok(args: string[], options: RunOptions = {}): Promise<string> {
+    const run = await this.run(args, options);
+    if (run.timedOut) throw new CliError(`${this.label}: the command did not finish in time`, run);
+    if (run.code !== 0) throw new CliError(`${this.label}: the command failed`, run);
+    return run.stdout;
+  }
+
+  /** Runs a read command with `--json` (it must succeed) and parses what it printed. */
+  async json<T>(args: string[], options: RunOptions = {}): Promise<T> {
+    const out = await this.ok([...args, '--json'], options);
+    try {
+      return JSON.parse(out) as T;
+    } catch {
+      throw new CliError(`${this.label}: --json printed something that is not JSON`, this.transcript.at(-1)!);
+    }
+  }
+
+  /** The transcript as text (every command, its exit code, output and time). */
+  transcriptText(): string {
+    return this.transcript.map(describeRun).join('\n\n');
+  }
+
+  /** Writes the transcript to a file (the run's artifacts). */
+  saveTranscript(file: string): void {
+    writeFileSync(file, `${this.label}, CONCLAVE_HOME=${this.home}\n\n${this.transcriptText()}\n`);
+  }
+
+  /** Kills every command of this device still running and deletes its home directory. */
+  async dispose(): Promise<void> {
+    for (const child of this.running) child.kill('SIGKILL');
+    this.running.clear();
+    await rm(this.home, { recursive: true, force: true }).catch(() => undefined);
+    live.delete(this);
+  }
+}
+
+/** Kills every command still running and deletes every CLI home. Never throws. */
+export async function disposeAllCli(): Promise<void> {
+  await Promise.allSettled([...live].map((device) => device.dispose()));
+}
+
+/**
+ * The safety number in a command's output: twelve groups of five digits (on one line
+ * or several, separated by spaces), or sixty digits in a row. Null when there is none.
+ */
+export function safetyNumberIn(text: string): string[] | null {
+  const grouped = text.match(/(?<!\d)\d{5}(?:[ \t\r\n-]+\d{5}){11}(?!\d)/);
+  if (grouped) return grouped[0].split(/[^\d]+/);
+  const run = text.match(/(?<!\d)\d{60}(?!\d)/);
+  return run ? run[0].match(/\d{5}/g)! : null;
+}
