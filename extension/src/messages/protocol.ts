@@ -90,6 +90,9 @@ export interface ExtensionError {
 
 export type Response<T = unknown> = { ok: true; data: T } | { ok: false; error: ExtensionError };
 
+/** The draft that says which group the side panel shows: `panel.open` writes it, the panel reads and changes it. */
+export const SELECTED_GROUP_DRAFT = 'panel.selectedGroup';
+
 /** Broadcast by the background when something a page shows may have changed. */
 export const changedEventSchema = z.strictObject({ type: z.literal('conclave.changed'), groupId: groupIdSchema.optional() });
 export type ChangedEvent = z.infer<typeof changedEventSchema>;

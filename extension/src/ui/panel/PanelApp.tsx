@@ -8,6 +8,7 @@
 import { useEffect, useId, useState } from 'preact/hooks';
 import type { GroupId } from '@conclave/shared/protocol';
 import { ask } from '../../messages/client.ts';
+import { SELECTED_GROUP_DRAFT } from '../../messages/protocol.ts';
 import type { GroupSummary } from '../../messages/views.ts';
 import { Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
@@ -19,8 +20,6 @@ import { groupName } from './logic.ts';
 import { MembersView } from './MembersView.tsx';
 import { NotesView } from './NotesView.tsx';
 import { START_ROUTE, type Go, type Route } from './route.ts';
-
-export const SELECTED_GROUP_KEY = 'panel.selectedGroup';
 
 /** The saved selection: a group id, or `{groupId}` (either shape is accepted). */
 export function selectedFromDraft(saved: unknown): string | null {
@@ -35,7 +34,7 @@ export function PanelApp() {
   const [selectionLoaded, setSelectionLoaded] = useState(false);
 
   const loadSelection = () =>
-    ask({ type: 'draft.load', key: SELECTED_GROUP_KEY })
+    ask({ type: 'draft.load', key: SELECTED_GROUP_DRAFT })
       .then((saved) => {
         const id = selectedFromDraft(saved);
         if (id) setSelected(id);
@@ -53,7 +52,7 @@ export function PanelApp() {
 
   const choose = (groupId: string) => {
     setSelected(groupId);
-    void ask({ type: 'draft.save', key: SELECTED_GROUP_KEY, value: groupId }).catch(() => {});
+    void ask({ type: 'draft.save', key: SELECTED_GROUP_DRAFT, value: groupId }).catch(() => {});
   };
 
   const groups = status.data?.groups ?? [];
