@@ -11,6 +11,8 @@ import { generateIdentity } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
 import { requestSchema, type ExtensionError, type Request, type Response } from '../messages/protocol.ts';
 import type { Handlers } from '../messages/answers.ts';
+import { addIdentity, loadIdentity, renameIdentity } from '../db/identity.ts';
+import { groupIdsOf } from '../db/key-store.ts';
 import { Connections, requireIdentity } from './connection.ts';
 import type { BackgroundDeps, Ctx } from './context.ts';
 import { fail, toExtensionError, type ErrorContext } from './errors.ts';
@@ -86,11 +88,11 @@ export function createBackground(deps: BackgroundDeps): Background {
   const handlers: Handlers = {
     status: () => statusView(ctx),
     'identity.create': async (request) => {
-      const existing = await ctx.db.identity.get('device');
+      const existing = await loadIdentity(ctx.db);
       if (existing) fail('invalid-request', `This device already has an identity, named "${existing.displayName}".`, 'Rename it instead.');
       const identity = await generateIdentity();
       const row = { id: 'device' as const, identity, displayName: request.displayName, createdAt: now() };
-      await ctx.db.identity.add(row);
+      await addIdentity(ctx.db, row);
       await trust.learnName(identity.fingerprint, request.displayName);
       void ctx.startTransport().catch(() => undefined);
       ctx.changed();
@@ -98,12 +100,12 @@ export function createBackground(deps: BackgroundDeps): Background {
     },
     'identity.rename': async (request) => {
       const row = await requireIdentity(ctx.db);
-      await ctx.db.identity.update('device', { displayName: request.displayName });
+      await renameIdentity(ctx.db, request.displayName);
       await trust.learnName(row.identity.fingerprint, request.displayName);
       // Published to every group now if possible; otherwise by the next tick.
       try {
         const connection = await ctx.connections.get();
-        for (const groupId of (await ctx.db.groups.toCollection().primaryKeys()) as GroupId[]) {
+        for (const groupId of await groupIdsOf(ctx.db)) {
           await ensureProfile(ctx, connection, groupId).catch((error: unknown) => console.warn('conclave: publishing the new name failed', (error as Error).name));
         }
       } catch (error) {
@@ -170,7 +172,7 @@ export function createBackground(deps: BackgroundDeps): Background {
     },
     'draft.clear': async (request) => {
       reservedDraft(request.key);
-      await ctx.db.drafts.delete(request.key);
+      await drafts.deleteDraft(ctx, request.key);
       return null;
     },
     'panel.open': async (request) => {

@@ -1,15 +1,13 @@
 /**
- * This device's connection to the storage API: its identity, a `GroupClient` over the
- * `groups` table, and a session of the background's own for the few calls the
- * client does not make (who waits in the mailbox, note headers for unread counts, a
- * role change). Both are rebuilt on demand: the service worker may be stopped at any
- * time, so the cache here (per API address and device) is only an optimisation.
+ * This device's connection to the storage API: its identity and one `GroupClient` over
+ * the `groups` and `seenNotes` tables — the only door to the server (one session, one
+ * lock per group). Rebuilt on demand: the service worker may be stopped at any time,
+ * so the cache here (per API address and device) is only an optimisation.
  */
-import { signIn } from '@conclave/shared/client';
 import { GroupClient } from '@conclave/shared/client';
-import { SessionKeeper } from '@conclave/shared/client';
 import type { DeviceIdentity } from '@conclave/shared/crypto';
 import type { ConclaveDb, IdentityRow } from '../db/schema.ts';
+import { loadIdentity } from '../db/identity.ts';
 import { DexieKeyStore } from '../db/key-store.ts';
 import { DexieNoteStore } from '../db/note-store.ts';
 import type { Settings } from '../messages/views.ts';
@@ -21,12 +19,10 @@ export interface Connection {
   identity: DeviceIdentity;
   settings: Settings;
   client: GroupClient;
-  /** The background's own session (signed in on first use). */
-  api(): Promise<SessionKeeper>;
 }
 
 export async function requireIdentity(db: ConclaveDb): Promise<IdentityRow> {
-  const row = await db.identity.get('device');
+  const row = await loadIdentity(db);
   if (!row) fail('no-identity', 'This device has no identity yet.', 'Open the Conclave popup and choose a name to set it up.');
   return row;
 }
@@ -66,14 +62,6 @@ export class Connections {
       trustOf: (_groupId, fingerprint) => this.trust.trustOf(fingerprint),
       now: this.now,
     });
-    let keeper: Promise<SessionKeeper> | null = null;
-    const api = () => {
-      keeper ??= signIn(settings.apiUrl, identity).then((session) => new SessionKeeper(session, identity, settings.apiUrl, this.now));
-      keeper.catch(() => {
-        keeper = null;
-      });
-      return keeper;
-    };
-    return { identity, settings, client, api };
+    return { identity, settings, client };
   }
 }

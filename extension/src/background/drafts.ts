@@ -36,6 +36,26 @@ async function valueOf(ctx: Ctx, row: DraftRow): Promise<unknown> {
   }
 }
 
+/** Stores a row as it is (the background's own rows: a scanned QR secret, unsealed, never a page's draft). */
+export async function putDraftRow(ctx: Pick<Ctx, 'db'>, row: DraftRow): Promise<void> {
+  await ctx.db.drafts.put(row);
+}
+
+/** Every row whose name starts with `prefix`, as stored. */
+export function draftsStartingWith(ctx: Pick<Ctx, 'db'>, prefix: string): Promise<DraftRow[]> {
+  return ctx.db.drafts.where('key').startsWith(prefix).toArray();
+}
+
+export async function deleteDraft(ctx: Pick<Ctx, 'db'>, key: string): Promise<void> {
+  await ctx.db.drafts.delete(key);
+}
+
+/** Forgets drafts by name, and every row whose name starts with `prefix` (inside the caller's transaction when there is one). */
+export async function deleteDrafts(ctx: Pick<Ctx, 'db'>, keys: string[], prefix: string): Promise<void> {
+  await ctx.db.drafts.where('key').startsWith(prefix).delete();
+  await ctx.db.drafts.bulkDelete(keys);
+}
+
 /** The names of every draft about this group: its id in the draft's name (note, invite, panel drafts) or in what it holds (a route, a selection). */
 export async function draftsOfGroup(ctx: Ctx, groupId: GroupId): Promise<string[]> {
   const keys: string[] = [];

@@ -14,13 +14,15 @@
  */
 import { LogVerificationError } from '@conclave/shared/crypto';
 import { currentGeneration, isAdmin, type GroupState } from '@conclave/shared/crypto';
-import { peerEvidenceStatus } from '@conclave/shared/client';
+import { ApiCallError, GroupClientError, peerEvidenceStatus } from '@conclave/shared/client';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import { groupRowOf, updateGroupRow } from '../db/key-store.ts';
 import type { GroupRow } from '../db/schema.ts';
 import type { PeerAlarmView } from '../messages/views.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail, isNetworkError } from './errors.ts';
+import { forgetKeyWait } from './key-wait-rows.ts';
 
 export const FORK_ACTION = 'Stop using this group and tell its members; the server may be showing you a different history.';
 
@@ -29,7 +31,7 @@ export function quoted(name: string | null): string {
 }
 
 export async function groupRow(ctx: Ctx, groupId: GroupId): Promise<GroupRow> {
-  const row = await ctx.db.groups.get(groupId);
+  const row = await groupRowOf(ctx.db, groupId);
   if (!row) fail('unknown-group', 'This device does not know this group.', 'Join it with an invite, or restore it with its recovery code.');
   return row;
 }
@@ -122,7 +124,7 @@ export function groupAlarm(ctx: Pick<Ctx, 'now' | 'trust'>, row: GroupRow): stri
 
 /** Sets the group's alarm (kept until the group is left) and tells the pages. */
 export async function raiseAlarm(ctx: Ctx, groupId: GroupId, text: string): Promise<void> {
-  await ctx.db.groups.update(groupId, { alarm: text });
+  await updateGroupRow(ctx.db, groupId, { alarm: text });
   ctx.changed(groupId);
 }
 
@@ -148,9 +150,54 @@ export async function syncGroup(ctx: Ctx, connection: Connection, groupId: Group
   return state;
 }
 
+/**
+ * Runs one SDK call for a group (the call syncs the log itself when it needs to, once,
+ * inside the group's lock — the background never syncs before it) and brings what it
+ * found home: a log that failed verification raises the alarm; a log that no longer
+ * lists this device marks the group removed and says so.
+ * @param options.ownRules log rules the call checks this device's own new entry
+ *   against: breaking one refuses the change (and raises no alarm).
+ * @throws {BackgroundError} `fork` or `removed`; whatever else the call threw.
+ */
+export async function viaClient<T>(ctx: Ctx, connection: Connection, groupId: GroupId, run: () => Promise<T>, options: { ownRules?: ReadonlyArray<LogVerificationError['reason']> } = {}): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    // A rule this device's own new entry breaks (`ownRules`: e.g. demoting the last
+    // admin) is a refusal of the change, not a verdict on the server's log.
+    if (error instanceof LogVerificationError && !options.ownRules?.includes(error.reason)) throw await alarmFor(ctx, groupId, error);
+    // The SDK found this device gone from the log it synced; or the server refused a
+    // call without a sync (reading a note) — then one sync tells whether it was removed.
+    const gone = error instanceof GroupClientError && error.reason === 'not-member';
+    const refused = error instanceof ApiCallError && error.is('FORBIDDEN');
+    if (gone || refused) {
+      const state = gone ? await connection.client.state(groupId).catch(() => null) : await syncGroup(ctx, connection, groupId);
+      if (state && (await noteRemoval(ctx, groupId, state, connection.identity.fingerprint))) {
+        const row = await groupRowOf(ctx.db, groupId);
+        fail('removed', `This device was removed from ${quoted(row?.name ?? null)}.`, 'It keeps what it already showed you, but it cannot read new or changed notes. Ask an admin to invite you again if you need it back.');
+      }
+    }
+    throw error;
+  }
+}
+
+/**
+ * The group's validated state, fresh enough for `ok`: this device's own copy when it
+ * already passes (no network), else synced once and returned as it is then (the caller
+ * says in words why it cannot go on). So a check that only a stale copy fails costs a
+ * sync, and one that passes costs none — the SDK call after it syncs anyway.
+ * @throws {BackgroundError} `fork` when the log cannot be trusted.
+ */
+export async function stateWhere(ctx: Ctx, connection: Connection, groupId: GroupId, ok: (state: GroupState, row: GroupRow) => boolean): Promise<{ state: GroupState; row: GroupRow }> {
+  const row = await groupRow(ctx, groupId);
+  if (ok(row.state, row)) return { state: row.state, row };
+  const state = await syncGroup(ctx, connection, groupId);
+  return { state, row: await groupRow(ctx, groupId) };
+}
+
 /** Raises the alarm for a log that failed verification; returns the error to throw. */
 export async function alarmFor(ctx: Ctx, groupId: GroupId, error: LogVerificationError): Promise<BackgroundError> {
-  const row = await ctx.db.groups.get(groupId);
+  const row = await groupRowOf(ctx.db, groupId);
   const failure = forkError(row?.name ?? null, error);
   if (row && !row.alarm) await raiseAlarm(ctx, groupId, failure.message);
   return failure;
@@ -159,10 +206,10 @@ export async function alarmFor(ctx: Ctx, groupId: GroupId, error: LogVerificatio
 /** Marks the group removed when the validated log no longer lists this device. */
 export async function noteRemoval(ctx: Ctx, groupId: GroupId, state: GroupState, me: GroupState['creator']): Promise<boolean> {
   if (state.members.has(me)) return false;
-  const row = await ctx.db.groups.get(groupId);
+  const row = await groupRowOf(ctx.db, groupId);
   if (row && !row.removed) {
-    await ctx.db.groups.update(groupId, { removed: true });
-    await ctx.db.keyWaits.delete(groupId);
+    await updateGroupRow(ctx.db, groupId, { removed: true });
+    await forgetKeyWait(ctx, groupId);
     ctx.counts.delete(groupId);
     ctx.changed(groupId);
   }

@@ -9,6 +9,7 @@ import { inviteKeysFromCode } from '@conclave/shared/crypto';
 import { recoveryIdentityFromCode } from '@conclave/shared/crypto';
 import type { HandoverSkip } from '@conclave/shared/client';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import { deleteGroupRow, groupRowOf, updateGroupRow } from '../db/key-store.ts';
 import type { GroupRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { GroupDetailView, MemberView } from '../messages/views.ts';
@@ -16,23 +17,24 @@ import type { Answers, HandOverAnswer } from '../messages/answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail, isNetworkError } from './errors.ts';
-import { assertUsable, connectedOrOffline, groupRow, holdsCurrentKey, quoted, syncGroup } from './group-state.ts';
+import { assertUsable, connectedOrOffline, groupRow, holdsCurrentKey, quoted, stateWhere, viaClient } from './group-state.ts';
 import { inviteLink, parseInviteText } from './invite-link.ts';
 import { SCANNED_QR_PREFIX, type KeyWaits } from './key-wait.ts';
 import { ensureProfile, writeGroupName } from './names.ts';
-import { draftsOfGroup } from './drafts.ts';
+import { deleteDrafts, draftsOfGroup } from './drafts.ts';
 import { keyHealthOf, keyHealthView } from './key-care.ts';
-import { keepPendingCode } from './recovery-codes.ts';
-import { changeRole } from './role-change.ts';
-import { pendingRequests } from './server-reads.ts';
+import { forgetKeyWait } from './key-wait-rows.ts';
+import { forgetNotesOf } from './note-rows.ts';
+import { forgetPendingCode, keepPendingCode, pendingCodeOf } from './recovery-codes.ts';
+import { forgetShownQrOf } from './shown-qr.ts';
 import { summaryOf } from './summaries.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
 
 export const RECOVERY_NAME = 'Recovery code';
 
-function requireAdmin(row: GroupRow, me: Fingerprint, doing: string): void {
-  if (!isAdmin(row.state, me)) fail('not-admin', `Only an admin of ${quoted(row.name)} can ${doing}.`, 'Ask one of its admins.');
+function requireAdmin(row: Pick<GroupRow, 'name'>, state: GroupState, me: Fingerprint, doing: string): void {
+  if (!isAdmin(state, me)) fail('not-admin', `Only an admin of ${quoted(row.name)} can ${doing}.`, 'Ask one of its admins.');
 }
 
 function requireMember(state: GroupState, fingerprint: Fingerprint, name: string | null): void {
@@ -47,7 +49,7 @@ export async function createGroup(ctx: Ctx, request: Req<'group.create'>): Promi
   const { groupId, recoveryCode } = await connection.client.createGroup({ policy: request.policy });
   // Kept first (sealed): whatever fails next, the code can still be shown until it is saved.
   await keepPendingCode(ctx, groupId, recoveryCode, false);
-  await ctx.db.groups.update(groupId, { name: request.name });
+  await updateGroupRow(ctx.db, groupId, { name: request.name });
   try {
     await writeGroupName(ctx, connection, groupId, request.name);
     await ensureProfile(ctx, connection, groupId);
@@ -60,17 +62,18 @@ export async function createGroup(ctx: Ctx, request: Req<'group.create'>): Promi
 }
 
 export async function invite(ctx: Ctx, request: Req<'group.invite'>): Promise<Answers['group.invite']> {
-  const row = await groupRow(ctx, request.groupId);
-  assertUsable(row);
+  assertUsable(await groupRow(ctx, request.groupId));
   const connection = await ctx.connections.get();
-  await syncGroup(ctx, connection, request.groupId);
-  requireAdmin(await groupRow(ctx, request.groupId), connection.identity.fingerprint, 'invite people');
-  if (request.prekeyed && !holdsCurrentKey(await groupRow(ctx, request.groupId))) {
+  const me = connection.identity.fingerprint;
+  // Checked on this device's copy (synced only when that copy refuses): the SDK call syncs.
+  const { state, row } = await stateWhere(ctx, connection, request.groupId, (s, r) => isAdmin(s, me) && (!request.prekeyed || holdsCurrentKey(r)));
+  requireAdmin(row, state, me, 'invite people');
+  if (request.prekeyed && !holdsCurrentKey(row)) {
     fail('no-key', 'A link that gives the key at once needs the group key on this device, and it has not arrived yet.', 'Make an ordinary invite, or wait for the key.');
   }
-  const code = await connection.client.invite(request.groupId, { role: request.role, expiresInMs: request.expiresInMs, prekeyed: request.prekeyed });
-  const me = await requireIdentity(ctx.db);
-  return { code, link: inviteLink(code, me.displayName), expiresAt: ctx.now() + request.expiresInMs };
+  const code = await viaClient(ctx, connection, request.groupId, () => connection.client.invite(request.groupId, { role: request.role, expiresInMs: request.expiresInMs, prekeyed: request.prekeyed }));
+  const identity = await requireIdentity(ctx.db);
+  return { code, link: inviteLink(code, identity.displayName), expiresAt: ctx.now() + request.expiresInMs };
 }
 
 export async function join(ctx: Ctx, waits: KeyWaits, request: Req<'group.join'>): Promise<Answers['group.join']> {
@@ -80,7 +83,7 @@ export async function join(ctx: Ctx, waits: KeyWaits, request: Req<'group.join'>
   const joined = await connection.client.join(code);
   const { groupId } = joined;
   // A device removed earlier and invited again is a member again.
-  await ctx.db.groups.update(groupId, { removed: false });
+  await updateGroupRow(ctx.db, groupId, { removed: false });
   const state = await connection.client.state(groupId);
   const inviter = state.invites.get(keys.inviteId)?.author;
   if (inviter && inviterName && !ctx.trust.name(inviter)) await ctx.trust.learnName(inviter, inviterName);
@@ -104,10 +107,10 @@ export async function join(ctx: Ctx, waits: KeyWaits, request: Req<'group.join'>
 export async function restore(ctx: Ctx, waits: KeyWaits, request: Req<'group.restore'>): Promise<Answers['group.restore']> {
   const { groupId } = await recoveryIdentityFromCode(request.recoveryCode);
   const connection = await ctx.connections.get();
-  const known = await ctx.db.groups.get(groupId);
+  const known = await groupRowOf(ctx.db, groupId);
   if (!(known && known.state.members.has(connection.identity.fingerprint) && !known.removed)) {
     await connection.client.restore(request.recoveryCode);
-    await ctx.db.groups.update(groupId, { removed: false });
+    await updateGroupRow(ctx.db, groupId, { removed: false });
   }
   await waits.afterKeyArrived(connection, groupId);
   return { groupId };
@@ -122,7 +125,7 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
   const online = new Set(await ctx.transport.online(everyone.filter((f) => f !== me && f !== state.recovery)).catch(() => [] as Fingerprint[]));
   let waiting = new Set(ctx.counts.get(request.groupId)?.pending ?? []);
   if (connection && isAdmin(state, me) && !row.removed) {
-    waiting = new Set(await pendingRequests(connection, request.groupId).catch(() => [...waiting]));
+    waiting = new Set(await connection.client.pendingRequests(request.groupId).catch(() => [...waiting]));
   }
   const members: MemberView[] = [...state.members.values()].map((m) => {
     const isMe = m.fingerprint === me;
@@ -152,9 +155,9 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
 export async function rename(ctx: Ctx, request: Req<'group.rename'>): Promise<Answers['group.rename']> {
   assertUsable(await groupRow(ctx, request.groupId));
   const connection = await ctx.connections.get();
-  await syncGroup(ctx, connection, request.groupId);
-  const row = await groupRow(ctx, request.groupId);
-  requireAdmin(row, connection.identity.fingerprint, 'rename it');
+  const me = connection.identity.fingerprint;
+  const { state, row } = await stateWhere(ctx, connection, request.groupId, (s, r) => isAdmin(s, me) && holdsCurrentKey(r));
+  requireAdmin(row, state, me, 'rename it');
   if (!holdsCurrentKey(row)) fail('no-key', 'The group key has not reached this device yet, so it cannot write the new name.', 'Wait for a member to come online, or ask an admin.');
   await writeGroupName(ctx, connection, request.groupId, request.name);
   ctx.changed(request.groupId);
@@ -170,7 +173,7 @@ const SKIP_WORDS: Record<HandoverSkip, (name: string) => string> = {
 };
 
 export async function handOverNow(ctx: Ctx, connection: Connection, groupId: GroupId): Promise<HandOverAnswer> {
-  const result = await connection.client.handOverPending(groupId);
+  const result = await viaClient(ctx, connection, groupId, () => connection.client.handOverPending(groupId));
   const pending = result.skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
   ctx.counts.set(groupId, { unread: ctx.counts.get(groupId)?.unread ?? 0, pending });
   if (result.sent.length > 0) ctx.changed(groupId);
@@ -186,9 +189,9 @@ export async function handOverNow(ctx: Ctx, connection: Connection, groupId: Gro
 export async function handOver(ctx: Ctx, request: Req<'group.handOver'>): Promise<HandOverAnswer> {
   assertUsable(await groupRow(ctx, request.groupId));
   const connection = await ctx.connections.get();
-  await syncGroup(ctx, connection, request.groupId);
-  const row = await groupRow(ctx, request.groupId);
-  requireAdmin(row, connection.identity.fingerprint, 'hand the key over');
+  const me = connection.identity.fingerprint;
+  const { state, row } = await stateWhere(ctx, connection, request.groupId, (s, r) => isAdmin(s, me) && holdsCurrentKey(r));
+  requireAdmin(row, state, me, 'hand the key over');
   if (!holdsCurrentKey(row)) fail('no-key', 'This device does not hold the group key either, so it cannot hand it over.', 'Wait until the key reaches this device.');
   return handOverNow(ctx, connection, request.groupId);
 }
@@ -196,11 +199,13 @@ export async function handOver(ctx: Ctx, request: Req<'group.handOver'>): Promis
 export async function setRole(ctx: Ctx, request: Req<'group.setRole'>): Promise<Answers['group.setRole']> {
   assertUsable(await groupRow(ctx, request.groupId));
   const connection = await ctx.connections.get();
-  const state = await syncGroup(ctx, connection, request.groupId);
-  const row = await groupRow(ctx, request.groupId);
-  requireAdmin(row, connection.identity.fingerprint, 'change roles');
+  const me = connection.identity.fingerprint;
+  const isMember = (s: GroupState) => s.members.has(request.fingerprint) && request.fingerprint !== s.recovery;
+  const { state, row } = await stateWhere(ctx, connection, request.groupId, (s) => isAdmin(s, me) && isMember(s));
+  requireAdmin(row, state, me, 'change roles');
   requireMember(state, request.fingerprint, ctx.trust.name(request.fingerprint));
-  await changeRole(connection, request.groupId, request.fingerprint, request.role, ctx.now);
+  // One signed `role` entry, built and checked on the log the SDK syncs inside its lock.
+  await viaClient(ctx, connection, request.groupId, () => connection.client.setRole(request.groupId, request.fingerprint, request.role), { ownRules: ['last-admin'] });
   ctx.changed(request.groupId);
   return { groupId: request.groupId, fingerprint: request.fingerprint, role: request.role };
 }
@@ -209,13 +214,13 @@ export async function remove(ctx: Ctx, request: Req<'group.remove'>): Promise<An
   assertUsable(await groupRow(ctx, request.groupId));
   const connection = await ctx.connections.get();
   const me = connection.identity.fingerprint;
-  const state = await syncGroup(ctx, connection, request.groupId);
-  const row = await groupRow(ctx, request.groupId);
-  requireAdmin(row, me, 'remove members');
+  const isMember = (s: GroupState) => s.members.has(request.fingerprint) && request.fingerprint !== s.recovery;
+  const { state, row } = await stateWhere(ctx, connection, request.groupId, (s) => isAdmin(s, me) && isMember(s));
+  requireAdmin(row, state, me, 'remove members');
   if (request.fingerprint === me) fail('invalid-request', 'To take this device out of the group, leave the group instead.', 'Choose "Leave group".');
   if (request.fingerprint === state.recovery) fail('invalid-request', "The group's recovery code cannot be removed.", 'Keep the recovery code safe instead.');
   requireMember(state, request.fingerprint, ctx.trust.name(request.fingerprint));
-  const removed = await connection.client.removeMember(request.groupId, request.fingerprint);
+  const removed = await viaClient(ctx, connection, request.groupId, () => connection.client.removeMember(request.groupId, request.fingerprint));
   ctx.changed(request.groupId);
   return { generation: removed.generation, unreachable: removed.unreachable.length };
 }
@@ -224,14 +229,14 @@ export async function remove(ctx: Ctx, request: Req<'group.remove'>): Promise<An
 export async function forgetGroup(ctx: Ctx, groupId: GroupId): Promise<void> {
   // Found before the transaction: opening a sealed draft is WebCrypto work.
   const drafts = await draftsOfGroup(ctx, groupId);
-  await ctx.db.transaction('rw', [ctx.db.groups, ctx.db.notes, ctx.db.keyWaits, ctx.db.pendingRecovery, ctx.db.shownQr, ctx.db.drafts], async () => {
-    await ctx.db.groups.delete(groupId);
-    await ctx.db.notes.where('groupId').equals(groupId).delete();
-    await ctx.db.keyWaits.delete(groupId);
-    await ctx.db.pendingRecovery.delete(groupId);
-    await ctx.db.shownQr.where('groupId').equals(groupId).delete();
-    await ctx.db.drafts.where('key').startsWith(`${SCANNED_QR_PREFIX}${groupId}:`).delete();
-    await ctx.db.drafts.bulkDelete(drafts);
+  // One transaction over every table that speaks of the group, each emptied by its owner.
+  await ctx.db.transaction('rw', ['groups', 'notes', 'keyWaits', 'pendingRecovery', 'shownQr', 'drafts'], async () => {
+    await deleteGroupRow(ctx.db, groupId);
+    await forgetNotesOf(ctx, groupId);
+    await forgetKeyWait(ctx, groupId);
+    await forgetPendingCode(ctx, groupId);
+    await forgetShownQrOf(ctx, groupId);
+    await deleteDrafts(ctx, drafts, `${SCANNED_QR_PREFIX}${groupId}:`);
   });
   ctx.counts.delete(groupId);
   for (const memo of [...ctx.profilesChecked]) if (memo.includes(groupId)) ctx.profilesChecked.delete(memo);
@@ -248,25 +253,30 @@ export async function leave(ctx: Ctx, request: Req<'group.leave'>): Promise<Answ
   }
   const connection = await ctx.connections.get();
   const me = connection.identity.fingerprint;
-  const state = await syncGroup(ctx, connection, groupId);
-  const fresh = await groupRow(ctx, groupId);
+  const unsaved = (await pendingCodeOf(ctx, groupId)) !== undefined;
+  const others = (s: GroupState) => people(s).filter((m) => m.fingerprint !== me);
+  const mayLeave = (s: GroupState) => !(others(s).length === 0 && unsaved) && !(isAdmin(s, me) && others(s).length > 0 && !others(s).some((m) => m.role === 'admin'));
+  // Checked on this device's copy, synced only when that copy refuses (the leave itself syncs).
+  const { state, row: fresh } = await stateWhere(ctx, connection, groupId, (s) => mayLeave(s));
   if (fresh.removed) {
     await forgetGroup(ctx, groupId);
     ctx.changed();
     return { groupId };
   }
-  const others = people(state).filter((m) => m.fingerprint !== me);
-  if (others.length === 0 && (await ctx.db.pendingRecovery.get(groupId))) {
+  if (others(state).length === 0 && unsaved) {
     fail(
       'last-admin',
       `You are the last member of ${quoted(fresh.name)}: once you leave, only its recovery code can open it again, and you have not confirmed saving it.`,
       'Download the recovery kit (or write the recovery code down) and confirm it before leaving.',
     );
   }
-  if (isAdmin(state, me) && others.length > 0 && !others.some((m) => m.role === 'admin')) {
+  if (isAdmin(state, me) && others(state).length > 0 && !others(state).some((m) => m.role === 'admin')) {
     fail('last-admin', `You are the only admin of ${quoted(fresh.name)}.`, 'Make someone else an admin first, then leave.');
   }
-  await connection.client.leave(groupId);
+  await viaClient(ctx, connection, groupId, () => connection.client.leave(groupId), { ownRules: ['last-admin'] }).catch((error: unknown) => {
+    // Removed meanwhile: there is nothing left to leave, only to forget.
+    if (!(error instanceof BackgroundError && error.code === 'removed')) throw error;
+  });
   await forgetGroup(ctx, groupId);
   ctx.changed();
   return { groupId };

@@ -11,6 +11,7 @@ import { parseHandshakeMessage, type HandshakeOutcome } from '@conclave/shared/c
 import { fingerprintOf } from '@conclave/shared/crypto';
 import { serveChannel, type HeldGroup } from '@conclave/shared/p2p';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import { groupRowOf } from '../db/key-store.ts';
 import type { Ctx } from './context.ts';
 import { activeShownQr, useUpShownQr } from './shown-qr.ts';
 
@@ -72,7 +73,7 @@ export async function serveIncoming(ctx: Ctx, channel: MessageChannel): Promise<
   let servedGroup: GroupId | undefined;
   let headsSeen = 0;
   const lookup = async (groupId: GroupId): Promise<HeldGroup | null> => {
-    const row = await ctx.db.groups.get(groupId);
+    const row = await groupRowOf(ctx.db, groupId);
     if (!row || row.alarm || row.removed) return null;
     const held = await client.heldGroup(groupId);
     if (!held) return null;

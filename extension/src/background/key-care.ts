@@ -13,7 +13,7 @@ import type { KeyHealthView } from '../messages/views.ts';
 import type { Answers } from '../messages/answers.ts';
 import type { Ctx } from './context.ts';
 import { fail } from './errors.ts';
-import { assertUsable, groupRow, quoted, syncGroup } from './group-state.ts';
+import { assertUsable, groupRow, quoted, stateWhere, viaClient } from './group-state.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
 
@@ -56,11 +56,10 @@ export async function rotateKey(ctx: Ctx, request: Req<'group.rotateKey'>): Prom
   const { groupId } = request;
   assertUsable(await groupRow(ctx, groupId));
   const connection = await ctx.connections.get();
-  const state = await syncGroup(ctx, connection, groupId);
-  if (!isAdmin(state, connection.identity.fingerprint)) {
-    fail('not-admin', `Only an admin of ${quoted((await groupRow(ctx, groupId)).name)} can start a new key.`, 'Ask one of its admins.');
-  }
-  const rotated = await connection.client.rotateKey(groupId);
+  const me = connection.identity.fingerprint;
+  const { state, row } = await stateWhere(ctx, connection, groupId, (s) => isAdmin(s, me));
+  if (!isAdmin(state, me)) fail('not-admin', `Only an admin of ${quoted(row.name)} can start a new key.`, 'Ask one of its admins.');
+  const rotated = await viaClient(ctx, connection, groupId, () => connection.client.rotateKey(groupId));
   ctx.changed(groupId);
   return { generation: rotated.generation, unreachable: rotated.unreachable.length };
 }

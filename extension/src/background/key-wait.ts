@@ -24,11 +24,14 @@ import type { PeerAttempt } from '@conclave/shared/p2p';
 import { keyHolderCandidates, receiveKeyFromPeers } from '@conclave/shared/p2p';
 import { keyWaitRound, type KeyWaitState } from '@conclave/shared/p2p';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import { groupRowOf } from '../db/key-store.ts';
 import type { KeyWaitRow } from '../db/schema.ts';
 import type { KeyWaitView } from '../messages/views.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
+import { deleteDraft, draftsStartingWith, putDraftRow } from './drafts.ts';
 import { alarmFor, holdsCurrentKey, syncGroup } from './group-state.ts';
+import { forgetKeyWait, keepKeyWait, keyWaitOf } from './key-wait-rows.ts';
 import { ensureProfile } from './names.ts';
 import { refreshNotes } from './note-cache.ts';
 
@@ -41,16 +44,16 @@ function scannedKey(groupId: GroupId, peer: Fingerprint): string {
 
 /** Remembers the secret of a QR code scanned from `peer`, for the next handshake with them. */
 export async function rememberScannedQr(ctx: Ctx, groupId: GroupId, peer: Fingerprint, secret: string): Promise<void> {
-  await ctx.db.drafts.put({ key: scannedKey(groupId, peer), value: secret, at: ctx.now() });
+  await putDraftRow(ctx, { key: scannedKey(groupId, peer), value: secret, at: ctx.now() });
 }
 
 async function scannedSecrets(ctx: Ctx, groupId: GroupId): Promise<Map<Fingerprint, string>> {
   const prefix = `${SCANNED_QR_PREFIX}${groupId}:`;
-  const rows = await ctx.db.drafts.where('key').startsWith(prefix).toArray();
+  const rows = await draftsStartingWith(ctx, prefix);
   const secrets = new Map<Fingerprint, string>();
   for (const row of rows) {
     if (ctx.now() - row.at > SCANNED_QR_TTL_MS || typeof row.value !== 'string') {
-      await ctx.db.drafts.delete(row.key);
+      await deleteDraft(ctx, row.key);
       continue;
     }
     secrets.set(row.key.slice(prefix.length) as Fingerprint, row.value);
@@ -103,10 +106,10 @@ export class KeyWaits {
     const { client, identity } = connection;
     const me = identity.fingerprint;
     const state = await syncGroup(ctx, connection, groupId);
-    const row = await ctx.db.groups.get(groupId);
+    const row = await groupRowOf(ctx.db, groupId);
     if (!row || !state.members.has(me)) return null;
     if (holdsCurrentKey(row)) {
-      await ctx.db.keyWaits.delete(groupId);
+      await forgetKeyWait(ctx, groupId);
       return null;
     }
     await ctx.trust.refresh();
@@ -121,9 +124,9 @@ export class KeyWaits {
     let writes: Promise<unknown> = Promise.resolve();
     const persist = (wait: KeyWaitState) => {
       const next: KeyWaitRow = { groupId, ...view(wait, false) };
-      writes = writes.then(() => ctx.db.keyWaits.put(next)).then(() => ctx.changed(groupId));
+      writes = writes.then(() => keepKeyWait(ctx, next)).then(() => ctx.changed(groupId));
     };
-    const previous = await ctx.db.keyWaits.get(groupId);
+    const previous = await keyWaitOf(ctx, groupId);
     const secrets = await scannedSecrets(ctx, groupId);
     let final: KeyWaitState;
     try {
@@ -159,7 +162,7 @@ export class KeyWaits {
     } catch (error) {
       await writes;
       // The round broke off (storage API down): show what was known before it.
-      await (previous ? ctx.db.keyWaits.put(previous) : ctx.db.keyWaits.put({ groupId, ...view({ phase: 'waiting', why: 'nobody-online', attempts: [] }, false) }));
+      await keepKeyWait(ctx, previous ?? { groupId, ...view({ phase: 'waiting', why: 'nobody-online', attempts: [] }, false) });
       if (error instanceof LogVerificationError) throw await alarmFor(ctx, groupId, error);
       throw error;
     }
@@ -168,8 +171,8 @@ export class KeyWaits {
     // and shown as the group's peer alarm until the heads reconcile — never a permanent lock.
     if (final.phase === 'fork') ctx.changed(groupId);
     if (final.phase === 'received') {
-      await ctx.db.keyWaits.delete(groupId);
-      for (const peer of secrets.keys()) await ctx.db.drafts.delete(scannedKey(groupId, peer));
+      await forgetKeyWait(ctx, groupId);
+      for (const peer of secrets.keys()) await deleteDraft(ctx, scannedKey(groupId, peer));
       await this.afterKeyArrived(connection, groupId);
     }
     return view(final);
@@ -182,7 +185,7 @@ export class KeyWaits {
    */
   async recheckPeers(connection: Connection, groupId: GroupId): Promise<void> {
     const { ctx } = this;
-    const row = await ctx.db.groups.get(groupId);
+    const row = await groupRowOf(ctx.db, groupId);
     const peers = [...new Set((row?.forkEvidence ?? []).map((f) => f.peer))];
     if (!row || row.removed || peers.length === 0) return;
     try {
@@ -190,7 +193,7 @@ export class KeyWaits {
     } catch (error) {
       console.warn('conclave: checking heads with members failed', (error as Error).name);
     }
-    if ((await ctx.db.groups.get(groupId))?.forkEvidence?.length !== row.forkEvidence?.length) ctx.changed(groupId);
+    if ((await groupRowOf(ctx.db, groupId))?.forkEvidence?.length !== row.forkEvidence?.length) ctx.changed(groupId);
   }
 
   /**
@@ -201,7 +204,7 @@ export class KeyWaits {
    */
   async exchangeHeads(connection: Connection, groupId: GroupId, peer: Fingerprint, qrSecret?: string): Promise<void> {
     const { ctx } = this;
-    const row = await ctx.db.groups.get(groupId);
+    const row = await groupRowOf(ctx.db, groupId);
     if (!row) return;
     await ctx.startTransport();
     if ((await ctx.transport.online([peer])).length === 0) return;
@@ -218,9 +221,9 @@ export class KeyWaits {
   /** The key is here: read the group's names and notes, publish this device's profile. */
   async afterKeyArrived(connection: Connection, groupId: GroupId): Promise<void> {
     const { ctx } = this;
-    await ctx.db.keyWaits.delete(groupId);
+    await forgetKeyWait(ctx, groupId);
     try {
-      await syncGroup(ctx, connection, groupId);
+      // One sync, inside the listing of what changed.
       await refreshNotes(ctx, connection, groupId);
       await ensureProfile(ctx, connection, groupId);
     } catch (error) {

@@ -1,34 +1,25 @@
 /**
- * The names that travel in meta notes (see meta-notes.ts): learning them from notes
+ * The names that travel in meta notes (@conclave/shared/crypto meta-notes.ts): learning them from notes
  * the cache just opened (note-cache.ts), publishing this device's own profile, and
  * writing the group's name.
  */
 import { NoteConflictError } from '@conclave/shared/client';
 import type { OpenedNote } from '@conclave/shared/client';
-import type { GroupState } from '@conclave/shared/crypto';
+import { META_TITLE, metaAuthorAllowed, metaBody, parseMetaBody, type GroupState, type MetaSlot } from '@conclave/shared/crypto';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
-import { openSeed } from '../db/at-rest.ts';
-import type { GroupRow } from '../db/schema.ts';
+import { loadIdentity } from '../db/identity.ts';
+import { groupRowOf, updateGroupRow } from '../db/key-store.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey } from './group-state.ts';
-import { META_TITLE, metaAuthorAllowed, metaBody, metaIndex, metaNoteId, parseMetaBody, type MetaSlot } from './meta-notes.ts';
 import { cachedNote, keepNewer, openedRow } from './note-rows.ts';
 
 const WRITE_ATTEMPTS = 3;
 
-/** The first generation's seed (meta note ids derive from it), opened from its sealed copy. */
-async function seedZero(ctx: Ctx, row: GroupRow | undefined): Promise<Uint8Array | undefined> {
-  const sealed = row?.seeds.get(0);
-  return row && sealed ? openSeed(ctx.db, row.groupId, 0, sealed) : undefined;
-}
-
-/** The meta note ids of a group, or an empty map while this device holds no key. */
-export async function metaIdsOf(ctx: Ctx, groupId: GroupId, state?: GroupState): Promise<Map<NoteId, MetaSlot>> {
-  const row = await ctx.db.groups.get(groupId);
-  const seed0 = await seedZero(ctx, row);
-  if (!row || !seed0) return new Map();
-  return metaIndex(seed0, state ?? row.state);
+/** The note id of one meta note of a group (the SDK derives them from this device's keys), or undefined while it holds no key. */
+async function metaIdOf(connection: Connection, groupId: GroupId, slot: MetaSlot): Promise<NoteId | undefined> {
+  for (const [id, s] of await connection.client.metaNotes(groupId)) if (s.kind === slot.kind && s.member === slot.member) return id;
+  return undefined;
 }
 
 /**
@@ -46,9 +37,9 @@ export async function learnFromMeta(ctx: Ctx, groupId: GroupId, state: GroupStat
     if (!body || body.kind !== slot.kind) continue;
     if (body.kind === 'profile') changed = (await ctx.trust.learnName(note.author, body.name)) || changed;
     else {
-      const row = await ctx.db.groups.get(groupId);
+      const row = await groupRowOf(ctx.db, groupId);
       if (row && row.name !== body.name) {
-        await ctx.db.groups.update(groupId, { name: body.name });
+        await updateGroupRow(ctx.db, groupId, { name: body.name });
         changed = true;
       }
     }
@@ -58,10 +49,8 @@ export async function learnFromMeta(ctx: Ctx, groupId: GroupId, state: GroupStat
 
 /** Writes a new version of a meta note (the first, or the one after the newest). */
 async function writeMeta(ctx: Ctx, connection: Connection, groupId: GroupId, slot: MetaSlot, name: string): Promise<void> {
-  const row = await ctx.db.groups.get(groupId);
-  const seed0 = await seedZero(ctx, row);
-  if (!row || !seed0) return;
-  const noteId = await metaNoteId(seed0, groupId, slot);
+  const noteId = await metaIdOf(connection, groupId, slot);
+  if (!noteId) return;
   let version = ((await cachedNote(ctx, groupId, noteId))?.version ?? 0) + 1;
   for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
     try {
@@ -78,7 +67,7 @@ async function writeMeta(ctx: Ctx, connection: Connection, groupId: GroupId, slo
 /** Publishes the group's name (an admin names or renames it). */
 export async function writeGroupName(ctx: Ctx, connection: Connection, groupId: GroupId, name: string): Promise<void> {
   await writeMeta(ctx, connection, groupId, { kind: 'group-name', member: null }, name);
-  await ctx.db.groups.update(groupId, { name });
+  await updateGroupRow(ctx.db, groupId, { name });
 }
 
 /**
@@ -86,17 +75,16 @@ export async function writeGroupName(ctx: Ctx, connection: Connection, groupId: 
  * (checked once per worker life and name; written when missing or different).
  */
 export async function ensureProfile(ctx: Ctx, connection: Connection, groupId: GroupId): Promise<void> {
-  const identity = await ctx.db.identity.get('device');
-  const row = await ctx.db.groups.get(groupId);
+  const identity = await loadIdentity(ctx.db);
+  const row = await groupRowOf(ctx.db, groupId);
   if (!identity || !row || row.removed || row.alarm || !holdsCurrentKey(row)) return;
   const me = connection.identity.fingerprint;
   if (!row.state.members.has(me)) return;
   const memo = `${groupId}|${identity.displayName}`;
   if (ctx.profilesChecked.has(memo)) return;
-  const seed0 = await seedZero(ctx, row);
-  if (!seed0) return;
   const slot: MetaSlot = { kind: 'profile', member: me };
-  const noteId = await metaNoteId(seed0, groupId, slot);
+  const noteId = await metaIdOf(connection, groupId, slot);
+  if (!noteId) return;
   let current: string | null = null;
   try {
     const opened = await connection.client.readNote(groupId, noteId);
@@ -117,11 +105,11 @@ export async function ensureProfile(ctx: Ctx, connection: Connection, groupId: G
 export async function ensureGroupName(ctx: Ctx, connection: Connection, groupId: GroupId): Promise<void> {
   const memo = `group-name|${groupId}`;
   if (ctx.profilesChecked.has(memo)) return;
-  const row = await ctx.db.groups.get(groupId);
-  const seed0 = await seedZero(ctx, row);
+  const row = await groupRowOf(ctx.db, groupId);
   const me = connection.identity.fingerprint;
-  if (!row || !seed0 || !row.name || row.removed || row.alarm || !holdsCurrentKey(row) || row.state.members.get(me)?.role !== 'admin') return;
-  const noteId = await metaNoteId(seed0, groupId, { kind: 'group-name', member: null });
+  if (!row || !row.name || row.removed || row.alarm || !holdsCurrentKey(row) || row.state.members.get(me)?.role !== 'admin') return;
+  const noteId = await metaIdOf(connection, groupId, { kind: 'group-name', member: null });
+  if (!noteId) return;
   if (!(await cachedNote(ctx, groupId, noteId))) {
     let exists = false;
     try {

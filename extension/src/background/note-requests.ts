@@ -6,8 +6,7 @@
  */
 import { NoteConflictError } from '@conclave/shared/client';
 import type { OpenedNote } from '@conclave/shared/client';
-import { LogVerificationError } from '@conclave/shared/crypto';
-import type { GroupState } from '@conclave/shared/crypto';
+import { RESERVED_TITLE_PREFIX, type GroupState, type MetaSlot } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { IdentityRow, NoteRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
@@ -16,36 +15,21 @@ import type { Answers } from '../messages/answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { fail, noteFailureWords, noteWarningWords } from './errors.ts';
-import { alarmFor, assertUsable, groupRow, holdsCurrentKey, syncGroup } from './group-state.ts';
-import { RESERVED_TITLE_PREFIX, type MetaSlot } from './meta-notes.ts';
-import { metaIdsOf } from './names.ts';
+import { assertUsable, groupRow, quoted, viaClient } from './group-state.ts';
 import { refreshNotes } from './note-cache.ts';
-import { keepNewer, openedRow } from './note-rows.ts';
+import { groupNoteRows, keepNewer, openedRow } from './note-rows.ts';
+import { updateGroupRow } from '../db/key-store.ts';
 import { updateBadge } from './summaries.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
 
-const NO_KEY = { message: 'The group key has not reached this device yet.', action: 'Wait for a member to come online, or ask an admin.' };
-
-/** Runs a client call that may sync the log: a log that fails verification raises the alarm. */
-async function guarded<T>(ctx: Ctx, groupId: GroupId, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    if (error instanceof LogVerificationError) throw await alarmFor(ctx, groupId, error);
-    throw error;
-  }
-}
-
-/** Synced, still a member, and usable for reading. */
-async function readyGroup(ctx: Ctx, groupId: GroupId): Promise<{ connection: Connection; state: GroupState }> {
-  const connection = await ctx.connections.get();
-  const state = await syncGroup(ctx, connection, groupId);
+/** The group as this device holds it, refused when this device was removed from it (what it knows so far: the SDK call finds out the rest). */
+async function readableGroup(ctx: Ctx, groupId: GroupId): Promise<Connection> {
   const row = await groupRow(ctx, groupId);
   if (row.removed) {
-    fail('removed', `This device was removed from ${row.name ? `"${row.name}"` : 'this group'}.`, 'It keeps what it already showed you, but it cannot read new or changed notes. Ask an admin to invite you again if you need it back.');
+    fail('removed', `This device was removed from ${quoted(row.name)}.`, 'It keeps what it already showed you, but it cannot read new or changed notes. Ask an admin to invite you again if you need it back.');
   }
-  return { connection, state };
+  return ctx.connections.get();
 }
 
 async function authorName(ctx: Ctx, author: Fingerprint): Promise<string> {
@@ -101,7 +85,7 @@ function authorsOf(ctx: Ctx, state: GroupState, me: IdentityRow): (author: Finge
 
 /** The list as the cache holds it: readable notes newest first, then those that could not be opened, saying why. */
 async function listFromCache(ctx: Ctx, groupId: GroupId, state: GroupState, meta: Map<NoteId, MetaSlot>): Promise<ListedNoteView[]> {
-  const [rows, me] = await Promise.all([ctx.db.notes.where('groupId').equals(groupId).toArray(), requireIdentity(ctx.db)]);
+  const [rows, me] = await Promise.all([groupNoteRows(ctx, groupId), requireIdentity(ctx.db)]);
   const author = authorsOf(ctx, state, me);
   const opened: Array<Extract<ListedNoteView, { ok: true }>> = [];
   const failed: Array<Extract<ListedNoteView, { ok: false }>> = [];
@@ -122,41 +106,34 @@ async function listFromCache(ctx: Ctx, groupId: GroupId, state: GroupState, meta
   return [...opened, ...failed];
 }
 
-async function refuseMetaId(ctx: Ctx, groupId: GroupId, noteId: NoteId): Promise<void> {
-  if ((await metaIdsOf(ctx, groupId)).has(noteId)) fail('invalid-request', 'There is no such note in this group.', 'Go back to the list of notes.');
+async function refuseMetaId(connection: Connection, groupId: GroupId, noteId: NoteId): Promise<void> {
+  if ((await connection.client.metaNotes(groupId)).has(noteId)) fail('invalid-request', 'There is no such note in this group.', 'Go back to the list of notes.');
 }
 
 /**
- * The notes list, from this device's cache after bringing it up to date: the log is
- * synced first (a forked one raises the alarm and nothing is listed), then only notes
- * changed since the last listing are fetched (note-cache.ts).
+ * The notes list, from this device's cache after bringing it up to date: one SDK call
+ * syncs the log (a forked one raises the alarm and nothing is listed) and lists and
+ * opens only notes changed since the last listing (note-cache.ts). Without the key
+ * every note would fail alike (meta notes too): the SDK says it once instead.
  */
 export async function listNotes(ctx: Ctx, request: Req<'notes.list'>): Promise<ListedNoteView[]> {
   const { groupId } = request;
-  const { connection } = await readyGroup(ctx, groupId);
-  // Without the key every note would fail alike (meta notes too): say it once instead.
-  if (!holdsCurrentKey(await groupRow(ctx, groupId)) && !(await guarded(ctx, groupId, () => connection.client.fetchKey(groupId)))) {
-    fail('no-key', NO_KEY.message, NO_KEY.action);
-  }
-  const refresh = await guarded(ctx, groupId, () => refreshNotes(ctx, connection, groupId));
+  const connection = await readableGroup(ctx, groupId);
+  const refresh = await refreshNotes(ctx, connection, groupId);
   const list = await listFromCache(ctx, groupId, refresh.state, refresh.meta);
-  await ctx.db.groups.update(groupId, { seenCursor: refresh.cursor });
+  await updateGroupRow(ctx.db, groupId, { seenCursor: refresh.cursor });
   ctx.counts.set(groupId, { pending: ctx.counts.get(groupId)?.pending ?? [], unread: 0 });
   await updateBadge(ctx);
   if (refresh.namesChanged) ctx.changed(groupId);
   return list;
 }
 
+/** One note, opened by the SDK (no sync unless the note needs a newer log or key than this device holds). */
 export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<NoteView> {
   const { groupId, noteId } = request;
-  const { connection } = await readyGroup(ctx, groupId);
-  const row = await groupRow(ctx, groupId);
-  if (!holdsCurrentKey(row)) {
-    // A box may be waiting: the client fetches it while opening.
-    await guarded(ctx, groupId, () => connection.client.fetchKey(groupId));
-  }
-  await refuseMetaId(ctx, groupId, noteId);
-  const note = await guarded(ctx, groupId, () => connection.client.readNote(groupId, noteId));
+  const connection = await readableGroup(ctx, groupId);
+  await refuseMetaId(connection, groupId, noteId);
+  const note = await viaClient(ctx, connection, groupId, () => connection.client.readNote(groupId, noteId));
   if (note.deleted) fail('invalid-request', 'This note was deleted.', 'Go back to the list of notes.');
   const late = note.warnings.some((w) => w.code === 'late-from-departed');
   await keepNewer(ctx, [{ ...openedRow(groupId, note), ...(late ? { lateFromDeparted: true } : {}) }]);
@@ -169,19 +146,20 @@ export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<Sa
     fail('invalid-request', `Titles starting with "${RESERVED_TITLE_PREFIX}" are reserved for Conclave itself.`, 'Choose another title.');
   }
   assertUsable(await groupRow(ctx, groupId));
-  const { connection } = await readyGroup(ctx, groupId);
-  if (request.noteId) await refuseMetaId(ctx, groupId, request.noteId);
+  const connection = await ctx.connections.get();
+  if (request.noteId) await refuseMetaId(connection, groupId, request.noteId);
   const content = { title: request.title, body: request.body };
   const address = request.noteId ? { noteId: request.noteId, version: (request.baseVersion ?? 0) + 1 } : {};
   try {
-    const written = await guarded(ctx, groupId, () => connection.client.writeNote(groupId, content, address));
+    // One sync and the put, inside the SDK's lock.
+    const written = await viaClient(ctx, connection, groupId, () => connection.client.writeNote(groupId, content, address));
     // Cached at once: the next listing finds this version and does not fetch it.
     await keepNewer(ctx, [{ groupId, noteId: written.noteId, version: written.version, title: request.title, author: connection.identity.fingerprint, at: ctx.now(), deleted: false }]);
     ctx.changed(groupId);
     return { saved: true, noteId: written.noteId, version: written.version };
   } catch (error) {
     if (!(error instanceof NoteConflictError) || !request.noteId) throw error;
-    const theirs = await guarded(ctx, groupId, () => connection.client.readNote(groupId, request.noteId!));
+    const theirs = await viaClient(ctx, connection, groupId, () => connection.client.readNote(groupId, request.noteId!));
     return { saved: false, conflict: { mine: content, theirs: await noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, theirs) } };
   }
 }
@@ -189,10 +167,10 @@ export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<Sa
 export async function deleteNote(ctx: Ctx, request: Req<'notes.delete'>): Promise<Answers['notes.delete']> {
   const { groupId, noteId, baseVersion } = request;
   assertUsable(await groupRow(ctx, groupId));
-  const { connection } = await readyGroup(ctx, groupId);
-  await refuseMetaId(ctx, groupId, noteId);
+  const connection = await ctx.connections.get();
+  await refuseMetaId(connection, groupId, noteId);
   try {
-    const written = await guarded(ctx, groupId, () => connection.client.writeNote(groupId, { title: '', body: '' }, { noteId, version: baseVersion + 1, deleted: true }));
+    const written = await viaClient(ctx, connection, groupId, () => connection.client.writeNote(groupId, { title: '', body: '' }, { noteId, version: baseVersion + 1, deleted: true }));
     await keepNewer(ctx, [{ groupId, noteId, version: written.version, title: '', author: connection.identity.fingerprint, at: ctx.now(), deleted: true }]);
     ctx.changed(groupId);
     return { noteId, version: written.version };

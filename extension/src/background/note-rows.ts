@@ -2,20 +2,20 @@
  * Rows of the notes cache (the secret `notes` table), written only forward: a version
  * replaces an older one, or a failure of the same one — never a newer row. So a note
  * this device just wrote or opened shows at once, and nothing the server lists later
- * (a rolled-back version) moves it back.
+ * (a rolled-back version) moves it back. The one owner of the table.
  */
-import type { OpenedNote } from '@conclave/shared/client';
-import type { GroupId, NoteId } from '@conclave/shared/protocol';
+import type { OpenedNote, SeenNote } from '@conclave/shared/client';
+import { META_TITLE, type MetaSlot } from '@conclave/shared/crypto';
+import type { GroupId, NoteHeader, NoteId } from '@conclave/shared/protocol';
 import type { NoteRow } from '../db/schema.ts';
 import type { Ctx } from './context.ts';
-import { META_TITLE, type MetaSlot } from './meta-notes.ts';
 
 /** The table's primary key ([groupId+noteId]), typed as Dexie takes it. */
 export function noteKey(groupId: GroupId, noteId: NoteId): never {
   return [groupId, noteId] as never;
 }
 
-export async function cachedNote(ctx: Ctx, groupId: GroupId, noteId: NoteId): Promise<NoteRow | undefined> {
+export async function cachedNote(ctx: Pick<Ctx, 'db'>, groupId: GroupId, noteId: NoteId): Promise<NoteRow | undefined> {
   return ctx.db.notes.get(noteKey(groupId, noteId));
 }
 
@@ -27,7 +27,7 @@ export function replaces(next: NoteRow, current: NoteRow | undefined): boolean {
 }
 
 /** Writes rows that replace what is cached (see `replaces`). @returns how many were written. */
-export async function keepNewer(ctx: Ctx, rows: NoteRow[]): Promise<number> {
+export async function keepNewer(ctx: Pick<Ctx, 'db'>, rows: NoteRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   return ctx.db.transaction('rw', ctx.db.notes, async () => {
     const current = await ctx.db.notes.bulkGet(rows.map((r) => noteKey(r.groupId, r.noteId)));
@@ -40,4 +40,62 @@ export async function keepNewer(ctx: Ctx, rows: NoteRow[]): Promise<number> {
 /** The cache row of an opened note version (a meta note under its reserved title). */
 export function openedRow(groupId: GroupId, note: Pick<OpenedNote, 'noteId' | 'version' | 'title' | 'author' | 'at' | 'deleted'>, slot?: MetaSlot): NoteRow {
   return { groupId, noteId: note.noteId, version: note.version, title: slot ? META_TITLE : note.title, author: note.author, at: note.at, deleted: note.deleted };
+}
+
+/** The cached version of some notes, in the order asked (undefined where none). */
+export async function cachedVersions(ctx: Pick<Ctx, 'db'>, groupId: GroupId, noteIds: readonly NoteId[]): Promise<Array<number | undefined>> {
+  if (noteIds.length === 0) return [];
+  return (await ctx.db.notes.bulkGet(noteIds.map((id) => noteKey(groupId, id)))).map((row) => row?.version);
+}
+
+/** Every cached row of a group. */
+export function groupNoteRows(ctx: Pick<Ctx, 'db'>, groupId: GroupId): Promise<NoteRow[]> {
+  return ctx.db.notes.where('groupId').equals(groupId).toArray();
+}
+
+/** The rows of notes this device could not open. */
+export function failedRows(ctx: Pick<Ctx, 'db'>, groupId: GroupId): Promise<NoteRow[]> {
+  return ctx.db.notes.where('[groupId+failure]').between([groupId, ''], [groupId, '\uffff']).toArray();
+}
+
+/**
+ * Marks notes this device saw that the server no longer lists, without a signed
+ * deletion, as `vanished` (the title it had decrypted is kept).
+ * @returns how many were newly marked.
+ */
+export async function markVanished(ctx: Pick<Ctx, 'db'>, groupId: GroupId, gone: readonly SeenNote[]): Promise<number> {
+  let marked = 0;
+  for (const seen of gone) {
+    const have = await ctx.db.notes.get(noteKey(groupId, seen.noteId));
+    if (have?.failure === 'vanished') continue;
+    marked++;
+    await ctx.db.notes.put({
+      ...(have ?? { groupId, noteId: seen.noteId, title: '', at: 0, deleted: false }),
+      version: seen.version,
+      author: seen.author,
+      failure: 'vanished',
+      failureMessage: 'the server no longer has this note and holds no signed deletion of it',
+    });
+  }
+  return marked;
+}
+
+/**
+ * Marks notes the server listed at an older version than the cached one (a rollback):
+ * the row keeps its newer version. @returns how many.
+ */
+export async function markRolledBack(ctx: Pick<Ctx, 'db'>, groupId: GroupId, older: readonly NoteHeader[]): Promise<number> {
+  let marked = 0;
+  for (const h of older) {
+    const have = await ctx.db.notes.get(noteKey(groupId, h.noteId));
+    if (!have || have.version <= h.version) continue;
+    marked++;
+    await ctx.db.notes.put({ ...have, rolledBackTo: h.version });
+  }
+  return marked;
+}
+
+/** Forgets a group's cached notes (inside the caller's transaction when there is one). */
+export async function forgetNotesOf(ctx: Pick<Ctx, 'db'>, groupId: GroupId): Promise<void> {
+  await ctx.db.notes.where('groupId').equals(groupId).delete();
 }

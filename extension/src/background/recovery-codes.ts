@@ -9,14 +9,26 @@
 import { isAdmin, type GroupState } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { openRecoveryCode, sealRecoveryCode } from '../db/at-rest.ts';
+import { groupRowOf } from '../db/key-store.ts';
+import type { PendingRecoveryRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { RecoveryUseView } from '../messages/views.ts';
 import type { Answers } from '../messages/answers.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail } from './errors.ts';
-import { assertUsable, groupRow, quoted, syncGroup } from './group-state.ts';
+import { assertUsable, groupRow, quoted, stateWhere, viaClient } from './group-state.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
+
+/** A code kept until saved, sealed (the one owner of the `pendingRecovery` table is this module). */
+export function pendingCodeOf(ctx: Pick<Ctx, 'db'>, groupId: GroupId): Promise<PendingRecoveryRow | undefined> {
+  return ctx.db.pendingRecovery.get(groupId);
+}
+
+/** Forgets a kept code (inside the caller's transaction when there is one). */
+export async function forgetPendingCode(ctx: Pick<Ctx, 'db'>, groupId: GroupId): Promise<void> {
+  await ctx.db.pendingRecovery.delete(groupId);
+}
 
 /** Keeps a code just shown, sealed, until `group.confirmRecoverySaved`. */
 export async function keepPendingCode(ctx: Ctx, groupId: GroupId, code: string, replaced: boolean): Promise<void> {
@@ -24,14 +36,14 @@ export async function keepPendingCode(ctx: Ctx, groupId: GroupId, code: string, 
 }
 
 export async function confirmRecoverySaved(ctx: Ctx, request: Req<'group.confirmRecoverySaved'>): Promise<Answers['group.confirmRecoverySaved']> {
-  await ctx.db.pendingRecovery.delete(request.groupId);
+  await forgetPendingCode(ctx, request.groupId);
   ctx.changed(request.groupId);
   return { groupId: request.groupId };
 }
 
 /** Shows the recovery code again while its saving is unconfirmed (a page closed on it). */
 export async function pendingRecoveryCode(ctx: Ctx, request: Req<'group.recoveryCode'>): Promise<Answers['group.recoveryCode']> {
-  const pending = await ctx.db.pendingRecovery.get(request.groupId);
+  const pending = await pendingCodeOf(ctx, request.groupId);
   if (!pending) {
     throw new BackgroundError(
       'recovery-invalid',
@@ -39,7 +51,7 @@ export async function pendingRecoveryCode(ctx: Ctx, request: Req<'group.recovery
       'Keep at least two admins in the group, so that losing one device does not lose the group.',
     );
   }
-  const row = await ctx.db.groups.get(request.groupId);
+  const row = await groupRowOf(ctx.db, request.groupId);
   const recoveryCode = await openRecoveryCode(ctx.db, request.groupId, pending.sealed);
   return { groupId: request.groupId, name: row?.name ?? null, recoveryCode, replaced: pending.replaced };
 }
@@ -52,12 +64,12 @@ export async function replaceRecovery(ctx: Ctx, request: Req<'group.replaceRecov
   const { groupId } = request;
   assertUsable(await groupRow(ctx, groupId));
   const connection = await ctx.connections.get();
-  const state = await syncGroup(ctx, connection, groupId);
-  const row = await groupRow(ctx, groupId);
-  if (!isAdmin(state, connection.identity.fingerprint)) {
+  const me = connection.identity.fingerprint;
+  const { state, row } = await stateWhere(ctx, connection, groupId, (s) => isAdmin(s, me));
+  if (!isAdmin(state, me)) {
     fail('not-admin', `Only an admin of ${quoted(row.name)} can replace its recovery code.`, 'Ask one of its admins.');
   }
-  const { recoveryCode, generation } = await connection.client.replaceRecovery(groupId);
+  const { recoveryCode, generation } = await viaClient(ctx, connection, groupId, () => connection.client.replaceRecovery(groupId));
   await keepPendingCode(ctx, groupId, recoveryCode, true);
   ctx.changed(groupId);
   return { groupId, name: row.name, recoveryCode, generation };

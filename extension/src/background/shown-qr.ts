@@ -29,6 +29,11 @@ export async function shownQrSecret(ctx: Ctx, groupId: GroupId, peer: Fingerprin
   return row.secret;
 }
 
+/** Forgets every code shown in a group (inside the caller's transaction when there is one). */
+export async function forgetShownQrOf(ctx: Pick<Ctx, 'db'>, groupId: GroupId): Promise<void> {
+  await ctx.db.shownQr.where('groupId').equals(groupId).delete();
+}
+
 export async function useUpShownQr(ctx: Ctx, groupId: GroupId, peer: Fingerprint): Promise<void> {
   await rowsFor(ctx, groupId, peer).delete();
 }

@@ -4,11 +4,14 @@
  */
 import { shortFingerprint } from '@conclave/shared/crypto';
 import type { Fingerprint } from '@conclave/shared/protocol';
+import { loadIdentity } from '../db/identity.ts';
+import { allGroupRows } from '../db/key-store.ts';
 import type { GroupRow, IdentityRow, KeyWaitRow } from '../db/schema.ts';
 import type { GroupSummary, IdentityView, KeyWaitView, StatusView } from '../messages/views.ts';
 import type { Ctx } from './context.ts';
 import { groupAlarm, holdsCurrentKey, peerAlarmView } from './group-state.ts';
-import { unreplacedRecoveryUse } from './recovery-codes.ts';
+import { keyWaitOf } from './key-wait-rows.ts';
+import { pendingCodeOf, unreplacedRecoveryUse } from './recovery-codes.ts';
 import { loadSettings } from './settings.ts';
 
 export function identityView(row: IdentityRow): IdentityView {
@@ -23,7 +26,7 @@ export function keyWaitView(ctx: Ctx, row: KeyWaitRow | undefined): KeyWaitView 
 }
 
 export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null): Promise<GroupSummary> {
-  const [recovery, wait] = await Promise.all([ctx.db.pendingRecovery.get(row.groupId), ctx.db.keyWaits.get(row.groupId)]);
+  const [recovery, wait] = await Promise.all([pendingCodeOf(ctx, row.groupId), keyWaitOf(ctx, row.groupId)]);
   const role = me ? (row.state.members.get(me)?.role ?? null) : null;
   const counts = ctx.counts.get(row.groupId);
   return {
@@ -43,7 +46,7 @@ export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null)
 }
 
 export async function statusView(ctx: Ctx): Promise<StatusView> {
-  const [identity, rows, settings] = await Promise.all([ctx.db.identity.get('device'), ctx.db.groups.toArray(), loadSettings(ctx.db)]);
+  const [identity, rows, settings] = await Promise.all([loadIdentity(ctx.db), allGroupRows(ctx.db), loadSettings(ctx.db)]);
   const me = identity?.identity.fingerprint ?? null;
   const groups = await Promise.all(rows.map((row) => summaryOf(ctx, row, me)));
   groups.sort((a, b) => (a.name ?? '\uffff').localeCompare(b.name ?? '\uffff') || a.groupId.localeCompare(b.groupId));
@@ -52,7 +55,7 @@ export async function statusView(ctx: Ctx): Promise<StatusView> {
 
 /** The toolbar badge: "!" while any group has an alarm, else the number of unread notes. */
 export async function updateBadge(ctx: Ctx): Promise<void> {
-  const rows = await ctx.db.groups.toArray();
+  const rows = await allGroupRows(ctx.db);
   if (rows.some((r) => groupAlarm(ctx, r))) return ctx.badge('!');
   const unread = rows.filter((r) => !r.removed).reduce((sum, r) => sum + (ctx.counts.get(r.groupId)?.unread ?? 0), 0);
   ctx.badge(unread === 0 ? '' : unread > 99 ? '99+' : String(unread));

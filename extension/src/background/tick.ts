@@ -1,20 +1,21 @@
 /**
  * The periodic work (every minute, and on start): for each group, sync (a forked log
- * raises its alarm), resume the key wait of a group without the key, bring the notes
+ * raises its alarm; an admin device rotates a key the group owes), resume the key wait of a group without the key, bring the notes
  * cache up to date (only what changed since the last listing) and learn names,
  * publish this device's profile when missing, answer the key mailbox as an admin
  * (only to members verified here, or any member under invite-trust), count unread
  * notes, and set the badge. One group's failure does not stop the others.
  */
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import { loadIdentity } from '../db/identity.ts';
+import { groupIdsOf, groupRowOf } from '../db/key-store.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
-import { holdsCurrentKey, syncGroup } from './group-state.ts';
+import { holdsCurrentKey, syncGroup, viaClient } from './group-state.ts';
 import { handOverNow } from './groups.ts';
 import type { KeyWaits } from './key-wait.ts';
 import { ensureGroupName, ensureProfile } from './names.ts';
 import { refreshNotes } from './note-cache.ts';
-import { countUnread, unreadAmong } from './server-reads.ts';
 import { updateBadge } from './summaries.ts';
 
 /**
@@ -22,18 +23,18 @@ import { updateBadge } from './summaries.ts';
  * @throws whatever stopped it (the caller decides whether to report it).
  */
 export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connection, groupId: GroupId): Promise<void> {
-  const before = await ctx.db.groups.get(groupId);
+  const before = await groupRowOf(ctx.db, groupId);
   if (!before || before.removed || before.alarm) return;
   const me = connection.identity.fingerprint;
   const state = await syncGroup(ctx, connection, groupId);
   if (!state.members.has(me)) return;
   // Members whose signed heads contradicted ours: ask them again (the evidence clears when they agree).
   await waits.recheckPeers(connection, groupId);
-  if (!holdsCurrentKey((await ctx.db.groups.get(groupId))!)) {
+  if (!holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) {
     await waits.round(connection, groupId);
-    if (!holdsCurrentKey((await ctx.db.groups.get(groupId))!)) return;
+    if (!holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) return;
   }
-  const row = (await ctx.db.groups.get(groupId))!;
+  const row = (await groupRowOf(ctx.db, groupId))!;
   const refresh = await refreshNotes(ctx, connection, groupId);
   let changed = refresh.namesChanged || refresh.written > 0;
   await ensureProfile(ctx, connection, groupId);
@@ -45,7 +46,7 @@ export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connectio
     pending = handed.skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
   }
   // Listed from where the person last looked: the headers just fetched are the unread ones.
-  const unread = refresh.since === row.seenCursor ? unreadAmong(refresh.headers, refresh.meta, me) : await countUnread(ctx, connection, groupId);
+  const unread = refresh.since === row.seenCursor ? refresh.unread : (await viaClient(ctx, connection, groupId, () => connection.client.unreadCount(groupId, row.seenCursor))).unread;
   ctx.counts.set(groupId, { unread, pending });
   if (previous?.unread !== unread || previous.pending.join() !== pending.join()) changed = true;
   if (changed) ctx.changed(groupId);
@@ -69,7 +70,7 @@ export class Ticker {
 
   private async pass(): Promise<void> {
     const { ctx } = this;
-    const identity = await ctx.db.identity.get('device');
+    const identity = await loadIdentity(ctx.db);
     if (!identity) {
       ctx.badge('');
       return;
@@ -86,7 +87,7 @@ export class Ticker {
     }
     // Online for members who want the key from this device (a failure only delays that).
     await ctx.startTransport().catch((error: unknown) => console.warn('conclave: the peer transport could not start', (error as Error).name));
-    const groupIds = (await ctx.db.groups.toCollection().primaryKeys()) as GroupId[];
+    const groupIds = await groupIdsOf(ctx.db);
     for (const groupId of groupIds) {
       try {
         await tickGroup(ctx, this.waits, connection, groupId);

@@ -62,3 +62,42 @@ export class DexieKeyStore implements KeyStore {
     return (await this.db.groups.toCollection().primaryKeys()) as GroupId[];
   }
 }
+
+/**
+ * The extension's own fields of a group's row (its name, alarm, removal, cursors),
+ * changed only here: this module is the one owner of the `groups` table.
+ */
+export type GroupPatch = Partial<Pick<GroupRow, 'name' | 'alarm' | 'removed' | 'notesCursor' | 'seenCursor' | 'notesStamp'>>;
+
+/** A group's row as stored (seeds still sealed), or undefined. */
+export function groupRowOf(db: ConclaveDb, groupId: GroupId): Promise<GroupRow | undefined> {
+  return db.groups.get(groupId);
+}
+
+/** Every group's row as stored. */
+export function allGroupRows(db: ConclaveDb): Promise<GroupRow[]> {
+  return db.groups.toArray();
+}
+
+/** The ids of every group this device keeps. */
+export async function groupIdsOf(db: ConclaveDb): Promise<GroupId[]> {
+  return (await db.groups.toCollection().primaryKeys()) as GroupId[];
+}
+
+/** Changes the extension's own fields of a group's row (nothing when the group is gone). */
+export async function updateGroupRow(db: ConclaveDb, groupId: GroupId, patch: GroupPatch): Promise<void> {
+  await db.groups.update(groupId, patch);
+}
+
+/** Moves the notes cursor forward (never back) and stamps what the cache was built with. */
+export async function advanceNotesCursor(db: ConclaveDb, groupId: GroupId, cursor: number, stamp: string): Promise<void> {
+  await db.transaction('rw', db.groups, async () => {
+    const row = await db.groups.get(groupId);
+    if (row) await db.groups.update(groupId, { notesCursor: Math.max(row.notesCursor, cursor), notesStamp: stamp });
+  });
+}
+
+/** Forgets a group's row (inside the caller's transaction when there is one). */
+export async function deleteGroupRow(db: ConclaveDb, groupId: GroupId): Promise<void> {
+  await db.groups.delete(groupId);
+}

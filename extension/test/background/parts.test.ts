@@ -15,7 +15,7 @@ import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { invalidRequest } from '../../src/background/background.ts';
 import { BackgroundError, toExtensionError } from '../../src/background/errors.ts';
 import { inviteLink, parseInviteText } from '../../src/background/invite-link.ts';
-import { metaAuthorAllowed, metaBody, metaNoteId, parseMetaBody } from '../../src/background/meta-notes.ts';
+import { metaAuthorAllowed, metaBody, metaNoteId, parseMetaBody } from '@conclave/shared/crypto';
 import { TrustBook } from '../../src/background/trust.ts';
 import { openDb, type ConclaveDb } from '../../src/db/schema.ts';
 import { requestSchema } from '../../src/messages/protocol.ts';

@@ -25,7 +25,7 @@ import { fetchAndReplay, syncRecord } from './log-sync.ts';
 import { restoreFromCode } from './restore.ts';
 import { KeyedQueue, SessionKeeper } from './session-keeper.ts';
 import { sealForRequests, type HandoverResult } from './handover.ts';
-import { listHeaders, NoteGuard, NoteKeys, openListed, putNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
+import { fetchNote, listHeaders, NoteGuard, NoteKeys, openListed, putNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
 import { MemoryNoteStore, type NoteStore } from './note-store.ts';
 import { openChanges, unreadAmong, type ChangedNotes, type ChangedNotesOptions } from './note-feed.ts';
 import { metaIndex, type MetaSlot } from '../crypto/meta-notes.ts';
@@ -486,19 +486,29 @@ export class GroupClient {
   }
 
   /**
-   * Reads one note (its newest version by default), checked against what this device saw.
+   * Reads one note (its newest version by default), checked against what this device
+   * saw, on a freshly synced log: the log and the note are asked for together (one
+   * HTTP request: the session batches calls made at once), then the note is opened on
+   * the synced log; the current key is fetched first if the log moved to a generation
+   * whose key has not reached this device.
    * @throws {NoteOpenError} why it cannot be shown, including `vanished`, `forked`,
    *   `broken-chain` and `generation-went-back`.
+   * @throws {LogVerificationError} when the log does not verify (nothing is shown).
    */
   readNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<OpenedNote> {
     return this.locked(groupId, async () => {
-      let record = await this.record(groupId);
+      const known = await this.record(groupId);
+      const fetched = fetchNote(this.api, groupId, noteId, version);
+      // Read below, after the sync; a failed sync must not leave it unhandled.
+      fetched.catch(() => undefined);
+      let record = await this.syncInternal(known);
+      if (!record.seeds.has(currentGeneration(record.state)) && record.state.members.has(this.fingerprint)) record = await this.fetchKeyInternal(record);
       try {
-        return await (await this.noteGuard(record)).read(noteId, version);
+        return await (await this.noteGuard(record)).read(noteId, version, { fetched });
       } catch (error) {
-        if (!(error instanceof NoteOpenError) || (error.reason !== 'log-behind' && error.reason !== 'no-key')) throw error;
+        if (!(error instanceof NoteOpenError) || error.reason !== 'log-behind') throw error;
       }
-      // Written after our last sync, or with a key that has not reached us yet: catch up once.
+      // Written after the log was read: catch up once.
       record = await this.readyToRead(groupId);
       return (await this.noteGuard(record)).read(noteId, version);
     });

@@ -43,8 +43,12 @@ export interface ChangedNotesOptions {
    * a listed version not newer than that is not fetched.
    */
   known?: (noteIds: readonly NoteId[]) => Promise<ReadonlyArray<number | undefined>>;
-  /** Versions the caller could not open before, opened again at their version. */
-  reopen?: readonly NoteTarget[];
+  /**
+   * Versions the caller could not open before, opened again at their version. As a
+   * function it is asked after this call's sync and key fetch, so the caller can decide
+   * from the keys and log the device holds now (e.g. only when they changed).
+   */
+  reopen?: readonly NoteTarget[] | (() => Promise<readonly NoteTarget[]>);
   /** Compare the whole list with what this device saw (implied when `since` is 0). */
   fullCheck?: boolean;
 }
@@ -105,7 +109,8 @@ export async function openChanges(
     else if (h.version < have) older.push(h);
   });
   const opening = new Set(listed.map((t) => t.noteId));
-  const reopen = (options.reopen ?? []).filter((t) => !opening.has(t.noteId));
+  const asked = typeof options.reopen === 'function' ? await options.reopen() : (options.reopen ?? []);
+  const reopen = asked.filter((t) => !opening.has(t.noteId));
 
   const open = async (target: NoteTarget, again: boolean): Promise<Outcome> => {
     try {

@@ -197,19 +197,21 @@ export class NoteGuard {
    * when `version` is omitted), and records it when it is newer.
    * @param options.asNewest the server gave this version as the newest (a listing):
    *   older than the one seen is then a rollback. True when `version` is omitted.
+   * @param options.fetched the server's answer for this version, already asked for (in
+   *   the same HTTP batch as the log sync); fetched here when absent.
    * @throws {NoteOpenError} `forked`, `broken-chain`, `generation-went-back`, `vanished`,
    *   or why the envelope itself cannot be opened.
    */
-  async read(noteId: NoteId, version?: number, options: { asNewest?: boolean } = {}): Promise<OpenedNote> {
+  async read(noteId: NoteId, version?: number, options: { asNewest?: boolean; fetched?: Promise<unknown> } = {}): Promise<OpenedNote> {
     return (await this.readHashed(noteId, version, options)).note;
   }
 
-  private async readHashed(noteId: NoteId, version?: number, options: { asNewest?: boolean } = {}): Promise<{ note: OpenedNote; hash: string }> {
+  private async readHashed(noteId: NoteId, version?: number, options: { asNewest?: boolean; fetched?: Promise<unknown> } = {}): Promise<{ note: OpenedNote; hash: string }> {
     const asNewest = options.asNewest ?? version === undefined;
     const [seen] = await this.store.get(this.groupId, [noteId]);
     let raw: unknown;
     try {
-      raw = await this.fetch(noteId, version);
+      raw = await (options.fetched ?? this.fetch(noteId, version));
     } catch (error) {
       if (asNewest && seen && !seen.deleted && error instanceof ApiCallError && error.is('NOT_FOUND')) throw new NoteOpenError('vanished', VANISHED);
       throw error;
@@ -360,7 +362,7 @@ export class NoteGuard {
   }
 
   private fetch(noteId: NoteId, version?: number): Promise<unknown> {
-    return call('reading the note', () => this.api.notes.get.query({ groupId: this.groupId, noteId, ...(version !== undefined ? { version } : {}) }));
+    return fetchNote(this.api, this.groupId, noteId, version);
   }
 
   /**
@@ -381,6 +383,11 @@ export class NoteGuard {
       return { envelope, hash, entry: { ok: false, noteId, version, generation, author, at, deleted, hash, prev, reason: error.reason, message: error.message } };
     }
   }
+}
+
+/** One note version as the server stores it (the newest when `version` is omitted), unverified. */
+export function fetchNote(api: ApiClient, groupId: GroupId, noteId: NoteId, version?: number): Promise<unknown> {
+  return call('reading the note', () => api.notes.get.query({ groupId, noteId, ...(version !== undefined ? { version } : {}) }));
 }
 
 const FORKED = 'the server gave a different version of this note than the one this device already saw: possibly tampered';
