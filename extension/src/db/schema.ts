@@ -154,6 +154,26 @@ export const TABLE_SECRECY = {
   seenNotes: 'public',
 } as const satisfies Record<string, Secrecy>;
 
+/**
+ * The one module that reads and writes each table (paths under extension/src): every
+ * other module goes through its functions. extension/test/platform/table-owners.test.ts
+ * fails when a second module touches a table.
+ */
+export const TABLE_OWNERS = {
+  identity: 'db/identity.ts',
+  groups: 'db/key-store.ts',
+  trust: 'background/trust.ts',
+  names: 'background/trust.ts',
+  notes: 'background/note-rows.ts',
+  drafts: 'background/drafts.ts',
+  pendingRecovery: 'background/recovery-codes.ts',
+  keyWaits: 'background/key-wait-rows.ts',
+  settings: 'background/settings.ts',
+  shownQr: 'background/shown-qr.ts',
+  deviceKey: 'db/at-rest.ts',
+  seenNotes: 'db/note-store.ts',
+} as const satisfies Record<keyof typeof TABLE_SECRECY, string>;
+
 export type ConclaveDb = Dexie & {
   identity: EntityTable<IdentityRow, 'id'>;
   groups: EntityTable<GroupRow, 'groupId'>;
