@@ -56,7 +56,7 @@ export async function main(argv: string[], io: Io = processIo(), options: { now?
   program.command('whoami').description('show this device\'s name and fingerprint (no passphrase needed)').addOption(json()).action(run((c, _a, o) => identity.whoami(c, o)));
   program.command('rename <name>').description('change your display name in every group').action(run((c, [name]) => identity.rename(c, name!)));
 
-  const group = program.command('group').description('groups: create, list, members, invite, remove, rotate, leave, handover');
+  const group = program.command('group').description('groups: create, list, members, invite, remove, rotate, leave, handover, recovery');
   group.command('create <name>').description('create a group with this device as its admin; prints the recovery code once').addOption(new Option('--policy <policy>', 'who gets the key by mailbox').choices(['verified', 'invite-trust']).default('verified')).addOption(json()).action(run(onDevice((d, [name], o) => groups.create(d, name!, o))));
   group.command('list').description('the groups on this device (synced with the server first)').option('--offline', 'do not contact the server').addOption(json()).action(run(onDevice((d, _a, o) => groups.list(d, o))));
   group.command('members <group>').description('the members of a group, their roles and whether you verified them').addOption(json()).action(run(onDevice((d, [g], o) => groups.members(d, g!, o))));
@@ -71,6 +71,7 @@ export async function main(argv: string[], io: Io = processIo(), options: { now?
   group.command('remove <group> <member>').description('remove a member (admins): a new key, sealed to everyone else').addOption(json()).action(run(onDevice((d, [g, m], o) => groups.remove(d, g!, m!, o))));
   group.command('rotate <group>').description('make a new group key now (admins), with nobody removed').addOption(json()).action(run(onDevice((d, [g], o) => groups.rotate(d, g!, o))));
   group.command('leave <group>').description('leave a group: this device forgets its keys').action(run(onDevice((d, [g]) => groups.leave(d, g!))));
+  group.command('recovery <group>').description('replace the recovery code (admins): the old one stops working; prints the new one once').addOption(json()).action(run(onDevice((d, [g], o) => groups.recovery(d, g!, o))));
   group.command('handover <group>').description('hand the key to verified members waiting in the mailbox (admins)').addOption(json()).action(run(onDevice((d, [g], o) => groups.handover(d, g!, o))));
 
   program

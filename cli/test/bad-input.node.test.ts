@@ -44,7 +44,7 @@ async function unchanged(device: CliDevice, failing: () => Promise<Ran>, code: n
   expect(snapshot(device.home)).toEqual(before);
 }
 
-describe('bad input: a clear message, a documented exit code, nothing lost', () => {
+describe('bad input: a clear message, a documented exit code, nothing lost', { timeout: 120_000 }, () => {
   test('a wrong passphrase', async () => {
     await unchanged(ana, () => ana.run(['notes', 'ls', 'Club'], { env: { CONCLAVE_PASSPHRASE: 'not the passphrase' } }), EXIT.passphrase, /wrong passphrase.*Nothing was changed/);
     // And the right one still works.

@@ -35,6 +35,7 @@ let server: TestServer;
 let ana: CliDevice, bob: CliDevice, cleo: CliDevice, dee: CliDevice;
 let groupId = '';
 let recoveryCode = '';
+const recoveryCodes: string[] = [];
 const inviteCodes: string[] = [];
 let exportDir = '';
 const fp: Record<string, string> = {};
@@ -54,7 +55,8 @@ interface NotesJson {
   notes: Array<{ noteId: string; title: string | null; version: number; authorName: string | null; deleted: boolean }>;
 }
 
-describe.sequential('the seed story, three CLI devices', () => {
+// Under a loaded `npm test` the Argon2id derivations and syncs take seconds each.
+describe.sequential('the seed story, three CLI devices', { timeout: 120_000 }, () => {
   test('each device makes its identity; whoami shows the fingerprint without the passphrase', async () => {
     for (const [name, device] of [['Ana', ana], ['Bob', bob], ['Cleo', cleo], ['Dee', dee]] as const) {
       const made = await device.json<{ fingerprint: string }>(['init', '--name', name]);
@@ -172,6 +174,15 @@ describe.sequential('the seed story, three CLI devices', () => {
     const rotated = await dee.run(['group', 'rotate', 'Family']);
     expect(rotated.code).toBe(0);
     expect(rotated.err).toMatch(/Done: key generation 2/);
+    // The used code is replaced: the old one stops working, the new one is shown once.
+    const replaced = await dee.json<{ recoveryCode: string }>(['group', 'recovery', 'Family', '--yes']);
+    expect(replaced.recoveryCode).toMatch(/^REC1-/);
+    recoveryCodes.push(replaced.recoveryCode);
+    const late = cliDevice(server.url, 'late passphrase 1');
+    await late.ok(['init', '--name', 'Late']);
+    const refused = await late.run(['restore', recoveryCode]);
+    expect(refused.code).toBe(8);
+    expect(refused.err).toMatch(/replaced by a newer one/);
   });
 
   test('Bob exports the notes as Markdown files with their metadata', async () => {
@@ -212,6 +223,7 @@ describe.sequential('the seed story, three CLI devices', () => {
     const secrets: Record<string, string | Uint8Array> = {
       ...Object.fromEntries(Object.entries(PASS).map(([k, v]) => [`passphrase of ${k}`, v])),
       'recovery code': recoveryCode,
+      ...Object.fromEntries(recoveryCodes.map((c, i) => [`new recovery code ${i}`, c])),
       ...Object.fromEntries(inviteCodes.map((c, i) => [`invite code ${i}`, c])),
       ...Object.fromEntries(Object.entries(TEXT).map(([k, v]) => [`note text ${k}`, v])),
       'group name': 'Family',

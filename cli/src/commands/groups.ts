@@ -195,3 +195,17 @@ export async function handover(device: Device, ref: string, options: { json?: bo
   const lines = handoverLines(device, result);
   emit(device.ctx, options.json, { groupId, ...result }, lines.length > 0 ? lines : ['Nobody is waiting for the key.']);
 }
+
+export async function recovery(device: Device, ref: string, options: { json?: boolean }): Promise<void> {
+  const groupId = await resolveGroup(device, ref);
+  const name = device.names.groupName(groupId) ?? groupId;
+  await confirm(device.ctx, `Replace the recovery code of "${name}"? The old code stops working at once. [y/N] `);
+  const client = await device.client();
+  device.progress('Making a new recovery key and a new group key for it…');
+  const made = await client.replaceRecovery(groupId);
+  emit(device.ctx, options.json, { groupId, recoveryCode: made.recoveryCode, generation: made.generation }, [
+    `New recovery code for "${name}": ${made.recoveryCode}`,
+    '',
+    'The old code no longer works. Write this one down and keep it away from this computer: it is shown only this once.',
+  ]);
+}

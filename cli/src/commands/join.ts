@@ -80,6 +80,6 @@ export async function restore(device: Device, code: string, options: { json?: bo
   const hasKey = await holdsKey(device, groupId);
   emit(device.ctx, options.json, { groupId, name, hasKey }, [
     `Restored ${name ? `"${name}"` : 'the group'} (${groupId}) on this device, as an admin.`,
-    'Every member is told a recovery code was used. If that code may have been seen by anyone else, make a new one and remove any device you do not know.',
+    'The group log records that the recovery code was used. If it may have been seen by anyone else, replace it (`conclave group recovery`) and remove any device you do not know.',
   ]);
 }
