@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import type { MessageChannel } from '@conclave/shared/p2p';
 import { generateIdentity } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
-import { requestSchema, type ExtensionError, type Request, type Response } from '../messages/protocol.ts';
+import { requestSchema, SELECTED_GROUP_DRAFT, type ExtensionError, type Request, type Response } from '../messages/protocol.ts';
 import type { Handlers } from '../messages/answers.ts';
 import { addIdentity, loadIdentity, renameIdentity } from '../db/identity.ts';
 import { groupIdsOf } from '../db/key-store.ts';
@@ -44,7 +44,6 @@ export interface Background {
 
 /** Draft keys the background keeps for itself (pages may not read or change them). */
 const RESERVED_DRAFT_PREFIX = 'background.';
-export const SELECTED_GROUP_DRAFT = 'panel.selectedGroup';
 
 /** The first problem with a request, naming its field. */
 export function invalidRequest(error: z.ZodError): ExtensionError {
