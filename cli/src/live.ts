@@ -9,14 +9,18 @@
  * a signaling server address (--signal / CONCLAVE_SIGNAL), the CLI says so and the
  * mailbox path carries on.
  */
-import { channelFromDataConnection, fetchPresence, keyHolderCandidates, makePresenceToken, makeRegistrationToken, receiveKeyFromPeers, type DataConnectionLike } from '@conclave/shared/p2p';
+import { channelFromDataConnection, fetchPresence, keyHolderCandidates, makePresenceToken, makeRegistrationToken, receiveKeyFromPeers, serveKeyHandover, type DataConnectionLike } from '@conclave/shared/p2p';
+import type { HandshakeOutcome } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
 import type { Device } from './device.ts';
+import { CliError, EXIT } from './errors.ts';
 import { who } from './output.ts';
 
 interface PeerLike {
   once(event: 'open', listener: () => void): unknown;
   once(event: 'error', listener: (error: unknown) => void): unknown;
+  on(event: 'connection', listener: (conn: DataConnectionLike) => void): unknown;
+  off(event: 'connection', listener: (conn: DataConnectionLike) => void): unknown;
   connect(peer: string, options?: Record<string, unknown>): DataConnectionLike;
   destroy(): void;
 }
@@ -61,6 +65,21 @@ function signalUrl(device: Device): URL | null {
   }
 }
 
+/** Registers this device with the signaling server (its fingerprint as peer id). */
+async function openPeer(device: Device, Peer: PeerCtor, url: URL, timeoutMs: number): Promise<{ peer: PeerLike; opened: Promise<void>; base: string }> {
+  const secure = url.protocol === 'https:';
+  const port = Number(url.port || (secure ? 443 : 80));
+  const path = url.pathname.replace(/\/+$/, '') || '/';
+  const peer = new Peer(device.fingerprint, { host: url.hostname, port, path, key: 'peerjs', secure, token: await makeRegistrationToken(device.identity), config: { iceServers: [] }, debug: 0 });
+  const opened = new Promise<void>((resolve, reject) => {
+    peer.once('open', () => resolve());
+    peer.once('error', (error) => reject(error instanceof Error ? error : new Error(String(error))));
+    setTimeout(() => reject(new Error('the signaling server did not answer')), timeoutMs);
+  });
+  opened.catch(() => undefined);
+  return { peer, opened, base: `${url.origin}${path}` };
+}
+
 /**
  * Tries to receive the group key from an online member.
  * @returns true when this device now holds the current key.
@@ -79,17 +98,9 @@ export async function tryLiveHandover(device: Device, groupId: GroupId, timeoutM
   const client = await device.client();
   const state = await client.state(groupId);
   if (keyHolderCandidates(state, device.fingerprint).length === 0) return false;
-  const secure = url.protocol === 'https:';
-  const port = Number(url.port || (secure ? 443 : 80));
-  const path = url.pathname.replace(/\/+$/, '') || '/';
-  const peer = new Peer(device.fingerprint, { host: url.hostname, port, path, key: 'peerjs', secure, token: await makeRegistrationToken(device.identity), config: { iceServers: [] }, debug: 0 });
+  const { peer, opened, base } = await openPeer(device, Peer, url, timeoutMs);
   try {
-    await new Promise<void>((resolve, reject) => {
-      peer.once('open', () => resolve());
-      peer.once('error', (error) => reject(error instanceof Error ? error : new Error(String(error))));
-      setTimeout(() => reject(new Error('the signaling server did not answer')), timeoutMs);
-    });
-    const base = `${url.origin}${path}`;
+    await opened;
     const result = await receiveKeyFromPeers(
       device.identity,
       state,
@@ -114,6 +125,64 @@ export async function tryLiveHandover(device: Device, groupId: GroupId, timeoutM
   } catch (error) {
     device.progress(`The live handover did not work (${(error as Error).message}): using the mailbox.`);
     return false;
+  } finally {
+    peer.destroy();
+  }
+}
+
+/**
+ * `conclave serve`: stays online as a key holder for `seconds` (or until Ctrl-C) and
+ * hands the key live to members who ask, under the same rules as the extension (a
+ * member of this device's validated log, verified here — or anyone who joined, under
+ * `invite-trust`). With `mailbox`, it also answers the mailbox every 30 seconds.
+ */
+export async function serve(device: Device, options: { for?: string; mailbox?: boolean }): Promise<void> {
+  const url = signalUrl(device);
+  if (!url) throw new CliError(EXIT.setup, 'serving keys live needs the signaling server: pass --signal <url> or set CONCLAVE_SIGNAL (e.g. http://127.0.0.1:9000/peerjs).');
+  const seconds = options.for === undefined ? null : Number(options.for);
+  if (seconds !== null && (!Number.isFinite(seconds) || seconds <= 0)) throw new CliError(EXIT.usage, '--for takes a number of seconds');
+  const Peer = await loadPeerJs();
+  if (!Peer) throw new CliError(EXIT.setup, 'Node WebRTC (@roamhq/wrtc) is not installed here, so this device cannot hand keys over live: admins can still hand them over by mailbox (`conclave group handover`).');
+  const client = await device.client();
+  const { peer, opened } = await openPeer(device, Peer, url, 20_000);
+  try {
+    try {
+      await opened;
+    } catch (error) {
+      throw new CliError(EXIT.unreachable, `cannot register with the signaling server at ${url.href} (${(error as Error).message}): check --signal.`);
+    }
+    const report = (outcome: HandshakeOutcome) => {
+      if (outcome.kind === 'sent') device.ctx.io.out(`Handed the key (generation ${outcome.generation}) to ${who(device.names.memberName(outcome.peer), outcome.peer)}, live.\n`);
+      else if (outcome.kind === 'refused') device.progress(`A handover ended without the key (${outcome.reason}, ${outcome.by === 'me' ? 'refused here' : outcome.by === 'peer' ? 'refused by the other device' : 'connection closed'}).`);
+      else if (outcome.kind === 'fork') device.progress(`A member's device signed a different group history (${outcome.peer.slice(0, 16)}): see \`conclave group members\`.`);
+    };
+    const stop = serveKeyHandover(peer, device.identity, async (groupId) => {
+      const held = await client.heldGroup(groupId);
+      return held && { ...held, notePeerHead: (evidence) => client.notePeerHead(groupId, evidence) };
+    }, { onOutcome: report });
+    device.progress(`Online as a key holder${seconds ? ` for ${seconds} s` : ' (Ctrl-C to stop)'}.`);
+    const answerMailbox = async () => {
+      for (const groupId of await device.store.groups()) {
+        try {
+          const result = await client.handOverPending(groupId);
+          for (const fp of result.sent) device.ctx.io.out(`Handed the key to ${who(device.names.memberName(fp), fp)} by mailbox.\n`);
+        } catch {
+          // Not an admin, no key, or the server is away: the next round tries again.
+        }
+      }
+    };
+    if (options.mailbox) await answerMailbox();
+    const timer = options.mailbox ? setInterval(() => void answerMailbox(), 30_000) : undefined;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        process.off('SIGINT', done);
+        resolve();
+      };
+      if (seconds) setTimeout(done, seconds * 1000);
+      process.once('SIGINT', done);
+    });
+    if (timer) clearInterval(timer);
+    stop();
   } finally {
     peer.destroy();
   }

@@ -15,6 +15,7 @@ import * as joining from './commands/join.ts';
 import { verify } from './commands/verify.ts';
 import * as notes from './commands/notes.ts';
 import { exportGroup } from './commands/export.ts';
+import { serve } from './live.ts';
 
 const json = () => new Option('--json', 'print the result as JSON (docs/CLI.md "JSON")');
 
@@ -105,6 +106,12 @@ export async function main(argv: string[], io: Io = processIo(), options: { now?
   note.command('rm <group> <note>').description('delete a note for every member (a signed deletion)').addOption(json()).action(run(onDevice((d, [g, n], o) => notes.rm(d, g!, n!, o))));
 
   program.command('export <group> <dir>').description('write the group\'s notes as Markdown files into a local directory (plaintext)').option('--force', 'write into a directory that is not empty').addOption(json()).action(run(onDevice((d, [g, dir], o) => exportGroup(d, g!, dir!, o))));
+  program
+    .command('serve')
+    .description('stay online as a key holder and hand the key live to members who ask (needs --signal and Node WebRTC)')
+    .option('--for <seconds>', 'stop after this long (default: until Ctrl-C)')
+    .option('--mailbox', 'also answer key requests in the mailbox every 30 s (admins)')
+    .action(run(onDevice((d, _a, o) => serve(d, o))));
   program.command('restore <code>').description('restore a group on this device from its recovery code (becomes an admin)').addOption(json()).action(run(onDevice((d, [code], o) => joining.restore(d, code!, o))));
 
   try {

@@ -57,7 +57,7 @@ describe.sequential('the conclave bin', { timeout: 180_000 }, () => {
     const bin = await dev.spawn(['--help']);
     expect(bin.code).toBe(0);
     expect(bin.out).toMatch(/^Usage: conclave/);
-    const commands = [[], ['init'], ['whoami'], ['rename'], ['group'], ...['create', 'list', 'members', 'invite', 'remove', 'rotate', 'leave', 'handover', 'recovery'].map((c) => ['group', c]), ['join'], ['verify'], ['notes'], ...['ls', 'cat', 'put', 'edit', 'rm'].map((c) => ['notes', c]), ['export'], ['restore']];
+    const commands = [[], ['init'], ['whoami'], ['rename'], ['group'], ...['create', 'list', 'members', 'invite', 'remove', 'rotate', 'leave', 'handover', 'recovery'].map((c) => ['group', c]), ['join'], ['verify'], ['notes'], ...['ls', 'cat', 'put', 'edit', 'rm'].map((c) => ['notes', c]), ['export'], ['restore'], ['serve']];
     for (const args of commands) {
       const ran = await dev.run([...args, '--help']);
       expect([args.join(' '), ran.code]).toEqual([args.join(' '), 0]);

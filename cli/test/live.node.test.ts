@@ -1,0 +1,70 @@
+/**
+ * The live key handover between two CLI devices over Node WebRTC (peerjs +
+ * @roamhq/wrtc, loopback, no ICE servers) through the real signaling server, beside
+ * the real storage API: Ana's device serves (`conclave serve`), Bob joins with `--live`
+ * and receives the key from her device, not from the mailbox. Without a signaling
+ * address, `--live` says so and the mailbox carries on.
+ */
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
+import { build, type SignalingServer } from '../../signaling-server/src/app.ts';
+import { loadConfig } from '../../signaling-server/src/config.ts';
+import { cliDevice } from './support/cli.ts';
+
+let api: TestServer;
+let signaling: SignalingServer;
+let signalUrl = '';
+
+beforeAll(async () => {
+  api = await startServer('sqlite');
+  signaling = build(loadConfig({}, { port: 0 }), { log: () => {} });
+  await new Promise<void>((resolve) => signaling.server.listen(0, '127.0.0.1', resolve));
+  signalUrl = `http://127.0.0.1:${(signaling.server.address() as AddressInfo).port}/peerjs`;
+});
+afterAll(async () => {
+  await signaling?.close();
+  await api?.close();
+});
+
+describe('join --live', { timeout: 120_000 }, () => {
+  test('Bob receives the key live from Ana’s serving CLI device', async () => {
+    const ana = cliDevice(api.url, 'ana live passphrase');
+    const bob = cliDevice(api.url, 'bob live passphrase');
+    await ana.ok(['init', '--name', 'Ana']);
+    await bob.ok(['init', '--name', 'Bob']);
+    await ana.ok(['group', 'create', 'Live', '--policy', 'invite-trust']);
+    await ana.ok(['notes', 'put', 'Live', '--title', 'Before Bob', '--body', 'written before Bob joined']);
+    const { link } = await ana.json<{ link: string }>(['group', 'invite', 'Live']);
+    const anaFp = (await ana.json<{ fingerprint: string }>(['whoami'])).fingerprint;
+
+    const serving = ana.run(['serve', '--for', '15'], { env: { CONCLAVE_SIGNAL: signalUrl } });
+    await vi.waitFor(() => expect(signaling.online()).toContain(anaFp), { timeout: 20_000, interval: 50 });
+
+    const joined = await bob.run(['join', link, '--live', '--json'], { env: { CONCLAVE_SIGNAL: signalUrl } });
+    expect(joined.code).toBe(0);
+    expect(JSON.parse(joined.out)).toMatchObject({ hasKey: true, via: 'peer', name: 'Live' });
+    expect(joined.err).toMatch(/Received the key live/);
+    expect(await bob.ok(['notes', 'cat', 'Live', 'Before Bob'])).toBe('written before Bob joined\n');
+
+    const served = await serving;
+    expect(served.code).toBe(0);
+    expect(served.out).toMatch(/Handed the key \(generation 0\) to .*, live\./);
+  });
+
+  test('without a signaling address, --live says so and the mailbox carries on', async () => {
+    const ana = cliDevice(api.url, 'ana2 live passphrase');
+    const cleo = cliDevice(api.url, 'cleo live passphrase');
+    await ana.ok(['init', '--name', 'Ana']);
+    await cleo.ok(['init', '--name', 'Cleo']);
+    await ana.ok(['group', 'create', 'Quiet']);
+    const { code } = await ana.json<{ code: string }>(['group', 'invite', 'Quiet']);
+    const joined = await cleo.run(['join', code, '--live', '--json']);
+    expect(joined.code).toBe(0);
+    expect(JSON.parse(joined.out)).toMatchObject({ hasKey: false, via: null });
+    expect(joined.err).toMatch(/No signaling server address .* using the mailbox/);
+    const serve = await ana.run(['serve', '--for', '1']);
+    expect(serve.code).toBe(3);
+    expect(serve.err).toMatch(/needs the signaling server/);
+  });
+});
