@@ -142,6 +142,28 @@ describe('GroupClient reads for a device (real HTTP)', () => {
     expect(refused).toMatchObject({ reason: 'not-member' });
   });
 
+  it('writeNote syncs once and puts; readNote asks for the log and the note in one HTTP request', async () => {
+    // Both hold the current key (Dora's removal made a new one).
+    await Promise.all([ana.client.fetchKey(groupId), ben.client.fetchKey(groupId)]);
+    const write = await counted(() => ana.client.writeNote(groupId, { title: 'Counted', body: 'one door' }));
+    expect(write.calls).toEqual(['groups.log', 'notes.put']);
+    expect(write.requests).toBe(2);
+    const read = await counted(() => ben.client.readNote(groupId, write.result.noteId));
+    expect(read.result).toMatchObject({ title: 'Counted', body: 'one door', version: 1, author: ana.fingerprint, warnings: [] });
+    expect(read.requests).toBe(1);
+    expect(read.calls.sort()).toEqual(['groups.log', 'notes.get']);
+  });
+
+  it('readNote catches up with a new generation and takes its key on the way', async () => {
+    const before = await ana.client.writeNote(groupId, { title: 'Before', body: 'generation 0' });
+    const { generation } = await ana.client.rotateKey(groupId);
+    expect((await ben.store.load(groupId))!.seeds.has(generation)).toBe(false);
+    expect((await ben.client.readNote(groupId, before.noteId)).body).toBe('generation 0');
+    expect((await ben.store.load(groupId))!.seeds.has(generation)).toBe(true);
+    const after = await ana.client.writeNote(groupId, { title: 'After', body: `generation ${generation}` });
+    expect((await ben.client.readNote(groupId, after.noteId)).generation).toBe(generation);
+  });
+
   it('setRole changes a role with one log sync and one append', async () => {
     const change = await counted(() => ana.client.setRole(groupId, ben.fingerprint, 'admin'));
     expect(times(change.calls, 'groups.log')).toBe(1);

@@ -4,8 +4,7 @@
  * storage API client are mapped here, in one place, so each handler only throws.
  * No message built here carries a key, a seed, an invite secret or note text.
  */
-import { TRPCClientError } from '@trpc/client';
-import { apiErrorOf } from '@conclave/shared/client';
+import { isUnreachable } from '@conclave/shared/client';
 import { ApiCallError, GroupClientError, NoteConflictError } from '@conclave/shared/client';
 import { PeerEvidenceError } from '@conclave/shared/client';
 import { ConclaveError, LogVerificationError } from '@conclave/shared/crypto';
@@ -43,12 +42,7 @@ export interface ErrorContext {
 
 /** The storage API could not be reached at all (no answer, refused, DNS). */
 export function isNetworkError(error: unknown): boolean {
-  if (error instanceof TRPCClientError) {
-    if (apiErrorOf(error)) return false;
-    const status = (error.data as { httpStatus?: number } | undefined)?.httpStatus ?? (error.meta?.response as { status?: number } | undefined)?.status;
-    return status === undefined;
-  }
-  return error instanceof TypeError && /fetch|network|connect/i.test(error.message);
+  return isUnreachable(error);
 }
 
 /** A note could not be opened: the words the list and the reader show for each reason. */

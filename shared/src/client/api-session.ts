@@ -62,3 +62,16 @@ export function apiErrorOf(error: unknown): ApiErrorData | null {
   const byStatus: Record<number, ApiErrorCode> = { 413: 'PAYLOAD_TOO_LARGE', 429: 'TOO_MANY_REQUESTS' };
   return status && byStatus[status] ? { code: byStatus[status] } : null;
 }
+
+/**
+ * Whether a call failed because the storage API could not be reached at all (no
+ * answer, refused, DNS): not an answer the server gave. Clients say "offline" then.
+ */
+export function isUnreachable(error: unknown): boolean {
+  if (error instanceof TRPCClientError) {
+    if (apiErrorOf(error)) return false;
+    const status = (error.data as { httpStatus?: number } | undefined)?.httpStatus ?? (error.meta?.response as { status?: number } | undefined)?.status;
+    return status === undefined;
+  }
+  return error instanceof TypeError && /fetch|network|connect/i.test(error.message);
+}
