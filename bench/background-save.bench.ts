@@ -17,7 +17,8 @@
  * tRPC client, and a third with `GroupClient`.
  *
  * Measured, PER_ROUND operations per subject per round, in alternating rounds (A B C,
- * then C B A, ...), requests counted server side over the same window:
+ * then C B A, ...), requests counted server side over the same window, from that
+ * subject's client only (Chromium's user agent, or Node's):
  * - extension: from an extension page, `notes.save` (a new note) then `notes.read` of it
  *   — the page ↔ background messages the side panel sends — timed in the page
  *   (performance.now() around the two round trips, one after the other).
@@ -40,7 +41,7 @@ import { join } from 'node:path';
 import { GroupClient, MemoryKeyStore, signIn } from '@conclave/shared/client';
 import { createGroup, generateIdentity, generationKeys, importAeadKey, newNoteId, sealNote } from '@conclave/shared/crypto';
 import type { GroupId, NoteEnvelope, NoteId } from '@conclave/shared/protocol';
-import { countsBetween, describeCounts, forkCountedApi, type Counts } from './support/counted-api.ts';
+import { countsBetween, describeCounts, forkCountedApi, type Client, type Counts } from './support/counted-api.ts';
 import { ensureExtensionBuilt, launchExtension, memberWithGroup } from './support/extension-browser.ts';
 import { fmt, header, median, printTable } from './support/harness.ts';
 
@@ -143,16 +144,17 @@ try {
     return performance.now() - start;
   }
 
-  async function counted(run: () => Promise<number>): Promise<Measured> {
+  /** Runs `run` and counts the requests of `client` meanwhile. */
+  async function counted(client: Client, run: () => Promise<number>): Promise<Measured> {
     const before = await api.counts();
     const ms = await run();
-    return { ms, counts: countsBetween(before, await api.counts()) };
+    return { ms, counts: countsBetween(before[client], (await api.counts())[client]) };
   }
 
-  const subjects = [
-    { name: 'extension: notes.save + notes.read (page → background)', run: extensionOps },
-    { name: 'SDK: GroupClient.writeNote + readNote', run: sdkOps },
-    { name: 'bare: notes.put + notes.get (prepared envelope)', run: bareOps },
+  const subjects: Array<{ name: string; client: Client; run: (n: number) => Promise<number> }> = [
+    { name: 'extension: notes.save + notes.read (page → background)', client: 'browser', run: extensionOps },
+    { name: 'SDK: GroupClient.writeNote + readNote', client: 'node', run: sdkOps },
+    { name: 'bare: notes.put + notes.get (prepared envelope)', client: 'node', run: bareOps },
   ];
 
   // Warm-up, untimed: first compile of the code paths on every side.
@@ -162,7 +164,7 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     const order = subjects.map((_, i) => i);
     if (r % 2 === 1) order.reverse();
-    for (const i of order) windows[i]!.push(await counted(() => subjects[i]!.run(PER_ROUND)));
+    for (const i of order) windows[i]!.push(await counted(subjects[i]!.client, () => subjects[i]!.run(PER_ROUND)));
   }
 
   // --- breakdown: one extension operation at a time, a count between save and show ----------------------
@@ -173,7 +175,7 @@ try {
     const c1 = await api.counts();
     await ext.ask({ type: 'notes.read', groupId: extGroup, noteId: saved.noteId });
     const c2 = await api.counts();
-    steps.push({ save: countsBetween(c0, c1), show: countsBetween(c1, c2) });
+    steps.push({ save: countsBetween(c0.browser, c1.browser), show: countsBetween(c1.browser, c2.browser) });
   }
 
   // --- report --------------------------------------------------------------------------------------------

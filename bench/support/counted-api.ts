@@ -13,7 +13,11 @@
  * Counting is an `onRequest` hook added after the app's own (so a request the app
  * refuses before routing is not counted as a call; none is, with the limits raised),
  * and an `onResponse` hook that counts answers of 400 and above. `counts()` returns the
- * totals since the start; take the difference of two readings to count one phase.
+ * totals since the start, for all requests and split by client — `browser` (a user agent
+ * naming Chrome or Mozilla: the extension) and `node` (anything else: the SDK's fetch) —
+ * so a phase measuring one client is not charged for the other's background work (the
+ * extension's per-minute tick keeps running while Node measures). Take the difference of
+ * two readings to count one phase.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
@@ -32,9 +36,12 @@ export interface Counts {
   byRequest: Record<string, number>;
 }
 
+export type Client = 'browser' | 'node';
+export type CountsByClient = Record<'all' | Client, Counts>;
+
 export interface CountedApi {
   url: string;
-  counts(): Promise<Counts>;
+  counts(): Promise<CountsByClient>;
   close(): Promise<void>;
 }
 
@@ -76,8 +83,8 @@ export function forkCountedApi(dataDir: string): Promise<CountedApi> {
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let asked = 0;
-  const waiting = new Map<number, (counts: Counts) => void>();
-  child.on('message', (message: { id?: number; counts?: Counts }) => {
+  const waiting = new Map<number, (counts: CountsByClient) => void>();
+  child.on('message', (message: { id?: number; counts?: CountsByClient }) => {
     if (message.id !== undefined && message.counts) {
       waiting.get(message.id)?.(message.counts);
       waiting.delete(message.id);
@@ -98,7 +105,7 @@ export function forkCountedApi(dataDir: string): Promise<CountedApi> {
         url: message.url,
         counts() {
           const id = ++asked;
-          return new Promise<Counts>((answer, fail) => {
+          return new Promise<CountsByClient>((answer, fail) => {
             if (!child.connected) return fail(new Error('the counted API is gone'));
             waiting.set(id, answer);
             child.send({ counts: id });
@@ -123,20 +130,26 @@ async function child(dataDir: string): Promise<void> {
   const { loadConfig } = await import('../../storage-api/src/config.ts');
   const config = loadConfig({}, { host: '127.0.0.1', port: 0, dataDir, logLevel: 'warn', rateLimitPerMinute: 1_000_000_000 });
   const app = await build(config, { logStream: new Writable({ write: (_chunk, _encoding, done) => done() }) });
-  const counts: Counts = { requests: 0, calls: 0, failed: 0, byProcedure: {}, byRequest: {} };
+  const empty = (): Counts => ({ requests: 0, calls: 0, failed: 0, byProcedure: {}, byRequest: {} });
+  const counts: CountsByClient = { all: empty(), browser: empty(), node: empty() };
+  const clientOf = (userAgent: string | undefined): Client => (/Chrome|Mozilla/.test(userAgent ?? '') ? 'browser' : 'node');
   app.fastify.addHook('onRequest', async (request) => {
     const [path, query = ''] = request.url.split('?', 2) as [string, string?];
     if (!path.startsWith('/trpc/')) return;
     const batched = new URLSearchParams(query).get('batch') === '1';
     const names = batched ? path.slice('/trpc/'.length).split(',') : [path.slice('/trpc/'.length)];
-    counts.requests++;
-    counts.calls += names.length;
-    for (const name of names) counts.byProcedure[name] = (counts.byProcedure[name] ?? 0) + 1;
     const key = names.join('+');
-    counts.byRequest[key] = (counts.byRequest[key] ?? 0) + 1;
+    for (const c of [counts.all, counts[clientOf(request.headers['user-agent'])]]) {
+      c.requests++;
+      c.calls += names.length;
+      for (const name of names) c.byProcedure[name] = (c.byProcedure[name] ?? 0) + 1;
+      c.byRequest[key] = (c.byRequest[key] ?? 0) + 1;
+    }
   });
-  app.fastify.addHook('onResponse', async (_request, reply) => {
-    if (reply.statusCode >= 400) counts.failed++;
+  app.fastify.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode < 400) return;
+    counts.all.failed++;
+    counts[clientOf(request.headers['user-agent'])].failed++;
   });
   let url: string;
   try {
