@@ -24,11 +24,15 @@
  *   4. The CLI lists Ana's notes and reads them: titles and bodies equal, author Ana.
  *   5. The CLI writes a note; Ana's side panel shows it (title, body, "by <the CLI
  *      member's name>"), and her members list names the CLI member, verified.
- *   6. The storage API's database files and request log and the signaling log hold none
- *      of the note plaintexts, the names, the invite code or its secret, the recovery
- *      code, or the CLI's passphrase (the fingerprints, which must be there, are found:
- *      the scan can fail). The CLI's home holds the passphrase nowhere either.
- *   7. No page of the extension threw an uncaught error.
+ *   6. Live: Ana creates a second group, trusted by invite link, and invites the CLI;
+ *      the CLI runs `join --live` with the signaling server's address, and the key comes
+ *      PEER TO PEER from Ana's extension (Node WebRTC, @roamhq/wrtc), not from the
+ *      mailbox (the CLI fetched no box).
+ *   7. The storage API's database files and request log and the signaling log hold none
+ *      of the note plaintexts, the names, the invite codes or their secrets, the
+ *      recovery codes, or the CLI's passphrase (the fingerprints, which must be there,
+ *      are found: the scan can fail). The CLI's home holds the passphrase nowhere either.
+ *   8. No page of the extension threw an uncaught error.
  *
  * The extension syncs on a one-minute alarm (push events are a later issue): where it
  * must notice a change made by the CLI (the CLI's note, its profile), the test runs
@@ -57,6 +61,7 @@ const CLI_TIMEOUT = 60_000;
 const ANA = 'Anastasia Quillfeather';
 const CLI_NAME = 'Bartholomew Cinderwick';
 const GROUP = 'Observatory Night Shift';
+const LIVE_GROUP = 'Radio Telescope Rota';
 const PASSPHRASE = 'correct horse battery staple for the observatory 7391';
 
 interface NoteText {
@@ -79,6 +84,8 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
   let anaPanel: PanelPage;
   let recoveryCode = '';
   let invite: InviteShown;
+  let liveInvite: InviteShown | undefined;
+  let liveRecoveryCode = '';
   /** The CLI device's fingerprint (from `whoami`) and Ana's (found by the CLI among the members). */
   let cliFingerprint = '';
   let anaFingerprint = '';
@@ -178,8 +185,10 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
         expect(init.replace(/\s+/g, '')).toContain(cliFingerprint);
 
         // The code as copied from the popup (the CLI takes the link too).
+        const logBeforeJoin = api().apiLog().length;
         const joined = await cli.json<{ groupId: string; hasKey: boolean; via: string | null }>(['join', invite.code]);
         clock.mark('CLI: join');
+        expect(api().apiLog().slice(logBeforeJoin)).toContain('mailbox.request');
         groupId = joined.groupId;
         expect(groupId).toMatch(/^[A-Za-z0-9_-]{22}$/);
         // Nobody has verified the CLI yet, in a group of verified people only: it waits, its request in the mailbox.
@@ -306,16 +315,47 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
   );
 
   it(
-    '6. The server never saw a note, a name, the invite, the recovery code or the passphrase: its database files, request log and signaling log',
+    '6. Live: in a second group (trusted by invite link), the CLI joins with --live and the key comes peer to peer from Ana’s extension',
     () =>
-      clock.run('6. Byte scan of the server', async () => {
+      clock.run('6. Live key, extension to CLI', async () => {
+        await anaPopup.reopen();
+        liveRecoveryCode = await anaPopup.createGroup(LIVE_GROUP, 'invite-trust');
+        await anaPopup.confirmRecoverySaved();
+        liveInvite = await anaPopup.invite(LIVE_GROUP);
+        await anaPopup.done();
+        // Ana's browser stays open: her extension is online on the signaling server.
+        const logBefore = api().apiLog().length;
+        // The CLI's own wait for a peer is 20 s; the command gets more, for loading Node WebRTC on a busy machine.
+        const joined = await cli.json<{ groupId: string; hasKey: boolean; via: string | null; name: string | null }>(['--signal', api().signalingUrl, 'join', '--live', liveInvite.code], { timeoutMs: 120_000 });
+        expect(joined).toMatchObject({ hasKey: true, via: 'peer', name: LIVE_GROUP });
+        expect(cli.transcript.at(-1)!.stderr).toContain('Received the key live.');
+        // Not from the mailbox: the CLI fetched no box (its one boxes.post is the box it
+        // seals to itself after a live handover, which also closes its mailbox request).
+        const during = api().apiLog().slice(logBefore);
+        expect(during).toContain('mailbox.request');
+        expect(during).not.toContain('boxes.mine');
+        clock.mark('CLI: key received live from Ana');
+        const { notes } = await cli.json<{ notes: unknown[] }>(['notes', 'ls', LIVE_GROUP]);
+        expect(notes).toEqual([]);
+      }),
+    STEP_TIMEOUT,
+  );
+
+  it(
+    '7. The server never saw a note, a name, the invite, the recovery code or the passphrase: its database files, request log and signaling log',
+    () =>
+      clock.run('7. Byte scan of the server', async () => {
         const needles: Needle[] = [];
         for (const note of written) needles.push(...textNeedles(`title "${note.title}"`, note.title), ...textNeedles(`body of "${note.title}"`, note.body));
         for (const name of [ANA, CLI_NAME]) needles.push(...textNeedles(`display name ${name}`, name));
-        needles.push(...textNeedles('group name', GROUP));
-        needles.push(...textNeedles('invite link', invite.link), ...textNeedles('invite code', invite.code), ...textNeedles('invite code (compact)', invite.code.replace(/-/g, '')));
-        needles.push(...bytesNeedles('invite secret', parseSecretCode('invite', invite.code).secret));
-        needles.push(...textNeedles('recovery code', recoveryCode), ...bytesNeedles('recovery secret', parseSecretCode('recovery', recoveryCode).secret));
+        needles.push(...textNeedles('group name', GROUP), ...textNeedles('second group name', LIVE_GROUP));
+        for (const [what, shown] of [['invite', invite], ['live invite', liveInvite!]] as const) {
+          needles.push(...textNeedles(`${what} link`, shown.link), ...textNeedles(`${what} code`, shown.code), ...textNeedles(`${what} code (compact)`, shown.code.replace(/-/g, '')));
+          needles.push(...bytesNeedles(`${what} secret`, parseSecretCode('invite', shown.code).secret));
+        }
+        for (const [what, code] of [['recovery code', recoveryCode], ['second recovery code', liveRecoveryCode]] as const) {
+          needles.push(...textNeedles(what, code), ...bytesNeedles(`${what} secret`, parseSecretCode('recovery', code).secret));
+        }
         needles.push(...textNeedles('CLI passphrase', PASSPHRASE));
         expect(written).toHaveLength(3);
 
@@ -357,7 +397,7 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
     STEP_TIMEOUT,
   );
 
-  it('7. no page of the extension threw an uncaught error', () => {
+  it('8. no page of the extension threw an uncaught error', () => {
     expect(ana.pageErrors).toEqual([]);
   });
 });

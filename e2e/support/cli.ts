@@ -28,11 +28,13 @@ export interface CliRun {
   stdout: string;
   stderr: string;
   ms: number;
+  /** When the command last printed anything, after it started (a command that lingers after its result shows here). */
+  lastOutputMs: number | null;
   timedOut: boolean;
 }
 
 export interface RunOptions {
-  /** Written to the command's standard input, which is then closed (answers to prompts). */
+  /** Written to the command's standard input, which is then closed (a note's body). Without it, standard input is empty. */
   input?: string;
   /** Killed after this long (default 60 s). */
   timeoutMs?: number;
@@ -43,22 +45,10 @@ export interface RunOptions {
 const DEFAULT_TIMEOUT = 60_000;
 const live = new Set<CliDevice>();
 
-/** An interactive command: output read as it comes, input written when the test decides. */
-export interface CliSession {
-  /** Waits until the output so far (stdout and stderr) matches; returns the match. */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  /** Writes to the command's standard input. */
-  write(text: string): void;
-  /** Closes standard input and waits for the exit (killed after the time limit). */
-  done(): Promise<CliRun>;
-  /** stdout and stderr so far. */
-  output(): string;
-}
-
 function describeRun(run: CliRun): string {
   return [
     `$ conclave ${run.args.map(quote).join(' ')}`,
-    `exit ${run.code ?? 'none'}${run.timedOut ? ' (killed: time limit)' : ''} after ${(run.ms / 1000).toFixed(1)} s`,
+    `exit ${run.code ?? 'none'}${run.timedOut ? ' (killed: time limit)' : ''} after ${(run.ms / 1000).toFixed(1)} s${run.lastOutputMs === null ? '' : ` (last output at ${(run.lastOutputMs / 1000).toFixed(1)} s)`}`,
     `stdout:\n${indent(run.stdout)}`,
     `stderr:\n${indent(run.stderr)}`,
   ].join('\n');
@@ -87,7 +77,7 @@ export class CliDevice {
   private readonly running = new Set<ChildProcessWithoutNullStreams>();
 
   private constructor(
-    /** "Cli (client 2)": for failure messages. */
+    /** "CLI member": for failure messages and the transcript. */
     readonly label: string,
     /** CONCLAVE_HOME: the key file and whatever else the command keeps. */
     readonly home: string,
@@ -110,78 +100,44 @@ export class CliDevice {
     return { ...env, CONCLAVE_HOME: this.home, CONCLAVE_PASSPHRASE: this.passphrase, NO_COLOR: '1', FORCE_COLOR: '0', ...extra };
   }
 
-  /** Starts a command; its output is read as it comes. */
-  start(args: string[], options: RunOptions = {}): CliSession {
+  /** Runs a command to its end, whatever its exit code (killed at its time limit). */
+  run(args: string[], options: RunOptions = {}): Promise<CliRun> {
     const started = performance.now();
     const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: repoRoot, env: this.env(options.env), stdio: 'pipe' });
     this.running.add(child);
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    const waiters = new Set<() => void>();
-    const notify = (): void => waiters.forEach((w) => w());
+    let lastOutputMs: number | null = null;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
-      notify();
+      lastOutputMs = performance.now() - started;
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
-      notify();
+      lastOutputMs = performance.now() - started;
     });
     // A command that exits without reading its input must not fail the run.
     child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
     }, options.timeoutMs ?? DEFAULT_TIMEOUT);
-    let closed = false;
-    const exited = new Promise<CliRun>((resolve) => {
-      child.on('close', (code) => {
-        closed = true;
+    return new Promise<CliRun>((resolve, reject) => {
+      child.once('error', (error) => {
         clearTimeout(timer);
         this.running.delete(child);
-        const run: CliRun = { args, code, stdout, stderr, ms: performance.now() - started, timedOut };
+        reject(error);
+      });
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        this.running.delete(child);
+        const run: CliRun = { args, code, stdout, stderr, ms: performance.now() - started, lastOutputMs, timedOut };
         this.transcript.push(run);
-        notify();
         resolve(run);
       });
     });
-    const snapshot = (): CliRun => ({ args, code: null, stdout, stderr, ms: performance.now() - started, timedOut });
-    if (options.input !== undefined) {
-      child.stdin.end(options.input);
-    }
-    return {
-      output: () => stdout + stderr,
-      write: (text) => {
-        if (!child.stdin.writableEnded) child.stdin.write(text);
-      },
-      waitFor: (pattern, timeoutMs = 30_000) =>
-        new Promise<RegExpMatchArray>((resolve, reject) => {
-          const check = (): void => {
-            const match = (stdout + stderr).match(pattern);
-            if (match) finish(() => resolve(match));
-            else if (closed) finish(() => reject(new CliError(`the command ended before printing ${pattern}`, snapshot())));
-          };
-          const limit = setTimeout(() => finish(() => reject(new CliError(`nothing matching ${pattern} within ${timeoutMs / 1000} s`, snapshot()))), timeoutMs);
-          const finish = (settle: () => void): void => {
-            clearTimeout(limit);
-            waiters.delete(check);
-            settle();
-          };
-          waiters.add(check);
-          check();
-        }),
-      done: () => {
-        if (!child.stdin.writableEnded) child.stdin.end();
-        return exited;
-      },
-    };
-  }
-
-  /** Runs a command to its end, whatever its exit code. */
-  run(args: string[], options: RunOptions = {}): Promise<CliRun> {
-    const session = this.start(args, { ...options, input: options.input ?? '' });
-    return session.done();
   }
 
   /** Runs a command that must succeed (exit 0); returns its standard output. */
@@ -192,7 +148,7 @@ export class CliDevice {
     return run.stdout;
   }
 
-  /** Runs a read command with `--json` (it must succeed) and parses what it printed. */
+  /** Runs a command with `--json` (it must succeed) and parses what it printed. */
   async json<T>(args: string[], options: RunOptions = {}): Promise<T> {
     const out = await this.ok([...args, '--json'], options);
     try {
