@@ -5,6 +5,8 @@
 # Benchmarks print figures and verdicts; none fails on time. A crash fails the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Several benches drive the built extension in Chromium (installed here if missing).
+bash scripts/ensure-chromium.sh
 status=0
 ran=0
 for file in bench/*.ts; do
