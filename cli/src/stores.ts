@@ -11,7 +11,7 @@
  * Every write is atomic and mode 0600 (files.ts). Records are read from disk each time,
  * so two commands run one after the other always see each other's changes.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { supersedes, type GroupRecord, type KeyStore, type NoteStore, type SeenNote } from '@conclave/shared/client';
@@ -75,7 +75,24 @@ interface NotesFile {
   notes: Record<string, SeenNote>;
 }
 
+/** What identifies one written version of a file: every atomic write makes a new inode. */
+function versionOf(path: string): string | undefined {
+  try {
+    const stat = statSync(path, { bigint: true });
+    return `${stat.ino}/${stat.mtimeNs}/${stat.size}`;
+  } catch {
+    return undefined;
+  }
+}
+
 export class FileNoteStore implements NoteStore {
+  /**
+   * The parsed file per group, kept while the file on disk is the one parsed (same
+   * inode, time and size): a batch of writes does not parse the whole file again for
+   * every note, and a write by another process is still seen.
+   */
+  private readonly parsed = new Map<string, { version: string; file: NotesFile }>();
+
   constructor(private readonly dir: string) {}
 
   private path(groupId: string): string {
@@ -83,17 +100,29 @@ export class FileNoteStore implements NoteStore {
   }
 
   private read(groupId: GroupId): NotesFile | undefined {
-    const raw = readIfExists(this.path(groupId));
+    const path = this.path(groupId);
+    const version = versionOf(path);
+    const cached = this.parsed.get(groupId);
+    if (version !== undefined && cached?.version === version) return cached.file;
+    const raw = readIfExists(path);
     if (!raw) return undefined;
+    let file: NotesFile;
     try {
-      return JSON.parse(raw.toString('utf8')) as NotesFile;
+      file = JSON.parse(raw.toString('utf8')) as NotesFile;
     } catch {
-      throw new CliError(EXIT.damaged, `the notes file ${this.path(groupId)} is damaged. Nothing was changed. Put back a backup, or delete it: this device then tracks the group's notes afresh from now on.`);
+      throw new CliError(EXIT.damaged, `the notes file ${path} is damaged. Nothing was changed. Put back a backup, or delete it: this device then tracks the group's notes afresh from now on.`);
     }
+    const after = versionOf(path);
+    if (after !== undefined && after === version) this.parsed.set(groupId, { version: after, file });
+    return file;
   }
 
   private write(groupId: GroupId, file: NotesFile): void {
-    writeAtomic(this.path(groupId), JSON.stringify(file));
+    const path = this.path(groupId);
+    this.parsed.delete(groupId);
+    writeAtomic(path, JSON.stringify(file));
+    const version = versionOf(path);
+    if (version !== undefined) this.parsed.set(groupId, { version, file });
   }
 
   async trackedFrom(groupId: GroupId): Promise<number | undefined> {
@@ -115,7 +144,9 @@ export class FileNoteStore implements NoteStore {
 
   async record(groupId: GroupId, notes: readonly SeenNote[]): Promise<void> {
     if (notes.length === 0) return;
-    const file = this.read(groupId) ?? { from: Math.min(...notes.map((n) => n.seenAtSeq)), notes: {} };
+    // A copy: the cached file changes only once the new one is on disk.
+    const known = this.read(groupId);
+    const file: NotesFile = known ? { from: known.from, notes: { ...known.notes } } : { from: Math.min(...notes.map((n) => n.seenAtSeq)), notes: {} };
     let changed = false;
     for (const note of notes) {
       if (supersedes(note, Object.hasOwn(file.notes, note.noteId) ? file.notes[note.noteId] : undefined)) {
@@ -127,6 +158,7 @@ export class FileNoteStore implements NoteStore {
   }
 
   async forget(groupId: GroupId): Promise<void> {
+    this.parsed.delete(groupId);
     removeFile(this.path(groupId));
   }
 }

@@ -24,7 +24,8 @@ beforeAll(async () => {
   await bob.ok(['init', '--name', 'Bob']);
   await ana.ok(['group', 'create', 'Club']);
   await ana.ok(['notes', 'put', 'Club', '--title', 'kept', '--body', 'still here']);
-});
+  // Two Argon2id derivations and a few syncs: seconds under a loaded `npm test`.
+}, 120_000);
 afterAll(async () => {
   await server?.close();
 });

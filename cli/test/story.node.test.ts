@@ -8,7 +8,7 @@
  * invite secret or note text in clear in any state directory or in the server's
  * database file.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
@@ -114,6 +114,14 @@ describe.sequential('the seed story, three CLI devices', { timeout: 120_000 }, (
     const bobNote = await bob.json<{ noteId: string; version: number }>(['notes', 'put', 'Family', '--title', TEXT.bobTitle], { stdin: TEXT.bobBody });
     expect(bobNote.version).toBe(1);
     expect(await ana.ok(['notes', 'cat', 'Family', TEXT.bobTitle])).toBe(`${TEXT.bobBody}\n`);
+    // A second version from a file; the first stays readable.
+    const bodyFile = join(bob.home, 'tmp-body.txt');
+    writeFileSync(bodyFile, `${TEXT.bobBody}, and coffee`);
+    const second = await bob.json<{ version: number }>(['notes', 'put', 'Family', '--note', bobNote.noteId, '--file', bodyFile]);
+    rmSync(bodyFile);
+    expect(second.version).toBe(2);
+    expect(await ana.json<{ title: string; body: string }>(['notes', 'cat', 'Family', TEXT.bobTitle])).toMatchObject({ title: TEXT.bobTitle, body: `${TEXT.bobBody}, and coffee` });
+    expect(await ana.ok(['notes', 'cat', 'Family', bobNote.noteId.slice(0, 5), '--version', '1'])).toBe(`${TEXT.bobBody}\n`);
 
     const anaNote = await ana.json<{ noteId: string }>(['notes', 'put', 'Family', '--title', TEXT.anaTitle, '--body', TEXT.anaBody]);
     const read = await bob.json<{ title: string; body: string; authorName: string }>(['notes', 'cat', 'Family', anaNote.noteId.slice(0, 6)]);
