@@ -52,7 +52,7 @@ export function readKeyFile(path: string): KeyFile {
 }
 
 function damaged(path: string): CliError {
-  return new CliError(EXIT.damaged, `the key file ${path} is damaged (it is not a conclave key file any more). Nothing was changed. Put back a backup of it, or start over with \`conclave init --force\` in a new state directory and restore your groups with their recovery codes.`);
+  return new CliError(EXIT.damaged, `the key file ${path} is damaged (it is not a conclave key file any more). Nothing was changed. Put back a backup of it, or start over with \`conclave init\` in a new state directory (--home) and come back to your groups with new invites or their recovery codes.`);
 }
 
 /** Creates a new identity and writes its key file. */
