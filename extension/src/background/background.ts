@@ -76,7 +76,6 @@ export function createBackground(deps: BackgroundDeps): Background {
       }
     },
     badge: (text) => deps.badge?.(text),
-    startTransport: () => deps.transport.start(),
   };
   const waits = new KeyWaits(ctx);
   const ticker = new Ticker(ctx, waits);
@@ -93,7 +92,7 @@ export function createBackground(deps: BackgroundDeps): Background {
       const row = { id: 'device' as const, identity, displayName: request.displayName, createdAt: now() };
       await addIdentity(ctx.db, row);
       await trust.learnName(identity.fingerprint, request.displayName);
-      void ctx.startTransport().catch(() => undefined);
+      void ctx.transport.start().catch(() => undefined);
       ctx.changed();
       return identityView(row);
     },

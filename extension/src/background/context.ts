@@ -1,8 +1,11 @@
 /**
- * What every part of the background shares: the database, the peer transport, the
- * clock, the trust snapshot, the storage API connection, and the two ways out to the
- * pages (a broadcast that something changed, the toolbar badge). Numbers kept in
- * memory here (unread, pending) are recomputed by every tick; nothing else is.
+ * What every part of the background shares: the database (each table read and written
+ * only by its owner, db/schema.ts `TABLE_OWNERS`), the peer transport (its `start`
+ * registers with the signaling server, idempotent), the clock, the trust snapshot, the
+ * storage API connection (one `GroupClient`: the only door to the server), and the two
+ * ways out to the pages (a broadcast that something changed, the toolbar badge).
+ * Numbers kept in memory here (unread, pending) are recomputed by every tick; nothing
+ * else is.
  */
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { ConclaveDb } from '../db/schema.ts';
@@ -41,6 +44,4 @@ export interface Ctx {
   handshakeTimeoutMs: number | undefined;
   changed(groupId?: GroupId): void;
   badge(text: string): void;
-  /** Registers with the signaling server (idempotent); throws when it cannot. */
-  startTransport(): Promise<void>;
 }

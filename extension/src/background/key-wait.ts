@@ -133,7 +133,7 @@ export class KeyWaits {
       final = await keyWaitRound(
         {
           tryPeers: async (onConnecting) => {
-            await ctx.startTransport();
+            await ctx.transport.start();
             return receiveKeyFromPeers(
               identity,
               state,
@@ -206,7 +206,7 @@ export class KeyWaits {
     const { ctx } = this;
     const row = await groupRowOf(ctx.db, groupId);
     if (!row) return;
-    await ctx.startTransport();
+    await ctx.transport.start();
     if ((await ctx.transport.online([peer])).length === 0) return;
     const seen: Array<Promise<unknown>> = [];
     const machine = new JoinerHandshake(connection.identity, row.state, {

@@ -86,7 +86,7 @@ export class Ticker {
       return;
     }
     // Online for members who want the key from this device (a failure only delays that).
-    await ctx.startTransport().catch((error: unknown) => console.warn('conclave: the peer transport could not start', (error as Error).name));
+    await ctx.transport.start().catch((error: unknown) => console.warn('conclave: the peer transport could not start', (error as Error).name));
     const groupIds = await groupIdsOf(ctx.db);
     for (const groupId of groupIds) {
       try {
