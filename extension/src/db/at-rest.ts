@@ -13,7 +13,7 @@
  */
 import { aeadOpen, aeadSeal } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
-import type { ConclaveDb } from './schema.ts';
+import type { ConclaveDb, SealedSeed } from './schema.ts';
 
 /** Associated-data labels of values sealed at rest (local to this device, not protocol). */
 export const AT_REST_LABELS = {
@@ -24,10 +24,8 @@ export const AT_REST_LABELS = {
 
 export const DEVICE_KEY_ID = 'at-rest';
 
-/** A generation seed as stored: nonce ‖ ciphertext ‖ tag of the 32-byte seed. */
-export interface SealedSeed {
-  sealed: Uint8Array;
-}
+/** A generation seed as stored (defined with the schema, which stores it). */
+export type { SealedSeed } from './schema.ts';
 
 const encoder = new TextEncoder();
 

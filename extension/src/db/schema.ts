@@ -11,9 +11,13 @@ import type { SeenNote } from '@conclave/shared/client';
 import type { NoteFailure } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { KeyWaitView, Settings } from '../messages/views.ts';
-import type { SealedSeed } from './at-rest.ts';
 
 export const DB_NAME = 'conclave';
+
+/** A generation seed as stored, sealed under the device key (db/at-rest.ts): nonce ‖ ciphertext ‖ tag of the 32-byte seed. */
+export interface SealedSeed {
+  sealed: Uint8Array;
+}
 
 export interface IdentityRow {
   id: 'device';

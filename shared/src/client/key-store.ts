@@ -8,9 +8,32 @@
  */
 import type { GenerationFault } from '../crypto/generations.ts';
 import type { GroupState } from '../crypto/group-log.ts';
-import type { GroupId } from '../protocol/ids.ts';
+import type { HeadEvidence } from '../crypto/head-evidence.ts';
+import type { EntryHash, Fingerprint, GroupId } from '../protocol/ids.ts';
 import type { LogHead } from '../protocol/schemas.ts';
-import type { ForkEvidence, WitnessedHead } from './peer-evidence.ts';
+
+// What members' signed heads say about the log (kept with the record; judged in peer-evidence.ts).
+/** A member's signed head that is ahead of this device's log. */
+export interface WitnessedHead {
+  peer: Fingerprint;
+  head: LogHead;
+  /** When this device first saw a head of this peer's it had not reached (the bound runs from here). */
+  seenAt: number;
+  evidence: HeadEvidence;
+}
+
+/** A member's signed head that contradicts this device's log. */
+export interface ForkEvidence {
+  peer: Fingerprint;
+  /** The head the peer signed. */
+  head: LogHead;
+  /** Our entry hash at `head.seq` when the conflict was found. */
+  ours: EntryHash;
+  /** `handshake`: the signed head conflicted at once; `sync`: a witnessed head was passed with another hash. */
+  how: 'handshake' | 'sync';
+  foundAt: number;
+  evidence: HeadEvidence;
+}
 
 /** One group as this device knows it. */
 export interface GroupRecord {

@@ -23,34 +23,14 @@ import { compareHead } from '../crypto/group-log.ts';
 import { verifyHeadEvidence, type HeadEvidence } from '../crypto/head-evidence.ts';
 import type { EntryHash, Fingerprint } from '../protocol/ids.ts';
 import type { LogHead } from '../protocol/schemas.ts';
-import type { GroupRecord } from './key-store.ts';
+import type { ForkEvidence, GroupRecord, WitnessedHead } from './key-store.ts';
+
+export type { ForkEvidence, WitnessedHead } from './key-store.ts';
 
 /** How long a witnessed head may stay unreached before the alarm names the server: 2 minutes (two extension ticks). */
 export const WITNESS_BOUND_MS = 2 * 60_000;
 /** At most this many witnessed heads and fork evidences are kept per group (one per peer; oldest dropped). */
 export const MAX_PEER_EVIDENCE = 16;
-
-/** A member's signed head that is ahead of this device's log. */
-export interface WitnessedHead {
-  peer: Fingerprint;
-  head: LogHead;
-  /** When this device first saw a head of this peer's it had not reached (the bound runs from here). */
-  seenAt: number;
-  evidence: HeadEvidence;
-}
-
-/** A member's signed head that contradicts this device's log. */
-export interface ForkEvidence {
-  peer: Fingerprint;
-  /** The head the peer signed. */
-  head: LogHead;
-  /** Our entry hash at `head.seq` when the conflict was found. */
-  ours: EntryHash;
-  /** `handshake`: the signed head conflicted at once; `sync`: a witnessed head was passed with another hash. */
-  how: 'handshake' | 'sync';
-  foundAt: number;
-  evidence: HeadEvidence;
-}
 
 export type PeerHeadVerdict =
   /** The peer's head agrees with our log (same, or behind with our hash). */
