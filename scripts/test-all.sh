@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The one test command (README: `npm test`): type check, build the extension for
+# The one test command (README: `npm test`): type check, the import rules, build the extension for
 # Chrome and Firefox, then every suite (the end-to-end story last), then one closing
 # line "N passed, N failed" that CI reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-chromium.sh
 npx tsc -p tsconfig.json --noEmit
+# The package boundaries (eslint.config.js: subpath imports only, servers see only
+# @conclave/shared/verify, no API call outside the SDK, pages only through messages/)
+# and no circle of imports (scripts/import-cycles.ts).
+npm run --silent lint
 # The extension: WXT's generated types, then its own type check, then both builds.
 npx wxt prepare
 npx tsc -p extension/tsconfig.json --noEmit
