@@ -11,11 +11,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCE_DIRS = ['shared/src', 'storage-api/src', 'signaling-server/src', 'extension/src', 'extension/entrypoints', 'cli/src'];
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const SOURCE_DIRS = ['shared/src', 'storage-api/src', 'signaling-server/src', 'extension/src', 'extension/entrypoints', 'cli/src'];
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
-
-const sharedExports = JSON.parse(readFileSync(join(root, 'shared/package.json'), 'utf8')).exports as Record<string, string>;
 
 function sourceFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -26,7 +24,7 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-function resolveImport(from: string, spec: string): string | null {
+function resolveImport(root: string, sharedExports: Record<string, string>, from: string, spec: string): string | null {
   if (spec.startsWith('@conclave/shared/')) {
     const target = sharedExports[`./${spec.slice('@conclave/shared/'.length)}`];
     return target ? join(root, 'shared', target) : null;
@@ -39,52 +37,63 @@ function resolveImport(from: string, spec: string): string | null {
   return null;
 }
 
-const files = SOURCE_DIRS.flatMap((dir) => sourceFiles(join(root, dir)));
-const edges = new Map<string, string[]>();
-for (const file of files) {
-  const text = readFileSync(file, 'utf8');
-  const targets = [...text.matchAll(IMPORT)].map((m) => resolveImport(file, (m[1] ?? m[2])!)).filter((t): t is string => t !== null && /\.tsx?$/.test(t));
-  edges.set(file, [...new Set(targets)]);
-}
+/** Each circle of imports among the files under `dirs` (paths relative to `root`), and how many files were read. */
+export function importCircles(root: string, dirs: string[] = SOURCE_DIRS): { files: number; circles: string[][] } {
+  const sharedPackage = join(root, 'shared/package.json');
+  const sharedExports = (existsSync(sharedPackage) ? JSON.parse(readFileSync(sharedPackage, 'utf8')).exports : {}) as Record<string, string>;
+  const files = dirs.flatMap((dir) => sourceFiles(join(root, dir)));
+  const edges = new Map<string, string[]>();
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    const targets = [...text.matchAll(IMPORT)]
+      .map((m) => resolveImport(root, sharedExports, file, (m[1] ?? m[2])!))
+      .filter((t): t is string => t !== null && /\.tsx?$/.test(t));
+    edges.set(file, [...new Set(targets)]);
+  }
 
-// Tarjan's strongly connected components.
-let counter = 0;
-const index = new Map<string, number>();
-const low = new Map<string, number>();
-const stack: string[] = [];
-const onStack = new Set<string>();
-const circles: string[][] = [];
-function visit(file: string): void {
-  index.set(file, counter);
-  low.set(file, counter);
-  counter++;
-  stack.push(file);
-  onStack.add(file);
-  for (const next of edges.get(file) ?? []) {
-    if (!index.has(next)) {
-      visit(next);
-      low.set(file, Math.min(low.get(file)!, low.get(next)!));
-    } else if (onStack.has(next)) {
-      low.set(file, Math.min(low.get(file)!, index.get(next)!));
+  // Tarjan's strongly connected components.
+  let counter = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const circles: string[][] = [];
+  const visit = (file: string): void => {
+    index.set(file, counter);
+    low.set(file, counter);
+    counter++;
+    stack.push(file);
+    onStack.add(file);
+    for (const next of edges.get(file) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(file, Math.min(low.get(file)!, low.get(next)!));
+      } else if (onStack.has(next)) {
+        low.set(file, Math.min(low.get(file)!, index.get(next)!));
+      }
     }
-  }
-  if (low.get(file) === index.get(file)) {
-    const group: string[] = [];
-    let member: string;
-    do {
-      member = stack.pop()!;
-      onStack.delete(member);
-      group.push(member);
-    } while (member !== file);
-    if (group.length > 1) circles.push(group.map((f) => relative(root, f)).sort());
-  }
+    if (low.get(file) === index.get(file)) {
+      const group: string[] = [];
+      let member: string;
+      do {
+        member = stack.pop()!;
+        onStack.delete(member);
+        group.push(member);
+      } while (member !== file);
+      if (group.length > 1) circles.push(group.map((f) => relative(root, f)).sort());
+    }
+  };
+  for (const file of files) if (!index.has(file)) visit(file);
+  return { files: files.length, circles };
 }
-for (const file of files) if (!index.has(file)) visit(file);
 
-if (circles.length === 0) {
-  console.log(`import-cycles: ${files.length} source files, no import circle`);
-} else {
-  for (const circle of circles) console.error(`import circle: ${circle.join(' ⇄ ')}`);
-  console.error(`import-cycles: ${circles.length} circle(s); break each by moving the shared type or function into a module both can import`);
-  process.exitCode = 1;
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { files, circles } = importCircles(repoRoot);
+  if (circles.length === 0) {
+    console.log(`import-cycles: ${files} source files, no import circle`);
+  } else {
+    for (const circle of circles) console.error(`import circle: ${circle.join(' ⇄ ')}`);
+    console.error(`import-cycles: ${circles.length} circle(s); break each by moving the shared type or function into a module both can import`);
+    process.exitCode = 1;
+  }
 }
