@@ -8,6 +8,7 @@ import { browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
 import { createBackground } from '../src/background/background.ts';
 import { loadSettings } from '../src/background/settings.ts';
+import { loadIdentity } from '../src/db/identity.ts';
 import { openDb } from '../src/db/schema.ts';
 import { MESSAGE_CHANNEL } from '../src/messages/client.ts';
 import type { ChangedEvent } from '../src/messages/protocol.ts';
@@ -23,7 +24,7 @@ function isNoReceiver(error: unknown): boolean {
 export default defineBackground(() => {
   const db = openDb();
   const transport = createPeerTransport({
-    identity: async () => (await db.identity.get('device'))?.identity ?? null,
+    identity: async () => (await loadIdentity(db))?.identity ?? null,
     settings: () => loadSettings(db),
   });
   const background = createBackground({

@@ -1,7 +1,7 @@
 /**
  * One owner per table (issue 11): each Dexie table is read and written by exactly the
  * module `TABLE_OWNERS` (db/schema.ts) names, and every other module goes through that
- * module's functions. The source under extension/src is scanned for `db.<table>` (also
+ * module's functions. The source under extension/src and extension/entrypoints is scanned for `db.<table>` (also
  * `this.db.<table>`, `ctx.db.<table>`, `db.table('<table>')`); a second module touching a
  * table fails here by name. Transactions name tables as strings and work through owners.
  */
@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { TABLE_OWNERS, TABLE_SECRECY } from '../../src/db/schema.ts';
 
 const src = fileURLToPath(new URL('../../src', import.meta.url));
+// The entry points (the service worker, the pages' mounts) are scanned too: they are named `../entrypoints/…`.
+const entrypoints = fileURLToPath(new URL('../../entrypoints', import.meta.url));
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -25,7 +27,7 @@ function sources(dir: string): string[] {
 function touches(): Map<string, Set<string>> {
   const tables = Object.keys(TABLE_SECRECY);
   const found = new Map<string, Set<string>>(tables.map((t) => [t, new Set()]));
-  for (const file of sources(src)) {
+  for (const file of [...sources(src), ...sources(entrypoints)]) {
     const text = readFileSync(file, 'utf8');
     const module = relative(src, file).split('\\').join('/');
     for (const table of tables) {
