@@ -72,9 +72,17 @@ async function openPeer(device: Device, Peer: PeerCtor, url: URL, timeoutMs: num
   const path = url.pathname.replace(/\/+$/, '') || '/';
   const peer = new Peer(device.fingerprint, { host: url.hostname, port, path, key: 'peerjs', secure, token: await makeRegistrationToken(device.identity), config: { iceServers: [] }, debug: 0 });
   const opened = new Promise<void>((resolve, reject) => {
-    peer.once('open', () => resolve());
-    peer.once('error', (error) => reject(error instanceof Error ? error : new Error(String(error))));
-    setTimeout(() => reject(new Error('the signaling server did not answer')), timeoutMs);
+    // Cleared as soon as the peer opens or fails: a pending timer would keep the process alive.
+    const timer = setTimeout(() => reject(new Error('the signaling server did not answer')), timeoutMs);
+    timer.unref();
+    peer.once('open', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    peer.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error instanceof Error ? error : new Error(String(error)));
+    });
   });
   opened.catch(() => undefined);
   return { peer, opened, base: `${url.origin}${path}` };
