@@ -44,6 +44,8 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 header('notes through the CLI', `Question: writing ${NOTES.toLocaleString('en-US')} notes through \`conclave notes put\` (one batch process; one process per note), next to ${NOTES.toLocaleString('en-US')} bare SDK writeNote calls in the same run?`);
 
+console.log(`Run: npx tsx bench/cli-notes.bench.ts   (notes ${NOTES}, rounds ${ROUNDS}, per-process sample ${PER_PROCESS_SAMPLE})\n`);
+
 const random = prng(11);
 const body = (i: number) => `note ${i}: ${Array.from({ length: BODY_BYTES }, () => 'abcdefghijklmnopqrstuvwxyz '[Math.floor(random() * 27)]).join('')}`.slice(0, BODY_BYTES);
 
