@@ -25,7 +25,7 @@ const directApi = [
   { name: '@trpc/server', message: 'Client code does not import the server side.' },
   {
     name: '@conclave/shared/client',
-    importNames: ['signIn', 'SessionKeeper', 'call', 'ApiClient', 'ApiSession', 'apiErrorOf', 'NoteGuard', 'NoteKeys'],
+    importNames: ['signIn', 'call', 'ApiClient', 'ApiSession', 'apiErrorOf'],
     message: 'These are the SDK’s own plumbing: call a GroupClient method instead (one session, one lock, one sync per action).',
   },
 ];

@@ -23,7 +23,7 @@ async function restricted(filePath: string, code: string): Promise<string[]> {
 describe('import rules (eslint.config.js)', () => {
   it('the background and the CLI reach the storage API only through GroupClient', async () => {
     expect(await restricted('extension/src/background/x.ts', "import { createTRPCClient } from '@trpc/client';\n")).toHaveLength(1);
-    expect(await restricted('extension/src/background/x.ts', "import { signIn, SessionKeeper } from '@conclave/shared/client';\n")).toHaveLength(2);
+    expect(await restricted('extension/src/background/x.ts', "import { signIn, type ApiClient } from '@conclave/shared/client';\n")).toHaveLength(2);
     expect(await restricted('cli/src/x.ts', "import { call } from '@conclave/shared/client';\n")).toHaveLength(1);
     expect(await restricted('extension/src/background/x.ts', "import { GroupClient } from '@conclave/shared/client';\n")).toEqual([]);
   });
