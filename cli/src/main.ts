@@ -31,7 +31,7 @@ export async function main(argv: string[], io: Io = processIo(), options: { now?
     .option('--home <dir>', 'state directory (default: $CONCLAVE_HOME, else ~/.conclave)')
     .option('--server <url>', 'storage API address (default: $CONCLAVE_SERVER, else the one `init` kept)')
     .option('--signal <url>', 'signaling server for the live key handover, e.g. http://host:9000/peerjs (default: $CONCLAVE_SIGNAL)')
-    .option('-y, --yes', 'answer yes to confirmations (removing, leaving, deleting, verifying)')
+    .option('-y, --yes', 'answer yes to confirmations (removing, leaving, deleting; never verifying: see verify --number)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .showSuggestionAfterError()
@@ -86,6 +86,7 @@ export async function main(argv: string[], io: Io = processIo(), options: { now?
     .command('verify <groupOrMember> [member]')
     .description('show the safety number with a member, and record them as verified once it matches (admins then hand them the key)')
     .option('--number <digits>', 'the 60 digits the other device shows: recorded only if they match')
+    .option('--trust-without-comparing', 'record the member as verified WITHOUT comparing the safety number (an admin device then hands them the key)')
     .addOption(json())
     .action(run(onDevice((d, args, o) => verify(d, args.filter((a) => a !== undefined), o))));
 

@@ -19,7 +19,11 @@ import { handoverLines } from './groups.ts';
 /**
  * @param refs `[member]` (looked up in every group this device holds) or `[group, member]`.
  */
-export async function verify(device: Device, refs: string[], options: { number?: string; json?: boolean }): Promise<void> {
+export async function verify(device: Device, refs: string[], options: { number?: string; trustWithoutComparing?: boolean; json?: boolean }): Promise<void> {
+  // Recording a verification lets an admin device seal the key to that member: a blanket
+  // --yes must never stand in for comparing the digits.
+  if (device.ctx.global.yes) throw new CliError(EXIT.usage, '--yes does not apply to verify: compare the safety number and pass --number "<the digits their screen shows>", or answer on a terminal (--trust-without-comparing records without comparing, if you must). Nothing was recorded.');
+  if (options.number !== undefined && options.trustWithoutComparing) throw new CliError(EXIT.usage, 'pass --number or --trust-without-comparing, not both');
   const client = await device.client();
   const groupIds = refs.length > 1 ? [await resolveGroup(device, refs[0]!)] : await device.store.groups();
   const memberRef = refs[refs.length - 1]!;
@@ -55,7 +59,7 @@ export async function verify(device: Device, refs: string[], options: { number?:
     const typed = normaliseTypedSafetyNumber(options.number);
     if (!typed) throw new CliError(EXIT.usage, '--number takes the 60 digits the other device shows (spaces and dashes are fine)');
     confirmed = typed === digits;
-  } else if (device.ctx.global.yes) {
+  } else if (options.trustWithoutComparing) {
     confirmed = true;
   } else if (device.ctx.io.ask && !options.json) {
     device.ctx.io.err(`Safety number with ${label}:\n${shown.join('\n')}\n`);
@@ -78,7 +82,7 @@ export async function verify(device: Device, refs: string[], options: { number?:
   const lines = [`Safety number with ${label}:`, ...shown];
   if (confirmed === true) lines.push(`Recorded ${label} as verified on this device.`, ...handedOver.flatMap((h) => handoverLines(device, h)));
   else if (confirmed === false) lines.push(`The numbers do NOT match: ${label} was not verified. Someone may be in the middle: do not hand them the key, and tell an admin.`);
-  else lines.push(already ? `${label} is already verified on this device.` : 'Compare it with their screen (in person or on a call you trust), then run this again with --yes, or with --number "<their digits>".');
+  else lines.push(already ? `${label} is already verified on this device.` : 'Compare it with their screen (in person or on a call you trust), then run this again with --number "<their digits>" (or answer on a terminal).');
   emit(device.ctx, options.json, value, lines);
   if (confirmed === false) throw new CliError(EXIT.refused, 'the safety numbers differ: nothing was recorded.');
 }
