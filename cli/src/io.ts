@@ -51,6 +51,16 @@ function askTerminal(question: string, secret: boolean): Promise<string> {
   });
 }
 
+/** Environment variables that carry secrets to conclave itself: no child process gets them. */
+export const SECRET_ENV = ['CONCLAVE_PASSPHRASE', 'CONCLAVE_INVITE', 'CONCLAVE_RECOVERY_CODE'] as const;
+
+/** The editor's environment: this process's, without the secrets, with the file to edit. */
+export function editorEnv(env: NodeJS.ProcessEnv, file: string): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env, CONCLAVE_EDIT_FILE: file };
+  for (const name of SECRET_ENV) delete out[name];
+  return out;
+}
+
 export function processIo(): Io {
   const tty = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   return {
@@ -62,9 +72,20 @@ export function processIo(): Io {
     ask: tty ? (q) => askTerminal(q, false) : null,
     runEditor: (command, file) =>
       new Promise((resolve, reject) => {
-        const child = spawn(`${command} "$CONCLAVE_EDIT_FILE"`, { stdio: 'inherit', shell: true, env: { ...process.env, CONCLAVE_EDIT_FILE: file } });
-        child.once('error', reject);
-        child.once('exit', (code) => resolve(code ?? 1));
+        // Ctrl-C goes to the editor (same terminal process group); this process stays
+        // alive to delete the plaintext file once the editor is gone.
+        const ignore = () => {};
+        process.on('SIGINT', ignore);
+        const done = () => process.off('SIGINT', ignore);
+        const child = spawn(`${command} "$CONCLAVE_EDIT_FILE"`, { stdio: 'inherit', shell: true, env: editorEnv(process.env, file) });
+        child.once('error', (error) => {
+          done();
+          reject(error);
+        });
+        child.once('exit', (code) => {
+          done();
+          resolve(code ?? 1);
+        });
       }),
   };
 }
