@@ -41,7 +41,7 @@ import { join } from 'node:path';
 import { GroupClient, MemoryKeyStore, signIn } from '@conclave/shared/client';
 import { createGroup, generateIdentity, generationKeys, importAeadKey, newNoteId, sealNote } from '@conclave/shared/crypto';
 import type { GroupId, NoteEnvelope, NoteId } from '@conclave/shared/protocol';
-import { countsBetween, describeCounts, forkCountedApi, type Client, type Counts } from './support/counted-api.ts';
+import { countsBetween, describeCounts, forkCountedApi, measured, type Client, type Counts, type Measured } from './support/counted-api.ts';
 import { ensureExtensionBuilt, launchExtension, memberWithGroup } from './support/extension-browser.ts';
 import { fmt, header, median, printTable } from './support/harness.ts';
 
@@ -61,11 +61,6 @@ ensureExtensionBuilt();
 const scratch = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'conclave-bench-bgsave-'));
 const api = await forkCountedApi(join(scratch, 'data'));
 let ext: Awaited<ReturnType<typeof launchExtension>> | undefined;
-
-interface Measured {
-  ms: number;
-  counts: Counts;
-}
 
 try {
   ext = await launchExtension(join(scratch, 'profile'));
@@ -145,12 +140,6 @@ try {
   }
 
   /** Runs `run` and counts the requests of `client` meanwhile. */
-  async function counted(client: Client, run: () => Promise<number>): Promise<Measured> {
-    const before = await api.counts();
-    const ms = await run();
-    return { ms, counts: countsBetween(before[client], (await api.counts())[client]) };
-  }
-
   const subjects: Array<{ name: string; client: Client; run: (n: number) => Promise<number> }> = [
     { name: 'extension: notes.save + notes.read (page → background)', client: 'browser', run: extensionOps },
     { name: 'SDK: GroupClient.writeNote + readNote', client: 'node', run: sdkOps },
@@ -164,7 +153,7 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     const order = subjects.map((_, i) => i);
     if (r % 2 === 1) order.reverse();
-    for (const i of order) windows[i]!.push(await counted(subjects[i]!.client, () => subjects[i]!.run(PER_ROUND)));
+    for (const i of order) windows[i]!.push(await measured(api, subjects[i]!.client, () => subjects[i]!.run(PER_ROUND)));
   }
 
   // --- breakdown: one extension operation at a time, a count between save and show ----------------------

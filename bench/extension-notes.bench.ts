@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroupClient, MemoryKeyStore } from '@conclave/shared/client';
 import { generateIdentity } from '@conclave/shared/crypto';
-import { countsBetween, describeCounts, forkCountedApi, type Client, type Counts } from './support/counted-api.ts';
+import { describeCounts, forkCountedApi, measured, type Client, type Counts, type Measured } from './support/counted-api.ts';
 import { ensureExtensionBuilt, launchExtension, memberWithGroup } from './support/extension-browser.ts';
 import { fmt, header, median, printTable } from './support/harness.ts';
 
@@ -53,11 +53,6 @@ ensureExtensionBuilt();
 const scratch = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'conclave-bench-extnotes-'));
 const api = await forkCountedApi(join(scratch, 'data'));
 let ext: Awaited<ReturnType<typeof launchExtension>> | undefined;
-
-interface Measured {
-  ms: number;
-  counts: Counts;
-}
 
 try {
   ext = await launchExtension(join(scratch, 'profile'), 600_000);
@@ -112,12 +107,6 @@ try {
   }
 
   /** Runs `run` and counts the requests of `client` meanwhile. */
-  async function counted(client: Client, run: () => Promise<number>): Promise<Measured> {
-    const before = await api.counts();
-    const ms = await run();
-    return { ms, counts: countsBetween(before[client], (await api.counts())[client]) };
-  }
-
   const subjects: Array<{ name: string; client: Client; run: (n: number) => Promise<number> }> = [
     { name: 'extension: notes.save from a page', client: 'browser', run: extensionWrites },
     { name: 'SDK: GroupClient.writeNote from Node', client: 'node', run: sdkWrites },
@@ -130,7 +119,7 @@ try {
     const order = subjects.map((_, i) => i);
     if (r % 2 === 1) order.reverse();
     for (const i of order) {
-      const m = await counted(subjects[i]!.client, () => subjects[i]!.run(NOTES));
+      const m = await measured(api, subjects[i]!.client, () => subjects[i]!.run(NOTES));
       rounds[i]!.push(m);
       console.log(`round ${r + 1}: ${subjects[i]!.name}: ${fmt(m.ms / 1000)} s, ${fmt((NOTES / m.ms) * 1000, 0)} notes/s`);
     }

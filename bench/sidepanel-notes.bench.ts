@@ -39,6 +39,7 @@ import { build } from '../storage-api/src/app.ts';
 import { loadConfig } from '../storage-api/src/config.ts';
 import { chromiumArgs, chromiumPath } from '../scripts/chromium.ts';
 import { PAGE_SIZE } from '../extension/src/ui/panel/logic.ts';
+import { askBackground } from './support/extension-browser.ts';
 import { fmt, header, median, printTable } from './support/harness.ts';
 
 const NOTES = Number(process.env.BENCH_NOTES ?? 10_000);
@@ -103,22 +104,7 @@ const context: BrowserContext = await chromium.launchPersistentContext(join(scra
 });
 await context.addInitScript({ content: OBSERVER });
 
-interface Answer<T> {
-  ok: boolean;
-  data?: T;
-  error?: { code: string; message: string; action: string };
-}
-
-/** Sends one request to the background from an extension page, as the pages' `ask()` does. */
-async function ask<T>(page: Page, request: Record<string, unknown>): Promise<T> {
-  const answer = (await page.evaluate(
-    (req) => (globalThis as unknown as { chrome: { runtime: { sendMessage(m: unknown): Promise<unknown> } } }).chrome.runtime.sendMessage({ channel: 'conclave.request', request: req }),
-    request,
-  )) as Answer<T> | undefined;
-  if (!answer) throw new Error(`${String(request.type)}: the background gave no answer (is it wired up?)`);
-  if (!answer.ok) throw new Error(`${String(request.type)}: ${answer.error?.code}: ${answer.error?.message}`);
-  return answer.data as T;
-}
+const ask = askBackground;
 
 try {
   let [worker] = context.serviceWorkers();

@@ -45,6 +45,19 @@ export interface CountedApi {
   close(): Promise<void>;
 }
 
+/** How long one run took and what the storage API received from one client meanwhile. */
+export interface Measured {
+  ms: number;
+  counts: Counts;
+}
+
+/** Runs `run` (which returns its own time in ms) and counts what `client` sent the API meanwhile. */
+export async function measured(api: CountedApi, client: Client, run: () => Promise<number>): Promise<Measured> {
+  const before = await api.counts();
+  const ms = await run();
+  return { ms, counts: countsBetween(before[client], (await api.counts())[client]) };
+}
+
 /** `after` − `before`, procedure by procedure (zeros left out). */
 export function countsBetween(before: Counts, after: Counts): Counts {
   const diff = (a: Record<string, number>, b: Record<string, number>) =>

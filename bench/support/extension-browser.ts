@@ -64,6 +64,17 @@ interface Answer<T> {
   error?: { code: string; message: string; action: string };
 }
 
+/** Sends one request to the background from an extension page, as the pages' `ask()` does. */
+export async function askBackground<T>(page: Page, request: Record<string, unknown>): Promise<T> {
+  const answer = (await page.evaluate(
+    (req) => (globalThis as unknown as { chrome: { runtime: { sendMessage(m: unknown): Promise<unknown> } } }).chrome.runtime.sendMessage({ channel: 'conclave.request', request: req }),
+    request,
+  )) as Answer<T> | undefined;
+  if (!answer) throw new Error(`${String(request.type)}: the background gave no answer (is it wired up?)`);
+  if (!answer.ok) throw new Error(`${String(request.type)}: ${answer.error?.code}: ${answer.error?.message}`);
+  return answer.data as T;
+}
+
 export async function launchExtension(profileDir: string, timeoutMs = 120_000): Promise<ExtensionBrowser> {
   const context = await chromium.launchPersistentContext(profileDir, {
     executablePath: chromiumPath,
@@ -79,15 +90,7 @@ export async function launchExtension(profileDir: string, timeoutMs = 120_000): 
     const page = await context.newPage();
     page.setDefaultTimeout(timeoutMs);
     await page.goto(`chrome-extension://${extensionId}/verify.html`);
-    const ask = async <T>(request: Record<string, unknown>): Promise<T> => {
-      const answer = (await page.evaluate(
-        (req) => (globalThis as unknown as { chrome: { runtime: { sendMessage(m: unknown): Promise<unknown> } } }).chrome.runtime.sendMessage({ channel: 'conclave.request', request: req }),
-        request,
-      )) as Answer<T> | undefined;
-      if (!answer) throw new Error(`${String(request.type)}: the background gave no answer (is it wired up?)`);
-      if (!answer.ok) throw new Error(`${String(request.type)}: ${answer.error?.code}: ${answer.error?.message}`);
-      return answer.data as T;
-    };
+    const ask = <T>(request: Record<string, unknown>) => askBackground<T>(page, request);
     return { context, page, extensionId, ask, close: () => context.close() };
   } catch (error) {
     await context.close().catch(() => undefined);
