@@ -128,7 +128,7 @@ export async function listNotes(ctx: Ctx, request: Req<'notes.list'>): Promise<L
   return list;
 }
 
-/** One note, opened by the SDK (no sync unless the note needs a newer log or key than this device holds). */
+/** One note, opened by the SDK on a freshly synced log (the sync and the fetch go in one HTTP request). */
 export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<NoteView> {
   const { groupId, noteId } = request;
   const connection = await readableGroup(ctx, groupId);
@@ -159,7 +159,9 @@ export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<Sa
     return { saved: true, noteId: written.noteId, version: written.version };
   } catch (error) {
     if (!(error instanceof NoteConflictError) || !request.noteId) throw error;
-    const theirs = await viaClient(ctx, connection, groupId, () => connection.client.readNote(groupId, request.noteId!));
+    // Their version comes with the conflict, opened on the log `writeNote` synced; read
+    // (a second sync) only when it could not be opened there.
+    const theirs = error.theirs ?? (await viaClient(ctx, connection, groupId, () => connection.client.readNote(groupId, request.noteId!)));
     return { saved: false, conflict: { mine: content, theirs: await noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, theirs) } };
   }
 }

@@ -17,7 +17,7 @@ import type { VerifiedAnswer } from '../messages/answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail, isNetworkError } from './errors.ts';
-import { connectedOrOffline, groupRow, holdsCurrentKey, syncGroup } from './group-state.ts';
+import { connectedOrOffline, groupRow, holdsCurrentKey } from './group-state.ts';
 import { handOverNow } from './groups.ts';
 import { rememberScannedQr, type KeyWaits } from './key-wait.ts';
 import { shownQrSecret } from './shown-qr.ts';
@@ -32,6 +32,26 @@ function peerOf(ctx: Ctx, state: GroupState, fingerprint: Fingerprint, me: Finge
   const peer = state.members.get(fingerprint);
   if (!peer || fingerprint === state.recovery) fail('invalid-request', `${ctx.trust.labelledName(fingerprint)} is not a member of this group (any more).`, 'Sync the group and look at its members again.');
   return peer;
+}
+
+/**
+ * The group as this device holds it, for the checks before a verification (no sync: the
+ * SDK call that follows — the handover or the key round — syncs once itself), and the
+ * connection, or null offline. Synced only when the member is missing from this
+ * device's copy (they may have just joined).
+ * @throws {BackgroundError} `fork` when that sync finds the log cannot be trusted.
+ */
+async function heldState(ctx: Ctx, groupId: GroupId, fingerprint: Fingerprint): Promise<{ connection: Connection | null; state: GroupState }> {
+  const { state } = await groupRow(ctx, groupId);
+  if (state.members.has(fingerprint)) {
+    try {
+      return { connection: await ctx.connections.get(), state };
+    } catch (error) {
+      if (error instanceof BackgroundError || !isNetworkError(error)) throw error;
+      return { connection: null, state };
+    }
+  }
+  return connectedOrOffline(ctx, groupId);
 }
 
 /** After a verification: an admin holding the key answers the mailbox at once (best effort). */
@@ -61,7 +81,7 @@ export async function verifyScanned(ctx: Ctx, waits: KeyWaits, request: Req<'ver
   const { groupId, fingerprint } = request;
   const identity = await requireIdentity(ctx.db);
   const me = identity.identity.fingerprint;
-  const { connection, state } = await connectedOrOffline(ctx, groupId);
+  const { connection, state } = await heldState(ctx, groupId, fingerprint);
   peerOf(ctx, state, fingerprint, me);
   let payload;
   try {
@@ -112,7 +132,7 @@ export async function verifyConfirm(ctx: Ctx, waits: KeyWaits, request: Req<'ver
   const { groupId, fingerprint } = request;
   const identity = await requireIdentity(ctx.db);
   const me = identity.identity.fingerprint;
-  const { connection, state } = await connectedOrOffline(ctx, groupId);
+  const { connection, state } = await heldState(ctx, groupId, fingerprint);
   const peer = peerOf(ctx, state, fingerprint, me);
   if (request.typed !== undefined && request.typed.trim() !== '') {
     const typed = normaliseTypedSafetyNumber(request.typed);

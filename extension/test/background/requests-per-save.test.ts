@@ -52,3 +52,84 @@ describe('HTTP requests per save and show', () => {
     expect(procedures.map((p) => p.split(',').sort().join(','))).toEqual(['groups.log', 'notes.put', 'groups.log,notes.get']);
   });
 });
+
+describe('log fetches per action (one sync per user action)', () => {
+  let server: TestServer;
+  let ana: TestDevice;
+  let ben: TestDevice;
+  let groupId: GroupId;
+  const seen: string[] = [];
+  let counting = false;
+  const HOUR = 3_600_000;
+
+  /** How many `groups.log` calls the server received while `run` ran (a tRPC batch may carry several procedures). */
+  async function logFetches(run: () => Promise<unknown>): Promise<number> {
+    seen.length = 0;
+    counting = true;
+    try {
+      await run();
+    } finally {
+      counting = false;
+    }
+    return seen.flatMap((url) => decodeURIComponent(new URL(url, 'http://x').pathname.replace(/^\/trpc\//, '')).split(',')).filter((p) => p === 'groups.log').length;
+  }
+
+  beforeAll(async () => {
+    server = await startServer('sqlite', { config: { logLevel: 'silent' } });
+    server.app.fastify.server.on('request', (request: { url?: string }) => {
+      if (counting) seen.push(request.url ?? '');
+    });
+    const network = new MemoryNetwork();
+    ana = await newDevice('per-action-ana', network, server.url);
+    ben = await newDevice('per-action-ben', network, server.url);
+    await ana.ask({ type: 'identity.create', displayName: 'Ana' });
+    await ben.ask({ type: 'identity.create', displayName: 'Ben' });
+    ({ groupId } = await ana.ask({ type: 'group.create', name: 'Counting', policy: 'invite-trust' }));
+    const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: true });
+    await ben.ask({ type: 'group.join', code: invite.code });
+    await ana.bg.tick();
+    await ben.bg.tick();
+    await ana.ask({ type: 'notes.list', groupId });
+    await ben.ask({ type: 'notes.list', groupId });
+    await ana.bg.idle();
+    await ben.bg.idle();
+  });
+
+  afterAll(async () => {
+    await ana?.close();
+    await ben?.close();
+    await server?.close();
+  });
+
+  it('confirming a safety number fetches the log once', async () => {
+    const benPrint = await ben.fingerprint();
+    expect(await logFetches(() => ana.ask({ type: 'verify.confirm', groupId, fingerprint: benPrint }))).toBe(1);
+  });
+
+  // Two in all: one by Ana's device (the handover after verifying), one by Ben's device
+  // answering the live handshake that echoes the code's secret (before: 3).
+  it('a scanned QR code fetches the log once on the scanning device', async () => {
+    const anaPrint = await ana.fingerprint();
+    const benPrint = await ben.fingerprint();
+    const shown = await ben.ask({ type: 'verify.info', groupId, fingerprint: anaPrint });
+    expect(await logFetches(() => ana.ask({ type: 'verify.scanned', groupId, fingerprint: benPrint, text: shown.qrText }))).toBe(2);
+  });
+
+  it('a save that meets a concurrent edit fetches the log once and still shows their version', async () => {
+    const first = await ana.ask({ type: 'notes.save', groupId, title: 'Plan', body: 'v1' });
+    if (!first.saved) throw new Error('not saved');
+    await ben.ask({ type: 'notes.list', groupId });
+    const second = await ana.ask({ type: 'notes.save', groupId, noteId: first.noteId, baseVersion: 1, title: 'Plan', body: 'v2 by Ana' });
+    expect(second.saved).toBe(true);
+    let answer: Awaited<ReturnType<typeof ben.ask<'notes.save'>>> | undefined;
+    const fetches = await logFetches(async () => {
+      answer = await ben.ask({ type: 'notes.save', groupId, noteId: first.noteId, baseVersion: 1, title: 'Plan', body: 'v2 by Ben' });
+    });
+    expect(answer).toMatchObject({ saved: false, conflict: { mine: { body: 'v2 by Ben' }, theirs: { version: 2, body: 'v2 by Ana' } } });
+    expect(fetches).toBe(1);
+  });
+
+  it('a periodic tick of an admin holding the key fetches the log once per group', async () => {
+    expect(await logFetches(() => ana.bg.tick())).toBe(1);
+  });
+});

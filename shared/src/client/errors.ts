@@ -5,6 +5,7 @@
  */
 import { apiErrorOf } from './api-session.ts';
 import type { ApiErrorCode, ApiErrorData } from '../protocol/api.ts';
+import type { OpenedNote } from './notes.ts';
 
 /** The storage API refused a call; `code` is its Conclave code (docs/API.md). */
 export class ApiCallError extends Error {
@@ -23,13 +24,19 @@ export class ApiCallError extends Error {
   }
 }
 
-/** Someone else stored this note version first: reload version `currentVersion` and merge. */
+/**
+ * Someone else stored this note version first: merge with version `currentVersion`.
+ * `GroupClient.writeNote` opens that version on the log it has just synced, in the same
+ * lock, and gives it as `theirs` (absent when it could not be opened: read it then).
+ */
 export class NoteConflictError extends ApiCallError {
   readonly currentVersion: number;
+  readonly theirs: OpenedNote | undefined;
 
-  constructor(data: ApiErrorData, message: string, options?: { cause?: unknown }) {
+  constructor(data: ApiErrorData, message: string, options?: { cause?: unknown; theirs?: OpenedNote }) {
     super(data, message, options);
-    this.currentVersion = data.currentVersion ?? 0;
+    this.currentVersion = options?.theirs?.version ?? data.currentVersion ?? 0;
+    this.theirs = options?.theirs;
   }
 }
 

@@ -111,6 +111,19 @@ export function canRotateFrom(record: GroupRecord): boolean {
   return record.seeds.size > 0 && needsRepair(record);
 }
 
+/**
+ * A conflict carrying the newest version of the note, opened on the log just synced (no
+ * second sync for the caller); the conflict as it was when that version cannot be opened.
+ */
+async function withTheirs(guard: NoteGuard, noteId: NoteId, conflict: NoteConflictError): Promise<NoteConflictError> {
+  try {
+    const theirs = await guard.read(noteId);
+    return new NoteConflictError({ ...conflict.data, currentVersion: theirs.version }, conflict.message, { cause: conflict, theirs });
+  } catch {
+    return conflict;
+  }
+}
+
 export class GroupClient {
   readonly identity: DeviceIdentity;
   private readonly session: SessionKeeper;
@@ -437,7 +450,8 @@ export class GroupClient {
    * Writes a note version with the current generation's key. A new note by default;
    * pass `noteId` and `version` (current + 1) to edit. The version names the hash of
    * the one before it (fetched and verified when this device has not seen it).
-   * @throws {NoteConflictError} when that version exists: read `currentVersion`, merge, retry.
+   * @throws {NoteConflictError} when that version exists: merge with `theirs` (the newest
+   *   version, opened in the same lock; when absent, read `currentVersion`), retry.
    * @throws {NoteOpenError} when the version before it fails the chain rules (`forked`…).
    */
   writeNote(groupId: GroupId, content: NotePlaintext, options: { noteId?: NoteId; version?: number; deleted?: boolean } = {}): Promise<{ noteId: NoteId; version: number }> {
@@ -452,20 +466,25 @@ export class GroupClient {
       if (!noteKey) throw new GroupClientError('no-key', 'the current group key has not reached this device yet');
       const address = { noteId: options.noteId ?? newNoteId(), version: options.version ?? 1 };
       const guard = await this.noteGuard(record);
-      const link = await guard.prevFor(address.noteId, address.version);
-      if ('currentVersion' in link) {
-        throw new NoteConflictError(
-          { code: 'CONFLICT', currentVersion: link.currentVersion },
-          `storing the note failed (CONFLICT): version ${address.version} is not the next version of this note (the stored version is ${link.currentVersion})`,
-        );
+      try {
+        const link = await guard.prevFor(address.noteId, address.version);
+        if ('currentVersion' in link) {
+          throw new NoteConflictError(
+            { code: 'CONFLICT', currentVersion: link.currentVersion },
+            `storing the note failed (CONFLICT): version ${address.version} is not the next version of this note (the stored version is ${link.currentVersion})`,
+          );
+        }
+        const envelope = await putNote(this.api, this.identity, record.state, generation, noteKey, address, content, {
+          at: this.now(),
+          prev: link.prev,
+          ...(options.deleted ? { deleted: true } : {}),
+        });
+        await guard.written(envelope);
+        return address;
+      } catch (error) {
+        if (!(error instanceof NoteConflictError) || error.currentVersion === 0) throw error;
+        throw await withTheirs(guard, address.noteId, error);
       }
-      const envelope = await putNote(this.api, this.identity, record.state, generation, noteKey, address, content, {
-        at: this.now(),
-        prev: link.prev,
-        ...(options.deleted ? { deleted: true } : {}),
-      });
-      await guard.written(envelope);
-      return address;
     });
   }
 
