@@ -28,6 +28,16 @@ export interface KdfParams {
 
 export const DEFAULT_KDF = { alg: 'argon2id', m: 19 * 1024, t: 2, p: 1 } as const;
 
+/**
+ * What a key file may ask for (inclusive): up to 1 GiB (in KiB), 10 passes, 4 lanes.
+ * Anything else is a damaged file, refused before any derivation.
+ */
+export const KDF_BOUNDS = {
+  m: { min: 8 * 1024, max: 1024 * 1024 },
+  t: { min: 1, max: 10 },
+  p: { min: 1, max: 4 },
+} as const;
+
 /** Domain-separation labels of the CLI's keys at rest (the protocol's own live in shared/src/crypto/labels.ts). */
 export const AT_REST_LABELS = {
   identityKey: 'conclave/cli/v1/identity-key',

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { identityFromKeyPairs, keyPairFromSeed, randomBytes, type DeviceIdentity } from '@conclave/shared/crypto';
 import { fromBase64url, toBase64url } from '@conclave/shared/protocol';
-import { DEFAULT_KDF, deriveAtRestKeys, newSalt, open, seal, type AtRestKeys, type KdfParams } from './at-rest.ts';
+import { DEFAULT_KDF, deriveAtRestKeys, KDF_BOUNDS, newSalt, open, seal, type AtRestKeys, type KdfParams } from './at-rest.ts';
 import { CliError, EXIT } from './errors.ts';
 import { readIfExists, writeAtomic } from './files.ts';
 
@@ -20,7 +20,15 @@ const keyFileSchema = z.strictObject({
   fingerprint: z.string().regex(/^[a-z2-7]{52}$/),
   bundle: z.record(z.string(), z.unknown()),
   createdAt: z.number().int(),
-  kdf: z.strictObject({ alg: z.literal('argon2id'), m: z.number().int().min(8), t: z.number().int().min(1), p: z.number().int().min(1), salt: z.string() }),
+  // Bounded: a damaged or planted file must not make the CLI allocate 4 GiB or spin for
+  // hours before the passphrase is even checked (docs/CLI.md "The passphrase").
+  kdf: z.strictObject({
+    alg: z.literal('argon2id'),
+    m: z.number().int().min(KDF_BOUNDS.m.min).max(KDF_BOUNDS.m.max),
+    t: z.number().int().min(KDF_BOUNDS.t.min).max(KDF_BOUNDS.t.max),
+    p: z.number().int().min(KDF_BOUNDS.p.min).max(KDF_BOUNDS.p.max),
+    salt: z.string().regex(/^[A-Za-z0-9_-]{22}$/, '16 bytes, base64url'),
+  }),
   sealed: z.string(),
 });
 export type KeyFile = z.infer<typeof keyFileSchema>;

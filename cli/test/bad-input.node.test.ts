@@ -30,6 +30,19 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** Argon2id parameters out of bounds: m = 2^32 used to exit 1 ("bug"), t = 10^7 to hang. */
+function kdfDamages(good: Buffer): Array<[string, Buffer, number, RegExp]> {
+  const file = JSON.parse(good.toString()) as { kdf: Record<string, unknown> };
+  const withKdf = (change: Record<string, unknown>) => Buffer.from(JSON.stringify({ ...file, kdf: { ...file.kdf, ...change } }));
+  return [
+    ['m = 2^32 KiB', withKdf({ m: 2 ** 32 }), EXIT.damaged, /is damaged/],
+    ['m over 1 GiB', withKdf({ m: 1024 * 1024 + 1 }), EXIT.damaged, /is damaged/],
+    ['t = 10^7 passes', withKdf({ t: 1e7 }), EXIT.damaged, /is damaged/],
+    ['p = 5 lanes', withKdf({ p: 5 }), EXIT.damaged, /is damaged/],
+    ['an 8-byte salt', withKdf({ salt: 'AAAAAAAAAAA' }), EXIT.damaged, /is damaged/],
+  ];
+}
+
 function expectClean(ran: Ran, code: number, message: RegExp): void {
   expect(ran.code).toBe(code);
   expect(ran.err).toMatch(message);
@@ -63,6 +76,7 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
       ['cut short', good.subarray(0, 100), EXIT.damaged, /the key file .* is damaged .*Nothing was changed/],
       ['not text', Buffer.from('\0\0garbage'), EXIT.damaged, /is damaged/],
       ['sealed part cut', Buffer.from(JSON.stringify({ ...JSON.parse(good.toString()), sealed: 'AAAA' })), EXIT.damaged, /is damaged/],
+      ...kdfDamages(good),
       ['sealed part altered', Buffer.from(good.toString().replace(/"sealed": "(.)/, (_m, c: string) => `"sealed": "${c === 'A' ? 'B' : 'A'}`)), EXIT.passphrase, /did not open with this passphrase/],
     ];
     try {
