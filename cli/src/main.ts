@@ -76,12 +76,12 @@ export async function main(argv: string[], io: Io = processIo(), options: { now?
   group.command('handover <group>').description('hand the key to verified members waiting in the mailbox (admins)').addOption(json()).action(run(onDevice((d, [g], o) => groups.handover(d, g!, o))));
 
   program
-    .command('join <invite>')
-    .description('join a group with an invite link or code')
+    .command('join [invite]')
+    .description('join a group with an invite link or code: `-` reads it from stdin; without it, $CONCLAVE_INVITE or a hidden prompt')
     .option('--wait <seconds>', 'wait this long for the key from the mailbox')
     .option('--live', 'ask online members for the key over WebRTC first (needs @roamhq/wrtc and --signal)')
     .addOption(json())
-    .action(run(onDevice((d, [text], o) => joining.join(d, text!, o))));
+    .action(run(onDevice((d, [text], o) => joining.join(d, text, o))));
   program
     .command('verify <groupOrMember> [member]')
     .description('show the safety number with a member, and record them as verified once it matches (admins then hand them the key)')
@@ -113,7 +113,11 @@ export async function main(argv: string[], io: Io = processIo(), options: { now?
     .option('--for <seconds>', 'stop after this long (default: until Ctrl-C)')
     .option('--mailbox', 'also answer key requests in the mailbox every 30 s (admins)')
     .action(run(onDevice((d, _a, o) => serve(d, o))));
-  program.command('restore <code>').description('restore a group on this device from its recovery code (becomes an admin)').addOption(json()).action(run(onDevice((d, [code], o) => joining.restore(d, code!, o))));
+  program
+    .command('restore [code]')
+    .description('restore a group on this device from its recovery code (becomes an admin): `-` reads it from stdin; without it, $CONCLAVE_RECOVERY_CODE or a hidden prompt')
+    .addOption(json())
+    .action(run(onDevice((d, [code], o) => joining.restore(d, code, o))));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

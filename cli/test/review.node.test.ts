@@ -16,6 +16,7 @@ let server: TestServer;
 let ana: CliDevice;
 let bob: CliDevice;
 let groupId = '';
+let recoveryCode = '';
 const fp: Record<string, string> = {};
 
 beforeAll(async () => {
@@ -24,7 +25,7 @@ beforeAll(async () => {
   bob = cliDevice(server.url, 'bob passphrase here');
   fp.Ana = (await ana.json<{ fingerprint: string }>(['init', '--name', 'Ana'])).fingerprint;
   fp.Bob = (await bob.json<{ fingerprint: string }>(['init', '--name', 'Bob'])).fingerprint;
-  groupId = (await ana.json<{ groupId: string }>(['group', 'create', 'Club'])).groupId;
+  ({ groupId, recoveryCode } = await ana.json<{ groupId: string; recoveryCode: string }>(['group', 'create', 'Club']));
 }, 120_000);
 afterAll(async () => {
   await server?.close();
@@ -45,5 +46,44 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
     const trusted = await ana.json<{ recorded: boolean; handedOver: Array<{ sent: string[] }> }>(['verify', 'Club', fp.Bob!, '--trust-without-comparing']);
     expect(trusted.recorded).toBe(true);
     expect(trusted.handedOver[0]?.sent).toEqual([fp.Bob]);
+  });
+
+  test('join and restore took their secret only on the command line (shell history, /proc/*/cmdline)', async () => {
+    const carol = cliDevice(server.url, 'carol passphrase');
+    await carol.ok(['init', '--name', 'Carol']);
+    const invite = await ana.json<{ link: string }>(['group', 'invite', 'Club', '--prekeyed']);
+    const joined = await carol.run(['join', '-', '--json'], { stdin: `${invite.link}\n` });
+    expect(joined.code).toBe(0);
+    expect(JSON.parse(joined.out)).toMatchObject({ groupId, hasKey: true });
+    expect(joined.err).not.toMatch(/visible to other/);
+
+    const dee = cliDevice(server.url, 'dee passphrase here');
+    await dee.ok(['init', '--name', 'Dee']);
+    const restored = await dee.run(['restore', '-', '--json'], { stdin: `${recoveryCode}\n` });
+    expect(restored.code).toBe(0);
+    expect(JSON.parse(restored.out)).toMatchObject({ groupId, hasKey: true });
+
+    // From the environment, and from a hidden prompt on a terminal.
+    const eve = cliDevice(server.url, 'eve passphrase here');
+    await eve.ok(['init', '--name', 'Eve']);
+    const second = await ana.json<{ code: string }>(['group', 'invite', 'Club', '--prekeyed']);
+    expect(JSON.parse(await eve.ok(['join', '--json'], { env: { CONCLAVE_INVITE: second.code } }))).toMatchObject({ hasKey: true });
+    const fay = cliDevice(server.url, 'fay passphrase here');
+    await fay.ok(['init', '--name', 'Fay']);
+    const third = await ana.json<{ code: string }>(['group', 'invite', 'Club', '--prekeyed']);
+    expect(JSON.parse(await fay.ok(['join', '--json'], { answers: [third.code], env: { CONCLAVE_PASSPHRASE: 'fay passphrase here' } }))).toMatchObject({ hasKey: true });
+
+    // The argument form still works, with a warning; nothing at all is a usage error.
+    const gus = cliDevice(server.url, 'gus passphrase here');
+    await gus.ok(['init', '--name', 'Gus']);
+    const fourth = await ana.json<{ code: string }>(['group', 'invite', 'Club', '--prekeyed']);
+    const typed = await gus.run(['join', fourth.code]);
+    expect(typed.code).toBe(0);
+    expect(typed.err).toMatch(/visible to other local users/);
+    const none = await gus.run(['restore']);
+    expect(none.code).toBe(EXIT.usage);
+    expect(none.err).toMatch(/CONCLAVE_RECOVERY_CODE/);
+    const body = await ana.run(['notes', 'put', 'Club', '--title', 't', '--body', 'b']);
+    expect(body.err).toMatch(/visible to other local users/);
   });
 });

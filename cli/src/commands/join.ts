@@ -7,6 +7,7 @@ import { listWithNames } from '../names.ts';
 import { emit } from '../output.ts';
 import { INVITE_LINK_PREFIX } from './groups.ts';
 import { tryLiveHandover } from '../live.ts';
+import { secretInput } from '../secret-input.ts';
 
 /** The code inside a link `conclave:join/<code>?from=<name>`, or the text as a bare code. */
 export function parseInviteText(text: string): { code: string; inviterName: string | null } {
@@ -41,7 +42,8 @@ async function waitForKey(device: Device, groupId: GroupId, seconds: number): Pr
   }
 }
 
-export async function join(device: Device, text: string, options: { wait?: string; live?: boolean; json?: boolean }): Promise<void> {
+export async function join(device: Device, arg: string | undefined, options: { wait?: string; live?: boolean; json?: boolean }): Promise<void> {
+  const text = await secretInput(device.ctx, arg, { what: 'invite', env: 'CONCLAVE_INVITE', prompt: 'Invite link or code (not shown): ', usage: 'conclave join' });
   const { code, inviterName } = parseInviteText(text);
   const client = await device.client();
   const joined = await client.join(code);
@@ -70,7 +72,8 @@ export async function join(device: Device, text: string, options: { wait?: strin
       ]);
 }
 
-export async function restore(device: Device, code: string, options: { json?: boolean }): Promise<void> {
+export async function restore(device: Device, arg: string | undefined, options: { json?: boolean }): Promise<void> {
+  const code = await secretInput(device.ctx, arg, { what: 'recovery code', env: 'CONCLAVE_RECOVERY_CODE', prompt: 'Recovery code (not shown): ', usage: 'conclave restore' });
   const client = await device.client();
   device.progress('Restoring: checking the whole group log and opening the recovery key…');
   const { groupId } = await client.restore(code.trim());

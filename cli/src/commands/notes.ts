@@ -11,6 +11,7 @@ import { listWithNames } from '../names.ts';
 import { emit, iso, table } from '../output.ts';
 import { resolveGroup, resolveNote } from '../resolve.ts';
 import { confirm } from './confirm.ts';
+import { warnVisible } from '../secret-input.ts';
 
 export interface NoteLineJson {
   noteId: NoteId;
@@ -79,6 +80,7 @@ export async function put(device: Device, ref: string, options: { title?: string
   const groupId = await resolveGroup(device, ref);
   if (options.batch) return putBatch(device, groupId, options);
   const client = await device.client();
+  if (options.body !== undefined) warnVisible(device.ctx, 'note body', 'pipe it in on standard input or use --file');
   const body = options.body ?? (options.file ? readBody(options.file) : await device.ctx.io.readStdin());
   let written;
   if (options.note) {
