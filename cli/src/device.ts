@@ -35,7 +35,7 @@ export interface Context {
 export const paths = (home: string) => ({
   keyFile: join(home, 'identity.json'),
   config: join(home, 'config.json'),
-  trust: join(home, 'trust.json'),
+  trust: join(home, 'trust.sealed'),
   groups: join(home, 'groups'),
   notes: join(home, 'notes'),
   tmp: join(home, 'tmp'),
@@ -99,7 +99,7 @@ export class Device {
 
   static async fromKeys(ctx: Context, identity: DeviceIdentity, displayName: string, file: KeyFile, keys: AtRestKeys): Promise<Device> {
     const p = paths(ctx.global.home);
-    return new Device(ctx, identity, displayName, file, new FileKeyStore(p.groups, keys.store), new FileNoteStore(p.notes), new TrustBook(p.trust), await NameBook.open(ctx.global.home, keys.store));
+    return new Device(ctx, identity, displayName, file, new FileKeyStore(p.groups, keys.store), new FileNoteStore(p.notes), await TrustBook.open(ctx.global.home, keys.store), await NameBook.open(ctx.global.home, keys.store));
   }
 
   get fingerprint() {

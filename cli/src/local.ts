@@ -1,34 +1,47 @@
 /**
  * What this device remembers besides the SDK's records:
  *
- * - `trust.json`: the devices this device verified by safety number (per fingerprint,
- *   as in the extension: trust belongs to a key, not a person), with when. Public
- *   fingerprints only; mode 0600.
+ * - `trust.sealed`: the devices this device verified by safety number (per fingerprint,
+ *   as in the extension: trust belongs to a key, not a person), with when. Sealed under
+ *   the store key like the names: it decides who an admin device hands the key to, so
+ *   it must not be alterable (nor readable) without the passphrase.
  * - `names.sealed`: the names learned from meta notes (group names, members' display
  *   names) and which profile this device last published per group. Names are group
  *   content, encrypted on the server, so they are sealed here too.
  */
 import { join } from 'node:path';
+import { z } from 'zod';
 import type { TrustState } from '@conclave/shared/crypto';
 import { fromUtf8, utf8, type Fingerprint, type GroupId } from '@conclave/shared/protocol';
 import { open, seal } from './at-rest.ts';
 import { CliError, EXIT } from './errors.ts';
 import { readIfExists, writeAtomic } from './files.ts';
 
-interface TrustFile {
-  verified: Record<string, { at: number }>;
-}
+const trustSchema = z.strictObject({ verified: z.record(z.string().regex(/^[a-z2-7]{52}$/), z.strictObject({ at: z.number() })) });
+type TrustFile = z.infer<typeof trustSchema>;
+
+/** Associated data of the sealed trust file: what it is, so no other sealed file passes for it. */
+const TRUST_WHAT = 'conclave-cli-trust/1';
 
 export class TrustBook {
-  private file: TrustFile;
+  private constructor(
+    private readonly path: string,
+    private readonly key: Uint8Array,
+    private readonly file: TrustFile,
+  ) {}
 
-  constructor(private readonly path: string) {
+  /**
+   * Opens `trust.sealed`. A clear `trust.json` (written by earlier versions) is never
+   * read: nothing authenticates it, and it decides who is handed the key.
+   */
+  static async open(home: string, key: Uint8Array): Promise<TrustBook> {
+    const path = join(home, 'trust.sealed');
     const raw = readIfExists(path);
+    if (!raw) return new TrustBook(path, key, { verified: {} });
     try {
-      this.file = raw ? (JSON.parse(raw.toString('utf8')) as TrustFile) : { verified: {} };
-      if (typeof this.file.verified !== 'object' || this.file.verified === null) throw new Error('shape');
+      return new TrustBook(path, key, trustSchema.parse(JSON.parse(fromUtf8(await open(key, TRUST_WHAT, new Uint8Array(raw))))));
     } catch {
-      throw new CliError(EXIT.damaged, `the trust file ${path} is damaged. Nothing was changed. Put back a backup, or delete it and verify your members again.`);
+      throw new CliError(EXIT.damaged, `the trust file ${path} does not open: it is damaged or from another key file. Nothing was changed. Put back a backup, or delete it and verify your members again.`);
     }
   }
 
@@ -40,9 +53,9 @@ export class TrustBook {
     return Object.hasOwn(this.file.verified, fingerprint) ? this.file.verified[fingerprint]!.at : undefined;
   }
 
-  markVerified(fingerprint: Fingerprint, at: number): void {
+  async markVerified(fingerprint: Fingerprint, at: number): Promise<void> {
     this.file.verified[fingerprint] = { at };
-    writeAtomic(this.path, `${JSON.stringify(this.file, null, 2)}\n`);
+    writeAtomic(this.path, await seal(this.key, TRUST_WHAT, utf8(JSON.stringify(this.file))));
   }
 }
 

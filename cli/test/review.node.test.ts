@@ -4,7 +4,7 @@
  * command line, unbounded key-file parameters, an unauthenticated trust file, escape
  * sequences from other members, meta notes overwritten, two processes on one directory.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
@@ -85,5 +85,30 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
     expect(none.err).toMatch(/CONCLAVE_RECOVERY_CODE/);
     const body = await ana.run(['notes', 'put', 'Club', '--title', 't', '--body', 'b']);
     expect(body.err).toMatch(/visible to other local users/);
+  });
+
+  test('trust.json, which decides who gets the key, was neither sealed nor authenticated', async () => {
+    // Ana verified Bob in the first test: the record is sealed, nothing in clear.
+    expect(existsSync(join(ana.home, 'trust.json'))).toBe(false);
+    const path = join(ana.home, 'trust.sealed');
+    const good = readFileSync(path);
+    expect(good.includes(Buffer.from(fp.Bob!))).toBe(false);
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 1]! ^= 1;
+    writeFileSync(path, flipped);
+    try {
+      const before = snapshot(ana.home);
+      const ran = await ana.run(['group', 'members', 'Club']);
+      expect(ran.code).toBe(EXIT.damaged);
+      expect(ran.err).toMatch(/the trust file .* does not open/);
+      expect(snapshot(ana.home)).toEqual(before);
+      // A planted clear file is not read: it cannot make anyone verified.
+      writeFileSync(path, good);
+      writeFileSync(join(ana.home, 'trust.json'), JSON.stringify({ verified: { [fp.Ana!]: { at: 1 } } }));
+      const members = await ana.json<{ members: Array<{ fingerprint: string; verified: boolean }> }>(['group', 'members', 'Club']);
+      expect(members.members.filter((m) => m.verified).map((m) => m.fingerprint)).toEqual([fp.Bob]);
+    } finally {
+      writeFileSync(path, good);
+    }
   });
 });

@@ -2,7 +2,7 @@
  * `conclave verify <group> <member>`: shows the safety number this device shares with
  * a member's device (Signal's 60 digits, shared/src/crypto/safety-number.ts) and, once
  * the person confirms both screens show the same digits, records the member as
- * verified (trust.json). An admin device then hands the group key at once to every
+ * verified (trust.sealed). An admin device then hands the group key at once to every
  * verified member waiting in the mailbox, in that group: verifying is what lets the key
  * go (`conclave group handover` does the same later, e.g. when the request came after).
  */
@@ -68,7 +68,7 @@ export async function verify(device: Device, refs: string[], options: { number?:
   }
 
   const already = device.trust.trustOf(member) === 'verified';
-  if (confirmed) device.trust.markVerified(member, device.ctx.now());
+  if (confirmed) await device.trust.markVerified(member, device.ctx.now());
   const handedOver: Array<HandoverResult & { groupId: GroupId }> = [];
   for (const id of confirmed ? inGroups : []) {
     if (!isAdmin(await client.state(id), device.fingerprint)) continue;
