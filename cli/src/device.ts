@@ -14,6 +14,7 @@ import { CliError, EXIT } from './errors.ts';
 import { readIfExists, writeAtomic } from './files.ts';
 import { readKeyFile, unlockKeyFile, type KeyFile } from './identity-file.ts';
 import type { Io } from './io.ts';
+import { lockStateDir } from './lock.ts';
 import { NameBook, TrustBook } from './local.ts';
 import { FileKeyStore, FileNoteStore } from './stores.ts';
 
@@ -82,11 +83,40 @@ export class Device {
     readonly identity: DeviceIdentity,
     readonly displayName: string,
     readonly keyFile: KeyFile,
+    readonly keys: AtRestKeys,
     readonly store: FileKeyStore,
     readonly noteStore: FileNoteStore,
-    readonly trust: TrustBook,
-    readonly names: NameBook,
+    private trustBook: TrustBook,
+    private nameBook: NameBook,
   ) {}
+
+  get trust(): TrustBook {
+    return this.trustBook;
+  }
+
+  get names(): NameBook {
+    return this.nameBook;
+  }
+
+  /**
+   * Runs `work` holding the state directory's lock (lock.ts), with the trust list and
+   * names read afresh under it: another process may have changed them meanwhile.
+   */
+  async locked<T>(work: () => Promise<T>): Promise<T> {
+    const release = await lockStateDir(this.ctx.global.home, { onWait: (pid) => this.progress(`Waiting for another conclave process (pid ${pid}) on ${this.ctx.global.home}…`) });
+    try {
+      this.trustBook = await TrustBook.open(this.ctx.global.home, this.keys.store);
+      this.nameBook = await NameBook.open(this.ctx.global.home, this.keys.store);
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  /** The same unlocked device under another display name (after `rename`). */
+  async renamed(displayName: string, file: KeyFile): Promise<Device> {
+    return Device.fromKeys(this.ctx, this.identity, displayName, file, this.keys);
+  }
 
   static async unlock(ctx: Context): Promise<Device> {
     const p = paths(ctx.global.home);
@@ -99,7 +129,7 @@ export class Device {
 
   static async fromKeys(ctx: Context, identity: DeviceIdentity, displayName: string, file: KeyFile, keys: AtRestKeys): Promise<Device> {
     const p = paths(ctx.global.home);
-    return new Device(ctx, identity, displayName, file, new FileKeyStore(p.groups, keys.store), new FileNoteStore(p.notes), await TrustBook.open(ctx.global.home, keys.store), await NameBook.open(ctx.global.home, keys.store));
+    return new Device(ctx, identity, displayName, file, keys, new FileKeyStore(p.groups, keys.store), new FileNoteStore(p.notes), await TrustBook.open(ctx.global.home, keys.store), await NameBook.open(ctx.global.home, keys.store));
   }
 
   get fingerprint() {

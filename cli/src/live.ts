@@ -164,15 +164,17 @@ export async function serve(device: Device, options: { for?: string; mailbox?: b
       else if (outcome.kind === 'refused') device.progress(`A handover ended without the key (${outcome.reason}, ${outcome.by === 'me' ? 'refused here' : outcome.by === 'peer' ? 'refused by the other device' : 'connection closed'}).`);
       else if (outcome.kind === 'fork') device.progress(`A member's device signed a different group history (${outcome.peer.slice(0, 16)}): see \`conclave group members\`.`);
     };
+    // The state directory's lock is held per piece of a handover, never for the whole
+    // run: other commands on this directory run beside `serve` (lock.ts).
     const stop = serveKeyHandover(peer, device.identity, async (groupId) => {
-      const held = await client.heldGroup(groupId);
-      return held && { ...held, notePeerHead: (evidence) => client.notePeerHead(groupId, evidence) };
+      const held = await device.locked(() => client.heldGroup(groupId));
+      return held && { ...held, notePeerHead: (evidence) => device.locked(() => client.notePeerHead(groupId, evidence)) };
     }, { onOutcome: report });
     device.progress(`Online as a key holder${seconds ? ` for ${seconds} s` : ' (Ctrl-C to stop)'}.`);
     const answerMailbox = async () => {
       for (const groupId of await device.store.groups()) {
         try {
-          const result = await client.handOverPending(groupId);
+          const result = await device.locked(() => client.handOverPending(groupId));
           for (const fp of result.sent) device.ctx.io.out(`Handed the key to ${who(device.names.memberName(fp), fp)} by mailbox.\n`);
         } catch {
           // Not an admin, no key, or the server is away: the next round tries again.

@@ -50,12 +50,17 @@ export async function main(argv: string[], io: Io = processIo(), options: { now?
       const args = raw.slice(0, -2).map((a) => a as string | string[]).flat();
       await handler(ctx, args, opts);
     };
-  /** A handler that needs the unlocked device. */
-  const onDevice = (handler: (device: Device, args: string[], options: Record<string, unknown>) => Promise<void>): Handler => async (c, args, opts) => handler(await Device.unlock(c), args, opts);
+  /** A handler that needs the unlocked device; it runs holding the state directory's lock (lock.ts). */
+  const onDevice = (handler: (device: Device, args: string[], options: Record<string, unknown>) => Promise<void>): Handler => async (c, args, opts) => {
+    const device = await Device.unlock(c);
+    await device.locked(() => handler(device, args, opts));
+  };
+  /** The same without the lock: the handler takes it for each piece of work (`serve`). */
+  const onDeviceUnlocked = (handler: (device: Device, args: string[], options: Record<string, unknown>) => Promise<void>): Handler => async (c, args, opts) => handler(await Device.unlock(c), args, opts);
 
   program.command('init').description('create this device\'s identity: a display name and keys, encrypted under a passphrase').option('--name <name>', 'your name, as members will see it').addOption(json()).action(run((c, _a, o) => identity.init(c, o)));
   program.command('whoami').description('show this device\'s name and fingerprint (no passphrase needed)').addOption(json()).action(run((c, _a, o) => identity.whoami(c, o)));
-  program.command('rename <name>').description('change your display name in every group').action(run((c, [name]) => identity.rename(c, name!)));
+  program.command('rename <name>').description('change your display name in every group').action(run(onDevice((d, [name]) => identity.rename(d, name!))));
 
   const group = program.command('group').description('groups: create, list, members, invite, remove, rotate, leave, handover, recovery');
   group.command('create <name>').description('create a group with this device as its admin; prints the recovery code once').addOption(new Option('--policy <policy>', 'who gets the key by mailbox').choices(['verified', 'invite-trust']).default('verified')).addOption(json()).action(run(onDevice((d, [name], o) => groups.create(d, name!, o))));
@@ -112,7 +117,7 @@ export async function main(argv: string[], io: Io = processIo(), options: { now?
     .description('stay online as a key holder and hand the key live to members who ask (needs --signal and Node WebRTC)')
     .option('--for <seconds>', 'stop after this long (default: until Ctrl-C)')
     .option('--mailbox', 'also answer key requests in the mailbox every 30 s (admins)')
-    .action(run(onDevice((d, _a, o) => serve(d, o))));
+    .action(run(onDeviceUnlocked((d, _a, o) => serve(d, o))));
   program
     .command('restore [code]')
     .description('restore a group on this device from its recovery code (becomes an admin): `-` reads it from stdin; without it, $CONCLAVE_RECOVERY_CODE or a hidden prompt')

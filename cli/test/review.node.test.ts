@@ -4,7 +4,8 @@
  * command line, unbounded key-file parameters, an unauthenticated trust file, escape
  * sequences from other members, meta notes overwritten, two processes on one directory.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
@@ -110,5 +111,47 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
     } finally {
       writeFileSync(path, good);
     }
+  });
+
+  test('two processes on one state directory overwrote each other’s group record', async () => {
+    const before = await ana.json<{ groups: Array<{ generation: number }> }>(['group', 'list']);
+    const start = before.groups[0]!.generation;
+    // Real processes (the bin), started together.
+    const [first, second, third] = await Promise.all([ana.spawn(['group', 'rotate', 'Club']), ana.spawn(['group', 'rotate', 'Club']), ana.spawn(['notes', 'put', 'Club', '--title', 'beside'], { stdin: 'written beside two rotations' })]);
+    expect([first.code, second.code, third.code], `${first.err}${second.err}${third.err}`).toEqual([0, 0, 0]);
+    const after = await ana.json<{ groups: Array<{ generation: number; holdsKey: boolean }> }>(['group', 'list', '--offline']);
+    expect(after.groups[0]).toMatchObject({ generation: start + 2, holdsKey: true });
+    await ana.ok(['notes', 'put', 'Club', '--title', 'after'], { stdin: 'after the rotations' });
+    expect(await ana.ok(['notes', 'cat', 'Club', 'beside'])).toBe('written beside two rotations\n');
+    expect(existsSync(join(ana.home, 'lock'))).toBe(false);
+  });
+
+  test('a command waits for the lock of a running process and takes over a stale one', async () => {
+    const lock = join(ana.home, 'lock');
+    // A pid that is not running (a process killed with -9): stale, taken over.
+    const gone = spawn('true');
+    await new Promise((resolve) => gone.once('exit', resolve));
+    writeFileSync(lock, `${gone.pid}\n`);
+    expect(await ana.ok(['notes', 'cat', 'Club', 'beside'])).toBe('written beside two rotations\n');
+    expect(existsSync(lock)).toBe(false);
+    // A running owner: the command waits until it lets go.
+    const owner = spawn('sleep', ['60']);
+    try {
+      writeFileSync(lock, `${owner.pid}\n`);
+      let finished = false;
+      const waiting = ana.run(['notes', 'put', 'Club', '--title', 'waited'], { stdin: 'after the lock' }).then((ran) => {
+        finished = true;
+        return ran;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(finished).toBe(false);
+      rmSync(lock);
+      const ran = await waiting;
+      expect(ran.code, ran.err).toBe(0);
+      expect(ran.err).toMatch(new RegExp(`Waiting for another conclave process \\(pid ${owner.pid}\\)`));
+    } finally {
+      owner.kill();
+    }
+    expect(existsSync(lock)).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 /** `conclave init` and `conclave whoami`: this device's identity and key file. */
 import { shortFingerprint } from '@conclave/shared/crypto';
 import type { Fingerprint } from '@conclave/shared/protocol';
-import { Device, passphraseOf, paths, readConfig, serverOf, writeConfig, type Context } from '../device.ts';
+import { passphraseOf, paths, type Device, readConfig, serverOf, writeConfig, type Context } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { ensureDir, readIfExists } from '../files.ts';
 import { createKeyFile, readKeyFile, renameInKeyFile } from '../identity-file.ts';
@@ -58,13 +58,13 @@ export async function whoami(ctx: Context, options: { json?: boolean }): Promise
 }
 
 /** Republishes the profile in every group after a change of name. */
-export async function rename(ctx: Context, name: string): Promise<void> {
+export async function rename(device: Device, name: string): Promise<void> {
   const trimmed = name.trim();
   if (!trimmed || trimmed.length > 80) throw new CliError(EXIT.usage, 'a display name has 1 to 80 characters');
-  const p = paths(ctx.global.home);
-  const device = await Device.unlock(ctx);
-  renameInKeyFile(p.keyFile, device.keyFile, trimmed);
-  const renamed = await Device.unlock(ctx);
+  const p = paths(device.ctx.global.home);
+  // Unlocked once: the passphrase is asked (and stretched) one time.
+  const file = renameInKeyFile(p.keyFile, device.keyFile, trimmed);
+  const renamed = await device.renamed(trimmed, file);
   for (const groupId of await renamed.store.groups()) await publishProfile(renamed, groupId);
-  emit(ctx, false, null, `Your name is now "${trimmed}" in every group.`);
+  emit(device.ctx, false, null, `Your name is now "${trimmed}" in every group.`);
 }
