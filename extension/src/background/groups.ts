@@ -7,7 +7,7 @@ import { currentGeneration, isAdmin, people, type GroupState } from '@conclave/s
 import { shortFingerprint } from '@conclave/shared/crypto';
 import { inviteKeysFromCode } from '@conclave/shared/crypto';
 import { recoveryIdentityFromCode } from '@conclave/shared/crypto';
-import type { HandoverSkip } from '@conclave/shared/client';
+import type { HandoverResult, HandoverSkip } from '@conclave/shared/client';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { deleteGroupRow, groupRowOf, updateGroupRow } from '../db/key-store.ts';
 import type { GroupRow } from '../db/schema.ts';
@@ -173,7 +173,11 @@ const SKIP_WORDS: Record<HandoverSkip, (name: string) => string> = {
 };
 
 export async function handOverNow(ctx: Ctx, connection: Connection, groupId: GroupId): Promise<HandOverAnswer> {
-  const result = await viaClient(ctx, connection, groupId, () => connection.client.handOverPending(groupId));
+  return handedOver(ctx, groupId, await viaClient(ctx, connection, groupId, () => connection.client.handOverPending(groupId)));
+}
+
+/** What a handover did (by `handOverPending`, or inside a tick's `refresh`), kept as the group's pending count and put in words. */
+export function handedOver(ctx: Ctx, groupId: GroupId, result: HandoverResult): HandOverAnswer {
   const pending = result.skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
   ctx.counts.set(groupId, { unread: ctx.counts.get(groupId)?.unread ?? 0, pending });
   if (result.sent.length > 0) ctx.changed(groupId);

@@ -12,7 +12,8 @@
  *    arrived becomes readable, and one from a member this device had not yet seen;
  * 4. rows are written only forward: a listed version older than the cached one is a
  *    rollback by the server, kept out (the row is marked `rolledBackTo`);
- * 5. every version is opened by the SDK (`GroupClient.changedNotes`) with this device's
+ * 5. every version is opened by the SDK (`GroupClient.refresh`, `changedNotes` with an
+ *    optional handover in the same sync) with this device's
  *    memory of notes (db/note-store.ts): a version that breaks the chain, forks from what
  *    this device saw, or goes back a generation is a failure row by name; a late version
  *    by a departed member is marked `lateFromDeparted`; and at most every FULL_CHECK_MS
@@ -23,7 +24,7 @@
  * alarm before anything is listed); the background never syncs before it. Meta notes
  * are cached under their reserved title; a newly opened one teaches its name (names.ts).
  */
-import type { ChangedNotes } from '@conclave/shared/client';
+import type { ChangedNotes, HandoverResult } from '@conclave/shared/client';
 import type { MetaSlot } from '@conclave/shared/crypto';
 import type { NoteHeader } from '@conclave/shared/protocol';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
@@ -63,22 +64,27 @@ export interface Refresh {
   vanished: number;
   /** True when a name (of the group or a member) changed. */
   namesChanged: boolean;
+  /** The key handover done in the same SDK call (`handOver`, on an admin device), or null. */
+  handover: HandoverResult | null;
 }
 
 /**
  * Brings a group's notes cache up to date with the server (see the module note): one
  * SDK call, then the cache rows.
+ * @param options.handOver also answer the key mailbox in the same SDK call, when this
+ *   device is an admin on the synced log (the tick's upkeep: one sync for both).
  * @throws the storage API's errors (nothing is written then, and the cursor stays);
  *   {BackgroundError} `fork` or `removed`; the SDK's `no-key`.
  */
-export async function refreshNotes(ctx: Ctx, connection: Connection, groupId: GroupId): Promise<Refresh> {
+export async function refreshNotes(ctx: Ctx, connection: Connection, groupId: GroupId, options: { handOver?: boolean } = {}): Promise<Refresh> {
   const before = await groupRow(ctx, groupId);
   const since = before.notesStamp === undefined ? 0 : before.notesCursor;
   const seenNotes = new DexieNoteStore(ctx.db);
   const fullCheck = since !== 0 && ctx.now() - (await seenNotes.fullCheckAt(groupId)) >= FULL_CHECK_MS;
   let stamp = cacheStamp(before);
-  const changes: ChangedNotes = await viaClient(ctx, connection, groupId, () =>
-    connection.client.changedNotes(groupId, since, {
+  const changes = await viaClient(ctx, connection, groupId, () =>
+    connection.client.refresh(groupId, since, {
+      handOver: options.handOver ?? false,
       known: (ids) => cachedVersions(ctx, groupId, ids),
       // Asked after the SDK's sync: when the keys held or the log changed since the cache
       // was built, the cached failures are opened again at their version.
@@ -115,5 +121,5 @@ export async function refreshNotes(ctx: Ctx, connection: Connection, groupId: Gr
   if (vanished > 0) console.warn(`conclave: the storage API no longer lists ${vanished} note(s) this device saw, without a signed deletion`);
 
   const namesChanged = await learnFromMeta(ctx, groupId, state, meta, changes.opened);
-  return { since, cursor: changes.cursor, headers: changes.headers, unread: changes.unread, state, meta, written, rollbacks, vanished, namesChanged };
+  return { since, cursor: changes.cursor, headers: changes.headers, unread: changes.unread, state, meta, written, rollbacks, vanished, namesChanged, handover: changes.handover };
 }

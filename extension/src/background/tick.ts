@@ -6,45 +6,59 @@
  * (only to members verified here, or any member under invite-trust), count unread
  * notes, and set the badge. One group's failure does not stop the others.
  */
+import { isAdmin } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { loadIdentity } from '../db/identity.ts';
 import { groupIdsOf, groupRowOf } from '../db/key-store.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey, syncGroup, viaClient } from './group-state.ts';
-import { handOverNow } from './groups.ts';
+import { handedOver } from './groups.ts';
+import { BackgroundError } from './errors.ts';
 import type { KeyWaits } from './key-wait.ts';
 import { ensureGroupName, ensureProfile } from './names.ts';
 import { refreshNotes } from './note-cache.ts';
 import { updateBadge } from './summaries.ts';
 
 /**
- * Brings one group up to date.
+ * Brings one group up to date. Holding the key, one SDK call (`refresh`) does it all on
+ * one sync: the key upkeep, the notes cache, and an admin's mailbox handover. Without
+ * the key, a sync first finds out whether a key round is worth it (a second sync
+ * follows when the key arrives).
  * @throws whatever stopped it (the caller decides whether to report it).
  */
 export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connection, groupId: GroupId): Promise<void> {
   const before = await groupRowOf(ctx.db, groupId);
   if (!before || before.removed || before.alarm) return;
   const me = connection.identity.fingerprint;
-  const state = await syncGroup(ctx, connection, groupId);
-  if (!state.members.has(me)) return;
-  // Members whose signed heads contradicted ours: ask them again (the evidence clears when they agree).
-  await waits.recheckPeers(connection, groupId);
-  if (!holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) {
-    await waits.round(connection, groupId);
-    if (!holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) return;
+  if (!holdsCurrentKey(before)) {
+    const state = await syncGroup(ctx, connection, groupId);
+    if (!state.members.has(me)) return;
+    await waits.recheckPeers(connection, groupId);
+    if (!holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) {
+      await waits.round(connection, groupId);
+      if (!holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) return;
+    }
+  } else {
+    // Members whose signed heads contradicted ours: ask them again (the evidence clears when they agree).
+    await waits.recheckPeers(connection, groupId);
   }
   const row = (await groupRowOf(ctx.db, groupId))!;
-  const refresh = await refreshNotes(ctx, connection, groupId);
+  let refresh;
+  try {
+    refresh = await refreshNotes(ctx, connection, groupId, { handOver: true });
+  } catch (error) {
+    // Removed from the group: marked so by the refresh, nothing more to do for it.
+    if (error instanceof BackgroundError && error.code === 'removed') return;
+    throw error;
+  }
   let changed = refresh.namesChanged || refresh.written > 0;
   await ensureProfile(ctx, connection, groupId);
   await ensureGroupName(ctx, connection, groupId);
   const previous = ctx.counts.get(groupId);
-  let pending: Fingerprint[] = [];
-  if (state.members.get(me)?.role === 'admin') {
-    const handed = await handOverNow(ctx, connection, groupId);
-    pending = handed.skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
-  }
+  let pending: Fingerprint[] = previous?.pending ?? [];
+  if (refresh.handover) pending = handedOver(ctx, groupId, refresh.handover).skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
+  else if (!isAdmin(refresh.state, me)) pending = [];
   // Listed from where the person last looked: the headers just fetched are the unread ones.
   const unread = refresh.since === row.seenCursor ? refresh.unread : (await viaClient(ctx, connection, groupId, () => connection.client.unreadCount(groupId, row.seenCursor))).unread;
   ctx.counts.set(groupId, { unread, pending });

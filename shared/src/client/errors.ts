@@ -5,7 +5,7 @@
  */
 import { apiErrorOf } from './api-session.ts';
 import type { ApiErrorCode, ApiErrorData } from '../protocol/api.ts';
-import type { OpenedNote } from './notes.ts';
+import type { OpenedNote } from './opened-note.ts';
 
 /** The storage API refused a call; `code` is its Conclave code (docs/API.md). */
 export class ApiCallError extends Error {
@@ -25,9 +25,10 @@ export class ApiCallError extends Error {
 }
 
 /**
- * Someone else stored this note version first: merge with version `currentVersion`.
- * `GroupClient.writeNote` opens that version on the log it has just synced, in the same
- * lock, and gives it as `theirs` (absent when it could not be opened: read it then).
+ * Someone else stored this note version first: `currentVersion` is the newest this
+ * device knows of. `GroupClient.writeNote` opens the newest the server serves on the log
+ * it has just synced, in the same lock, and gives it as `theirs` (with its warnings: a
+ * rolled-back one says so; absent when it could not be opened: read it then).
  */
 export class NoteConflictError extends ApiCallError {
   readonly currentVersion: number;
@@ -35,7 +36,7 @@ export class NoteConflictError extends ApiCallError {
 
   constructor(data: ApiErrorData, message: string, options?: { cause?: unknown; theirs?: OpenedNote }) {
     super(data, message, options);
-    this.currentVersion = options?.theirs?.version ?? data.currentVersion ?? 0;
+    this.currentVersion = data.currentVersion ?? 0;
     this.theirs = options?.theirs;
   }
 }

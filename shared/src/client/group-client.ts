@@ -118,7 +118,7 @@ export function canRotateFrom(record: GroupRecord): boolean {
 async function withTheirs(guard: NoteGuard, noteId: NoteId, conflict: NoteConflictError): Promise<NoteConflictError> {
   try {
     const theirs = await guard.read(noteId);
-    return new NoteConflictError({ ...conflict.data, currentVersion: theirs.version }, conflict.message, { cause: conflict, theirs });
+    return new NoteConflictError(conflict.data, conflict.message, { cause: conflict, theirs });
   } catch {
     return conflict;
   }
@@ -328,19 +328,22 @@ export class GroupClient {
    * policy (verified, or any member under `invite-trust`).
    */
   handOverPending(groupId: GroupId): Promise<HandoverResult> {
-    return this.locked(groupId, async () => {
-      const record = await this.syncInternal(await this.record(groupId));
-      // Membership read from a view the server may be freezing decides nothing.
-      assertNotStale(record);
-      const generation = currentGeneration(record.state);
-      const seed = record.seeds.get(generation);
-      if (!seed) throw new GroupClientError('no-key', 'this device does not hold the current group key, so it cannot hand it over');
-      const pending = await call('reading key requests', () => this.api.mailbox.pending.query({ groupId }));
-      const requesters = pending.map((p) => p.fingerprint);
-      const { result, boxes } = await sealForRequests(record.state, this.identity, generation, seed, requesters, (fp) => this.trustOf(groupId, fp));
-      if (boxes.length > 0) await call('posting key boxes', () => this.api.boxes.post.mutate({ groupId, boxes }));
-      return result;
-    });
+    return this.locked(groupId, async () => this.handOverOn(await this.syncInternal(await this.record(groupId))));
+  }
+
+  /** `handOverPending` on a record synced inside the caller's lock. */
+  private async handOverOn(record: GroupRecord): Promise<HandoverResult> {
+    const { groupId } = record;
+    // Membership read from a view the server may be freezing decides nothing.
+    assertNotStale(record);
+    const generation = currentGeneration(record.state);
+    const seed = record.seeds.get(generation);
+    if (!seed) throw new GroupClientError('no-key', 'this device does not hold the current group key, so it cannot hand it over');
+    const pending = await call('reading key requests', () => this.api.mailbox.pending.query({ groupId }));
+    const requesters = pending.map((p) => p.fingerprint);
+    const { result, boxes } = await sealForRequests(record.state, this.identity, generation, seed, requesters, (fp) => this.trustOf(groupId, fp));
+    if (boxes.length > 0) await call('posting key boxes', () => this.api.boxes.post.mutate({ groupId, boxes }));
+    return result;
   }
 
   /**
@@ -545,20 +548,49 @@ export class GroupClient {
   /**
    * What changed in the group's notes since `since` (a cursor from an earlier answer; 0
    * for everything), listed and opened: one log sync (and the waiting key box, if this
-   * device lacks the current key) inside the group's lock, then the headers, then only
+   * device lacks the current key; and, on an admin device, the rotation the group owes,
+   * as `sync` does) inside the group's lock, then the headers, then only
    * the versions the caller does not hold yet (`known`). See note-feed.ts.
    * @throws {GroupClientError} `not-member` when the synced log no longer lists this
    *   device; `no-key` when the current key has not reached it.
    * @throws {LogVerificationError} when the log does not verify (nothing is listed).
    */
   changedNotes(groupId: GroupId, since: number, options: ChangedNotesOptions = {}): Promise<ChangedNotes> {
+    return this.locked(groupId, async () => this.changesOn(await this.upkept(groupId), since, options));
+  }
+
+  /**
+   * A group's periodic upkeep in one sync: what `changedNotes` does (the sync, the key
+   * upkeep `sync` does, the listing), then, with `handOver` and when this device is an
+   * admin on the synced log, what `handOverPending` does on that same log, in the same
+   * lock. A handover that fails (the server refused, or members' signed heads show
+   * this view is stale) is `handover: null` and does not lose the listing.
+   * @throws as `changedNotes`.
+   */
+  refresh(groupId: GroupId, since: number, options: ChangedNotesOptions & { handOver?: boolean } = {}): Promise<ChangedNotes & { handover: HandoverResult | null }> {
     return this.locked(groupId, async () => {
-      const record = await this.readyToRead(groupId);
-      if (!record.state.members.has(this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
-      if (!record.seeds.has(currentGeneration(record.state))) throw new GroupClientError('no-key', 'the current group key has not reached this device yet');
-      const meta = await this.metaOf(record);
-      return openChanges(this.api, await this.noteGuard(record), { state: record.state, meta, me: this.fingerprint }, since, options);
+      const record = await this.upkept(groupId);
+      const changes = await this.changesOn(record, since, options);
+      if (!options.handOver || !isAdmin(record.state, this.fingerprint)) return { ...changes, handover: null };
+      try {
+        return { ...changes, handover: await this.handOverOn(record) };
+      } catch (error) {
+        if (error instanceof ApiCallError || error instanceof GroupClientError || error instanceof PeerEvidenceError) return { ...changes, handover: null };
+        throw error;
+      }
     });
+  }
+
+  /** Synced, holding the current key if a box waits, and the key chain kept (`maintainKeys`). */
+  private async upkept(groupId: GroupId): Promise<GroupRecord> {
+    return this.maintainKeys(await this.readyToRead(groupId));
+  }
+
+  private async changesOn(record: GroupRecord, since: number, options: ChangedNotesOptions): Promise<ChangedNotes> {
+    if (!record.state.members.has(this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
+    if (!record.seeds.has(currentGeneration(record.state))) throw new GroupClientError('no-key', 'the current group key has not reached this device yet');
+    const meta = await this.metaOf(record);
+    return openChanges(this.api, await this.noteGuard(record), { state: record.state, meta, me: this.fingerprint }, since, options);
   }
 
   /**

@@ -28,35 +28,12 @@ import type { NoteEnvelope } from '../protocol/schemas.ts';
 import type { ApiClient } from './api-session.ts';
 import { ApiCallError, call } from './errors.ts';
 import type { NoteStore, SeenNote } from './note-store.ts';
+import type { NoteWarning, OpenedNote } from './opened-note.ts';
 
 /** Notes opened at once while listing (each is one call; the session batches up to 10 per request). */
 const OPEN_AT_ONCE = 40;
 
-/** A note version this device opened: signature checked, title and body decrypted. */
-export interface OpenedNote extends NotePlaintext {
-  noteId: NoteId;
-  version: number;
-  generation: number;
-  author: Fingerprint;
-  /** The author's clock when writing (signed, not verified against anything). */
-  at: number;
-  deleted: boolean;
-  /** What this device noticed about how the server served it (empty: nothing). */
-  warnings: NoteWarning[];
-}
-
-/**
- * A note shown, but with something to say about it:
- * - `rolled-back`: the server served this version as the newest, but this device has
- *   already seen `seenVersion`, a newer one;
- * - `late-from-departed`: written by a member who has since left or been removed, at a
- *   generation they held, and this device — tracking the group before they departed
- *   (log entry `departedSeq`) — did not see it before they did.
- */
-export type NoteWarning =
-  | { code: 'rolled-back'; message: string; seenVersion: number }
-  | { code: 'late-from-departed'; message: string; author: Fingerprint; departedSeq: number; how: 'removed' | 'left' | 'replaced' };
-export type NoteWarningCode = NoteWarning['code'];
+export type { NoteWarning, NoteWarningCode, OpenedNote } from './opened-note.ts';
 
 /** One line of a note list: the note's newest version, opened, or why it could not be. */
 export type ListedNote =
