@@ -9,6 +9,7 @@ import { Device, serverOf, type Context, type GlobalOptions } from './device.ts'
 import { CliError, EXIT, explain } from './errors.ts';
 import { stateDir } from './files.ts';
 import { processIo, type Io } from './io.ts';
+import { terminalSafe } from './output.ts';
 import * as identity from './commands/identity.ts';
 import * as groups from './commands/groups.ts';
 import * as joining from './commands/join.ts';
@@ -21,7 +22,9 @@ const json = () => new Option('--json', 'print the result as JSON (docs/CLI.md "
 
 type Handler = (ctx: Context, args: string[], options: Record<string, unknown>) => Promise<void>;
 
-export async function main(argv: string[], io: Io = processIo(), options: { now?: () => number } = {}): Promise<number> {
+export async function main(argv: string[], rawIo: Io = processIo(), options: { now?: () => number } = {}): Promise<number> {
+  // Names, titles and bodies come from other members: no control sequence reaches the terminal.
+  const io = terminalSafe(rawIo);
   let ctx: Context | undefined;
   let failure: unknown;
 

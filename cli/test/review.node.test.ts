@@ -154,4 +154,30 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
     }
     expect(existsSync(lock)).toBe(false);
   });
+
+  test('rename asked for the passphrase twice', async () => {
+    // One answer on the "terminal": a second question would get nothing and fail.
+    const ran = await bob.run(['rename', 'Robert'], { env: { CONCLAVE_PASSPHRASE: undefined }, answers: ['bob passphrase here'] });
+    expect(ran.code, ran.err).toBe(0);
+    expect(ran.out).toMatch(/Your name is now "Robert"/);
+    expect((await bob.json<{ displayName: string }>(['whoami'])).displayName).toBe('Robert');
+  });
+
+  test('titles and names from other members reached the terminal with escape sequences', async () => {
+    const evil = '\x1b[2J\x9b2J';
+    // (A joiner without generation 0 cannot publish its name: Ana's own stands in for one.)
+    await ana.ok(['rename', `Ana${evil}`]);
+    const { noteId } = await bob.json<{ noteId: string }>(['notes', 'put', groupId, '--title', `Title${evil}`], { stdin: `line one${evil}\nline two\n` });
+    const ls = await ana.run(['notes', 'ls', 'Club']);
+    const members = await ana.run(['group', 'members', 'Club']);
+    const cat = await ana.run(['notes', 'cat', 'Club', noteId]);
+    const rm = await ana.run(['notes', 'rm', 'Club', noteId], { answers: ['n'] });
+    for (const ran of [members, ls, cat, rm]) expect(`${ran.out}${ran.err}${ran.questions?.join('')}`).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(members.out).toMatch(/Ana\[2J2J/);
+    expect(ls.out).toMatch(/Title\[2J2J/);
+    expect(cat.out).toBe('line one[2J2J\nline two\n\n');
+    expect(rm.questions?.join('')).toMatch(/Delete "Title\[2J2J"/);
+    // JSON keeps the text as it is (escaped by JSON itself).
+    expect((await ana.json<{ title: string }>(['notes', 'cat', 'Club', noteId])).title).toBe(`Title${evil}`);
+  });
 });

@@ -8,7 +8,7 @@ import { paths, type Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { ensureDir, FILE_MODE } from '../files.ts';
 import { listWithNames } from '../names.ts';
-import { emit, iso, table } from '../output.ts';
+import { emit, iso, oneLine, table } from '../output.ts';
 import { resolveGroup, resolveNote } from '../resolve.ts';
 import { confirm } from './confirm.ts';
 import { warnVisible } from '../secret-input.ts';
@@ -188,7 +188,7 @@ export async function rm(device: Device, ref: string, noteRef: string, options: 
   const noteId = await findNote(device, groupId, noteRef);
   const current = await client.readNote(groupId, noteId);
   if (current.deleted) throw new CliError(EXIT.notFound, 'this note is already deleted');
-  await confirm(device.ctx, `Delete "${current.title}" for every member? Its history stays readable. [y/N] `);
+  await confirm(device.ctx, `Delete "${oneLine(current.title)}" for every member? Its history stays readable. [y/N] `);
   const written = await client.writeNote(groupId, { title: '', body: '' }, { noteId, version: current.version + 1, deleted: true });
-  emit(device.ctx, options.json, { groupId, ...written, deleted: true }, `Deleted "${current.title}" (version ${written.version} is the deletion).`);
+  emit(device.ctx, options.json, { groupId, ...written, deleted: true }, `Deleted "${oneLine(current.title)}" (version ${written.version} is the deletion).`);
 }

@@ -19,6 +19,8 @@ export interface Ran {
   code: number;
   out: string;
   err: string;
+  /** The questions asked on the "terminal" (in process only). */
+  questions?: string[];
 }
 
 export interface RunOptions {
@@ -53,17 +55,22 @@ export function cliDevice(server: string, passphrase: string, home = newHome()):
     let out = '';
     let err = '';
     const answers = options.answers ? [...options.answers] : null;
+    const questions: string[] = [];
+    const answer = async (question: string) => {
+      questions.push(question);
+      return answers?.shift() ?? '';
+    };
     const io: Io = {
       out: (t) => void (out += t),
       err: (t) => void (err += t),
       env: { ...env, ...options.env },
       readStdin: async () => options.stdin ?? '',
-      askSecret: answers ? async () => answers.shift() ?? '' : null,
-      ask: answers ? async () => answers.shift() ?? '' : null,
+      askSecret: answers ? answer : null,
+      ask: answers ? answer : null,
       runEditor: async (_command, file) => (options.editor ? options.editor(file) : 1),
     };
     const code = await main(args, io, options.now ? { now: options.now } : {});
-    return { code, out, err };
+    return { code, out, err, questions };
   };
   const device: CliDevice = {
     home,
