@@ -4,9 +4,10 @@
  * group's notes and publishes its own profile once it holds the key — as the extension
  * does, so both show the same names.
  */
-import { NoteConflictError, type ListedNote } from '@conclave/shared/client';
+import { NoteConflictError, type ChangedNotes, type ListedNote, type OpenedNote } from '@conclave/shared/client';
 import { META_TITLE, metaAuthorAllowed, metaBody, metaIndex, metaNoteId, parseMetaBody, type MetaSlot } from '@conclave/shared/crypto';
 import { currentGeneration } from '@conclave/shared/crypto';
+import type { GroupState } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { Device } from './device.ts';
 
@@ -52,6 +53,38 @@ export async function listWithNames(device: Device, groupId: GroupId): Promise<{
   await learnNames(device, groupId, notes, meta);
   await publishProfile(device, groupId);
   return { notes: notes.filter((n) => !meta.has(n.noteId)), meta };
+}
+
+/** Learns names from meta notes already opened with their bodies (nothing fetched). */
+function learnFromOpened(device: Device, groupId: GroupId, state: GroupState, opened: readonly OpenedNote[], meta: Map<NoteId, MetaSlot>): Promise<void> {
+  const groups: Array<{ groupId: GroupId; name: string; version: number }> = [];
+  const members: Array<{ groupId: GroupId; fingerprint: Fingerprint; name: string; version: number }> = [];
+  for (const note of opened) {
+    const slot = meta.get(note.noteId);
+    if (!slot || note.deleted || note.title !== META_TITLE || !metaAuthorAllowed(state, slot, note.author)) continue;
+    const knownVersion = slot.kind === 'group-name' ? device.names.groupNameVersion(groupId) : device.names.memberNameVersion(groupId, slot.member!);
+    if (knownVersion !== undefined && note.version <= knownVersion) continue;
+    const body = parseMetaBody(note.body);
+    if (!body || body.kind !== slot.kind) continue;
+    if (slot.kind === 'group-name') groups.push({ groupId, name: body.name, version: note.version });
+    else members.push({ groupId, fingerprint: slot.member!, name: body.name, version: note.version });
+  }
+  return device.names.learn({ groups, members });
+}
+
+/**
+ * Every note of a group opened once, bodies included, after one log sync (the SDK's
+ * `changedNotes` from cursor 0, which also reports notes that failed or vanished);
+ * learns names from its meta notes and publishes this device's profile. `notes` leaves
+ * the meta notes out.
+ * @throws the SDK's `no-key` / `not-member` (`GroupClientError`), a log that does not verify.
+ */
+export async function openAllWithNames(device: Device, groupId: GroupId): Promise<{ changes: ChangedNotes; notes: OpenedNote[] }> {
+  const client = await device.client();
+  const changes = await client.changedNotes(groupId, 0);
+  await learnFromOpened(device, groupId, changes.state, changes.opened, changes.meta);
+  await publishProfile(device, groupId);
+  return { changes, notes: changes.opened.filter((n) => !changes.meta.has(n.noteId)) };
 }
 
 /** Writes a new version of a meta note (the first, or the one after the newest). */

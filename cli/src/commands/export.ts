@@ -1,7 +1,8 @@
 /**
  * `conclave export <group> <dir>`: the group's notes as plaintext Markdown, one file per
  * note with its metadata in a front matter block, written only to this computer (the
- * directory is created mode 0700, each file 0600). Nothing is sent anywhere.
+ * directory is created mode 0700, each file 0600). Nothing is sent anywhere. The notes
+ * come from one SDK listing (`changedNotes` from 0: one log sync, each note fetched once).
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -9,9 +10,11 @@ import { currentGeneration } from '@conclave/shared/crypto';
 import type { Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { ensureDir, writeAtomic } from '../files.ts';
-import { listWithNames } from '../names.ts';
+import { openAllWithNames } from '../names.ts';
 import { emit, iso } from '../output.ts';
 import { resolveGroup } from '../resolve.ts';
+
+const VANISHED = 'the server no longer has this note, which this device saw, and it holds no signed deletion of it';
 
 /** A file name from a title: letters, digits and dashes, then the id's start so two equal titles never collide. */
 export function fileNameFor(title: string, noteId: string): string {
@@ -36,25 +39,21 @@ export async function exportGroup(device: Device, ref: string, dir: string, opti
   if (existsSync(target) && readdirSync(target).length > 0 && !options.force) {
     throw new CliError(EXIT.usage, `${target} is not empty: choose an empty or new directory (or pass --force to write into it).`);
   }
-  const client = await device.client();
-  const { notes } = await listWithNames(device, groupId);
-  const live = notes.filter((n) => !(n.ok && n.deleted));
+  // One listing: one log sync, every note fetched and opened once, bodies included.
+  const { changes, notes } = await openAllWithNames(device, groupId);
+  const live = notes.filter((n) => !n.deleted);
   const groupName = device.names.groupName(groupId) ?? null;
-  const state = await client.state(groupId);
+  const { state } = changes;
   ensureDir(target);
   const files: Array<{ noteId: string; file: string; title: string; version: number }> = [];
-  const skipped: Array<{ noteId: string; problem: string }> = [];
+  const skipped: Array<{ noteId: string; problem: string }> = [
+    ...changes.failed.filter((f) => !changes.meta.has(f.noteId)).map((f) => ({ noteId: f.noteId, problem: f.message })),
+    ...changes.vanished.filter((v) => !changes.meta.has(v.noteId)).map((v) => ({ noteId: v.noteId, problem: VANISHED })),
+  ];
   let done = 0;
-  for (const listed of live) {
+  for (const note of live) {
     done++;
     device.progress(`exporting ${done}/${live.length}`);
-    let note;
-    try {
-      note = await client.readNote(groupId, listed.noteId);
-    } catch (error) {
-      skipped.push({ noteId: listed.noteId, problem: (error as Error).message });
-      continue;
-    }
     const file = fileNameFor(note.title, note.noteId);
     const front = [
       '---',
