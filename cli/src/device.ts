@@ -15,6 +15,7 @@ import { readIfExists, writeAtomic } from './files.ts';
 import { readKeyFile, unlockKeyFile, type KeyFile } from './identity-file.ts';
 import type { Io } from './io.ts';
 import { lockStateDir } from './lock.ts';
+import { removeLeftoverEdits } from './edit-files.ts';
 import { NameBook, TrustBook } from './local.ts';
 import { FileKeyStore, FileNoteStore } from './stores.ts';
 
@@ -103,14 +104,46 @@ export class Device {
    * names read afresh under it: another process may have changed them meanwhile.
    */
   async locked<T>(work: () => Promise<T>): Promise<T> {
-    const release = await lockStateDir(this.ctx.global.home, { onWait: (pid) => this.progress(`Waiting for another conclave process (pid ${pid}) on ${this.ctx.global.home}…`) });
+    await this.lock();
     try {
-      this.trustBook = await TrustBook.open(this.ctx.global.home, this.keys.store);
-      this.nameBook = await NameBook.open(this.ctx.global.home, this.keys.store);
       return await work();
     } finally {
-      release();
+      this.unlockDir();
     }
+  }
+
+  /**
+   * Runs `work` (an editor) with the lock let go, and takes it again after: other
+   * commands, and `serve`'s handovers, need not wait for a person typing.
+   */
+  async outsideLock<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.release) return work();
+    this.unlockDir();
+    try {
+      return await work();
+    } finally {
+      await this.lock();
+    }
+  }
+
+  private release: (() => void) | undefined;
+
+  private async lock(): Promise<void> {
+    const home = this.ctx.global.home;
+    this.release = await lockStateDir(home, { onWait: (pid) => this.progress(`Waiting for another conclave process (pid ${pid}) on ${home}…`) });
+    try {
+      removeLeftoverEdits(paths(home).tmp);
+      this.trustBook = await TrustBook.open(home, this.keys.store);
+      this.nameBook = await NameBook.open(home, this.keys.store);
+    } catch (error) {
+      this.unlockDir();
+      throw error;
+    }
+  }
+
+  private unlockDir(): void {
+    this.release?.();
+    this.release = undefined;
   }
 
   /** The same unlocked device under another display name (after `rename`). */

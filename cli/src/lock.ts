@@ -22,7 +22,7 @@ export interface LockOptions {
   onWait?: (pid: number) => void;
 }
 
-function isRunning(pid: number): boolean {
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

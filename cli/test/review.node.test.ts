@@ -5,7 +5,7 @@
  * sequences from other members, meta notes overwritten, two processes on one directory.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
@@ -179,5 +179,26 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
     expect(rm.questions?.join('')).toMatch(/Delete "Title\[2J2J"/);
     // JSON keeps the text as it is (escaped by JSON itself).
     expect((await ana.json<{ title: string }>(['notes', 'cat', 'Club', noteId])).title).toBe(`Title${evil}`);
+  });
+
+  test('the plaintext of a note being edited survived Ctrl-C in tmp/edit-*', async () => {
+    const tmp = join(ana.home, 'tmp');
+    const gone = spawn('true');
+    await new Promise((resolve) => gone.once('exit', resolve));
+    const owner = spawn('sleep', ['60']);
+    try {
+      const leftovers = [join(tmp, 'edit-Ab12Cd'), join(tmp, `edit-${gone.pid}-Ab12Cd`)];
+      const running = join(tmp, `edit-${owner.pid}-Xy34Zw`);
+      for (const dir of [...leftovers, running]) {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'note.md'), 'plaintext left behind');
+      }
+      await ana.ok(['notes', 'ls', 'Club']);
+      for (const dir of leftovers) expect(existsSync(dir), dir).toBe(false);
+      // An editor that still runs (another process) keeps its file.
+      expect(existsSync(join(running, 'note.md'))).toBe(true);
+    } finally {
+      owner.kill();
+    }
   });
 });

@@ -1,12 +1,13 @@
 /** `conclave notes ls|cat|put|edit|rm`: the group's notes, read and written through the SDK. */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NoteConflictError, type GroupClient, type ListedNote } from '@conclave/shared/client';
 import { RESERVED_TITLE_PREFIX } from '@conclave/shared/crypto';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { paths, type Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
-import { ensureDir, FILE_MODE } from '../files.ts';
+import { FILE_MODE } from '../files.ts';
+import { newEditDir } from '../edit-files.ts';
 import { listWithNames } from '../names.ts';
 import { emit, iso, oneLine, table } from '../output.ts';
 import { resolveGroup, resolveNote } from '../resolve.ts';
@@ -161,13 +162,11 @@ export async function edit(device: Device, ref: string, noteRef: string, options
   const noteId = await findNote(device, groupId, noteRef);
   const current = await client.readNote(groupId, noteId);
   if (current.deleted) throw new CliError(EXIT.notFound, 'this note was deleted');
-  const tmpRoot = paths(device.ctx.global.home).tmp;
-  ensureDir(tmpRoot);
-  const dir = mkdtempSync(join(tmpRoot, 'edit-'));
+  const dir = newEditDir(paths(device.ctx.global.home).tmp);
   const file = join(dir, 'note.md');
   try {
     writeFileSync(file, editable(current.title, current.body), { mode: FILE_MODE });
-    const code = await device.ctx.io.runEditor(editor, file);
+    const code = await device.outsideLock(() => device.ctx.io.runEditor(editor, file));
     if (code !== 0) throw new CliError(EXIT.cancelled, `the editor exited with ${code}: nothing was saved.`);
     const next = parseEditable(readFileSync(file, 'utf8'));
     if (!next.title) throw new CliError(EXIT.usage, 'the first line (the title) is empty: nothing was saved.');
