@@ -6,6 +6,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { VANISHED } from '@conclave/shared/client';
 import { currentGeneration } from '@conclave/shared/crypto';
 import type { Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
@@ -13,8 +14,6 @@ import { ensureDir, writeAtomic } from '../files.ts';
 import { openAllWithNames } from '../names.ts';
 import { emit, iso } from '../output.ts';
 import { resolveGroup } from '../resolve.ts';
-
-const VANISHED = 'the server no longer has this note, which this device saw, and it holds no signed deletion of it';
 
 /** A file name from a title: letters, digits and dashes, then the id's start so two equal titles never collide. */
 export function fileNameFor(title: string, noteId: string): string {

@@ -25,7 +25,7 @@ import { fetchAndReplay, syncRecord } from './log-sync.ts';
 import { restoreFromCode } from './restore.ts';
 import { KeyedQueue, SessionKeeper } from './session-keeper.ts';
 import { sealForRequests, type HandoverResult } from './handover.ts';
-import { fetchNote, listHeaders, NoteGuard, NoteKeys, openListed, putNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
+import { fetchNote, listHeaders, NoteGuard, NoteKeys, putNote, VANISHED, type ListedNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
 import { MemoryNoteStore, type NoteStore } from './note-store.ts';
 import { openChanges, unreadAmong, type ChangedNotes, type ChangedNotesOptions } from './note-feed.ts';
 import { metaIndex, type MetaSlot } from '../crypto/meta-notes.ts';
@@ -500,10 +500,14 @@ export class GroupClient {
   listNotes(groupId: GroupId, options: { since?: number } = {}): Promise<NoteList> {
     return this.locked(groupId, async () => {
       const record = await this.readyToRead(groupId);
-      const since = options.since ?? 0;
-      const { items, cursor } = await listHeaders(this.api, groupId, since);
-      const notes = await openListed(await this.noteGuard(record), items, { full: since === 0 });
-      return { notes, cursor };
+      // The same listing and opening as `changedNotes` (note-feed.ts), given as one list in the server's order.
+      const changes = await openChanges(this.api, await this.noteGuard(record), { state: record.state, meta: await this.metaOf(record), me: this.fingerprint }, options.since ?? 0, {});
+      const byId = new Map<NoteId, ListedNote>();
+      for (const { body, ...rest } of changes.opened) byId.set(rest.noteId, { ok: true, ...rest, bodyBytes: new TextEncoder().encode(body).length });
+      for (const f of changes.failed) byId.set(f.noteId, { ok: false, noteId: f.noteId, version: f.version, author: f.author, reason: f.reason, message: f.message });
+      const notes = changes.headers.flatMap((h) => byId.get(h.noteId) ?? []);
+      for (const seen of changes.vanished) notes.push({ ok: false, noteId: seen.noteId, version: seen.version, author: seen.author, reason: 'vanished', message: VANISHED });
+      return { notes, cursor: changes.cursor };
     });
   }
 

@@ -26,7 +26,7 @@ import { ApiCallError } from './errors.ts';
 import { listHeaders, type NoteGuard, type OpenedNote } from './notes.ts';
 import type { SeenNote } from './note-store.ts';
 
-/** Notes opened at once (each one call; the session batches up to 10 per request). */
+/** Notes opened at once (each one call; the session batches up to 10 per request): the SDK's one batch-opening loop, for `changedNotes` and `listNotes`. */
 const OPEN_AT_ONCE = 40;
 
 /** A note version to open again at that version. */

@@ -30,9 +30,6 @@ import { ApiCallError, call } from './errors.ts';
 import type { NoteStore, SeenNote } from './note-store.ts';
 import type { NoteWarning, OpenedNote } from './opened-note.ts';
 
-/** Notes opened at once while listing (each is one call; the session batches up to 10 per request). */
-const OPEN_AT_ONCE = 40;
-
 export type { NoteWarning, NoteWarningCode, OpenedNote } from './opened-note.ts';
 
 /** One line of a note list: the note's newest version, opened, or why it could not be. */
@@ -113,34 +110,8 @@ export async function listHeaders(api: ApiClient, groupId: GroupId, since: numbe
   }
 }
 
-/**
- * Opens the listed versions; one damaged or unreadable note does not hide the others.
- * @param full the headers are a full listing (from cursor 0): a note this device saw
- *   that is missing from it, without a signed deletion, is listed as `vanished`.
- */
-export async function openListed(guard: NoteGuard, headers: NoteHeader[], options: { full?: boolean } = {}): Promise<ListedNote[]> {
-  const open = async (h: NoteHeader): Promise<ListedNote> => {
-    try {
-      const note = await guard.read(h.noteId, h.version, { asNewest: true });
-      const { body, ...rest } = note;
-      return { ok: true, ...rest, bodyBytes: new TextEncoder().encode(body).length };
-    } catch (error) {
-      if (!(error instanceof NoteOpenError)) throw error;
-      return { ok: false, noteId: h.noteId, version: h.version, author: h.author, reason: error.reason, message: error.message };
-    }
-  };
-  // A few HTTP batches in flight at a time, not one request per note all at once.
-  const listed: ListedNote[] = [];
-  for (let i = 0; i < headers.length; i += OPEN_AT_ONCE) listed.push(...(await Promise.all(headers.slice(i, i + OPEN_AT_ONCE).map(open))));
-  if (options.full) {
-    for (const seen of await guard.vanished(headers.map((h) => h.noteId))) {
-      listed.push({ ok: false, noteId: seen.noteId, version: seen.version, author: seen.author, reason: 'vanished', message: VANISHED });
-    }
-  }
-  return listed;
-}
-
-const VANISHED = 'the server no longer has this note, which this device saw, and it holds no signed deletion of it: the server removed it';
+/** Why a note this device saw is gone: the server dropped it without a signed deletion. */
+export const VANISHED = 'the server no longer has this note, which this device saw, and it holds no signed deletion of it: the server removed it';
 
 /** Versions of a note fetched at once while walking its chain. */
 const CHAIN_AT_ONCE = 10;
