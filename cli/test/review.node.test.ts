@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
+import { Device } from '../src/device.ts';
 import { EXIT } from '../src/errors.ts';
 import { cliDevice, type CliDevice } from './support/cli.ts';
 import { snapshot } from './support/scan.ts';
@@ -199,6 +200,29 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
       expect(existsSync(join(running, 'note.md'))).toBe(true);
     } finally {
       owner.kill();
+      rmSync(tmp, { recursive: true, force: true });
     }
+  });
+
+  test('notes rm, put --note and --batch overwrote meta notes (group name, profiles)', async () => {
+    const unlocked = await Device.unlock({ io: { out: () => {}, err: () => {}, env: ana.env, readStdin: async () => '', askSecret: null, ask: null, runEditor: async () => 1 }, global: { home: ana.home }, now: Date.now });
+    const meta = [...(await (await unlocked.client()).metaNotes(groupId as never)).keys()];
+    expect(meta.length).toBeGreaterThan(0);
+    const before = snapshot(ana.home);
+    for (const metaId of meta) {
+      for (const [args, stdin] of [
+        // (An id may start with "-": `--` and `--note=` keep it an argument.)
+        [['notes', 'rm', '--yes', 'Club', '--', metaId], ''],
+        [['notes', 'put', 'Club', `--note=${metaId}`, '--title', 'x'], 'overwritten'],
+        [['notes', 'put', 'Club', '--batch'], `${JSON.stringify({ note: metaId, body: 'overwritten' })}\n`],
+        [['notes', 'edit', 'Club', '--', metaId], ''],
+      ] as const) {
+        const ran = await ana.run([...args], { stdin, env: { EDITOR: 'true' } });
+        expect(ran.code, `${args.join(' ')}: ${ran.err}`).toBe(EXIT.refused);
+        expect(ran.err).toMatch(/keeps the group's name or a member's profile/);
+      }
+    }
+    expect(snapshot(ana.home)).toEqual(before);
+    expect((await ana.json<{ groups: Array<{ name: string }> }>(['group', 'list'])).groups[0]?.name).toBe('Club');
   });
 });

@@ -55,11 +55,26 @@ export async function cat(device: Device, ref: string, noteRef: string, options:
   emit(device.ctx, options.json, { groupId, noteId, title: note.title, body: note.body, version: note.version, author: note.author, authorName: device.names.memberName(note.author) ?? null, at: note.at, generation: note.generation, deleted: note.deleted, warnings: note.warnings.map((w) => w.message) }, note.body);
 }
 
-/** A note named by id, id prefix or title. */
-async function findNote(device: Device, groupId: GroupId, ref: string): Promise<NoteId> {
-  if (/^[A-Za-z0-9_-]{22}$/.test(ref)) return ref as NoteId;
-  const { notes } = await listWithNames(device, groupId);
-  return resolveNote(notes, ref).noteId;
+/**
+ * A note named by id, id prefix or title. To `write` (put --note, edit, rm, a batch
+ * line), a meta note — the group's name or a member's profile, which the CLI writes
+ * itself (names.ts) — is refused: overwriting it would rename the group or a member.
+ */
+async function findNote(device: Device, groupId: GroupId, ref: string, purpose: 'read' | 'write' = 'read'): Promise<NoteId> {
+  let noteId: NoteId;
+  if (/^[A-Za-z0-9_-]{22}$/.test(ref)) noteId = ref as NoteId;
+  else {
+    const { notes } = await listWithNames(device, groupId);
+    noteId = resolveNote(notes, ref).noteId;
+  }
+  if (purpose === 'write') await refuseMeta(device, groupId, [noteId]);
+  return noteId;
+}
+
+async function refuseMeta(device: Device, groupId: GroupId, noteIds: readonly NoteId[]): Promise<void> {
+  const meta = await (await device.client()).metaNotes(groupId);
+  const hit = noteIds.find((id) => meta.has(id));
+  if (hit) throw new CliError(EXIT.refused, `note ${hit} keeps the group's name or a member's profile: it is not written as a note (\`conclave rename\` changes your name). Nothing was written.`);
 }
 
 function checkTitle(title: string): string {
@@ -85,7 +100,7 @@ export async function put(device: Device, ref: string, options: { title?: string
   const body = options.body ?? (options.file ? readBody(options.file) : await device.ctx.io.readStdin());
   let written;
   if (options.note) {
-    const noteId = await findNote(device, groupId, options.note);
+    const noteId = await findNote(device, groupId, options.note, 'write');
     const current = await client.readNote(groupId, noteId);
     written = await writeVersion(client, groupId, { title: checkTitle(options.title ?? current.title), body }, noteId, current.version);
   } else {
@@ -122,6 +137,7 @@ async function putBatch(device: Device, groupId: GroupId, options: { json?: bool
       throw new CliError(EXIT.usage, `line ${i + 1} of the batch is not {"title": "…", "body": "…"} (or {"note": "<id>", "body": "…"}): nothing after line ${i} was written.`);
     }
   });
+  await refuseMeta(device, groupId, items.flatMap((item) => (item.note ? [item.note as NoteId] : [])));
   let done = 0;
   for (const item of items) {
     let written;
@@ -159,7 +175,7 @@ export async function edit(device: Device, ref: string, noteRef: string, options
   if (!editor) throw new CliError(EXIT.usage, 'no editor: set EDITOR (for example EDITOR=nano), or use `conclave notes put --note <note>`');
   const groupId = await resolveGroup(device, ref);
   const client = await device.client();
-  const noteId = await findNote(device, groupId, noteRef);
+  const noteId = await findNote(device, groupId, noteRef, 'write');
   const current = await client.readNote(groupId, noteId);
   if (current.deleted) throw new CliError(EXIT.notFound, 'this note was deleted');
   const dir = newEditDir(paths(device.ctx.global.home).tmp);
@@ -184,7 +200,7 @@ export async function edit(device: Device, ref: string, noteRef: string, options
 export async function rm(device: Device, ref: string, noteRef: string, options: { json?: boolean }): Promise<void> {
   const groupId = await resolveGroup(device, ref);
   const client = await device.client();
-  const noteId = await findNote(device, groupId, noteRef);
+  const noteId = await findNote(device, groupId, noteRef, 'write');
   const current = await client.readNote(groupId, noteId);
   if (current.deleted) throw new CliError(EXIT.notFound, 'this note is already deleted');
   await confirm(device.ctx, `Delete "${oneLine(current.title)}" for every member? Its history stays readable. [y/N] `);
