@@ -11,7 +11,9 @@
  *   1. Ana (extension) creates her identity and a group (verified people only) and
  *      writes two notes.
  *   2. Ana makes an invite and copies its code from the popup; the CLI device runs
- *      `init` and `join <code>`: it is a member, waiting for the key.
+ *      `init` and `join -` with the code piped in (`join <code>` works too, with a
+ *      warning that other local users see the arguments): it is a member, waiting for
+ *      the key.
  *   3. They verify each other: Ana opens the CLI member's verification tab, the CLI runs
  *      `verify <group> <Ana's fingerprint>`; the 60 digits read from the tab and from
  *      the CLI's output are the same. Ana types the number the CLI printed (her
@@ -168,7 +170,7 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
   );
 
   it(
-    '2. Ana copies an invite code from the popup; the CLI runs `init` and `join <code>`: a member, waiting for the key',
+    '2. Ana copies an invite code from the popup; the CLI runs `init` and `join` with it: a member, waiting for the key',
     () =>
       clock.run('2. CLI init and join', async () => {
         await anaPopup.reopen();
@@ -184,9 +186,10 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
         expect(who.displayName).toBe(CLI_NAME);
         expect(init.replace(/\s+/g, '')).toContain(cliFingerprint);
 
-        // The code as copied from the popup (the CLI takes the link too).
+        // The code as copied from the popup, piped in (`join -`: the CLI's advice, so that
+        // other local users do not see it among the process's arguments).
         const logBeforeJoin = api().apiLog().length;
-        const joined = await cli.json<{ groupId: string; hasKey: boolean; via: string | null }>(['join', invite.code]);
+        const joined = await cli.json<{ groupId: string; hasKey: boolean; via: string | null }>(['join', '-'], { input: `${invite.code}\n` });
         clock.mark('CLI: join');
         expect(api().apiLog().slice(logBeforeJoin)).toContain('mailbox.request');
         groupId = joined.groupId;
@@ -326,7 +329,11 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
         // Ana's browser stays open: her extension is online on the signaling server.
         const logBefore = api().apiLog().length;
         // The CLI's own wait for a peer is 20 s; the command gets more, for loading Node WebRTC on a busy machine.
-        const joined = await cli.json<{ groupId: string; hasKey: boolean; via: string | null; name: string | null }>(['--signal', api().signalingUrl, 'join', '--live', liveInvite.code], { timeoutMs: 120_000 });
+        // This time the whole link, piped in (the CLI takes a link or a code).
+        const joined = await cli.json<{ groupId: string; hasKey: boolean; via: string | null; name: string | null }>(['--signal', api().signalingUrl, 'join', '--live', '-'], {
+          input: `${liveInvite.link}\n`,
+          timeoutMs: 120_000,
+        });
         expect(joined).toMatchObject({ hasKey: true, via: 'peer', name: LIVE_GROUP });
         expect(cli.transcript.at(-1)!.stderr).toContain('Received the key live.');
         // Not from the mailbox: the CLI fetched no box (its one boxes.post is the box it
