@@ -12,10 +12,12 @@ import { DEFAULT_KDF, deriveAtRestKeys, KDF_BOUNDS, newSalt, open, seal, type At
 import { CliError, EXIT } from './errors.ts';
 import { readIfExists, writeAtomic } from './files.ts';
 
-const FORMAT = 'conclave-cli-identity/1';
+const FORMAT = 'conclave-cli-identity/2';
+/** Key files before the display name and KDF parameters were bound: still opened, rewritten as /2. */
+const FORMAT_V1 = 'conclave-cli-identity/1';
 
 const keyFileSchema = z.strictObject({
-  format: z.literal(FORMAT),
+  format: z.union([z.literal(FORMAT), z.literal(FORMAT_V1)]),
   displayName: z.string().min(1).max(80),
   fingerprint: z.string().regex(/^[a-z2-7]{52}$/),
   bundle: z.record(z.string(), z.unknown()),
@@ -40,8 +42,15 @@ export interface Unlocked {
   file: KeyFile;
 }
 
-function sealedWhat(fingerprint: string): string {
-  return `${FORMAT}|${fingerprint}`;
+/**
+ * The associated data of the sealed private keys: the format, the fingerprint, the
+ * display name and the Argon2id parameters, so none of the clear fields can be changed
+ * (a name shown to the person, a cheaper KDF) without the file failing to open.
+ */
+export function sealedWhat(file: Pick<KeyFile, 'format' | 'fingerprint' | 'displayName' | 'kdf'>): string {
+  if (file.format === FORMAT_V1) return `${FORMAT_V1}|${file.fingerprint}`;
+  const { alg, m, t, p, salt } = file.kdf;
+  return `${FORMAT}|${file.fingerprint}|${JSON.stringify([file.displayName, alg, m, t, p, salt])}`;
 }
 
 /** Reads and checks the key file's shape (no passphrase needed). */
@@ -74,11 +83,12 @@ export async function createKeyFile(path: string, displayName: string, passphras
   const seeds = new Uint8Array(64);
   seeds.set(signSeed, 0);
   seeds.set(boxSeed, 32);
-  const sealed = await seal(keys.identity, sealedWhat(identity.fingerprint), seeds);
+  const clear = { format: FORMAT, displayName, fingerprint: identity.fingerprint, bundle: identity.bundle as unknown as Record<string, unknown>, createdAt: now, kdf } as const;
+  const sealed = await seal(keys.identity, sealedWhat(clear), seeds);
   seeds.fill(0);
   signSeed.fill(0);
   boxSeed.fill(0);
-  const file: KeyFile = { format: FORMAT, displayName, fingerprint: identity.fingerprint, bundle: identity.bundle as unknown as Record<string, unknown>, createdAt: now, kdf, sealed: toBase64url(sealed) };
+  const file: KeyFile = { ...clear, sealed: toBase64url(sealed) };
   writeAtomic(path, `${JSON.stringify(file, null, 2)}\n`);
   return { identity, displayName, keys, file };
 }
@@ -102,20 +112,44 @@ export async function unlockKeyFile(path: string, passphrase: string): Promise<U
   const keys = await deriveAtRestKeys(passphrase, file.kdf, salt);
   let seeds: Uint8Array;
   try {
-    seeds = await open(keys.identity, sealedWhat(file.fingerprint), sealed);
+    seeds = await open(keys.identity, sealedWhat(file), sealed);
   } catch {
     throw new CliError(EXIT.passphrase, 'wrong passphrase: the key file did not open with this passphrase (or the file was altered). Nothing was changed. Type it again (or check CONCLAVE_PASSPHRASE).');
   }
   if (seeds.length !== 64) throw damaged(path);
   const identity = await identityFromKeyPairs(await keyPairFromSeed('Ed25519', seeds.subarray(0, 32)), await keyPairFromSeed('X25519', seeds.subarray(32)));
+  if (identity.fingerprint !== file.fingerprint) {
+    seeds.fill(0);
+    throw damaged(path);
+  }
+  // A /1 file is sealed again as /2, binding its name and parameters from now on.
+  const current = file.format === FORMAT ? file : await reseal(path, { ...file, format: FORMAT }, keys.identity, seeds);
   seeds.fill(0);
-  if (identity.fingerprint !== file.fingerprint) throw damaged(path);
-  return { identity, displayName: file.displayName, keys, file };
+  return { identity, displayName: current.displayName, keys, file: current };
 }
 
-/** Rewrites the key file with another display name (the sealed part is unchanged). */
-export function renameInKeyFile(path: string, file: KeyFile, displayName: string): KeyFile {
-  const next = { ...file, displayName };
-  writeAtomic(path, `${JSON.stringify(next, null, 2)}\n`);
-  return next;
+/** Seals the seeds again for `next` (its clear fields are in the associated data) and writes it. */
+async function reseal(path: string, next: KeyFile, identityKey: Uint8Array, seeds: Uint8Array): Promise<KeyFile> {
+  const file: KeyFile = { ...next, sealed: toBase64url(await seal(identityKey, sealedWhat(next), seeds)) };
+  writeAtomic(path, `${JSON.stringify(file, null, 2)}\n`);
+  return file;
+}
+
+/**
+ * Rewrites the key file with another display name: the name is bound into the sealed
+ * part's associated data, so the private keys are opened and sealed again.
+ * @throws {CliError} `passphrase` / `damaged` as `unlockKeyFile`.
+ */
+export async function renameInKeyFile(path: string, file: KeyFile, identityKey: Uint8Array, displayName: string): Promise<KeyFile> {
+  let seeds: Uint8Array;
+  try {
+    seeds = await open(identityKey, sealedWhat(file), fromBase64url(file.sealed));
+  } catch {
+    throw new CliError(EXIT.passphrase, 'the key file no longer opens with this passphrase (was it changed meanwhile?). Nothing was changed.');
+  }
+  try {
+    return await reseal(path, { ...file, format: FORMAT, displayName }, identityKey, seeds);
+  } finally {
+    seeds.fill(0);
+  }
 }

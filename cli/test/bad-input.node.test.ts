@@ -77,6 +77,7 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
       ['not text', Buffer.from('\0\0garbage'), EXIT.damaged, /is damaged/],
       ['sealed part cut', Buffer.from(JSON.stringify({ ...JSON.parse(good.toString()), sealed: 'AAAA' })), EXIT.damaged, /is damaged/],
       ...kdfDamages(good),
+      ['display name altered', Buffer.from(JSON.stringify({ ...JSON.parse(good.toString()), displayName: 'Mallory' })), EXIT.passphrase, /did not open with this passphrase \(or the file was altered\)/],
       ['sealed part altered', Buffer.from(good.toString().replace(/"sealed": "(.)/, (_m, c: string) => `"sealed": "${c === 'A' ? 'B' : 'A'}`)), EXIT.passphrase, /did not open with this passphrase/],
     ];
     try {

@@ -9,7 +9,10 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
+import { deriveAtRestKeys, open, seal } from '../src/at-rest.ts';
 import { Device } from '../src/device.ts';
+import { readKeyFile, sealedWhat } from '../src/identity-file.ts';
+import { fromBase64url, toBase64url } from '@conclave/shared/protocol';
 import { EXIT } from '../src/errors.ts';
 import { cliDevice, type CliDevice } from './support/cli.ts';
 import { snapshot } from './support/scan.ts';
@@ -224,5 +227,27 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
     }
     expect(snapshot(ana.home)).toEqual(before);
     expect((await ana.json<{ groups: Array<{ name: string }> }>(['group', 'list'])).groups[0]?.name).toBe('Club');
+  });
+
+  test('the key file did not bind its display name and Argon2id parameters; a /1 file still opens and is sealed again', async () => {
+    const path = join(ana.home, 'identity.json');
+    const file = readKeyFile(path);
+    expect(file.format).toBe('conclave-cli-identity/2');
+    const keys = await deriveAtRestKeys(ana.env.CONCLAVE_PASSPHRASE!, file.kdf, fromBase64url(file.kdf.salt));
+    const seeds = await open(keys.identity, sealedWhat(file), fromBase64url(file.sealed));
+    const v1 = { ...file, format: 'conclave-cli-identity/1', sealed: toBase64url(await seal(keys.identity, `conclave-cli-identity/1|${file.fingerprint}`, seeds)) };
+    writeFileSync(path, JSON.stringify(v1));
+    await ana.ok(['group', 'list', '--offline']);
+    const upgraded = readKeyFile(path);
+    expect(upgraded.format).toBe('conclave-cli-identity/2');
+    expect(await open(keys.identity, sealedWhat(upgraded), fromBase64url(upgraded.sealed))).toEqual(seeds);
+    // Renamed from /2: the name in clear matches the one bound.
+    await ana.ok(['rename', 'Ana']);
+    expect(readKeyFile(path).displayName).toBe('Ana');
+    writeFileSync(path, JSON.stringify({ ...readKeyFile(path), displayName: 'Mallory' }));
+    expect((await ana.run(['whoami'])).code).toBe(0);
+    expect((await ana.run(['group', 'list', '--offline'])).code).toBe(EXIT.passphrase);
+    writeFileSync(path, JSON.stringify({ ...readKeyFile(path), displayName: 'Ana' }));
+    await ana.ok(['group', 'list', '--offline']);
   });
 });

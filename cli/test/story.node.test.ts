@@ -15,7 +15,7 @@ import { startServer, type TestServer } from '../../storage-api/test/support/ser
 import { fromBase64url } from '@conclave/shared/protocol';
 import { deriveAtRestKeys, open } from '../src/at-rest.ts';
 import { Device } from '../src/device.ts';
-import { readKeyFile } from '../src/identity-file.ts';
+import { readKeyFile, sealedWhat } from '../src/identity-file.ts';
 import { stateDir } from '../src/files.ts';
 import { cliDevice, newHome, type CliDevice } from './support/cli.ts';
 import { filesUnder, findSecrets } from './support/scan.ts';
@@ -224,7 +224,7 @@ describe.sequential('the seed story, three CLI devices', { timeout: 120_000 }, (
     for (const [name, device] of Object.entries({ ana, bob, cleo, dee })) {
       const file = readKeyFile(join(device.home, 'identity.json'));
       const keys = await deriveAtRestKeys(device.env.CONCLAVE_PASSPHRASE!, file.kdf, fromBase64url(file.kdf.salt));
-      const privateSeeds = await open(keys.identity, `conclave-cli-identity/1|${file.fingerprint}`, fromBase64url(file.sealed));
+      const privateSeeds = await open(keys.identity, sealedWhat(file), fromBase64url(file.sealed));
       seeds[`${name}'s sign key`] = privateSeeds.slice(0, 32);
       seeds[`${name}'s box key`] = privateSeeds.slice(32);
     }

@@ -63,7 +63,7 @@ export async function rename(device: Device, name: string): Promise<void> {
   if (!trimmed || trimmed.length > 80) throw new CliError(EXIT.usage, 'a display name has 1 to 80 characters');
   const p = paths(device.ctx.global.home);
   // Unlocked once: the passphrase is asked (and stretched) one time.
-  const file = renameInKeyFile(p.keyFile, device.keyFile, trimmed);
+  const file = await renameInKeyFile(p.keyFile, device.keyFile, device.keys.identity, trimmed);
   const renamed = await device.renamed(trimmed, file);
   for (const groupId of await renamed.store.groups()) await publishProfile(renamed, groupId);
   emit(device.ctx, false, null, `Your name is now "${trimmed}" in every group.`);
