@@ -120,4 +120,17 @@ describe('changedNotes against a lying storage API (SQLite, tampered on disk)', 
     expect(flagged).toMatchObject({ title: 'Pay me', author: carl.fingerprint });
     expect(flagged?.warnings).toEqual([expect.objectContaining({ code: 'late-from-departed', author: carl.fingerprint, how: 'removed' })]);
   });
+
+  it('a listed version equal to one the caller could not open is opened as the newest: a rollback to it is still flagged', async () => {
+    const { noteId } = await ana.client.writeNote(groupId, { title: 'Rota', body: 'Mon' });
+    await ana.client.writeNote(groupId, { title: 'Rota', body: 'Tue' }, { noteId, version: 2 });
+    expect(await ben.client.readNote(groupId, noteId)).toMatchObject({ version: 2 });
+    operator.rollBack(groupId, noteId, 1);
+    // The caller's cache holds version 1 as a failure (say its key had not arrived) and asks to open it again.
+    const changes = await ben.client.changedNotes(groupId, 0, {
+      known: async (ids) => ids.map((id) => (id === noteId ? 1 : undefined)),
+      reopen: [{ noteId, version: 1, author: ana.fingerprint, at: 0 }],
+    });
+    expect(changes.opened.filter((n) => n.noteId === noteId)).toEqual([expect.objectContaining({ version: 1, warnings: [expect.objectContaining({ code: 'rolled-back', seenVersion: 2 })] })]);
+  });
 });

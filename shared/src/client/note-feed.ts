@@ -8,7 +8,8 @@
  *    memory of notes; a version that breaks them is a failure by name, not an error;
  * 3. versions the caller could not open before (`reopen`) are opened again at their
  *    version (a key or a member may have arrived since); one the server no longer
- *    serves is left as it was;
+ *    serves is left as it was; one the server lists at that same version is opened as
+ *    listed (as the newest, so a rollback to it is still flagged);
  * 4. a listed version older than the one the caller holds is reported (`older`: a
  *    rollback by the server, never opened);
  * 5. on a full listing (`since` 0, or `fullCheck`), notes this device saw that the
@@ -110,7 +111,19 @@ export async function openChanges(
   });
   const opening = new Set(listed.map((t) => t.noteId));
   const asked = typeof options.reopen === 'function' ? await options.reopen() : (options.reopen ?? []);
-  const reopen = asked.filter((t) => !opening.has(t.noteId));
+  // A failure at the very version the server lists now is opened as listed (the newest:
+  // a rollback to it is flagged), not as a version opened again at itself.
+  const listedAt = new Map(headers.map((h) => [h.noteId, h.version]));
+  const reopen: NoteTarget[] = [];
+  for (const t of asked) {
+    if (opening.has(t.noteId)) continue;
+    if (listedAt.get(t.noteId) === t.version) {
+      listed.push(t);
+      opening.add(t.noteId);
+    } else {
+      reopen.push(t);
+    }
+  }
 
   const open = async (target: NoteTarget, again: boolean): Promise<Outcome> => {
     try {
