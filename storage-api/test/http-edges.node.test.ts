@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiErrorOf, signIn } from '@conclave/shared/client';
-import { ApiCallError, call } from '@conclave/shared/client';
+import { ApiCallError } from '@conclave/shared/client';
 import { generationKeys } from '@conclave/shared/crypto';
 import { currentGeneration } from '@conclave/shared/crypto';
 import { generateIdentity, signLabelled } from '@conclave/shared/crypto';
@@ -202,8 +202,13 @@ describe.each(STORE_KINDS)('storage API edges over HTTP (%s)', (kind) => {
       (error: unknown) => error,
     );
     expect(apiErrorOf(failure)).toEqual({ code: 'TOO_MANY_REQUESTS' });
-    // The client layer turns it into an ApiCallError that says what to do.
-    const wrapped = await call('signing in', () => signIn(limited.url, owner.identity)).then(
+    // The client layer turns it into an ApiCallError that says what to do: a device signed
+    // in to a second limited server before it spends that server's allowance.
+    const second = await startServer(kind, { config: { rateLimitPerMinute: 10 } });
+    servers.push(second);
+    const device = await newDevice('Limited', second.url);
+    while ((await query(second.url, 'meta.version', undefined)).status !== 429);
+    const wrapped = await device.client.createGroup().then(
       () => null,
       (error: unknown) => error,
     );

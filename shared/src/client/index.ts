@@ -2,7 +2,8 @@
 export { signIn, apiErrorOf, isUnreachable, type ApiClient, type ApiSession } from './api-session.ts';
 export { GroupClient, type GroupClientOptions, type InviteOptions, type JoinResult, type HandoverResult } from './group-client.ts';
 export { MemoryKeyStore, type GroupRecord, type KeyStore } from './key-store.ts';
-export { ApiCallError, NoteConflictError, GroupClientError, call, type ClientFailure } from './errors.ts';
+export { ApiCallError, NoteConflictError, GroupClientError, type ClientFailure } from './errors.ts';
+/** How a joiner proves it holds an invite code (also what the storage API's tests sign with). */
 export { inviteLookupProof } from './join.ts';
 export type { HandoverSkip } from './handover.ts';
 export type { ListedNote, NoteList, NoteVersion, NoteWarning, NoteWarningCode, OpenedNote } from './notes.ts';
