@@ -5,7 +5,8 @@
  * machine can read either.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { CliError, EXIT } from './errors.ts';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -17,15 +18,73 @@ export function stateDir(option: string | undefined, env: Readonly<Record<string
   return resolve(option ?? env.CONCLAVE_HOME ?? join(homedir(), '.conclave'));
 }
 
+/**
+ * Creates `dir` (and missing parents) mode 0700. Only directories created here are
+ * chmodded (a umask cannot widen them, but be sure): an existing directory, such as an
+ * export target the person named, keeps its mode.
+ * @throws {CliError} `usage` when `dir` or a parent is a file.
+ */
 export function ensureDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+  let first: string | undefined;
+  try {
+    first = mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new CliError(EXIT.usage, `${dir} is a file, not a directory: name a directory (new or empty). Nothing was written.`);
+    throw error;
+  }
+  if (first === undefined) {
+    if (!statSync(dir).isDirectory()) throw new CliError(EXIT.usage, `${dir} is a file, not a directory: name a directory (new or empty). Nothing was written.`);
+    return;
+  }
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    chmodSync(d, DIR_MODE);
+    if (d === resolve(first) || dirname(d) === d) break;
+  }
+}
+
+/**
+ * A directory the person named to write into (`export`): new, or an existing directory.
+ * @throws {CliError} `usage` when it is a file (or something else that is not a directory).
+ */
+export function checkTargetDir(dir: string): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') isDir = false;
+    else throw error;
+  }
+  if (!isDir) throw new CliError(EXIT.usage, `${dir} is a file, not a directory: name a directory (new or empty). Nothing was written.`);
+}
+
+/** Tightens a directory that belongs to conclave (the state directory) to 0700. */
+export function ensurePrivateDir(dir: string): void {
+  ensureDir(dir);
   chmodSync(dir, DIR_MODE);
 }
 
-/** Writes `data` to `path` atomically, mode 0600. */
-export function writeAtomic(path: string, data: string | Uint8Array): void {
-  ensureDir(dirname(path));
+/**
+ * Writes a file that must not exist yet (an export): written whole to a temporary file,
+ * then linked into place, which fails if the name is taken meanwhile.
+ * @throws {CliError} `usage` when `path` exists.
+ */
+export function writeNew(path: string, data: string | Uint8Array): void {
   const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileAt(temp, data);
+  try {
+    linkSync(temp, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new CliError(EXIT.usage, `${path} already exists: nothing was overwritten (pass --force to replace it).`);
+    throw error;
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+function writeFileAt(temp: string, data: string | Uint8Array): void {
   const fd = openSync(temp, 'wx', FILE_MODE);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
@@ -36,6 +95,13 @@ export function writeAtomic(path: string, data: string | Uint8Array): void {
     throw error;
   }
   closeSync(fd);
+}
+
+/** Writes `data` to `path` atomically, mode 0600. */
+export function writeAtomic(path: string, data: string | Uint8Array): void {
+  ensureDir(dirname(path));
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileAt(temp, data);
   renameSync(temp, path);
 }
 

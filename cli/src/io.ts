@@ -5,6 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { CliError, EXIT } from './errors.ts';
+
+/** What Ctrl-C at a question on the terminal throws: the person cancelled (exit 10), not a bug. */
+export function interrupted(): CliError {
+  return new CliError(EXIT.cancelled, 'cancelled: nothing was done.');
+}
 
 export interface Io {
   /** Results (what a script reads): plain text or JSON. */
@@ -45,8 +51,9 @@ function askTerminal(question: string, secret: boolean): Promise<string> {
       resolve(answer);
     });
     rl.once('SIGINT', () => {
+      if (secret) process.stderr.write('\n');
       rl.close();
-      reject(new Error('interrupted'));
+      reject(interrupted());
     });
   });
 }

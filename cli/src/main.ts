@@ -7,7 +7,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Device, serverOf, type Context, type GlobalOptions } from './device.ts';
 import { CliError, EXIT, explain } from './errors.ts';
-import { stateDir } from './files.ts';
+import { checkTargetDir, stateDir } from './files.ts';
+import { resolve } from 'node:path';
 import { processIo, type Io } from './io.ts';
 import { terminalSafe } from './output.ts';
 import * as identity from './commands/identity.ts';
@@ -114,7 +115,12 @@ export async function main(argv: string[], rawIo: Io = processIo(), options: { n
   note.command('edit <group> <note>').description('edit a note in $VISUAL or $EDITOR (first line: the title)').addOption(json()).action(run(onDevice((d, [g, n], o) => notes.edit(d, g!, n!, o))));
   note.command('rm <group> <note>').description('delete a note for every member (a signed deletion)').addOption(json()).action(run(onDevice((d, [g, n], o) => notes.rm(d, g!, n!, o))));
 
-  program.command('export <group> <dir>').description('write the group\'s notes as Markdown files into a local directory (plaintext)').option('--force', 'write into a directory that is not empty').addOption(json()).action(run(onDevice((d, [g, dir], o) => exportGroup(d, g!, dir!, o))));
+  program.command('export <group> <dir>').description('write the group\'s notes as Markdown files into a local directory (plaintext)').option('--force', 'write into a directory that is not empty').addOption(json()).action(
+      run(onDevice((d, [g, dir], o) => {
+        checkTargetDir(resolve(dir!));
+        return exportGroup(d, g!, dir!, o);
+      })),
+    );
   program
     .command('serve')
     .description('stay online as a key holder and hand the key live to members who ask (needs --signal and Node WebRTC)')

@@ -5,7 +5,8 @@
  * sequences from other members, meta notes overwritten, two processes on one directory.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
@@ -171,18 +172,18 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
     const evil = '\x1b[2J\x9b2J';
     // (A joiner without generation 0 cannot publish its name: Ana's own stands in for one.)
     await ana.ok(['rename', `Ana${evil}`]);
-    const { noteId } = await bob.json<{ noteId: string }>(['notes', 'put', groupId, '--title', `Title${evil}`], { stdin: `line one${evil}\nline two\n` });
+    const { noteId } = JSON.parse(await bob.ok(['notes', 'put', '--json', '--title', `Title${evil}`, '--', groupId], { stdin: `line one${evil}\nline two\n` })) as { noteId: string };
     const ls = await ana.run(['notes', 'ls', 'Club']);
     const members = await ana.run(['group', 'members', 'Club']);
-    const cat = await ana.run(['notes', 'cat', 'Club', noteId]);
-    const rm = await ana.run(['notes', 'rm', 'Club', noteId], { answers: ['n'] });
+    const cat = await ana.run(['notes', 'cat', 'Club', '--', noteId]);
+    const rm = await ana.run(['notes', 'rm', 'Club', '--', noteId], { answers: ['n'] });
     for (const ran of [members, ls, cat, rm]) expect(`${ran.out}${ran.err}${ran.questions?.join('')}`).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
     expect(members.out).toMatch(/Ana\[2J2J/);
     expect(ls.out).toMatch(/Title\[2J2J/);
     expect(cat.out).toBe('line one[2J2J\nline two\n\n');
     expect(rm.questions?.join('')).toMatch(/Delete "Title\[2J2J"/);
     // JSON keeps the text as it is (escaped by JSON itself).
-    expect((await ana.json<{ title: string }>(['notes', 'cat', 'Club', noteId])).title).toBe(`Title${evil}`);
+    expect((JSON.parse(await ana.ok(['notes', 'cat', '--json', 'Club', '--', noteId])) as { title: string }).title).toBe(`Title${evil}`);
   });
 
   test('the plaintext of a note being edited survived Ctrl-C in tmp/edit-*', async () => {
@@ -249,5 +250,37 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
     expect((await ana.run(['group', 'list', '--offline'])).code).toBe(EXIT.passphrase);
     writeFileSync(path, JSON.stringify({ ...readKeyFile(path), displayName: 'Ana' }));
     await ana.ok(['group', 'list', '--offline']);
+  });
+
+  test('join --wait was checked only after the invite was used up', async () => {
+    const hal = cliDevice(server.url, 'hal passphrase here');
+    await hal.ok(['init', '--name', 'Hal']);
+    const invite = await ana.json<{ code: string }>(['group', 'invite', 'Club', '--prekeyed']);
+    const bad = await hal.run(['join', '--wait', 'soon', '-'], { stdin: invite.code });
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.err).toMatch(/--wait takes a number of seconds/);
+    expect(JSON.parse(await hal.ok(['join', '-', '--json'], { stdin: invite.code }))).toMatchObject({ hasKey: true });
+  });
+
+  test('export made a directory it did not create 0700, and a file as target was a bug', async () => {
+    const mine = mkdtempSync(join(tmpdir(), 'conclave-export-target-'));
+    chmodSync(mine, 0o755);
+    await ana.ok(['export', 'Club', mine]);
+    expect((statSync(mine).mode & 0o777).toString(8)).toBe('755');
+    const made = join(mine, 'new', 'deeper');
+    await ana.ok(['export', 'Club', made]);
+    for (const dir of [join(mine, 'new'), made]) expect((statSync(dir).mode & 0o777).toString(8)).toBe('700');
+    const file = join(mine, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const ran = await ana.run(['export', 'Club', file]);
+    expect(ran.code, ran.err).toBe(EXIT.usage);
+    expect(ran.err).toMatch(/is a file, not a directory/);
+    expect(readFileSync(file, 'utf8')).toBe('not a directory');
+  });
+
+  test('Ctrl-C at the passphrase prompt was reported as a bug', async () => {
+    const ran = await ana.run(['group', 'list'], { env: { CONCLAVE_PASSPHRASE: undefined }, answers: [], interrupt: true });
+    expect(ran.code).toBe(EXIT.cancelled);
+    expect(ran.err).toMatch(/cancelled: nothing was done/);
   });
 });

@@ -3,7 +3,7 @@ import { shortFingerprint } from '@conclave/shared/crypto';
 import type { Fingerprint } from '@conclave/shared/protocol';
 import { passphraseOf, paths, type Device, readConfig, serverOf, writeConfig, type Context } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
-import { ensureDir, readIfExists } from '../files.ts';
+import { ensurePrivateDir, readIfExists } from '../files.ts';
 import { createKeyFile, readKeyFile, renameInKeyFile } from '../identity-file.ts';
 import { emit } from '../output.ts';
 import { publishProfile } from '../names.ts';
@@ -26,7 +26,7 @@ export async function init(ctx: Context, options: { name?: string; json?: boolea
     const again = await ctx.io.askSecret('The same passphrase again: ');
     if (again !== passphrase) throw new CliError(EXIT.passphrase, 'the two passphrases differ; nothing was created. Run `conclave init` again.');
   }
-  ensureDir(home);
+  ensurePrivateDir(home);
   const server = serverOf(ctx);
   if (server) writeConfig(home, { ...readConfig(home), server });
   const made = await createKeyFile(p.keyFile, name, passphrase, ctx.now());

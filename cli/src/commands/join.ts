@@ -43,6 +43,9 @@ async function waitForKey(device: Device, groupId: GroupId, seconds: number): Pr
 }
 
 export async function join(device: Device, arg: string | undefined, options: { wait?: string; live?: boolean; json?: boolean }): Promise<void> {
+  // Checked before the invite is used: a typo here must not cost the invite.
+  const seconds = options.wait === undefined ? undefined : Number(options.wait);
+  if (seconds !== undefined && (options.wait!.trim() === '' || !Number.isFinite(seconds) || seconds < 0)) throw new CliError(EXIT.usage, '--wait takes a number of seconds');
   const text = await secretInput(device.ctx, arg, { what: 'invite', env: 'CONCLAVE_INVITE', prompt: 'Invite link or code (not shown): ', usage: 'conclave join' });
   const { code, inviterName } = parseInviteText(text);
   const client = await device.client();
@@ -54,9 +57,7 @@ export async function join(device: Device, arg: string | undefined, options: { w
     hasKey = await tryLiveHandover(device, groupId);
     if (hasKey) via = 'peer';
   }
-  if (!hasKey && options.wait !== undefined) {
-    const seconds = Number(options.wait);
-    if (!Number.isFinite(seconds) || seconds < 0) throw new CliError(EXIT.usage, '--wait takes a number of seconds');
+  if (!hasKey && seconds !== undefined) {
     hasKey = await waitForKey(device, groupId, seconds);
     if (hasKey) via = 'mailbox';
   }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/main.ts';
-import type { Io } from '../../src/io.ts';
+import { interrupted, type Io } from '../../src/io.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/conclave.js', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -31,6 +31,8 @@ export interface RunOptions {
   editor?: (file: string) => Promise<number>;
   /** This device's clock for the command. */
   now?: () => number;
+  /** Ctrl-C at the first question on the "terminal" (what the real terminal reader throws). */
+  interrupt?: boolean;
 }
 
 export interface CliDevice {
@@ -58,6 +60,7 @@ export function cliDevice(server: string, passphrase: string, home = newHome()):
     const questions: string[] = [];
     const answer = async (question: string) => {
       questions.push(question);
+      if (options.interrupt) throw interrupted();
       return answers?.shift() ?? '';
     };
     const io: Io = {
