@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { supersedes, type GroupRecord, type KeyStore, type NoteStore, type SeenNote } from '@conclave/shared/client';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
+import { z } from 'zod';
 import { open, seal } from './at-rest.ts';
 import { CliError, EXIT } from './errors.ts';
 import { readIfExists, removeFile, writeAtomic } from './files.ts';
@@ -70,6 +71,17 @@ export class FileKeyStore implements KeyStore {
   }
 }
 
+const seenNoteSchema = z.looseObject({
+  noteId: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+  version: z.number().int().min(1),
+  hash: z.string(),
+  generation: z.number().int().min(0),
+  author: z.string().regex(/^[a-z2-7]{52}$/),
+  deleted: z.boolean(),
+  seenAtSeq: z.number().int().min(0),
+});
+const notesFileSchema = z.strictObject({ from: z.number().int().min(0), notes: z.record(z.string(), seenNoteSchema) });
+
 interface NotesFile {
   from: number;
   notes: Record<string, SeenNote>;
@@ -108,7 +120,9 @@ export class FileNoteStore implements NoteStore {
     if (!raw) return undefined;
     let file: NotesFile;
     try {
-      file = JSON.parse(raw.toString('utf8')) as NotesFile;
+      const parsed = notesFileSchema.parse(JSON.parse(raw.toString('utf8')));
+      if (Object.entries(parsed.notes).some(([id, note]) => note.noteId !== id)) throw new Error('key');
+      file = parsed as unknown as NotesFile;
     } catch {
       throw new CliError(EXIT.damaged, `the notes file ${path} is damaged. Nothing was changed. Put back a backup, or delete it: this device then tracks the group's notes afresh from now on.`);
     }

@@ -4,7 +4,7 @@
  * documented non-zero exit code (src/errors.ts, docs/CLI.md), no stack trace, and
  * nothing lost: every file of the state directory is byte for byte what it was.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
@@ -105,6 +105,44 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
     } finally {
       writeFileSync(file!, good);
     }
+  });
+
+  test('damaged notes, names, trust and settings files', async () => {
+    await ana.ok(['notes', 'ls', 'Club']);
+    const [notesFile] = Object.keys(snapshot(join(ana.home, 'notes')));
+    const flip = (bytes: Buffer) => {
+      const copy = Buffer.from(bytes);
+      copy[copy.length - 1]! ^= 1;
+      return copy;
+    };
+    const cases: Array<[string, string, (good: Buffer) => Buffer, RegExp]> = [
+      ['notes file: null', notesFile!, () => Buffer.from('null'), /the notes file .* is damaged/],
+      ['notes file: wrong shape', notesFile!, () => Buffer.from(JSON.stringify({ from: 'x', notes: [] })), /the notes file .* is damaged/],
+      ['notes file: not JSON', notesFile!, () => Buffer.from('{'), /the notes file .* is damaged/],
+      ['names file', join(ana.home, 'names.sealed'), flip, /the names file .* does not open/],
+      ['settings file', join(ana.home, 'config.json'), () => Buffer.from('{"server": 42}'), /the settings file .* is damaged/],
+    ];
+    for (const [what, path, damage, message] of cases) {
+      const good = readFileSync(path);
+      writeFileSync(path, damage(good));
+      try {
+        await unchanged(ana, () => ana.run(['notes', 'ls', 'Club'], { env: { CONCLAVE_SERVER: undefined } }), EXIT.damaged, message).catch((error: Error) => {
+          throw new Error(`${what}: ${error.message}`);
+        });
+      } finally {
+        writeFileSync(path, good);
+      }
+    }
+    // A trust file that does not open (sealed under the store key since the review).
+    await ana.ok(['notes', 'ls', 'Club']);
+    const trust = join(ana.home, 'trust.sealed');
+    writeFileSync(trust, Buffer.from('not sealed at all'));
+    try {
+      await unchanged(ana, () => ana.run(['notes', 'ls', 'Club']), EXIT.damaged, /the trust file .* does not open/);
+    } finally {
+      rmSync(trust);
+    }
+    expect(await ana.ok(['notes', 'cat', 'Club', 'kept'])).toBe('still here\n');
   });
 
   test('an unreachable server', async () => {
