@@ -38,7 +38,8 @@ describe('join --live', { timeout: 120_000 }, () => {
     const { link } = await ana.json<{ link: string }>(['group', 'invite', 'Live']);
     const anaFp = (await ana.json<{ fingerprint: string }>(['whoami'])).fingerprint;
 
-    const serving = ana.run(['serve', '--for', '15'], { env: { CONCLAVE_SIGNAL: signalUrl } });
+    // A real process, stopped by Ctrl-C (SIGINT) once the join has returned: no timing to guess.
+    const serving = ana.start(['serve'], { env: { CONCLAVE_SIGNAL: signalUrl } });
     await vi.waitFor(() => expect(signaling.online()).toContain(anaFp), { timeout: 20_000, interval: 50 });
 
     const joined = await bob.run(['join', link, '--live', '--json'], { env: { CONCLAVE_SIGNAL: signalUrl } });
@@ -47,7 +48,10 @@ describe('join --live', { timeout: 120_000 }, () => {
     expect(joined.err).toMatch(/Received the key live/);
     expect(await bob.ok(['notes', 'cat', 'Live', 'Before Bob'])).toBe('written before Bob joined\n');
 
-    const served = await serving;
+    // serve holds the state directory's lock per handover only: Ana's other commands run beside it.
+    expect(await ana.ok(['notes', 'cat', 'Live', 'Before Bob'])).toBe('written before Bob joined\n');
+    serving.child.kill('SIGINT');
+    const served = await serving.done;
     expect(served.code).toBe(0);
     expect(served.out).toMatch(/Handed the key \(generation 0\) to .*, live\./);
   });

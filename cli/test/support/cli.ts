@@ -4,7 +4,7 @@
  * process through the bin (`node cli/bin/conclave.js`), to prove the bin, exit codes and
  * file modes.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,8 @@ export interface CliDevice {
   json<T = Record<string, unknown>>(args: string[], options?: RunOptions): Promise<T>;
   /** The real bin in a child process. */
   spawn(args: string[], options?: { env?: Record<string, string | undefined>; stdin?: string }): Promise<Ran>;
+  /** The real bin in a child process, with its handle (to signal it), and its result once it exits. */
+  start(args: string[], options?: { env?: Record<string, string | undefined> }): { child: ChildProcess; done: Promise<Ran> };
 }
 
 export function newHome(prefix = 'conclave-cli-'): string {
@@ -86,6 +88,16 @@ export function cliDevice(server: string, passphrase: string, home = newHome()):
     },
     async json<T>(args: string[], options?: RunOptions) {
       return JSON.parse(await device.ok([...args, '--json'], options)) as T;
+    },
+    start(args, options = {}) {
+      let child!: ChildProcess;
+      const done = new Promise<Ran>((resolve) => {
+        child = execFile(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, ...env, ...options.env }, timeout: 120_000 }, (error, stdout, stderr) => {
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout, err: stderr });
+        });
+        child.stdin?.end();
+      });
+      return { child, done };
     },
     spawn(args, options = {}) {
       return new Promise((resolve) => {
