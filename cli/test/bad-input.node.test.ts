@@ -8,6 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
+import { replaceHeadWithUnsignedMember } from '../../e2e/support/tamper.ts';
 import { EXIT } from '../src/errors.ts';
 import { cliDevice, type CliDevice, type Ran } from './support/cli.ts';
 import { snapshot } from './support/scan.ts';
@@ -141,6 +142,18 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
       await unchanged(ana, () => ana.run(['notes', 'ls', 'Club']), EXIT.damaged, /the trust file .* does not open/);
     } finally {
       rmSync(trust);
+    }
+    expect(await ana.ok(['notes', 'cat', 'Club', 'kept'])).toBe('still here\n');
+  });
+
+  test('a server answer that fails verification: exit 9, nothing adopted', async () => {
+    const { groups } = await ana.json<{ groups: Array<{ groupId: string }> }>(['group', 'list']);
+    const forged = await replaceHeadWithUnsignedMember(join(server.dataDir!, 'conclave.sqlite'), groups[0]!.groupId);
+    try {
+      await unchanged(ana, () => ana.run(['group', 'list']), EXIT.integrity, /did not verify, so nothing was adopted/);
+      await unchanged(ana, () => ana.run(['notes', 'ls', 'Club']), EXIT.integrity, /did not verify/);
+    } finally {
+      forged.undo();
     }
     expect(await ana.ok(['notes', 'cat', 'Club', 'kept'])).toBe('still here\n');
   });
