@@ -3,9 +3,8 @@
  * the cache just opened (note-cache.ts), publishing this device's own profile, and
  * writing the group's name.
  */
-import { NoteConflictError } from '@conclave/shared/client';
-import type { OpenedNote } from '@conclave/shared/client';
-import { META_TITLE, metaAuthorAllowed, metaBody, parseMetaBody, type GroupState, type MetaSlot } from '@conclave/shared/crypto';
+import type { MetaNames } from '@conclave/shared/client';
+import { META_TITLE, parseMetaBody, type MetaSlot } from '@conclave/shared/crypto';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { loadIdentity } from '../db/identity.ts';
 import { groupRowOf, updateGroupRow } from '../db/key-store.ts';
@@ -14,8 +13,6 @@ import type { Ctx } from './context.ts';
 import { holdsCurrentKey } from './group-state.ts';
 import { cachedNote, keepNewer, openedRow } from './note-rows.ts';
 
-const WRITE_ATTEMPTS = 3;
-
 /** The note id of one meta note of a group (the SDK derives them from this device's keys), or undefined while it holds no key. */
 async function metaIdOf(connection: Connection, groupId: GroupId, slot: MetaSlot): Promise<NoteId | undefined> {
   for (const [id, s] of await connection.client.metaNotes(groupId)) if (s.kind === slot.kind && s.member === slot.member) return id;
@@ -23,45 +20,28 @@ async function metaIdOf(connection: Connection, groupId: GroupId, slot: MetaSlot
 }
 
 /**
- * Learns names from meta notes this device has just opened (each newer than what it
- * had cached): a profile counts only from the member it names, the group's name only
- * from an admin or the creator, and only a body this version understands.
+ * Keeps the names the SDK read from meta notes it has just opened (`ChangedNotes.names`:
+ * who may write each already applied there).
  * @returns true when a name (of the group or a member) changed.
  */
-export async function learnFromMeta(ctx: Ctx, groupId: GroupId, state: GroupState, meta: Map<NoteId, MetaSlot>, opened: OpenedNote[]): Promise<boolean> {
+export async function learnFromMeta(ctx: Ctx, groupId: GroupId, names: MetaNames): Promise<boolean> {
   let changed = false;
-  for (const note of opened) {
-    const slot = meta.get(note.noteId);
-    if (!slot || note.deleted || note.title !== META_TITLE || !metaAuthorAllowed(state, slot, note.author)) continue;
-    const body = parseMetaBody(note.body);
-    if (!body || body.kind !== slot.kind) continue;
-    if (body.kind === 'profile') changed = (await ctx.trust.learnName(note.author, body.name)) || changed;
-    else {
-      const row = await groupRowOf(ctx.db, groupId);
-      if (row && row.name !== body.name) {
-        await updateGroupRow(ctx.db, groupId, { name: body.name });
-        changed = true;
-      }
+  for (const [member, { name }] of names.profiles) changed = (await ctx.trust.learnName(member, name)) || changed;
+  if (names.groupName) {
+    const row = await groupRowOf(ctx.db, groupId);
+    if (row && row.name !== names.groupName.name) {
+      await updateGroupRow(ctx.db, groupId, { name: names.groupName.name });
+      changed = true;
     }
   }
   return changed;
 }
 
-/** Writes a new version of a meta note (the first, or the one after the newest). */
+/** Writes a new version of a meta note through the SDK (which retries after a concurrent write) and caches it. */
 async function writeMeta(ctx: Ctx, connection: Connection, groupId: GroupId, slot: MetaSlot, name: string): Promise<void> {
-  const noteId = await metaIdOf(connection, groupId, slot);
-  if (!noteId) return;
-  let version = ((await cachedNote(ctx, groupId, noteId))?.version ?? 0) + 1;
-  for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-    try {
-      const written = await connection.client.writeNote(groupId, { title: META_TITLE, body: metaBody(slot.kind, name) }, { noteId, version });
-      await keepNewer(ctx, [openedRow(groupId, { noteId, version: written.version, title: META_TITLE, author: connection.identity.fingerprint, at: ctx.now(), deleted: false }, slot)]);
-      return;
-    } catch (error) {
-      if (!(error instanceof NoteConflictError)) throw error;
-      version = error.currentVersion + 1;
-    }
-  }
+  const written = await connection.client.publishMeta(groupId, slot, name);
+  if (!written) return;
+  await keepNewer(ctx, [openedRow(groupId, { noteId: written.noteId, version: written.version, title: META_TITLE, author: connection.identity.fingerprint, at: ctx.now(), deleted: false }, slot)]);
 }
 
 /** Publishes the group's name (an admin names or renames it). */

@@ -120,6 +120,6 @@ export async function refreshNotes(ctx: Ctx, connection: Connection, groupId: Gr
   if (rollbacks > 0) console.warn(`conclave: the storage API listed ${rollbacks} note(s) at an older version than this device already read; the newer ones are kept`);
   if (vanished > 0) console.warn(`conclave: the storage API no longer lists ${vanished} note(s) this device saw, without a signed deletion`);
 
-  const namesChanged = await learnFromMeta(ctx, groupId, state, meta, changes.opened);
+  const namesChanged = await learnFromMeta(ctx, groupId, changes.names);
   return { since, cursor: changes.cursor, headers: changes.headers, unread: changes.unread, state, meta, written, rollbacks, vanished, namesChanged, handover: changes.handover };
 }

@@ -28,7 +28,7 @@ import { sealForRequests, type HandoverResult } from './handover.ts';
 import { fetchNote, listHeaders, NoteGuard, NoteKeys, putNote, VANISHED, type ListedNote, type NoteList, type NoteVersion, type OpenedNote } from './notes.ts';
 import { MemoryNoteStore, type NoteStore } from './note-store.ts';
 import { openChanges, unreadAmong, type ChangedNotes, type ChangedNotesOptions } from './note-feed.ts';
-import { metaIndex, type MetaSlot } from '../crypto/meta-notes.ts';
+import { META_TITLE, metaBody, metaIndex, type MetaSlot } from '../crypto/meta-notes.ts';
 import { admitPeerHead, assertNotStale, checkWitnessed, dismissEvidenceFrom, PeerEvidenceError, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
 import type { HeadEvidence } from '../crypto/head-evidence.ts';
 
@@ -63,6 +63,9 @@ export interface JoinResult {
   /** True when the invite was pre-keyed and its key opened; otherwise a key request waits in the mailbox. */
   hasKey: boolean;
 }
+
+/** How often a meta note is written again after losing to a concurrent write. */
+const META_WRITE_ATTEMPTS = 3;
 
 /** How often an append is rebuilt after losing a compare-and-set race. */
 const APPEND_ATTEMPTS = 4;
@@ -507,7 +510,7 @@ export class GroupClient {
       for (const f of changes.failed) byId.set(f.noteId, { ok: false, noteId: f.noteId, version: f.version, author: f.author, reason: f.reason, message: f.message });
       const notes = changes.headers.flatMap((h) => byId.get(h.noteId) ?? []);
       for (const seen of changes.vanished) notes.push({ ok: false, noteId: seen.noteId, version: seen.version, author: seen.author, reason: 'vanished', message: VANISHED });
-      return { notes, cursor: changes.cursor };
+      return { notes, cursor: changes.cursor, names: changes.names };
     });
   }
 
@@ -609,6 +612,31 @@ export class GroupClient {
       const { items, cursor } = await listHeaders(this.api, groupId, since);
       return { unread: unreadAmong(items, await this.metaOf(record), this.fingerprint), cursor };
     });
+  }
+
+  /**
+   * Publishes a name in a meta note (the group's name, or this device's profile: `slot`)
+   * as the version after the newest this device saw, and after a concurrent write (a
+   * conflict) as the version after that, up to a few times. Each attempt is one
+   * `writeNote` (one sync).
+   * @returns the version written, or null while this device holds no key of the group
+   *   (no meta note ids) or when the note kept changing.
+   * @throws as `writeNote`.
+   */
+  async publishMeta(groupId: GroupId, slot: MetaSlot, name: string): Promise<{ noteId: NoteId; version: number } | null> {
+    const noteId = [...(await this.metaNotes(groupId))].find(([, s]) => s.kind === slot.kind && s.member === slot.member)?.[0];
+    if (!noteId) return null;
+    const [seen] = await this.notes.get(groupId, [noteId]);
+    let version = (seen?.version ?? 0) + 1;
+    for (let attempt = 0; attempt < META_WRITE_ATTEMPTS; attempt++) {
+      try {
+        return await this.writeNote(groupId, { title: META_TITLE, body: metaBody(slot.kind, name) }, { noteId, version });
+      } catch (error) {
+        if (!(error instanceof NoteConflictError)) throw error;
+        version = Math.max(error.currentVersion, error.theirs?.version ?? 0) + 1;
+      }
+    }
+    return null;
   }
 
   /**

@@ -26,6 +26,7 @@ import type { ApiClient } from './api-session.ts';
 import { ApiCallError } from './errors.ts';
 import { listHeaders, type NoteGuard, type OpenedNote } from './notes.ts';
 import type { SeenNote } from './note-store.ts';
+import { namesFromMeta, type MetaNames } from './meta-names.ts';
 
 /** Notes opened at once (each one call; the session batches up to 10 per request): the SDK's one batch-opening loop, for `changedNotes` and `listNotes`. */
 const OPEN_AT_ONCE = 40;
@@ -82,6 +83,8 @@ export interface ChangedNotes {
   state: GroupState;
   /** The group's meta note ids (names: hidden from lists and counts). */
   meta: Map<NoteId, MetaSlot>;
+  /** The names the meta notes opened here carry (meta-names.ts: who may write each applied). */
+  names: MetaNames;
 }
 
 /** Of some headers, those that count as unread: by others, not deleted, not meta notes. */
@@ -166,5 +169,6 @@ export async function openChanges(
     unread: unreadAmong(headers, context.meta, context.me),
     state: context.state,
     meta: context.meta,
+    names: namesFromMeta(context.state, context.meta, opened),
   };
 }

@@ -29,6 +29,7 @@ import type { ApiClient } from './api-session.ts';
 import { ApiCallError, call } from './errors.ts';
 import type { NoteStore, SeenNote } from './note-store.ts';
 import type { NoteWarning, OpenedNote } from './opened-note.ts';
+import type { MetaNames } from './meta-names.ts';
 
 export type { NoteWarning, NoteWarningCode, OpenedNote } from './opened-note.ts';
 
@@ -46,6 +47,8 @@ export interface NoteList {
   notes: ListedNote[];
   /** Pass back as `since` to get only notes changed afterwards. */
   cursor: number;
+  /** The names the listed meta notes carry (meta-names.ts). */
+  names: MetaNames;
 }
 
 /** Derives (and caches, in memory only) a generation's note key. */

@@ -1,0 +1,42 @@
+/**
+ * Names from meta notes (DESIGN §5, shared/src/crypto/meta-notes.ts), read from notes the
+ * SDK has just opened: the group's name counts only from an admin or the creator, a
+ * profile only from the member it names (`metaAuthorAllowed`), and only a body this
+ * version understands. Each client keeps the names where it keeps names; this module
+ * only says which names the notes carry.
+ */
+import type { GroupState } from '../crypto/group-log.ts';
+import { META_TITLE, metaAuthorAllowed, parseMetaBody, type MetaSlot } from '../crypto/meta-notes.ts';
+import type { Fingerprint, NoteId } from '../protocol/ids.ts';
+import type { OpenedNote } from './opened-note.ts';
+
+/** A name and the meta note version that carried it. */
+export interface MetaName {
+  name: string;
+  version: number;
+}
+
+/** The names some opened meta notes carry (none: nothing new in them). */
+export interface MetaNames {
+  groupName: MetaName | null;
+  profiles: Map<Fingerprint, MetaName>;
+}
+
+/** The names `opened` carries, by the rules in the module note (the newest version of each wins). */
+export function namesFromMeta(state: GroupState, meta: ReadonlyMap<NoteId, MetaSlot>, opened: readonly OpenedNote[]): MetaNames {
+  const names: MetaNames = { groupName: null, profiles: new Map() };
+  for (const note of opened) {
+    const slot = meta.get(note.noteId);
+    if (!slot || note.deleted || note.title !== META_TITLE || !metaAuthorAllowed(state, slot, note.author)) continue;
+    const body = parseMetaBody(note.body);
+    if (!body || body.kind !== slot.kind) continue;
+    const found = { name: body.name, version: note.version };
+    if (slot.kind === 'group-name') {
+      if (!names.groupName || names.groupName.version < found.version) names.groupName = found;
+    } else if (slot.member) {
+      const known = names.profiles.get(slot.member);
+      if (!known || known.version < found.version) names.profiles.set(slot.member, found);
+    }
+  }
+  return names;
+}
