@@ -283,4 +283,19 @@ describe.sequential('review holes', { timeout: 120_000 }, () => {
     expect(ran.code).toBe(EXIT.cancelled);
     expect(ran.err).toMatch(/cancelled: nothing was done/);
   });
+
+  test('a batch said "nothing was changed" after writing its first notes', async () => {
+    const missing = 'AAAAAAAAAAAAAAAAAAAAAA';
+    const batch = [{ title: 'batch one', body: 'first' }, { note: missing, body: 'x' }, { title: 'batch three', body: 'third' }].map((l) => JSON.stringify(l)).join('\n');
+    const ran = await ana.run(['notes', 'put', 'Club', '--batch'], { stdin: batch });
+    expect(ran.code).not.toBe(0);
+    expect(ran.out.trim().split('\n')).toHaveLength(1);
+    expect(ran.err).toMatch(/line 2 of the batch failed: 1 of 3 notes were written \(printed on stdout\), none after it/);
+    expect(ran.err).not.toMatch(/[Nn]othing was (changed|written)/);
+    // A line that does not parse: every line is read before any write.
+    const bad = await ana.run(['notes', 'put', 'Club', '--batch'], { stdin: `${JSON.stringify({ title: 'never', body: 'x' })}\n{oops` });
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.out).toBe('');
+    expect(bad.err).toMatch(/line 2 of the batch is not .*: no line was written/);
+  });
 });

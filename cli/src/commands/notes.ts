@@ -5,7 +5,7 @@ import { NoteConflictError, type GroupClient, type ListedNote } from '@conclave/
 import { RESERVED_TITLE_PREFIX } from '@conclave/shared/crypto';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { paths, type Device } from '../device.ts';
-import { CliError, EXIT } from '../errors.ts';
+import { CliError, EXIT, explain } from '../errors.ts';
 import { FILE_MODE } from '../files.ts';
 import { newEditDir } from '../edit-files.ts';
 import { listWithNames } from '../names.ts';
@@ -134,18 +134,27 @@ async function putBatch(device: Device, groupId: GroupId, options: { json?: bool
       if (item.note === undefined && item.title === undefined) throw new Error('title');
       return item as { title?: string; body: string; note?: string };
     } catch {
-      throw new CliError(EXIT.usage, `line ${i + 1} of the batch is not {"title": "…", "body": "…"} (or {"note": "<id>", "body": "…"}): nothing after line ${i} was written.`);
+      throw new CliError(EXIT.usage, `line ${i + 1} of the batch is not {"title": "…", "body": "…"} (or {"note": "<id>", "body": "…"}): no line was written (every line is read before the first write).`);
     }
   });
   await refuseMeta(device, groupId, items.flatMap((item) => (item.note ? [item.note as NoteId] : [])));
+  for (const item of items) if (item.title !== undefined) checkTitle(item.title);
   let done = 0;
   for (const item of items) {
     let written;
-    if (item.note) {
-      const current = await client.readNote(groupId, item.note as NoteId);
-      written = await writeVersion(client, groupId, { title: checkTitle(item.title ?? current.title), body: item.body }, item.note as NoteId, current.version);
-    } else {
-      written = await writeVersion(client, groupId, { title: checkTitle(item.title!), body: item.body });
+    try {
+      if (item.note) {
+        const current = await client.readNote(groupId, item.note as NoteId);
+        written = await writeVersion(client, groupId, { title: checkTitle(item.title ?? current.title), body: item.body }, item.note as NoteId, current.version);
+      } else {
+        written = await writeVersion(client, groupId, { title: checkTitle(item.title!), body: item.body });
+      }
+    } catch (error) {
+      if (done === 0) throw error;
+      // Earlier lines were written: say so, instead of the single command's "nothing was changed".
+      const { exitCode, message } = explain(error, device.server);
+      const reason = message.replace(/\s*(Nothing|nothing) was (changed|written|done)\.?/g, '').replace(/[:;,]\s*$/, '');
+      throw new CliError(exitCode, `line ${done + 1} of the batch failed: ${done} of ${items.length} notes were written (printed on stdout), none after it. ${reason}`);
     }
     device.ctx.io.out(`${JSON.stringify(written)}\n`);
     done++;
