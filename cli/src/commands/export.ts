@@ -10,7 +10,7 @@ import { VANISHED } from '@conclave/shared/client';
 import { currentGeneration } from '@conclave/shared/crypto';
 import type { Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
-import { ensureDir, writeAtomic } from '../files.ts';
+import { ensureDir, writeAtomic, writeNew } from '../files.ts';
 import { openAllWithNames } from '../names.ts';
 import { emit, iso } from '../output.ts';
 import { resolveGroup } from '../resolve.ts';
@@ -49,6 +49,8 @@ export async function exportGroup(device: Device, ref: string, dir: string, opti
     ...changes.failed.filter((f) => !changes.meta.has(f.noteId)).map((f) => ({ noteId: f.noteId, problem: f.message })),
     ...changes.vanished.filter((v) => !changes.meta.has(v.noteId)).map((v) => ({ noteId: v.noteId, problem: VANISHED })),
   ];
+  // Without --force nothing that exists is replaced, even a file that appeared after the check above.
+  const write = options.force ? writeAtomic : writeNew;
   let done = 0;
   for (const note of live) {
     done++;
@@ -70,7 +72,7 @@ export async function exportGroup(device: Device, ref: string, dir: string, opti
       '',
       '',
     ];
-    writeAtomic(join(target, file), `${front.join('\n')}${note.body}${note.body.endsWith('\n') ? '' : '\n'}`);
+    write(join(target, file), `${front.join('\n')}${note.body}${note.body.endsWith('\n') ? '' : '\n'}`);
     files.push({ noteId: note.noteId, file, title: note.title, version: note.version });
   }
   emit(device.ctx, options.json, { groupId, name: groupName, dir: target, generation: currentGeneration(state), files, skipped }, [
