@@ -233,7 +233,7 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
         await artifacts.shot(anaVerifiesCli.page, 'ana-verify-cli');
 
         // The CLI shows its number for Ana (and records nothing yet).
-        const shown = await conclave(['verify', groupId, anaFingerprint]);
+        const shown = await conclave(['verify', '--', groupId, anaFingerprint]);
         const printed = safetyNumberIn(shown);
         expect(printed, `a safety number in the CLI's output:\n${shown}`).not.toBeNull();
         expect(printed).toEqual(onScreen);
@@ -250,7 +250,7 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
         clock.mark('Ana typed the CLI’s number: verified, key sealed to the mailbox');
 
         // The CLI types the number read from Ana's screen: the CLI checks it and records Ana verified.
-        const confirmed = await cli.json<{ member: string; safetyNumber: string; verified: boolean; recorded: boolean }>(['verify', groupId, anaFingerprint, '--number', onScreen.join(' ')]);
+        const confirmed = await cli.json<{ member: string; safetyNumber: string; verified: boolean; recorded: boolean }>(['verify', '--number', onScreen.join(' '), '--', groupId, anaFingerprint]);
         expect(confirmed).toMatchObject({ member: anaFingerprint, safetyNumber: safetyDigits, verified: true, recorded: true });
         clock.mark('the CLI typed Ana’s number: verified');
 

@@ -140,7 +140,12 @@ export async function main(argv: string[], rawIo: Io = processIo(), options: { n
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' || error.exitCode === 0) return EXIT.ok;
-      // Commander has printed what was wrong.
+      // Commander has printed what was wrong; an id that starts with '-' (base64url) needs one more word.
+      const dashed = error.code === 'commander.unknownOption' ? /'(-[^-'][^']*)'/.exec(error.message)?.[1] : undefined;
+      if (dashed && dashed.length > 2) {
+        const words = argv.filter((word) => !word.startsWith('-')).slice(0, 2).join(' ');
+        io.err(`If ${dashed} is (the start of) a group, note or member id, put -- before the group and note: conclave ${words} -- <group> ${dashed} (options such as --json go before the --).\n`);
+      }
       return EXIT.usage;
     }
     failure = error;

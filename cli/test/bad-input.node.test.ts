@@ -200,6 +200,11 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
     const unknown = await ana.run(['frobnicate']);
     expect(unknown.code).toBe(EXIT.usage);
     expect(unknown.err).toMatch(/unknown command/);
+    // Ids are base64url: one in 64 starts with '-', which the parser takes for an option.
+    const dashed = await ana.run(['notes', 'cat', 'Club', '-qzI7U']);
+    expect(dashed.code).toBe(EXIT.usage);
+    expect(dashed.err).toMatch(/If -qzI7U is .* id, put -- before the group and note: conclave notes cat -- <group> -qzI7U/);
+    expect((await ana.run(['notes', 'cat', '--', 'Club', '-qzI7U'])).err).toMatch(/no note/i);
   });
 
   test('init twice, or a command before init', async () => {

@@ -85,12 +85,12 @@ describe.sequential('the seed story, three CLI devices', { timeout: 120_000 }, (
     // Bob compares the number Ana's screen shows (typed in with --number).
     const shownToAna = await ana.json<{ safetyNumber: string; recorded: boolean }>(['verify', 'Family', fp.Bob!]);
     expect(shownToAna.recorded).toBe(false);
-    const bobSide = await bob.json<{ safetyNumber: string; recorded: boolean }>(['verify', groupId.slice(0, 6), fp.Ana!.slice(0, 10), '--number', shownToAna.safetyNumber]);
+    const bobSide = await bob.json<{ safetyNumber: string; recorded: boolean }>(['verify', '--number', shownToAna.safetyNumber, '--', groupId.slice(0, 6), fp.Ana!.slice(0, 10)]);
     expect(bobSide).toMatchObject({ safetyNumber: shownToAna.safetyNumber, recorded: true });
 
     // A wrong number is refused and records nothing.
     const wrong = shownToAna.safetyNumber.replace(/^\d/, (d) => String((Number(d) + 1) % 10));
-    const refused = await cleo.run(['verify', groupId, fp.Ana!, '--number', wrong]);
+    const refused = await cleo.run(['verify', '--number', wrong, '--', groupId, fp.Ana!]);
     expect(refused.code).not.toBe(0);
 
     // Ana confirms on her terminal: the key goes to Bob at once.
@@ -121,10 +121,10 @@ describe.sequential('the seed story, three CLI devices', { timeout: 120_000 }, (
     rmSync(bodyFile);
     expect(second.version).toBe(2);
     expect(await ana.json<{ title: string; body: string }>(['notes', 'cat', 'Family', TEXT.bobTitle])).toMatchObject({ title: TEXT.bobTitle, body: `${TEXT.bobBody}, and coffee` });
-    expect(await ana.ok(['notes', 'cat', 'Family', bobNote.noteId.slice(0, 5), '--version', '1'])).toBe(`${TEXT.bobBody}\n`);
+    expect(await ana.ok(['notes', 'cat', '--version', '1', '--', 'Family', bobNote.noteId.slice(0, 5)])).toBe(`${TEXT.bobBody}\n`);
 
     const anaNote = await ana.json<{ noteId: string }>(['notes', 'put', 'Family', '--title', TEXT.anaTitle, '--body', TEXT.anaBody]);
-    const read = await bob.json<{ title: string; body: string; authorName: string }>(['notes', 'cat', 'Family', anaNote.noteId.slice(0, 6)]);
+    const read = await bob.json<{ title: string; body: string; authorName: string }>(['notes', 'cat', '--', 'Family', anaNote.noteId.slice(0, 6)]);
     expect(read).toMatchObject({ title: TEXT.anaTitle, body: TEXT.anaBody, authorName: 'Ana' });
 
     // Cleo edits Ana's note in her editor.
@@ -145,7 +145,7 @@ describe.sequential('the seed story, three CLI devices', { timeout: 120_000 }, (
 
     // A throwaway note, deleted by its author.
     const scrap = await bob.json<{ noteId: string }>(['notes', 'put', 'Family', '--title', 'scrap', '--body', 'x']);
-    await bob.ok(['notes', 'rm', 'Family', scrap.noteId, '--yes']);
+    await bob.ok(['notes', 'rm', '--yes', '--', 'Family', scrap.noteId]);
     const listed = await ana.json<NotesJson>(['notes', 'ls', 'Family']);
     expect(listed.notes.map((n) => n.title).sort()).toEqual([TEXT.bobTitle, TEXT.anaTitle].sort());
     const withDeleted = await ana.json<NotesJson>(['notes', 'ls', 'Family', '--deleted']);
@@ -160,11 +160,11 @@ describe.sequential('the seed story, three CLI devices', { timeout: 120_000 }, (
     expect(result).toMatchObject({ generation: 1, removed: fp.Cleo });
 
     const after = await ana.json<{ noteId: string }>(['notes', 'put', 'Family', '--title', TEXT.afterTitle, '--body', TEXT.afterBody]);
-    expect(await bob.ok(['notes', 'cat', 'Family', after.noteId])).toContain(TEXT.afterBody);
+    expect(await bob.ok(['notes', 'cat', '--', 'Family', after.noteId])).toContain(TEXT.afterBody);
 
-    const cleoList = await cleo.run(['notes', 'ls', groupId, '--json']);
+    const cleoList = await cleo.run(['notes', 'ls', '--json', '--', groupId]);
     expect(cleoList.out + cleoList.err).not.toContain(TEXT.afterTitle);
-    const cleoCat = await cleo.run(['notes', 'cat', groupId, after.noteId]);
+    const cleoCat = await cleo.run(['notes', 'cat', '--', groupId, after.noteId]);
     expect(cleoCat.code).not.toBe(0);
     expect(cleoCat.out + cleoCat.err).not.toContain(TEXT.afterBody);
     const cleoGroups = await cleo.json<{ groups: Array<{ role: string }> }>(['group', 'list']);

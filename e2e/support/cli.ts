@@ -150,7 +150,9 @@ export class CliDevice {
 
   /** Runs a command with `--json` (it must succeed) and parses what it printed. */
   async json<T>(args: string[], options: RunOptions = {}): Promise<T> {
-    const out = await this.ok([...args, '--json'], options);
+    // Options go before `--` (after it every word is an operand, such as an id that starts with '-').
+    const end = args.indexOf('--');
+    const out = await this.ok(end === -1 ? [...args, '--json'] : [...args.slice(0, end), '--json', ...args.slice(end)], options);
     try {
       return JSON.parse(out) as T;
     } catch {

@@ -87,7 +87,10 @@ export function cliDevice(server: string, passphrase: string, home = newHome()):
       return ran.out;
     },
     async json<T>(args: string[], options?: RunOptions) {
-      return JSON.parse(await device.ok([...args, '--json'], options)) as T;
+      // Options go before `--` (after it every word is an operand, such as an id that starts with '-').
+      const end = args.indexOf('--');
+      const withJson = end === -1 ? [...args, '--json'] : [...args.slice(0, end), '--json', ...args.slice(end)];
+      return JSON.parse(await device.ok(withJson, options)) as T;
     },
     start(args, options = {}) {
       let child!: ChildProcess;
