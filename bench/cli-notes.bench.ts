@@ -103,7 +103,7 @@ const subjects: Array<{ name: string; notes: number; run: () => Promise<number> 
       const groupId = await cliGroup();
       const lines = Array.from({ length: NOTES }, (_, i) => JSON.stringify({ title: `n${i}`, body: body(i) })).join('\n');
       const start = performance.now();
-      const out = await cliProcess(['notes', 'put', groupId, '--batch'], lines);
+      const out = await cliProcess(['notes', 'put', '--batch', '--', groupId], lines);
       const elapsed = performance.now() - start;
       if (out.trim().split('\n').length !== NOTES) throw new Error('the batch did not write every note');
       return elapsed;
@@ -115,7 +115,7 @@ const subjects: Array<{ name: string; notes: number; run: () => Promise<number> 
     async run() {
       const groupId = await cliGroup();
       const start = performance.now();
-      for (let i = 0; i < PER_PROCESS_SAMPLE; i++) await cliProcess(['notes', 'put', groupId, '--title', `n${i}`, '--body', body(i)]);
+      for (let i = 0; i < PER_PROCESS_SAMPLE; i++) await cliProcess(['notes', 'put', '--title', `n${i}`, '--body', body(i), '--', groupId]);
       return performance.now() - start;
     },
   },
