@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callsOf, recordRequests, type RequestRecorder } from '../../storage-api/test/support/request-recorder.ts';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
 import { cliDevice, type CliDevice } from './support/cli.ts';
 
@@ -17,14 +18,11 @@ const NOTES = 4;
 describe('requests per export', { timeout: 120_000 }, () => {
   let server: TestServer;
   let ana: CliDevice;
-  const seen: string[] = [];
-  let counting = false;
+  let recorder: RequestRecorder;
 
   beforeAll(async () => {
     server = await startServer('sqlite', { config: { logLevel: 'silent' } });
-    server.app.fastify.server.on('request', (request: { url?: string }) => {
-      if (counting) seen.push(request.url ?? '');
-    });
+    recorder = recordRequests(server);
     ana = cliDevice(server.url, 'ana: counting exports');
     await ana.json(['init', '--name', 'Ana']);
     await ana.json(['group', 'create', 'Counted']);
@@ -39,15 +37,11 @@ describe('requests per export', { timeout: 120_000 }, () => {
 
   it(`exporting ${NOTES} notes syncs the log once and fetches each note once`, async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'conclave-export-count-')), 'out');
-    counting = true;
-    const ran = await ana.json<{ files: unknown[] }>(['export', 'Counted', dir]);
-    counting = false;
+    const { result: ran, requests } = await recorder.during(() => ana.json<{ files: unknown[] }>(['export', 'Counted', dir]));
     expect(ran.files).toHaveLength(NOTES);
     expect(readdirSync(dir)).toHaveLength(NOTES);
-    const procedures = seen.flatMap((url) => decodeURIComponent(new URL(url, 'http://x').pathname.replace(/^\/trpc\//, '')).split(','));
-    const count = (name: string) => procedures.filter((p) => p === name).length;
-    expect(count('groups.log')).toBe(1);
+    expect(callsOf(requests, 'groups.log')).toBe(1);
     // The notes and the two meta notes (the group's name, Ana's profile), each once.
-    expect(count('notes.get')).toBe(NOTES + 2);
+    expect(callsOf(requests, 'notes.get')).toBe(NOTES + 2);
   });
 });

@@ -11,6 +11,7 @@
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GroupId } from '@conclave/shared/protocol';
+import { callsOf, recordRequests, type RequestRecorder } from '../../../storage-api/test/support/request-recorder.ts';
 import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { MemoryNetwork, newDevice, type TestDevice } from './support.ts';
 
@@ -18,15 +19,12 @@ describe('HTTP requests per save and show', () => {
   let server: TestServer;
   let ana: TestDevice;
   let groupId: GroupId;
-  const seen: string[] = [];
-  let counting = false;
+  let recorder: RequestRecorder;
 
   beforeAll(async () => {
     server = await startServer('sqlite', { config: { logLevel: 'silent' } });
     // Every HTTP request the server's socket receives (a tRPC batch is one request).
-    server.app.fastify.server.on('request', (request: { url?: string }) => {
-      if (counting) seen.push(request.url ?? '');
-    });
+    recorder = recordRequests(server);
     ana = await newDevice('per-save-ana', new MemoryNetwork(), server.url);
     await ana.ask({ type: 'identity.create', displayName: 'Ana' });
     ({ groupId } = await ana.ask({ type: 'group.create', name: 'Counting', policy: 'verified' }));
@@ -41,15 +39,14 @@ describe('HTTP requests per save and show', () => {
   });
 
   it('saving one note and showing it takes 3 HTTP requests: a log sync, the put, then the log sync and the get in one batch', async () => {
-    counting = true;
-    const saved = await ana.ask({ type: 'notes.save', groupId, title: 'Counted', body: 'one door' });
-    if (!saved.saved) throw new Error('not saved');
-    const shown = await ana.ask({ type: 'notes.read', groupId, noteId: saved.noteId });
-    counting = false;
+    const { result: shown, requests } = await recorder.during(async () => {
+      const saved = await ana.ask({ type: 'notes.save', groupId, title: 'Counted', body: 'one door' });
+      if (!saved.saved) throw new Error('not saved');
+      return ana.ask({ type: 'notes.read', groupId, noteId: saved.noteId });
+    });
     expect(shown).toMatchObject({ title: 'Counted', body: 'one door', version: 1 });
-    const procedures = seen.map((url) => decodeURIComponent(new URL(url, 'http://x').pathname.replace(/^\/trpc\//, '')));
-    expect(seen).toHaveLength(3);
-    expect(procedures.map((p) => p.split(',').sort().join(','))).toEqual(['groups.log', 'notes.put', 'groups.log,notes.get']);
+    expect(requests).toHaveLength(3);
+    expect(requests.map((p) => [...p].sort().join(','))).toEqual(['groups.log', 'notes.put', 'groups.log,notes.get']);
   });
 });
 
@@ -58,27 +55,17 @@ describe('log fetches per action (one sync per user action)', () => {
   let ana: TestDevice;
   let ben: TestDevice;
   let groupId: GroupId;
-  const seen: string[] = [];
-  let counting = false;
+  let recorder: RequestRecorder;
   const HOUR = 3_600_000;
 
   /** How many `groups.log` calls the server received while `run` ran (a tRPC batch may carry several procedures). */
   async function logFetches(run: () => Promise<unknown>): Promise<number> {
-    seen.length = 0;
-    counting = true;
-    try {
-      await run();
-    } finally {
-      counting = false;
-    }
-    return seen.flatMap((url) => decodeURIComponent(new URL(url, 'http://x').pathname.replace(/^\/trpc\//, '')).split(',')).filter((p) => p === 'groups.log').length;
+    return callsOf((await recorder.during(run)).requests, 'groups.log');
   }
 
   beforeAll(async () => {
     server = await startServer('sqlite', { config: { logLevel: 'silent' } });
-    server.app.fastify.server.on('request', (request: { url?: string }) => {
-      if (counting) seen.push(request.url ?? '');
-    });
+    recorder = recordRequests(server);
     const network = new MemoryNetwork();
     ana = await newDevice('per-action-ana', network, server.url);
     ben = await newDevice('per-action-ben', network, server.url);
