@@ -45,13 +45,14 @@
  * to artifacts/e2e-<timestamp>/. Browsers, CLI processes and servers are stopped in
  * afterAll, whatever failed.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSecretCode } from '@conclave/shared/crypto';
 import { bytesNeedles, filesIn, findAll, textNeedles, type Haystack, type Needle } from '../storage-api/test/support/scan.ts';
 import { PanelPage } from './pages/panel.ts';
 import { PopupPage, type InviteShown } from './pages/popup.ts';
 import type { VerifyPage } from './pages/verify.ts';
 import { Artifacts, StepClock } from './support/artifacts.ts';
+import { stopAtFirstFailure } from './support/steps.ts';
 import { CliDevice, disposeAllCli, safetyNumberIn } from './support/cli.ts';
 import { builtExtensionDir, Client, disposeAll, runSyncAlarmNow } from './support/clients.ts';
 import { startSystem, type System } from './support/system.ts';
@@ -78,7 +79,6 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
   let system: System | undefined;
   const artifacts = new Artifacts();
   const clock = new StepClock();
-  let broken: string | null = null;
 
   let ana: Client;
   let cli: CliDevice;
@@ -131,17 +131,7 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
     );
   }, 60_000);
 
-  beforeEach((context) => {
-    if (broken) context.skip(`an earlier step failed: ${broken}`);
-  });
-
-  afterEach(async ({ task }) => {
-    if (task.result?.state !== 'fail') return;
-    broken ??= task.name;
-    if (!ana?.online) return;
-    let i = 0;
-    for (const page of ana.context.pages()) await artifacts.shot(page, `FAILED-Ana-${++i}`).catch(() => undefined);
-  });
+  stopAtFirstFailure(artifacts, () => [ana]);
 
   /** A CLI command that must succeed: its standard output. */
   const conclave = (args: string[]) => cli.ok(args, { timeoutMs: CLI_TIMEOUT });

@@ -37,13 +37,14 @@
  * stopped in afterAll, whatever failed.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSecretCode } from '@conclave/shared/crypto';
 import { bytesNeedles, filesIn, findAll, textNeedles, type Haystack, type Needle } from '../storage-api/test/support/scan.ts';
 import { PanelPage } from './pages/panel.ts';
 import { PopupPage } from './pages/popup.ts';
 import type { VerifyPage } from './pages/verify.ts';
 import { Artifacts, copyToDocs, StepClock } from './support/artifacts.ts';
+import { stopAtFirstFailure } from './support/steps.ts';
 import { builtExtensionDir, Client, disposeAll, runSyncAlarmNow } from './support/clients.ts';
 import { startSystem, type System } from './support/system.ts';
 import { draftKeys, indexedDbFiles, seedNeedles, seedsOf, storedTextNeedles } from './support/profile-scan.ts';
@@ -74,7 +75,6 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
   let system: System | undefined;
   const artifacts = new Artifacts();
   const clock = new StepClock();
-  let broken: string | null = null;
 
   let ana: Client, ben: Client, cy: Client, dee: Client, eli: Client;
   let anaPopup: PopupPage, anaPanel: PanelPage;
@@ -110,7 +110,7 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
     }
     const errors = [ana, ben, cy, dee, eli].flatMap((c) => (c ? c.pageErrors.map((e) => `${c.label}: ${e}`) : []));
     const docs =
-      process.env.CONCLAVE_E2E_DOCS === '1' && !broken && clock.steps.length === 8 && clock.steps.every((step) => step.ok)
+      process.env.CONCLAVE_E2E_DOCS === '1' && !steps.failed() && clock.steps.length === 8 && clock.steps.every((step) => step.ok)
         ? copyToDocs(artifacts, {
             'popup-home': 'popup-home.png',
             'panel-ben-notes': 'side-panel-notes.png',
@@ -131,22 +131,7 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
     );
   }, 60_000);
 
-  beforeEach((context) => {
-    if (broken) context.skip(`an earlier step failed: ${broken}`);
-  });
-
-  afterEach(async ({ task }) => {
-    if (task.result?.state !== 'fail') return;
-    broken ??= task.name;
-    // What every open page showed when it failed.
-    for (const client of [ana, ben, cy, dee, eli]) {
-      if (!client?.online) continue;
-      let i = 0;
-      for (const page of client.context.pages()) {
-        await artifacts.shot(page, `FAILED-${client.label.split(' ')[0]}-${++i}`).catch(() => undefined);
-      }
-    }
-  });
+  const steps = stopAtFirstFailure(artifacts, () => [ana, ben, cy, dee, eli]);
 
   /** The safety number as both verification tabs show it: 12 groups of 5 digits, the same on both. */
   async function sameSafetyNumber(a: VerifyPage, b: VerifyPage): Promise<string> {
