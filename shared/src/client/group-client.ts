@@ -31,6 +31,7 @@ import { openChanges, unreadAmong, type ChangedNotes, type ChangedNotesOptions }
 import { META_TITLE, metaBody, metaIndex, type MetaSlot } from '../crypto/meta-notes.ts';
 import { admitPeerHead, assertNotStale, checkWitnessed, dismissEvidenceFrom, PeerEvidenceError, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
 import type { HeadEvidence } from '../crypto/head-evidence.ts';
+import { openLiveStream, type LiveOptions, type LiveStream } from './live.ts';
 
 export type { HandoverResult } from './handover.ts';
 
@@ -158,6 +159,16 @@ export class GroupClient {
 
   get fingerprint(): Fingerprint {
     return this.identity.fingerprint;
+  }
+
+  /**
+   * Opens this device's live event stream (events for every group it is a member of;
+   * docs/API.md "Live events"). Events are hints: act on them with the normal calls
+   * (`sync`, `refresh`, `changedNotes`…), which verify what they fetch.
+   */
+  live(options: LiveOptions): LiveStream {
+    if (!this.baseUrl) throw new Error('a live stream needs the storage API address: make the client with GroupClient.connect');
+    return openLiveStream(this.baseUrl, this.session, options);
   }
 
   private get api() {

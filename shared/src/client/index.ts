@@ -14,3 +14,4 @@ export { unreadAmong, type ChangedNotes, type ChangedNotesOptions, type FailedNo
 export { PeerEvidenceError, WITNESS_BOUND_MS, type ForkEvidence, type PeerEvidenceStatus, type PeerHeadVerdict, type WitnessedHead } from './peer-evidence.ts';
 export { peerEvidenceStatus } from './peer-evidence.ts';
 export type { KeyHealth } from './group-client.ts';
+export { liveUrl, type LiveOptions, type LiveStatus, type LiveStream } from './live.ts';

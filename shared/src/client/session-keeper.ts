@@ -41,6 +41,12 @@ export class SessionKeeper {
     }
   }
 
+  /** A session token valid for at least a minute more (signing in again first if needed). */
+  async freshToken(): Promise<string> {
+    if (this.baseUrl && this.session.expiresAt - this.now() < RENEW_BEFORE_MS) await this.renew();
+    return this.session.token;
+  }
+
   /** Signs in again (concurrent callers share one sign-in). */
   renew(): Promise<void> {
     if (!this.baseUrl) return Promise.reject(new Error('cannot sign in again without the storage API address'));

@@ -3,5 +3,6 @@ export * from './api.ts';
 export * from './canonical.ts';
 export * from './encoding.ts';
 export * from './error-codes.ts';
+export * from './events.ts';
 export * from './ids.ts';
 export * from './schemas.ts';
