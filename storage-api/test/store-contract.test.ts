@@ -594,6 +594,23 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     ]);
   });
 
+  it("gives a group's note cursor: where a list from 0 ends, 0 before any note", async () => {
+    const groupId = newGroupId();
+    const author = newFingerprint();
+    expect(await store.noteCursor(groupId)).toBe(0);
+    const a1 = fakeNote(groupId, newNoteId(), 1, author);
+    const first = await store.putNoteVersion(a1, headerOf(a1));
+    // Another group's change moves the global counter, not this group's cursor.
+    const other = fakeNote(newGroupId(), newNoteId(), 1, author);
+    await store.putNoteVersion(other, headerOf(other));
+    expect(first.ok && (await store.noteCursor(groupId))).toBe(first.ok && first.cursor);
+    const a2 = { ...fakeNote(groupId, a1.noteId, 2, author), deleted: true };
+    const second = await store.putNoteVersion(a2, headerOf(a2));
+    const listed = await store.listNotes(groupId, 0, 100);
+    expect(await store.noteCursor(groupId)).toBe(listed.at(-1)!.cursor);
+    expect(second.ok && second.cursor).toBe(listed.at(-1)!.cursor);
+  });
+
   it('hands out increasing cursors to concurrent puts of different notes', async () => {
     const other = await harness.another();
     const groupId = newGroupId();

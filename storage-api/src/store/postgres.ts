@@ -608,4 +608,9 @@ export class PostgresStore implements Store {
     );
     return rows.map((r) => ({ header: JSON.parse(r.header) as NoteHeader, cursor: r.change_id }));
   }
+
+  async noteCursor(groupId: GroupId): Promise<number> {
+    const { rows } = await this.pool.query<{ cursor: number | null }>('SELECT MAX(change_id) AS cursor FROM note_heads WHERE group_id = $1', [groupId]);
+    return rows[0]?.cursor ?? 0;
+  }
 }

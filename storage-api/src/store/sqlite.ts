@@ -532,4 +532,9 @@ export class SqliteStore implements Store {
     }>;
     return rows.map((r) => ({ header: JSON.parse(r.header) as NoteHeader, cursor: r.change_id }));
   }
+
+  async noteCursor(groupId: GroupId): Promise<number> {
+    const row = this.sql('SELECT MAX(change_id) AS cursor FROM note_heads WHERE group_id = ?').get(groupId) as { cursor: number | null };
+    return row.cursor ?? 0;
+  }
 }

@@ -114,4 +114,6 @@ export interface Store {
   getNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<NoteEnvelope | null>;
   /** Latest headers of notes changed after `since`, oldest change first. */
   listNotes(groupId: GroupId, since: number, limit: number): Promise<StoredNoteHeader[]>;
+  /** The cursor a `listNotes` from 0 ends at: the group's newest change (0: no note yet). */
+  noteCursor(groupId: GroupId): Promise<number>;
 }
