@@ -135,33 +135,71 @@ export function assertUsable(row: GroupRow): void {
 }
 
 /**
- * Brings one group up to the server's head.
+ * What the pages show of a group's row, in one string: the log's length (members,
+ * roles), whether the current key is here, the removal, the alarms, the name, the key
+ * chain's faults. When it differs after a call, the pages are told (`tellingChanges`).
+ */
+export function shownStamp(row: GroupRow | undefined): string {
+  if (!row) return '';
+  return [row.state.hashes.length, holdsCurrentKey(row), row.removed, row.alarm ?? '', row.name ?? '', row.witnessed?.length ?? 0, row.forkEvidence?.length ?? 0, row.faults?.length ?? 0].join('|');
+}
+
+/**
+ * Runs `run` and tells the pages (`ctx.changed`) when the group's row changed in a way
+ * they show — whoever started it (a tick, a live event, a page's own request), so a
+ * key that arrived or a log that moved is never left unshown until the panel reopens.
+ */
+export async function tellingChanges<T>(ctx: Ctx, groupId: GroupId, run: () => Promise<T>): Promise<T> {
+  const before = shownStamp(await groupRowOf(ctx.db, groupId));
+  try {
+    return await run();
+  } finally {
+    if (shownStamp(await groupRowOf(ctx.db, groupId)) !== before) ctx.changed(groupId);
+  }
+}
+
+/**
+ * Brings one group up to the server's head — and, when the log moved to a generation
+ * whose key this device lacks, opens the box waiting for it (a rotation seals one to
+ * every member who stays): a sync never leaves the group "waiting for the key" while
+ * its box is on the server.
+ * @param options.fetchKey false when the caller checks the mailbox itself next (a key-wait round).
  * @throws {BackgroundError} `fork` (and the alarm is raised) when the log cannot be trusted.
  */
-export async function syncGroup(ctx: Ctx, connection: Connection, groupId: GroupId): Promise<GroupState> {
-  let state: GroupState;
-  try {
-    state = await connection.client.sync(groupId);
-  } catch (error) {
-    if (error instanceof LogVerificationError) throw await alarmFor(ctx, groupId, error);
-    throw error;
-  }
-  await noteRemoval(ctx, groupId, state, connection.identity.fingerprint);
-  return state;
+export async function syncGroup(ctx: Ctx, connection: Connection, groupId: GroupId, options: { fetchKey?: boolean } = {}): Promise<GroupState> {
+  const me = connection.identity.fingerprint;
+  return tellingChanges(ctx, groupId, async () => {
+    let state: GroupState;
+    try {
+      state = await connection.client.sync(groupId);
+      if (options.fetchKey !== false && state.members.has(me) && !holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) {
+        if (await connection.client.fetchKey(groupId)) {
+          await forgetKeyWait(ctx, groupId);
+          state = await connection.client.state(groupId);
+        }
+      }
+    } catch (error) {
+      if (error instanceof LogVerificationError) throw await alarmFor(ctx, groupId, error);
+      throw error;
+    }
+    await noteRemoval(ctx, groupId, state, me);
+    return state;
+  });
 }
 
 /**
  * Runs one SDK call for a group (the call syncs the log itself when it needs to, once,
  * inside the group's lock — the background never syncs before it) and brings what it
  * found home: a log that failed verification raises the alarm; a log that no longer
- * lists this device marks the group removed and says so.
+ * lists this device marks the group removed and says so; a change the pages show
+ * (the key arrived, the log moved) is told to them.
  * @param options.ownRules log rules the call checks this device's own new entry
  *   against: breaking one refuses the change (and raises no alarm).
  * @throws {BackgroundError} `fork` or `removed`; whatever else the call threw.
  */
 export async function viaClient<T>(ctx: Ctx, connection: Connection, groupId: GroupId, run: () => Promise<T>, options: { ownRules?: ReadonlyArray<LogVerificationError['reason']> } = {}): Promise<T> {
   try {
-    return await run();
+    return await tellingChanges(ctx, groupId, run);
   } catch (error) {
     // A rule this device's own new entry breaks (`ownRules`: e.g. demoting the last
     // admin) is a refusal of the change, not a verdict on the server's log.

@@ -105,7 +105,8 @@ export class KeyWaits {
     const { ctx } = this;
     const { client, identity } = connection;
     const me = identity.fingerprint;
-    const state = await syncGroup(ctx, connection, groupId);
+    // The round checks the mailbox itself first.
+    const state = await syncGroup(ctx, connection, groupId, { fetchKey: false });
     const row = await groupRowOf(ctx.db, groupId);
     if (!row || !state.members.has(me)) return null;
     if (holdsCurrentKey(row)) {
