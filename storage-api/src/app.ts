@@ -12,13 +12,17 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import fastifyWebsocket from '@fastify/websocket';
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS } from '@conclave/shared/verify';
 import type { Config } from './config.ts';
 import { httpErrorBody } from './errors.ts';
 import { appRouter, type AppRouter } from './routers/index.ts';
+import { createFeed } from './services/feeds.ts';
 import { GroupStates } from './services/group-states.ts';
+import { LiveHub } from './services/live-hub.ts';
+import { OpenCounter } from './services/open-counter.ts';
 import { WindowRateLimiter } from './services/session-limits.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
@@ -31,6 +35,10 @@ const TRPC_ROUTE = '/trpc/:path';
 const TRPC_PATH = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?\/trpc\//i;
 /** Node's limit on a request head (its default `maxHeaderSize`). */
 const MAX_HEAD_KIB = 16;
+/** The WebSocket route (the live stream, docs/API.md "Live events"). */
+const WS_ROUTE = '/trpc';
+/** Largest WebSocket message a client may send: a subscribe message is a few hundred bytes. */
+export const WS_MAX_PAYLOAD = 64 * 1024;
 
 /** Answers `status` with the documented error body. */
 function sendError(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply {
@@ -50,6 +58,12 @@ function callsOf(request: FastifyRequest): number {
   // The same test as tRPC's: `batch=1` in the query makes the path a list.
   const batch = query >= 0 && new URLSearchParams(request.url.slice(query + 1)).get('batch') === '1';
   return batch ? ((request.params as { path?: string }).path ?? '').split(',').length : 1;
+}
+
+/** Whether an HTTP request calls `events.live` (alone or in a batch): that is served over the WebSocket only. */
+function liveOverHttp(request: FastifyRequest): boolean {
+  const path = (request.params as { path?: string }).path ?? '';
+  return path.split(',').includes('events.live');
 }
 
 /** Words for the Fastify errors a request can cause (never the path or a value). */
@@ -86,8 +100,15 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const store = options.store ?? (await createStore(config));
   await store.migrate();
   const now = options.now ?? Date.now;
-  const deps: Deps = { config, store, groups: new GroupStates(store, now), now, sessionLimits: new WindowRateLimiter(config.rateLimitPerMinute) };
+  const groups = new GroupStates(store, now);
+  // The logger exists only once Fastify does; the feed and hub report through this.
+  let trouble = (_what: string, _error: unknown): void => undefined;
+  const onTrouble = (what: string, error: unknown) => trouble(what, error);
+  const feed = await createFeed(store, onTrouble);
+  const live = new LiveHub({ store, groups, feed, now, streamsPerSession: config.liveStreamsPerSession, onTrouble });
+  const deps: Deps = { config, store, groups, now, sessionLimits: new WindowRateLimiter(config.rateLimitPerMinute), feed, live };
   const ipLimits = new WindowRateLimiter(config.rateLimitPerMinute);
+  const socketsPerIp = new OpenCounter(config.liveSocketsPerIp);
   const headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
 
   /** Counts `cost` calls of `ip`; the seconds to wait when over the limit, else 0. */
@@ -155,6 +176,18 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     },
   });
 
+  trouble = (what, error) => fastify.log.warn({ err: { name: (error as Error | null)?.name, code: (error as { code?: unknown } | null)?.code } }, what);
+
+  // The live stream's WebSocket (before the hooks below, which read `request.ws`). A
+  // socket error is logged by name and code only, and the socket dropped.
+  await fastify.register(fastifyWebsocket, {
+    options: { maxPayload: WS_MAX_PAYLOAD },
+    errorHandler(error, socket, request) {
+      request.log.debug({ err: { name: error.name, code: (error as { code?: unknown }).code } }, 'websocket error');
+      socket.terminate();
+    },
+  });
+
   // An `Expect` other than 100-continue: Node would answer an empty-bodied 417.
   fastify.server.on('checkExpectation', (_req: http.IncomingMessage, res: http.ServerResponse) => {
     const body = JSON.stringify(httpErrorBody(417, 'this server meets no Expect header but 100-continue: send the request without it'));
@@ -175,6 +208,17 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     }
     if (request.routeOptions.url === TRPC_ROUTE) {
       if (calls > MAX_BATCH_CALLS) return sendError(reply, 400, `a batch carries at most ${MAX_BATCH_CALLS} calls and this one has ${calls}: split it`);
+      if (liveOverHttp(request)) return sendError(reply, 400, 'subscribe over a WebSocket at /trpc (docs/API.md "Live events")');
+    }
+    if (request.routeOptions.url === WS_ROUTE && !request.ws) return sendError(reply, 400, 'this URL takes WebSocket connections only (the live stream): open a WebSocket, or call /trpc/<procedure> over HTTP');
+    if (request.ws) {
+      // Counted until the connection's socket closes, however it ends.
+      if (!socketsPerIp.open(request.ip)) {
+        return sendError(reply, 429, `too many open WebSocket connections from this address (at most ${config.liveSocketsPerIp}): close one first`, { 'retry-after': '1' });
+      }
+      request.raw.socket.once('close', () => socketsPerIp.close(request.ip));
+      // The HTTP idle timeout does not apply to an open WebSocket: its own heartbeat does.
+      request.raw.socket.setTimeout(0);
     }
     return undefined;
   });
@@ -194,9 +238,16 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
 
   await fastify.register(fastifyTRPCPlugin, {
     prefix: '/trpc',
+    useWSS: true,
     trpcOptions: {
       router: appRouter,
-      createContext: contextFactory(deps),
+      createContext: contextFactory(deps, (socket, ip) => {
+        // Messages on a WebSocket count against the per-IP limit like requests; over it, the socket closes.
+        socket.on('message', () => {
+          if (overIpLimit(ip, 1) > 0) socket.close(1008, 'too many requests');
+        });
+      }),
+      keepAlive: { enabled: true, pingMs: config.livePingMs, pongWaitMs: config.livePongWaitMs },
       // The onRequest check refuses a longer batch first; this is tRPC's own backstop.
       maxBatchSize: MAX_BATCH_CALLS,
       onError({ error, path }) {
@@ -212,12 +263,16 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   }, PURGE_INTERVAL_MS);
   purge.unref();
 
+  await live.start();
+
   return {
     fastify,
     deps,
     async close() {
       clearInterval(purge);
+      live.closeAll();
       await fastify.close();
+      await feed.close();
       await store.close();
     },
   };

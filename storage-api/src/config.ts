@@ -29,6 +29,14 @@ const configSchema = z.object({
   headersTimeoutMs: z.coerce.number().int().min(100).default(10_000),
   /** A connection with no traffic for this long (between or before requests) is closed. */
   idleTimeoutMs: z.coerce.number().int().min(100).default(30_000),
+  /** Open live streams (`events.live`) per session, in each process. */
+  liveStreamsPerSession: z.coerce.number().int().min(1).default(4),
+  /** Open WebSocket connections per client IP, in each process. */
+  liveSocketsPerIp: z.coerce.number().int().min(1).default(64),
+  /** The server sends `PING` on a WebSocket quiet for this long… */
+  livePingMs: z.coerce.number().int().min(100).default(30_000),
+  /** …and closes it when nothing comes back within this. */
+  livePongWaitMs: z.coerce.number().int().min(100).default(10_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -53,6 +61,10 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     requestTimeoutMs: env.CONCLAVE_REQUEST_TIMEOUT_MS,
     headersTimeoutMs: env.CONCLAVE_HEADERS_TIMEOUT_MS,
     idleTimeoutMs: env.CONCLAVE_IDLE_TIMEOUT_MS,
+    liveStreamsPerSession: env.CONCLAVE_LIVE_STREAMS_PER_SESSION,
+    liveSocketsPerIp: env.CONCLAVE_LIVE_SOCKETS_PER_IP,
+    livePingMs: env.CONCLAVE_LIVE_PING_MS,
+    livePongWaitMs: env.CONCLAVE_LIVE_PONG_WAIT_MS,
     logLevel: env.CONCLAVE_LOG_LEVEL,
     ...overrides,
   });

@@ -67,7 +67,7 @@ async function harness(overrides: Partial<Config> = {}): Promise<Harness> {
   const clock = { now: Date.now() };
   const app = await build(config, { store, now: () => clock.now });
   open.push({ app, dir });
-  return { app, config, store, clock, call: (token = null) => createCaller({ ...app.deps, token, ip: '127.0.0.1' }) };
+  return { app, config, store, clock, call: (token = null) => createCaller({ ...app.deps, token, ip: '127.0.0.1', transport: 'http', socket: null }) };
 }
 
 interface Device {

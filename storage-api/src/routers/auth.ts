@@ -55,6 +55,8 @@ export const authRouter = router({
   /** Ends this session: its token stops working at once. */
   logout: authedProcedure.mutation(async ({ ctx }) => {
     await ctx.store.deleteSession(ctx.tokenHash);
+    // Its live streams end too, on whichever process holds them.
+    await ctx.feed.publish({ kind: 'session-end', tokenHash: ctx.tokenHash });
     return { ok: true as const };
   }),
 });

@@ -5,6 +5,7 @@
  */
 import { boxesMineInput, boxesPostInput } from '@conclave/shared/verify';
 import { confirmedGeneration, validateBoxes } from '../services/box-rules.ts';
+import { publishBoxes } from '../services/event-feed.ts';
 import { memberProcedure, router } from '../trpc/init.ts';
 
 export const boxesRouter = router({
@@ -19,6 +20,7 @@ export const boxesRouter = router({
   post: memberProcedure.input(boxesPostInput).mutation(async ({ ctx, input }) => {
     await validateBoxes(ctx.group, input.boxes, ctx.device, ctx.now(), ctx.config.clockSkewMs);
     await ctx.store.putBoxes(input.boxes);
+    await publishBoxes(ctx.feed, input.groupId, input.boxes);
     // A box to itself confirms the key arrived: its mailbox request (at that generation or below) is served.
     const confirmed = confirmedGeneration(input.boxes, ctx.device);
     if (confirmed >= 0) await ctx.store.deleteKeyRequest(input.groupId, ctx.device, confirmed);

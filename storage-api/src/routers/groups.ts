@@ -25,6 +25,7 @@ import {
 } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import { confirmedGeneration, requireRotationBoxes, validateBoxes } from '../services/box-rules.ts';
+import { publishAppend } from '../services/event-feed.ts';
 import { checkAcceptancesOpen, checkClock, indexesFor, validateEntries } from '../services/log-writes.ts';
 import { authedProcedure, router } from '../trpc/init.ts';
 
@@ -65,6 +66,7 @@ export const groupsRouter = router({
     const result = await ctx.store.appendEntries(state.groupId, entries, logHead(state), { ...indexesFor(null, state, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'a group with this id already exists');
     await ctx.groups.remember(state.groupId, state);
+    await publishAppend(ctx.feed, state.groupId, result.head, boxes);
     return { groupId: state.groupId, head: result.head };
   }),
 
@@ -113,6 +115,7 @@ export const groupsRouter = router({
     const result = await ctx.store.appendEntries(groupId, entries, logHead(next), { ...indexesFor(state, next, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'another change reached the log first');
     await ctx.groups.remember(groupId, next);
+    await publishAppend(ctx.feed, groupId, result.head, boxes);
     const confirmed = confirmedGeneration(boxes, ctx.device);
     if (confirmed >= 0) await ctx.store.deleteKeyRequest(groupId, ctx.device, confirmed);
     return { head: result.head, generation: currentGeneration(next) };

@@ -2,6 +2,7 @@
 import { router } from '../trpc/init.ts';
 import { authRouter } from './auth.ts';
 import { boxesRouter } from './boxes.ts';
+import { eventsRouter } from './events.ts';
 import { groupsRouter } from './groups.ts';
 import { identitiesRouter } from './identities.ts';
 import { invitesRouter } from './invites.ts';
@@ -18,6 +19,7 @@ export const appRouter = router({
   mailbox: mailboxRouter,
   boxes: boxesRouter,
   notes: notesRouter,
+  events: eventsRouter,
 });
 
 export type AppRouter = typeof appRouter;

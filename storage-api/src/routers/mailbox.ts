@@ -19,6 +19,7 @@ export const mailboxRouter = router({
     const generation = currentGeneration(ctx.group);
     const requestedAt = ctx.now();
     await ctx.store.putKeyRequest(input.groupId, ctx.device, generation, requestedAt);
+    await ctx.feed.publish({ kind: 'request', groupId: input.groupId });
     return { generation, requestedAt };
   }),
 

@@ -69,6 +69,7 @@ export const notesRouter = router({
         { currentVersion: result.currentVersion },
       );
     }
+    await ctx.feed.publish({ kind: 'note', groupId: state.groupId, noteId: envelope.noteId, version: envelope.version, cursor: result.cursor });
     return { noteId: envelope.noteId, version: envelope.version, cursor: result.cursor };
   }),
 

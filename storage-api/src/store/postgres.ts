@@ -19,6 +19,7 @@
  * int8 columns (timestamps, change ids) are parsed to numbers; every value stored is
  * well below 2^53.
  */
+import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import type { Fingerprint, GroupId, InviteId, NoteId } from '@conclave/shared/verify';
@@ -234,13 +235,15 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly schema: string;
   private readonly pool: pg.Pool;
+  private readonly connectionString: string;
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
     quoteIdent(this.schema);
+    this.connectionString = withDefaultUser(options.connectionString);
     this.pool = new pg.Pool({
-      connectionString: withDefaultUser(options.connectionString),
+      connectionString: this.connectionString,
       max: options.max ?? 10,
       types,
       // Every connection resolves unqualified names in our schema (set at startup, before any query).
@@ -297,6 +300,24 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.pool.end();
+  }
+
+  // --- the live event feed (services/pg-event-feed.ts) ---------------------------------
+
+  /** The NOTIFY channel of this schema's events: each schema (each deployment, each test run) has its own. */
+  get eventChannel(): string {
+    const name = `conclave_events_${this.schema}`;
+    return name.length <= 63 ? name : `conclave_events_${createHash('sha256').update(this.schema).digest('hex').slice(0, 40)}`;
+  }
+
+  /** `pg_notify(channel, payload)` on a pooled connection (its own transaction, so sent at once). */
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  /** A new, unconnected client on the same database (the feed's one listening connection). */
+  newClient(applicationName: string): pg.Client {
+    return new pg.Client({ connectionString: this.connectionString, application_name: applicationName.slice(0, 63), keepAlive: true });
   }
 
   // --- identities ------------------------------------------------------------------

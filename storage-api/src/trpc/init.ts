@@ -38,15 +38,26 @@ export const createCallerFactory = t.createCallerFactory;
  * Resolves the session a call's token names, if any, and counts the call against it.
  * Only real sessions are counted, so forged tokens cannot fill the table.
  */
-const counted = t.procedure.use(async ({ ctx, next }) => {
-  let session: { fingerprint: Fingerprint; tokenHash: string } | null = null;
+/**
+ * The WebSocket at /trpc carries only the subscription `events.live`, and a
+ * subscription is served only there: the per-IP request limit counts HTTP requests,
+ * so every other call must be one.
+ */
+const transported = t.procedure.use(({ ctx, type, next }) => {
+  if (ctx.transport === 'ws' && type !== 'subscription') throw apiError('BAD_REQUEST', 'send queries and mutations over HTTP: the WebSocket at /trpc carries only the subscription events.live');
+  if (ctx.transport === 'http' && type === 'subscription') throw apiError('BAD_REQUEST', 'subscribe over a WebSocket at /trpc (docs/API.md "Live events")');
+  return next();
+});
+
+const counted = transported.use(async ({ ctx, next }) => {
+  let session: { fingerprint: Fingerprint; tokenHash: string; expiresAt: number } | null = null;
   if (ctx.token) {
     const tokenHash = sha256Hex(ctx.token);
     const stored = await ctx.store.getSession(tokenHash, ctx.now());
     if (stored) {
       const waitMs = ctx.sessionLimits.hit(tokenHash, ctx.now());
       if (waitMs > 0) throw apiError('TOO_MANY_REQUESTS', `too many requests in this session: try again in ${Math.ceil(waitMs / 1000)} s`);
-      session = { fingerprint: stored.fingerprint as Fingerprint, tokenHash };
+      session = { fingerprint: stored.fingerprint as Fingerprint, tokenHash, expiresAt: stored.expiresAt };
     }
   }
   return next({ ctx: { ...ctx, session } });
@@ -55,9 +66,9 @@ const counted = t.procedure.use(async ({ ctx, next }) => {
 export const publicProcedure = counted;
 
 export const authedProcedure = counted.use(async ({ ctx, next }) => {
-  if (!ctx.token) throw apiError('UNAUTHORIZED', 'sign in first: this needs a session token (Authorization: Bearer …)');
+  if (!ctx.token) throw apiError('UNAUTHORIZED', ctx.transport === 'ws' ? 'sign in first: send the session token as connectionParams.token' : 'sign in first: this needs a session token (Authorization: Bearer …)');
   if (!ctx.session) throw apiError('UNAUTHORIZED', 'the session has expired or was signed out: sign in again');
-  return next({ ctx: { ...ctx, device: ctx.session.fingerprint, tokenHash: ctx.session.tokenHash } });
+  return next({ ctx: { ...ctx, device: ctx.session.fingerprint, tokenHash: ctx.session.tokenHash, sessionExpiresAt: ctx.session.expiresAt } });
 });
 
 /** The group an input names: `groupId`, or the envelope's for a note. */

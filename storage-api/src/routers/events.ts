@@ -1,0 +1,33 @@
+/**
+ * The live stream (docs/API.md "Live events"): `events.live`, a subscription served
+ * only over the WebSocket at /trpc, authenticated by `connectionParams.token`. It
+ * yields `heads` first (every group the device is a member of now), then the hints
+ * the hub fans out to this device (services/live-hub.ts). It ends when the client
+ * stops it or the socket closes; when the session expires or is signed out it fails
+ * with UNAUTHORIZED and the socket is closed, so the client signs in again and
+ * reconnects.
+ */
+import type { LiveEvent } from '@conclave/shared/verify';
+import { apiError } from '../errors.ts';
+import { SessionEnded } from '../services/live-hub.ts';
+import { authedProcedure, router } from '../trpc/init.ts';
+
+/** The close code of a socket whose session ended (4000–4999: the application's own). */
+export const SESSION_ENDED_CLOSE_CODE = 4401;
+/** Long enough for the UNAUTHORIZED answer to be written before the close frame. */
+const CLOSE_AFTER_MS = 50;
+
+export const eventsRouter = router({
+  /** Subscription: `heads`, then `log`, `box`, `note`, `request`, `online`, `removed` events. */
+  live: authedProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<LiveEvent> {
+    const stream = ctx.live.open({ device: ctx.device, tokenHash: ctx.tokenHash, expiresAt: ctx.sessionExpiresAt, signal: signal ?? new AbortController().signal });
+    try {
+      yield* stream;
+    } catch (error) {
+      if (!(error instanceof SessionEnded)) throw error;
+      const socket = ctx.socket;
+      setTimeout(() => socket?.close(SESSION_ENDED_CLOSE_CODE, 'session ended'), CLOSE_AFTER_MS).unref();
+      throw apiError('UNAUTHORIZED', 'the session has expired or was signed out: sign in again and reconnect');
+    }
+  }),
+});

@@ -1,0 +1,263 @@
+/**
+ * The live hub of one API process: its open `events.live` streams, indexed by group,
+ * by device and by session, and the fan-out of every feed message
+ * (services/event-feed.ts) to the streams that may hear it (docs/API.md "Live events"):
+ * - `log`: every stream carrying the group; then membership is checked against the
+ *   new validated state: a stream whose device is no longer a member gets `removed`
+ *   (and nothing more of that group), a stream of a device that became a member gets
+ *   the group added (and the `log` event);
+ * - `box`: only the recipient device's streams, if they carry the group;
+ * - `note`: every stream carrying the group;
+ * - `request`: the streams of the group's current admins;
+ * - `online`: the group's streams of other devices;
+ * - a session's end (logout, on any process): that session's streams end.
+ *
+ * Messages of one group are applied one at a time, in the order the feed delivered
+ * them (a new member's stream gets the group before its key box arrives); different
+ * groups do not wait for each other.
+ */
+import { isAdmin, type Fingerprint, type GroupHeads, type GroupId, type LiveEvent } from '@conclave/shared/verify';
+import { apiError } from '../errors.ts';
+import type { Store } from '../store/types.ts';
+import type { EventFeed, FeedMessage } from './event-feed.ts';
+import type { GroupStates } from './group-states.ts';
+import { LiveSubscriber, RESYNC } from './live-subscriber.ts';
+
+/** Events a stream may hold unsent before it falls back to a fresh `heads` event. */
+export const LIVE_QUEUE_LIMIT = 256;
+/** The longest timer Node keeps (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The stream ended because its session expired or was signed out. */
+export class SessionEnded extends Error {
+  constructor() {
+    super('session ended');
+  }
+}
+
+export interface LiveHubOptions {
+  store: Store;
+  groups: GroupStates;
+  feed: EventFeed;
+  now: () => number;
+  /** Open streams per session in this process. */
+  streamsPerSession: number;
+  queueLimit?: number;
+  /** Told (by name only) when applying a message failed; the affected streams resync. */
+  onTrouble?: (what: string, error: unknown) => void;
+}
+
+export interface OpenStream {
+  device: Fingerprint;
+  tokenHash: string;
+  /** When the session expires: the stream ends then. */
+  expiresAt: number;
+  signal: AbortSignal;
+}
+
+function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
+}
+
+export class LiveHub {
+  private readonly byGroup = new Map<GroupId, Set<LiveSubscriber>>();
+  private readonly byDevice = new Map<Fingerprint, Set<LiveSubscriber>>();
+  private readonly bySession = new Map<string, Set<LiveSubscriber>>();
+  /** The tail of each group's chain of messages being applied. */
+  private readonly chains = new Map<GroupId, Promise<void>>();
+  private readonly queueLimit: number;
+
+  constructor(private readonly options: LiveHubOptions) {
+    this.queueLimit = options.queueLimit ?? LIVE_QUEUE_LIMIT;
+  }
+
+  /** Starts hearing the feed. */
+  async start(): Promise<void> {
+    await this.options.feed.start({ deliver: (m) => this.deliver(m), resync: () => this.resyncAll() });
+  }
+
+  /** Open streams in this process. */
+  get size(): number {
+    let n = 0;
+    for (const set of this.bySession.values()) n += set.size;
+    return n;
+  }
+
+  /** Every message of every group applied so far has been fanned out (tests, benchmarks). */
+  async settled(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  }
+
+  /**
+   * One stream's events: `heads` first, then what the feed brings, until `signal`
+   * aborts (the client stopped or the socket closed).
+   * @throws {TRPCError} TOO_MANY_REQUESTS over the per-session limit (before anything is sent).
+   * @throws {SessionEnded} from the iteration, when the session expires or is signed out.
+   */
+  open(stream: OpenStream): AsyncGenerator<LiveEvent> {
+    const open = this.bySession.get(stream.tokenHash)?.size ?? 0;
+    if (open >= this.options.streamsPerSession) {
+      throw apiError('TOO_MANY_REQUESTS', `this session already has ${open} open live streams, the most this server allows: close one first (one stream carries every group)`);
+    }
+    const subscriber = new LiveSubscriber(stream.device, stream.tokenHash, this.queueLimit);
+    // Indexed before the heads are read, so no write after the heads is missed.
+    addTo(this.byDevice, subscriber.device, subscriber);
+    addTo(this.bySession, subscriber.tokenHash, subscriber);
+    const untilExpiry = Math.max(0, stream.expiresAt - this.options.now());
+    const expiry = setTimeout(() => subscriber.end('session'), Math.min(untilExpiry, MAX_TIMER_MS));
+    expiry.unref();
+    return this.iterate(subscriber, stream.signal, expiry);
+  }
+
+  private async *iterate(subscriber: LiveSubscriber, signal: AbortSignal, expiry: NodeJS.Timeout): AsyncGenerator<LiveEvent> {
+    try {
+      yield await this.heads(subscriber);
+      for (const groupId of subscriber.groups) await this.options.feed.publish({ kind: 'online', groupId, device: subscriber.device });
+      for (;;) {
+        const item = await subscriber.next(signal);
+        if (item === null) break;
+        yield item === RESYNC ? await this.heads(subscriber) : item;
+      }
+      if (subscriber.ended === 'session') throw new SessionEnded();
+    } finally {
+      clearTimeout(expiry);
+      subscriber.end('closed');
+      this.forget(subscriber);
+    }
+  }
+
+  /**
+   * A fresh `heads` event: every group the device is a member of now, with its log
+   * head and note cursor. The stream's groups follow: a group it carried and the
+   * device has left since is dropped, and a `removed` event for it follows the heads.
+   */
+  private async heads(subscriber: LiveSubscriber): Promise<LiveEvent> {
+    const rows = (await this.options.store.groupsOf(subscriber.device)).filter((row) => row.status === 'member');
+    const current = new Set(rows.map((row) => row.groupId));
+    for (const groupId of [...subscriber.groups]) {
+      if (!current.has(groupId)) {
+        this.dropGroup(subscriber, groupId);
+        subscriber.push({ type: 'removed', groupId });
+      }
+    }
+    for (const groupId of current) this.addGroup(subscriber, groupId);
+    const groups: GroupHeads[] = await Promise.all(
+      rows.map(async (row) => ({ groupId: row.groupId, seq: row.head.seq, hash: row.head.hash, noteCursor: await this.options.store.noteCursor(row.groupId) })),
+    );
+    return { type: 'heads', groups };
+  }
+
+  /** Every stream drops what waits and sends a fresh `heads` event (the feed may have lost messages). */
+  resyncAll(): void {
+    for (const set of this.bySession.values()) for (const subscriber of set) subscriber.resync();
+  }
+
+  /** Ends every stream now (the server is closing). */
+  closeAll(): void {
+    for (const set of this.bySession.values()) for (const subscriber of set) subscriber.end('closed');
+  }
+
+  private addGroup(subscriber: LiveSubscriber, groupId: GroupId): void {
+    subscriber.groups.add(groupId);
+    addTo(this.byGroup, groupId, subscriber);
+  }
+
+  private dropGroup(subscriber: LiveSubscriber, groupId: GroupId): void {
+    subscriber.groups.delete(groupId);
+    removeFrom(this.byGroup, groupId, subscriber);
+  }
+
+  private forget(subscriber: LiveSubscriber): void {
+    for (const groupId of subscriber.groups) removeFrom(this.byGroup, groupId, subscriber);
+    subscriber.groups.clear();
+    removeFrom(this.byDevice, subscriber.device, subscriber);
+    removeFrom(this.bySession, subscriber.tokenHash, subscriber);
+  }
+
+  // --- fan-out -------------------------------------------------------------------------
+
+  /** Takes a feed message: a session's end at once, a group's messages in that group's order. */
+  deliver(message: FeedMessage): void {
+    if (message.kind === 'session-end') {
+      for (const subscriber of [...(this.bySession.get(message.tokenHash) ?? [])]) subscriber.end('session');
+      return;
+    }
+    const { groupId } = message;
+    const tail = (this.chains.get(groupId) ?? Promise.resolve()).then(() =>
+      this.apply(message).catch((error: unknown) => {
+        this.options.onTrouble?.('fanning out a live event failed', error);
+        // The streams of the group may have missed it: they resync.
+        for (const subscriber of this.byGroup.get(groupId) ?? []) subscriber.resync();
+      }),
+    );
+    this.chains.set(groupId, tail);
+    void tail.then(() => {
+      if (this.chains.get(groupId) === tail) this.chains.delete(groupId);
+    });
+  }
+
+  private async apply(message: Exclude<FeedMessage, { kind: 'session-end' }>): Promise<void> {
+    const streams = () => [...(this.byGroup.get(message.groupId) ?? [])];
+    switch (message.kind) {
+      case 'log': {
+        // No stream here at all: nothing to tell, and no need to validate the log in this process.
+        if (this.byDevice.size === 0) return;
+        const state = await this.options.groups.stateOf(message.groupId);
+        if (!state) return;
+        const event: LiveEvent = { type: 'log', groupId: message.groupId, seq: message.seq, hash: message.hash };
+        for (const subscriber of streams()) {
+          if (state.members.has(subscriber.device)) {
+            subscriber.push(event);
+          } else {
+            this.dropGroup(subscriber, message.groupId);
+            subscriber.push({ type: 'removed', groupId: message.groupId });
+          }
+        }
+        // Devices that became members: walk whichever is smaller, the members or the devices with streams.
+        const devices = state.members.size <= this.byDevice.size ? [...state.members.keys()] : [...this.byDevice.keys()].filter((d) => state.members.has(d));
+        for (const device of devices) {
+          for (const subscriber of this.byDevice.get(device) ?? []) {
+            if (subscriber.groups.has(message.groupId) || subscriber.ended) continue;
+            this.addGroup(subscriber, message.groupId);
+            subscriber.push(event);
+          }
+        }
+        return;
+      }
+      case 'box': {
+        const event: LiveEvent = { type: 'box', groupId: message.groupId, generation: message.generation };
+        for (const device of message.recipients) {
+          for (const subscriber of this.byDevice.get(device) ?? []) if (subscriber.groups.has(message.groupId)) subscriber.push(event);
+        }
+        return;
+      }
+      case 'note': {
+        const event: LiveEvent = { type: 'note', groupId: message.groupId, noteId: message.noteId, version: message.version, cursor: message.cursor };
+        for (const subscriber of streams()) subscriber.push(event);
+        return;
+      }
+      case 'request': {
+        const subscribers = streams();
+        if (subscribers.length === 0) return;
+        const state = await this.options.groups.stateOf(message.groupId);
+        if (!state) return;
+        for (const subscriber of subscribers) if (isAdmin(state, subscriber.device)) subscriber.push({ type: 'request', groupId: message.groupId });
+        return;
+      }
+      case 'online': {
+        const event: LiveEvent = { type: 'online', groupId: message.groupId, device: message.device };
+        for (const subscriber of streams()) if (subscriber.device !== message.device) subscriber.push(event);
+        return;
+      }
+    }
+  }
+}

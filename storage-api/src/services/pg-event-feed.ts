@@ -1,0 +1,161 @@
+/**
+ * The event feed across API processes on one PostgreSQL database (docs/OPERATIONS.md
+ * "Several API processes"): `publish` is a `pg_notify` on a pooled connection, sent
+ * after the write committed; each process holds ONE dedicated connection that
+ * `LISTEN`s on the schema's channel and hands every notification to its hub — its own
+ * included, so a process delivers to its subscribers exactly as it does to another's.
+ *
+ * NOTIFY is not durable: what is sent while a process's listening connection is down
+ * never reaches it. So when the connection drops (or stops answering its health
+ * check) it is replaced, with backoff, and once it listens again the hub is told to
+ * resync: every subscriber gets a fresh `heads` event and syncs what moved.
+ */
+import type pg from 'pg';
+import type { EventFeed, FeedHandlers, FeedMessage } from './event-feed.ts';
+import { parseFeedMessage } from './event-feed.ts';
+
+export interface PgFeedSource {
+  readonly schema: string;
+  readonly eventChannel: string;
+  notify(channel: string, payload: string): Promise<void>;
+  newClient(applicationName: string): pg.Client;
+}
+
+export interface PgEventFeedOptions {
+  /** How often the listening connection is checked with a `SELECT 1`. */
+  healthCheckMs?: number;
+  /** The first reconnect delay; it doubles up to `maxBackoffMs`. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Told (by name and code only) when the listening connection fails or a publish is lost. */
+  onTrouble?: (what: string, error: unknown) => void;
+}
+
+function quoteIdent(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error('invalid channel name');
+  return `"${name}"`;
+}
+
+export class PgEventFeed implements EventFeed {
+  private handlers: FeedHandlers | null = null;
+  private closed = false;
+  private client: pg.Client | null = null;
+  /** Resolves the wait of the current connection (it dropped, or the feed closes). */
+  private dropped: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private wakeSleep: (() => void) | null = null;
+  private readonly healthCheckMs: number;
+  private readonly minBackoffMs: number;
+  private readonly maxBackoffMs: number;
+
+  constructor(
+    private readonly source: PgFeedSource,
+    private readonly options: PgEventFeedOptions = {},
+  ) {
+    this.healthCheckMs = options.healthCheckMs ?? 15_000;
+    this.minBackoffMs = options.minBackoffMs ?? 100;
+    this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  }
+
+  /** The application_name of the listening connection (operators see it in pg_stat_activity). */
+  get applicationName(): string {
+    return `conclave-listen:${this.source.schema}`;
+  }
+
+  async start(handlers: FeedHandlers): Promise<void> {
+    this.handlers = handlers;
+    let firstAttempt!: () => void;
+    const attempted = new Promise<void>((resolve) => (firstAttempt = resolve));
+    this.loop = this.listenLoop(firstAttempt);
+    await attempted;
+  }
+
+  async publish(message: FeedMessage): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.source.notify(this.source.eventChannel, JSON.stringify(message));
+    } catch (error) {
+      this.options.onTrouble?.('publishing a live event failed', error);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.handlers = null;
+    this.dropped?.();
+    this.wakeSleep?.();
+    await this.loop;
+  }
+
+  /** Connects, listens, waits for the connection to drop, and starts again, until closed. */
+  private async listenLoop(firstAttempt: () => void): Promise<void> {
+    let failures = 0;
+    let listenedBefore = false;
+    while (!this.closed) {
+      const client = this.source.newClient(this.applicationName);
+      let health: NodeJS.Timeout | undefined;
+      try {
+        const down = new Promise<void>((resolve) => {
+          this.dropped = resolve;
+          client.on('error', (error) => {
+            this.options.onTrouble?.('the live event connection failed', error);
+            resolve();
+          });
+          client.on('end', () => resolve());
+        });
+        client.on('notification', (notification) => {
+          if (notification.channel !== this.source.eventChannel || notification.payload === undefined) return;
+          const message = parseFeedMessage(notification.payload);
+          if (message) this.handlers?.deliver(message);
+        });
+        await client.connect();
+        await client.query(`LISTEN ${quoteIdent(this.source.eventChannel)}`);
+        this.client = client;
+        failures = 0;
+        // Whatever was sent while no connection listened is lost: every subscriber resyncs.
+        if (listenedBefore) this.handlers?.resync();
+        listenedBefore = true;
+        firstAttempt();
+        health = setInterval(() => {
+          const check = client.query('SELECT 1');
+          const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('health check timed out')), this.healthCheckMs).unref());
+          Promise.race([check, timeout]).catch(() => this.dropped?.());
+        }, this.healthCheckMs);
+        health.unref();
+        if (!this.closed) await down;
+      } catch (error) {
+        if (!this.closed) this.options.onTrouble?.('the live event connection failed', error);
+        failures += 1;
+      } finally {
+        clearInterval(health);
+        this.client = null;
+        this.dropped = null;
+        await client.end().catch(() => undefined);
+      }
+      firstAttempt();
+      if (this.closed) break;
+      await this.sleep(this.backoff(failures));
+    }
+  }
+
+  /** 0 after a connection that worked, then min doubling to max, with up to 50 % jitter. */
+  private backoff(failures: number): number {
+    if (failures === 0) return this.minBackoffMs;
+    const base = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** (failures - 1));
+    return Math.round(base * (1 + Math.random() * 0.5));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeSleep = null;
+        resolve();
+      }, ms);
+      this.wakeSleep = () => {
+        clearTimeout(timer);
+        this.wakeSleep = null;
+        resolve();
+      };
+    });
+  }
+}
