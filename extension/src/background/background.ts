@@ -157,6 +157,7 @@ export function createBackground(deps: BackgroundDeps): Background {
     'verify.reset': (request) => verify.verifyReset(ctx, request),
     'notes.list': (request) => notes.listNotes(ctx, request),
     'notes.read': (request) => notes.readNote(ctx, request),
+    'notes.header': (request) => notes.noteHeader(ctx, request),
     'notes.save': (request) => notes.saveNote(ctx, request),
     'notes.delete': (request) => notes.deleteNote(ctx, request),
     'draft.save': async (request) => {

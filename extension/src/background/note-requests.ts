@@ -6,18 +6,18 @@
  */
 import { NoteConflictError } from '@conclave/shared/client';
 import type { OpenedNote } from '@conclave/shared/client';
-import { RESERVED_TITLE_PREFIX, type GroupState, type MetaSlot } from '@conclave/shared/crypto';
+import { META_TITLE, RESERVED_TITLE_PREFIX, type GroupState, type MetaSlot } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { IdentityRow, NoteRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
-import type { ListedNoteView, NoteFlagView, NoteView, SaveNoteResult, TrustView } from '../messages/views.ts';
+import type { ListedNoteView, NoteFlagView, NoteHeaderView, NoteView, SaveNoteResult, TrustView } from '../messages/views.ts';
 import type { Answers } from '../messages/answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { fail, noteFailureWords, noteWarningWords } from './errors.ts';
 import { assertUsable, groupRow, quoted, viaClient } from './group-state.ts';
 import { refreshNotes } from './note-cache.ts';
-import { groupNoteRows, keepNewer, openedRow } from './note-rows.ts';
+import { cachedNote, groupNoteRows, keepNewer, openedRow } from './note-rows.ts';
 import { updateGroupRow } from '../db/key-store.ts';
 import { updateBadge } from './summaries.ts';
 
@@ -138,6 +138,20 @@ export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<No
   const late = note.warnings.some((w) => w.code === 'late-from-departed');
   await keepNewer(ctx, [{ ...openedRow(groupId, note), ...(late ? { lateFromDeparted: true } : {}) }]);
   return noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, note);
+}
+
+/**
+ * The newest version of a note this device knows, from the notes cache (no network):
+ * the sync that brought it there (a tick, a live event) already told the pages, so an
+ * open editor reads this to say at once that someone saved a newer version.
+ */
+export async function noteHeader(ctx: Ctx, request: Req<'notes.header'>): Promise<NoteHeaderView | null> {
+  const { groupId, noteId } = request;
+  await groupRow(ctx, groupId);
+  const row = await cachedNote(ctx, groupId, noteId);
+  if (!row || row.failure || row.title === META_TITLE) return null;
+  const me = await requireIdentity(ctx.db);
+  return { noteId, version: row.version, author: row.author, authorName: await authorName(ctx, row.author), isMe: row.author === me.identity.fingerprint, at: row.at, deleted: row.deleted };
 }
 
 export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<SaveNoteResult> {

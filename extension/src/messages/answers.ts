@@ -14,6 +14,7 @@ import type {
   IdentityView,
   KeyWaitView,
   ListedNoteView,
+  NoteHeaderView,
   NoteView,
   SaveNoteResult,
   Settings,
@@ -106,6 +107,8 @@ export interface Answers {
   'verify.reset': VerifiedAnswer;
   'notes.list': ListedNoteView[];
   'notes.read': NoteView;
+  /** Null when this device has not cached the note (or could not open its newest version). */
+  'notes.header': NoteHeaderView | null;
   'notes.save': SaveNoteResult;
   'notes.delete': { noteId: NoteId; version: number };
   'draft.save': null;

@@ -50,6 +50,8 @@ export const requestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('verify.reset'), groupId: groupIdSchema, fingerprint: fingerprintSchema }),
   z.strictObject({ type: z.literal('notes.list'), groupId: groupIdSchema }),
   z.strictObject({ type: z.literal('notes.read'), groupId: groupIdSchema, noteId: noteIdSchema }),
+  /** The newest version of a note this device knows, from its cache (no network): an open editor checks it when the group changed. */
+  z.strictObject({ type: z.literal('notes.header'), groupId: groupIdSchema, noteId: noteIdSchema }),
   z.strictObject({ type: z.literal('notes.save'), groupId: groupIdSchema, noteId: noteIdSchema.optional(), baseVersion: z.number().int().nonnegative().optional(), ...note }),
   z.strictObject({ type: z.literal('notes.delete'), groupId: groupIdSchema, noteId: noteIdSchema, baseVersion: z.number().int().positive() }),
   /** A page's unfinished flow (form contents, step), kept so closing the popup loses nothing. */

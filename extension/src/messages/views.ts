@@ -148,4 +148,16 @@ export interface NoteView {
   flags: NoteFlagView[];
 }
 
+/** The newest version of a note this device knows (its cached header), without the text. */
+export interface NoteHeaderView {
+  noteId: NoteId;
+  version: number;
+  author: Fingerprint;
+  authorName: string;
+  /** True when the newest version is this device's own. */
+  isMe: boolean;
+  at: number;
+  deleted: boolean;
+}
+
 export type SaveNoteResult = { saved: true; noteId: NoteId; version: number } | { saved: false; conflict: { mine: { title: string; body: string }; theirs: NoteView } };

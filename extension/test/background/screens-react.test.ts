@@ -100,14 +100,19 @@ describe('every change a page shows is told to the pages', () => {
     carl.events.length = 0;
     await carl.bg.tick();
     expect(told(carl)).toBe(true);
+    // An editor open on it asks the newest version the cache knows (no network).
+    expect(await carl.ask({ type: 'notes.header', groupId, noteId: saved.noteId })).toMatchObject({ version: saved.version, authorName: 'Ana', isMe: false, deleted: false });
     await ana.ask({ type: 'notes.save', groupId, noteId: saved.noteId, baseVersion: saved.version, title: 'Tides', body: 'High water at seven.' });
     carl.events.length = 0;
     await carl.bg.tick();
     expect(told(carl)).toBe(true);
+    expect(await carl.ask({ type: 'notes.header', groupId, noteId: saved.noteId })).toMatchObject({ version: saved.version + 1, authorName: 'Ana' });
+    expect(await ana.ask({ type: 'notes.header', groupId, noteId: saved.noteId })).toMatchObject({ version: saved.version + 1, isMe: true });
     await ana.ask({ type: 'notes.delete', groupId, noteId: saved.noteId, baseVersion: saved.version + 1 });
     carl.events.length = 0;
     await carl.bg.tick();
     expect(told(carl)).toBe(true);
+    expect(await carl.ask({ type: 'notes.header', groupId, noteId: saved.noteId })).toMatchObject({ version: saved.version + 2, deleted: true });
   });
 
   it('a removal is told to the removed device', async () => {

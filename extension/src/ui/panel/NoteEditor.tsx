@@ -4,12 +4,15 @@
  * note is saved or discarded. The server keeps versions with compare-and-set (DESIGN
  * §5): when someone else saved first, both versions are shown side by side and the
  * person chooses — keep mine (saved on top of theirs), keep theirs, or copy mine to a
- * new note. Nothing is overwritten silently.
+ * new note. Nothing is overwritten silently. Someone else's newer version is said at
+ * once, not only at save: the editor checks the note's newest known version whenever
+ * the background says the group changed (`notes.header`, from the cache the sync just
+ * brought up to date), and what was typed stays as it is.
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import type { RequestOf } from '../../messages/answers.ts';
-import type { NoteView, SaveNoteResult } from '../../messages/views.ts';
+import type { NoteHeaderView, NoteView, SaveNoteResult } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { TrustBadge } from '../components/TrustBadge.tsx';
@@ -59,6 +62,19 @@ export function NoteEditor({ groupId, noteId, go }: NoteEditorProps) {
   return <EditorForm groupId={groupId} noteId={noteId} initial={{ title: note.data.title, body: note.data.body, baseVersion: note.data.version, conflict: null }} go={go} />;
 }
 
+/** The newest known version when it is newer than the one this edit started from, else null. */
+export function newerVersion(header: NoteHeaderView | null | undefined, baseVersion: number | null): NoteHeaderView | null {
+  if (!header || baseVersion === null || header.version <= baseVersion) return null;
+  return header;
+}
+
+/** What the editor says (and announces) when a newer version appeared underneath. */
+export function newerVersionText(newer: NoteHeaderView): string {
+  const who = newer.isMe ? 'You' : newer.authorName;
+  const what = newer.deleted ? 'deleted this note' : newer.isMe ? 'saved a newer version of this note in another window' : 'saved a newer version';
+  return `${who} ${what} while you were writing. Your text is kept; when you save, you will choose what to keep.`;
+}
+
 /** A `notes.save` request without undefined fields. */
 export function saveRequest(groupId: GroupId, noteId: NoteId | null, baseVersion: number | null, title: string, body: string): RequestOf<'notes.save'> {
   return noteId && baseVersion !== null ? { type: 'notes.save', groupId, noteId, baseVersion, title, body } : { type: 'notes.save', groupId, title, body };
@@ -75,6 +91,13 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
   const { title, body, baseVersion, conflict } = draft.value;
   const changed = title !== initial.title || body !== initial.body;
   const tooLong = body.length > MAX_BODY;
+  // Asked again on every change the background reports for this group (no network: its cache).
+  const header = useAsk(noteId && baseVersion !== null ? { type: 'notes.header', groupId, noteId } : null, { groupId });
+  const newer = newerVersion(header.data, baseVersion);
+  const newerText = newer && !conflict ? newerVersionText(newer) : null;
+  useEffect(() => {
+    if (newerText) announce(newerText);
+  }, [newerText]);
 
   const conflictRef = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
@@ -188,6 +211,14 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
   return (
     <form class="note-edit" aria-labelledby={headingId} onSubmit={(event) => void onSave(event)}>
       <h2 id={headingId}>{noteId ? 'Edit note' : 'New note'}</h2>
+      {newerText && (
+        <div class="notice notice-warn">
+          <p class="notice-title">
+            <span aria-hidden="true">↻</span> This note changed while you were writing
+          </p>
+          <p>{newerText}</p>
+        </div>
+      )}
       <div class="field">
         <label for={titleId}>Title</label>
         <input
