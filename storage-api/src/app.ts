@@ -270,7 +270,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     deps,
     async close() {
       clearInterval(purge);
-      live.closeAll();
+      // Sockets are closed, not streams ended: a client reconnects and subscribes again (to another process, or this one restarted).
       await fastify.close();
       await feed.close();
       await store.close();

@@ -99,11 +99,12 @@ export class LiveHub {
 
   /**
    * One stream's events: `heads` first, then what the feed brings, until `signal`
-   * aborts (the client stopped or the socket closed).
-   * @throws {TRPCError} TOO_MANY_REQUESTS over the per-session limit (before anything is sent).
-   * @throws {SessionEnded} from the iteration, when the session expires or is signed out.
+   * aborts (the client stopped or the socket closed). Nothing is registered before the
+   * first `next()`, and everything is released when the iteration ends, however.
+   * @throws {TRPCError} TOO_MANY_REQUESTS over the per-session limit (before any event).
+   * @throws {SessionEnded} when the session expires or is signed out.
    */
-  open(stream: OpenStream): AsyncGenerator<LiveEvent> {
+  async *open(stream: OpenStream): AsyncGenerator<LiveEvent> {
     const open = this.bySession.get(stream.tokenHash)?.size ?? 0;
     if (open >= this.options.streamsPerSession) {
       throw apiError('TOO_MANY_REQUESTS', `this session already has ${open} open live streams, the most this server allows: close one first (one stream carries every group)`);
@@ -115,15 +116,11 @@ export class LiveHub {
     const untilExpiry = Math.max(0, stream.expiresAt - this.options.now());
     const expiry = setTimeout(() => subscriber.end('session'), Math.min(untilExpiry, MAX_TIMER_MS));
     expiry.unref();
-    return this.iterate(subscriber, stream.signal, expiry);
-  }
-
-  private async *iterate(subscriber: LiveSubscriber, signal: AbortSignal, expiry: NodeJS.Timeout): AsyncGenerator<LiveEvent> {
     try {
       yield await this.heads(subscriber);
       for (const groupId of subscriber.groups) await this.options.feed.publish({ kind: 'online', groupId, device: subscriber.device });
       for (;;) {
-        const item = await subscriber.next(signal);
+        const item = await subscriber.next(stream.signal);
         if (item === null) break;
         yield item === RESYNC ? await this.heads(subscriber) : item;
       }
@@ -159,11 +156,6 @@ export class LiveHub {
   /** Every stream drops what waits and sends a fresh `heads` event (the feed may have lost messages). */
   resyncAll(): void {
     for (const set of this.bySession.values()) for (const subscriber of set) subscriber.resync();
-  }
-
-  /** Ends every stream now (the server is closing). */
-  closeAll(): void {
-    for (const set of this.bySession.values()) for (const subscriber of set) subscriber.end('closed');
   }
 
   private addGroup(subscriber: LiveSubscriber, groupId: GroupId): void {

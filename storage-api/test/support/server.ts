@@ -41,6 +41,10 @@ export interface StartOptions {
   config?: Partial<Config>;
   /** The server's clock. */
   now?: () => number;
+  /** Serve the data of this server (its SQLite directory or PostgreSQL schema) instead of fresh data. */
+  reuse?: Pick<TestServer, 'dataDir' | 'schema'>;
+  /** Listen on this port (a restart at the same address); 0 by default. */
+  port?: number;
 }
 
 async function withPg<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -67,11 +71,11 @@ export async function startServer(kind: StoreKind, options: StartOptions = {}): 
   let schema: string | null = null;
   const overrides: Partial<Config> = { logLevel: 'debug', ...options.config };
   if (kind === 'sqlite') {
-    dataDir = mkdtempSync(join(tmpdir(), 'conclave-http-'));
+    dataDir = options.reuse?.dataDir ?? mkdtempSync(join(tmpdir(), 'conclave-http-'));
     overrides.dataDir = dataDir;
   } else {
-    schema = `t_${randomBytes(6).toString('hex')}`;
-    await pgQuery(`CREATE SCHEMA ${schema}`);
+    schema = options.reuse?.schema ?? `t_${randomBytes(6).toString('hex')}`;
+    if (!options.reuse) await pgQuery(`CREATE SCHEMA ${schema}`);
     overrides.databaseUrl = TEST_DATABASE_URL;
     overrides.databaseSchema = schema;
   }
@@ -103,7 +107,7 @@ export async function startServer(kind: StoreKind, options: StartOptions = {}): 
 
   try {
     app = await build(config, { logStream, ...(options.now ? { now: options.now } : {}) });
-    const address = await app.fastify.listen({ host: '127.0.0.1', port: 0 });
+    const address = await app.fastify.listen({ host: '127.0.0.1', port: options.port ?? 0 });
     return {
       kind,
       url: address,
