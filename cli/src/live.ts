@@ -14,6 +14,7 @@ import type { HandshakeOutcome } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
 import type { Device } from './device.ts';
 import { CliError, EXIT } from './errors.ts';
+import { openEvents, runUntilStopped, secondsOption } from './live-events.ts';
 import { who } from './output.ts';
 
 interface PeerLike {
@@ -147,8 +148,7 @@ export async function tryLiveHandover(device: Device, groupId: GroupId, timeoutM
 export async function serve(device: Device, options: { for?: string; mailbox?: boolean }): Promise<void> {
   const url = signalUrl(device);
   if (!url) throw new CliError(EXIT.setup, 'serving keys live needs the signaling server: pass --signal <url> or set CONCLAVE_SIGNAL (e.g. http://127.0.0.1:9000/peerjs).');
-  const seconds = options.for === undefined ? null : Number(options.for);
-  if (seconds !== null && (!Number.isFinite(seconds) || seconds <= 0)) throw new CliError(EXIT.usage, '--for takes a number of seconds');
+  const seconds = secondsOption(options.for);
   const Peer = await loadPeerJs();
   if (!Peer) throw new CliError(EXIT.setup, 'Node WebRTC (@roamhq/wrtc) is not installed here, so this device cannot hand keys over live: admins can still hand them over by mailbox (`conclave group handover`).');
   const client = await device.client();
@@ -181,17 +181,20 @@ export async function serve(device: Device, options: { for?: string; mailbox?: b
         }
       }
     };
-    if (options.mailbox) await answerMailbox();
-    const timer = options.mailbox ? setInterval(() => void answerMailbox(), 30_000) : undefined;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        process.off('SIGINT', done);
-        resolve();
-      };
-      if (seconds) setTimeout(done, seconds * 1000);
-      process.once('SIGINT', done);
-    });
+    // The mailbox is answered as requests arrive (live events), on every (re)connection
+    // (its heads), and once a minute as a backstop.
+    let answering: Promise<void> = Promise.resolve();
+    const answerSoon = () => {
+      answering = answering.then(answerMailbox);
+    };
+    const events = options.mailbox ? await openEvents(client, (event) => {
+      if (event.type === 'heads' || event.type === 'request') answerSoon();
+    }) : null;
+    const timer = options.mailbox ? setInterval(answerSoon, 60_000) : undefined;
+    await runUntilStopped(seconds).done;
     if (timer) clearInterval(timer);
+    await events?.close();
+    await answering;
     stop();
   } finally {
     peer.destroy();

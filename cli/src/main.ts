@@ -18,8 +18,9 @@ import { verify } from './commands/verify.ts';
 import * as notes from './commands/notes.ts';
 import { exportGroup } from './commands/export.ts';
 import { serve } from './live.ts';
+import { watch } from './commands/watch.ts';
 
-const json = () => new Option('--json', 'print the result as JSON (docs/CLI.md "JSON")');
+const json = (what = 'print the result as JSON (docs/CLI.md "JSON")') => new Option('--json', what);
 
 type Handler = (ctx: Context, args: string[], options: Record<string, unknown>) => Promise<void>;
 
@@ -99,7 +100,7 @@ export async function main(argv: string[], rawIo: Io = processIo(), options: { n
     .addOption(json())
     .action(run(onDevice((d, args, o) => verify(d, args.filter((a) => a !== undefined), o))));
 
-  const note = program.command('notes').description('notes: ls, cat, put, edit, rm');
+  const note = program.command('notes').description('notes: ls, cat, put, edit, rm, watch');
   note.command('ls <group>').description('list the notes of a group').option('--deleted', 'include deleted notes').addOption(json()).action(run(onDevice((d, [g], o) => notes.ls(d, g!, o))));
   note.command('cat <group> <note>').description('print a note (by id, id prefix or title)').option('--version <n>', 'an older version').addOption(json()).action(run(onDevice((d, [g, n], o) => notes.cat(d, g!, n!, o))));
   note
@@ -113,6 +114,12 @@ export async function main(argv: string[], rawIo: Io = processIo(), options: { n
     .addOption(json())
     .action(run(onDevice((d, [g], o) => notes.put(d, g!, o))));
   note.command('edit <group> <note>').description('edit a note in $VISUAL or $EDITOR (first line: the title)').addOption(json()).action(run(onDevice((d, [g, n], o) => notes.edit(d, g!, n!, o))));
+  note
+    .command('watch <group>')
+    .description('print notes as members write, edit or delete them (live; until Ctrl-C)')
+    .option('--for <seconds>', 'stop after this long')
+    .addOption(json('one JSON object per line'))
+    .action(run(onDeviceUnlocked((d, [g], o) => watch(d, g!, o))));
   note.command('rm <group> <note>').description('delete a note for every member (a signed deletion)').addOption(json()).action(run(onDevice((d, [g, n], o) => notes.rm(d, g!, n!, o))));
 
   program.command('export <group> <dir>').description('write the group\'s notes as Markdown files into a local directory (plaintext)').option('--force', 'write into a directory that is not empty').addOption(json()).action(
@@ -125,7 +132,7 @@ export async function main(argv: string[], rawIo: Io = processIo(), options: { n
     .command('serve')
     .description('stay online as a key holder and hand the key live to members who ask (needs --signal and Node WebRTC)')
     .option('--for <seconds>', 'stop after this long (default: until Ctrl-C)')
-    .option('--mailbox', 'also answer key requests in the mailbox every 30 s (admins)')
+    .option('--mailbox', 'also answer key requests in the mailbox as they arrive (admins)')
     .action(run(onDeviceUnlocked((d, _a, o) => serve(d, o))));
   program
     .command('restore [code]')

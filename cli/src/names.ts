@@ -25,6 +25,11 @@ async function learnNames(device: Device, groupId: GroupId, names: MetaNames): P
   await device.names.learn({ groups, members });
 }
 
+/** Learns the names a `changedNotes` call read from the group's meta notes. */
+export function learnNamesFrom(device: Device, groupId: GroupId, changes: Pick<ChangedNotes, 'names'>): Promise<void> {
+  return learnNames(device, groupId, changes.names);
+}
+
 /** Lists a group's notes and learns names from its meta notes; returns the listing without them. */
 export async function listWithNames(device: Device, groupId: GroupId): Promise<{ notes: ListedNote[]; meta: Map<NoteId, MetaSlot> }> {
   const client = await device.client();
