@@ -9,7 +9,8 @@
  * - `box`: only the recipient device's streams, if they carry the group;
  * - `note`: every stream carrying the group;
  * - `request`: the streams of the group's current admins;
- * - `online`: the group's streams of other devices;
+ * - `online`: the group's streams of other devices, when a device's stream opens
+ *   for the group (at subscribe, or when the device becomes a member while its stream is open);
  * - a session's end (logout, on any process): that session's streams end.
  *
  * Messages of one group are applied one at a time, in the order the feed delivered
@@ -217,11 +218,15 @@ export class LiveHub {
         // Devices that became members: walk whichever is smaller, the members or the devices with streams.
         const devices = state.members.size <= this.byDevice.size ? [...state.members.keys()] : [...this.byDevice.keys()].filter((d) => state.members.has(d));
         for (const device of devices) {
+          let joined = false;
           for (const subscriber of this.byDevice.get(device) ?? []) {
             if (subscriber.groups.has(message.groupId) || subscriber.ended) continue;
             this.addGroup(subscriber, message.groupId);
             subscriber.push(event);
+            joined = true;
           }
+          // Its stream is open: the group's other devices may dial it now.
+          if (joined) void this.options.feed.publish({ kind: 'online', groupId: message.groupId, device });
         }
         return;
       }

@@ -22,6 +22,8 @@ export interface LiveSocket {
   ws: WebSocket;
   /** Every JSON message received, in order. */
   messages: ServerMessage[];
+  /** When each of `messages` arrived (`performance.now()`). */
+  receivedAt: number[];
   /** Every text frame received, in order (JSON or not: PING, PONG). */
   texts: string[];
   /** Set once the socket closed. */
@@ -78,6 +80,7 @@ export function openSocket(httpUrl: string, options: OpenOptions = {}): Promise<
   const socket: LiveSocket = {
     ws,
     messages: [],
+    receivedAt: [],
     texts: [],
     closeInfo: null,
     send(message) {
@@ -117,6 +120,7 @@ export function openSocket(httpUrl: string, options: OpenOptions = {}): Promise<
     socket.texts.push(text);
     if (text === 'PING' || text === 'PONG') return;
     socket.messages.push(JSON.parse(text) as ServerMessage);
+    socket.receivedAt.push(performance.now());
   });
   ws.on('close', (code, reason) => (socket.closeInfo = { code, reason: reason.toString() }));
   return new Promise((resolve, reject) => {
