@@ -8,3 +8,5 @@ setTimeout(() => process.exit(0), lifetimeMs).unref();
 process.stdin.on('close', () => process.exit(0));
 process.stdin.resume();
 await import('../../src/server.ts');
+
+export {};
