@@ -15,6 +15,13 @@ describe('configuration from the environment', () => {
     expect(config.databaseUrl).toBeUndefined();
   });
 
+  it('reads the live-stream limits and heartbeat, with their defaults', () => {
+    expect(loadConfig({})).toMatchObject({ liveStreamsPerSession: 4, liveSocketsPerIp: 64, livePingMs: 30_000, livePongWaitMs: 10_000 });
+    const config = loadConfig({ CONCLAVE_LIVE_STREAMS_PER_SESSION: '2', CONCLAVE_LIVE_SOCKETS_PER_IP: '500', CONCLAVE_LIVE_PING_MS: '15000', CONCLAVE_LIVE_PONG_WAIT_MS: '5000' });
+    expect(config).toMatchObject({ liveStreamsPerSession: 2, liveSocketsPerIp: 500, livePingMs: 15_000, livePongWaitMs: 5_000 });
+    expect(() => loadConfig({ CONCLAVE_LIVE_STREAMS_PER_SESSION: '0' })).toThrow(/liveStreamsPerSession/);
+  });
+
   it('refuses a malformed value with the variable named', () => {
     expect(() => loadConfig({ CONCLAVE_PORT: 'eighty' })).toThrow(/port/);
     expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/databaseUrl/);

@@ -376,6 +376,32 @@ describe.each(STORE_KINDS)('live events over a WebSocket (%s)', (kind) => {
       }
     });
 
+    it('a client that stops reading: its send buffer is bounded, and it gets a fresh heads instead of what it missed', async () => {
+      const slow = await newDevice('Slow', server.url);
+      await admin.client.addMember(groupId, slow.fingerprint, 'member');
+      const socket = await stream(slow);
+      const serverSocket = () => [...server.app.fastify.websocketServer.clients].reduce((a, b) => (a.bufferedAmount >= b.bufferedAmount ? a : b));
+      // The client stops reading: the kernel's buffers fill, then the server's send buffer.
+      (socket.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      const note = (n: number) => ({ kind: 'note' as const, groupId, noteId: `slow${String(n).padStart(17, '0')}A` as never, version: 1, cursor: n + 1 });
+      let sent = 0;
+      await until(async () => {
+        for (let i = 0; i < 2000; i++) server.app.deps.live.deliver(note(sent++));
+        await server.app.deps.live.settled();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return serverSocket().bufferedAmount > 1024 * 1024 ? true : undefined;
+      }, 'the send buffer to fill', 60_000);
+      const buffered = serverSocket().bufferedAmount;
+      // More events than the stream's queue holds: they are dropped, not buffered.
+      for (let i = 0; i < 1000; i++) server.app.deps.live.deliver(note(sent++));
+      await server.app.deps.live.settled();
+      expect(serverSocket().bufferedAmount).toBeLessThan(buffered + 64 * 1024);
+      (socket.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      await until(() => (socket.events().filter((e) => e.type === 'heads').length >= 2 ? true : undefined), 'a fresh heads', 60_000);
+      const received = socket.events().filter((e) => e.type === 'note' && e.noteId.startsWith('slow')).length;
+      expect(received).toBeLessThan(sent);
+    }, 120_000);
+
     it.runIf(kind === 'postgres')("resyncs every stream with fresh heads when the process's listening connection drops and comes back", async () => {
       const device = await newDevice('Resync', server.url);
       await admin.client.addMember(groupId, device.fingerprint, 'member');

@@ -7,6 +7,7 @@
  * with UNAUTHORIZED and the socket is closed, so the client signs in again and
  * reconnects.
  */
+import type { WebSocket } from 'ws';
 import type { LiveEvent } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import { SessionEnded } from '../services/live-hub.ts';
@@ -17,12 +18,30 @@ export const SESSION_ENDED_CLOSE_CODE = 4401;
 /** Long enough for the UNAUTHORIZED answer to be written before the close frame. */
 const CLOSE_AFTER_MS = 50;
 
+/**
+ * A socket whose client reads slower than events come holds them in its send buffer:
+ * above this, the stream waits, its queue in the hub fills, and the hub replaces it
+ * with one fresh `heads` (services/live-subscriber.ts), so memory stays bounded.
+ */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+const DRAIN_CHECK_MS = 50;
+
+/** Waits while the socket's send buffer is over the limit (and the socket open, the stream on). */
+async function drained(socket: WebSocket | null, signal: AbortSignal | undefined): Promise<void> {
+  while (socket && socket.bufferedAmount > MAX_BUFFERED_BYTES && socket.readyState === socket.OPEN && !signal?.aborted) {
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_CHECK_MS));
+  }
+}
+
 export const eventsRouter = router({
   /** Subscription: `heads`, then `log`, `box`, `note`, `request`, `online`, `removed` events. */
   live: authedProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<LiveEvent> {
     const stream = ctx.live.open({ device: ctx.device, tokenHash: ctx.tokenHash, expiresAt: ctx.sessionExpiresAt, signal: signal ?? new AbortController().signal });
     try {
-      yield* stream;
+      for await (const event of stream) {
+        yield event;
+        await drained(ctx.socket, signal);
+      }
     } catch (error) {
       if (!(error instanceof SessionEnded)) throw error;
       const socket = ctx.socket;
