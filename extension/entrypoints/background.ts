@@ -3,6 +3,9 @@
  * Everything is registered synchronously at start, so the event that woke the worker
  * (a page's request, the sync alarm, a peer's connection) finds its listener.
  * Nothing important lives only in memory here: the worker may be stopped at any time.
+ * While the live event stream is open, its messages (and the client's 20 s heartbeat)
+ * keep the worker running (Chrome ≥ 116); if it is stopped anyway, the next alarm, page
+ * request or peer connection starts it again, and its first tick opens the stream.
  */
 import { browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
@@ -40,6 +43,9 @@ export default defineBackground(() => {
         if (!isNoReceiver(error)) console.warn('conclave: telling the pages failed', (error as Error)?.name);
       });
     },
+    // The storage API's live events, over the worker's own WebSocket: opened by the first
+    // tick below (and again by each start of the worker); the alarm stays as the backstop.
+    live: {},
   });
 
   // Only this extension's own pages, and only messages on our channel. The answer goes

@@ -1,7 +1,8 @@
 /**
  * The background service: one `handle` for every page request (validated with the
  * shared zod schema, answered with data or a named error), a `tick` for the periodic
- * sync, and `onIncomingChannel` for peers asking this device for a group key.
+ * sync (which also opens the live event stream, live-sync.ts), and `onIncomingChannel`
+ * for peers asking this device for a group key.
  * Everything it needs is injected, so the same code runs in the extension and in Node
  * tests (two instances on two databases are two devices).
  */
@@ -28,7 +29,8 @@ import * as notes from './note-requests.ts';
 import { dismissPeerEvidence } from './peer-evidence.ts';
 import { DEFAULT_SETTINGS, loadSettings, saveSettings } from './settings.ts';
 import { identityView, statusView } from './summaries.ts';
-import { Ticker, tickGroup } from './tick.ts';
+import { GroupSyncs, Ticker, tickGroup } from './tick.ts';
+import { LiveSync } from './live-sync.ts';
 import { TrustBook } from './trust.ts';
 import * as verify from './verify-requests.ts';
 
@@ -38,8 +40,10 @@ export interface Background {
   tick(): Promise<void>;
   /** A peer opened a channel to this device (holder side of the live handover). */
   onIncomingChannel(channel: MessageChannel): Promise<void>;
-  /** Resolves when no handover or key-wait round is running (tests). */
+  /** Resolves when no handover, key-wait round, live event or sync it started is running (tests). */
   idle(): Promise<void>;
+  /** Closes the live event stream (the worker is going away; tests). */
+  stop(): Promise<void>;
 }
 
 /** Draft keys the background keeps for itself (pages may not read or change them). */
@@ -78,7 +82,9 @@ export function createBackground(deps: BackgroundDeps): Background {
     badge: (text) => deps.badge?.(text),
   };
   const waits = new KeyWaits(ctx);
-  const ticker = new Ticker(ctx, waits);
+  const syncs = new GroupSyncs(ctx, waits);
+  const live = deps.live ? new LiveSync(ctx, syncs, deps.live) : null;
+  const ticker = new Ticker(ctx, syncs, (connection) => live?.ensure(connection));
   const serving = new Set<Promise<unknown>>();
 
   // Typed by the contract (messages/answers.ts): a missing handler, or one answering
@@ -92,7 +98,11 @@ export function createBackground(deps: BackgroundDeps): Background {
       const row = { id: 'device' as const, identity, displayName: request.displayName, createdAt: now() };
       await addIdentity(ctx.db, row);
       await trust.learnName(identity.fingerprint, request.displayName);
-      void ctx.transport.start().catch(() => undefined);
+      // Online for peers first, then the live stream (members who hear it can dial this device).
+      void ctx.transport
+        .start()
+        .catch(() => undefined)
+        .then(() => live?.reopen());
       ctx.changed();
       return identityView(row);
     },
@@ -118,12 +128,15 @@ export function createBackground(deps: BackgroundDeps): Background {
       const { type: _type, ...settings } = request;
       const saved = await saveSettings(ctx.db, settings);
       ctx.connections.forget();
-      if (before.signalingUrl !== saved.signalingUrl || JSON.stringify(before.iceServers) !== JSON.stringify(saved.iceServers)) {
-        void deps.transport
-          .stop()
-          .then(() => deps.transport.start())
-          .catch(() => undefined);
-      }
+      const transport =
+        before.signalingUrl !== saved.signalingUrl || JSON.stringify(before.iceServers) !== JSON.stringify(saved.iceServers)
+          ? deps.transport
+              .stop()
+              .then(() => deps.transport.start())
+              .catch(() => undefined)
+          : Promise.resolve();
+      // The stream follows the new storage API address (on a new connection).
+      void transport.then(() => live?.reopen());
       ctx.changed();
       return saved;
     },
@@ -236,7 +249,12 @@ export function createBackground(deps: BackgroundDeps): Background {
     },
     async idle() {
       while (serving.size > 0) await Promise.allSettled([...serving]);
+      await live?.idle();
+      await syncs.idle();
       await waits.idle();
+    },
+    async stop() {
+      await live?.close();
     },
   };
 }

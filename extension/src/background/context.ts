@@ -12,6 +12,7 @@ import type { ConclaveDb } from '../db/schema.ts';
 import type { ChangedEvent } from '../messages/protocol.ts';
 import type { PeerTransport } from '../p2p/transport.ts';
 import type { Connections } from './connection.ts';
+import type { LiveDeps } from './live-sync.ts';
 import type { TrustBook } from './trust.ts';
 
 export interface BackgroundDeps {
@@ -24,6 +25,8 @@ export interface BackgroundDeps {
   broadcast?: (event: ChangedEvent) => void;
   /** Time one live handshake may take (tests shorten it). */
   handshakeTimeoutMs?: number;
+  /** Present: hold the storage API's live event stream (live-sync.ts); absent, only ticks sync. */
+  live?: LiveDeps;
 }
 
 export interface GroupCounts {

@@ -175,6 +175,12 @@ export class KeyWaits {
       await forgetKeyWait(ctx, groupId);
       for (const peer of secrets.keys()) await deleteDraft(ctx, scannedKey(groupId, peer));
       await this.afterKeyArrived(connection, groupId);
+    } else if (holdsCurrentKey((await groupRowOf(ctx.db, groupId)) ?? row)) {
+      // The key came another way while this round ran (a sync opened a box that arrived
+      // after the round checked the mailbox): the wait it just kept is over.
+      await forgetKeyWait(ctx, groupId);
+      ctx.changed(groupId);
+      return null;
     }
     return view(final);
   }

@@ -53,10 +53,19 @@ export async function statusView(ctx: Ctx): Promise<StatusView> {
   return { identity: identity ? identityView(identity) : null, groups, settings };
 }
 
-/** The toolbar badge: "!" while any group has an alarm, else the number of unread notes. */
+/**
+ * The toolbar badge: "!" while any group has an alarm, else the number of unread notes
+ * plus, on an admin's device, the members waiting for the key from it (so a key request
+ * shows as it arrives).
+ */
 export async function updateBadge(ctx: Ctx): Promise<void> {
   const rows = await allGroupRows(ctx.db);
   if (rows.some((r) => groupAlarm(ctx, r))) return ctx.badge('!');
-  const unread = rows.filter((r) => !r.removed).reduce((sum, r) => sum + (ctx.counts.get(r.groupId)?.unread ?? 0), 0);
-  ctx.badge(unread === 0 ? '' : unread > 99 ? '99+' : String(unread));
+  const count = rows
+    .filter((r) => !r.removed)
+    .reduce((sum, r) => {
+      const counts = ctx.counts.get(r.groupId);
+      return sum + (counts?.unread ?? 0) + (counts?.pending.length ?? 0);
+    }, 0);
+  ctx.badge(count === 0 ? '' : count > 99 ? '99+' : String(count));
 }

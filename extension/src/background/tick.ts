@@ -4,7 +4,8 @@
  * cache up to date (only what changed since the last listing) and learn names,
  * publish this device's profile when missing, answer the key mailbox as an admin
  * (only to members verified here, or any member under invite-trust), count unread
- * notes, and set the badge. One group's failure does not stop the others.
+ * notes, and set the badge. One group's failure does not stop the others. Live events
+ * (live-sync.ts) run the same per-group sync, through the same queue (`GroupSyncs`).
  */
 import { isAdmin } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
@@ -66,12 +67,68 @@ export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connectio
   if (changed) ctx.changed(groupId);
 }
 
+/**
+ * One group's sync at a time, whoever asks (the ticker's pass, a live event): while
+ * one runs, asking again queues one more run after it (at most one), so a burst of
+ * events costs one or two syncs and the last one sees everything the burst announced.
+ * Failures are logged by name and the badge is set after each run.
+ */
+export class GroupSyncs {
+  private readonly running = new Map<GroupId, Promise<void>>();
+  private readonly queued = new Map<GroupId, Promise<void>>();
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly waits: KeyWaits,
+  ) {}
+
+  /** Syncs the group now, or once more after the run in progress (joining a run already queued). */
+  sync(groupId: GroupId): Promise<void> {
+    const current = this.running.get(groupId);
+    if (!current) return this.start(groupId);
+    let next = this.queued.get(groupId);
+    if (!next) {
+      next = current.then(() => this.start(groupId));
+      this.queued.set(groupId, next);
+    }
+    return next;
+  }
+
+  /** Resolves when no sync is running or queued (tests). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0 || this.queued.size > 0) await Promise.allSettled([...this.running.values(), ...this.queued.values()]);
+  }
+
+  private start(groupId: GroupId): Promise<void> {
+    this.queued.delete(groupId);
+    const run = this.once(groupId).finally(() => {
+      if (this.running.get(groupId) === run) this.running.delete(groupId);
+    });
+    this.running.set(groupId, run);
+    return run;
+  }
+
+  private async once(groupId: GroupId): Promise<void> {
+    const { ctx } = this;
+    try {
+      await tickGroup(ctx, this.waits, await ctx.connections.get(), groupId);
+    } catch (error) {
+      console.warn('conclave: syncing a group failed', (error as Error).name);
+    }
+    await updateBadge(ctx).catch(() => undefined);
+  }
+}
+
+/** What the ticker does once the peer transport is up (the background opens the live stream there). */
+export type AfterStart = (connection: Connection) => void;
+
 export class Ticker {
   private running: Promise<void> | null = null;
 
   constructor(
     private readonly ctx: Ctx,
-    private readonly waits: KeyWaits,
+    private readonly syncs: GroupSyncs,
+    private readonly afterStart: AfterStart = () => undefined,
   ) {}
 
   /** One pass over every group; a pass already running is joined, not doubled. */
@@ -101,14 +158,9 @@ export class Ticker {
     }
     // Online for members who want the key from this device (a failure only delays that).
     await ctx.transport.start().catch((error: unknown) => console.warn('conclave: the peer transport could not start', (error as Error).name));
-    const groupIds = await groupIdsOf(ctx.db);
-    for (const groupId of groupIds) {
-      try {
-        await tickGroup(ctx, this.waits, connection, groupId);
-      } catch (error) {
-        console.warn('conclave: syncing a group failed', (error as Error).name);
-      }
-    }
+    // Registered for peers first: members who hear this device come online can dial it.
+    this.afterStart(connection);
+    for (const groupId of await groupIdsOf(ctx.db)) await this.syncs.sync(groupId);
     await updateBadge(ctx);
   }
 }

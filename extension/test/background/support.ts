@@ -7,6 +7,7 @@
  */
 import 'fake-indexeddb/auto';
 import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
 import { memoryChannelPair, type MessageChannel } from '@conclave/shared/p2p';
 import type { Fingerprint } from '@conclave/shared/protocol';
 import { createBackground, type Background } from '../../src/background/background.ts';
@@ -127,12 +128,19 @@ export interface TestDevice {
   close(): Promise<void>;
 }
 
-export async function newDevice(label: string, network: MemoryNetwork, apiUrl: string): Promise<TestDevice> {
+export interface DeviceOptions {
+  /** Hold the storage API's live event stream (over `ws`'s WebSocket, or the class given; reconnecting after 50 ms). */
+  live?: boolean | typeof globalThis.WebSocket;
+}
+
+export async function newDevice(label: string, network: MemoryNetwork, apiUrl: string, options: DeviceOptions = {}): Promise<TestDevice> {
   const db = openDb(`conclave-test-${label}-${randomBytes(6).toString('hex')}`);
   const transport = new MemoryTransport(network, db);
   const events: ChangedEvent[] = [];
   let badge = '';
-  const make = () => createBackground({ db, transport, badge: (text) => (badge = text), broadcast: (event) => events.push(event), handshakeTimeoutMs: 5_000 });
+  const socket = typeof options.live === 'function' ? options.live : (WebSocket as unknown as typeof globalThis.WebSocket);
+  const live = options.live ? { live: { WebSocket: socket, retryDelayMs: () => 50 } } : {};
+  const make = () => createBackground({ db, transport, badge: (text) => (badge = text), broadcast: (event) => events.push(event), handshakeTimeoutMs: 5_000, ...live });
   let bg = make();
   const device: TestDevice = {
     label,
@@ -154,6 +162,8 @@ export async function newDevice(label: string, network: MemoryNetwork, apiUrl: s
       return response.error;
     },
     async restart() {
+      // A stopped worker's socket goes with it.
+      await bg.stop();
       await bg.idle();
       bg = make();
     },
@@ -161,6 +171,7 @@ export async function newDevice(label: string, network: MemoryNetwork, apiUrl: s
       return (await db.identity.get('device'))!.identity.fingerprint;
     },
     async close() {
+      await bg.stop();
       await bg.idle();
       db.close();
     },
