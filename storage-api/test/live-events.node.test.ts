@@ -401,18 +401,34 @@ describe.each(STORE_KINDS)('live events over a WebSocket (%s)', (kind) => {
       const received = socket.events().filter((e) => e.type === 'note' && e.noteId.startsWith('slow')).length;
       expect(received).toBeLessThan(sent);
     }, 120_000);
+  });
+});
 
-    it.runIf(kind === 'postgres')("resyncs every stream with fresh heads when the process's listening connection drops and comes back", async () => {
-      const device = await newDevice('Resync', server.url);
-      await admin.client.addMember(groupId, device.fingerprint, 'member');
-      const socket = await stream(device);
-      const headsBefore = socket.events().filter((e) => e.type === 'heads').length;
-      const terminated = await pgQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`conclave-listen:${server.schema}`]);
-      expect(terminated.rowCount).toBe(1);
-      await until(() => (socket.events().filter((e) => e.type === 'heads').length > headsBefore ? true : undefined), 'a fresh heads');
-      // And events flow again over the new connection.
-      const { noteId } = await admin.client.writeNote(groupId, { title: 'After the drop', body: '' });
-      await socket.waitEvent(isNote(groupId, noteId), 'a note after the reconnect');
-    });
+describe('the PostgreSQL event feed', () => {
+  let server: TestServer;
+  const sockets: LiveSocket[] = [];
+
+  beforeAll(async () => {
+    server = await startServer('postgres');
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) await socket.close();
+    await server?.close();
+  });
+
+  it("resyncs every stream with fresh heads when the process's listening connection drops and comes back", async () => {
+    const admin = await newDevice('Admin', server.url);
+    const { groupId } = await admin.client.createGroup();
+    const socket = await openLive(server.url, admin.session.token);
+    sockets.push(socket);
+    await socket.waitEvent((e) => e.type === 'heads', 'heads');
+    const headsBefore = socket.events().filter((e) => e.type === 'heads').length;
+    const terminated = await pgQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`conclave-listen:${server.schema}`]);
+    expect(terminated.rowCount).toBe(1);
+    await until(() => (socket.events().filter((e) => e.type === 'heads').length > headsBefore ? true : undefined), 'a fresh heads');
+    // And events flow again over the new connection.
+    const { noteId } = await admin.client.writeNote(groupId, { title: 'After the drop', body: '' });
+    await socket.waitEvent(isNote(groupId, noteId), 'a note after the reconnect');
   });
 });

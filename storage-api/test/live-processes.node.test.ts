@@ -5,7 +5,7 @@
  * reconnected to, and its first `heads` shows what moved while it was down.
  *
  * Prints the delay from `writeNote` on process 1 (sealing, signing, `notes.put`) to its
- * event arriving on a stream of process 2, and from `notes.put`'s answer to the event.
+ * event arriving on a stream of process 2.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,9 +73,11 @@ describe('live events across two API processes on one PostgreSQL', () => {
       expect(message.result!.data).toMatchObject({ type: 'note', groupId, noteId, version });
     }
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!.toFixed(1);
+    // The API publishes before it answers, so an event may arrive before the writer has read its own answer.
+    const beforeAnswer = afterAnswer.filter((ms) => ms <= 0).length;
     console.log(
       `writeNote on process 1 → its event on process 2: median ${median(delays)} ms, max ${Math.max(...delays).toFixed(1)} ms; ` +
-        `after notes.put answered: median ${median(afterAnswer)} ms (${NOTES_TIMED} notes)`,
+        `${beforeAnswer} of ${NOTES_TIMED} events arrived before the writer read notes.put's answer`,
     );
   });
 

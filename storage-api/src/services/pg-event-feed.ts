@@ -39,7 +39,8 @@ function quoteIdent(name: string): string {
 export class PgEventFeed implements EventFeed {
   private handlers: FeedHandlers | null = null;
   private closed = false;
-  private client: pg.Client | null = null;
+  /** Whether the listening connection is up now. */
+  private up = false;
   /** Resolves the wait of the current connection (it dropped, or the feed closes). */
   private dropped: (() => void) | null = null;
   private loop: Promise<void> | null = null;
@@ -55,6 +56,11 @@ export class PgEventFeed implements EventFeed {
     this.healthCheckMs = options.healthCheckMs ?? 15_000;
     this.minBackoffMs = options.minBackoffMs ?? 100;
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  }
+
+  /** Whether the listening connection is up (tests, health). */
+  get listening(): boolean {
+    return this.up;
   }
 
   /** The application_name of the listening connection (operators see it in pg_stat_activity). */
@@ -110,7 +116,7 @@ export class PgEventFeed implements EventFeed {
         });
         await client.connect();
         await client.query(`LISTEN ${quoteIdent(this.source.eventChannel)}`);
-        this.client = client;
+        this.up = true;
         failures = 0;
         // Whatever was sent while no connection listened is lost: every subscriber resyncs.
         if (listenedBefore) this.handlers?.resync();
@@ -128,7 +134,7 @@ export class PgEventFeed implements EventFeed {
         failures += 1;
       } finally {
         clearInterval(health);
-        this.client = null;
+        this.up = false;
         this.dropped = null;
         await client.end().catch(() => undefined);
       }
@@ -138,7 +144,7 @@ export class PgEventFeed implements EventFeed {
     }
   }
 
-  /** 0 after a connection that worked, then min doubling to max, with up to 50 % jitter. */
+  /** `minBackoffMs` after a connection that worked; while attempts fail, doubling up to `maxBackoffMs`, with up to 50 % jitter. */
   private backoff(failures: number): number {
     if (failures === 0) return this.minBackoffMs;
     const base = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** (failures - 1));

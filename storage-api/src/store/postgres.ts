@@ -317,7 +317,7 @@ export class PostgresStore implements Store {
 
   /** A new, unconnected client on the same database (the feed's one listening connection). */
   newClient(applicationName: string): pg.Client {
-    return new pg.Client({ connectionString: this.connectionString, application_name: applicationName.slice(0, 63), keepAlive: true });
+    return new pg.Client({ connectionString: this.connectionString, application_name: applicationName.slice(0, 63), keepAlive: true, connectionTimeoutMillis: 10_000 });
   }
 
   // --- identities ------------------------------------------------------------------
