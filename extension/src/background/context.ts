@@ -12,8 +12,15 @@ import type { ConclaveDb } from '../db/schema.ts';
 import type { ChangedEvent } from '../messages/protocol.ts';
 import type { PeerTransport } from '../p2p/transport.ts';
 import type { Connections } from './connection.ts';
-import type { LiveDeps } from './live-sync.ts';
 import type { TrustBook } from './trust.ts';
+
+/** What the live event stream needs from the platform (the service worker passes nothing: it has a global WebSocket). */
+export interface LiveDeps {
+  /** The WebSocket class (Node tests pass `ws`'s). */
+  WebSocket?: typeof globalThis.WebSocket;
+  /** The reconnect delay for attempt n (tests shorten it). */
+  retryDelayMs?: (attempt: number) => number;
+}
 
 export interface BackgroundDeps {
   db: ConclaveDb;

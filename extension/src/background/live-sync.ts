@@ -26,18 +26,10 @@ import type { GroupHeads, GroupId, LiveEvent } from '@conclave/shared/protocol';
 import { allGroupRows, groupRowOf } from '../db/key-store.ts';
 import type { GroupRow } from '../db/schema.ts';
 import type { Connection } from './connection.ts';
-import type { Ctx } from './context.ts';
+import type { Ctx, LiveDeps } from './context.ts';
 import { holdsCurrentKey } from './group-state.ts';
 import { cachedNote } from './note-rows.ts';
 import type { GroupSyncs } from './tick.ts';
-
-/** What the stream needs from the platform (the service worker passes nothing: its global WebSocket). */
-export interface LiveDeps {
-  /** The WebSocket class (Node tests pass `ws`'s). */
-  WebSocket?: typeof globalThis.WebSocket;
-  /** The reconnect delay for attempt n (tests shorten it). */
-  retryDelayMs?: (attempt: number) => number;
-}
 
 export class LiveSync {
   private stream: LiveStream | null = null;
