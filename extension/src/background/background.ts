@@ -29,7 +29,7 @@ import * as notes from './note-requests.ts';
 import { dismissPeerEvidence } from './peer-evidence.ts';
 import { DEFAULT_SETTINGS, loadSettings, saveSettings } from './settings.ts';
 import { identityView, statusView } from './summaries.ts';
-import { GroupSyncs, Ticker, tickGroup } from './tick.ts';
+import { GroupSyncs, Ticker, tickAndBadge, tickGroup } from './tick.ts';
 import { LiveSync } from './live-sync.ts';
 import { TrustBook } from './trust.ts';
 import * as verify from './verify-requests.ts';
@@ -82,7 +82,7 @@ export function createBackground(deps: BackgroundDeps): Background {
     badge: (text) => deps.badge?.(text),
   };
   const waits = new KeyWaits(ctx);
-  const syncs = new GroupSyncs(ctx, waits);
+  const syncs = new GroupSyncs(tickAndBadge(ctx, waits));
   const live = deps.live ? new LiveSync(ctx, syncs, deps.live) : null;
   const ticker = new Ticker(ctx, syncs, (connection) => live?.ensure(connection));
   const serving = new Set<Promise<unknown>>();

@@ -71,16 +71,13 @@ export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connectio
  * One group's sync at a time, whoever asks (the ticker's pass, a live event): while
  * one runs, asking again queues one more run after it (at most one), so a burst of
  * events costs one or two syncs and the last one sees everything the burst announced.
- * Failures are logged by name and the badge is set after each run.
  */
 export class GroupSyncs {
   private readonly running = new Map<GroupId, Promise<void>>();
   private readonly queued = new Map<GroupId, Promise<void>>();
 
-  constructor(
-    private readonly ctx: Ctx,
-    private readonly waits: KeyWaits,
-  ) {}
+  /** @param run one group's sync (`tickAndBadge` in the background); it must not throw. */
+  constructor(private readonly run: (groupId: GroupId) => Promise<void>) {}
 
   /** Syncs the group now, or once more after the run in progress (joining a run already queued). */
   sync(groupId: GroupId): Promise<void> {
@@ -101,22 +98,24 @@ export class GroupSyncs {
 
   private start(groupId: GroupId): Promise<void> {
     this.queued.delete(groupId);
-    const run = this.once(groupId).finally(() => {
+    const run = this.run(groupId).finally(() => {
       if (this.running.get(groupId) === run) this.running.delete(groupId);
     });
     this.running.set(groupId, run);
     return run;
   }
+}
 
-  private async once(groupId: GroupId): Promise<void> {
-    const { ctx } = this;
+/** A group's sync as the background runs it: `tickGroup` on the current connection, then the badge; a failure is logged by name. */
+export function tickAndBadge(ctx: Ctx, waits: KeyWaits): (groupId: GroupId) => Promise<void> {
+  return async (groupId) => {
     try {
-      await tickGroup(ctx, this.waits, await ctx.connections.get(), groupId);
+      await tickGroup(ctx, waits, await ctx.connections.get(), groupId);
     } catch (error) {
       console.warn('conclave: syncing a group failed', (error as Error).name);
     }
     await updateBadge(ctx).catch(() => undefined);
-  }
+  };
 }
 
 /** What the ticker does once the peer transport is up (the background opens the live stream there). */

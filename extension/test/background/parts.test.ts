@@ -16,6 +16,7 @@ import { invalidRequest } from '../../src/background/background.ts';
 import { BackgroundError, toExtensionError } from '../../src/background/errors.ts';
 import { inviteLink, parseInviteText } from '../../src/background/invite-link.ts';
 import { metaAuthorAllowed, metaBody, metaNoteId, parseMetaBody } from '@conclave/shared/crypto';
+import { GroupSyncs } from '../../src/background/tick.ts';
 import { TrustBook } from '../../src/background/trust.ts';
 import { openDb, type ConclaveDb } from '../../src/db/schema.ts';
 import { requestSchema } from '../../src/messages/protocol.ts';
@@ -159,5 +160,39 @@ describe('errors in words', () => {
     expect(bad({ type: 'notes.save', groupId: 'AAAAAAAAAAAAAAAAAAAAAA', title: 'x'.repeat(501), body: '' }).message).toContain('keep titles under 500 characters');
     expect(bad({ type: 'unknown' }).message).toBe('The extension received a request of a type it does not know.');
     expect(bad({ type: 'identity.create', displayName: '' })).toMatchObject({ code: 'invalid-request', action: 'Correct it and try again.' });
+  });
+});
+
+describe('one sync per group at a time (GroupSyncs)', () => {
+  it('a burst while a sync runs costs one more run, which starts after the first; other groups do not wait', async () => {
+    const started: GroupId[] = [];
+    const gates: Array<() => void> = [];
+    const syncs = new GroupSyncs(
+      (groupId) =>
+        new Promise<void>((resolve) => {
+          started.push(groupId);
+          gates.push(resolve);
+        }),
+    );
+    const OTHER = 'BBBBBBBBBBBBBBBBBBBBBB' as GroupId;
+    const first = syncs.sync(GROUP);
+    const burst = Array.from({ length: 10 }, () => syncs.sync(GROUP));
+    void syncs.sync(OTHER);
+    expect(started).toEqual([GROUP, OTHER]);
+    // Every call of the burst waits for the same queued run.
+    expect(new Set(burst).size).toBe(1);
+    gates.shift()!();
+    await first;
+    await Promise.resolve();
+    expect(started).toEqual([GROUP, OTHER, GROUP]);
+    for (const open of gates.splice(0)) open();
+    await Promise.all(burst);
+    await syncs.idle();
+    expect(started).toHaveLength(3);
+    // Idle again: the next call runs at once.
+    void syncs.sync(GROUP);
+    expect(started).toHaveLength(4);
+    gates.shift()!();
+    await syncs.idle();
   });
 });
