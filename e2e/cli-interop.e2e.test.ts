@@ -36,10 +36,8 @@
  *      are found: the scan can fail). The CLI's home holds the passphrase nowhere either.
  *   8. No page of the extension threw an uncaught error.
  *
- * The extension syncs on a one-minute alarm (push events are a later issue): where it
- * must notice a change made by the CLI (the CLI's note, its profile), the test runs
- * that alarm's work now with `runSyncAlarmNow`, as story.e2e.test.ts does, instead of
- * waiting a minute.
+ * The extension notices what the CLI changes (its note, its profile) by itself: the
+ * storage API's live events reach the open side panel; nothing here starts a sync.
  *
  * Screenshots and the CLI's transcript (every command, exit code, output and time) go
  * to artifacts/e2e-<timestamp>/. Browsers, CLI processes and servers are stopped in
@@ -54,7 +52,7 @@ import type { VerifyPage } from './pages/verify.ts';
 import { Artifacts, StepClock } from './support/artifacts.ts';
 import { stopAtFirstFailure } from './support/steps.ts';
 import { CliDevice, disposeAllCli, safetyNumberIn } from './support/cli.ts';
-import { builtExtensionDir, Client, disposeAll, runSyncAlarmNow } from './support/clients.ts';
+import { builtExtensionDir, Client, disposeAll } from './support/clients.ts';
 import { startSystem, type System } from './support/system.ts';
 
 const STEP_TIMEOUT = 180_000;
@@ -191,8 +189,8 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
         expect(groups).toEqual([expect.objectContaining({ groupId, holdsKey: false, role: 'member', members: 2 })]);
 
         // Ana sees the CLI device as a member waiting for the key (by its fingerprint: its
-        // name is in its encrypted profile, which it can write only once it holds the key).
-        await anaPanel.reload(GROUP);
+        // name is in its encrypted profile, which it can write only once it holds the key),
+        // in her open panel, without a reload.
         await anaPanel.showMembers();
         await anaPanel.memberWithFingerprint(cliFingerprint.slice(0, 16)).getByText('Waiting for the key').waitFor({ timeout: 20_000 });
         await artifacts.shot(anaPanel.page, 'ana-members-cli-waiting');
@@ -288,9 +286,7 @@ describe('Conclave interop: an extension member and a CLI member in one group, r
         const { notes } = await cli.json<{ notes: Array<{ title: string }> }>(['notes', 'ls', GROUP]);
         expect(notes.map((n) => n.title).sort()).toEqual([NOTE_1.title, NOTE_2.title, NOTE_3.title].sort());
 
-        // The extension notices on its next sync (the alarm's, run now).
-        await runSyncAlarmNow(anaPanel.page);
-        await anaPanel.reload(GROUP);
+        // Ana's open panel shows it by itself (a live event).
         await anaPanel.showNotes();
         await anaPanel.expectTitles([NOTE_1.title, NOTE_2.title, NOTE_3.title]);
         const read = await anaPanel.openNote(NOTE_3.title);

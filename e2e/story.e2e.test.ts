@@ -32,6 +32,11 @@
  *      must be there, are found: the scan can fail).
  *   9. No page of the extension threw an uncaught error all along.
  *
+ * No step reloads a panel or starts a sync to see what another device did: every
+ * change reaches the open screens through the storage API's live events
+ * (e2e/no-manual-sync.e2e.test.ts keeps it so). Reloads remain only where the test
+ * itself tampers with the database behind the server's back.
+ *
  * Screenshots of every screen go to artifacts/e2e-<timestamp>/; the folder and a
  * summary (steps, time per step) are printed at the end. Every browser and server is
  * stopped in afterAll, whatever failed.
@@ -45,7 +50,7 @@ import { PopupPage } from './pages/popup.ts';
 import type { VerifyPage } from './pages/verify.ts';
 import { Artifacts, copyToDocs, StepClock } from './support/artifacts.ts';
 import { stopAtFirstFailure } from './support/steps.ts';
-import { builtExtensionDir, Client, disposeAll, runSyncAlarmNow } from './support/clients.ts';
+import { builtExtensionDir, Client, disposeAll } from './support/clients.ts';
 import { startSystem, type System } from './support/system.ts';
 import { draftKeys, indexedDbFiles, seedNeedles, seedsOf, storedTextNeedles } from './support/profile-scan.ts';
 import { appendUnsignedMember, flipNoteCiphertextByte, groupIds, noteVersions, replaceHeadWithUnsignedMember } from './support/tamper.ts';
@@ -214,7 +219,7 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         await benPanel.waitingBanner().waitFor();
         const benVerifiesAna = await benPanel.openVerify(ANA);
         fingerprints.push(fingerprintFrom(benVerifiesAna.page));
-        await anaPanel.reload(GROUP);
+        // Ana's panel, open since she wrote her notes, lists Ben already: nobody reloaded it.
         await anaPanel.showMembers();
         // Ana does not know Ben's name yet (it is in his encrypted profile): she goes by his fingerprint.
         const benRow = anaPanel.memberWithFingerprint(benShort);
@@ -247,8 +252,8 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         await artifacts.shot(benPopup.page, 'popup-ben-in');
         await benPopup.done();
 
-        // Ben reads both notes and writes one.
-        await benPanel.reload(GROUP);
+        // Ben reads both notes and writes one: his panel, open since he waited, switched
+        // to the notes when the key arrived.
         await benPanel.showNotes();
         await benPanel.expectTitles([NOTE_1.title, NOTE_2.title]);
         for (const note of [NOTE_1, NOTE_2]) {
@@ -263,8 +268,8 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         await benPanel.backToNotes();
         await artifacts.shot(benPanel.page, 'panel-ben-notes');
 
-        // Ana reads it, with Ben's name (from his encrypted profile) and his trust.
-        await anaPanel.reload(GROUP);
+        // Ana reads it, with Ben's name (from his encrypted profile) and his trust: it
+        // appears in her open panel by itself.
         await anaPanel.showNotes();
         await anaPanel.expectTitles([NOTE_1.title, NOTE_2.title, NOTE_3.title]);
         const read = await anaPanel.openNote(NOTE_3.title);
@@ -278,7 +283,6 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         clock.mark('Ana made Ben an admin');
         expect(await anaPanel.trustOf(BEN)).toBe('Verified');
         await artifacts.shot(anaPanel.page, 'panel-members');
-        await benPanel.reload(GROUP);
         await benPanel.page.getByText('You are an admin of this group.').waitFor();
       }),
     STEP_TIMEOUT,
@@ -361,23 +365,23 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         const number = await sameSafetyNumber(benVerifiesCy, cyVerifiesBen);
         // Ben types the number Cy reads out: verified, and as an admin holding the key he
         // answers Cy's request in the mailbox at once.
+        const boxesBefore = api().apiLog().split('boxes.mine').length;
         await benVerifiesCy.typeNumber(number);
         await benVerifiesCy.expectVerified();
         await artifacts.shot(benVerifiesCy.page, 'verify-ben-typed-cy');
         clock.mark("Ben typed Cy's number: verified, key sealed to the mailbox");
-        // Cy types the number Ben reads out: the key is waiting for him in the mailbox.
+        // Cy's waiting popup turns into "You are in" on its own: the box Ben sealed is an
+        // event for Cy's device, which fetches it from the mailbox at once (no click, no tick).
+        await cyPopup.expectHeading(`You are in “${GROUP}”`);
+        expect(api().apiLog().split('boxes.mine').length).toBeGreaterThan(boxesBefore);
+        await artifacts.shot(cyPopup.page, 'popup-cy-in');
+        clock.mark("Cy's waiting popup says he is in (key from the mailbox)");
+        // Cy types the number Ben reads out: Ben is verified on Cy's device too.
         await cyVerifiesBen.typeNumber(number);
         await cyVerifiesBen.expectVerified();
-        await expect.poll(() => cyVerifiesBen.keyNews().textContent(), { timeout: 30_000 }).toMatch(/Key received through the mailbox\.$/);
-        await artifacts.shot(cyVerifiesBen.page, 'verify-cy-key-from-mailbox');
-        clock.mark("Cy typed Ben's number: key received through the mailbox");
+        await artifacts.shot(cyVerifiesBen.page, 'verify-cy-typed-ben');
         await Promise.all([benVerifiesCy.close(), cyVerifiesBen.close()]);
-
-        // The waiting popup turns into "You are in" on its own.
-        await cyPopup.expectHeading(`You are in “${GROUP}”`);
-        await artifacts.shot(cyPopup.page, 'popup-cy-in');
-        clock.mark("Cy's waiting popup says he is in");
-        await cyPanel.reload(GROUP);
+        // And his panel, open since he started waiting, shows the notes.
         await cyPanel.showNotes();
         await cyPanel.expectTitles([NOTE_1.title, NOTE_2.title, NOTE_3.title]);
         for (const note of [NOTE_1, NOTE_2, NOTE_3]) {
@@ -412,8 +416,7 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         written.push(NOTE_5);
         await anaPanel.backToNotes();
 
-        // Ben's panel: removed, and the new note is nowhere.
-        await benPanel.reload();
+        // Ben's open panel says at once that he was removed, and the new note is nowhere.
         await benPanel.removedBanner(GROUP).waitFor({ timeout: 30_000 });
         await benPanel.page.getByText('You were removed from this group. You keep what you already read; new notes are not readable.').waitFor();
         await benPanel.showNotes();
@@ -425,10 +428,8 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         await benPopupAgain.groupRow(GROUP).getByText('You are no longer a member of this group.').waitFor();
         await benPopupAgain.close();
 
-        // Those who stay read it: the new key was sealed to them with the removal. Their
-        // devices pick it up on the next sync (the alarm's, run now: no screen starts it).
-        await runSyncAlarmNow(cyPanel.page);
-        await cyPanel.reload(GROUP);
+        // Those who stay read it: the new key was sealed to them with the removal, and
+        // Cy's open panel picks it up by itself (a live event, no reload, no click).
         await cyPanel.expectTitles([NOTE_1.title, NOTE_2.title, NOTE_3.title, NOTE_4.title, NOTE_5.title]);
         expect((await cyPanel.openNote(NOTE_5.title)).body).toBe(NOTE_5.body);
         await cyPanel.backToNotes();
@@ -461,8 +462,8 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
           await panel.confirmLeaving(dialog);
           await panel.page.getByRole('heading', { name: 'No groups yet' }).waitFor({ timeout: 30_000 });
         }
-        // Ana is the last person: warned, and pointed at the recovery kit.
-        await anaPanel.reload(GROUP);
+        // Ana is the last person (her open panel heard both leave): warned, and pointed
+        // at the recovery kit.
         const dialog = await anaPanel.startLeaving();
         await dialog.getByRole('heading', { name: `You are the last member of “${GROUP}”` }).waitFor();
         await dialog.getByText('If you leave, nobody can read this group’s notes').waitFor();

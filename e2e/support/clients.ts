@@ -186,23 +186,6 @@ export class Client {
   }
 }
 
-/**
- * What the extension's `conclave-sync` alarm does every minute (a sync of every group:
- * key waits resumed, mailbox answered, notes and names read), done now through the
- * background's own `group.sync` request, from one of the extension's pages. Used only
- * where no screen of the extension starts that work by itself (see the report of
- * issue 6: a member's device learns of a new key generation without fetching its box).
- */
-export async function runSyncAlarmNow(page: Page): Promise<void> {
-  const answer = (await page.evaluate(() =>
-    (globalThis as unknown as { chrome: { runtime: { sendMessage(message: unknown): Promise<unknown> } } }).chrome.runtime.sendMessage({
-      channel: 'conclave.request',
-      request: { type: 'group.sync' },
-    }),
-  )) as { ok: boolean; error?: unknown } | undefined;
-  if (!answer?.ok) throw new Error(`group.sync failed: ${JSON.stringify(answer)}`);
-}
-
 /** Closes every browser still open and deletes every profile. Never throws. */
 export async function disposeAll(): Promise<void> {
   await Promise.allSettled([...live].map((client) => client.dispose()));
