@@ -39,6 +39,36 @@ export function runUntilStopped(seconds: number | null): { done: Promise<void>; 
   return { done, stop: () => stop() };
 }
 
+/**
+ * Runs `work(key)` when asked, one run at a time per key and at most one more queued:
+ * a burst of events costs one or two runs, never a growing chain. A failing run is
+ * reported to `onError` and does not stop later ones.
+ */
+export function coalescing<K>(work: (key: K) => Promise<void>, onError: (error: unknown) => void): (key: K) => Promise<void> {
+  const running = new Map<K, Promise<void>>();
+  const queued = new Map<K, Promise<void>>();
+  const start = (key: K): Promise<void> => {
+    const run = work(key)
+      .catch(onError)
+      .finally(() => running.delete(key));
+    running.set(key, run);
+    return run;
+  };
+  return (key) => {
+    const current = running.get(key);
+    if (!current) return start(key);
+    let next = queued.get(key);
+    if (!next) {
+      next = current.then(() => {
+        queued.delete(key);
+        return start(key);
+      });
+      queued.set(key, next);
+    }
+    return next;
+  };
+}
+
 /** `--for <seconds>`: a positive number, or null when not given. */
 export function secondsOption(value: string | undefined): number | null {
   if (value === undefined) return null;

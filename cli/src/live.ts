@@ -14,7 +14,7 @@ import type { HandshakeOutcome } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
 import type { Device } from './device.ts';
 import { CliError, EXIT } from './errors.ts';
-import { openEvents, runUntilStopped, secondsOption } from './live-events.ts';
+import { coalescing, openEvents, runUntilStopped, secondsOption } from './live-events.ts';
 import { who } from './output.ts';
 
 interface PeerLike {
@@ -171,30 +171,37 @@ export async function serve(device: Device, options: { for?: string; mailbox?: b
       return held && { ...held, notePeerHead: (evidence) => device.locked(() => client.notePeerHead(groupId, evidence)) };
     }, { onOutcome: report });
     device.progress(`Online as a key holder${seconds ? ` for ${seconds} s` : ' (Ctrl-C to stop)'}.`);
-    const answerMailbox = async () => {
-      for (const groupId of await device.store.groups()) {
-        try {
-          const result = await device.locked(() => client.handOverPending(groupId));
-          for (const fp of result.sent) device.ctx.io.out(`Handed the key to ${who(device.names.memberName(fp), fp)} by mailbox.\n`);
-        } catch {
-          // Not an admin, no key, or the server is away: the next round tries again.
-        }
+    const answerGroup = async (groupId: GroupId) => {
+      try {
+        const result = await device.locked(() => client.handOverPending(groupId));
+        for (const fp of result.sent) device.ctx.io.out(`Handed the key to ${who(device.names.memberName(fp), fp)} by mailbox.\n`);
+      } catch {
+        // Not an admin, no key, or the server is away: the next round tries again.
       }
     };
+    // One pass per group at a time, at most one more queued: a member asking again and
+    // again costs this admin no more than that.
+    const answer = coalescing(answerGroup, () => undefined);
+    const answerAll = coalescing(
+      async () => {
+        for (const groupId of await device.store.groups()) await answer(groupId);
+      },
+      () => undefined,
+    );
+    const answerSoon = () => void answerAll('all');
     // The mailbox is answered as requests arrive (live events), on every (re)connection
     // (its heads), and once a minute as a backstop.
-    let answering: Promise<void> = Promise.resolve();
-    const answerSoon = () => {
-      answering = answering.then(answerMailbox);
-    };
-    const events = options.mailbox ? await openEvents(client, (event) => {
-      if (event.type === 'heads' || event.type === 'request') answerSoon();
-    }) : null;
+    const events = options.mailbox
+      ? await openEvents(client, (event) => {
+          if (event.type === 'heads') answerSoon();
+          else if (event.type === 'request') void answer(event.groupId);
+        })
+      : null;
     const timer = options.mailbox ? setInterval(answerSoon, 60_000) : undefined;
     await runUntilStopped(seconds).done;
     if (timer) clearInterval(timer);
     await events?.close();
-    await answering;
+    await answerAll('all');
     stop();
   } finally {
     peer.destroy();

@@ -25,8 +25,8 @@ export function oneLine(text: string): string {
 }
 
 /** JSON with DEL and C1 controls escaped as well (JSON.stringify leaves them raw). */
-export function safeJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export function safeJson(value: unknown, indent: number = 2): string {
+  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** An Io whose output and questions never carry control sequences (main wraps the real one). */

@@ -9,7 +9,7 @@ import type { OpenedNote } from '@conclave/shared/client';
 import type { GroupId, LiveEvent } from '@conclave/shared/protocol';
 import type { Device } from '../device.ts';
 import { explain } from '../errors.ts';
-import { openEvents, runUntilStopped, secondsOption } from '../live-events.ts';
+import { coalescing, openEvents, runUntilStopped, secondsOption } from '../live-events.ts';
 import { learnNamesFrom } from '../names.ts';
 import { iso, oneLine, safeJson, who } from '../output.ts';
 import { resolveGroup } from '../resolve.ts';
@@ -31,9 +31,6 @@ export async function watch(device: Device, ref: string, options: { for?: string
     return now.cursor;
   });
   const run = runUntilStopped(seconds);
-  let looking: Promise<void> = Promise.resolve();
-  let again = false;
-
   const look = async () => {
     const changes = await device.locked(async () => {
       const found = await client.changedNotes(groupId, cursor);
@@ -43,32 +40,23 @@ export async function watch(device: Device, ref: string, options: { for?: string
     cursor = changes.cursor;
     for (const note of changes.opened) {
       if (changes.meta.has(note.noteId)) continue;
-      if (options.json) device.ctx.io.out(`${JSON.stringify(JSON.parse(safeJson({ noteId: note.noteId, version: note.version, title: note.title, deleted: note.deleted, author: note.author, authorName: device.names.memberName(note.author) ?? null, at: note.at })))}\n`);
+      if (options.json) device.ctx.io.out(`${safeJson({ noteId: note.noteId, version: note.version, title: note.title, deleted: note.deleted, author: note.author, authorName: device.names.memberName(note.author) ?? null, at: note.at }, 0)}\n`);
       else device.ctx.io.out(`${line(device, note)}\n`);
     }
     for (const failed of changes.failed) device.progress(`A note (${failed.noteId}) could not be opened: ${failed.message}`);
   };
   // One look at a time; events during a look make one more.
-  const schedule = () => {
-    if (again) return;
-    again = true;
-    looking = looking.then(async () => {
-      again = false;
-      try {
-        await look();
-      } catch (error) {
-        device.progress(`Could not read the changes: ${explain(error).message}`);
-      }
-    });
+  const schedule = coalescing(look, (error) => device.progress(`Could not read the changes: ${explain(error).message}`));
+  const stopRemoved = () => {
+    device.progress('This device is no longer a member of the group: nothing more will come.');
+    run.stop();
   };
 
   const onEvent = (event: LiveEvent) => {
-    if (event.type === 'removed' && event.groupId === groupId) {
-      device.progress('This device is no longer a member of the group: nothing more will come.');
-      run.stop();
-    } else if (event.type === 'heads' || (event.type === 'note' && event.groupId === groupId) || (event.type === 'log' && event.groupId === groupId) || (event.type === 'box' && event.groupId === groupId)) {
-      schedule();
-    }
+    if (event.type === 'removed' && event.groupId === groupId) stopRemoved();
+    // Removed while the connection was down: the heads no longer list the group.
+    else if (event.type === 'heads' && !event.groups.some((g) => g.groupId === groupId)) stopRemoved();
+    else if (event.type === 'heads' || ((event.type === 'note' || event.type === 'log' || event.type === 'box') && event.groupId === groupId)) void schedule(undefined);
   };
   const stream = await openEvents(client, onEvent, (status) => {
     if (status === 'closed') device.progress('The connection to the storage API dropped: reconnecting…');
@@ -78,6 +66,6 @@ export async function watch(device: Device, ref: string, options: { for?: string
     await run.done;
   } finally {
     await stream.close();
-    await looking;
+    await schedule(undefined);
   }
 }

@@ -41,7 +41,7 @@ export class SessionKeeper {
     }
   }
 
-  /** A session token valid for at least a minute more (signing in again first if needed). */
+  /** The session token, renewed first when it ends within a minute (only with the server address: without it, the token as given). */
   async freshToken(): Promise<string> {
     if (this.baseUrl && this.session.expiresAt - this.now() < RENEW_BEFORE_MS) await this.renew();
     return this.session.token;
