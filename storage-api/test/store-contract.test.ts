@@ -611,6 +611,19 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     expect(second.ok && second.cursor).toBe(listed.at(-1)!.cursor);
   });
 
+  it('gives the note cursors of many groups in one call: each as noteCursor says, 0 for a group without notes', async () => {
+    const author = newFingerprint();
+    const [a, b, empty] = [newGroupId(), newGroupId(), newGroupId()];
+    for (const groupId of [a, a, b]) {
+      const note = fakeNote(groupId, newNoteId(), 1, author);
+      await store.putNoteVersion(note, headerOf(note));
+    }
+    const cursors = await store.noteCursors([a, b, empty]);
+    expect(cursors).toEqual(new Map([[a, await store.noteCursor(a)], [b, await store.noteCursor(b)], [empty, 0]]));
+    expect(cursors.get(a)).toBeGreaterThan(0);
+    expect(await store.noteCursors([])).toEqual(new Map());
+  });
+
   it('hands out increasing cursors to concurrent puts of different notes', async () => {
     const other = await harness.another();
     const groupId = newGroupId();

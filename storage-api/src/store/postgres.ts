@@ -634,4 +634,15 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<{ cursor: number | null }>('SELECT MAX(change_id) AS cursor FROM note_heads WHERE group_id = $1', [groupId]);
     return rows[0]?.cursor ?? 0;
   }
+
+  async noteCursors(groupIds: readonly GroupId[]): Promise<Map<GroupId, number>> {
+    const cursors = new Map<GroupId, number>(groupIds.map((id) => [id, 0]));
+    if (groupIds.length === 0) return cursors;
+    const { rows } = await this.pool.query<{ group_id: GroupId; cursor: number }>(
+      'SELECT group_id, MAX(change_id) AS cursor FROM note_heads WHERE group_id = ANY($1::text[]) GROUP BY group_id',
+      [groupIds],
+    );
+    for (const row of rows) cursors.set(row.group_id, Number(row.cursor));
+    return cursors;
+  }
 }

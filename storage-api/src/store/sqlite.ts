@@ -537,4 +537,15 @@ export class SqliteStore implements Store {
     const row = this.sql('SELECT MAX(change_id) AS cursor FROM note_heads WHERE group_id = ?').get(groupId) as { cursor: number | null };
     return row.cursor ?? 0;
   }
+
+  async noteCursors(groupIds: readonly GroupId[]): Promise<Map<GroupId, number>> {
+    const cursors = new Map<GroupId, number>(groupIds.map((id) => [id, 0]));
+    // SQLite binds at most 32766 parameters per statement: 500 ids at a time.
+    for (let i = 0; i < groupIds.length; i += 500) {
+      const ids = groupIds.slice(i, i + 500);
+      const rows = this.db.prepare(`SELECT group_id, MAX(change_id) AS cursor FROM note_heads WHERE group_id IN (${ids.map(() => '?').join(',')}) GROUP BY group_id`).all(...ids) as Array<{ group_id: GroupId; cursor: number }>;
+      for (const row of rows) cursors.set(row.group_id, row.cursor);
+    }
+    return cursors;
+  }
 }

@@ -116,4 +116,6 @@ export interface Store {
   listNotes(groupId: GroupId, since: number, limit: number): Promise<StoredNoteHeader[]>;
   /** The cursor a `listNotes` from 0 ends at: the group's newest change (0: no note yet). */
   noteCursor(groupId: GroupId): Promise<number>;
+  /** `noteCursor` of each of `groupIds` in one query (a live stream's heads); every id is in the answer. */
+  noteCursors(groupIds: readonly GroupId[]): Promise<Map<GroupId, number>>;
 }
