@@ -5,11 +5,14 @@
  * Nothing important lives only in memory here: the worker may be stopped at any time.
  * While the live event stream is open, its messages (and the client's 20 s heartbeat)
  * keep the worker running (Chrome ≥ 116); if it is stopped anyway, the next alarm, page
- * request or peer connection starts it again, and its first tick opens the stream.
+ * request or peer connection starts it again, and its first tick opens the stream. An
+ * open page notices at once (its port to the worker disconnects) and connects again,
+ * which starts the worker (page-ports.ts).
  */
 import { browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
 import { createBackground } from '../src/background/background.ts';
+import { listenForPages } from '../src/background/page-ports.ts';
 import { loadSettings } from '../src/background/settings.ts';
 import { loadIdentity } from '../src/db/identity.ts';
 import { openDb } from '../src/db/schema.ts';
@@ -56,6 +59,9 @@ export default defineBackground(() => {
     void background.handle((message as { request?: unknown }).request).then(sendResponse);
     return true;
   });
+
+  // A page's port (and the one that woke this worker): the live stream must be open.
+  listenForPages(browser.runtime, () => background.wake());
 
   browser.alarms.onAlarm.addListener((alarm) => {
     if (alarm.name === SYNC_ALARM) void background.tick();

@@ -40,6 +40,12 @@ export interface Background {
   tick(): Promise<void>;
   /** A peer opened a channel to this device (holder side of the live handover). */
   onIncomingChannel(channel: MessageChannel): Promise<void>;
+  /**
+   * A page opened its port (page-ports.ts): the live stream must be open while a page
+   * shows something. Starts a tick (which opens it) unless the stream is open already;
+   * a tick already running (the worker's start-up one) is joined, not doubled.
+   */
+  wake(): void;
   /** Resolves when no handover, key-wait round, live event or sync it started is running (tests). */
   idle(): Promise<void>;
   /** Closes the live event stream (the worker is going away; tests). */
@@ -244,6 +250,10 @@ export function createBackground(deps: BackgroundDeps): Background {
       }
     },
     tick: () => ticker.tick(),
+    wake() {
+      if (!live || live.isOpen) return;
+      void ticker.tick();
+    },
     async onIncomingChannel(channel) {
       await track(serveIncoming(ctx, channel));
     },

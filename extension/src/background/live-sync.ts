@@ -42,6 +42,11 @@ export class LiveSync {
     private readonly deps: LiveDeps,
   ) {}
 
+  /** Whether a stream is held (open, or reconnecting by itself in the SDK). */
+  get isOpen(): boolean {
+    return this.stream !== null;
+  }
+
   /** Opens the stream on `connection`, unless it is already open on it (an older one is closed). */
   ensure(connection: Connection): void {
     if (this.stream && this.on === connection) return;

@@ -3,11 +3,14 @@
  * `useAction` runs a request from a button with a pending flag and the error to show
  * (the one hook for actions: popup, side panel, options and verification tab),
  * and `useChanged` calls back whenever the background broadcasts
- * `{type: 'conclave.changed'}` (something a page shows may have changed).
+ * `{type: 'conclave.changed'}` (something a page shows may have changed), and when
+ * the page's port to the background came back after the service worker was stopped
+ * (background-port.ts: reconnecting starts the worker again).
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { ask, RequestError } from '../../messages/client.ts';
+import { backgroundPort } from './background-port.ts';
 import type { AnswerTo, RequestOf } from '../../messages/answers.ts';
 import type { ChangedEvent, ExtensionError, RequestType } from '../../messages/protocol.ts';
 
@@ -27,7 +30,9 @@ function isChangedEvent(message: unknown): message is ChangedEvent {
 
 /**
  * Calls `callback` on every `conclave.changed` broadcast (for `groupId`, when given:
- * events without a group id concern everything and always call back).
+ * events without a group id concern everything and always call back), and with
+ * `{type: 'conclave.changed'}` when the background came back after being stopped
+ * (broadcasts sent meanwhile were lost).
  */
 export function useChanged(callback: (event: ChangedEvent) => void, groupId?: string): void {
   const latest = useRef(callback);
@@ -42,7 +47,11 @@ export function useChanged(callback: (event: ChangedEvent) => void, groupId?: st
       return undefined;
     };
     browser.runtime.onMessage.addListener(listener);
-    return () => browser.runtime.onMessage.removeListener(listener);
+    const leave = backgroundPort().onBack(() => latest.current({ type: 'conclave.changed' }));
+    return () => {
+      browser.runtime.onMessage.removeListener(listener);
+      leave();
+    };
   }, [groupId]);
 }
 
