@@ -12,6 +12,7 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
 import fastifyWebsocket from '@fastify/websocket';
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -23,6 +24,7 @@ import { createFeed } from './services/feeds.ts';
 import { GroupStates } from './services/group-states.ts';
 import { LiveHub } from './services/live-hub.ts';
 import { OpenCounter } from './services/open-counter.ts';
+import { guardSocket } from './services/socket-guard.ts';
 import { WindowRateLimiter } from './services/session-limits.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
@@ -188,6 +190,14 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     },
   });
 
+  // Every socket is guarded before tRPC attaches to it ('connection' is emitted before
+  // the route's handler runs): heartbeats uncounted, other messages counted per IP,
+  // batches refused, sockets without a running subscription closed.
+  fastify.websocketServer.on('connection', (socket: WebSocket, req: http.IncomingMessage) => {
+    const ip = req.socket.remoteAddress ?? '';
+    guardSocket(socket, { overLimit: () => overIpLimit(ip, 1) > 0, idleMs: config.liveIdleSocketMs });
+  });
+
   // An `Expect` other than 100-continue: Node would answer an empty-bodied 417.
   fastify.server.on('checkExpectation', (_req: http.IncomingMessage, res: http.ServerResponse) => {
     const body = JSON.stringify(httpErrorBody(417, 'this server meets no Expect header but 100-continue: send the request without it'));
@@ -210,6 +220,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       if (calls > MAX_BATCH_CALLS) return sendError(reply, 400, `a batch carries at most ${MAX_BATCH_CALLS} calls and this one has ${calls}: split it`);
       if (liveOverHttp(request)) return sendError(reply, 400, 'subscribe over a WebSocket at /trpc (docs/API.md "Live events")');
     }
+    // A WebSocket anywhere else would be logged with its query string by @fastify/websocket, and served nowhere.
+    if (request.ws && request.routeOptions.url !== WS_ROUTE) return sendError(reply, 400, 'WebSocket connections are taken at /trpc only (the live stream, docs/API.md "Live events")');
     if (request.routeOptions.url === WS_ROUTE && !request.ws) return sendError(reply, 400, 'this URL takes WebSocket connections only (the live stream): open a WebSocket, or call /trpc/<procedure> over HTTP');
     if (request.ws) {
       // Counted until the connection's socket closes, however it ends.
@@ -241,12 +253,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     useWSS: true,
     trpcOptions: {
       router: appRouter,
-      createContext: contextFactory(deps, (socket, ip) => {
-        // Messages on a WebSocket count against the per-IP limit like requests; over it, the socket closes.
-        socket.on('message', () => {
-          if (overIpLimit(ip, 1) > 0) socket.close(1008, 'too many requests');
-        });
-      }),
+      createContext: contextFactory(deps),
       keepAlive: { enabled: true, pingMs: config.livePingMs, pongWaitMs: config.livePongWaitMs },
       // The onRequest check refuses a longer batch first; this is tRPC's own backstop.
       maxBatchSize: MAX_BATCH_CALLS,

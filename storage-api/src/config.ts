@@ -37,6 +37,8 @@ const configSchema = z.object({
   livePingMs: z.coerce.number().int().min(100).default(30_000),
   /** …and closes it when nothing comes back within this. */
   livePongWaitMs: z.coerce.number().int().min(100).default(10_000),
+  /** A WebSocket carrying no running subscription for this long is closed (4408). */
+  liveIdleSocketMs: z.coerce.number().int().min(100).default(30_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -65,6 +67,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     liveSocketsPerIp: env.CONCLAVE_LIVE_SOCKETS_PER_IP,
     livePingMs: env.CONCLAVE_LIVE_PING_MS,
     livePongWaitMs: env.CONCLAVE_LIVE_PONG_WAIT_MS,
+    liveIdleSocketMs: env.CONCLAVE_LIVE_IDLE_SOCKET_MS,
     logLevel: env.CONCLAVE_LOG_LEVEL,
     ...overrides,
   });

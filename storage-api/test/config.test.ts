@@ -20,6 +20,8 @@ describe('configuration from the environment', () => {
     const config = loadConfig({ CONCLAVE_LIVE_STREAMS_PER_SESSION: '2', CONCLAVE_LIVE_SOCKETS_PER_IP: '500', CONCLAVE_LIVE_PING_MS: '15000', CONCLAVE_LIVE_PONG_WAIT_MS: '5000' });
     expect(config).toMatchObject({ liveStreamsPerSession: 2, liveSocketsPerIp: 500, livePingMs: 15_000, livePongWaitMs: 5_000 });
     expect(() => loadConfig({ CONCLAVE_LIVE_STREAMS_PER_SESSION: '0' })).toThrow(/liveStreamsPerSession/);
+    expect(loadConfig({}).liveIdleSocketMs).toBe(30_000);
+    expect(loadConfig({ CONCLAVE_LIVE_IDLE_SOCKET_MS: '5000' }).liveIdleSocketMs).toBe(5000);
   });
 
   it('refuses a malformed value with the variable named', () => {

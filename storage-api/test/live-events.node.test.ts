@@ -296,6 +296,26 @@ describe.each(STORE_KINDS)('live events over a WebSocket (%s)', (kind) => {
       await bad.waitClosed();
     });
 
+    it('refuses a batch (a JSON array) on the WebSocket: BAD_REQUEST, none of its calls runs', async () => {
+      const socket = await openLive(server.url, admin.session.token, null);
+      sockets.push(socket);
+      socket.send([7, 8].map((id) => ({ id, jsonrpc: '2.0', method: 'subscription', params: { path: 'events.live' } })));
+      const refused = await socket.waitError(null);
+      expect(refused).toMatchObject({ code: -32600, data: { code: 'BAD_REQUEST', httpStatus: 400, conclave: { code: 'BAD_REQUEST' } } });
+      expect(refused.message).toMatch(/one subscribe message/);
+      // The socket goes on: a single subscribe runs, and nothing of the batch ever started.
+      socket.subscribe(9);
+      await socket.waitEvent((e) => e.type === 'heads', 'heads', 9);
+      expect(socket.messages.filter((m) => m.id === 7 || m.id === 8)).toEqual([]);
+    });
+
+    it('refuses a WebSocket upgrade to any other path (400 in the error shape), and logs no query string', async () => {
+      const refused = await openSocket(server.url, { token: null, query: '/notes.list?input=QUERYSECRET' });
+      expect(refused).toMatchObject({ status: 400, body: { error: { data: { conclave: { code: 'BAD_REQUEST' } } } } });
+      expect((refused as { body: { error: { message: string } } }).body.error.message).toMatch(/at \/trpc only/);
+      expect(server.logs()).not.toContain('QUERYSECRET');
+    });
+
     it('closes a socket that sends a message over 64 KiB (1009)', async () => {
       const socket = await openLive(server.url, admin.session.token, null);
       socket.send('x'.repeat(65 * 1024));
@@ -328,6 +348,59 @@ describe.each(STORE_KINDS)('live events over a WebSocket (%s)', (kind) => {
       } finally {
         await beating.close();
       }
+    });
+  });
+
+  describe('what the per-IP limit counts on a socket', () => {
+    let limited: TestServer;
+    beforeAll(async () => {
+      // The same data with a per-IP limit of 5 (the devices were made on the main server).
+      limited = await startServer(kind, { reuse: server, config: { rateLimitPerMinute: 5 } });
+    });
+    afterAll(async () => {
+      await limited?.stop();
+    });
+
+    it('client PING/PONG texts are not counted; every other message is, and past the limit the socket closes (1008)', async () => {
+      // The upgrade (1) and the connection params (2).
+      const socket = await openLive(limited.url, member.session.token, null);
+      sockets.push(socket);
+      for (let i = 0; i < 12; i++) socket.send(i % 2 ? 'PONG' : 'PING');
+      await until(() => (socket.texts.filter((t) => t === 'PONG').length === 6 ? true : undefined), 'six PONGs');
+      // The subscribe (3): still within the limit.
+      socket.subscribe(1);
+      await socket.waitEvent((e) => e.type === 'heads', 'heads');
+      expect(socket.closeInfo).toBeNull();
+      // 4, 5, then 6: over.
+      for (const id of [2, 3, 4]) socket.send({ id, jsonrpc: '2.0', method: 'subscription.stop' });
+      expect((await socket.waitClosed()).code).toBe(1008);
+    });
+  });
+
+  describe('sockets without a running subscription', () => {
+    let idle: TestServer;
+    beforeAll(async () => {
+      idle = await startServer(kind, { reuse: server, config: { liveIdleSocketMs: 300 } });
+    });
+    afterAll(async () => {
+      await idle?.stop();
+    });
+
+    it('are closed (4408) after the idle time: never signed in, or refused; a socket with a running stream stays open until it stops', async () => {
+      const streaming = await openLive(idle.url, member.session.token);
+      sockets.push(streaming);
+      await streaming.waitEvent((e) => e.type === 'heads', 'heads');
+      const silent = await openLive(idle.url, null, null);
+      const refused = await openLive(idle.url, randomBytes(32).toString('base64url'));
+      expect((await refused.waitError(1)).data.conclave.code).toBe('UNAUTHORIZED');
+      // Both answer PING meanwhile, and are closed anyway.
+      silent.send('PING');
+      expect((await silent.waitClosed()).code).toBe(4408);
+      expect((await refused.waitClosed()).code).toBe(4408);
+      // Opened before them, still open: it carries a stream.
+      expect(streaming.closeInfo).toBeNull();
+      streaming.send({ id: 1, jsonrpc: '2.0', method: 'subscription.stop' });
+      expect((await streaming.waitClosed()).code).toBe(4408);
     });
   });
 

@@ -11,8 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fingerprint, GroupId, LiveEvent, NoteId } from '@conclave/shared/protocol';
 import { build, type App } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { LIVE_QUEUE_LIMIT } from '../src/services/live-hub.ts';
+import { LIVE_QUEUE_LIMIT, LiveHub, SessionEnded } from '../src/services/live-hub.ts';
+import { LocalFeed } from '../src/services/event-feed.ts';
+import { sha256Hex } from '../src/services/tokens.ts';
+import { createCallerFactory } from '../src/trpc/init.ts';
+import { appRouter } from '../src/routers/index.ts';
 import { newDevice, type Device } from './support/clients.ts';
+import { until } from './support/live-socket.ts';
 
 describe('the live hub', () => {
   let dir: string;
@@ -35,7 +40,7 @@ describe('the live hub', () => {
   });
 
   /** A stream of `device` read by hand (nobody consumes it between `next()` calls). */
-  function open(device: Device, tokenHash: string) {
+  function open(device: Device, tokenHash = sha256Hex(device.session.token)) {
     const abort = new AbortController();
     const stream = app.deps.live.open({ device: device.fingerprint, tokenHash, expiresAt: Date.now() + 60_000, signal: abort.signal });
     return {
@@ -54,7 +59,7 @@ describe('the live hub', () => {
   const note = (n: number) => ({ kind: 'note' as const, groupId, noteId: `note-${String(n).padStart(16, '0')}`.slice(0, 22) as NoteId, version: 1, cursor: n + 1 });
 
   it(`replaces the queue of a stream more than ${LIVE_QUEUE_LIMIT} events behind by one fresh heads`, async () => {
-    const stream = open(admin, 'a'.repeat(64));
+    const stream = open(admin);
     const first = await stream.next();
     expect(first.type).toBe('heads');
     // Nobody reads while more events arrive than the queue holds.
@@ -79,7 +84,7 @@ describe('the live hub', () => {
   });
 
   it('keeps the queue of a stream that keeps up, in order', async () => {
-    const stream = open(admin, 'b'.repeat(64));
+    const stream = open(admin);
     await stream.next();
     for (let n = 0; n < 5; n++) app.deps.live.deliver(note(n));
     await app.deps.live.settled();
@@ -90,7 +95,7 @@ describe('the live hub', () => {
   it('resyncs every stream when the feed reconnects; a group left meanwhile is reported removed', async () => {
     const member = await newDevice('Member', url);
     await admin.client.addMember(groupId, member.fingerprint, 'member');
-    const stream = open(member, 'c'.repeat(64));
+    const stream = open(member);
     expect(await stream.next()).toMatchObject({ type: 'heads', groups: [{ groupId }] });
     // The removal's feed message is lost (as while a listening connection is down)…
     const deliver = app.deps.live.deliver.bind(app.deps.live);
@@ -107,17 +112,142 @@ describe('the live hub', () => {
 
   it('refuses a stream over the per-session limit before any event, and counts only streams that run', async () => {
     // A stream never read holds no place.
-    await open(admin, 'd'.repeat(64)).close();
-    const streams = Array.from({ length: app.deps.config.liveStreamsPerSession }, () => open(admin, 'd'.repeat(64)));
+    await open(admin).close();
+    const streams = Array.from({ length: app.deps.config.liveStreamsPerSession }, () => open(admin));
     for (const stream of streams) await stream.next();
-    await expect(open(admin, 'd'.repeat(64)).next()).rejects.toThrow(/open live streams/);
+    await expect(open(admin).next()).rejects.toThrow(/open live streams/);
     await Promise.all(streams.map((s) => s.close()));
     expect(app.deps.live.size).toBe(0);
   });
 
+  /** Resolves when `stream.next()` does, or rejects after a deadline (a stream that must move). */
+  function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+    return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms).unref())]);
+  }
+
+  it('a removal committed and fanned out while a subscribe reads the memberships: the stream does not carry the group', async () => {
+    const member = await newDevice('Racer', url);
+    const own = await member.client.createGroup();
+    await admin.client.addMember(groupId, member.fingerprint, 'member');
+    // The first read of the member's groups is answered only after the removal was fanned out.
+    const store = app.deps.store;
+    const groupsOf = store.groupsOf.bind(store);
+    let read!: () => void;
+    const readDone = new Promise<void>((resolve) => (read = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    store.groupsOf = async (fingerprint) => {
+      const rows = await groupsOf(fingerprint);
+      if (fingerprint === member.fingerprint && !held) {
+        held = true;
+        read();
+        await gate;
+      }
+      return rows;
+    };
+    try {
+      const stream = open(member);
+      const heads = stream.next();
+      await readDone;
+      await admin.client.removeMember(groupId, member.fingerprint);
+      await app.deps.live.settled();
+      release();
+      expect(await heads).toEqual({ type: 'heads', groups: [expect.objectContaining({ groupId: own.groupId })] });
+      // A note of the group it left does not reach it: the next event is its own group's note.
+      await admin.client.writeNote(groupId, { title: 'After the removal', body: '' });
+      const mine = await member.client.writeNote(own.groupId, { title: 'Mine', body: '' });
+      await app.deps.live.settled();
+      expect(await within(stream.next(), 'its own note')).toMatchObject({ type: 'note', groupId: own.groupId, noteId: mine.noteId });
+      await stream.close();
+    } finally {
+      store.groupsOf = groupsOf;
+      release();
+    }
+  });
+
+  it('a resync checks the session: a stream whose sign-out hint was lost ends (SessionEnded) at its next heads', async () => {
+    const device = await newDevice('Quiet leaver', url);
+    const stream = open(device);
+    expect((await stream.next()).type).toBe('heads');
+    // The sign-out's feed message is lost…
+    const deliver = app.deps.live.deliver.bind(app.deps.live);
+    app.deps.live.deliver = () => undefined;
+    try {
+      await device.session.api.auth.logout.mutate();
+    } finally {
+      app.deps.live.deliver = deliver;
+    }
+    // …the next heads (any resync) finds the session gone.
+    app.deps.live.resyncAll();
+    await expect(within(stream.next(), 'the end')).rejects.toBeInstanceOf(SessionEnded);
+    await stream.close();
+  });
+
+  it('refuses to open a stream for a session that is gone (SessionEnded before any event)', async () => {
+    const device = await newDevice('Gone', url);
+    const tokenHash = sha256Hex(device.session.token);
+    await device.session.api.auth.logout.mutate();
+    await expect(open(device, tokenHash).next()).rejects.toBeInstanceOf(SessionEnded);
+  });
+
+  it("when fanning out a log fails, every stream resyncs: a device added by that entry gets the group in a fresh heads", async () => {
+    const newcomer = await newDevice('Added during trouble', url);
+    const stream = open(newcomer);
+    expect(await stream.next()).toEqual({ type: 'heads', groups: [] });
+    // The hub's handling of the entry that adds it fails once.
+    const hub = app.deps.live as unknown as { apply(message: { kind: string; groupId: GroupId }): Promise<void> };
+    const apply = hub.apply.bind(hub);
+    let failed = false;
+    hub.apply = async (message) => {
+      if (!failed && message.kind === 'log' && message.groupId === groupId) {
+        failed = true;
+        throw new Error('validating failed');
+      }
+      return apply(message);
+    };
+    try {
+      await admin.client.addMember(groupId, newcomer.fingerprint, 'member');
+      await app.deps.live.settled();
+    } finally {
+      hub.apply = apply;
+    }
+    expect(failed).toBe(true);
+    expect(await within(stream.next(), 'a fresh heads')).toMatchObject({ type: 'heads', groups: [expect.objectContaining({ groupId })] });
+    await stream.close();
+  });
+
+  it('ends a stream at its session expiry even when that is past the longest timer: the timer is re-armed', async () => {
+    const device = await newDevice('Long session', url);
+    const hub = new LiveHub({ store: app.deps.store, groups: app.deps.groups, feed: new LocalFeed(), now: Date.now, streamsPerSession: 4, maxTimerMs: 20 });
+    await hub.start();
+    const expiresAt = Date.now() + 300;
+    const stream = hub.open({ device: device.fingerprint, tokenHash: sha256Hex(device.session.token), expiresAt, signal: new AbortController().signal });
+    expect((await stream.next()).value).toMatchObject({ type: 'heads' });
+    await expect(within(stream.next(), 'the end')).rejects.toBeInstanceOf(SessionEnded);
+    // Not at the first timer (20 ms), at the expiry.
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
+  });
+
+  it('a stream waiting for its socket to drain ends when its session is signed out', async () => {
+    const device = await newDevice('Stuck', url);
+    // A socket whose send buffer stays full (the client stopped reading).
+    let closedWith: number | null = null;
+    const socket = { bufferedAmount: 2 * 1024 * 1024, readyState: 1, OPEN: 1, close: (code: number) => (closedWith = code) };
+    const caller = createCallerFactory(appRouter)({ ...app.deps, token: device.session.token, ip: '127.0.0.1', transport: 'ws', socket: socket as never });
+    const events = (await caller.events.live()) as AsyncIterable<LiveEvent>;
+    const iterator = events[Symbol.asyncIterator]();
+    expect((await iterator.next()).value).toMatchObject({ type: 'heads' });
+    // The stream now waits in drained(); the session ends.
+    const ended = iterator.next();
+    await device.session.api.auth.logout.mutate();
+    await expect(within(ended, 'the end')).rejects.toThrow(/sign in again/);
+    await until(() => (closedWith === 4401 ? true : undefined), 'the close');
+  });
+
   it('indexes nothing for a device that is no member', async () => {
     const stranger = await newDevice('Stranger', url);
-    const stream = open(stranger, 'e'.repeat(64));
+    const stream = open(stranger);
     expect(await stream.next()).toEqual({ type: 'heads', groups: [] });
     app.deps.live.deliver({ kind: 'online', groupId, device: admin.fingerprint as Fingerprint });
     app.deps.live.deliver(note(2000));

@@ -32,7 +32,9 @@ export type FeedMessage =
   | { kind: 'request'; groupId: GroupId }
   | { kind: 'online'; groupId: GroupId; device: Fingerprint }
   /** A session was signed out: its streams end, on whichever process holds them. */
-  | { kind: 'session-end'; tokenHash: string };
+  | { kind: 'session-end'; tokenHash: string }
+  /** A process lost a message (its NOTIFY failed): every stream resyncs. */
+  | { kind: 'resync' };
 
 /** Recipients per `box` message: a NOTIFY payload must stay under 8000 bytes. */
 export const BOX_RECIPIENTS_PER_MESSAGE = 64;
@@ -44,6 +46,7 @@ const feedMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('request'), groupId: groupIdSchema }),
   z.object({ kind: z.literal('online'), groupId: groupIdSchema, device: fingerprintSchema }),
   z.object({ kind: z.literal('session-end'), tokenHash: z.string().regex(/^[0-9a-f]{64}$/) }),
+  z.object({ kind: z.literal('resync') }),
 ]);
 
 /** A message read off the wire (a NOTIFY payload), or null when it is not one of ours. */

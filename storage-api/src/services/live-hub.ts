@@ -11,7 +11,11 @@
  * - `request`: the streams of the group's current admins;
  * - `online`: the group's streams of other devices, when a device's stream opens
  *   for the group (at subscribe, or when the device becomes a member while its stream is open);
- * - a session's end (logout, on any process): that session's streams end.
+ * - a session's end (logout, on any process): that session's streams end;
+ * - `resync` (a process lost a message): every stream sends a fresh `heads`.
+ *
+ * Every `heads` (at subscribe and at each resync) first checks the session, so a
+ * stream whose sign-out hint was lost ends at its next heads at the latest.
  *
  * Messages of one group are applied one at a time, in the order the feed delivered
  * them (a new member's stream gets the group before its key box arrives); different
@@ -26,6 +30,8 @@ import { LiveSubscriber, RESYNC } from './live-subscriber.ts';
 
 /** Events a stream may hold unsent before it falls back to a fresh `heads` event. */
 export const LIVE_QUEUE_LIMIT = 256;
+/** Resyncs closer together than this are coalesced (the trailing one still runs). */
+const RESYNC_GAP_MS = 1000;
 /** The longest timer Node keeps (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -44,8 +50,12 @@ export interface LiveHubOptions {
   /** Open streams per session in this process. */
   streamsPerSession: number;
   queueLimit?: number;
-  /** Told (by name only) when applying a message failed; the affected streams resync. */
+  /** Told (by name only) when applying a message failed; every stream resyncs. */
   onTrouble?: (what: string, error: unknown) => void;
+  /** The longest expiry timer armed at once (tests); longer waits re-arm. */
+  maxTimerMs?: number;
+  /** Resyncs closer together than this are coalesced into one at the end of the gap. */
+  resyncGapMs?: number;
 }
 
 export interface OpenStream {
@@ -54,6 +64,8 @@ export interface OpenStream {
   /** When the session expires: the stream ends then. */
   expiresAt: number;
   signal: AbortSignal;
+  /** Told when the session ends (expiry, sign-out): a stream waiting on its socket stops waiting. */
+  onSessionEnd?: () => void;
 }
 
 function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
@@ -76,6 +88,8 @@ export class LiveHub {
   /** The tail of each group's chain of messages being applied. */
   private readonly chains = new Map<GroupId, Promise<void>>();
   private readonly queueLimit: number;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private resyncOwed = false;
 
   constructor(private readonly options: LiveHubOptions) {
     this.queueLimit = options.queueLimit ?? LIVE_QUEUE_LIMIT;
@@ -110,16 +124,26 @@ export class LiveHub {
     if (open >= this.options.streamsPerSession) {
       throw apiError('TOO_MANY_REQUESTS', `this session already has ${open} open live streams, the most this server allows: close one first (one stream carries every group)`);
     }
-    const subscriber = new LiveSubscriber(stream.device, stream.tokenHash, this.queueLimit);
+    const subscriber = new LiveSubscriber(stream.device, stream.tokenHash, this.queueLimit, (reason) => {
+      if (reason === 'session') stream.onSessionEnd?.();
+    });
     // Indexed before the heads are read, so no write after the heads is missed.
     addTo(this.byDevice, subscriber.device, subscriber);
     addTo(this.bySession, subscriber.tokenHash, subscriber);
-    const untilExpiry = Math.max(0, stream.expiresAt - this.options.now());
-    const expiry = setTimeout(() => subscriber.end('session'), Math.min(untilExpiry, MAX_TIMER_MS));
-    expiry.unref();
+    // Node keeps no timer longer than ~24.8 days: a longer session re-arms until its expiry.
+    const maxTimerMs = this.options.maxTimerMs ?? MAX_TIMER_MS;
+    let expiry: NodeJS.Timeout | undefined;
+    const arm = () => {
+      const left = stream.expiresAt - this.options.now();
+      if (left <= 0) return subscriber.end('session');
+      expiry = setTimeout(arm, Math.min(left, maxTimerMs));
+      expiry.unref();
+    };
+    arm();
     try {
       yield await this.heads(subscriber);
-      for (const groupId of subscriber.groups) await this.options.feed.publish({ kind: 'online', groupId, device: subscriber.device });
+      // Told to the group's other streams all at once, not one write after another.
+      await Promise.all([...subscriber.groups].map((groupId) => this.options.feed.publish({ kind: 'online', groupId, device: subscriber.device })));
       for (;;) {
         const item = await subscriber.next(stream.signal);
         if (item === null) break;
@@ -137,26 +161,53 @@ export class LiveHub {
    * A fresh `heads` event: every group the device is a member of now, with its log
    * head and note cursor. The stream's groups follow: a group it carried and the
    * device has left since is dropped, and a `removed` event for it follows the heads.
+   * @throws {SessionEnded} when the session is gone (a sign-out whose hint was lost).
    */
   private async heads(subscriber: LiveSubscriber): Promise<LiveEvent> {
-    const rows = (await this.options.store.groupsOf(subscriber.device)).filter((row) => row.status === 'member');
+    const session = await this.options.store.getSession(subscriber.tokenHash, this.options.now());
+    if (!session) {
+      subscriber.end('session');
+      throw new SessionEnded();
+    }
+    // The groups the client was told of (by an earlier heads or event).
+    const told = new Set(subscriber.groups);
+    // Read, index, read again: a removal fanned out before the stream carried the group
+    // reached nobody, but it committed before the second read, which no longer lists
+    // the group; one fanned out after the indexing reaches the stream as usual.
+    for (const row of await this.memberships(subscriber)) this.addGroup(subscriber, row.groupId);
+    const rows = await this.memberships(subscriber);
     const current = new Set(rows.map((row) => row.groupId));
     for (const groupId of [...subscriber.groups]) {
       if (!current.has(groupId)) {
         this.dropGroup(subscriber, groupId);
-        subscriber.push({ type: 'removed', groupId });
+        if (told.has(groupId)) subscriber.push({ type: 'removed', groupId });
       }
     }
     for (const groupId of current) this.addGroup(subscriber, groupId);
-    const groups: GroupHeads[] = await Promise.all(
-      rows.map(async (row) => ({ groupId: row.groupId, seq: row.head.seq, hash: row.head.hash, noteCursor: await this.options.store.noteCursor(row.groupId) })),
-    );
+    const cursors = await this.options.store.noteCursors(rows.map((row) => row.groupId));
+    const groups: GroupHeads[] = rows.map((row) => ({ groupId: row.groupId, seq: row.head.seq, hash: row.head.hash, noteCursor: cursors.get(row.groupId) ?? 0 }));
     return { type: 'heads', groups };
+  }
+
+  private async memberships(subscriber: LiveSubscriber) {
+    return (await this.options.store.groupsOf(subscriber.device)).filter((row) => row.status === 'member');
   }
 
   /** Every stream drops what waits and sends a fresh `heads` event (the feed may have lost messages). */
   resyncAll(): void {
+    // A burst of resyncs (a feed reconnecting again and again) costs one heads per gap, not one each.
+    if (this.resyncTimer) {
+      this.resyncOwed = true;
+      return;
+    }
     for (const set of this.bySession.values()) for (const subscriber of set) subscriber.resync();
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = null;
+      if (!this.resyncOwed) return;
+      this.resyncOwed = false;
+      this.resyncAll();
+    }, this.options.resyncGapMs ?? RESYNC_GAP_MS);
+    this.resyncTimer.unref();
   }
 
   private addGroup(subscriber: LiveSubscriber, groupId: GroupId): void {
@@ -184,12 +235,14 @@ export class LiveHub {
       for (const subscriber of [...(this.bySession.get(message.tokenHash) ?? [])]) subscriber.end('session');
       return;
     }
+    if (message.kind === 'resync') return this.resyncAll();
     const { groupId } = message;
     const tail = (this.chains.get(groupId) ?? Promise.resolve()).then(() =>
       this.apply(message).catch((error: unknown) => {
         this.options.onTrouble?.('fanning out a live event failed', error);
-        // The streams of the group may have missed it: they resync.
-        for (const subscriber of this.byGroup.get(groupId) ?? []) subscriber.resync();
+        // Any stream may have missed it, not only those carrying the group (a `log` may add
+        // a member whose stream does not carry it yet): every stream resyncs.
+        this.resyncAll();
       }),
     );
     this.chains.set(groupId, tail);
@@ -198,7 +251,7 @@ export class LiveHub {
     });
   }
 
-  private async apply(message: Exclude<FeedMessage, { kind: 'session-end' }>): Promise<void> {
+  private async apply(message: Exclude<FeedMessage, { kind: 'session-end' | 'resync' }>): Promise<void> {
     const streams = () => [...(this.byGroup.get(message.groupId) ?? [])];
     switch (message.kind) {
       case 'log': {

@@ -24,6 +24,8 @@ export class LiveSubscriber {
     readonly device: Fingerprint,
     readonly tokenHash: string,
     private readonly limit: number,
+    /** Told once when the stream ends (a stream waiting on its socket learns its session ended). */
+    private readonly onEnd?: (reason: EndReason) => void,
   ) {}
 
   get ended(): EndReason | null {
@@ -55,6 +57,7 @@ export class LiveSubscriber {
     this.endReason = reason;
     this.queue = [];
     this.notify();
+    this.onEnd?.(reason);
   }
 
   /** The next queued item, waiting for one; null once the stream ended or `signal` aborted. */

@@ -59,14 +59,13 @@ type ContextOptions =
   | { req: FastifyRequest; res: FastifyReply; info: TRPCRequestInfo }
   | { req: IncomingMessage; res: WebSocket; info: TRPCRequestInfo };
 
-export function contextFactory(deps: Deps, onSocket?: (socket: WebSocket, ip: string) => void) {
+export function contextFactory(deps: Deps) {
   return (opts: ContextOptions): Context => {
     if ('raw' in opts.req) {
       return { ...deps, token: bearerToken(opts.req.headers.authorization), ip: opts.req.ip, transport: 'http', socket: null };
     }
     const socket = opts.res as WebSocket;
     const ip = opts.req.socket.remoteAddress ?? '';
-    onSocket?.(socket, ip);
     return { ...deps, token: connectionToken(opts.info.connectionParams), ip, transport: 'ws', socket };
   };
 }

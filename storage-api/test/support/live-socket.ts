@@ -65,6 +65,8 @@ export interface OpenOptions {
   token?: string | null;
   /** Any other connectionParams message to send instead (raw). */
   rawParams?: string;
+  /** Appended to /trpc (a path and query string), to try other URLs. */
+  query?: string;
 }
 
 /** The HTTP answer of a refused upgrade. */
@@ -76,7 +78,7 @@ export interface Refused {
 /** Opens a socket to /trpc; resolves when open, or with the HTTP answer if the upgrade is refused. */
 export function openSocket(httpUrl: string, options: OpenOptions = {}): Promise<LiveSocket | Refused> {
   const withParams = options.token !== null || options.rawParams !== undefined;
-  const ws = new WebSocket(wsUrl(httpUrl, withParams ? '?connectionParams=1' : ''));
+  const ws = new WebSocket(wsUrl(httpUrl, options.query ?? (withParams ? '?connectionParams=1' : '')));
   const socket: LiveSocket = {
     ws,
     messages: [],
