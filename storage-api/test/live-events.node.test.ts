@@ -504,4 +504,64 @@ describe('the PostgreSQL event feed', () => {
     const { noteId } = await admin.client.writeNote(groupId, { title: 'After the drop', body: '' });
     await socket.waitEvent(isNote(groupId, noteId), 'a note after the reconnect');
   });
+
+  it('a publish whose NOTIFY fails twice: this process resyncs at once, and the others by a resync message once NOTIFY works again', async () => {
+    const admin = await newDevice('Publisher', server.url);
+    const { groupId } = await admin.client.createGroup();
+    const socket = await openLive(server.url, admin.session.token);
+    sockets.push(socket);
+    await socket.waitEvent((e) => e.type === 'heads', 'heads');
+    const warm = await admin.client.writeNote(groupId, { title: 'Warm', body: '' });
+    await socket.waitEvent(isNote(groupId, warm.noteId), 'the first note');
+    const headsCount = () => socket.events().filter((e) => e.type === 'heads').length;
+    const store = server.app.deps.store as unknown as { notify(channel: string, payload: string): Promise<void> };
+    const notify = store.notify.bind(store);
+    const sent: string[] = [];
+    let failures = 2;
+    store.notify = async (channel, payload) => {
+      if (failures > 0) {
+        failures -= 1;
+        throw new Error('notify failed');
+      }
+      sent.push(payload);
+      return notify(channel, payload);
+    };
+    try {
+      const before = headsCount();
+      // The note's NOTIFY fails, and its retry.
+      await admin.client.writeNote(groupId, { title: 'Lost hint', body: '' });
+      expect(failures).toBe(0);
+      await until(() => (headsCount() > before ? true : undefined), 'a fresh heads');
+      // The next publish sends the owed resync first.
+      const { noteId } = await admin.client.writeNote(groupId, { title: 'Next', body: '' });
+      await socket.waitEvent(isNote(groupId, noteId), 'the next note');
+      expect(JSON.parse(sent[0]!)).toEqual({ kind: 'resync' });
+    } finally {
+      store.notify = notify;
+    }
+  });
+
+  it('a NOTIFY that fails once is retried: nothing is lost', async () => {
+    const admin = await newDevice('Retried', server.url);
+    const { groupId } = await admin.client.createGroup();
+    const socket = await openLive(server.url, admin.session.token);
+    sockets.push(socket);
+    await socket.waitEvent((e) => e.type === 'heads', 'heads');
+    // Its `online` is published before it reads further: once a note arrives, nothing else is on its way.
+    const warm = await admin.client.writeNote(groupId, { title: 'Warm', body: '' });
+    await socket.waitEvent(isNote(groupId, warm.noteId), 'the first note');
+    const store = server.app.deps.store as unknown as { notify(channel: string, payload: string): Promise<void> };
+    const notify = store.notify.bind(store);
+    let failures = 1;
+    store.notify = async (channel, payload) => {
+      if (failures-- > 0) throw new Error('notify failed');
+      return notify(channel, payload);
+    };
+    try {
+      const { noteId } = await admin.client.writeNote(groupId, { title: 'Retried', body: '' });
+      await socket.waitEvent(isNote(groupId, noteId), 'the note');
+    } finally {
+      store.notify = notify;
+    }
+  });
 });

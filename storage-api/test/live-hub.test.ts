@@ -4,6 +4,7 @@
  * reconnected makes every stream resync; a stream of a device removed while its feed
  * was down is told `removed` at the resync.
  */
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { build, type App } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { LIVE_QUEUE_LIMIT, LiveHub, SessionEnded } from '../src/services/live-hub.ts';
 import { LocalFeed } from '../src/services/event-feed.ts';
+import { PgEventFeed } from '../src/services/pg-event-feed.ts';
 import { sha256Hex } from '../src/services/tokens.ts';
 import { createCallerFactory } from '../src/trpc/init.ts';
 import { appRouter } from '../src/routers/index.ts';
@@ -256,5 +258,39 @@ describe('the live hub', () => {
     const own = await stranger.client.createGroup();
     expect(await stream.next()).toMatchObject({ type: 'log', groupId: own.groupId });
     await stream.close();
+  });
+});
+
+describe('the PostgreSQL feed reconnecting (a fake database)', () => {
+  it('a listening connection that drops at once does not reset the backoff: the delays grow; every LISTEN resyncs', async () => {
+    const connects: number[] = [];
+    /** Each connection listens, then ends at once (a proxy accepting and closing). */
+    const source = {
+      schema: 'fake',
+      eventChannel: 'conclave_events',
+      notify: async () => undefined,
+      newClient: () => {
+        const client = new EventEmitter() as EventEmitter & { connect(): Promise<void>; query(): Promise<void>; end(): Promise<void> };
+        client.connect = async () => {
+          connects.push(performance.now());
+        };
+        client.query = async () => {
+          setImmediate(() => client.emit('end'));
+        };
+        client.end = async () => undefined;
+        return client as never;
+      },
+    };
+    const feed = new PgEventFeed(source, { minBackoffMs: 10, maxBackoffMs: 10_000, stableMs: 60_000 });
+    let resyncs = 0;
+    await feed.start({ deliver: () => undefined, resync: () => (resyncs += 1) });
+    try {
+      await until(() => (connects.length >= 6 ? true : undefined), 'six connections');
+      // Without the reset the gaps stay ~10 ms; with it they double: 10, 20, 40, 80, 160.
+      expect(connects[5]! - connects[4]!).toBeGreaterThanOrEqual(150);
+      expect(resyncs).toBeGreaterThanOrEqual(6);
+    } finally {
+      await feed.close();
+    }
   });
 });

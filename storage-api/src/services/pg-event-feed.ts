@@ -7,8 +7,12 @@
  *
  * NOTIFY is not durable: what is sent while a process's listening connection is down
  * never reaches it. So when the connection drops (or stops answering its health
- * check) it is replaced, with backoff, and once it listens again the hub is told to
+ * check) it is replaced, with backoff, and every time it listens the hub is told to
  * resync: every subscriber gets a fresh `heads` event and syncs what moved.
+ *
+ * A publish whose NOTIFY fails is tried once more; if that fails too, this process's
+ * streams resync at once and a `resync` message is owed to every process, sent
+ * before the next publish (or at the next health check) once NOTIFY works again.
  */
 import type pg from 'pg';
 import type { EventFeed, FeedHandlers, FeedMessage } from './event-feed.ts';
@@ -27,6 +31,8 @@ export interface PgEventFeedOptions {
   /** The first reconnect delay; it doubles up to `maxBackoffMs`. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** A connection that listened this long before it dropped resets the backoff; a shorter one counts as a failure. */
+  stableMs?: number;
   /** Told (by name and code only) when the listening connection fails or a publish is lost. */
   onTrouble?: (what: string, error: unknown) => void;
 }
@@ -48,6 +54,9 @@ export class PgEventFeed implements EventFeed {
   private readonly healthCheckMs: number;
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
+  private readonly stableMs: number;
+  /** A publish was lost: every process must resync (sent once NOTIFY works again). */
+  private resyncOwed = false;
 
   constructor(
     private readonly source: PgFeedSource,
@@ -56,6 +65,7 @@ export class PgEventFeed implements EventFeed {
     this.healthCheckMs = options.healthCheckMs ?? 15_000;
     this.minBackoffMs = options.minBackoffMs ?? 100;
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
+    this.stableMs = options.stableMs ?? 30_000;
   }
 
   /** Whether the listening connection is up (tests, health). */
@@ -78,11 +88,31 @@ export class PgEventFeed implements EventFeed {
 
   async publish(message: FeedMessage): Promise<void> {
     if (this.closed) return;
-    try {
-      await this.source.notify(this.source.eventChannel, JSON.stringify(message));
-    } catch (error) {
-      this.options.onTrouble?.('publishing a live event failed', error);
+    await this.payResync();
+    if (await this.notify(message)) return;
+    // Lost: this process's streams resync now, every other process's once NOTIFY works again.
+    this.resyncOwed = true;
+    this.handlers?.resync();
+  }
+
+  /** NOTIFY, tried twice; false when both failed. */
+  private async notify(message: FeedMessage): Promise<boolean> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.source.notify(this.source.eventChannel, JSON.stringify(message));
+        return true;
+      } catch (error) {
+        this.options.onTrouble?.('publishing a live event failed', error);
+      }
     }
+    return false;
+  }
+
+  /** Sends the `resync` a lost publish owes every process, if any. */
+  private async payResync(): Promise<void> {
+    if (!this.resyncOwed || this.closed) return;
+    this.resyncOwed = false;
+    if (!(await this.notify({ kind: 'resync' }))) this.resyncOwed = true;
   }
 
   async close(): Promise<void> {
@@ -96,8 +126,8 @@ export class PgEventFeed implements EventFeed {
   /** Connects, listens, waits for the connection to drop, and starts again, until closed. */
   private async listenLoop(firstAttempt: () => void): Promise<void> {
     let failures = 0;
-    let listenedBefore = false;
     while (!this.closed) {
+      let listenedAt: number | null = null;
       const client = this.source.newClient(this.applicationName);
       let health: NodeJS.Timeout | undefined;
       try {
@@ -117,12 +147,12 @@ export class PgEventFeed implements EventFeed {
         await client.connect();
         await client.query(`LISTEN ${quoteIdent(this.source.eventChannel)}`);
         this.up = true;
-        failures = 0;
-        // Whatever was sent while no connection listened is lost: every subscriber resyncs.
-        if (listenedBefore) this.handlers?.resync();
-        listenedBefore = true;
+        listenedAt = Date.now();
+        // Whatever was sent while no connection listened is lost: every subscriber resyncs (each time).
+        this.handlers?.resync();
         firstAttempt();
         health = setInterval(() => {
+          void this.payResync();
           const check = client.query('SELECT 1');
           const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('health check timed out')), this.healthCheckMs).unref());
           Promise.race([check, timeout]).catch(() => this.dropped?.());
@@ -131,7 +161,6 @@ export class PgEventFeed implements EventFeed {
         if (!this.closed) await down;
       } catch (error) {
         if (!this.closed) this.options.onTrouble?.('the live event connection failed', error);
-        failures += 1;
       } finally {
         clearInterval(health);
         this.up = false;
@@ -140,11 +169,14 @@ export class PgEventFeed implements EventFeed {
       }
       firstAttempt();
       if (this.closed) break;
+      // Only a connection that stayed up a while resets the backoff: one that drops at
+      // once (a proxy accepting and closing) must not make every process reconnect and resync in a loop.
+      failures = listenedAt !== null && Date.now() - listenedAt >= this.stableMs ? 0 : failures + 1;
       await this.sleep(this.backoff(failures));
     }
   }
 
-  /** `minBackoffMs` after a connection that worked; while attempts fail, doubling up to `maxBackoffMs`, with up to 50 % jitter. */
+  /** `minBackoffMs` after a connection that stayed up `stableMs`; while attempts fail (or drop sooner), doubling up to `maxBackoffMs`, with up to 50 % jitter. */
   private backoff(failures: number): number {
     if (failures === 0) return this.minBackoffMs;
     const base = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** (failures - 1));
