@@ -54,6 +54,12 @@ export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connectio
     throw error;
   }
   let changed = refresh.namesChanged || refresh.written > 0;
+  // New notes are in the cache now: the pages hear it before this device publishes its
+  // own profile or the group's name (writes that can take a few round trips).
+  if (changed) {
+    ctx.changed(groupId);
+    changed = false;
+  }
   await ensureProfile(ctx, connection, groupId);
   await ensureGroupName(ctx, connection, groupId);
   const previous = ctx.counts.get(groupId);
@@ -156,10 +162,19 @@ export class Ticker {
       return;
     }
     // Online for members who want the key from this device (a failure only delays that).
-    await ctx.transport.start().catch((error: unknown) => console.warn('conclave: the peer transport could not start', (error as Error).name));
-    // Registered for peers first: members who hear this device come online can dial it.
-    this.afterStart(connection);
-    for (const groupId of await groupIdsOf(ctx.db)) await this.syncs.sync(groupId);
+    const transportUp = ctx.transport.start().catch((error: unknown) => console.warn('conclave: the peer transport could not start', (error as Error).name));
+    // Registered for peers first, then the live stream: members who hear this device
+    // come online can dial it.
+    const streaming = transportUp.then(() => this.afterStart(connection));
+    // Groups whose key this device holds need no peer: they are synced while the
+    // transport starts (an admin's browser answers the mailbox at once). Groups without
+    // the key wait for it: their key round may dial a holder.
+    const groupIds = await groupIdsOf(ctx.db);
+    const rows = await Promise.all(groupIds.map((groupId) => groupRowOf(ctx.db, groupId)));
+    const keyed = groupIds.filter((_, i) => rows[i] !== undefined && holdsCurrentKey(rows[i]!));
+    for (const groupId of keyed) await this.syncs.sync(groupId);
+    await streaming;
+    for (const groupId of groupIds.filter((id) => !keyed.includes(id))) await this.syncs.sync(groupId);
     await updateBadge(ctx);
   }
 }
