@@ -16,6 +16,8 @@ const ALLOWED_FUNCTIONS = new Set([
   'bytes', 'utf8', 'fromUtf8', 'concatBytes', 'equalBytes', 'toBase64url', 'fromBase64url', 'toBase32', 'fromBase32',
   'toHex', 'fromHex', 'uintBytes', 'canonicalJson', 'labelled', 'base64urlLength', 'b64uBytes', 'b64uVar',
   'isCanonicalBase64url', 'base64urlByteLength',
+  // live events: the documented reconnect delay (no secret in or out)
+  'liveReconnectDelayMs',
   // verification
   'parseBundle', 'fingerprintOf', 'verifyLabelled', 'verifyNoteSignature', 'replayLog', 'extendLog', 'deriveGroupId',
   'compareHead', 'checkPinnedHead', 'currentGeneration', 'entryHash', 'isAdmin', 'logHead', 'openInvites', 'noteVersionHash',
