@@ -51,11 +51,11 @@ import type { Page } from 'playwright-core';
 import { Client, disposeAll, VIEWPORTS } from '../e2e/support/clients.ts';
 import { startSystem, type System } from '../e2e/support/system.ts';
 import { fmt, median, printTable } from './support/harness.ts';
+import { SHOW_TIMEOUT_MS, shownAt, watchFor } from './support/note-shown.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const TARGET_MS = 1000;
 /** A mailbox run gives up when the note has not shown this long after the admin came online. */
-const SHOW_TIMEOUT_MS = 30_000;
 
 console.log('\n=== e2e key handover (built extension, real Chromium, loopback) ===');
 console.log(`Question: newcomer accepting an invite → first note decrypted (peer path), and admin coming online → waiting newcomer reading (mailbox path); target ≤ ${TARGET_MS} ms each.`);
@@ -111,33 +111,6 @@ function boxesFor(sqlitePath: string, groupId: string, member: string, sender: s
   }
 }
 
-/**
- * In a page: `__shown[title]` becomes the epoch time of the first frame after a note row
- * holding `title` is in the DOM.
- */
-async function watchFor(page: Page, title: string): Promise<void> {
-  await page.evaluate((t) => {
-    const w = window as unknown as { __shown?: Record<string, number> };
-    const shown = (w.__shown ??= {});
-    const present = () => [...document.querySelectorAll('.note-row')].some((row) => row.textContent?.includes(t));
-    const mark = () => requestAnimationFrame(() => setTimeout(() => (shown[t] = performance.timeOrigin + performance.now()), 0));
-    if (present()) {
-      mark();
-      return;
-    }
-    const observer = new MutationObserver(() => {
-      if (!present()) return;
-      observer.disconnect();
-      mark();
-    });
-    observer.observe(document.body, { childList: true, subtree: true, characterData: true });
-  }, title);
-}
-
-async function shownAt(page: Page, title: string): Promise<number> {
-  const handle = await page.waitForFunction((t) => (window as unknown as { __shown?: Record<string, number> }).__shown?.[t], title, { timeout: SHOW_TIMEOUT_MS, polling: 10 });
-  return (await handle.jsonValue()) as number;
-}
 
 async function setUpDevice(client: Client, system: System, name: string): Promise<{ page: Page; fingerprint: string }> {
   await client.launch();

@@ -41,11 +41,11 @@ import { Client, disposeAll, VIEWPORTS } from '../e2e/support/clients.ts';
 import { startSystem } from '../e2e/support/system.ts';
 import { ensureExtensionBuilt } from './support/extension-browser.ts';
 import { fmt, header, median, printTable } from './support/harness.ts';
+import { shownAt, watchFor } from './support/note-shown.ts';
 
 const NOTES = Number(process.env.BENCH_NOTES ?? 20);
 const TARGET_MS = 300;
 const BASELINES_PER_NOTE = 3;
-const SHOW_TIMEOUT_MS = 30_000;
 
 header('live note in an open side panel', `Question: a note written by one member → shown in another member's open side panel (real Chromium, built extension, live events only); target median ≤ ${TARGET_MS} ms.`);
 const started = performance.now();
@@ -66,33 +66,6 @@ async function ask<T>(page: Page, request: Record<string, unknown>): Promise<T> 
   return answer.data;
 }
 
-/**
- * In the panel: `__shown[title]` becomes the epoch time of the first frame after a note
- * row holding `title` is in the DOM. One observer per awaited title.
- */
-async function watchFor(panel: Page, title: string): Promise<void> {
-  await panel.evaluate((t) => {
-    const w = window as unknown as { __shown?: Record<string, number> };
-    const shown = (w.__shown ??= {});
-    const present = () => [...document.querySelectorAll('.note-row')].some((row) => row.textContent?.includes(t));
-    const mark = () => requestAnimationFrame(() => setTimeout(() => (shown[t] = performance.timeOrigin + performance.now()), 0));
-    if (present()) {
-      mark();
-      return;
-    }
-    const observer = new MutationObserver(() => {
-      if (!present()) return;
-      observer.disconnect();
-      mark();
-    });
-    observer.observe(document.body, { childList: true, subtree: true, characterData: true });
-  }, title);
-}
-
-async function shownAt(panel: Page, title: string): Promise<number> {
-  const handle = await panel.waitForFunction((t) => (window as unknown as { __shown?: Record<string, number> }).__shown?.[t], title, { timeout: SHOW_TIMEOUT_MS, polling: 10 });
-  return (await handle.jsonValue()) as number;
-}
 
 /** Baseline 1: the storage API's `notes.get` from an extension page, with a member's token. */
 async function notesGetMs(page: Page, apiUrl: string, token: string, groupId: GroupId, noteId: NoteId): Promise<number> {

@@ -5,26 +5,21 @@
  * and receives the key from her device, not from the mailbox. Without a signaling
  * address, `--live` says so and the mailbox carries on.
  */
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
-import { build, type SignalingServer } from '../../signaling-server/src/app.ts';
-import { loadConfig } from '../../signaling-server/src/config.ts';
+import { startServers, type Servers } from './support/servers.ts';
 import { cliDevice } from './support/cli.ts';
 
-let api: TestServer;
-let signaling: SignalingServer;
+let servers: Servers;
+let api: Servers['api'];
+let signaling: Servers['signaling'];
 let signalUrl = '';
 
 beforeAll(async () => {
-  api = await startServer('sqlite');
-  signaling = build(loadConfig({}, { port: 0 }), { log: () => {} });
-  await new Promise<void>((resolve) => signaling.server.listen(0, '127.0.0.1', resolve));
-  signalUrl = `http://127.0.0.1:${(signaling.server.address() as AddressInfo).port}/peerjs`;
+  servers = await startServers();
+  ({ api, signaling, signalUrl } = servers);
 });
 afterAll(async () => {
-  await signaling?.close();
-  await api?.close();
+  await servers?.close();
 });
 
 describe('join --live', { timeout: 120_000 }, () => {

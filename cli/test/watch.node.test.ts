@@ -4,26 +4,21 @@
  * `serve --mailbox` hands the key to a joiner as soon as the request arrives (well
  * before its one-minute backstop).
  */
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
-import { build, type SignalingServer } from '../../signaling-server/src/app.ts';
-import { loadConfig } from '../../signaling-server/src/config.ts';
+import { startServers, type Servers } from './support/servers.ts';
 import { cliDevice, type CliDevice } from './support/cli.ts';
 
-let api: TestServer;
-let signaling: SignalingServer;
+let servers: Servers;
+let api: Servers['api'];
+let signaling: Servers['signaling'];
 let signalUrl = '';
 
 beforeAll(async () => {
-  api = await startServer('sqlite');
-  signaling = build(loadConfig({}, { port: 0 }), { log: () => {} });
-  await new Promise<void>((resolve) => signaling.server.listen(0, '127.0.0.1', resolve));
-  signalUrl = `http://127.0.0.1:${(signaling.server.address() as AddressInfo).port}/peerjs`;
+  servers = await startServers();
+  ({ api, signaling, signalUrl } = servers);
 });
 afterAll(async () => {
-  await signaling?.close();
-  await api?.close();
+  await servers?.close();
 });
 
 /** Ana's group with Bob in it, holding the key (handed over by mailbox). */
