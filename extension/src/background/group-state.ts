@@ -158,6 +158,13 @@ export async function tellingChanges<T>(ctx: Ctx, groupId: GroupId, run: () => P
   }
 }
 
+/** The SDK's `fetchKey` (which syncs first); the wait's row goes once the key is here. */
+async function keyFetched(ctx: Ctx, connection: Connection, groupId: GroupId, unchanged?: GroupState): Promise<GroupState> {
+  if (await connection.client.fetchKey(groupId)) await forgetKeyWait(ctx, groupId);
+  else if (unchanged) return unchanged;
+  return connection.client.state(groupId);
+}
+
 /**
  * Brings one group up to the server's head — and, when the log moved to a generation
  * whose key this device lacks, opens the box waiting for it (a rotation seals one to
@@ -171,12 +178,13 @@ export async function syncGroup(ctx: Ctx, connection: Connection, groupId: Group
   return tellingChanges(ctx, groupId, async () => {
     let state: GroupState;
     try {
-      state = await connection.client.sync(groupId);
-      if (options.fetchKey !== false && state.members.has(me) && !holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) {
-        if (await connection.client.fetchKey(groupId)) {
-          await forgetKeyWait(ctx, groupId);
-          state = await connection.client.state(groupId);
-        }
+      const held = await groupRowOf(ctx.db, groupId);
+      // Without the key already, one SDK call syncs the log and opens the waiting box (a
+      // sync first would cost one more round trip on the way to reading).
+      const keyless = options.fetchKey !== false && held !== undefined && !held.removed && !holdsCurrentKey(held);
+      state = keyless ? await keyFetched(ctx, connection, groupId) : await connection.client.sync(groupId);
+      if (!keyless && options.fetchKey !== false && state.members.has(me) && !holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) {
+        state = await keyFetched(ctx, connection, groupId, state);
       }
     } catch (error) {
       if (error instanceof LogVerificationError) throw await alarmFor(ctx, groupId, error);

@@ -122,11 +122,16 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
   const { connection, state } = await connectedOrOffline(ctx, request.groupId);
   const row = await groupRow(ctx, request.groupId);
   const everyone = [...state.members.keys()];
-  const online = new Set(await ctx.transport.online(everyone.filter((f) => f !== me && f !== state.recovery)).catch(() => [] as Fingerprint[]));
-  let waiting = new Set(ctx.counts.get(request.groupId)?.pending ?? []);
-  if (connection && isAdmin(state, me) && !row.removed) {
-    waiting = new Set(await connection.client.pendingRequests(request.groupId).catch(() => [...waiting]));
-  }
+  const known = ctx.counts.get(request.groupId)?.pending ?? [];
+  // Presence (the signaling server), the mailbox and the key chain are asked at once.
+  const [onlineIds, waitingIds, health] = await Promise.all([
+    ctx.transport.online(everyone.filter((f) => f !== me && f !== state.recovery)).catch(() => [] as Fingerprint[]),
+    connection && isAdmin(state, me) && !row.removed ? connection.client.pendingRequests(request.groupId).catch(() => known) : known,
+    // Key health is this device's own reading of the chain: never a reason for the detail to fail.
+    connection ? keyHealthOf(connection.client, request.groupId).catch(() => null) : null,
+  ]);
+  const online = new Set(onlineIds);
+  const waiting = new Set(waitingIds);
   const members: MemberView[] = [...state.members.values()].map((m) => {
     const isMe = m.fingerprint === me;
     const isRecovery = m.fingerprint === state.recovery;
@@ -147,8 +152,6 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
   const departed = [...state.departed.values()]
     .filter((d) => d.how !== 'replaced')
     .map((d) => ({ fingerprint: d.fingerprint, name: d.fingerprint === me ? identity.displayName : ctx.trust.displayName(d.fingerprint), how: d.how as 'removed' | 'left' }));
-  // Key health is this device's own reading of the chain: never a reason for the detail to fail.
-  const health = connection ? await keyHealthOf(connection.client, request.groupId).catch(() => null) : null;
   return { ...(await summaryOf(ctx, row, me)), policy: state.policy, members, departed, generation: currentGeneration(state), keyHealth: keyHealthView(ctx, health, me) };
 }
 

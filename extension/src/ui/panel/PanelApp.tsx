@@ -5,11 +5,11 @@
  * picker here; where the person was (view, open note, a half-written note) is kept in
  * drafts too, so closing the panel loses nothing.
  */
-import { useEffect, useId, useState } from 'preact/hooks';
+import { useEffect, useId, useMemo, useRef, useState } from 'preact/hooks';
 import type { GroupId } from '@conclave/shared/protocol';
 import { ask } from '../../messages/client.ts';
 import { SELECTED_GROUP_DRAFT } from '../../messages/protocol.ts';
-import type { GroupSummary } from '../../messages/views.ts';
+import type { GroupDetailView, GroupSummary } from '../../messages/views.ts';
 import { Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAsk, useChanged } from '../components/useAsk.ts';
@@ -109,11 +109,28 @@ function GroupPicker({ groups, current, onChoose }: { groups: GroupSummary[]; cu
   );
 }
 
+/**
+ * The group's summary as shown: from whichever answer came last. Both are read from this
+ * device's own copy, but `status` answers without the network while `group.detail` syncs
+ * first, so after a change (the key arrived) the status answer is usually the fresher
+ * one — the notes list can be asked for then, not only once the detail's sync is done.
+ */
+function useFreshest(summary: GroupSummary, detail: GroupDetailView | undefined): GroupSummary {
+  const order = useRef({ summary, detail, last: 'detail' as 'summary' | 'detail' });
+  const seen = order.current;
+  if (seen.summary !== summary) seen.last = 'summary';
+  if (seen.detail !== detail) seen.last = 'detail';
+  seen.summary = summary;
+  seen.detail = detail;
+  const last = seen.last;
+  return useMemo(() => (!detail ? summary : last === 'summary' ? { ...detail, ...summary } : detail), [summary, detail, last]);
+}
+
 function GroupView({ summary }: { summary: GroupSummary }) {
   const groupId = summary.groupId;
   const detail = useAsk({ type: 'group.detail', groupId }, { groupId });
   const route = useDraft<Route>(`panel.route.${groupId}`, START_ROUTE, { delayMs: 100 });
-  const group: GroupSummary = detail.data ?? summary;
+  const group = useFreshest(summary, detail.data);
   const go: Go = (next) => route.set((previous) => ({ ...previous, ...next }));
 
   const members = detail.data?.members.filter((m) => !m.isRecovery).length;
