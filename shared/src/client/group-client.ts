@@ -579,23 +579,29 @@ export class GroupClient {
 
   /**
    * A group's periodic upkeep in one sync: what `changedNotes` does (the sync, the key
-   * upkeep `sync` does, the listing), then, with `handOver` and when this device is an
+   * upkeep `sync` does, the listing) and, with `handOver` and when this device is an
    * admin on the synced log, what `handOverPending` does on that same log, in the same
-   * lock. A handover that fails (the server refused, or members' signed heads show
-   * this view is stale) is `handover: null` and does not lose the listing.
+   * lock — alongside the listing, so a member waiting for the key is not kept waiting
+   * while many changed notes are fetched and opened. A handover that fails (the server
+   * refused, or members' signed heads show this view is stale) is `handover: null` and
+   * does not lose the listing.
    * @throws as `changedNotes`.
    */
   refresh(groupId: GroupId, since: number, options: ChangedNotesOptions & { handOver?: boolean } = {}): Promise<ChangedNotes & { handover: HandoverResult | null }> {
     return this.locked(groupId, async () => {
       const record = await this.upkept(groupId);
-      const changes = await this.changesOn(record, since, options);
-      if (!options.handOver || !isAdmin(record.state, this.fingerprint)) return { ...changes, handover: null };
-      try {
-        return { ...changes, handover: await this.handOverOn(record) };
-      } catch (error) {
-        if (error instanceof ApiCallError || error instanceof GroupClientError || error instanceof PeerEvidenceError) return { ...changes, handover: null };
-        throw error;
-      }
+      const handingOver =
+        options.handOver && isAdmin(record.state, this.fingerprint)
+          ? this.handOverOn(record).catch((error: unknown) => {
+              if (error instanceof ApiCallError || error instanceof GroupClientError || error instanceof PeerEvidenceError) return null;
+              throw error;
+            })
+          : null;
+      // Both settle before the lock is let go (neither runs on outside it).
+      const [changes, handover] = await Promise.allSettled([this.changesOn(record, since, options), handingOver]);
+      if (changes.status === 'rejected') throw changes.reason;
+      if (handover.status === 'rejected') throw handover.reason;
+      return { ...changes.value, handover: handover.value };
     });
   }
 
