@@ -90,7 +90,7 @@ export function createBackground(deps: BackgroundDeps): Background {
   const waits = new KeyWaits(ctx);
   const syncs = new GroupSyncs(tickAndBadge(ctx, waits));
   const live = deps.live ? new LiveSync(ctx, syncs, deps.live) : null;
-  const ticker = new Ticker(ctx, syncs, (connection) => live?.ensure(connection));
+  const ticker = new Ticker(ctx, syncs, (connection) => void live?.ensureIfCurrent(connection));
   const serving = new Set<Promise<unknown>>();
 
   // Typed by the contract (messages/answers.ts): a missing handler, or one answering

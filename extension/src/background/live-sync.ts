@@ -31,10 +31,16 @@ import { holdsCurrentKey } from './group-state.ts';
 import { cachedNote } from './note-rows.ts';
 import type { GroupSyncs } from './tick.ts';
 
+/** The first wait after an event-driven sync that did not bring the key, and the longest. */
+const KEYLESS_FIRST_DELAY_MS = 5_000;
+const KEYLESS_MAX_DELAY_MS = 60_000;
+
 export class LiveSync {
   private stream: LiveStream | null = null;
   private on: Connection | null = null;
   private readonly handling = new Set<Promise<unknown>>();
+  /** Groups whose last event-driven sync ended without the key: when the next may run. */
+  private readonly keyless = new Map<GroupId, { until: number; delayMs: number; timer: ReturnType<typeof setTimeout> | null }>();
 
   constructor(
     private readonly ctx: Ctx,
@@ -61,8 +67,17 @@ export class LiveSync {
     } catch (error) {
       // No WebSocket here: the alarm keeps syncing.
       this.on = null;
-      console.warn('conclave: the live stream could not open', (error as Error).name);
+      console.warn('conclave: the live stream could not open', (error as Error | undefined)?.name);
     }
+  }
+
+  /**
+   * `ensure`, but only while `connection` is still the current one: a tick that started
+   * before the settings changed must not move the stream back to the old server.
+   */
+  async ensureIfCurrent(connection: Connection): Promise<void> {
+    const current = await this.ctx.connections.get().catch(() => null);
+    if (current === connection) this.ensure(connection);
   }
 
   /** Closes the stream and opens it on the current connection (after the settings or the identity changed). */
@@ -76,6 +91,8 @@ export class LiveSync {
   }
 
   async close(): Promise<void> {
+    for (const entry of this.keyless.values()) if (entry.timer) clearTimeout(entry.timer);
+    this.keyless.clear();
     const stream = this.stream;
     this.stream = null;
     this.on = null;
@@ -89,7 +106,7 @@ export class LiveSync {
   }
 
   private track(work: Promise<unknown>): void {
-    const tracked = work.catch((error: unknown) => console.warn('conclave: a live event could not be handled', (error as Error).name));
+    const tracked = work.catch((error: unknown) => console.warn('conclave: a live event could not be handled', (error as Error | undefined)?.name));
     this.handling.add(tracked);
     void tracked.finally(() => this.handling.delete(tracked));
   }
@@ -106,7 +123,38 @@ export class LiveSync {
     }
     const row = await groupRowOf(this.ctx.db, event.groupId);
     if (!row || row.alarm || row.removed) return;
-    if (await this.worthSyncing(row, event)) void this.syncs.sync(event.groupId);
+    if (!(await this.worthSyncing(row, event))) return;
+    if (holdsCurrentKey(row)) void this.syncs.sync(event.groupId);
+    else this.syncWithoutKey(event.groupId);
+  }
+
+  /**
+   * A group without its key syncs at once on an event, unless its last event-driven
+   * sync ended without the key: then it waits (5 s, doubling to a minute). Otherwise a
+   * box this device cannot open and the key request each failed round posts would
+   * bounce between it and the admins at round-trip speed.
+   */
+  private syncWithoutKey(groupId: GroupId): void {
+    const backoff = this.keyless.get(groupId);
+    const now = this.ctx.now();
+    if (backoff?.timer) return;
+    const run = () => {
+      const entry = this.keyless.get(groupId);
+      if (entry) entry.timer = null;
+      this.track(
+        this.syncs.sync(groupId).then(async () => {
+          const after = await groupRowOf(this.ctx.db, groupId);
+          if (!after || holdsCurrentKey(after)) {
+            this.keyless.delete(groupId);
+            return;
+          }
+          const delayMs = Math.min(KEYLESS_MAX_DELAY_MS, (this.keyless.get(groupId)?.delayMs ?? KEYLESS_FIRST_DELAY_MS / 2) * 2);
+          this.keyless.set(groupId, { until: this.ctx.now() + delayMs, delayMs, timer: null });
+        }),
+      );
+    };
+    if (!backoff || now >= backoff.until) return run();
+    backoff.timer = setTimeout(run, backoff.until - now);
   }
 
   /** Whether a group needs a sync after a (re)connection, by the heads the server sent. */

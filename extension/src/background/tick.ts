@@ -88,7 +88,8 @@ export class GroupSyncs {
   /** Syncs the group now, or once more after the run in progress (joining a run already queued). */
   sync(groupId: GroupId): Promise<void> {
     const current = this.running.get(groupId);
-    if (!current) return this.start(groupId);
+    // Between a run's end and the queued run's start, join the queued one (never two at once).
+    if (!current) return this.queued.get(groupId) ?? this.start(groupId);
     let next = this.queued.get(groupId);
     if (!next) {
       next = current.then(() => this.start(groupId));
@@ -118,7 +119,7 @@ export function tickAndBadge(ctx: Ctx, waits: KeyWaits): (groupId: GroupId) => P
     try {
       await tickGroup(ctx, waits, await ctx.connections.get(), groupId);
     } catch (error) {
-      console.warn('conclave: syncing a group failed', (error as Error).name);
+      console.warn('conclave: syncing a group failed', (error as Error | undefined)?.name);
     }
     await updateBadge(ctx).catch(() => undefined);
   };
@@ -157,12 +158,12 @@ export class Ticker {
       connection = await ctx.connections.get();
     } catch (error) {
       // Offline: nothing to do until the next tick; what the pages show stays as it was.
-      console.warn('conclave: sync skipped, the storage API could not be reached', (error as Error).name);
+      console.warn('conclave: sync skipped, the storage API could not be reached', (error as Error | undefined)?.name);
       await updateBadge(ctx);
       return;
     }
     // Online for members who want the key from this device (a failure only delays that).
-    const transportUp = ctx.transport.start().catch((error: unknown) => console.warn('conclave: the peer transport could not start', (error as Error).name));
+    const transportUp = ctx.transport.start().catch((error: unknown) => console.warn('conclave: the peer transport could not start', (error as Error | undefined)?.name));
     // Registered for peers first, then the live stream: members who hear this device
     // come online can dial it.
     const streaming = transportUp.then(() => this.afterStart(connection));
