@@ -129,10 +129,26 @@ describe.each(STORE_KINDS)('live events over a WebSocket (%s)', (kind) => {
       newcomerLive = await stream(newcomer);
     });
 
-    it("tells the group's other streams that a device came online", async () => {
-      expect(await adminLive.waitEvent((e) => e.type === 'online' && e.device === member.fingerprint, 'online')).toEqual({ type: 'online', groupId, device: member.fingerprint });
-      expect(memberLive.events().filter((e) => e.type === 'online' && e.device === member.fingerprint)).toEqual([]);
-      expect(eventsOf(newcomerLive, groupId)).toEqual([]);
+    it('tells only the devices waiting for the key that a device came online', async () => {
+      // A group of its own, with its own admin: the other tests' devices hear nothing of it.
+      const host = await newDevice('Host', server.url);
+      const { groupId: lobby } = await host.client.createGroup({ policy: 'invite-trust' });
+      const waiting = await newDevice('Waiting', server.url);
+      const settled = await newDevice('Settled', server.url);
+      await host.client.addMember(lobby, waiting.fingerprint, 'member');
+      await host.client.addMember(lobby, settled.fingerprint, 'member');
+      await waiting.client.requestKey(lobby);
+      const waitingLive = await stream(waiting);
+      const settledLive = await stream(settled);
+      // The admin's device comes online: the member waiting in the mailbox hears it.
+      const hostLive = await stream(host);
+      expect(await waitingLive.waitEvent((e) => e.type === 'online' && e.device === host.fingerprint, 'online')).toEqual({ type: 'online', groupId: lobby, device: host.fingerprint });
+      await server.app.deps.live.settled();
+      // Nobody else hears anyone come online: not the member who holds the key, not the admin.
+      expect(settledLive.events().filter((e) => e.type === 'online')).toEqual([]);
+      expect(hostLive.events().filter((e) => e.type === 'online')).toEqual([]);
+      expect(eventsOf(newcomerLive, lobby)).toEqual([]);
+      await Promise.all([waitingLive, settledLive, hostLive].map((l) => l.close()));
     });
 
     it('a note: every member, with id, version and cursor', async () => {

@@ -90,8 +90,10 @@ describe('live events across two API processes on one PostgreSQL', () => {
     expect(newcomerLive.events().slice(1).map((e) => e.type)).toEqual(['log', 'box']);
     await newcomer.client.requestKey(groupId);
     expect(await adminLive.waitEvent((e) => e.type === 'request', 'the request')).toEqual({ type: 'request', groupId });
-    // And the admin's stream heard the newcomer come online on the other process.
-    expect(await adminLive.waitEvent((e) => e.type === 'online' && e.device === newcomer.fingerprint, 'online')).toEqual({ type: 'online', groupId, device: newcomer.fingerprint });
+    // The newcomer waits in the mailbox: when the admin's device comes online on process 1,
+    // its stream on process 2 hears it (and can dial it).
+    await stream(writer, one.url);
+    expect(await newcomerLive.waitEvent((e) => e.type === 'online' && e.device === writer.fingerprint, 'online')).toEqual({ type: 'online', groupId, device: writer.fingerprint });
   });
 
   it('the listening process killed and started again: the client reconnects and its heads show what moved meanwhile', async () => {

@@ -36,7 +36,7 @@ export const liveEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('note'), groupId: groupIdSchema, noteId: noteIdSchema, version: z.number().int().min(1), cursor: z.number().int().min(1) }),
   /** Admins only: a member asked the mailbox for the key (`mailbox.pending`). */
   z.object({ type: z.literal('request'), groupId: groupIdSchema }),
-  /** Another member's device opened its stream for the group: it can be dialled now. */
+  /** Another member's device opened its stream for the group: it can be dialled now (sent only to devices waiting for the key). */
   z.object({ type: z.literal('online'), groupId: groupIdSchema, device: fingerprintSchema }),
   /** This device is no longer a member: nothing more comes for this group. */
   z.object({ type: z.literal('removed'), groupId: groupIdSchema }),

@@ -9,7 +9,8 @@
  * - `box`: only the recipient device's streams, if they carry the group;
  * - `note`: every stream carrying the group;
  * - `request`: the streams of the group's current admins;
- * - `online`: the group's streams of other devices, when a device's stream opens
+ * - `online`: the group's streams of other devices waiting for the key (a mailbox
+ *   request), when a device's stream opens
  *   for the group (at subscribe, or when the device becomes a member while its stream is open);
  * - a session's end (logout, on any process): that session's streams end;
  * - `resync` (a process lost a message): every stream sends a fresh `heads`.
@@ -304,8 +305,13 @@ export class LiveHub {
         return;
       }
       case 'online': {
+        const others = streams().filter((subscriber) => subscriber.device !== message.device);
+        if (others.length === 0) return;
+        // Only devices waiting for the key (a mailbox request) dial whoever comes online:
+        // telling every member would cost n·(n−1)/2 events when a whole group comes online.
+        const waiting = new Set((await this.options.store.keyRequests(message.groupId)).map((r) => r.fingerprint));
         const event: LiveEvent = { type: 'online', groupId: message.groupId, device: message.device };
-        for (const subscriber of streams()) if (subscriber.device !== message.device) subscriber.push(event);
+        for (const subscriber of others) if (waiting.has(subscriber.device)) subscriber.push(event);
         return;
       }
     }
