@@ -6,7 +6,7 @@
  */
 import { NoteConflictError } from '@conclave/shared/client';
 import type { OpenedNote } from '@conclave/shared/client';
-import { META_TITLE, RESERVED_TITLE_PREFIX, type GroupState, type MetaSlot } from '@conclave/shared/crypto';
+import { META_TITLE, RESERVED_TITLE_PREFIX, type GroupState, type MetaSlot, type NoteFailure } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { IdentityRow, NoteRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
@@ -140,6 +140,9 @@ export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<No
   return noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, note);
 }
 
+/** Failures after which the author a listing gives is not proven by a signature. */
+const UNPROVEN_AUTHOR: ReadonlySet<NoteFailure> = new Set(['malformed', 'unknown-author', 'bad-signature']);
+
 /**
  * The newest version of a note this device knows, from the notes cache (no network):
  * the sync that brought it there (a tick, a live event) already told the pages, so an
@@ -149,9 +152,22 @@ export async function noteHeader(ctx: Ctx, request: Req<'notes.header'>): Promis
   const { groupId, noteId } = request;
   await groupRow(ctx, groupId);
   const row = await cachedNote(ctx, groupId, noteId);
-  if (!row || row.failure || row.title === META_TITLE) return null;
+  if (!row || (!row.failure && row.title === META_TITLE)) return null;
   const me = await requireIdentity(ctx.db);
-  return { noteId, version: row.version, author: row.author, authorName: await authorName(ctx, row.author), isMe: row.author === me.identity.fingerprint, at: row.at, deleted: row.deleted };
+  // A version this device could not open (its key not here yet, say) is still newer than
+  // the one being edited. Its author is named only when its signature did not fail.
+  const unopened = row.failure !== undefined;
+  const named = !unopened || !UNPROVEN_AUTHOR.has(row.failure!);
+  return {
+    noteId,
+    version: row.version,
+    author: row.author,
+    authorName: named ? await authorName(ctx, row.author) : 'Someone',
+    isMe: named && row.author === me.identity.fingerprint,
+    at: row.at,
+    deleted: row.deleted,
+    unopened,
+  };
 }
 
 export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<SaveNoteResult> {

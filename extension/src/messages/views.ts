@@ -158,6 +158,8 @@ export interface NoteHeaderView {
   isMe: boolean;
   at: number;
   deleted: boolean;
+  /** This version could not be opened on this device (yet): only its number and author are known. */
+  unopened: boolean;
 }
 
 export type SaveNoteResult = { saved: true; noteId: NoteId; version: number } | { saved: false; conflict: { mine: { title: string; body: string }; theirs: NoteView } };

@@ -182,6 +182,13 @@ describe('the notes cache', () => {
       message: 'Written before you could have the key.',
       action: 'Ask its author to open it and save it again, so it is written with the current key.',
     });
+    // An open editor still learns that this newer version exists, and whose it is.
+    expect(await ben.ask({ type: 'notes.header', groupId, noteId: old })).toEqual({ noteId: old, version: 1, author: await ana.fingerprint(), authorName: ANA, isMe: false, at: expect.any(Number), deleted: false, unopened: true });
+    // A version whose signature failed: the author it claims is not named.
+    const forged = 'ZZZZZZZZZZZZZZZZZZZZZA' as NoteId;
+    await ben.db.notes.put({ groupId, noteId: forged, version: 7, title: '', author: await ana.fingerprint(), at: 1, deleted: false, failure: 'bad-signature' });
+    expect(await ben.ask({ type: 'notes.header', groupId, noteId: forged })).toMatchObject({ version: 7, authorName: 'Someone', isMe: false, unopened: true });
+    await ben.db.notes.delete([groupId, forged] as never);
     const failures = await ben.db.notes.where('groupId').equals(groupId).filter((r) => r.failure !== undefined).count();
     expect(failures).toBeGreaterThan(0);
     expect(await ben.db.notes.get([groupId, old] as never)).toMatchObject({ failure: 'no-key', failureMessage: expect.stringContaining('key') });
@@ -194,6 +201,7 @@ describe('the notes cache', () => {
     await ben.db.groups.update(groupId, { seeds: new Map([[0, seed0], [1, row.seeds.get(1)!]]) });
     const open = await counted(() => ben.ask({ type: 'notes.list', groupId }));
     expect(open.result.find((n) => n.noteId === old)).toMatchObject({ ok: true, title: 'Keeper rota, winter', authorName: ANA });
+    expect(await ben.ask({ type: 'notes.header', groupId, noteId: old })).toMatchObject({ version: 1, authorName: ANA, unopened: false });
     expect(open.result.every((n) => n.ok)).toBe(true);
     expect(open.result.some((n) => n.ok && n.title.startsWith('conclave:'))).toBe(false);
     expect(open.gets).toBe(failures);

@@ -3,7 +3,8 @@
  * background: when the background says the group changed and the note's newest known
  * version is newer than the one being edited, the editor says who saved it (also
  * through the polite live region), keeps what was typed, and saving then shows both
- * versions to choose from.
+ * versions to choose from. A newer version this device cannot open yet is said too,
+ * in words that say so — once, through the same live region.
  */
 import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -68,7 +69,7 @@ const live = () => root.querySelector('[aria-live="polite"]')?.textContent ?? ''
 
 beforeEach(() => {
   state.asked = [];
-  state.header = { noteId: 'n1' as never, version: 2, author: ME as never, authorName: 'Ana', isMe: true, at: 1, deleted: false };
+  state.header = { noteId: 'n1' as never, version: 2, author: ME as never, authorName: 'Ana', isMe: true, at: 1, deleted: false, unopened: false };
   state.drafts = new Map();
   root = document.createElement('div');
   document.body.append(root);
@@ -94,7 +95,7 @@ describe('the note editor while someone else saves', () => {
     expect(root.textContent).not.toContain('changed while you were writing');
 
     // Another group's change: not this note's business.
-    state.header = { noteId: 'n1' as never, version: 3, author: BEN as never, authorName: 'Ben', isMe: false, at: 2, deleted: false };
+    state.header = { noteId: 'n1' as never, version: 3, author: BEN as never, authorName: 'Ben', isMe: false, at: 2, deleted: false, unopened: false };
     const asked = state.asked.filter((r) => r.type === 'notes.header').length;
     broadcast('g2');
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -111,5 +112,35 @@ describe('the note editor while someone else saves', () => {
     expect(root.textContent).toContain('High water at half past six.');
     expect(root.textContent).toContain('High water at seven.');
     expect(state.asked).toContainEqual(expect.objectContaining({ type: 'notes.save', baseVersion: 2, body: 'High water at half past six.' }));
+  });
+
+  it('says so when the newer version cannot be opened on this device yet, announced once', async () => {
+    render(
+      <>
+        <Announcer />
+        <NoteEditor groupId={'g1' as never} noteId={'n1' as never} go={() => undefined} />
+      </>,
+      root,
+    );
+    await until(() => textarea()?.value === mine.body, 'the editor');
+    state.header = { noteId: 'n1' as never, version: 3, author: BEN as never, authorName: 'Ben', isMe: false, at: 2, deleted: false, unopened: true };
+    broadcast('g1');
+    const words = 'Ben saved a newer version that this device cannot open yet, while you were writing. Your text is kept';
+    await until(() => root.textContent!.includes(words), 'the notice');
+    expect(root.textContent).toContain('This note changed while you were writing');
+    await until(() => live().includes(words), 'the announcement');
+    // One live region says it; the notice itself is not a second one.
+    expect(root.querySelectorAll('[aria-live], [role="status"], [role="alert"]')).toHaveLength(1);
+    // Told again about the same version: asked again, but not announced again.
+    let changes = 0;
+    const watcher = new MutationObserver(() => void (changes += 1));
+    watcher.observe(root.querySelector('[aria-live="polite"]')!, { childList: true, characterData: true, subtree: true });
+    const asked = state.asked.filter((r) => r.type === 'notes.header').length;
+    broadcast('g1');
+    await until(() => state.asked.filter((r) => r.type === 'notes.header').length > asked, 'the header asked again');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    watcher.disconnect();
+    expect(changes).toBe(0);
+    expect(textarea()!.value).toBe(mine.body);
   });
 });

@@ -38,12 +38,14 @@ export interface NoteEditorProps {
   groupId: GroupId;
   noteId: NoteId | null;
   go: Go;
+  /** The group's key is missing for now (between a rotation's log and its box): the text stays editable, saving waits. */
+  waitingForKey?: boolean;
 }
 
-export function NoteEditor({ groupId, noteId, go }: NoteEditorProps) {
+export function NoteEditor({ groupId, noteId, go, waitingForKey = false }: NoteEditorProps) {
   // The version being edited; not live: a change by someone else shows as a conflict on save.
   const note = useAsk(noteId ? { type: 'notes.read', groupId, noteId } : null, { live: false });
-  if (!noteId) return <EditorForm groupId={groupId} noteId={null} initial={{ title: '', body: '', baseVersion: null, conflict: null }} go={go} />;
+  if (!noteId) return <EditorForm groupId={groupId} noteId={null} initial={{ title: '', body: '', baseVersion: null, conflict: null }} go={go} waitingForKey={waitingForKey} />;
   if (note.loading && !note.data)
     return (
       <p class="muted" aria-busy="true">
@@ -59,7 +61,7 @@ export function NoteEditor({ groupId, noteId, go }: NoteEditorProps) {
         </button>
       </section>
     );
-  return <EditorForm groupId={groupId} noteId={noteId} initial={{ title: note.data.title, body: note.data.body, baseVersion: note.data.version, conflict: null }} go={go} />;
+  return <EditorForm groupId={groupId} noteId={noteId} initial={{ title: note.data.title, body: note.data.body, baseVersion: note.data.version, conflict: null }} go={go} waitingForKey={waitingForKey} />;
 }
 
 /** The newest known version when it is newer than the one this edit started from, else null. */
@@ -71,6 +73,8 @@ export function newerVersion(header: NoteHeaderView | null | undefined, baseVers
 /** What the editor says (and announces) when a newer version appeared underneath. */
 export function newerVersionText(newer: NoteHeaderView): string {
   const who = newer.isMe ? 'You' : newer.authorName;
+  // A version this device cannot open yet (its key is on its way, say): it cannot be compared before it opens.
+  if (newer.unopened) return `${who} saved a newer version that this device cannot open yet, while you were writing. Your text is kept; once that version opens here, saving lets you choose what to keep.`;
   const what = newer.deleted ? 'deleted this note' : newer.isMe ? 'saved a newer version of this note in another window' : 'saved a newer version';
   return `${who} ${what} while you were writing. Your text is kept; when you save, you will choose what to keep.`;
 }
@@ -80,7 +84,7 @@ export function saveRequest(groupId: GroupId, noteId: NoteId | null, baseVersion
   return noteId && baseVersion !== null ? { type: 'notes.save', groupId, noteId, baseVersion, title, body } : { type: 'notes.save', groupId, title, body };
 }
 
-function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId: NoteId | null; initial: EditDraft; go: Go }) {
+function EditorForm({ groupId, noteId, initial, go, waitingForKey }: { groupId: GroupId; noteId: NoteId | null; initial: EditDraft; go: Go; waitingForKey: boolean }) {
   const draft = useDraft<EditDraft>(editDraftKey(groupId, noteId), initial);
   const save = useAction();
   const [discarding, setDiscarding] = useState(false);
@@ -88,6 +92,7 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
   const titleId = useId();
   const bodyId = useId();
   const headingId = useId();
+  const keyWaitId = useId();
   const { title, body, baseVersion, conflict } = draft.value;
   const changed = title !== initial.title || body !== initial.body;
   const tooLong = body.length > MAX_BODY;
@@ -120,13 +125,13 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
 
   const onSave = async (event?: Event) => {
     event?.preventDefault();
-    if (tooLong || save.pending) return;
+    if (tooLong || save.pending || waitingForKey) return;
     const result = await save.run(saveRequest(groupId, noteId, baseVersion, title, body));
     if (result.ok) await saved(result.data, 'Note saved.');
   };
 
   const keepMine = async () => {
-    if (!conflict) return;
+    if (!conflict || waitingForKey) return;
     // Saved on top of their version; if yet another version came first, this conflicts again.
     const result = await save.run(saveRequest(groupId, noteId, conflict.version, title, body));
     if (result.ok) await saved(result.data, 'Your version was saved on top of theirs.');
@@ -139,6 +144,7 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
   };
 
   const copyMine = async () => {
+    if (waitingForKey) return;
     const copy = copyTitle(title);
     const result = await save.run(saveRequest(groupId, null, null, copy, body));
     if (!result.ok) return;
@@ -192,15 +198,16 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
             </div>
           </section>
         </div>
+        {waitingForKey && <KeyWaitNotice id={keyWaitId} />}
         <ErrorNotice error={save.error} title="That did not work" onDismiss={() => save.setError(null)} />
         <div class="row conflict-actions" aria-busy={save.pending}>
-          <button type="button" class="primary" disabled={save.pending} onClick={() => void keepMine()}>
+          <button type="button" class="primary" disabled={save.pending || waitingForKey} aria-describedby={waitingForKey ? keyWaitId : undefined} onClick={() => void keepMine()}>
             Keep mine
           </button>
           <button type="button" disabled={save.pending} onClick={() => void keepTheirs()}>
             Keep theirs
           </button>
-          <button type="button" disabled={save.pending} onClick={() => void copyMine()}>
+          <button type="button" disabled={save.pending || waitingForKey} onClick={() => void copyMine()}>
             Copy mine to a new note
           </button>
         </div>
@@ -254,9 +261,10 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
           </p>
         )}
       </div>
+      {waitingForKey && <KeyWaitNotice id={keyWaitId} />}
       <ErrorNotice error={save.error} title="The note was not saved" onDismiss={() => save.setError(null)} />
       <div class="row">
-        <button type="submit" class="primary" disabled={save.pending || tooLong} aria-busy={save.pending}>
+        <button type="submit" class="primary" disabled={save.pending || tooLong || waitingForKey} aria-busy={save.pending} aria-describedby={waitingForKey ? keyWaitId : undefined}>
           {save.pending ? 'Saving…' : 'Save'}
         </button>
         <button type="button" onClick={() => (changed ? setDiscarding(true) : void discard())}>
@@ -275,5 +283,18 @@ function EditorForm({ groupId, noteId, initial, go }: { groupId: GroupId; noteId
         <p>{noteId ? 'The note stays as it was saved.' : 'The draft is deleted from this device.'}</p>
       </ConfirmDialog>
     </form>
+  );
+}
+
+/**
+ * Shown while the group's key is missing for a moment (usually well under a second):
+ * not announced, so a screen reader is not interrupted by a flicker; the disabled Save
+ * button is described by it.
+ */
+function KeyWaitNotice({ id }: { id: string }) {
+  return (
+    <p id={id} class="notice">
+      <span aria-hidden="true">⏳</span> Waiting for the group's new key — your text is kept. You can save once it arrives.
+    </p>
   );
 }

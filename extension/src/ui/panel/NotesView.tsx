@@ -2,6 +2,7 @@
  * The notes of one group: the list (with local title search), one note read, or one
  * note being written. Which of them is shown lives in the panel's route draft.
  */
+import { useRef } from 'preact/hooks';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import type { GroupSummary } from '../../messages/views.ts';
 import { NoteEditor } from './NoteEditor.tsx';
@@ -19,7 +20,11 @@ export interface NotesViewProps {
 export function NotesView({ groupId, group, route, go }: NotesViewProps) {
   // A group whose history was found forked takes no new notes (the background refuses them too).
   const canWrite = group.hasKey && !group.removed && !group.alarm;
-  if (route.mode === 'edit' && canWrite) return <NoteEditor key={route.noteId ?? 'new'} groupId={groupId} noteId={route.noteId as NoteId | null} go={go} />;
+  // An open editor stays open while the key is briefly missing (a rotation's log is synced
+  // before its box is opened): unmounting it would lose keystrokes and move the focus.
+  const editing = useRef(false);
+  editing.current = route.mode === 'edit' && (canWrite || (editing.current && !group.removed && !group.alarm));
+  if (editing.current) return <NoteEditor key={route.noteId ?? 'new'} groupId={groupId} noteId={route.noteId as NoteId | null} go={go} waitingForKey={!group.hasKey} />;
   if (route.mode === 'read' && route.noteId) return <NoteReader key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} go={go} />;
   return <NotesList groupId={groupId} group={group} canWrite={canWrite} go={go} lastOpened={route.noteId} />;
 }
