@@ -12,8 +12,9 @@
  *   that the server no longer lists for it (a removal);
  * - `log`, `box`, `note`, `request`, `removed`: that group, unless this device already
  *   holds what the event announces (its own write, a key it has);
- * - `online`: a member's device came online — a group waiting for its key starts a key
- *   round at once (it dials that device), as does one with signed evidence naming it.
+ * - `online`: a member's device came online (the server tells only devices waiting for
+ *   the key) — a group waiting for its key starts a key round at once (it dials that
+ *   device), as does one with signed evidence naming it.
  *
  * Syncs go through `GroupSyncs` (one running per group, at most one queued), so a
  * burst of events costs one or two syncs. The one-minute alarm stays as the backstop:
