@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
-import { MemoryNetwork, newDevice, type TestDevice } from './support.ts';
+import { harbourWith, MemoryNetwork, newDevice, type TestDevice } from './support.ts';
 
 const HOUR = 3_600_000;
 const WAIT_MS = 15_000;
@@ -74,11 +74,7 @@ describe('the background on live events', () => {
     ana = await device('ana', 'Ana');
     ben = await device('ben', 'Ben', benSocket.WebSocket);
     carl = await device('carl', 'Carl');
-    ({ groupId } = await ana.ask({ type: 'group.create', name: 'Harbour', policy: 'verified' }));
-    for (const d of [ben, carl]) {
-      const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: true });
-      expect(await d.ask({ type: 'group.join', code: invite.code })).toMatchObject({ hasKey: true });
-    }
+    groupId = await harbourWith(ana, [ben, carl]);
   });
 
   afterAll(async () => {

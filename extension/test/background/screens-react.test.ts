@@ -14,9 +14,8 @@ import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GroupId } from '@conclave/shared/protocol';
 import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
-import { MemoryNetwork, newDevice, type TestDevice } from './support.ts';
+import { harbourWith, MemoryNetwork, newDevice, type TestDevice } from './support.ts';
 
-const HOUR = 3_600_000;
 
 describe('every change a page shows is told to the pages', () => {
   let server: TestServer;
@@ -39,11 +38,7 @@ describe('every change a page shows is told to the pages', () => {
     ana = await device('ana', 'Ana');
     ben = await device('ben', 'Ben');
     carl = await device('carl', 'Carl');
-    ({ groupId } = await ana.ask({ type: 'group.create', name: 'Harbour', policy: 'verified' }));
-    for (const d of [ben, carl]) {
-      const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: true });
-      expect(await d.ask({ type: 'group.join', code: invite.code })).toMatchObject({ hasKey: true });
-    }
+    groupId = await harbourWith(ana, [ben, carl]);
   });
 
   afterAll(async () => {

@@ -9,7 +9,7 @@ import 'fake-indexeddb/auto';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { memoryChannelPair, type MessageChannel } from '@conclave/shared/p2p';
-import type { Fingerprint } from '@conclave/shared/protocol';
+import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { createBackground, type Background } from '../../src/background/background.ts';
 import type { Answers } from '../../src/messages/answers.ts';
 import { openDb, type ConclaveDb } from '../../src/db/schema.ts';
@@ -178,4 +178,18 @@ export async function newDevice(label: string, network: MemoryNetwork, apiUrl: s
   };
   await device.ask({ type: 'settings.save', apiUrl, signalingUrl: 'http://127.0.0.1:9000/peerjs', iceServers: [] });
   return device;
+}
+
+/**
+ * A group "Harbour" (verified people only) made by `admin`, which `members` join with
+ * pre-keyed invites: everyone holds the key at once, nobody has verified anybody.
+ */
+export async function harbourWith(admin: TestDevice, members: TestDevice[]): Promise<GroupId> {
+  const { groupId } = await admin.ask({ type: 'group.create', name: 'Harbour', policy: 'verified' });
+  for (const member of members) {
+    const invite = await admin.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: 3_600_000, prekeyed: true });
+    const joined = await member.ask({ type: 'group.join', code: invite.code });
+    if (!joined.hasKey) throw new Error(`${member.label} joined Harbour without the key`);
+  }
+  return groupId;
 }
