@@ -34,7 +34,8 @@ describe('join --live', { timeout: 120_000 }, () => {
     const anaFp = (await ana.json<{ fingerprint: string }>(['whoami'])).fingerprint;
 
     // A real process, stopped by Ctrl-C (SIGINT) once the join has returned: no timing to guess.
-    const serving = ana.start(['serve'], { env: { CONCLAVE_SIGNAL: signalUrl } });
+    // --for: it stops by itself even if this test process dies before its Ctrl-C.
+    const serving = ana.start(['serve', '--for', '90'], { env: { CONCLAVE_SIGNAL: signalUrl } });
     await vi.waitFor(() => expect(signaling.online()).toContain(anaFp), { timeout: 20_000, interval: 50 });
 
     const joined = await bob.run(['join', link, '--live', '--json'], { env: { CONCLAVE_SIGNAL: signalUrl } });

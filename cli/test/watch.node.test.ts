@@ -39,7 +39,8 @@ async function twoMembers(group: string): Promise<{ ana: CliDevice; bob: CliDevi
 describe('notes watch', { timeout: 120_000 }, () => {
   test("prints Bob's new note and his edit as they happen, by his name, then stops at Ctrl-C", async () => {
     const { ana, bob } = await twoMembers('Watched');
-    const watching = ana.start(['notes', 'watch', 'Watched', '--json']);
+    // --for: it stops by itself even if this test process dies before its Ctrl-C.
+    const watching = ana.start(['notes', 'watch', 'Watched', '--json', '--for', '90']);
     let out = '';
     watching.child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
     let err = '';
@@ -79,7 +80,7 @@ describe('serve --mailbox', { timeout: 120_000 }, () => {
     await ana.ok(['notes', 'put', 'Served', '--title', 'Waiting for Cleo', '--body', 'there']);
     const { code } = await ana.json<{ code: string }>(['group', 'invite', 'Served']);
     const anaFp = (await ana.json<{ fingerprint: string }>(['whoami'])).fingerprint;
-    const serving = ana.start(['serve', '--mailbox'], { env: { CONCLAVE_SIGNAL: signalUrl } });
+    const serving = ana.start(['serve', '--mailbox', '--for', '90'], { env: { CONCLAVE_SIGNAL: signalUrl } });
     let out = '';
     serving.child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
     await vi.waitFor(() => expect(signaling.online()).toContain(anaFp), { timeout: 20_000, interval: 50 });
