@@ -41,7 +41,7 @@ export class LiveSync {
   private on: Connection | null = null;
   private readonly handling = new Set<Promise<unknown>>();
   /** Groups whose last event-driven sync ended without the key: when the next may run. */
-  private readonly keyless = new Map<GroupId, { until: number; delayMs: number; timer: ReturnType<typeof setTimeout> | null }>();
+  private readonly keyless = new Map<GroupId, { until: number; delayMs: number; timer: ReturnType<typeof setTimeout> | null; cause: 'box' | 'other' }>();
 
   constructor(
     private readonly ctx: Ctx,
@@ -126,18 +126,25 @@ export class LiveSync {
     if (!row || row.alarm || row.removed) return;
     if (!(await this.worthSyncing(row, event))) return;
     if (holdsCurrentKey(row)) void this.syncs.sync(event.groupId);
-    else this.syncWithoutKey(event.groupId);
+    else this.syncWithoutKey(event.groupId, event.type === 'box' ? 'box' : 'other');
   }
 
   /**
    * A group without its key syncs at once on an event, unless its last event-driven
    * sync ended without the key: then it waits (5 s, doubling to a minute). Otherwise a
    * box this device cannot open and the key request each failed round posts would
-   * bounce between it and the admins at round-trip speed.
+   * bounce between it and the admins at round-trip speed. A box after a wait that no
+   * box caused (the round after a holder came online found nobody willing) is fetched
+   * at once: it is most likely the key an admin sealed right after verifying this device.
    */
-  private syncWithoutKey(groupId: GroupId): void {
+  private syncWithoutKey(groupId: GroupId, cause: 'box' | 'other'): void {
     const backoff = this.keyless.get(groupId);
     const now = this.ctx.now();
+    if (backoff && cause === 'box' && backoff.cause === 'other') {
+      if (backoff.timer) clearTimeout(backoff.timer);
+      backoff.timer = null;
+      backoff.until = now;
+    }
     if (backoff?.timer) return;
     const run = () => {
       const entry = this.keyless.get(groupId);
@@ -150,7 +157,7 @@ export class LiveSync {
             return;
           }
           const delayMs = Math.min(KEYLESS_MAX_DELAY_MS, (this.keyless.get(groupId)?.delayMs ?? KEYLESS_FIRST_DELAY_MS / 2) * 2);
-          this.keyless.set(groupId, { until: this.ctx.now() + delayMs, delayMs, timer: null });
+          this.keyless.set(groupId, { until: this.ctx.now() + delayMs, delayMs, timer: null, cause });
         }),
       );
     };

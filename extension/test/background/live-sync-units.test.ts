@@ -69,7 +69,7 @@ describe('a group without its key, on live events', () => {
     const box = { type: 'box', groupId: GROUP, generation: 1 } as const;
 
     // The first event syncs at once; it does not bring the key (a box this device cannot open).
-    connection.event(online);
+    connection.event(box);
     await live.idle();
     expect(runs).toBe(1);
     // Events within the next 5 s (an admin answering the key request the round posted,
@@ -108,6 +108,32 @@ describe('a group without its key, on live events', () => {
     await live.idle();
     expect(runs).toBe(5);
     row.state.generations.pop();
+    await live.close();
+  });
+
+  it('a box after a wait that no box caused is fetched at once (an admin sealed it right after verifying this device)', async () => {
+    const connection = fakeConnection();
+    let runs = 0;
+    let bringsKey = false;
+    const syncs = new GroupSyncs(async () => {
+      runs += 1;
+      if (bringsKey) row.seeds.set(1, {});
+    });
+    const live = new LiveSync(fakeCtx(() => connection), syncs, {});
+    live.ensure(connection as unknown as Connection);
+    // A holder came online; the round found nobody willing yet (not verified): a wait starts.
+    connection.event({ type: 'online', groupId: GROUP, device: ANA });
+    await live.idle();
+    expect(runs).toBe(1);
+    connection.event({ type: 'online', groupId: GROUP, device: ANA });
+    await live.idle();
+    expect(runs).toBe(1);
+    // The admin verifies this device and seals the key: its box is fetched at once, not after the wait.
+    bringsKey = true;
+    connection.event({ type: 'box', groupId: GROUP, generation: 1 });
+    await live.idle();
+    expect(runs).toBe(2);
+    expect(row.seeds.has(1)).toBe(true);
     await live.close();
   });
 });
