@@ -108,7 +108,8 @@ function EditorForm({ groupId, noteId, initial, go, waitingForKey }: { groupId: 
   useEffect(() => {
     if (!draft.ready) return;
     if (conflict) conflictRef.current?.focus();
-    else titleRef.current?.focus();
+    // Someone who already clicked into the form (before the draft loaded) keeps their place.
+    else if (!titleRef.current?.form?.contains(document.activeElement)) titleRef.current?.focus();
   }, [draft.ready, conflict?.version]);
 
   const saved = async (result: SaveNoteResult, words: string) => {
