@@ -48,6 +48,20 @@ function fakeCtx(current: () => unknown): Ctx {
   return { db: {}, now: () => Date.now(), connections: { get: async () => current() } } as unknown as Ctx;
 }
 
+/** A stream on the fake connection whose group syncs count themselves; `bringKey()` makes the next sync bring the key. */
+function keylessStream() {
+  const connection = fakeConnection();
+  let runs = 0;
+  let bringsKey = false;
+  const syncs = new GroupSyncs(async () => {
+    runs += 1;
+    if (bringsKey) row.seeds.set(1, {});
+  });
+  const live = new LiveSync(fakeCtx(() => connection), syncs, {});
+  live.ensure(connection as unknown as Connection);
+  return { connection, live, runs: () => runs, bringKey: () => void (bringsKey = true) };
+}
+
 describe('a group without its key, on live events', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -56,83 +70,67 @@ describe('a group without its key, on live events', () => {
   afterEach(() => vi.useRealTimers());
 
   it('syncs once, then waits 5 s (doubling) after a sync that did not bring the key; starts afresh once it holds it', async () => {
-    const connection = fakeConnection();
-    let runs = 0;
-    let bringsKey = false;
-    const syncs = new GroupSyncs(async () => {
-      runs += 1;
-      if (bringsKey) row.seeds.set(1, {});
-    });
-    const live = new LiveSync(fakeCtx(() => connection), syncs, {});
-    live.ensure(connection as unknown as Connection);
+    const { connection, live, runs, bringKey } = keylessStream();
     const online = { type: 'online', groupId: GROUP, device: ANA } as const;
     const box = { type: 'box', groupId: GROUP, generation: 1 } as const;
 
     // The first event syncs at once; it does not bring the key (a box this device cannot open).
     connection.event(box);
     await live.idle();
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     // Events within the next 5 s (an admin answering the key request the round posted,
     // its box again, another device online) do not sync at round-trip speed.
     for (const event of [box, online, box, online]) {
       connection.event(event);
       await live.idle();
     }
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     // After the wait, exactly one more sync runs for all of them.
     await vi.advanceTimersByTimeAsync(4_999);
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     await vi.advanceTimersByTimeAsync(1);
     await live.idle();
-    expect(runs).toBe(2);
+    expect(runs()).toBe(2);
     // Still no key: the next wait is 10 s.
     connection.event(box);
     await live.idle();
     await vi.advanceTimersByTimeAsync(9_999);
-    expect(runs).toBe(2);
+    expect(runs()).toBe(2);
     await vi.advanceTimersByTimeAsync(1);
     await live.idle();
-    expect(runs).toBe(3);
+    expect(runs()).toBe(3);
 
     // The sync after the next wait brings the key: the backoff is forgotten.
-    bringsKey = true;
+    bringKey();
     connection.event(online);
     await live.idle();
     await vi.advanceTimersByTimeAsync(20_000);
     await live.idle();
-    expect(runs).toBe(4);
+    expect(runs()).toBe(4);
     expect(row.seeds.has(1)).toBe(true);
     // Without the key again (a later rotation): the first event syncs at once, no wait left over.
     row.state.generations.push({});
     connection.event({ type: 'box', groupId: GROUP, generation: 2 });
     await live.idle();
-    expect(runs).toBe(5);
+    expect(runs()).toBe(5);
     row.state.generations.pop();
     await live.close();
   });
 
   it('a box after a wait that no box caused is fetched at once (an admin sealed it right after verifying this device)', async () => {
-    const connection = fakeConnection();
-    let runs = 0;
-    let bringsKey = false;
-    const syncs = new GroupSyncs(async () => {
-      runs += 1;
-      if (bringsKey) row.seeds.set(1, {});
-    });
-    const live = new LiveSync(fakeCtx(() => connection), syncs, {});
-    live.ensure(connection as unknown as Connection);
+    const { connection, live, runs, bringKey } = keylessStream();
     // A holder came online; the round found nobody willing yet (not verified): a wait starts.
     connection.event({ type: 'online', groupId: GROUP, device: ANA });
     await live.idle();
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     connection.event({ type: 'online', groupId: GROUP, device: ANA });
     await live.idle();
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     // The admin verifies this device and seals the key: its box is fetched at once, not after the wait.
-    bringsKey = true;
+    bringKey();
     connection.event({ type: 'box', groupId: GROUP, generation: 1 });
     await live.idle();
-    expect(runs).toBe(2);
+    expect(runs()).toBe(2);
     expect(row.seeds.has(1)).toBe(true);
     await live.close();
   });
