@@ -5,8 +5,9 @@
  * (shared/test/server-surface.test.ts) keeps it that way.
  */
 export * from './protocol/index.ts';
-export { ConclaveError, LogVerificationError, SignatureError, EncodingError } from './crypto/errors.ts';
-export type { LogRejection, ConclaveErrorCode } from './crypto/errors.ts';
+export { ConclaveError, DeviceChainError, LogVerificationError, SignatureError, EncodingError } from './crypto/errors.ts';
+export type { ChainRejection, LogRejection, ConclaveErrorCode } from './crypto/errors.ts';
+export { chainHead, extendChain, replayChain, type ChainDevice, type PersonState } from './crypto/device-chain.ts';
 export { parseBundle, fingerprintOf, verifyLabelled, type VerifiedBundle } from './crypto/identity.ts';
 export { replayLog, extendLog, deriveGroupId, type ExtendOptions } from './crypto/log-replay.ts';
 export {
@@ -14,11 +15,15 @@ export {
   checkPinnedHead,
   currentGeneration,
   entryHash,
+  devicesOf,
   isAdmin,
   logHead,
+  memberOfDevice,
+  personOfDevice,
   openInvites,
   type GroupState,
   type MemberInfo,
+  type GroupDevice,
   type HeadComparison,
 } from './crypto/group-log.ts';
 export { LABELS } from './crypto/labels.ts';

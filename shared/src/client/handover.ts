@@ -6,7 +6,7 @@
  * whose key changed or who was marked removed.
  */
 import { EncodingError } from '../crypto/errors.ts';
-import type { GroupState } from '../crypto/group-log.ts';
+import { memberOfDevice, type GroupState } from '../crypto/group-log.ts';
 import type { TrustState } from '../crypto/handshake.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
 import { sealKeyBox } from '../crypto/key-box.ts';
@@ -24,7 +24,7 @@ export interface HandoverResult {
 /**
  * Seals `seed` (generation `generation`) to each requester the rules allow.
  * @param requesters fingerprints the server says are waiting (untrusted input).
- * @param trustOf this device's trust in each member.
+ * @param trustOf this device's trust in each member (by person id).
  */
 export async function sealForRequests(
   state: GroupState,
@@ -40,15 +40,16 @@ export async function sealForRequests(
   for (const requester of requesters) {
     if (seen.has(requester)) continue;
     seen.add(requester);
+    // Requesters are devices; trust is in the person each speaks for.
     const fingerprint = requester as Fingerprint;
-    const member = state.members.get(fingerprint);
-    const reason = member && fingerprint !== state.recovery ? refusal(state, trustOf(fingerprint), member.joinedSeq < (state.generations[generation]?.seq ?? 0)) : 'not-a-member';
+    const member = memberOfDevice(state, fingerprint);
+    const reason = member && member.fingerprint !== state.recovery ? refusal(state, trustOf(member.fingerprint), member.joinedSeq < (state.generations[generation]?.seq ?? 0)) : 'not-a-member';
     if (reason) {
       result.skipped.push({ fingerprint, reason });
       continue;
     }
     try {
-      boxes.push(await sealKeyBox(sender, state.groupId, generation, seed, { kind: 'member', id: fingerprint }, member!.boxKey));
+      boxes.push(await sealKeyBox(sender, state.groupId, generation, seed, { kind: 'member', id: fingerprint }, state.devices.get(fingerprint)!.boxKey));
       result.sent.push(fingerprint);
     } catch (error) {
       // A logged box key nothing can be sealed to: show it, do not stop for it.

@@ -43,7 +43,13 @@ export type LogRejection =
   | 'last-admin'
   | 'no-op'
   | 'rollback'
-  | 'fork';
+  | 'fork'
+  /** An embedded device chain broke one of its own rules (the detail names which). */
+  | 'device-chain'
+  /** Signed by a device its person has unlinked. */
+  | 'device-unlinked'
+  /** A device that is already a current device of another member. */
+  | 'device-claimed';
 
 export class LogVerificationError extends ConclaveError {
   readonly reason: LogRejection;
@@ -52,6 +58,35 @@ export class LogVerificationError extends ConclaveError {
 
   constructor(reason: LogRejection, message: string, seq?: number) {
     super(reason === 'rollback' ? 'LOG_ROLLBACK' : reason === 'fork' ? 'LOG_FORK' : 'LOG_INVALID', message);
+    this.reason = reason;
+    this.seq = seq;
+  }
+}
+
+/** Why a person's device chain was refused. */
+export type ChainRejection =
+  | 'malformed'
+  | 'bad-signature'
+  | 'wrong-person'
+  | 'bad-sequence'
+  | 'bad-link'
+  | 'not-a-device'
+  | 'device-unlinked'
+  | 'device-reused'
+  | 'self-unlink'
+  | 'last-device'
+  | 'time-went-backwards'
+  | 'time-in-future'
+  | 'rollback'
+  | 'fork';
+
+export class DeviceChainError extends ConclaveError {
+  readonly reason: ChainRejection;
+  /** Sequence number (in the chain) of the first entry that broke a rule, when there is one. */
+  readonly seq: number | undefined;
+
+  constructor(reason: ChainRejection, message: string, seq?: number) {
+    super(reason === 'rollback' ? 'CHAIN_ROLLBACK' : reason === 'fork' ? 'CHAIN_FORK' : 'CHAIN_INVALID', message);
     this.reason = reason;
     this.seq = seq;
   }

@@ -8,7 +8,8 @@
  */
 import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
-import { MAX_ROTATION_LINKS, PROTOCOL_VERSION, type HandoverPolicy, type KeyBox, type LogEntry, type Rotation } from '../protocol/schemas.ts';
+import { MAX_ROTATION_LINKS, PROTOCOL_VERSION, type DeviceEntry, type HandoverPolicy, type KeyBox, type LogEntry, type Rotation } from '../protocol/schemas.ts';
+import { founderOf, singleDeviceChain } from './device-chain.ts';
 import { checkSeed, makeRotation, newSeed, repairLinks, seedCommitment, type GenerationFault } from './generations.ts';
 import { currentGeneration, nextEntry, seedRecipients, signEntry, type GroupState } from './group-log.ts';
 import { EncodingError, KeyBoxError } from './errors.ts';
@@ -55,10 +56,11 @@ export interface NewGroup {
 }
 
 /** Creates a group: `create` by the creator, then the recovery recipient as an admin. */
-export async function createGroup(creator: DeviceIdentity, options: { policy?: HandoverPolicy; at?: number } = {}): Promise<NewGroup> {
+export async function createGroup(creator: DeviceIdentity, options: { policy?: HandoverPolicy; at?: number; chain?: DeviceEntry[] } = {}): Promise<NewGroup> {
   const at = options.at ?? Date.now();
+  const chain = options.chain ?? (await singleDeviceChain(creator));
   const nonce = toBase64url(randomBytes(16));
-  const groupId = deriveGroupId(creator.bundle, nonce);
+  const groupId = deriveGroupId(founderOf(chain), nonce);
   const seed = newSeed();
   const create = await signEntry(
     {
@@ -69,7 +71,7 @@ export async function createGroup(creator: DeviceIdentity, options: { policy?: H
       author: creator.fingerprint,
       at,
       op: 'create',
-      body: { creator: creator.bundle, nonce, seedCommitment: await seedCommitment(seed, groupId, 0), policy: options.policy ?? 'verified' },
+      body: { creator: chain, nonce, seedCommitment: await seedCommitment(seed, groupId, 0), policy: options.policy ?? 'verified' },
     },
     creator,
   );

@@ -7,22 +7,48 @@ import { concatBytes, fromBase64url, toBase64url, utf8 } from '../protocol/encod
 import type { EntryHash, Fingerprint, GroupId, InviteId, Role } from '../protocol/ids.ts';
 import { PROTOCOL_VERSION, type HandoverPolicy, type LogBody, type LogEntry, type LogHead, type LogOp, type PublicBundle, type SeedLink, type UnsignedLogEntry } from '../protocol/schemas.ts';
 import type { Bytes } from '../protocol/encoding.ts';
+import type { PersonState } from './device-chain.ts';
 import { LogVerificationError } from './errors.ts';
 import { signLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
 import { sha256Now } from './primitives.ts';
 
+/**
+ * A member is a person (DESIGN §3): named by the fingerprint of the device that founded
+ * their device chain, speaking through any of its current devices.
+ */
 export interface MemberInfo {
+  /** The person's id: the founding device's fingerprint (it stays when that device is unlinked). */
   fingerprint: Fingerprint;
+  /** The founding device's bundle: what the safety number is computed over. */
   bundle: PublicBundle;
-  signKey: Bytes;
-  boxKey: Bytes;
   role: Role;
   /** Sequence number of the entry that made them a member. */
   joinedSeq: number;
   /** How they came in: trust in them starts from this (an invite link is weaker than a verified scan). */
   via: 'create' | 'admin' | 'invite' | 'recovery';
   invite?: InviteId;
+  /** Their device chain as far as this log has acknowledged it; null for the recovery recipient (a single key). */
+  chain: PersonState | null;
+}
+
+/** A device that currently speaks for a member: it signs entries, boxes and notes, and receives boxes. */
+export interface GroupDevice {
+  fingerprint: Fingerprint;
+  /** The member (person) it belongs to. */
+  person: Fingerprint;
+  bundle: PublicBundle;
+  signKey: Bytes;
+  boxKey: Bytes;
+}
+
+/** A device that no longer speaks for anyone here; its earlier signatures still verify. */
+export interface DepartedDevice {
+  fingerprint: Fingerprint;
+  person: Fingerprint;
+  bundle: PublicBundle;
+  seq: number;
+  how: 'removed' | 'left' | 'replaced' | 'unlinked';
 }
 
 export interface DepartedMember {
@@ -38,23 +64,29 @@ export interface GenerationInfo {
   seq: number;
   /** The author's clock on that entry: "the key made by X's device on <date>". */
   at: number;
-  /** Who started it (an admin; the creator for generation 0): a broken generation is attributed to them. */
+  /** The device that started it (an admin's, the creator's for generation 0, or a member's unlinking one of their own): a broken generation is attributed to it. */
   startedBy: Fingerprint;
   seedCommitment: string;
   /** Earlier seeds wrapped under this generation's prev key (empty for generation 0). */
   links: SeedLink[];
-  /** Everyone who was a member at some point while this generation was current. */
-  members: Set<Fingerprint>;
+  /** Every person who was a member at some point while this generation was current. */
+  people: Set<Fingerprint>;
+  /** Every device that spoke for a member at some point while this generation was current. */
+  devices: Set<Fingerprint>;
 }
 
 export interface InviteInfo {
   id: InviteId;
   seq: number;
+  /** The device that wrote it. */
   author: Fingerprint;
+  /** The person it belongs to: it dies when they stop being an admin. */
+  person: Fingerprint;
   expiresAt: number;
   role: Role;
   /** Present for a pre-keyed invite: the X25519 key the seed is sealed to. */
   boxKey?: string;
+  /** The person who accepted it. */
   usedBy?: Fingerprint;
   /** Set when its author stopped being an admin (removed, left, demoted): it can no longer be accepted. */
   revokedAt?: number;
@@ -71,8 +103,12 @@ export interface GroupState {
   hashes: EntryHash[];
   /** The author's clock at the last entry; entries never go back in time. */
   lastAt: number;
+  /** Current members (people), by person id. */
   members: Map<Fingerprint, MemberInfo>;
+  /** Every current device of every current member, by device fingerprint. */
+  devices: Map<Fingerprint, GroupDevice>;
   departed: Map<Fingerprint, DepartedMember>;
+  departedDevices: Map<Fingerprint, DepartedDevice>;
   generations: GenerationInfo[];
   invites: Map<InviteId, InviteInfo>;
   recovery: Fingerprint | null;
@@ -183,8 +219,33 @@ export function checkPinnedHead(state: GroupState, pinned: LogHead | null | unde
   }
 }
 
-export function isAdmin(state: GroupState, fingerprint: Fingerprint): boolean {
-  return state.members.get(fingerprint)?.role === 'admin';
+/** The member a current device speaks for; undefined for a device that is not (or no longer) one. */
+export function memberOfDevice(state: GroupState, device: Fingerprint): MemberInfo | undefined {
+  const current = state.devices.get(device);
+  return current ? state.members.get(current.person) : undefined;
+}
+
+/** The current devices of one member (a person, or the recovery key). */
+export function devicesOf(state: GroupState, person: Fingerprint): GroupDevice[] {
+  return [...state.devices.values()].filter((d) => d.person === person);
+}
+
+/** A device's sign key while it speaks for a member, or for the boxes and notes of its time after. */
+export function signKeyOfDevice(state: GroupState, device: Fingerprint): Bytes | undefined {
+  const current = state.devices.get(device);
+  if (current) return current.signKey;
+  const departed = state.departedDevices.get(device);
+  return departed ? fromBase64url(departed.bundle.signKey, 32) : undefined;
+}
+
+/** The person a device speaks (or spoke) for in this group. */
+export function personOfDevice(state: GroupState, device: Fingerprint): Fingerprint | undefined {
+  return state.devices.get(device)?.person ?? state.departedDevices.get(device)?.person;
+}
+
+/** True when `device` speaks for a current admin. */
+export function isAdmin(state: GroupState, device: Fingerprint): boolean {
+  return memberOfDevice(state, device)?.role === 'admin';
 }
 
 export function currentGeneration(state: GroupState): number {
@@ -201,9 +262,9 @@ export function openInvites(state: GroupState, now: number = Date.now()): Invite
   return [...state.invites.values()].filter((i) => !i.usedBy && i.revokedAt === undefined && i.expiresAt >= now);
 }
 
-/** Everyone a new generation's seed must be sealed to: members (with the recovery recipient) and open pre-keyed invites. */
+/** Everyone a new generation's seed must be sealed to: every current device of every member (with the recovery key) and open pre-keyed invites. */
 export function seedRecipients(state: GroupState, now: number = Date.now()): Array<{ kind: 'member'; id: Fingerprint; boxKey: Bytes } | { kind: 'invite'; id: InviteId; boxKey: string }> {
-  const members = [...state.members.values()].map((m) => ({ kind: 'member' as const, id: m.fingerprint, boxKey: m.boxKey }));
+  const members = [...state.devices.values()].map((d) => ({ kind: 'member' as const, id: d.fingerprint, boxKey: d.boxKey }));
   const invites = openInvites(state, now)
     .filter((i) => i.boxKey !== undefined)
     .map((i) => ({ kind: 'invite' as const, id: i.id, boxKey: i.boxKey! }));

@@ -23,7 +23,7 @@ import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
 import { HANDSHAKE_MESSAGE_MAX_CHARS, PROTOCOL_VERSION, handshakeMessageSchema, type HandshakeMessage } from '../protocol/schemas.ts';
 import { ConclaveError } from './errors.ts';
-import { compareHead, currentGeneration, logHead, type GroupState } from './group-log.ts';
+import { compareHead, currentGeneration, logHead, memberOfDevice, type GroupState } from './group-log.ts';
 import { parseBundle, signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { openKeyBox, openerFor, sealKeyBox } from './key-box.ts';
 import { LABELS } from './labels.ts';
@@ -144,7 +144,7 @@ export class JoinerHandshake {
     if (!(await verifyLabelled(holder.signKey, sig, LABELS.handshakeTranscript, transcript(hello, unsigned, 'holder')))) {
       return refuse('bad-signature', peer);
     }
-    if (!this.state.members.has(holder.fingerprint)) return refuse('not-a-member', peer);
+    if (!memberOfDevice(this.state, holder.fingerprint)) return refuse('not-a-member', peer);
     const evidence: HeadEvidence = { signer: 'holder', hello, welcome };
     this.options.onPeerHead?.(evidence);
     if (compareHead(this.state, welcome.head) === 'fork') {
@@ -180,12 +180,12 @@ export class JoinerHandshake {
 export interface HolderOptions {
   /** The seed of a generation, if this device holds it. */
   seedFor: (generation: number) => Uint8Array | undefined;
-  /** This device's trust in a member. */
-  trustOf: (fingerprint: Fingerprint) => TrustState;
-  /** The QR code this device is showing, if any: its one-time secret and whom it was made for. */
+  /** This device's trust in a member (a person id). */
+  trustOf: (person: Fingerprint) => TrustState;
+  /** The QR code this device is showing, if any: its one-time secret and the person it was made for. */
   shownQr?: { secret: string; for: Fingerprint };
-  /** Called when the peer echoed our QR secret: mark it verified. */
-  onQrConfirmed?: (fingerprint: Fingerprint) => void;
+  /** Called with the person whose device echoed our QR secret: mark them verified. */
+  onQrConfirmed?: (person: Fingerprint) => void;
   /** Called with the joiner's signed head, once its auth verified and it is a member of our log. */
   onPeerHead?: (evidence: HeadEvidence) => void;
 }
@@ -233,8 +233,8 @@ export class HolderHandshake {
     this.joinerSignKey = joiner.signKey;
     // Heads that conflict or are ahead are decided after the auth, on the joiner's signature.
     // Say nothing signed to someone who is not in our log.
-    if (!this.state.members.has(this.joiner)) {
-      return refuse(this.state.departed.get(this.joiner)?.how === 'removed' ? 'removed' : 'not-a-member', this.joiner);
+    if (!memberOfDevice(this.state, this.joiner)) {
+      return refuse(wasRemoved(this.state, this.joiner) ? 'removed' : 'not-a-member', this.joiner);
     }
     const unsigned: Omit<Welcome, 'sig'> = {
       t: 'welcome',
@@ -256,8 +256,10 @@ export class HolderHandshake {
     if (!(await verifyLabelled(this.joinerSignKey!, sig, LABELS.handshakeTranscript, transcript(this.hello!, unsigned, 'joiner', qrSecret)))) {
       return refuse('bad-signature', joiner);
     }
-    const member = this.state.members.get(joiner);
-    if (!member) return refuse(this.state.departed.get(joiner)?.how === 'removed' ? 'removed' : 'not-a-member', joiner);
+    // Trust and the QR are per person; the key box goes to the device on the channel.
+    const member = memberOfDevice(this.state, joiner);
+    if (!member) return refuse(wasRemoved(this.state, joiner) ? 'removed' : 'not-a-member', joiner);
+    const person = member.fingerprint;
     const auth: Auth = { t: 'auth', sig, ...(qrSecret !== undefined ? { qrSecret } : {}) };
     const evidence: HeadEvidence = { signer: 'joiner', hello: this.hello!, welcome: this.welcome!, auth };
     this.options.onPeerHead?.(evidence);
@@ -267,9 +269,9 @@ export class HolderHandshake {
     // Echoing the secret of the QR code we show, over this authenticated channel,
     // proves the joiner scanned it in person: that is a verification (or re-verification).
     const shown = this.options.shownQr;
-    const scannedOurCode = qrSecret !== undefined && shown !== undefined && shown.for === joiner && qrSecretMatches(shown.secret, qrSecret);
-    if (scannedOurCode) this.options.onQrConfirmed?.(joiner);
-    const trust = scannedOurCode ? 'verified' : this.options.trustOf(joiner);
+    const scannedOurCode = qrSecret !== undefined && shown !== undefined && shown.for === person && qrSecretMatches(shown.secret, qrSecret);
+    if (scannedOurCode) this.options.onQrConfirmed?.(person);
+    const trust = scannedOurCode ? 'verified' : this.options.trustOf(person);
     if (trust === 'key-changed') return refuse('key-changed', joiner);
     if (trust === 'removed') return refuse('removed', joiner);
     if (trust !== 'verified' && this.state.policy !== 'invite-trust') return refuse('not-verified', joiner);
@@ -278,11 +280,17 @@ export class HolderHandshake {
     if (!seed) return refuse('no-key', joiner);
     let box;
     try {
-      box = await sealKeyBox(this.me, this.state.groupId, generation, seed, { kind: 'member', id: joiner }, member.boxKey);
+      box = await sealKeyBox(this.me, this.state.groupId, generation, seed, { kind: 'member', id: joiner }, this.state.devices.get(joiner)!.boxKey);
     } catch {
       // Their logged box key cannot be sealed to (e.g. a low-order point).
       return refuse('malformed', joiner);
     }
     return { send: [{ t: 'key', box }], done: { kind: 'sent', peer: joiner, generation } };
   }
+}
+
+/** True when the person a device spoke for was removed (not when they left or the device was unlinked). */
+function wasRemoved(state: GroupState, device: Fingerprint): boolean {
+  const departed = state.departedDevices.get(device);
+  return departed !== undefined && state.departed.get(departed.person)?.how === 'removed';
 }

@@ -5,6 +5,7 @@ export * from './primitives.ts';
 export * from './identity.ts';
 export * from './safety-number.ts';
 export * from './qr.ts';
+export * from './device-chain.ts';
 export * from './group-log.ts';
 export * from './log-replay.ts';
 export * from './generations.ts';

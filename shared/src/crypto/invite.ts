@@ -8,7 +8,8 @@
  */
 import { fromBase64url, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
 import type { GroupId, InviteId, Role } from '../protocol/ids.ts';
-import type { KeyBox, LogBody, LogEntry } from '../protocol/schemas.ts';
+import type { DeviceEntry, KeyBox, LogBody, LogEntry } from '../protocol/schemas.ts';
+import { founderOf, singleDeviceChain } from './device-chain.ts';
 import { InviteError } from './errors.ts';
 import { nextEntry, type GroupState } from './group-log.ts';
 import type { DeviceIdentity } from './identity.ts';
@@ -83,19 +84,20 @@ export async function createInvite(
  * with its own device key.
  * @throws {InviteError} when the validated log has no such invite, it was used, or it expired.
  */
-export async function acceptInvite(state: GroupState, keys: InviteKeys, joiner: DeviceIdentity, at: number = Date.now()): Promise<LogEntry> {
+export async function acceptInvite(state: GroupState, keys: InviteKeys, joiner: DeviceIdentity, at: number = Date.now(), chain?: DeviceEntry[]): Promise<LogEntry> {
   if (keys.groupId !== state.groupId) throw new InviteError('this invite is for another group');
   const invite = state.invites.get(keys.inviteId);
   if (!invite) throw new InviteError('this invite is not in the group: check the code, or ask for a new invite');
   if (invite.usedBy) throw new InviteError('this invite has already been used: ask for a new one');
   if (invite.revokedAt !== undefined) throw new InviteError('the admin who made this invite is no longer an admin, so it was cancelled: ask for a new one');
   if (invite.expiresAt < at) throw new InviteError('this invite has expired: ask for a new one');
-  const sig: Bytes = await sign(keys.signKeys.privateKey, acceptanceInput(state.groupId, keys.inviteId, joiner.bundle));
+  const member = chain ?? (await singleDeviceChain(joiner));
+  const sig: Bytes = await sign(keys.signKeys.privateKey, acceptanceInput(state.groupId, keys.inviteId, founderOf(member)));
   return nextEntry(
     state,
     joiner,
     'add',
-    { member: joiner.bundle, role: invite.role, acceptance: { invite: keys.inviteId, sig: toBase64url(sig) } },
+    { member, role: invite.role, acceptance: { invite: keys.inviteId, sig: toBase64url(sig) } },
     at,
   );
 }

@@ -13,7 +13,7 @@ import type { Fingerprint, GroupId } from '../protocol/ids.ts';
 import { keyBoxSchema, PROTOCOL_VERSION, type KeyBox, type KeyBoxRecipient } from '../protocol/schemas.ts';
 import { DecryptError, EncodingError, KeyBoxError, SeedMismatchError, SignatureError, UnknownGenerationError } from './errors.ts';
 import { checkSeed, reachableSeeds, type GenerationFault, type ReachableSeeds } from './generations.ts';
-import type { GroupState } from './group-log.ts';
+import { signKeyOfDevice, type GroupState } from './group-log.ts';
 import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
 import { hpkeOpen, hpkeSeal, type HpkeTestOptions } from './primitives.ts';
@@ -79,8 +79,8 @@ export async function openKeyBox(input: unknown, opener: BoxOpener, state: Group
   if (box.groupId !== state.groupId) throw new KeyBoxError('this key box is for another group');
   const generation = state.generations[box.generation];
   if (!generation) throw new UnknownGenerationError(`this key box is for generation ${box.generation}, which the group log does not have yet`);
-  const sender = senderKey(state, box.sender);
-  if (!sender || !(generation.members.has(box.sender) || generation.startedBy === box.sender)) {
+  const sender = signKeyOfDevice(state, box.sender);
+  if (!sender || !(generation.devices.has(box.sender) || generation.startedBy === box.sender)) {
     throw new KeyBoxError('this key box was sent by someone who was not a member of the group at that generation');
   }
   if (!(await verifyLabelled(sender, box.sig, LABELS.keyBoxSignature, unsignedPart(box)))) throw new SignatureError('key box');
@@ -94,14 +94,6 @@ export async function openKeyBox(input: unknown, opener: BoxOpener, state: Group
   );
   await checkSeed(state, box.generation, seed);
   return seed;
-}
-
-/** A sender's verification key: current members, and departed ones for boxes of their time. */
-function senderKey(state: GroupState, sender: Fingerprint): Bytes | undefined {
-  const member = state.members.get(sender);
-  if (member) return member.signKey;
-  const departed = state.departed.get(sender);
-  return departed ? fromBase64url(departed.bundle.signKey, 32) : undefined;
 }
 
 /** What one box held for this device gave: its seed, nothing (not ours, or the log is behind), or a fault to report. */

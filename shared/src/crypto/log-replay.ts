@@ -10,29 +10,33 @@
 import { labelled } from '../protocol/canonical.ts';
 import { fromBase64url, toBase64url, type Bytes } from '../protocol/encoding.ts';
 import type { EntryHash, Fingerprint, GroupId } from '../protocol/ids.ts';
-import { logEntrySchema, type LogEntry, type LogHead, type PublicBundle, type Rotation } from '../protocol/schemas.ts';
+import { logEntrySchema, type DeviceEntry, type LogEntry, type LogHead, type PublicBundle, type Rotation } from '../protocol/schemas.ts';
+import { applyDeviceEntry, ChainRuleBreak, clonePerson, type ChainDevice, type PersonState } from './device-chain.ts';
 import { LogVerificationError, type LogRejection } from './errors.ts';
-import { checkPinnedHead, entryHashOf, entrySigningInput, type GroupState, type MemberInfo } from './group-log.ts';
+import {
+  checkPinnedHead,
+  devicesOf,
+  entryHashOf,
+  entrySigningInput,
+  type DepartedDevice,
+  type GroupDevice,
+  type GroupState,
+  type InviteInfo,
+  type MemberInfo,
+} from './group-log.ts';
 import { fingerprintOf } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { sha256Now, verify } from './primitives.ts';
+import { sha256Now } from './primitives.ts';
+import { letBatchStart, SignatureQueue, type PendingSignature } from './signature-batch.ts';
 
-/** The group id a `create` entry names: 16 bytes of the hash of its creator and nonce. */
+/** The group id a `create` entry names: 16 bytes of the hash of its creator's founding bundle and nonce. */
 export function deriveGroupId(creator: PublicBundle, nonce: string): GroupId {
   return toBase64url(sha256Now(labelled(LABELS.groupId, { creator, nonce })).subarray(0, 16)) as GroupId;
 }
 
-/** The bytes an invite acceptance signature covers. */
+/** The bytes an invite acceptance signature covers: the group, the invite and the joining person's founding bundle. */
 export function acceptanceInput(groupId: GroupId, invite: string, member: PublicBundle): Bytes {
   return labelled(LABELS.inviteAcceptance, { groupId, invite, member });
-}
-
-interface PendingSignature {
-  seq: number;
-  what: string;
-  key: Bytes;
-  sig: string;
-  message: Bytes;
 }
 
 class RuleBreak extends Error {
@@ -53,24 +57,37 @@ function cloneState(state: GroupState): GroupState {
     ...state,
     hashes: [...state.hashes],
     members: new Map(state.members),
+    devices: new Map(state.devices),
     departed: new Map(state.departed),
-    generations: state.generations.map((g) => ({ ...g, members: new Set(g.members) })),
+    departedDevices: new Map(state.departedDevices),
+    generations: state.generations.map((g) => ({ ...g, people: new Set(g.people), devices: new Set(g.devices) })),
     invites: new Map([...state.invites].map(([k, v]) => [k, { ...v }])),
     recoveryUses: [...state.recoveryUses],
     owedRotation: state.owedRotation,
   };
 }
 
-function memberFromBundle(bundle: PublicBundle, role: MemberInfo['role'], seq: number, via: MemberInfo['via']): MemberInfo {
-  return {
-    fingerprint: fingerprintOf(bundle),
-    bundle,
-    signKey: fromBase64url(bundle.signKey, 32),
-    boxKey: fromBase64url(bundle.boxKey, 32),
-    role,
-    joinedSeq: seq,
-    via,
-  };
+/**
+ * Replays a device chain carried inside a log entry, from `from` (the chain this log
+ * already holds for the person, or null for a whole chain).
+ */
+function applyEmbeddedChain(from: PersonState | null, entries: readonly DeviceEntry[], latestAt: number, seq: number, sigs: PendingSignature[]): PersonState {
+  let chain = from ? clonePerson(from) : null;
+  try {
+    for (const deviceEntry of entries) {
+      const applied = applyDeviceEntry(chain, deviceEntry, latestAt, seq);
+      chain = applied.state;
+      sigs.push(...applied.signatures);
+    }
+  } catch (error) {
+    if (!(error instanceof ChainRuleBreak)) throw error;
+    fail(error.reason === 'device-unlinked' ? 'device-unlinked' : 'device-chain', `entry ${seq} carries a device chain that breaks its rules: ${error.detail} (${error.reason})`);
+  }
+  return chain!;
+}
+
+function groupDevice(device: ChainDevice | { fingerprint: Fingerprint; bundle: PublicBundle; signKey: Bytes; boxKey: Bytes }, person: Fingerprint): GroupDevice {
+  return { fingerprint: device.fingerprint, person, bundle: device.bundle, signKey: device.signKey, boxKey: device.boxKey };
 }
 
 /** Applies one entry's rules to `state` (mutating it) and returns the signatures it needs. */
@@ -92,23 +109,27 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
     if (entry.op !== 'create') fail('malformed', 'a group log must start with a create entry');
     if (entry.seq !== 0 || entry.prev !== null) fail('bad-sequence', 'the create entry must be entry 0 with no previous entry');
     const { creator, nonce, seedCommitment, policy } = entry.body;
-    if (entry.groupId !== deriveGroupId(creator, nonce)) fail('wrong-group', 'the group id does not match its create entry');
-    const creatorInfo = memberFromBundle(creator, 'admin', 0, 'create');
-    if (entry.author !== creatorInfo.fingerprint) fail('bad-signature', 'the create entry must be signed by its creator');
-    needBundle(creator, "the creator's public keys");
-    needEntrySig(creatorInfo.signKey);
+    const chain = applyEmbeddedChain(null, creator, latestAt, 0, sigs);
+    if (entry.groupId !== deriveGroupId(chain.founding, nonce)) fail('wrong-group', 'the group id does not match its create entry');
+    const signer = chain.devices.get(entry.author);
+    if (!signer) fail('bad-signature', "the create entry must be signed by one of its creator's devices");
+    needEntrySig(signer.signKey);
     const hash = entryHashOf(signingInput, entry.sig);
+    const creatorInfo: MemberInfo = { fingerprint: chain.person, bundle: chain.founding, role: 'admin', joinedSeq: 0, via: 'create', chain };
+    const devices = new Map([...chain.devices.values()].map((d) => [d.fingerprint, groupDevice(d, chain.person)] as const));
     const created: GroupState = {
       groupId: entry.groupId,
       policy,
-      creator: creatorInfo.fingerprint,
+      creator: chain.person,
       seq: 0,
       head: hash,
       hashes: [hash],
       lastAt: entry.at,
-      members: new Map([[creatorInfo.fingerprint, creatorInfo]]),
+      members: new Map([[chain.person, creatorInfo]]),
+      devices,
       departed: new Map(),
-      generations: [{ generation: 0, seq: 0, at: entry.at, startedBy: creatorInfo.fingerprint, seedCommitment, links: [], members: new Set([creatorInfo.fingerprint]) }],
+      departedDevices: new Map(),
+      generations: [{ generation: 0, seq: 0, at: entry.at, startedBy: entry.author, seedCommitment, links: [], people: new Set([chain.person]), devices: new Set(devices.keys()) }],
       invites: new Map(),
       recovery: null,
       recoveryUses: [],
@@ -122,11 +143,16 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
   if (entry.prev !== state.head) fail('bad-link', `entry ${entry.seq} does not follow entry ${state.seq}`);
   if (entry.at < state.lastAt) fail('time-went-backwards', `entry ${entry.seq} is dated before the entry it follows`);
 
-  const author = state.members.get(entry.author);
+  const authorDevice = state.devices.get(entry.author);
+  const author = authorDevice ? state.members.get(authorDevice.person) : undefined;
+  const refuseUnknownAuthor = (): never => {
+    if (state.departedDevices.get(entry.author)?.how === 'unlinked') fail('device-unlinked', `entry ${entry.seq} is signed by a device its person has unlinked`);
+    fail('not-member', `entry ${entry.seq} is signed by someone who is not a member`);
+  };
   const requireAdmin = () => {
-    if (!author) fail('not-member', `entry ${entry.seq} is signed by someone who is not a member`);
-    if (author.role !== 'admin') fail('not-admin', `entry ${entry.seq} (${entry.op}) needs an admin`);
-    return author;
+    if (!author || !authorDevice) refuseUnknownAuthor();
+    if (author!.role !== 'admin') fail('not-admin', `entry ${entry.seq} (${entry.op}) needs an admin`);
+    return authorDevice!;
   };
   const requireRotation = (rotation: Rotation | undefined) => {
     if (!rotation) fail('missing-rotation', `entry ${entry.seq} (${entry.op}) must start a new generation`);
@@ -148,32 +174,52 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
       startedBy: entry.author,
       seedCommitment: rotation.seedCommitment,
       links: rotation.links,
-      members: new Set(state.members.keys()),
+      people: new Set(state.members.keys()),
+      devices: new Set(state.devices.keys()),
     });
     state.owedRotation = null;
   };
-  // An invite is an admin's promise; it dies when its author stops being an admin, so a
-  // removed admin cannot walk back in with a code they kept (nor receive keys through it).
-  const revokeInvitesOf = (fingerprint: Fingerprint) => {
+  // An invite is an admin's promise; it dies when its person stops being an admin (or the
+  // device that wrote it is unlinked), so nobody walks back in with a code they kept.
+  const revokeInvites = (match: (invite: InviteInfo) => boolean) => {
     for (const invite of state.invites.values()) {
-      if (invite.author === fingerprint && !invite.usedBy && invite.revokedAt === undefined) invite.revokedAt = entry.seq;
+      if (match(invite) && !invite.usedBy && invite.revokedAt === undefined) invite.revokedAt = entry.seq;
     }
   };
-  const depart = (fingerprint: Fingerprint, how: 'removed' | 'left' | 'replaced') => {
-    const member = state.members.get(fingerprint)!;
-    state.members.delete(fingerprint);
-    state.departed.set(fingerprint, { fingerprint, bundle: member.bundle, seq: entry.seq, how });
-    revokeInvitesOf(fingerprint);
+  const dropDevice = (fingerprint: Fingerprint, how: DepartedDevice['how']) => {
+    const device = state.devices.get(fingerprint)!;
+    state.devices.delete(fingerprint);
+    state.departedDevices.set(fingerprint, { fingerprint, person: device.person, bundle: device.bundle, seq: entry.seq, how });
+  };
+  const depart = (person: Fingerprint, how: 'removed' | 'left' | 'replaced') => {
+    const member = state.members.get(person)!;
+    state.members.delete(person);
+    state.departed.set(person, { fingerprint: person, bundle: member.bundle, seq: entry.seq, how });
+    for (const device of devicesOf(state, person)) dropDevice(device.fingerprint, how);
+    revokeInvites((invite) => invite.person === person);
     // Members are never left without a person as admin while people remain.
-    const people = [...state.members.values()].filter((m) => m.fingerprint !== state.recovery && m.fingerprint !== fingerprint);
+    const people = [...state.members.values()].filter((m) => m.fingerprint !== state.recovery);
     if (how !== 'replaced' && people.length > 0 && !people.some((m) => m.role === 'admin')) {
       fail('last-admin', `entry ${entry.seq} would leave the group without a person as admin: make someone else an admin first`);
     }
   };
-  const admit = (member: MemberInfo) => {
+  /** Makes `devices` speak for `person`; a device already speaking for another member is refused. */
+  const admitDevices = (person: Fingerprint, devices: Iterable<GroupDevice>) => {
+    const current = state.generations[state.generations.length - 1]!;
+    for (const device of devices) {
+      const holder = state.devices.get(device.fingerprint);
+      if (holder && holder.person !== person) fail('device-claimed', `entry ${entry.seq} gives ${person} a device that already speaks for another member`);
+      state.devices.set(device.fingerprint, device);
+      state.departedDevices.delete(device.fingerprint);
+      current.devices.add(device.fingerprint);
+    }
+  };
+  const admit = (member: MemberInfo, devices: GroupDevice[]) => {
+    if (state.members.has(member.fingerprint) || state.devices.has(member.fingerprint)) fail('already-member', `entry ${entry.seq} adds someone who is already a member`);
+    admitDevices(member.fingerprint, devices);
     state.members.set(member.fingerprint, member);
     state.departed.delete(member.fingerprint);
-    state.generations[state.generations.length - 1]!.members.add(member.fingerprint);
+    state.generations[state.generations.length - 1]!.people.add(member.fingerprint);
   };
 
   switch (entry.op) {
@@ -184,15 +230,15 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
       const { invite, boxKey, expiresAt, role } = entry.body;
       if (state.invites.has(invite)) fail('invite-used', `invite ${invite} is already in the log`);
       if (expiresAt <= entry.at) fail('invite-expired', `entry ${entry.seq} creates an invite that has already expired`);
-      state.invites.set(invite, { id: invite, seq: entry.seq, author: entry.author, expiresAt, role, ...(boxKey ? { boxKey } : {}) });
+      state.invites.set(invite, { id: invite, seq: entry.seq, author: entry.author, person: authorDevice!.person, expiresAt, role, ...(boxKey ? { boxKey } : {}) });
       break;
     }
     case 'add': {
-      const { member, role, acceptance } = entry.body;
-      const joining = memberFromBundle(member, role, entry.seq, acceptance ? 'invite' : 'admin');
-      if (state.members.has(joining.fingerprint)) fail('already-member', `entry ${entry.seq} adds someone who is already a member`);
-      if (joining.fingerprint === state.recovery) fail('already-member', `entry ${entry.seq} adds the recovery key as a person`);
-      needBundle(member, "the new member's public keys");
+      const { member: memberChain, role, acceptance } = entry.body;
+      const chain = applyEmbeddedChain(null, memberChain, latestAt, entry.seq, sigs);
+      if (chain.person === state.recovery) fail('already-member', `entry ${entry.seq} adds the recovery key as a person`);
+      const joining: MemberInfo = { fingerprint: chain.person, bundle: chain.founding, role, joinedSeq: entry.seq, via: acceptance ? 'invite' : 'admin', chain };
+      const selfSigner = chain.devices.get(entry.author);
       if (acceptance) {
         const invite = state.invites.get(acceptance.invite);
         if (!invite) fail('unknown-invite', `entry ${entry.seq} accepts an invite that is not in the log`);
@@ -205,9 +251,9 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
           what: 'the invite acceptance',
           key: fromBase64url(acceptance.invite, 32),
           sig: acceptance.sig,
-          message: acceptanceInput(state.groupId, acceptance.invite, member),
+          message: acceptanceInput(state.groupId, acceptance.invite, chain.founding),
         });
-        if (entry.author === joining.fingerprint) needEntrySig(joining.signKey);
+        if (selfSigner) needEntrySig(selfSigner.signKey);
         else needEntrySig(requireAdmin().signKey);
         invite.usedBy = joining.fingerprint;
         joining.invite = acceptance.invite;
@@ -215,14 +261,37 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
         needEntrySig(requireAdmin().signKey);
       }
       if (entry.author === state.recovery) state.recoveryUses.push({ seq: entry.seq, at: entry.at, device: joining.fingerprint, recoveryKey: entry.author });
-      admit(joining);
+      admit(joining, [...chain.devices.values()].map((d) => groupDevice(d, chain.person)));
+      break;
+    }
+    case 'devices': {
+      const { person, entries, rotation } = entry.body;
+      const member = state.members.get(person);
+      if (!member) fail('not-member', `entry ${entry.seq} changes the devices of someone who is not a member`);
+      if (!member.chain) fail('malformed', `entry ${entry.seq}: the recovery key has no devices to change`);
+      const chain = applyEmbeddedChain(member.chain, entries, latestAt, entry.seq, sigs);
+      // The person's own current device signs (a device it just unlinked cannot), or an admin brings the chain up to date.
+      const ownSigner = chain.devices.get(entry.author);
+      if (ownSigner) needEntrySig(ownSigner.signKey);
+      else if (chain.unlinked.has(entry.author)) fail('device-unlinked', `entry ${entry.seq} is signed by a device its person has unlinked`);
+      else needEntrySig(requireAdmin().signKey);
+      const unlinked = [...chain.unlinked.keys()].filter((fp) => state.devices.get(fp)?.person === person);
+      if (unlinked.length > 0) requireRotation(rotation);
+      else if (rotation) fail('malformed', `entry ${entry.seq} starts a generation without unlinking a device: use a rotate entry`);
+      for (const fp of unlinked) {
+        dropDevice(fp, 'unlinked');
+        revokeInvites((invite) => invite.author === fp);
+      }
+      admitDevices(person, [...chain.devices.values()].filter((d) => !state.devices.has(d.fingerprint)).map((d) => groupDevice(d, person)));
+      state.members.set(person, { ...member, chain });
+      if (rotation) startGeneration(rotation);
       break;
     }
     case 'remove': {
       needEntrySig(requireAdmin().signKey);
       const { member, rotation } = entry.body;
       if (!state.members.has(member)) fail('not-member', `entry ${entry.seq} removes someone who is not a member`);
-      if (member === entry.author) fail('malformed', `entry ${entry.seq}: to leave, use a leave entry`);
+      if (member === authorDevice!.person) fail('malformed', `entry ${entry.seq}: to leave, use a leave entry`);
       if (member === state.recovery) fail('malformed', `entry ${entry.seq}: the recovery key is replaced, not removed`);
       requireRotation(rotation);
       depart(member, 'removed');
@@ -230,12 +299,12 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
       break;
     }
     case 'leave': {
-      if (!author) fail('not-member', `entry ${entry.seq} is a leave by someone who is not a member`);
-      if (entry.author === state.recovery) fail('malformed', `entry ${entry.seq}: the recovery key cannot leave`);
-      needEntrySig(author.signKey);
-      depart(entry.author, 'left');
+      if (!author || !authorDevice) refuseUnknownAuthor();
+      if (author!.fingerprint === state.recovery) fail('malformed', `entry ${entry.seq}: the recovery key cannot leave`);
+      needEntrySig(authorDevice!.signKey);
+      depart(author!.fingerprint, 'left');
       // The leaver still holds the current key: the group is owed a rotation by an admin.
-      state.owedRotation = { member: entry.author, seq: entry.seq, at: entry.at };
+      state.owedRotation = { member: author!.fingerprint, seq: entry.seq, at: entry.at };
       break;
     }
     case 'rotate': {
@@ -257,21 +326,22 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
         if (humanAdmins.length <= 1) fail('last-admin', `entry ${entry.seq} would leave the group without a person as admin`);
       }
       state.members.set(member, { ...target, role });
-      if (role === 'member') revokeInvitesOf(member);
+      if (role === 'member') revokeInvites((invite) => invite.person === member);
       break;
     }
     case 'recovery': {
       needEntrySig(requireAdmin().signKey);
       const { recovery, rotation } = entry.body;
-      const next = memberFromBundle(recovery, 'admin', entry.seq, 'recovery');
-      if (state.members.has(next.fingerprint)) fail('already-member', `entry ${entry.seq} makes a current member the recovery key`);
+      const key = { fingerprint: fingerprintOf(recovery), bundle: recovery, signKey: fromBase64url(recovery.signKey, 32), boxKey: fromBase64url(recovery.boxKey, 32) };
+      const next: MemberInfo = { fingerprint: key.fingerprint, bundle: recovery, role: 'admin', joinedSeq: entry.seq, via: 'recovery', chain: null };
+      if (state.members.has(next.fingerprint) || state.devices.has(next.fingerprint)) fail('already-member', `entry ${entry.seq} makes a current member the recovery key`);
       needBundle(recovery, 'the recovery public keys');
       const previous = state.recovery;
       // Replacing a recovery key takes the key from the old one: a new generation.
       if (previous !== null || rotation) requireRotation(rotation);
       if (previous !== null) depart(previous, 'replaced');
       state.recovery = next.fingerprint;
-      admit(next);
+      admit(next, [groupDevice(key, key.fingerprint)]);
       if (rotation) startGeneration(rotation);
       break;
     }
@@ -283,61 +353,6 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
   state.hashes.push(hash);
   state.lastAt = entry.at;
   return { state, signatures: sigs };
-}
-
-const SIGNATURE_BATCH = 256;
-
-/** Verifies one batch of signatures; resolves to the first bad one, if any. */
-async function firstBadInBatch(batch: PendingSignature[]): Promise<PendingSignature | undefined> {
-  const results = await Promise.all(
-    batch.map((p) => {
-      let sig: Bytes;
-      try {
-        sig = fromBase64url(p.sig, 64);
-      } catch {
-        return false;
-      }
-      return verify(p.key, sig, p.message);
-    }),
-  );
-  const bad = results.indexOf(false);
-  return bad >= 0 ? batch[bad] : undefined;
-}
-
-/**
- * Signatures are verified in batches that start as soon as the rules have produced
- * them, so WebCrypto's thread pool works while the main thread checks the next rules.
- */
-class SignatureQueue {
-  private batch: PendingSignature[] = [];
-  private readonly running: Array<Promise<PendingSignature | undefined>> = [];
-
-  /** @returns true when a batch was started: the caller should yield so it gets dispatched. */
-  add(signatures: PendingSignature[]): boolean {
-    let started = false;
-    for (const s of signatures) {
-      this.batch.push(s);
-      if (this.batch.length === SIGNATURE_BATCH) {
-        this.flush();
-        started = true;
-      }
-    }
-    return started;
-  }
-
-  private flush(): void {
-    if (this.batch.length === 0) return;
-    const batch = this.batch;
-    this.batch = [];
-    this.running.push(firstBadInBatch(batch));
-  }
-
-  /** The first bad signature in log order, if any. */
-  async firstBad(): Promise<PendingSignature | undefined> {
-    this.flush();
-    for (const bad of await Promise.all(this.running)) if (bad) return bad;
-    return undefined;
-  }
 }
 
 export interface ExtendOptions {
@@ -372,7 +387,7 @@ export async function extendLog(state: GroupState | null, entries: readonly unkn
       const applied = applyEntry(next, parsed.data, latestAt);
       next = applied.state;
       // A few microtask turns let the batch's verify calls reach the thread pool.
-      if (pending.add(applied.signatures)) for (let turn = 0; turn < 4; turn++) await null;
+      if (pending.add(applied.signatures)) await letBatchStart();
     } catch (error) {
       if (!(error instanceof RuleBreak)) throw error;
       ruleBreak = { seq: parsed.data.seq, reason: error.reason, detail: error.detail };

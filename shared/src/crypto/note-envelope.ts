@@ -10,7 +10,7 @@ import { fromBase64url, fromUtf8, toBase64url, utf8, type Bytes } from '../proto
 import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
 import { NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_BYTES, PROTOCOL_VERSION, noteEnvelopeSchema, type NoteEnvelope } from '../protocol/schemas.ts';
 import { DecryptError, EncodingError, NoteError } from './errors.ts';
-import type { GroupState } from './group-log.ts';
+import { signKeyOfDevice, type GroupState } from './group-log.ts';
 import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
 import { noteSigningView, versionHashOfView } from './note-signature.ts';
@@ -216,9 +216,10 @@ function checkedEnvelope(input: unknown, state: GroupState, expected: { noteId: 
     throw new NoteOpenError('log-behind', 'this note was written after the newest group change this device knows of: sync the group and try again');
   }
   const generation = state.generations[envelope.generation];
-  const author = state.members.get(envelope.author) ?? state.departed.get(envelope.author);
-  if (!generation || !author || !generation.members.has(envelope.author)) {
+  // The author is a device: it must have spoken for a member while that generation was current.
+  const signKey = signKeyOfDevice(state, envelope.author);
+  if (!generation || !signKey || !generation.devices.has(envelope.author)) {
     throw new NoteOpenError('unknown-author', 'this note claims an author who was not a member when it was written: possibly tampered');
   }
-  return { envelope, signKey: fromBase64url(author.bundle.signKey, 32) };
+  return { envelope, signKey };
 }

@@ -6,7 +6,8 @@
  */
 import { fromBase64url, utf8 } from '../protocol/encoding.ts';
 import type { GroupId } from '../protocol/ids.ts';
-import type { KeyBox, LogEntry } from '../protocol/schemas.ts';
+import type { DeviceEntry, KeyBox, LogEntry } from '../protocol/schemas.ts';
+import { singleDeviceChain } from './device-chain.ts';
 import { RecoveryError } from './errors.ts';
 import type { GenerationFault } from './generations.ts';
 import { nextEntry, type GroupState } from './group-log.ts';
@@ -57,7 +58,7 @@ export interface Restoration {
  * @param boxes key boxes the server holds for the recovery recipient.
  * @throws {RecoveryError} when the code is not this group's recovery key or no box opens.
  */
-export async function restoreWithRecoveryCode(code: string, state: GroupState, boxes: readonly unknown[], newDevice: DeviceIdentity): Promise<Restoration> {
+export async function restoreWithRecoveryCode(code: string, state: GroupState, boxes: readonly unknown[], newDevice: DeviceIdentity, chain?: DeviceEntry[]): Promise<Restoration> {
   const { groupId, identity } = await recoveryIdentityFromCode(code);
   if (groupId !== state.groupId) throw new RecoveryError('this recovery code is for another group');
   if (state.recovery !== identity.fingerprint) {
@@ -69,7 +70,7 @@ export async function restoreWithRecoveryCode(code: string, state: GroupState, b
   if (held.size === 0) throw new RecoveryError('the server has no key for this recovery code that opens');
   // A broken newest key still restores access: the new admin device repairs the chain from what opened.
   const newest = Math.max(...held.keys());
-  const entry = await nextEntry(state, identity, 'add', { member: newDevice.bundle, role: 'admin' });
+  const entry = await nextEntry(state, identity, 'add', { member: chain ?? (await singleDeviceChain(newDevice)), role: 'admin' });
   const next = await extendLog(state, [entry]);
   const box = await sealKeyBox(identity, state.groupId, newest, held.get(newest)!, { kind: 'member', id: newDevice.fingerprint }, newDevice.boxKeys.publicBytes);
   return { entry, box, seeds: held, faults, state: next };

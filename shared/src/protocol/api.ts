@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { b64uBytes, fingerprintSchema, generationSchema, groupIdSchema, inviteIdSchema, noteIdSchema, sequenceSchema } from './ids.ts';
-import { keyBoxSchema, logEntrySchema, logHeadSchema, noteEnvelopeSchema, publicBundleSchema } from './schemas.ts';
+import { deviceChainSchema, deviceEntrySchema, keyBoxSchema, logEntrySchema, logHeadSchema, MAX_DEVICE_CHAIN_ENTRIES, noteEnvelopeSchema, publicBundleSchema } from './schemas.ts';
 
 /** Every error code the storage API answers with, once. */
 export const API_ERROR_CODES = [
@@ -67,6 +67,37 @@ export const loginOutput = z.object({ token: z.string(), expiresAt: z.number(), 
 // --- identities ----------------------------------------------------------------
 
 export const identityGetInput = z.strictObject({ fingerprint: fingerprintSchema });
+
+// --- people: device chains (DESIGN §3) -----------------------------------------------
+
+/** A person's device chain by person id (the founding device's fingerprint). */
+export const personGetInput = z.strictObject({ person: fingerprintSchema });
+/** The chain a device currently speaks for (its own founding chain, or the one it was linked into). */
+export const personOfDeviceInput = z.strictObject({ device: fingerprintSchema });
+export const personOutput = z.object({ entries: deviceChainSchema, head: logHeadSchema });
+
+/**
+ * Append with compare-and-set: `entries[0].seq` must be the next sequence number (0 with
+ * a `found` entry publishes a new person). The server replays the chain with the same
+ * rules as every client and refuses a device that already speaks for another person.
+ */
+export const personAppendInput = z.strictObject({
+  person: fingerprintSchema,
+  entries: z.array(deviceEntrySchema).min(1).max(MAX_DEVICE_CHAIN_ENTRIES),
+});
+
+/** How long a link offer (a new device waiting to be linked by typed code) is kept at most. */
+export const LINK_OFFER_MAX_MS = 15 * 60 * 1000;
+
+/**
+ * A new device waiting to be linked posts its bundle under `lookup`, 16 bytes derived
+ * from the typed link code (`conclave/v3/link-lookup`); the code's secret part never
+ * reaches the server. The existing device finds the bundle by the same lookup and
+ * proves it knows the whole code over the peer channel.
+ */
+export const linkOfferInput = z.strictObject({ lookup: b64uBytes(16), bundle: publicBundleSchema, expiresAt: z.number().int().min(0) });
+export const linkFindInput = z.strictObject({ lookup: b64uBytes(16) });
+export const linkFindOutput = z.object({ bundle: publicBundleSchema, expiresAt: z.number() });
 
 // --- groups and logs -------------------------------------------------------------
 

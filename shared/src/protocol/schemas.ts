@@ -18,7 +18,7 @@ import {
   timestampSchema,
 } from './ids.ts';
 
-export const PROTOCOL_VERSION = 2 as const;
+export const PROTOCOL_VERSION = 3 as const;
 const v = z.literal(PROTOCOL_VERSION);
 
 // --- identity (DESIGN §3) ---------------------------------------------------
@@ -31,6 +31,49 @@ export const publicBundleSchema = z.strictObject({
   sig: b64uBytes(64),
 });
 export type PublicBundle = z.infer<typeof publicBundleSchema>;
+
+// --- device chains: a person is a set of devices (DESIGN §3) ----------------
+
+/** The most entries one person's device chain may hold (every link and unlink counts). */
+export const MAX_DEVICE_CHAIN_ENTRIES = 1000;
+
+const deviceEntryBase = {
+  v,
+  /** The person: the fingerprint of the device that founded the chain. It never changes. */
+  person: fingerprintSchema,
+  seq: sequenceSchema,
+  prev: entryHashSchema.nullable(),
+  /** The device that signed this entry. */
+  author: fingerprintSchema,
+  at: timestampSchema,
+  sig: b64uBytes(64),
+};
+
+/**
+ * One entry of a person's device chain. `found` (entry 0) is signed by the founding
+ * device and defines the person; `link` adds a device, signed by a current device of
+ * the person and consented to by the new device; `unlink` removes a device, signed by
+ * another current device of the person.
+ */
+export const deviceEntrySchema = z.discriminatedUnion('op', [
+  z.strictObject({ ...deviceEntryBase, op: z.literal('found'), body: z.strictObject({ device: publicBundleSchema }) }),
+  z.strictObject({
+    ...deviceEntryBase,
+    op: z.literal('link'),
+    body: z.strictObject({
+      device: publicBundleSchema,
+      /** The new device's signature over `{person, seq, prev, certifier}`: it agreed to join this person here. */
+      consent: b64uBytes(64),
+    }),
+  }),
+  z.strictObject({ ...deviceEntryBase, op: z.literal('unlink'), body: z.strictObject({ device: fingerprintSchema }) }),
+]);
+export type DeviceEntry = z.infer<typeof deviceEntrySchema>;
+export type DeviceOp = DeviceEntry['op'];
+export type UnsignedDeviceEntry = DeviceEntry extends infer E ? (E extends DeviceEntry ? Omit<E, 'sig'> : never) : never;
+
+/** A whole device chain, from its `found` entry. */
+export const deviceChainSchema = z.array(deviceEntrySchema).min(1).max(MAX_DEVICE_CHAIN_ENTRIES);
 
 // --- group log (DESIGN §4) --------------------------------------------------
 
@@ -63,7 +106,8 @@ export const handoverPolicySchema = z.enum(['verified', 'invite-trust']);
 export type HandoverPolicy = z.infer<typeof handoverPolicySchema>;
 
 export const createBodySchema = z.strictObject({
-  creator: publicBundleSchema,
+  /** The creator's device chain: the creator is a person, any of whose devices may sign. */
+  creator: deviceChainSchema,
   nonce: b64uBytes(16),
   seedCommitment: b64uBytes(32),
   policy: handoverPolicySchema,
@@ -83,12 +127,14 @@ export const acceptanceSchema = z.strictObject({
 });
 
 export const addBodySchema = z.strictObject({
-  member: publicBundleSchema,
+  /** The new member's device chain, from its `found` entry. */
+  member: deviceChainSchema,
   role: roleSchema,
   acceptance: acceptanceSchema.optional(),
 });
 
 export const removeBodySchema = z.strictObject({
+  /** The person removed (with every device of theirs). */
   member: fingerprintSchema,
   rotation: rotationSchema,
 });
@@ -111,6 +157,17 @@ export const recoveryBodySchema = z.strictObject({
   rotation: rotationSchema.optional(),
 });
 
+/**
+ * A member's device chain moved on: `entries` continue the chain this log holds for
+ * `person`. When they unlink a device, `rotation` is required (the unlinked device holds
+ * the current key); the person themself may sign it, admin or not.
+ */
+export const devicesBodySchema = z.strictObject({
+  person: fingerprintSchema,
+  entries: z.array(deviceEntrySchema).min(1).max(MAX_DEVICE_CHAIN_ENTRIES),
+  rotation: rotationSchema.optional(),
+});
+
 const entryBase = {
   v,
   groupId: groupIdSchema,
@@ -130,6 +187,7 @@ export const logEntrySchema = z.discriminatedUnion('op', [
   z.strictObject({ ...entryBase, op: z.literal('rotate'), body: rotateBodySchema }),
   z.strictObject({ ...entryBase, op: z.literal('role'), body: roleBodySchema }),
   z.strictObject({ ...entryBase, op: z.literal('recovery'), body: recoveryBodySchema }),
+  z.strictObject({ ...entryBase, op: z.literal('devices'), body: devicesBodySchema }),
 ]);
 export type LogEntry = z.infer<typeof logEntrySchema>;
 export type LogOp = LogEntry['op'];
