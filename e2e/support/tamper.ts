@@ -4,7 +4,7 @@
  * it open in WAL mode). Table and column names are those of storage-api/src/store/sqlite.ts.
  */
 import Database from 'better-sqlite3';
-import { generateIdentity } from '@conclave/shared/crypto';
+import { generateIdentity, singleDeviceChain } from '@conclave/shared/crypto';
 import { entryHash } from '@conclave/shared/crypto';
 import { fromBase64url, toBase64url } from '@conclave/shared/protocol';
 import type { LogEntry } from '@conclave/shared/protocol';
@@ -80,7 +80,7 @@ async function forgedAdd(template: LogEntry, seq: number, prev: string): Promise
     author: template.author,
     at: Date.now(),
     op: 'add',
-    body: { member: stranger.bundle, role: 'admin' },
+    body: { member: await singleDeviceChain(stranger), role: 'admin' },
     sig: toBase64url(new Uint8Array(64)),
   } as unknown as LogEntry;
   return { entry, member: stranger.fingerprint };
