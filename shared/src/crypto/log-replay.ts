@@ -282,7 +282,8 @@ function applyEntry(state: GroupState | null, entry: LogEntry, latestAt: number)
         dropDevice(fp, 'unlinked');
         revokeInvites((invite) => invite.author === fp);
       }
-      admitDevices(person, [...chain.devices.values()].filter((d) => !state.devices.has(d.fingerprint)).map((d) => groupDevice(d, person)));
+      // Every device new to this person goes through the claim check: one already speaking for another member is refused.
+      admitDevices(person, [...chain.devices.values()].filter((d) => state.devices.get(d.fingerprint)?.person !== person).map((d) => groupDevice(d, person)));
       state.members.set(person, { ...member, chain });
       if (rotation) startGeneration(rotation);
       break;
