@@ -9,6 +9,9 @@ import { createGroup } from '../src/crypto/group-lifecycle.ts';
 import { generateIdentity } from '../src/crypto/identity.ts';
 import { META_TITLE, RESERVED_TITLE_PREFIX, metaAuthorAllowed, metaBody, metaIndex, metaNoteId, parseMetaBody } from '../src/crypto/index.ts';
 import type { Fingerprint, GroupId } from '../src/protocol/ids.ts';
+import { nextEntry } from '../src/crypto/group-log.ts';
+import { extendLog } from '../src/crypto/log-replay.ts';
+import { devicesChange, TestPerson } from './support/people.ts';
 
 const fp = (c: string) => c.repeat(52) as Fingerprint;
 const GROUP = 'AAAAAAAAAAAAAAAAAAAAAA' as GroupId;
@@ -16,14 +19,14 @@ const seed = new Uint8Array(32).fill(7);
 
 describe('meta notes', () => {
   it('derive pinned ids from seed 0, the group, the kind and the member', async () => {
-    expect(await metaNoteId(seed, GROUP, { kind: 'group-name', member: null })).toBe('NTiTJHs1kbymi48UI_2j8w');
-    expect(await metaNoteId(seed, GROUP, { kind: 'profile', member: fp('a') })).toBe('MoVwb5VD5oDcL4IZ4PFWog');
+    expect(await metaNoteId(seed, GROUP, { kind: 'group-name', member: null })).toBe('2FE_ycayU5A0x1_YtigAPg');
+    expect(await metaNoteId(seed, GROUP, { kind: 'profile', member: fp('a') })).toBe('_fp2HtGoUrqdmIyO1omNfA');
     const ids = await Promise.all([
       metaNoteId(seed, GROUP, { kind: 'profile', member: fp('b') }),
       metaNoteId(seed, 'BAAAAAAAAAAAAAAAAAAAAA' as GroupId, { kind: 'profile', member: fp('a') }),
       metaNoteId(new Uint8Array(32).fill(8), GROUP, { kind: 'profile', member: fp('a') }),
     ]);
-    expect(new Set([...ids, 'MoVwb5VD5oDcL4IZ4PFWog']).size).toBe(4);
+    expect(new Set([...ids, '_fp2HtGoUrqdmIyO1omNfA']).size).toBe(4);
   });
 
   it('index the group name and a profile per member, present or departed', async () => {
@@ -47,10 +50,35 @@ describe('meta notes', () => {
 
   it('count a profile only from the member it names, the name only from an admin or the creator', async () => {
     const ana = await generateIdentity();
-    const { state } = await createGroup(ana, { at: 1 });
-    expect(metaAuthorAllowed(state, { kind: 'profile', member: fp('b') }, fp('b'))).toBe(true);
-    expect(metaAuthorAllowed(state, { kind: 'profile', member: fp('b') }, ana.fingerprint)).toBe(false);
+    const bo = await TestPerson.found();
+    const group = await createGroup(ana, { at: 1 });
+    const state = await extendLog(group.state, [await nextEntry(group.state, ana, 'add', { member: bo.chain(), role: 'member' }, 2)], { now: 3 });
+    expect(metaAuthorAllowed(state, { kind: 'profile', member: bo.id }, bo.founder.fingerprint)).toBe(true);
+    expect(metaAuthorAllowed(state, { kind: 'profile', member: bo.id }, ana.fingerprint)).toBe(false);
     expect(metaAuthorAllowed(state, { kind: 'group-name', member: null }, ana.fingerprint)).toBe(true);
+    expect(metaAuthorAllowed(state, { kind: 'group-name', member: null }, bo.founder.fingerprint)).toBe(false);
     expect(metaAuthorAllowed(state, { kind: 'group-name', member: null }, fp('c'))).toBe(false);
+    // Someone who is not in the group, even for a slot that bears their own name.
+    expect(metaAuthorAllowed(state, { kind: 'profile', member: fp('b') }, fp('b'))).toBe(false);
+  });
+
+  it("count a person's profile and an admin's group name from any of that person's devices, by person id", async () => {
+    const ana = await TestPerson.found();
+    const bob = await TestPerson.found();
+    const group = await createGroup(ana.founder, { at: 1, chain: ana.chain() });
+    const add = await nextEntry(group.state, ana.founder, 'add', { member: bob.chain(), role: 'member' }, 2);
+    let state = await extendLog(group.state, [add], { now: 3 });
+    const { device: laptop } = await ana.link();
+    const { device: phone } = await bob.link();
+    state = (await devicesChange(state, ana.founder, ana, group.seed, 3)).state;
+    state = (await devicesChange(state, bob.founder, bob, group.seed, 4)).state;
+    // Note authors are devices; profiles are named by the person; the creator and admins are people.
+    expect(metaAuthorAllowed(state, { kind: 'profile', member: ana.id }, laptop.fingerprint)).toBe(true);
+    expect(metaAuthorAllowed(state, { kind: 'group-name', member: null }, laptop.fingerprint)).toBe(true);
+    expect(metaAuthorAllowed(state, { kind: 'profile', member: bob.id }, phone.fingerprint)).toBe(true);
+    // Another person's device, a plain member's device for the name, a device outside the group: no.
+    expect(metaAuthorAllowed(state, { kind: 'profile', member: ana.id }, phone.fingerprint)).toBe(false);
+    expect(metaAuthorAllowed(state, { kind: 'group-name', member: null }, phone.fingerprint)).toBe(false);
+    expect(metaAuthorAllowed(state, { kind: 'profile', member: ana.id }, (await generateIdentity()).fingerprint)).toBe(false);
   });
 });

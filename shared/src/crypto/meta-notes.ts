@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { labelled } from '../protocol/canonical.ts';
 import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
-import type { GroupState } from './group-log.ts';
+import { isAdmin, personOfDevice, type GroupState } from './group-log.ts';
 import { LABELS } from './labels.ts';
 import { hkdfSha256 } from './primitives.ts';
 
@@ -73,8 +73,12 @@ export function parseMetaBody(body: string): MetaBody | null {
 /**
  * Whether a meta note's author may say what it says: a profile only by the member it
  * names; the group's name only by someone who is an admin now, or created the group.
+ * The author is a device; profiles, admins and the creator are people: any device of
+ * the person counts (the one the note came from was checked against its generation).
  */
 export function metaAuthorAllowed(state: GroupState, slot: MetaSlot, author: Fingerprint): boolean {
-  if (slot.kind === 'profile') return slot.member === author;
-  return state.members.get(author)?.role === 'admin' || state.creator === author;
+  const person = personOfDevice(state, author);
+  if (person === undefined) return false;
+  if (slot.kind === 'profile') return slot.member === person;
+  return isAdmin(state, author) || state.creator === person;
 }
