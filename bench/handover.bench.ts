@@ -40,7 +40,7 @@ import { memoryChannelPair, runHandshake } from '@conclave/shared/p2p';
 import { createGroup } from '@conclave/shared/crypto';
 import { nextEntry, type GroupState } from '@conclave/shared/crypto';
 import { JoinerHandshake, type HandshakeOutcome } from '@conclave/shared/crypto';
-import { generateIdentity } from '@conclave/shared/crypto';
+import { generateIdentity, singleDeviceChain } from '@conclave/shared/crypto';
 import { extendLog, replayLog } from '@conclave/shared/crypto';
 import { serveChannel, serveKeyHandover, type HeldGroupLookup, type PeerLike } from '@conclave/shared/p2p';
 import { channelFromDataConnection } from '@conclave/shared/p2p';
@@ -69,7 +69,7 @@ function quantile(values: readonly number[], p: number): number {
 
 const [holderId, joinerId] = await Promise.all([generateIdentity(), generateIdentity()]);
 const group = await createGroup(holderId);
-const add = await nextEntry(group.state, holderId, 'add', { member: joinerId.bundle, role: 'member' });
+const add = await nextEntry(group.state, holderId, 'add', { member: await singleDeviceChain(joinerId), role: 'member' });
 const holderState: GroupState = await extendLog(group.state, [add]);
 const joinerState: GroupState = await replayLog([...group.entries, add]);
 if (!holderState.members.has(joinerId.fingerprint) || joinerState.seq !== holderState.seq) throw new Error('the joiner is not in the group');

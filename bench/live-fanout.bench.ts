@@ -45,8 +45,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { signIn, type ApiClient } from '@conclave/shared/client';
-import { createGroup, entryHash, generateIdentity, newNoteId, nextEntry, type DeviceIdentity, type GroupState } from '@conclave/shared/crypto';
-import type { GroupId, LogEntry, PublicBundle } from '@conclave/shared/protocol';
+import { createGroup, entryHash, generateIdentity, newNoteId, nextEntry, singleDeviceChain, type DeviceIdentity, type GroupState } from '@conclave/shared/crypto';
+import type { DeviceEntry, GroupId, LogEntry } from '@conclave/shared/protocol';
 import { withDefaultUser } from '../storage-api/src/store/postgres.ts';
 import { fmt, header, median, printTable } from './support/harness.ts';
 import { startLiveApi, type HeapReading, type LiveApi } from './support/live-api.ts';
@@ -100,8 +100,8 @@ const writer = await startWriter();
 const admin = await generateIdentity();
 const devices: DeviceIdentity[] = await inBatches(SUBSCRIPTIONS, 64, () => generateIdentity());
 
-/** A group made by `admin` with `members` added by it, as entries to send in calls of 500. */
-async function buildGroup(members: PublicBundle[]): Promise<BuiltGroup> {
+/** A group made by `admin` with `members` (people: device chains) added by it, as entries to send in calls of 500. */
+async function buildGroup(members: DeviceEntry[][]): Promise<BuiltGroup> {
   const group = await createGroup(admin);
   const cursor: GroupState = { ...group.state };
   const entries: LogEntry[] = [...group.entries];
@@ -117,11 +117,13 @@ async function buildGroup(members: PublicBundle[]): Promise<BuiltGroup> {
   return { groupId: group.state.groupId, create: { entries: chunks[0]!, boxes: group.boxes }, more: chunks.slice(1), seed: group.seed };
 }
 // Group A: the first GROUP_SIZE devices and the writer; every other device in a group of SMALL_GROUP.
-const groupA = await buildGroup([...devices.slice(0, GROUP_SIZE).map((d) => d.bundle), writer.bundle]);
+// Each device is a person of one device (its chain is one `found` entry).
+const people: DeviceEntry[][] = await inBatches(devices.length, 64, (i) => singleDeviceChain(devices[i]!));
+const groupA = await buildGroup([...people.slice(0, GROUP_SIZE), writer.chain]);
 const small: BuiltGroup[] = [];
-for (let i = GROUP_SIZE; i < devices.length; i += SMALL_GROUP) small.push(await buildGroup(devices.slice(i, i + SMALL_GROUP).map((d) => d.bundle)));
+for (let i = GROUP_SIZE; i < people.length; i += SMALL_GROUP) small.push(await buildGroup(people.slice(i, i + SMALL_GROUP)));
 // Group F: the writer alone with the admin (the baseline put: nobody to tell).
-const lonely = await buildGroup([writer.bundle]);
+const lonely = await buildGroup([writer.chain]);
 console.log(
   `${SUBSCRIPTIONS.toLocaleString('en-US')} identities; group A of ${GROUP_SIZE.toLocaleString('en-US')} members + the writer, ${small.length} groups of ${SMALL_GROUP} for the others, group F (admin + writer): made in ${fmt((performance.now() - t) / 1000)} s`,
 );

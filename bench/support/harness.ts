@@ -5,6 +5,7 @@
  *
  * Lives in bench/support/ so `scripts/bench-all.sh` (which runs bench/*.ts) skips it.
  */
+import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 export interface Subject {
@@ -100,7 +101,9 @@ export function printTable(headers: string[], rows: string[][]): void {
 export function header(title: string, question: string): void {
   console.log(`\n=== ${title} ===`);
   console.log(question);
-  console.log(`node ${process.version}, ${process.platform}/${process.arch}; figures are medians of alternating rounds, ratios are medians of per-round ratios (min–max in brackets)\n`);
+  // The machine is shared: its load at the start says how far absolute figures can be trusted (ratios hold better).
+  const load = loadavg().map((l) => l.toFixed(1)).join(' / ');
+  console.log(`node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} cores, load average ${load} (1 / 5 / 15 min) at start; figures are medians of alternating rounds, ratios are medians of per-round ratios (min–max in brackets)\n`);
 }
 
 /** Tiny deterministic PRNG (mulberry32) so generated workloads are the same each run. */

@@ -3,8 +3,8 @@
  * must not wait behind the thousands of events the bench's own process is receiving, and
  * its sealing must not delay their receipt.
  *
- * `startWriter()` forks it; it makes an identity (its `bundle` is reported, for the bench
- * to add it to groups) and, per API address, signs in (`signIn(url)`). `put(url, groupId,
+ * `startWriter()` forks it; it makes an identity (its single-device chain is reported, for
+ * the bench to add it to groups as a person) and, per API address, signs in (`signIn(url)`). `put(url, groupId,
  * seed, noteId)` seals version 1 of the note with generation 0's key (untimed), then
  * sends `notes.put` and answers the epoch milliseconds (`performance.timeOrigin +
  * performance.now()`, comparable across processes) at which the call was sent and
@@ -14,8 +14,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { signIn, type ApiSession } from '@conclave/shared/client';
-import { generateIdentity, generationKeys, importAeadKey, sealNote } from '@conclave/shared/crypto';
-import { fromBase64url, toBase64url, type GroupId, type NoteId, type PublicBundle } from '@conclave/shared/protocol';
+import { generateIdentity, generationKeys, importAeadKey, sealNote, singleDeviceChain } from '@conclave/shared/crypto';
+import { fromBase64url, toBase64url, type DeviceEntry, type GroupId, type NoteId } from '@conclave/shared/protocol';
 
 export interface PutTimes {
   /** Epoch ms: sent, and answered. */
@@ -24,7 +24,8 @@ export interface PutTimes {
 }
 
 export interface Writer {
-  bundle: PublicBundle;
+  /** The writer's person: a chain of its one device (what an `add` entry carries). */
+  chain: DeviceEntry[];
   signIn(url: string): Promise<void>;
   put(url: string, groupId: GroupId, seed: Uint8Array, noteId: NoteId): Promise<PutTimes>;
   close(): Promise<void>;
@@ -32,7 +33,7 @@ export interface Writer {
 
 type Request = { id: number; op: 'signIn'; url: string } | { id: number; op: 'put'; url: string; groupId: GroupId; seed: string; noteId: NoteId };
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
-type FromChild = { bundle: PublicBundle } | { id: number; result?: unknown; error?: string };
+type FromChild = { chain: DeviceEntry[] } | { id: number; result?: unknown; error?: string };
 
 export function startWriter(): Promise<Writer> {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -52,9 +53,9 @@ export function startWriter(): Promise<Writer> {
       for (const w of waiting.values()) w.reject(error);
     });
     child.on('message', (message: FromChild) => {
-      if ('bundle' in message) {
+      if ('chain' in message) {
         resolve({
-          bundle: message.bundle,
+          chain: message.chain,
           signIn: (url) => call({ op: 'signIn', url }),
           put: (url, groupId, seed, noteId) => call<PutTimes>({ op: 'put', url, groupId, seed: toBase64url(seed), noteId }),
           async close() {
@@ -100,7 +101,7 @@ async function child(): Promise<void> {
     );
   });
   process.on('disconnect', () => process.exit(0));
-  send({ bundle: identity.bundle });
+  send({ chain: await singleDeviceChain(identity) });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.send) {

@@ -26,6 +26,7 @@ import { toBase64url } from '@conclave/shared/protocol';
 import type { Fingerprint, GroupId, InviteId, Role } from '@conclave/shared/protocol';
 import type { LogEntry } from '@conclave/shared/protocol';
 import { prng } from './harness.ts';
+import { chainSignatureCount } from './people.ts';
 
 /** Values made ahead of time in parallel batches, refilled in the background. */
 class Pool<T> {
@@ -121,7 +122,7 @@ export async function buildLog(count: number, options: { seed?: number; maxMembe
       const role: Role = random() < 0.15 ? 'admin' : 'member';
       const author = anAdmin();
       const entry = await nextEntry(cursor, author, 'invite', { invite: keys.inviteId, expiresAt, role }, at);
-      cursor.invites.set(keys.inviteId, { id: keys.inviteId, seq: entry.seq, author: author.fingerprint, expiresAt, role });
+      cursor.invites.set(keys.inviteId, { id: keys.inviteId, seq: entry.seq, author: author.fingerprint, person: author.fingerprint, expiresAt, role });
       openInvites.push({ keys, author: author.fingerprint });
       append(entry);
     } else if (op === 'accept') {
@@ -161,13 +162,18 @@ export async function buildLog(count: number, options: { seed?: number; maxMembe
   return { entries, mix };
 }
 
-/** How many signatures `replayLog` checks for these entries (entries, bundles, acceptances). */
+/**
+ * How many signatures `replayLog` checks for these entries: every entry, the device
+ * chains `create` and `add` carry, the recovery bundle, invite acceptances.
+ */
 export function signatureCount(entries: readonly LogEntry[]): number {
   let n = 0;
   for (const e of entries) {
     n += 1;
-    if (e.op === 'create' || e.op === 'recovery') n += 1;
-    if (e.op === 'add') n += e.body.acceptance ? 2 : 1;
+    if (e.op === 'create') n += chainSignatureCount(e.body.creator);
+    if (e.op === 'recovery') n += 1;
+    if (e.op === 'add') n += chainSignatureCount(e.body.member) + (e.body.acceptance ? 1 : 0);
+    if (e.op === 'devices') n += chainSignatureCount(e.body.entries);
   }
   return n;
 }
