@@ -6,10 +6,10 @@
  * Browser-safe: WebCrypto and fetch only.
  */
 import { checkSeed, reachableSeeds, repairLinks, seedChain, type GenerationFault } from '../crypto/generations.ts';
-import { currentGeneration, isAdmin, logHead, nextEntry, type GroupState } from '../crypto/group-log.ts';
+import { currentGeneration, isAdmin, logHead, memberOfDevice, nextEntry, type GroupState } from '../crypto/group-log.ts';
 import { createGroup, leaveGroup, removeMember, replaceRecovery, rotateKey, type Rotated } from '../crypto/group-lifecycle.ts';
 import type { TrustState } from '../crypto/handshake.ts';
-import { fingerprintOf, parseBundle, type DeviceIdentity } from '../crypto/identity.ts';
+import type { DeviceIdentity } from '../crypto/identity.ts';
 import { createInvite, inviteKeysFromCode } from '../crypto/invite.ts';
 import { sealKeyBox } from '../crypto/key-box.ts';
 import { extendLog } from '../crypto/log-replay.ts';
@@ -32,6 +32,11 @@ import { META_TITLE, metaBody, metaIndex, type MetaSlot } from '../crypto/meta-n
 import { admitPeerHead, assertNotStale, checkWitnessed, dismissEvidenceFrom, PeerEvidenceError, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
 import type { HeadEvidence } from '../crypto/head-evidence.ts';
 import { openLiveStream, type LiveOptions, type LiveStream } from './live.ts';
+import { PersonKeeper, type OwnDevice, type PersonView } from './person.ts';
+import type { PersonStore, Profile } from './person-store.ts';
+import { devicesUpdate, missingEntries } from './devices-update.ts';
+import { unlinkEntry } from '../crypto/device-chain.ts';
+import { lookUpPerson, withoutDevices } from './people-lookup.ts';
 
 export type { HandoverResult } from './handover.ts';
 
@@ -44,12 +49,17 @@ export interface GroupClientOptions {
    * and `restore` sign in as the recovery key. Without it, `restore` is unavailable.
    */
   baseUrl?: string;
-  /** Trust this device has in each member (verified by QR or safety number): decides mailbox handovers. */
-  trustOf?: (groupId: GroupId, fingerprint: Fingerprint) => TrustState;
+  /** Trust this device has in each member, by person id (verified by QR or safety number): decides mailbox handovers. */
+  trustOf?: (groupId: GroupId, person: Fingerprint) => TrustState;
   /** This device's clock (tests move it). */
   now?: () => number;
   /** What this device has seen of each group's notes (DESIGN §5); in memory by default. */
   notes?: NoteStore;
+  /**
+   * This device's person and the device chains it pinned (DESIGN §3). Without it the
+   * device is a person of its own for this run (its single-device chain), unpublished.
+   */
+  people?: PersonStore;
 }
 
 export interface InviteOptions {
@@ -63,6 +73,18 @@ export interface JoinResult {
   groupId: GroupId;
   /** True when the invite was pre-keyed and its key opened; otherwise a key request waits in the mailbox. */
   hasKey: boolean;
+}
+
+/** What a change to this person's devices did in each group (unlink, link). */
+export interface DevicesReport {
+  groups: Array<{ groupId: GroupId; ok: true; generation: number } | { groupId: GroupId; ok: false; reason: string; message: string }>;
+}
+
+/** A short name for why a group could not be updated (an error's reason or code). */
+function failureName(error: unknown): string {
+  if (error instanceof GroupClientError) return error.reason;
+  const code = (error as { code?: unknown; reason?: unknown }).reason ?? (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : 'failed';
 }
 
 /** How often a meta note is written again after losing to a concurrent write. */
@@ -138,6 +160,9 @@ export class GroupClient {
   private readonly noteKeys = new NoteKeys();
   private readonly notes: NoteStore;
   private readonly queue = new KeyedQueue<GroupId>();
+  /** This device's person and the chains of others it pinned (person.ts). */
+  readonly people: PersonKeeper;
+  private readonly publishes: boolean;
 
   constructor(options: GroupClientOptions) {
     this.identity = options.identity;
@@ -147,6 +172,8 @@ export class GroupClient {
     this.now = options.now ?? Date.now;
     this.notes = options.notes ?? new MemoryNoteStore();
     this.session = new SessionKeeper(options.session, options.identity, options.baseUrl, this.now);
+    this.people = new PersonKeeper(options.identity, options.people, () => this.session.api, this.now);
+    this.publishes = options.people !== undefined;
   }
 
   /**
@@ -191,7 +218,7 @@ export class GroupClient {
   }
 
   private async createGroupInternal(options: { policy?: HandoverPolicy }): Promise<{ groupId: GroupId; recoveryCode: string }> {
-    const group = await createGroup(this.identity, { ...(options.policy ? { policy: options.policy } : {}), at: this.now() });
+    const group = await createGroup(this.identity, { ...(options.policy ? { policy: options.policy } : {}), at: this.now(), chain: await this.ownChain() });
     await call('creating the group', () => this.api.groups.create.mutate({ entries: group.entries, boxes: group.boxes }));
     const groupId = group.state.groupId;
     await this.store.save({ groupId, state: group.state, pinned: logHead(group.state), seeds: await seedChain(group.state, 0, group.seed) });
@@ -259,28 +286,32 @@ export class GroupClient {
     const keys = await inviteKeysFromCode(code);
     return this.locked(keys.groupId, async () => {
       const known = await this.store.load(keys.groupId);
-      if (known?.state.members.has(this.fingerprint)) return this.afterJoining(known);
-      const record = await joinWithInvite(this.api, this.identity, keys, this.now);
+      if (known && memberOfDevice(known.state, this.fingerprint)) return this.afterJoining(known);
+      const record = await joinWithInvite(this.api, this.identity, keys, this.now, await this.ownChain());
+      await this.people.observeGroup(record.state);
       await this.store.save(record);
       return this.afterJoining(record);
     });
   }
 
   /**
-   * An admin adds a device directly, by the fingerprint it read from that device (QR
-   * or safety number), and seals it the current key in the same append. The device
-   * then calls `openGroup`.
+   * An admin adds a person directly, by the person id (fingerprint) read from one of
+   * their devices (QR or safety number): their device chain is looked up and must name
+   * exactly that person, extend any chain of theirs this device pinned, and is pinned in
+   * turn. The current key is sealed to each of their devices in the same append; they
+   * then call `openGroup`.
+   * @throws {DeviceChainError} `wrong-person` when the server answers with another
+   *   identity, `rollback`/`fork` against the pinned chain.
    */
-  addMember(groupId: GroupId, fingerprint: Fingerprint, role: Role): Promise<void> {
+  addMember(groupId: GroupId, person: Fingerprint, role: Role): Promise<void> {
     return this.locked(groupId, async () => {
-      const { bundle } = await parseBundle(await call('looking up the device', () => this.api.identities.get.query({ fingerprint })));
-      if (fingerprintOf(bundle) !== fingerprint) throw new GroupClientError('mismatch', 'the server answered with another device for this fingerprint');
+      const { entries, state: chain } = await lookUpPerson(this.api, this.people, person, this.now());
       await this.appendBuilt(groupId, async ({ state, seeds }) => {
-        const entry = await nextEntry(state, this.identity, 'add', { member: bundle, role }, this.now());
+        const entry = await nextEntry(state, this.identity, 'add', { member: entries, role }, this.now());
         const next = await extendLog(state, [entry], { now: this.now() });
         const generation = currentGeneration(next);
         const seed = seeds.get(generation);
-        const boxes = seed ? [await sealKeyBox(this.identity, groupId, generation, seed, { kind: 'member', id: fingerprint }, bundle.boxKey)] : [];
+        const boxes = seed ? await Promise.all([...chain.devices.values()].map((d) => sealKeyBox(this.identity, groupId, generation, seed, { kind: 'member', id: d.fingerprint }, d.bundle.boxKey))) : [];
         return { entries: [entry], boxes, state: next };
       });
     });
@@ -329,7 +360,8 @@ export class GroupClient {
       const known = await this.store.load(groupId);
       if (known) return this.afterJoining(await this.fetchKeyInternal(await this.syncInternal(known)));
       const state = await fetchAndReplay(this.api, groupId, this.now());
-      if (!state.members.has(this.fingerprint)) throw new GroupClientError('not-member', 'this device is not a member of the group');
+      if (!memberOfDevice(state, this.fingerprint)) throw new GroupClientError('not-member', 'this device is not a member of the group');
+      await this.people.observeGroup(state);
       const record: GroupRecord = { groupId, state, pinned: logHead(state), seeds: new Map() };
       await this.store.save(record);
       return this.afterJoining(await this.fetchKeyInternal(record));
@@ -355,7 +387,8 @@ export class GroupClient {
     if (!seed) throw new GroupClientError('no-key', 'this device does not hold the current group key, so it cannot hand it over');
     const pending = await call('reading key requests', () => this.api.mailbox.pending.query({ groupId }));
     const requesters = pending.map((p) => p.fingerprint);
-    const { result, boxes } = await sealForRequests(record.state, this.identity, generation, seed, requesters, (fp) => this.trustOf(groupId, fp));
+    const unlinked = await this.people.unlinkedInPinned(record.state);
+    const { result, boxes } = await sealForRequests(record.state, this.identity, generation, seed, requesters, (person) => this.trustOf(groupId, person), unlinked);
     if (boxes.length > 0) await call('posting key boxes', () => this.api.boxes.post.mutate({ groupId, boxes }));
     return result;
   }
@@ -416,13 +449,15 @@ export class GroupClient {
    * when it knows no such group or holds no key for it. Synced first, so a joiner who
    * just appended its own entry is found.
    */
-  heldGroup(groupId: GroupId): Promise<{ state: GroupState; seedFor: (generation: number) => Uint8Array | undefined; trustOf: (fingerprint: Fingerprint) => TrustState } | null> {
+  heldGroup(groupId: GroupId): Promise<{ state: GroupState; seedFor: (generation: number) => Uint8Array | undefined; trustOf: (person: Fingerprint) => TrustState } | null> {
     return this.locked(groupId, async () => {
       const known = await this.store.load(groupId);
       if (!known) return null;
       const record = await this.syncInternal(known);
-      if (!record.state.members.has(this.fingerprint) || !record.seeds.has(currentGeneration(record.state))) return null;
-      return { state: record.state, seedFor: (generation) => record.seeds.get(generation), trustOf: (fingerprint) => this.trustOf(groupId, fingerprint) };
+      if (!memberOfDevice(record.state, this.fingerprint) || !record.seeds.has(currentGeneration(record.state))) return null;
+      // A device unlinked in a chain this device pinned gets nothing, whatever the log still lists.
+      const state = withoutDevices(record.state, await this.people.unlinkedInPinned(record.state));
+      return { state, seedFor: (generation) => record.seeds.get(generation), trustOf: (person) => this.trustOf(groupId, person) };
     });
   }
 
@@ -474,7 +509,7 @@ export class GroupClient {
   writeNote(groupId: GroupId, content: NotePlaintext, options: { noteId?: NoteId; version?: number; deleted?: boolean } = {}): Promise<{ noteId: NoteId; version: number }> {
     return this.locked(groupId, async () => {
       let record = await this.syncInternal(await this.record(groupId));
-      if (!record.state.members.has(this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
+      if (!memberOfDevice(record.state, this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
       // Never seal to a generation a member's signed head shows is stale (or forked).
       assertNotStale(record);
       const generation = currentGeneration(record.state);
@@ -542,7 +577,7 @@ export class GroupClient {
       // Read below, after the sync; a failed sync must not leave it unhandled.
       fetched.catch(() => undefined);
       let record = await this.syncInternal(known);
-      if (!record.seeds.has(currentGeneration(record.state)) && record.state.members.has(this.fingerprint)) record = await this.fetchKeyInternal(record);
+      if (!record.seeds.has(currentGeneration(record.state)) && memberOfDevice(record.state, this.fingerprint)) record = await this.fetchKeyInternal(record);
       try {
         return await (await this.noteGuard(record)).read(noteId, version, { fetched });
       } catch (error) {
@@ -611,7 +646,7 @@ export class GroupClient {
   }
 
   private async changesOn(record: GroupRecord, since: number, options: ChangedNotesOptions): Promise<ChangedNotes> {
-    if (!record.state.members.has(this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
+    if (!memberOfDevice(record.state, this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
     if (!record.seeds.has(currentGeneration(record.state))) throw new GroupClientError('no-key', 'the current group key has not reached this device yet');
     const meta = await this.metaOf(record);
     return openChanges(this.api, await this.noteGuard(record), { state: record.state, meta, me: this.fingerprint }, since, options);
@@ -625,7 +660,7 @@ export class GroupClient {
   unreadCount(groupId: GroupId, since: number): Promise<{ unread: number; cursor: number }> {
     return this.locked(groupId, async () => {
       const record = await this.record(groupId);
-      if (!record.state.members.has(this.fingerprint) || !record.seeds.has(currentGeneration(record.state))) return { unread: 0, cursor: since };
+      if (!memberOfDevice(record.state, this.fingerprint) || !record.seeds.has(currentGeneration(record.state))) return { unread: 0, cursor: since };
       const { items, cursor } = await listHeaders(this.api, groupId, since);
       return { unread: unreadAmong(items, await this.metaOf(record), this.fingerprint), cursor };
     });
@@ -729,7 +764,7 @@ export class GroupClient {
   leave(groupId: GroupId): Promise<void> {
     return this.locked(groupId, async () => {
       await this.appendBuilt(groupId, async (record) => {
-        if (!record.state.members.has(this.fingerprint)) return { entries: [], boxes: [], state: record.state };
+        if (!memberOfDevice(record.state, this.fingerprint)) return { entries: [], boxes: [], state: record.state };
         const left = await leaveGroup(record.state, this.identity, this.now());
         return { entries: [left.entry], boxes: [], state: left.state };
       }, { evenIfStale: true });
@@ -746,12 +781,118 @@ export class GroupClient {
    */
   async restore(recoveryCode: string): Promise<{ groupId: GroupId }> {
     if (!this.baseUrl) throw new Error('restore needs the storage API address (baseUrl)');
-    const record = await restoreFromCode(this.baseUrl, recoveryCode, this.identity, this.now);
+    const record = await restoreFromCode(this.baseUrl, recoveryCode, this.identity, this.now, await this.ownChain());
     await this.queue.run(record.groupId, () => this.store.save(record));
     return { groupId: record.groupId };
   }
 
+  // --- this device's person (DESIGN §3; person.ts, devices-update.ts) ------------------
+
+  /** This device's person: its id, its devices from the pinned chain (no network), its profile. */
+  person(): Promise<PersonView> {
+    return this.people.view();
+  }
+
+  /** Publishes this device's person when the server holds no chain for it (idempotent). */
+  publishPerson(): Promise<void> {
+    return this.session.run(() => this.people.publish());
+  }
+
+  /**
+   * The devices of this device's person, refreshed from the server and pinned.
+   * @throws {DeviceChainError} `rollback` / `fork` when the server's chain does not extend the pinned one.
+   */
+  devices(): Promise<OwnDevice[]> {
+    return this.session.run(async () => {
+      await this.people.publish();
+      await this.people.refresh();
+      return (await this.people.view()).devices;
+    });
+  }
+
+  /** Keeps the person's profile (name, settings) on this device; it is handed to devices this one links. */
+  setProfile(profile: Profile): Promise<void> {
+    return this.people.setProfile(profile);
+  }
+
+  /**
+   * Unlinks another device of this person (lost or sold): `unlink` on the chain, then in
+   * every group a `devices` entry with a new key sealed to every remaining device. A
+   * group that fails here is caught up at its next sync.
+   * @throws {DeviceChainError} `self-unlink`, `not-a-device`, `last-device` (nothing changed).
+   */
+  unlinkDevice(device: Fingerprint): Promise<DevicesReport> {
+    return this.session.run(async () => {
+      await this.people.publish();
+      for (let attempt = 0; ; attempt++) {
+        const current = await this.people.refresh();
+        try {
+          await this.people.append([await unlinkEntry(current, this.identity, device, this.now())]);
+          break;
+        } catch (error) {
+          if (!(error instanceof ApiCallError && error.is('CONFLICT')) || attempt + 1 >= APPEND_ATTEMPTS) throw error;
+        }
+      }
+      return this.catchUpEverywhere();
+    });
+  }
+
+  /** Brings every group's copy of this person's chain up to the pinned one; a report per group. */
+  async catchUpEverywhere(): Promise<DevicesReport> {
+    const groups: DevicesReport['groups'] = [];
+    for (const groupId of await this.store.groups()) {
+      try {
+        const record = await this.locked(groupId, async () => this.catchUpDevices(await this.syncInternal(await this.record(groupId))));
+        groups.push({ groupId, ok: true, generation: currentGeneration(record.state) });
+      } catch (error) {
+        groups.push({ groupId, ok: false, reason: failureName(error), message: (error as Error).message });
+      }
+    }
+    return { groups };
+  }
+
+  /**
+   * When the group log holds an older chain of this device's person than the pinned one,
+   * appends the `devices` entry that catches it up (with a rotation when it unlinks a
+   * device the log had). A log ahead of the pin makes this device refresh its pin.
+   */
+  private async catchUpDevices(record: GroupRecord): Promise<GroupRecord> {
+    const member = memberOfDevice(record.state, this.fingerprint);
+    const own = await this.people.own();
+    if (!member?.chain || member.fingerprint !== own.person) return record;
+    if (member.chain.seq > own.seq) {
+      await this.people.refresh();
+      return record;
+    }
+    if (member.chain.seq === own.seq) return record;
+    const chain = await this.people.chain();
+    return this.appendBuilt(record.groupId, async (latest) => {
+      const entries = missingEntries(latest.state, own.person, chain);
+      if (entries.length === 0) return { entries: [], boxes: [], state: latest.state };
+      const ready = latest.seeds.has(currentGeneration(latest.state)) ? latest : await this.fetchKeyInternal(latest);
+      const update = await devicesUpdate(ready.state, this.identity, own.person, entries, ready.seeds, ready.faults ?? [], this.now());
+      if (update.kind === 'rotated') return this.rotationBuilt(ready, update.rotated);
+      return { entries: [update.entry], boxes: [], state: update.state };
+    });
+  }
+
+  /** `catchUpDevices` during upkeep: a failure waits for the next sync. */
+  private async catchUpQuietly(record: GroupRecord): Promise<GroupRecord> {
+    try {
+      return await this.catchUpDevices(record);
+    } catch (error) {
+      if (error instanceof ApiCallError || error instanceof GroupClientError || error instanceof PeerEvidenceError) return record;
+      throw error;
+    }
+  }
+
   // --- internals ----------------------------------------------------------------------
+
+  /** The device chain this device's `create`/`add` entries carry: its person's, published first when kept. */
+  private async ownChain() {
+    if (this.publishes) await this.people.publish();
+    return this.people.chain();
+  }
 
   /** Runs `run` after every earlier operation on the same group, with a live session. */
   private locked<T>(groupId: GroupId, run: () => Promise<T>): Promise<T> {
@@ -767,6 +908,8 @@ export class GroupClient {
   private async syncInternal(record: GroupRecord): Promise<GroupRecord> {
     // Witnessed heads (peer-evidence.ts) are checked against every sync.
     const next = checkWitnessed(await syncRecord(this.api, record, this.now()), this.now());
+    // Every member's chain the log moved to is pinned; one that forks a pinned chain is refused.
+    if (next.state !== record.state) await this.people.observeGroup(next.state, record.state);
     if (next !== record) await this.store.save(next);
     return next;
   }
@@ -774,7 +917,7 @@ export class GroupClient {
   /** Synced, and holding the current key if any box for it is waiting. */
   private async readyToRead(groupId: GroupId): Promise<GroupRecord> {
     const record = await this.syncInternal(await this.record(groupId));
-    if (record.seeds.has(currentGeneration(record.state)) || !record.state.members.has(this.fingerprint)) return record;
+    if (record.seeds.has(currentGeneration(record.state)) || !memberOfDevice(record.state, this.fingerprint)) return record;
     return this.fetchKeyInternal(record);
   }
 
@@ -809,8 +952,10 @@ export class GroupClient {
 
   /** What `appendBuilt` appends for a rotation: its entry and boxes, plus a box to this device when it stays (a lost answer to the append must not lose the new key). */
   private async rotationBuilt(ready: GroupRecord, rotated: Rotated): Promise<Built> {
-    const boxes = [...rotated.boxes];
-    if (rotated.state.members.has(this.fingerprint)) boxes.push(await this.selfBox(ready.groupId, rotated.generation, rotated.seed));
+    // Never sealed to a device unlinked in a chain this device pinned, even before the log says so.
+    const unlinked = await this.people.unlinkedInPinned(rotated.state);
+    const boxes = rotated.boxes.filter((b) => !(b.recipient.kind === 'member' && unlinked.has(b.recipient.id as Fingerprint)));
+    if (memberOfDevice(rotated.state, this.fingerprint)) boxes.push(await this.selfBox(ready.groupId, rotated.generation, rotated.seed));
     return { entries: [rotated.entry], boxes, state: rotated.state, seeds: new Map([...ready.seeds, [rotated.generation, rotated.seed]]), faults: ready.faults };
   }
 
@@ -825,7 +970,8 @@ export class GroupClient {
    * bridged yet. Only signed evidence triggers a repair (a bad link in the signed log, a
    * bad box its sender signed), so a server cannot make admins rotate at will.
    */
-  private async maintainKeys(record: GroupRecord): Promise<GroupRecord> {
+  private async maintainKeys(synced: GroupRecord): Promise<GroupRecord> {
+    const record = await this.catchUpQuietly(synced);
     if (!isAdmin(record.state, this.fingerprint) || this.fingerprint === record.state.recovery) return record;
     if (record.state.owedRotation === null && !needsRepair(record)) return record;
     try {

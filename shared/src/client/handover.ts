@@ -13,7 +13,8 @@ import { sealKeyBox } from '../crypto/key-box.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
 import type { KeyBox } from '../protocol/schemas.ts';
 
-export type HandoverSkip = 'not-a-member' | 'not-verified' | 'key-changed' | 'removed' | 'unreachable';
+/** `unlinked`: the log still lists the device, but a device chain this device pinned has unlinked it. */
+export type HandoverSkip = 'not-a-member' | 'not-verified' | 'key-changed' | 'removed' | 'unreachable' | 'unlinked';
 
 export interface HandoverResult {
   sent: Fingerprint[];
@@ -25,6 +26,7 @@ export interface HandoverResult {
  * Seals `seed` (generation `generation`) to each requester the rules allow.
  * @param requesters fingerprints the server says are waiting (untrusted input).
  * @param trustOf this device's trust in each member (by person id).
+ * @param unlinked devices unlinked in a chain this device pinned, which the log may still list.
  */
 export async function sealForRequests(
   state: GroupState,
@@ -33,6 +35,7 @@ export async function sealForRequests(
   seed: Uint8Array,
   requesters: readonly string[],
   trustOf: (fingerprint: Fingerprint) => TrustState,
+  unlinked: ReadonlySet<Fingerprint> = new Set(),
 ): Promise<{ result: HandoverResult; boxes: KeyBox[] }> {
   const result: HandoverResult = { sent: [], skipped: [] };
   const boxes: KeyBox[] = [];
@@ -43,7 +46,7 @@ export async function sealForRequests(
     // Requesters are devices; trust is in the person each speaks for.
     const fingerprint = requester as Fingerprint;
     const member = memberOfDevice(state, fingerprint);
-    const reason = member && member.fingerprint !== state.recovery ? refusal(state, trustOf(member.fingerprint), member.joinedSeq < (state.generations[generation]?.seq ?? 0)) : 'not-a-member';
+    const reason = !member || member.fingerprint === state.recovery ? 'not-a-member' : unlinked.has(fingerprint) ? 'unlinked' : refusal(state, trustOf(member.fingerprint), member.joinedSeq < (state.generations[generation]?.seq ?? 0));
     if (reason) {
       result.skipped.push({ fingerprint, reason });
       continue;

@@ -5,10 +5,11 @@
  * the code or its secret.
  */
 import type { GenerationFault } from '../crypto/generations.ts';
-import { currentGeneration, logHead, type GroupState } from '../crypto/group-log.ts';
+import { currentGeneration, logHead, memberOfDevice, type GroupState } from '../crypto/group-log.ts';
 import { signLabelled, type DeviceIdentity } from '../crypto/identity.ts';
 import { LABELS } from '../crypto/labels.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
+import type { DeviceEntry } from '../protocol/schemas.ts';
 import { toBase64url } from '../protocol/encoding.ts';
 import { acceptInvite, inviteOpener, type InviteKeys } from '../crypto/invite.ts';
 import { openSeedBoxes } from '../crypto/key-box.ts';
@@ -32,11 +33,12 @@ export function inviteLookupProof(keys: InviteKeys, device: Fingerprint): Promis
 }
 
 /**
+ * @param chain the device chain of this device's person: the person joins, with every device of theirs.
  * @returns this device's new record of the group (with seeds when the invite was pre-keyed).
  * @throws {InviteError} used, expired or unknown by the validated log; {ApiCallError}
  *   INVITE_CLOSED / NOT_FOUND from the server.
  */
-export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, keys: InviteKeys, now: () => number): Promise<GroupRecord> {
+export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, keys: InviteKeys, now: () => number, chain?: DeviceEntry[]): Promise<GroupRecord> {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     let found;
     try {
@@ -45,7 +47,7 @@ export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, k
     } catch (error) {
       // Used: perhaps by this very device, whose join was stored but whose answer was lost.
       if (error instanceof ApiCallError && error.is('INVITE_CLOSED')) {
-        const mine = await recordIfAcceptedBy(api, identity, keys, now);
+        const mine = await recordIfAcceptedBy(api, identity, keys, now, chain?.[0]?.person ?? identity.fingerprint);
         if (mine) return mine;
       }
       throw error;
@@ -53,7 +55,7 @@ export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, k
     if (found.groupId !== keys.groupId) throw new GroupClientError('mismatch', 'the server answered with another group for this invite');
     const state = await replayLog(found.entries, { now: now() });
     if (state.groupId !== keys.groupId) throw new GroupClientError('mismatch', 'the server answered with the log of another group');
-    const entry = await acceptInvite(state, keys, identity, now());
+    const entry = await acceptInvite(state, keys, identity, now(), chain);
     const joined = await extendLog(state, [entry], { now: now() });
     try {
       await call('joining the group', () => api.groups.append.mutate({ groupId: keys.groupId, entries: [entry], boxes: [] }));
@@ -86,8 +88,8 @@ export async function joinWithInvite(api: ApiClient, identity: DeviceIdentity, k
   throw new GroupClientError('busy', 'the group log kept changing while joining: try again');
 }
 
-/** The group's record, if its validated log shows the invite used by this device. */
-async function recordIfAcceptedBy(api: ApiClient, identity: DeviceIdentity, keys: InviteKeys, now: () => number): Promise<GroupRecord | null> {
+/** The group's record, if its validated log shows the invite used by this device's person (and this device a current one of theirs). */
+async function recordIfAcceptedBy(api: ApiClient, identity: DeviceIdentity, keys: InviteKeys, now: () => number, person: Fingerprint): Promise<GroupRecord | null> {
   let state: GroupState;
   try {
     state = await fetchAndReplay(api, keys.groupId, now());
@@ -95,6 +97,6 @@ async function recordIfAcceptedBy(api: ApiClient, identity: DeviceIdentity, keys
     if (error instanceof ApiCallError) return null;
     throw error;
   }
-  if (state.invites.get(keys.inviteId)?.usedBy !== identity.fingerprint || !state.members.has(identity.fingerprint)) return null;
+  if (state.invites.get(keys.inviteId)?.usedBy !== person || memberOfDevice(state, identity.fingerprint)?.fingerprint !== person) return null;
   return withNewestKey(api, identity, { groupId: keys.groupId, state, pinned: logHead(state), seeds: new Map() });
 }

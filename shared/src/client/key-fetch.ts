@@ -39,7 +39,7 @@ function faultKey(fault: GenerationFault): string {
  */
 export async function withNewestKey(api: ApiClient, identity: DeviceIdentity, record: GroupRecord): Promise<GroupRecord> {
   const { state, groupId } = record;
-  if (!state.members.has(identity.fingerprint)) return record;
+  if (!state.devices.has(identity.fingerprint)) return record;
   const boxes = await call('fetching key boxes', () => api.boxes.mine.query({ groupId }));
   const opened = await openBoxes(identity, record, boxes);
   if (opened === record) return record;

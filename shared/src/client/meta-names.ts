@@ -5,7 +5,7 @@
  * version understands. Each client keeps the names where it keeps names; this module
  * only says which names the notes carry.
  */
-import type { GroupState } from '../crypto/group-log.ts';
+import { personOfDevice, type GroupState } from '../crypto/group-log.ts';
 import { META_TITLE, metaAuthorAllowed, parseMetaBody, type MetaSlot } from '../crypto/meta-notes.ts';
 import type { Fingerprint, NoteId } from '../protocol/ids.ts';
 import type { OpenedNote } from './opened-note.ts';
@@ -27,7 +27,9 @@ export function namesFromMeta(state: GroupState, meta: ReadonlyMap<NoteId, MetaS
   const names: MetaNames = { groupName: null, profiles: new Map() };
   for (const note of opened) {
     const slot = meta.get(note.noteId);
-    if (!slot || note.deleted || note.title !== META_TITLE || !metaAuthorAllowed(state, slot, note.author)) continue;
+    // Names belong to people: a note by any device of the person counts as theirs.
+    const author = personOfDevice(state, note.author) ?? note.author;
+    if (!slot || note.deleted || note.title !== META_TITLE || !metaAuthorAllowed(state, slot, author)) continue;
     const body = parseMetaBody(note.body);
     if (!body || body.kind !== slot.kind) continue;
     const found = { name: body.name, version: note.version };

@@ -254,20 +254,20 @@ export class NoteGuard {
     } else if (seen) {
       // Newer than what this device saw: it must chain back to exactly that version.
       await this.chainBack(envelope, seen, FORKED);
-    } else if (envelope.version > 1 && this.state.departed.has(envelope.author)) {
+    } else if (envelope.version > 1 && this.state.departedDevices.has(envelope.author)) {
       // A departed member's version this device never saw: check it continues the version
       // before it (a newer generation there means it was written with an old key afterwards).
       const [older] = await this.fetchVerified(envelope.noteId, [envelope.version - 1]);
       linkOrThrow(envelope, older!);
     }
-    const departed = this.state.departed.get(envelope.author);
+    const departed = this.state.departedDevices.get(envelope.author);
     if (departed && this.trackedFrom < departed.seq && firstSeenAt >= departed.seq) {
       warnings.push({
         code: 'late-from-departed',
         author: envelope.author,
         departedSeq: departed.seq,
         how: departed.how,
-        message: `written by a member who has since ${departed.how === 'left' ? 'left' : 'been removed'}; this device did not see it before they ${departed.how === 'left' ? 'left' : 'were removed'}`,
+        message: departedMessage(departed.how),
       });
     }
     if (!seen || envelope.version > seen.version) await this.store.record(this.groupId, [seenOf(envelope, hash, firstSeenAt)]);
@@ -342,6 +342,13 @@ export function fetchNote(api: ApiClient, groupId: GroupId, noteId: NoteId, vers
 }
 
 const FORKED = 'the server gave a different version of this note than the one this device already saw: possibly tampered';
+/** Why a late version from a device that no longer speaks for anyone is flagged, in words. */
+function departedMessage(how: 'removed' | 'left' | 'replaced' | 'unlinked'): string {
+  if (how === 'unlinked') return 'written by a device its owner has since unlinked; this device did not see it before it was unlinked';
+  const [since, before] = how === 'left' ? ['left', 'left'] : ['been removed', 'were removed'];
+  return `written by a member who has since ${since}; this device did not see it before they ${before}`;
+}
+
 const WENT_BACK = 'this version of the note is sealed with an older group key than the version before it: possibly written with a key its author should no longer use';
 
 /** Checks that `newer` continues `older`: its `prev` names it, and its generation is not older. */

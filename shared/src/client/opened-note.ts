@@ -22,12 +22,13 @@ export interface OpenedNote extends NotePlaintext {
  * A note shown, but with something to say about it:
  * - `rolled-back`: the server served this version as the newest, but this device has
  *   already seen `seenVersion`, a newer one;
- * - `late-from-departed`: written by a member who has since left or been removed, at a
- *   generation they held, and this device — tracking the group before they departed
- *   (log entry `departedSeq`) — did not see it before they did.
+ * - `late-from-departed`: written by a device that no longer speaks for anyone here (its
+ *   member left or was removed, or its owner unlinked it: `how`), at a generation it
+ *   held, and this device — tracking the group before it departed (log entry
+ *   `departedSeq`) — did not see it before it did.
  */
 export type NoteWarning =
   | { code: 'rolled-back'; message: string; seenVersion: number }
-  | { code: 'late-from-departed'; message: string; author: Fingerprint; departedSeq: number; how: 'removed' | 'left' | 'replaced' };
+  | { code: 'late-from-departed'; message: string; author: Fingerprint; departedSeq: number; how: 'removed' | 'left' | 'replaced' | 'unlinked' };
 export type NoteWarningCode = NoteWarning['code'];
 

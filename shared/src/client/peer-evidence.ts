@@ -94,7 +94,8 @@ export async function admitPeerHead(record: GroupRecord, evidence: HeadEvidence,
   const { peer, groupId, head } = await verifyHeadEvidence(evidence);
   if (groupId !== record.groupId) throw new EncodingError('head evidence of another group');
   const { state } = record;
-  if (peer === me || !state.members.has(peer)) return { record, verdict: 'ignored', peer };
+  // Heads are signed by devices: only a current device of a member counts.
+  if (peer === me || !state.devices.has(peer)) return { record, verdict: 'ignored', peer };
   switch (compareHead(state, head)) {
     case 'fork': {
       const fork: ForkEvidence = { peer, head, ours: state.hashes[head.seq]!, how: 'handshake', foundAt: now, evidence };
@@ -146,7 +147,7 @@ export function checkWitnessed(record: GroupRecord, now: number): GroupRecord {
  * freeze others is undone by removing it (DESIGN §4: no single member can lock a group).
  */
 function dropDeparted(record: GroupRecord): GroupRecord {
-  const member = (e: { peer: Fingerprint }) => record.state.members.has(e.peer);
+  const member = (e: { peer: Fingerprint }) => record.state.devices.has(e.peer);
   const witnessed = record.witnessed?.filter(member);
   const forks = record.forkEvidence?.filter(member);
   if (witnessed?.length === record.witnessed?.length && forks?.length === record.forkEvidence?.length) return record;

@@ -7,6 +7,7 @@
  */
 import { logHead } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
+import type { DeviceEntry } from '../protocol/schemas.ts';
 import { recoveryIdentityFromCode, restoreWithRecoveryCode } from '../crypto/recovery.ts';
 import { signIn } from './api-session.ts';
 import { RecoveryError } from '../crypto/errors.ts';
@@ -17,11 +18,12 @@ import { fetchAndReplay } from './log-sync.ts';
 const ATTEMPTS = 4;
 
 /**
+ * @param chain the device chain of the new device's person (the person is added, with every device of theirs).
  * @returns the new device's record of the group: validated state and every seed.
  * @throws {RecoveryError} when the code is not the group's current recovery key or no box opens;
  *   {EncodingError} when the code is mistyped.
  */
-export async function restoreFromCode(baseUrl: string, recoveryCode: string, device: DeviceIdentity, now: () => number): Promise<GroupRecord> {
+export async function restoreFromCode(baseUrl: string, recoveryCode: string, device: DeviceIdentity, now: () => number, chain?: DeviceEntry[]): Promise<GroupRecord> {
   const { groupId, identity } = await recoveryIdentityFromCode(recoveryCode);
   const recovery = await signIn(baseUrl, identity);
   try {
@@ -32,7 +34,7 @@ export async function restoreFromCode(baseUrl: string, recoveryCode: string, dev
         throw new RecoveryError('this recovery code was replaced by a newer one: ask an admin of the group for the current recovery kit');
       }
       const boxes = await call('reading the recovery key boxes', () => recovery.api.boxes.mine.query({ groupId }));
-      const restored = await restoreWithRecoveryCode(recoveryCode, state, boxes, device);
+      const restored = await restoreWithRecoveryCode(recoveryCode, state, boxes, device, chain);
       try {
         await call('adding this device', () => recovery.api.groups.append.mutate({ groupId, entries: [restored.entry], boxes: [restored.box] }));
       } catch (error) {

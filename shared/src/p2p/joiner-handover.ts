@@ -46,12 +46,14 @@ export interface JoinerOptions {
 }
 
 /**
- * Members who could hand the key over, best first: admins (they also answer the
- * mailbox), then the others; never this device or the recovery recipient.
+ * Devices that could hand the key over (peers are dialled by device), best first: the
+ * devices of admins (they also answer the mailbox), then the others' — the person's own
+ * other devices included; never this device or the recovery recipient.
  */
 export function keyHolderCandidates(state: GroupState, me: Fingerprint): Fingerprint[] {
-  const others = [...state.members.values()].filter((m) => m.fingerprint !== me && m.fingerprint !== state.recovery);
-  return [...others.filter((m) => m.role === 'admin'), ...others.filter((m) => m.role !== 'admin')].map((m) => m.fingerprint);
+  const others = [...state.devices.values()].filter((d) => d.fingerprint !== me && d.person !== state.recovery);
+  const admin = (d: { person: Fingerprint }) => state.members.get(d.person)?.role === 'admin';
+  return [...others.filter(admin), ...others.filter((d) => !admin(d))].map((d) => d.fingerprint);
 }
 
 /** Tries the online holders in order until one hands over the key. Never throws for a peer's fault. */
