@@ -23,6 +23,7 @@ export const API_ERROR_CODES = [
   'INVITE_CLOSED',
   'BOX_REJECTED',
   'NOTE_REJECTED',
+  'CHAIN_REJECTED',
   'INTERNAL',
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
@@ -30,9 +31,9 @@ export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 /** What every API error carries in `error.data.conclave` (besides tRPC's own fields). */
 export interface ApiErrorData {
   code: ApiErrorCode;
-  /** For LOG_REJECTED: the log rule that failed (a `LogRejection`). */
+  /** For LOG_REJECTED: the log rule that failed (a `LogRejection`); for CHAIN_REJECTED: the chain rule (a `ChainRejection`, or `device-claimed`). */
   reason?: string;
-  /** For CONFLICT on a log: the current head; on a note: the current version. */
+  /** For CONFLICT on a log or a device chain: the current head; on a note: the current version. */
   head?: { seq: number; hash: string };
   currentVersion?: number;
 }
@@ -129,7 +130,8 @@ export const logAppendInput = z.strictObject({
 export const groupSummary = z.object({
   groupId: groupIdSchema,
   head: logHeadSchema,
-  status: z.enum(['member', 'removed', 'left', 'replaced']),
+  /** This device's status: `unlinked` when its person unlinked it (the group's log says so). */
+  status: z.enum(['member', 'removed', 'left', 'replaced', 'unlinked']),
 });
 
 // --- invites and the mailbox -----------------------------------------------------

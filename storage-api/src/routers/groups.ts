@@ -8,9 +8,14 @@
  * replaced) reads up to and including the entry that removed them, so its client can
  * see why it lost access, and nothing after; anyone else is refused.
  *
+ * Every check is by device: the session is a device, and it counts as a member while
+ * the log lists it as a current device of a current member (`state.devices`). A device
+ * its person unlinked reads up to the entry that unlinked it, like a removed member.
+ *
  * Who writes: every entry must be authored by the signed-in device. A device that is
- * not a current member may append only its own `add` that carries an invite
- * acceptance (joining); the log rules check the rest.
+ * not a current member's may append only its own `add` that carries an invite
+ * acceptance (joining), or a `devices` entry whose chain links it; the log rules
+ * check the rest.
  */
 import {
   currentGeneration,
@@ -19,15 +24,17 @@ import {
   logAppendInput,
   logHead,
   logReadInput,
+  type DeviceEntry,
   type Fingerprint,
   type GroupState,
   type LogEntry,
 } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
+import type { Store } from '../store/types.ts';
 import { confirmedGeneration, requireRotationBoxes, validateBoxes } from '../services/box-rules.ts';
 import { publishAppend } from '../services/event-feed.ts';
 import { checkAcceptancesOpen, checkClock, indexesFor, validateEntries } from '../services/log-writes.ts';
-import { authedProcedure, router } from '../trpc/init.ts';
+import { authedProcedure, notAMemberDevice, router } from '../trpc/init.ts';
 
 function checkAuthors(entries: readonly LogEntry[], device: Fingerprint): void {
   for (const entry of entries) {
@@ -37,12 +44,44 @@ function checkAuthors(entries: readonly LogEntry[], device: Fingerprint): void {
   }
 }
 
-/** A non-member may only join: its first entry must be its own `add` with an invite acceptance. */
+/** Whether a device chain (as sent, not yet validated) makes `device` one of its devices. */
+function chainNames(chain: readonly DeviceEntry[], device: Fingerprint): boolean {
+  return chain.some((e) => (e.op === 'found' || e.op === 'link') && fingerprintOf(e.body.device) === device);
+}
+
+/**
+ * A device that does not speak for a current member may only join (its first entry its
+ * own `add` with an invite acceptance, in a chain that names it) or bring its person's
+ * devices up to date (a `devices` entry whose chain links it: a newly linked device
+ * catching a group up). The log rules check the rest (signatures, who may sign).
+ */
 function checkJoining(state: GroupState, entries: readonly LogEntry[], device: Fingerprint): void {
-  if (state.members.has(device)) return;
+  if (state.devices.has(device)) return;
   const first = entries[0]!;
-  const joining = first.op === 'add' && first.body.acceptance !== undefined && fingerprintOf(first.body.member) === device;
-  if (!joining) throw apiError('FORBIDDEN', 'only current members can change this group; to join, append your own add entry with an invite acceptance');
+  const joining = first.op === 'add' && first.body.acceptance !== undefined && chainNames(first.body.member, device);
+  const catchingUp = first.op === 'devices' && state.members.has(first.body.person) && chainNames(first.body.entries, device);
+  if (joining || catchingUp) return;
+  if (state.departedDevices.get(device)?.how === 'unlinked') throw notAMemberDevice(state, device);
+  throw apiError('FORBIDDEN', 'only current members can change this group; to join, append your own add entry with an invite acceptance');
+}
+
+/**
+ * A device its person's stored chain links, while that person is a current member: it
+ * may read the log before the log lists it, to append the `devices` entry that brings
+ * the group up to date (the device that linked it may have gone offline first).
+ */
+async function linkedToMember(store: Store, state: GroupState, device: Fingerprint): Promise<boolean> {
+  const standing = await store.deviceStanding(device);
+  return standing !== null && standing.unlinkedSeq === null && state.members.has(standing.person);
+}
+
+async function deviceUnlinked(store: Store, device: Fingerprint): Promise<boolean> {
+  return (await store.unlinkedDevices([device])).has(device);
+}
+
+/** The devices this log still lists that a stored chain has unlinked: no rotation box is owed to them. */
+async function unlinkedInChains(store: Store, state: GroupState): Promise<Set<Fingerprint>> {
+  return store.unlinkedDevices([...state.devices.keys()]);
 }
 
 function conflict(head: { seq: number; hash: string } | null, what: string): Error {
@@ -78,11 +117,16 @@ export const groupsRouter = router({
     const state = await ctx.groups.stateOf(input.groupId);
     if (!state) throw apiError('NOT_FOUND', 'no group with this id is stored here: check the group id');
     let untilSeq: number;
-    if (state.members.has(ctx.device)) {
+    const unlinked = await deviceUnlinked(ctx.store, ctx.device);
+    if (!unlinked && (state.devices.has(ctx.device) || (await linkedToMember(ctx.store, state, ctx.device)))) {
       untilSeq = state.seq;
     } else {
-      const departed = state.departed.get(ctx.device);
-      if (!departed) throw apiError('FORBIDDEN', 'only members of this group can read its log: ask an admin of the group to add you');
+      const departed = state.departedDevices.get(ctx.device);
+      if (!departed) {
+        // Unlinked in its person's chain while this log still lists it: nothing more to read.
+        if (unlinked) throw notAMemberDevice(state, ctx.device, true);
+        throw apiError('FORBIDDEN', 'only members of this group can read its log: ask an admin of the group to add you');
+      }
       untilSeq = departed.seq;
     }
     const head = { seq: untilSeq, hash: state.hashes[untilSeq]! };
@@ -104,6 +148,7 @@ export const groupsRouter = router({
     checkAuthors(entries, ctx.device);
     const state = await ctx.groups.stateOf(groupId);
     if (!state) throw apiError('NOT_FOUND', 'no group with this id is stored here: create it first');
+    if (await deviceUnlinked(ctx.store, ctx.device)) throw notAMemberDevice(state, ctx.device, true);
     checkJoining(state, entries, ctx.device);
     if (entries[0]!.seq !== state.seq + 1) throw conflict(logHead(state), `the log's head is entry ${state.seq}, so the next entry is ${state.seq + 1}, not ${entries[0]!.seq}`);
     const now = ctx.now();
@@ -111,7 +156,9 @@ export const groupsRouter = router({
     const next = await validateEntries(state, entries, now);
     checkAcceptancesOpen(next, entries, now);
     await validateBoxes(next, boxes, ctx.device, now, ctx.config.clockSkewMs);
-    await requireRotationBoxes(state, next, boxes, ctx.device);
+    // Only a new generation owes boxes, so only then is the device index asked.
+    const rotates = next.generations.length > state.generations.length;
+    await requireRotationBoxes(state, next, boxes, ctx.device, rotates ? await unlinkedInChains(ctx.store, next) : new Set());
     const result = await ctx.store.appendEntries(groupId, entries, logHead(next), { ...indexesFor(state, next, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'another change reached the log first');
     await ctx.groups.remember(groupId, next);

@@ -6,14 +6,18 @@ import { eventsRouter } from './events.ts';
 import { groupsRouter } from './groups.ts';
 import { identitiesRouter } from './identities.ts';
 import { invitesRouter } from './invites.ts';
+import { linksRouter } from './links.ts';
 import { mailboxRouter } from './mailbox.ts';
 import { metaRouter } from './meta.ts';
 import { notesRouter } from './notes.ts';
+import { peopleRouter } from './people.ts';
 
 export const appRouter = router({
   meta: metaRouter,
   auth: authRouter,
   identities: identitiesRouter,
+  people: peopleRouter,
+  links: linksRouter,
   groups: groupsRouter,
   invites: invitesRouter,
   mailbox: mailboxRouter,

@@ -24,7 +24,8 @@ export const mailboxRouter = router({
   }),
 
   /**
-   * Admins only: current members (not the recovery recipient) who asked for a key and
+   * Admins only (any current device of an admin): current devices of members (not the
+   * recovery recipient) that asked for a key and
    * have not confirmed holding the current generation's key (no box from themselves
    * at the current generation), with the generation they asked at and when. Seal
    * them the current generation's key: it opens every older one.
@@ -34,7 +35,11 @@ export const mailboxRouter = router({
     if (!isAdmin(state, ctx.device)) throw apiError('FORBIDDEN', 'only admins of this group can read key requests: ask an admin to hand over the key');
     const [requests, confirmed] = await Promise.all([ctx.store.keyRequests(input.groupId), ctx.store.recipientsWithOwnBox(input.groupId, currentGeneration(state))]);
     return requests
-      .filter((r) => state.members.has(r.fingerprint) && r.fingerprint !== state.recovery && !confirmed.has(r.fingerprint))
+      // Requests are by device: current devices of people (not the recovery recipient's key).
+      .filter((r) => {
+        const device = state.devices.get(r.fingerprint);
+        return device !== undefined && device.person !== state.recovery && !confirmed.has(r.fingerprint);
+      })
       .map((r) => ({ fingerprint: r.fingerprint, generation: r.generation, requestedAt: r.requestedAt }));
   }),
 });

@@ -45,7 +45,8 @@ export const notesRouter = router({
       );
     }
     // The body's size was checked before the schema (memberProcedure: PAYLOAD_TOO_LARGE).
-    const author = state.members.get(ctx.device)!;
+    // The author is a device: memberProcedure made sure it is a current device of a member.
+    const author = state.devices.get(ctx.device)!;
     if (!(await verifyNoteSignature(envelope, author.signKey))) {
       throw apiError('NOTE_REJECTED', "the note's signature does not verify under the author's key: seal and sign the note again");
     }

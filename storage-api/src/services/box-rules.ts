@@ -5,6 +5,10 @@
  * generation, and the sender's signature. The server cannot open a box, so whether the
  * seed inside matches the log's commitment stays the recipient's check.
  *
+ * Senders and recipients are devices (a member is a person with one or more devices):
+ * a box goes to a current device of a current member, from a device that spoke for a
+ * member while its generation was current.
+ *
  * Boxes are stored per sender (store/types.ts), so a member who passes these checks
  * with a junk seed adds a box beside the good ones and replaces nothing; the recipient
  * tries each. A member's box to itself is how it confirms it opened a generation (the
@@ -18,11 +22,11 @@ function rejected(index: number, why: string): Error {
   return apiError('BOX_REJECTED', `key box ${index} was refused: ${why}`);
 }
 
-/** The sign key of anyone who is or was a member, from the validated log. */
-function signKeyOf(state: GroupState, fingerprint: Fingerprint): Uint8Array | undefined {
-  const member = state.members.get(fingerprint);
-  if (member) return member.signKey;
-  const departed = state.departed.get(fingerprint);
+/** A device's sign key while it speaks for a member, or after (for the boxes of its time), from the validated log. */
+function signKeyOfDevice(state: GroupState, device: Fingerprint): Uint8Array | undefined {
+  const current = state.devices.get(device);
+  if (current) return current.signKey;
+  const departed = state.departedDevices.get(device);
   return departed ? fromBase64url(departed.bundle.signKey, 32) : undefined;
 }
 
@@ -46,7 +50,11 @@ export async function validateBoxes(state: GroupState, boxes: readonly KeyBox[],
       throw rejected(index, `it is for generation ${box.generation}, but the group log is at generation ${current}: sync the log and seal the current key`);
     }
     if (box.recipient.kind === 'member') {
-      if (!state.members.has(box.recipient.id)) throw rejected(index, 'its recipient is not a current member of the group: seal keys only to members of the log');
+      // Recipients are devices: every current device of every current member, nothing else.
+      if (!state.devices.has(box.recipient.id)) {
+        const unlinked = state.departedDevices.get(box.recipient.id)?.how === 'unlinked';
+        throw rejected(index, unlinked ? 'its recipient is a device its person has unlinked: seal keys only to current devices' : 'its recipient is not a current device of a member of the group: seal keys only to the devices the log lists');
+      }
     } else {
       const invite = state.invites.get(box.recipient.id);
       if (!invite) throw rejected(index, 'it is for an invite that is not in the group log');
@@ -55,10 +63,10 @@ export async function validateBoxes(state: GroupState, boxes: readonly KeyBox[],
     }
     // Whoever started the generation is counted too (a safeguard: since a leave carries
     // no key, every rotation's author is a member of the generation it starts).
-    if (!generation.members.has(sender) && generation.startedBy !== sender) {
-      throw rejected(index, `its sender was not a member during generation ${box.generation}, so cannot hold that key`);
+    if (!generation.devices.has(sender) && generation.startedBy !== sender) {
+      throw rejected(index, `its sender was not a member's device during generation ${box.generation}, so cannot hold that key`);
     }
-    const signKey = signKeyOf(state, sender);
+    const signKey = signKeyOfDevice(state, sender);
     const { sig, ...unsigned } = box;
     if (!signKey || !(await verifyLabelled(signKey, sig, LABELS.keyBoxSignature, unsigned))) {
       throw rejected(index, "its signature does not verify under the sender's key: seal and sign it again");
@@ -80,26 +88,28 @@ export function confirmedGeneration(boxes: readonly KeyBox[], device: Fingerprin
 
 /**
  * A new generation must arrive with its boxes: one from its author for every other
- * member whose box key can be sealed to (the recovery key included), in the same
- * append. Without this an admin could commit to a seed nobody receives and leave no
- * box to name it by; with it, a member who finds no box knows the server withheld it,
- * and a bad box carries its author's signature (DESIGN §4).
+ * current device of every member whose box key can be sealed to (the recovery key
+ * included), in the same append. Without this an admin could commit to a seed nobody
+ * receives and leave no box to name it by; with it, a member who finds no box knows the
+ * server withheld it, and a bad box carries its author's signature (DESIGN §4).
  * @param before the state before the call's entries; `after` the state once they apply.
+ * @param exempt devices no box is required for: those a stored device chain has
+ *   unlinked while this log still lists them (they are refused everything anyway).
  */
-export async function requireRotationBoxes(before: GroupState, after: GroupState, boxes: readonly KeyBox[], author: Fingerprint): Promise<void> {
+export async function requireRotationBoxes(before: GroupState, after: GroupState, boxes: readonly KeyBox[], author: Fingerprint, exempt: ReadonlySet<Fingerprint> = new Set()): Promise<void> {
   for (let generation = before.generations.length; generation < after.generations.length; generation++) {
     const sealedTo = new Set(boxes.filter((b) => b.generation === generation && b.sender === author && b.recipient.kind === 'member').map((b) => b.recipient.id));
-    for (const member of after.members.values()) {
-      if (member.fingerprint === author || sealedTo.has(member.fingerprint)) continue;
+    for (const device of after.devices.values()) {
+      if (device.fingerprint === author || sealedTo.has(device.fingerprint) || exempt.has(device.fingerprint)) continue;
       // A logged box key nothing can be sealed to is skipped by clients too (`unreachable`).
-      const usable = await parseBundle(member.bundle).then(
+      const usable = await parseBundle(device.bundle).then(
         () => true,
         () => false,
       );
       if (!usable) continue;
       throw apiError(
         'BOX_REJECTED',
-        `generation ${generation} starts in this call but has no key box from its author for member ${member.fingerprint}: seal the new key to every member and send the boxes with the entry`,
+        `generation ${generation} starts in this call but has no key box from its author for device ${device.fingerprint} of member ${device.person}: seal the new key to every current device of every member and send the boxes with the entry`,
       );
     }
   }

@@ -3,7 +3,8 @@
  * by device and by session, and the fan-out of every feed message
  * (services/event-feed.ts) to the streams that may hear it (docs/API.md "Live events"):
  * - `log`: every stream carrying the group; then membership is checked against the
- *   new validated state: a stream whose device is no longer a member gets `removed`
+ *   new validated state (by device: a current device of a current member): a stream
+ *   whose device no longer is one (removed, left, unlinked) gets `removed`
  *   (and nothing more of that group), a stream of a device that became a member gets
  *   the group added (and the `log` event);
  * - `box`: only the recipient device's streams, if they carry the group;
@@ -262,15 +263,15 @@ export class LiveHub {
         if (!state) return;
         const event: LiveEvent = { type: 'log', groupId: message.groupId, seq: message.seq, hash: message.hash };
         for (const subscriber of streams()) {
-          if (state.members.has(subscriber.device)) {
+          if (state.devices.has(subscriber.device)) {
             subscriber.push(event);
           } else {
             this.dropGroup(subscriber, message.groupId);
             subscriber.push({ type: 'removed', groupId: message.groupId });
           }
         }
-        // Devices that became members: walk whichever is smaller, the members or the devices with streams.
-        const devices = state.members.size <= this.byDevice.size ? [...state.members.keys()] : [...this.byDevice.keys()].filter((d) => state.members.has(d));
+        // Devices that became members' devices: walk whichever is smaller, the group's devices or the devices with streams.
+        const devices = state.devices.size <= this.byDevice.size ? [...state.devices.keys()] : [...this.byDevice.keys()].filter((d) => state.devices.has(d));
         for (const device of devices) {
           let joined = false;
           for (const subscriber of this.byDevice.get(device) ?? []) {

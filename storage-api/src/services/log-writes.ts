@@ -7,7 +7,7 @@
  * Every refusal is an `apiError` whose message names the entry and says what to do; no
  * message carries a key, a signature or an invite id.
  */
-import { extendLog, fingerprintOf, LogVerificationError, type Fingerprint, type GroupState, type LogEntry, type LogRejection } from '@conclave/shared/verify';
+import { extendLog, fingerprintOf, LogVerificationError, type DeviceEntry, type Fingerprint, type GroupState, type LogEntry, type LogRejection } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import type { AppendIndexes } from '../store/types.ts';
 
@@ -53,6 +53,9 @@ const REJECTION_TEXT: Record<LogRejection, string> = {
   'no-op': 'it changes nothing (the member already has that role)',
   rollback: 'it would roll the log back',
   fork: 'it would fork the log',
+  'device-chain': "a person's device chain in it breaks the chain rules (a device not certified by that person's devices, a bad consent, a chain that does not continue the one the log holds)",
+  'device-unlinked': 'it is signed by a device its person has unlinked',
+  'device-claimed': 'it gives a member a device that already speaks for another member',
 };
 
 export function logRejected(error: LogVerificationError): Error {
@@ -89,39 +92,49 @@ export function checkAcceptancesOpen(after: GroupState, entries: readonly LogEnt
   }
 }
 
-/** The sequence number of the entry in `entries` that last admitted `fingerprint` at or before `untilSeq`. */
-function admittedIn(entries: readonly LogEntry[], fingerprint: Fingerprint, untilSeq: number): number | undefined {
-  let found: number | undefined;
+/** Whether a device chain's entries found or link `device`. */
+function chainLinks(chain: readonly DeviceEntry[], device: Fingerprint): boolean {
+  return chain.some((e) => (e.op === 'found' || e.op === 'link') && fingerprintOf(e.body.device) === device);
+}
+
+/** The sequence number of the first entry in `entries` (up to `untilSeq`) that made `device` speak for a member. */
+function admittedIn(entries: readonly LogEntry[], device: Fingerprint, untilSeq: number): number | undefined {
   for (const entry of entries) {
     if (entry.seq > untilSeq) break;
-    const admitted =
+    const admits =
       entry.op === 'create'
-        ? entry.author
+        ? chainLinks(entry.body.creator, device)
         : entry.op === 'add'
-          ? fingerprintOf(entry.body.member)
-          : entry.op === 'recovery'
-            ? fingerprintOf(entry.body.recovery)
-            : undefined;
-    if (admitted === fingerprint) found = entry.seq;
+          ? chainLinks(entry.body.member, device)
+          : entry.op === 'devices'
+            ? chainLinks(entry.body.entries, device)
+            : entry.op === 'recovery'
+              ? fingerprintOf(entry.body.recovery) === device
+              : false;
+    if (admits) return entry.seq;
   }
-  return found;
+  return undefined;
 }
 
 /**
- * The index rows a validated append implies: a `member` row for everyone admitted by
- * these entries, a departure row (`removed`, `left`, `replaced`, with `untilSeq`) for
- * everyone who departed in them, and an invite row for every invite they create.
+ * The index rows a validated append implies, one per device (the session is a device,
+ * and `groups.mine` and the live streams look groups up by it): a `member` row for
+ * every device that speaks for a member after these entries and did not before, a
+ * departure row (`removed`, `left`, `replaced`, `unlinked`, with `untilSeq`) for every
+ * device that stopped in them, and an invite row for every invite they create.
  * `before` is the state the entries extend (null for a new group), `after` the result.
  */
 export function indexesFor(before: GroupState | null, after: GroupState, entries: readonly LogEntry[]): Omit<AppendIndexes, 'boxes'> {
   const firstSeq = entries[0]?.seq ?? after.seq + 1;
   const memberships: AppendIndexes['memberships'] = [];
-  for (const member of after.members.values()) {
-    if (member.joinedSeq >= firstSeq) memberships.push({ fingerprint: member.fingerprint, status: 'member', sinceSeq: member.joinedSeq, untilSeq: null });
+  for (const device of after.devices.values()) {
+    if (before?.devices.has(device.fingerprint)) continue;
+    const sinceSeq = admittedIn(entries, device.fingerprint, after.seq) ?? after.members.get(device.person)?.joinedSeq ?? firstSeq;
+    memberships.push({ fingerprint: device.fingerprint, status: 'member', sinceSeq, untilSeq: null });
   }
-  for (const departed of after.departed.values()) {
+  for (const departed of after.departedDevices.values()) {
     if (departed.seq < firstSeq) continue;
-    const sinceSeq = before?.members.get(departed.fingerprint)?.joinedSeq ?? admittedIn(entries, departed.fingerprint, departed.seq) ?? departed.seq;
+    const sinceSeq = admittedIn(entries, departed.fingerprint, departed.seq) ?? before?.members.get(departed.person)?.joinedSeq ?? departed.seq;
     memberships.push({ fingerprint: departed.fingerprint, status: departed.how, sinceSeq, untilSeq: departed.seq });
   }
   const invites = [...after.invites.values()].filter((invite) => invite.seq >= firstSeq).map((invite) => ({ inviteId: invite.id }));

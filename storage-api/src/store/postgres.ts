@@ -23,9 +23,20 @@ import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import type { Fingerprint, GroupId, InviteId, NoteId } from '@conclave/shared/verify';
-import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '@conclave/shared/verify';
+import type { DeviceEntry, KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '@conclave/shared/verify';
 import type { NoteHeader } from '@conclave/shared/verify';
-import type { AppendIndexes, AppendResult, MembershipStatus, NotePutResult, Store, StoredCheckpoint, StoredNoteHeader } from './types.ts';
+import type {
+  AppendIndexes,
+  AppendResult,
+  ChainAppendResult,
+  ChainDeviceChanges,
+  DeviceStanding,
+  MembershipStatus,
+  NotePutResult,
+  Store,
+  StoredCheckpoint,
+  StoredNoteHeader,
+} from './types.ts';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -173,10 +184,60 @@ const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
       );
     `,
   },
+  {
+    // Protocol v3: the membership index is by device (a device its person unlinked is
+    // 'unlinked'); people's device chains, the device index (one person per device,
+    // ever), and link offers.
+    version: 4,
+    name: 'people and devices',
+    sql: `
+      ALTER TABLE memberships DROP CONSTRAINT IF EXISTS memberships_status_check;
+      ALTER TABLE memberships ADD CONSTRAINT memberships_status_check CHECK (status IN ('member', 'removed', 'left', 'replaced', 'unlinked'));
+
+      CREATE TABLE person_heads (
+        person TEXT PRIMARY KEY,
+        seq    INTEGER NOT NULL,
+        hash   TEXT NOT NULL
+      );
+
+      CREATE TABLE person_entries (
+        person TEXT NOT NULL REFERENCES person_heads (person),
+        seq    INTEGER NOT NULL,
+        entry  TEXT NOT NULL,
+        PRIMARY KEY (person, seq)
+      );
+
+      CREATE TABLE person_devices (
+        device       TEXT PRIMARY KEY,
+        person       TEXT NOT NULL REFERENCES person_heads (person),
+        linked_seq   INTEGER NOT NULL,
+        unlinked_seq INTEGER
+      );
+      CREATE INDEX person_devices_by_person ON person_devices (person);
+
+      CREATE TABLE link_offers (
+        lookup     TEXT PRIMARY KEY,
+        device     TEXT NOT NULL,
+        bundle     TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX link_offers_expiry ON link_offers (expires_at);
+    `,
+  },
 ];
 
 /** Thrown inside a transaction to roll it back and answer with a conflict. */
 class CasConflict extends Error {}
+
+/** Thrown inside a chain append to roll it back: a device it links already belongs to another person. */
+class DeviceClaimed extends Error {
+  constructor(
+    readonly device: Fingerprint,
+    readonly person: Fingerprint,
+  ) {
+    super('device claimed');
+  }
+}
 
 function isConflict(error: unknown): boolean {
   return error instanceof CasConflict || (error as { code?: unknown } | null)?.code === UNIQUE_VIOLATION;
@@ -198,6 +259,16 @@ function checkAppend(groupId: GroupId, entries: LogEntry[], head: LogHead): void
   entries.forEach((entry, i) => {
     if (entry.groupId !== groupId) throw new Error(`entry ${entry.seq} belongs to another group`);
     if (entry.seq !== first.seq + i) throw new Error('appendEntries needs consecutive entries');
+  });
+  if (head.seq !== first.seq + entries.length - 1) throw new Error('the new head must be the last entry appended');
+}
+
+function checkChainAppend(person: Fingerprint, entries: DeviceEntry[], head: LogHead): void {
+  const first = entries[0];
+  if (!first) throw new Error('appendChain needs at least one entry');
+  entries.forEach((entry, i) => {
+    if (entry.person !== person) throw new Error(`device entry ${entry.seq} belongs to another person`);
+    if (entry.seq !== first.seq + i) throw new Error('appendChain needs consecutive entries');
   });
   if (head.seq !== first.seq + entries.length - 1) throw new Error('the new head must be the last entry appended');
 }
@@ -368,7 +439,99 @@ export class PostgresStore implements Store {
     await this.tx(async (client) => {
       await client.query('DELETE FROM challenges WHERE expires_at <= $1', [now]);
       await client.query('DELETE FROM sessions WHERE expires_at <= $1', [now]);
+      await client.query('DELETE FROM link_offers WHERE expires_at <= $1', [now]);
     });
+  }
+
+  // --- people: device chains ----------------------------------------------------------------
+
+  private async chainHead(db: Queryable, person: Fingerprint, lock = false): Promise<LogHead | null> {
+    const { rows } = await db.query<LogHead>(`SELECT seq, hash FROM person_heads WHERE person = $1${lock ? ' FOR UPDATE' : ''}`, [person]);
+    const row = rows[0];
+    return row ? { seq: row.seq, hash: row.hash } : null;
+  }
+
+  async getChain(person: Fingerprint): Promise<{ entries: DeviceEntry[]; head: LogHead } | null> {
+    const head = await this.chainHead(this.pool, person);
+    if (!head) return null;
+    // Entries past the head read (a concurrent append) are left out: entries and head agree.
+    const { rows } = await this.pool.query<{ entry: string }>('SELECT entry FROM person_entries WHERE person = $1 AND seq <= $2 ORDER BY seq', [person, head.seq]);
+    return { entries: rows.map((r) => JSON.parse(r.entry) as DeviceEntry), head };
+  }
+
+  async appendChain(person: Fingerprint, entries: DeviceEntry[], head: LogHead, changes: ChainDeviceChanges): Promise<ChainAppendResult> {
+    checkChainAppend(person, entries, head);
+    const first = entries[0]!.seq;
+    try {
+      return await this.tx(async (client): Promise<ChainAppendResult> => {
+        if (first === 0) {
+          // A new person: of concurrent publishers, one inserts the head; the others wait on the key, then insert nothing.
+          const created = await client.query('INSERT INTO person_heads (person, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (person) DO NOTHING', [person, head.seq, head.hash]);
+          if (created.rowCount !== 1) throw new CasConflict('person exists');
+        } else {
+          const current = await this.chainHead(client, person, true);
+          if (!current || current.seq !== first - 1) throw new CasConflict('head moved');
+          await client.query('UPDATE person_heads SET seq = $1, hash = $2 WHERE person = $3', [head.seq, head.hash, person]);
+        }
+        await client.query('INSERT INTO person_entries (person, seq, entry) SELECT $1, * FROM unnest($2::int[], $3::text[])', [
+          person,
+          entries.map((e) => e.seq),
+          entries.map((e) => JSON.stringify(e)),
+        ]);
+        // Sorted, so concurrent appends lock device rows in one order; a device another
+        // transaction holds is waited for, then found taken.
+        for (const { device, seq } of [...changes.linked].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0))) {
+          const inserted = await client.query('INSERT INTO person_devices (device, person, linked_seq, unlinked_seq) VALUES ($1, $2, $3, NULL) ON CONFLICT (device) DO NOTHING', [
+            device,
+            person,
+            seq,
+          ]);
+          if (inserted.rowCount !== 1) {
+            const { rows } = await client.query<{ person: Fingerprint }>('SELECT person FROM person_devices WHERE device = $1', [device]);
+            throw new DeviceClaimed(device, rows[0]?.person ?? person);
+          }
+        }
+        for (const { device, seq } of changes.unlinked) {
+          await client.query('UPDATE person_devices SET unlinked_seq = $1 WHERE device = $2 AND person = $3 AND unlinked_seq IS NULL', [seq, device, person]);
+        }
+        return { ok: true, head: { seq: head.seq, hash: head.hash } };
+      });
+    } catch (error) {
+      if (error instanceof DeviceClaimed) return { ok: false, claimed: { device: error.device, person: error.person } };
+      if (isConflict(error)) return { ok: false, head: await this.chainHead(this.pool, person) };
+      throw error;
+    }
+  }
+
+  async deviceStanding(device: Fingerprint): Promise<DeviceStanding | null> {
+    const { rows } = await this.pool.query<{ person: Fingerprint; unlinked_seq: number | null }>('SELECT person, unlinked_seq FROM person_devices WHERE device = $1', [device]);
+    const row = rows[0];
+    return row ? { person: row.person, unlinkedSeq: row.unlinked_seq } : null;
+  }
+
+  async unlinkedDevices(devices: readonly Fingerprint[]): Promise<Set<Fingerprint>> {
+    if (devices.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ device: Fingerprint }>('SELECT device FROM person_devices WHERE unlinked_seq IS NOT NULL AND device = ANY($1::text[])', [[...devices]]);
+    return new Set(rows.map((r) => r.device));
+  }
+
+  // --- link offers ------------------------------------------------------------------------------
+
+  async putLinkOffer(lookup: string, device: Fingerprint, bundle: PublicBundle, expiresAt: number, now: number): Promise<boolean> {
+    // One statement: the offer is taken, or renewed by its own device, or replaces an expired one.
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO link_offers (lookup, device, bundle, expires_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (lookup) DO UPDATE SET device = excluded.device, bundle = excluded.bundle, expires_at = excluded.expires_at
+       WHERE link_offers.device = excluded.device OR link_offers.expires_at <= $5`,
+      [lookup, device, JSON.stringify(bundle), expiresAt, now],
+    );
+    return rowCount === 1;
+  }
+
+  async findLinkOffer(lookup: string, now: number): Promise<{ bundle: PublicBundle; expiresAt: number } | null> {
+    const { rows } = await this.pool.query<{ bundle: string; expires_at: number }>('SELECT bundle, expires_at FROM link_offers WHERE lookup = $1 AND expires_at > $2', [lookup, now]);
+    const row = rows[0];
+    return row ? { bundle: JSON.parse(row.bundle) as PublicBundle, expiresAt: row.expires_at } : null;
   }
 
   // --- group logs ------------------------------------------------------------------------

@@ -19,9 +19,20 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Fingerprint, GroupId, InviteId, NoteId } from '@conclave/shared/verify';
-import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '@conclave/shared/verify';
+import type { DeviceEntry, KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '@conclave/shared/verify';
 import type { NoteHeader } from '@conclave/shared/verify';
-import type { AppendIndexes, AppendResult, MembershipStatus, NotePutResult, Store, StoredCheckpoint, StoredNoteHeader } from './types.ts';
+import type {
+  AppendIndexes,
+  AppendResult,
+  ChainAppendResult,
+  ChainDeviceChanges,
+  DeviceStanding,
+  MembershipStatus,
+  NotePutResult,
+  Store,
+  StoredCheckpoint,
+  StoredNoteHeader,
+} from './types.ts';
 
 export const SQLITE_FILE_NAME = 'conclave.sqlite';
 
@@ -170,10 +181,70 @@ const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // Protocol v3: the membership index is by device (a device its person unlinked is
+    // 'unlinked'); people's device chains, the device index (one person per device,
+    // ever), and link offers.
+    version: 4,
+    name: 'people and devices',
+    sql: `
+      CREATE TABLE memberships_v4 (
+        group_id    TEXT NOT NULL REFERENCES group_heads (group_id),
+        fingerprint TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('member', 'removed', 'left', 'replaced', 'unlinked')),
+        since_seq   INTEGER NOT NULL,
+        until_seq   INTEGER,
+        PRIMARY KEY (group_id, fingerprint)
+      ) WITHOUT ROWID;
+      INSERT INTO memberships_v4 SELECT group_id, fingerprint, status, since_seq, until_seq FROM memberships;
+      DROP TABLE memberships;
+      ALTER TABLE memberships_v4 RENAME TO memberships;
+      CREATE INDEX memberships_by_fingerprint ON memberships (fingerprint, group_id);
+
+      CREATE TABLE person_heads (
+        person TEXT PRIMARY KEY,
+        seq    INTEGER NOT NULL,
+        hash   TEXT NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE person_entries (
+        person TEXT NOT NULL REFERENCES person_heads (person),
+        seq    INTEGER NOT NULL,
+        entry  TEXT NOT NULL,
+        PRIMARY KEY (person, seq)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE person_devices (
+        device       TEXT PRIMARY KEY,
+        person       TEXT NOT NULL REFERENCES person_heads (person),
+        linked_seq   INTEGER NOT NULL,
+        unlinked_seq INTEGER
+      ) WITHOUT ROWID;
+      CREATE INDEX person_devices_by_person ON person_devices (person);
+
+      CREATE TABLE link_offers (
+        lookup     TEXT PRIMARY KEY,
+        device     TEXT NOT NULL,
+        bundle     TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX link_offers_expiry ON link_offers (expires_at);
+    `,
+  },
 ];
 
 /** Thrown inside a write transaction to roll it back and answer with a conflict. */
 class CasConflict extends Error {}
+
+/** Thrown inside a chain append to roll it back: a device it links already belongs to another person. */
+class DeviceClaimed extends Error {
+  constructor(
+    readonly device: Fingerprint,
+    readonly person: Fingerprint,
+  ) {
+    super('device claimed');
+  }
+}
 
 /** A lost compare-and-set: our own check, or a primary-key / unique violation. */
 function isConflict(error: unknown): boolean {
@@ -188,6 +259,16 @@ function checkAppend(groupId: GroupId, entries: LogEntry[], head: LogHead): void
   entries.forEach((entry, i) => {
     if (entry.groupId !== groupId) throw new Error(`entry ${entry.seq} belongs to another group`);
     if (entry.seq !== first.seq + i) throw new Error('appendEntries needs consecutive entries');
+  });
+  if (head.seq !== first.seq + entries.length - 1) throw new Error('the new head must be the last entry appended');
+}
+
+function checkChainAppend(person: Fingerprint, entries: DeviceEntry[], head: LogHead): void {
+  const first = entries[0];
+  if (!first) throw new Error('appendChain needs at least one entry');
+  entries.forEach((entry, i) => {
+    if (entry.person !== person) throw new Error(`device entry ${entry.seq} belongs to another person`);
+    if (entry.seq !== first.seq + i) throw new Error('appendChain needs consecutive entries');
   });
   if (head.seq !== first.seq + entries.length - 1) throw new Error('the new head must be the last entry appended');
 }
@@ -299,7 +380,88 @@ export class SqliteStore implements Store {
     this.write(() => {
       this.sql('DELETE FROM challenges WHERE expires_at <= ?').run(now);
       this.sql('DELETE FROM sessions WHERE expires_at <= ?').run(now);
+      this.sql('DELETE FROM link_offers WHERE expires_at <= ?').run(now);
     });
+  }
+
+  // --- people: device chains ----------------------------------------------------------------
+
+  private chainHead(person: Fingerprint): LogHead | null {
+    const row = this.sql('SELECT seq, hash FROM person_heads WHERE person = ?').get(person) as LogHead | undefined;
+    return row ? { seq: row.seq, hash: row.hash } : null;
+  }
+
+  async getChain(person: Fingerprint): Promise<{ entries: DeviceEntry[]; head: LogHead } | null> {
+    // One read transaction: the entries and the head are of the same commit.
+    return this.db.transaction(() => {
+      const head = this.chainHead(person);
+      if (!head) return null;
+      const rows = this.sql('SELECT entry FROM person_entries WHERE person = ? AND seq <= ? ORDER BY seq').all(person, head.seq) as Array<{ entry: string }>;
+      return { entries: rows.map((r) => JSON.parse(r.entry) as DeviceEntry), head };
+    })();
+  }
+
+  async appendChain(person: Fingerprint, entries: DeviceEntry[], head: LogHead, changes: ChainDeviceChanges): Promise<ChainAppendResult> {
+    checkChainAppend(person, entries, head);
+    const first = entries[0]!.seq;
+    try {
+      return this.write((): ChainAppendResult => {
+        const current = this.chainHead(person);
+        if (current ? current.seq !== first - 1 : first !== 0) return { ok: false, head: current };
+        if (current) {
+          const moved = this.sql('UPDATE person_heads SET seq = ?, hash = ? WHERE person = ? AND seq = ?').run(head.seq, head.hash, person, current.seq);
+          if (moved.changes !== 1) throw new CasConflict('person head moved');
+        } else {
+          this.sql('INSERT INTO person_heads (person, seq, hash) VALUES (?, ?, ?)').run(person, head.seq, head.hash);
+        }
+        const insertEntry = this.sql('INSERT INTO person_entries (person, seq, entry) VALUES (?, ?, ?)');
+        for (const entry of entries) insertEntry.run(person, entry.seq, JSON.stringify(entry));
+        for (const { device } of changes.linked) {
+          const holder = this.sql('SELECT person FROM person_devices WHERE device = ?').get(device) as { person: Fingerprint } | undefined;
+          if (holder) throw new DeviceClaimed(device, holder.person);
+        }
+        const link = this.sql('INSERT INTO person_devices (device, person, linked_seq, unlinked_seq) VALUES (?, ?, ?, NULL)');
+        for (const { device, seq } of changes.linked) link.run(device, person, seq);
+        const unlink = this.sql('UPDATE person_devices SET unlinked_seq = ? WHERE device = ? AND person = ? AND unlinked_seq IS NULL');
+        for (const { device, seq } of changes.unlinked) unlink.run(seq, device, person);
+        return { ok: true, head: { seq: head.seq, hash: head.hash } };
+      });
+    } catch (error) {
+      if (error instanceof DeviceClaimed) return { ok: false, claimed: { device: error.device, person: error.person } };
+      if (isConflict(error)) return { ok: false, head: this.chainHead(person) };
+      throw error;
+    }
+  }
+
+  async deviceStanding(device: Fingerprint): Promise<DeviceStanding | null> {
+    const row = this.sql('SELECT person, unlinked_seq FROM person_devices WHERE device = ?').get(device) as { person: Fingerprint; unlinked_seq: number | null } | undefined;
+    return row ? { person: row.person, unlinkedSeq: row.unlinked_seq } : null;
+  }
+
+  async unlinkedDevices(devices: readonly Fingerprint[]): Promise<Set<Fingerprint>> {
+    const unlinked = new Set<Fingerprint>();
+    // SQLite binds at most 32766 parameters per statement: 500 devices at a time.
+    for (let i = 0; i < devices.length; i += 500) {
+      const some = devices.slice(i, i + 500);
+      const rows = this.db.prepare(`SELECT device FROM person_devices WHERE unlinked_seq IS NOT NULL AND device IN (${some.map(() => '?').join(',')})`).all(...some) as Array<{ device: Fingerprint }>;
+      for (const row of rows) unlinked.add(row.device);
+    }
+    return unlinked;
+  }
+
+  // --- link offers ------------------------------------------------------------------------------
+
+  async putLinkOffer(lookup: string, device: Fingerprint, bundle: PublicBundle, expiresAt: number, now: number): Promise<boolean> {
+    // One statement: the offer is taken, or renewed by its own device, or replaces an expired one.
+    const result = this.sql(`INSERT INTO link_offers (lookup, device, bundle, expires_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (lookup) DO UPDATE SET device = excluded.device, bundle = excluded.bundle, expires_at = excluded.expires_at
+      WHERE link_offers.device = excluded.device OR link_offers.expires_at <= ?`).run(lookup, device, JSON.stringify(bundle), expiresAt, now);
+    return result.changes === 1;
+  }
+
+  async findLinkOffer(lookup: string, now: number): Promise<{ bundle: PublicBundle; expiresAt: number } | null> {
+    const row = this.sql('SELECT bundle, expires_at FROM link_offers WHERE lookup = ? AND expires_at > ?').get(lookup, now) as { bundle: string; expires_at: number } | undefined;
+    return row ? { bundle: JSON.parse(row.bundle) as PublicBundle, expiresAt: row.expires_at } : null;
   }
 
   // --- group logs ------------------------------------------------------------------------

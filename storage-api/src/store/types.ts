@@ -8,10 +8,11 @@
  * exactly one of any number of concurrent writers of the same position.
  */
 import type { EntryHash, Fingerprint, GroupId, InviteId, NoteId } from '@conclave/shared/verify';
-import type { KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '@conclave/shared/verify';
+import type { DeviceEntry, KeyBox, LogEntry, LogHead, NoteEnvelope, PublicBundle } from '@conclave/shared/verify';
 import type { NoteHeader } from '@conclave/shared/verify';
 
-export type MembershipStatus = 'member' | 'removed' | 'left' | 'replaced';
+/** A device's standing in a group (the index is by device: the session is a device). */
+export type MembershipStatus = 'member' | 'removed' | 'left' | 'replaced' | 'unlinked';
 
 /** Index rows the API derives from a validated append, written in the same transaction. */
 export interface AppendIndexes {
@@ -24,6 +25,27 @@ export interface AppendIndexes {
 }
 
 export type AppendResult = { ok: true; head: LogHead } | { ok: false; head: LogHead | null };
+
+/** What a validated chain append changes in the device index. */
+export interface ChainDeviceChanges {
+  /** Devices the entries link (or the found entry founds), with the entry that did. */
+  linked: Array<{ device: Fingerprint; seq: number }>;
+  /** Devices the entries unlink, with the entry that did. */
+  unlinked: Array<{ device: Fingerprint; seq: number }>;
+}
+
+/**
+ * `claimed`: a device the entries link already speaks (or spoke) for another person;
+ * the device index keeps one person per device, ever.
+ */
+export type ChainAppendResult = { ok: true; head: LogHead } | { ok: false; head: LogHead | null } | { ok: false; claimed: { device: Fingerprint; person: Fingerprint } };
+
+/** The person a device belongs to in the stored chains, and whether it was unlinked. */
+export interface DeviceStanding {
+  person: Fingerprint;
+  /** The chain entry that unlinked it; null while it is a current device. */
+  unlinkedSeq: number | null;
+}
 
 export type NotePutResult = { ok: true; cursor: number } | { ok: false; currentVersion: number };
 
@@ -63,8 +85,32 @@ export interface Store {
   putSession(tokenHash: string, fingerprint: Fingerprint, expiresAt: number): Promise<void>;
   getSession(tokenHash: string, now: number): Promise<{ fingerprint: Fingerprint; expiresAt: number } | null>;
   deleteSession(tokenHash: string): Promise<void>;
-  /** Housekeeping: expired challenges and sessions. */
+  /** Housekeeping: expired challenges, sessions and link offers. */
   purgeExpired(now: number): Promise<void>;
+
+  // people: device chains, one hash-linked chain per person, and the device index
+  /** The person's whole chain (in order) and head, or null. */
+  getChain(person: Fingerprint): Promise<{ entries: DeviceEntry[]; head: LogHead } | null>;
+  /**
+   * Appends `entries` (consecutive, from `entries[0].seq`) if and only if the person's
+   * head is `entries[0].seq - 1` (or the person is new and seq is 0), with the device
+   * index changes, atomically. A device linked here that the index already holds for
+   * another person fails the whole append (`claimed`).
+   */
+  appendChain(person: Fingerprint, entries: DeviceEntry[], head: LogHead, changes: ChainDeviceChanges): Promise<ChainAppendResult>;
+  /** The person whose chain names `device`, or null. */
+  deviceStanding(device: Fingerprint): Promise<DeviceStanding | null>;
+  /** Those of `devices` that a stored chain has unlinked. */
+  unlinkedDevices(devices: readonly Fingerprint[]): Promise<Set<Fingerprint>>;
+
+  // link offers: a new device waiting to be linked, by a lookup derived from its code
+  /**
+   * Stores the offer unless another device holds an unexpired offer under `lookup`
+   * (then false). The same device may renew its own offer.
+   */
+  putLinkOffer(lookup: string, device: Fingerprint, bundle: PublicBundle, expiresAt: number, now: number): Promise<boolean>;
+  /** The offer under `lookup` if it has not expired at `now`. */
+  findLinkOffer(lookup: string, now: number): Promise<{ bundle: PublicBundle; expiresAt: number } | null>;
 
   // group logs
   getHead(groupId: GroupId): Promise<LogHead | null>;

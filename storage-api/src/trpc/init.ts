@@ -2,9 +2,11 @@
  * tRPC is initialised once, here. Procedures:
  * - `publicProcedure`: anyone (the login challenge, the version);
  * - `authedProcedure`: a valid session; `ctx.device` is the caller's fingerprint;
- * - `memberProcedure`: a valid session and current membership of the group the input
- *   names (`input.groupId`, or `input.envelope.groupId` for `notes.put`, whose input is
- *   the signed envelope alone) in the server's validated log; `ctx.group` is that state.
+ * - `memberProcedure`: a valid session whose device is a current device of a current
+ *   member of the group the input names (`input.groupId`, or `input.envelope.groupId`
+ *   for `notes.put`, whose input is the signed envelope alone) in the server's
+ *   validated log, and not unlinked in its person's stored chain; `ctx.group` is that
+ *   state, `ctx.member` the member (person) the device speaks for.
  *
  * Every call that carries a valid session token — public procedures included, each
  * call of a batch on its own — counts against the per-session limit of
@@ -16,7 +18,7 @@ import { ZodError } from 'zod';
 import { sha256Hex } from '../services/tokens.ts';
 import { apiError, apiErrorData, INTERNAL_MESSAGE } from '../errors.ts';
 import type { Context } from './context.ts';
-import { AEAD_OVERHEAD, base64urlLength, groupIdSchema, type Fingerprint, type GroupId } from '@conclave/shared/verify';
+import { AEAD_OVERHEAD, base64urlLength, groupIdSchema, memberOfDevice, type Fingerprint, type GroupId, type GroupState } from '@conclave/shared/verify';
 
 const t = initTRPC.context<Context>().create({
   errorFormatter({ shape, error }) {
@@ -93,6 +95,14 @@ function noteBodyChars(raw: unknown): number | undefined {
   return typeof body === 'string' ? body.length : undefined;
 }
 
+/** Why a device that does not speak for a current member is refused, in words for it. */
+export function notAMemberDevice(group: GroupState, device: Fingerprint, unlinkedInChain = false): Error {
+  if (unlinkedInChain || group.departedDevices.get(device)?.how === 'unlinked') {
+    return apiError('FORBIDDEN', "this device was unlinked by its person, so it no longer acts for them in this group: an unlinked device never comes back (start it afresh and link it as a new device)");
+  }
+  return apiError('FORBIDDEN', 'only current members of this group can do this: ask an admin of the group to add you');
+}
+
 /**
  * Needs `input.groupId` (or `input.envelope.groupId`); refuses anyone who is not a
  * current member in the server's validated log. A member removed by an entry loses
@@ -105,10 +115,14 @@ export const memberProcedure = authedProcedure.use(async ({ ctx, next, getRawInp
   const groupId: GroupId = parsed.data;
   const group = await ctx.groups.stateOf(groupId);
   if (!group) throw apiError('NOT_FOUND', 'no group with this id is stored here: check the group id');
-  if (!group.members.has(ctx.device)) throw apiError('FORBIDDEN', 'only current members of this group can do this: ask an admin of the group to add you');
+  // The session is a device: it acts for the member (person) it currently speaks for in the log.
+  const member = memberOfDevice(group, ctx.device);
+  if (!member) throw notAMemberDevice(group, ctx.device);
+  // A device its person unlinked is refused at once, even before the group's log has caught up with the person's chain.
+  if ((await ctx.store.unlinkedDevices([ctx.device])).has(ctx.device)) throw notAMemberDevice(group, ctx.device, true);
   const bodyChars = noteBodyChars(await getRawInput());
   if (bodyChars !== undefined && bodyChars > base64urlLength(ctx.config.noteMaxBytes + AEAD_OVERHEAD)) {
     throw apiError('PAYLOAD_TOO_LARGE', `the note body is larger than this server's limit of ${ctx.config.noteMaxBytes} bytes: shorten it or split it into several notes`);
   }
-  return next({ ctx: { ...ctx, group } });
+  return next({ ctx: { ...ctx, group, member } });
 });
