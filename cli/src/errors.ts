@@ -83,6 +83,10 @@ export function explain(error: unknown, server?: string): { exitCode: ExitCode; 
     if (error.is('LOG_ROLLBACK') || error.is('LOG_FORK') || error.is('LOG_INVALID') || error.is('SIGNATURE')) {
       return { exitCode: EXIT.integrity, message: `${error.message}\nThe server's answer did not verify, so nothing was adopted. Tell the other members; do not trust this server's copy until an admin has looked.` };
     }
+    // A person's device list (device chain) that was forged, rolled back or forked.
+    if (error.is('CHAIN_ROLLBACK') || error.is('CHAIN_FORK') || error.is('CHAIN_INVALID')) {
+      return { exitCode: EXIT.integrity, message: `${error.message}\nThat list of devices did not verify, so nothing was adopted and no device in it is trusted. Compare with your other devices (\`conclave devices\` on each) and tell the other members; do not trust this server's copy.` };
+    }
     if (error.is('ENCODING') || error.is('INVITE_INVALID') || error.is('RECOVERY_INVALID')) return { exitCode: EXIT.refused, message: error.message };
     return { exitCode: EXIT.refused, message: error.message };
   }

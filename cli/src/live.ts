@@ -15,7 +15,7 @@ import type { GroupId } from '@conclave/shared/protocol';
 import type { Device } from './device.ts';
 import { CliError, EXIT } from './errors.ts';
 import { coalescing, openEvents, runUntilStopped, secondsOption } from './live-events.ts';
-import { who } from './output.ts';
+import { whoseDevice, whoseDeviceAnywhere } from './people.ts';
 
 interface PeerLike {
   once(event: 'open', listener: () => void): unknown;
@@ -118,7 +118,7 @@ export async function tryLiveHandover(device: Device, groupId: GroupId, timeoutM
         connect: (fingerprint) => channelFromDataConnection(peer.connect(fingerprint, { reliable: true })),
       },
       {
-        onConnecting: (fp) => device.progress(`Asking ${who(device.names.memberName(fp), fp)} for the key, live…`),
+        onConnecting: (fp) => device.progress(`Asking ${whoseDevice(device, state, fp)} for the key, live…`),
         notePeerHead: (evidence) => client.notePeerHead(groupId, evidence),
         timeoutMs,
       },
@@ -159,8 +159,8 @@ export async function serve(device: Device, options: { for?: string; mailbox?: b
     } catch (error) {
       throw new CliError(EXIT.unreachable, `cannot register with the signaling server at ${url.href} (${(error as Error).message}): check --signal.`);
     }
-    const report = (outcome: HandshakeOutcome) => {
-      if (outcome.kind === 'sent') device.ctx.io.out(`Handed the key (generation ${outcome.generation}) to ${who(device.names.memberName(outcome.peer), outcome.peer)}, live.\n`);
+    const report = async (outcome: HandshakeOutcome) => {
+      if (outcome.kind === 'sent') device.ctx.io.out(`Handed the key (generation ${outcome.generation}) to ${await whoseDeviceAnywhere(device, outcome.peer)}, live.\n`);
       else if (outcome.kind === 'refused') device.progress(`A handover ended without the key (${outcome.reason}, ${outcome.by === 'me' ? 'refused here' : outcome.by === 'peer' ? 'refused by the other device' : 'connection closed'}).`);
       else if (outcome.kind === 'fork') device.progress(`A member's device signed a different group history (${outcome.peer.slice(0, 16)}): see \`conclave group members\`.`);
     };
@@ -169,12 +169,12 @@ export async function serve(device: Device, options: { for?: string; mailbox?: b
     const stop = serveKeyHandover(peer, device.identity, async (groupId) => {
       const held = await device.locked(() => client.heldGroup(groupId));
       return held && { ...held, notePeerHead: (evidence) => device.locked(() => client.notePeerHead(groupId, evidence)) };
-    }, { onOutcome: report });
+    }, { onOutcome: (outcome) => void report(outcome).catch(() => undefined) });
     device.progress(`Online as a key holder${seconds ? ` for ${seconds} s` : ' (Ctrl-C to stop)'}.`);
     const answerGroup = async (groupId: GroupId) => {
       try {
-        const result = await device.locked(() => client.handOverPending(groupId));
-        for (const fp of result.sent) device.ctx.io.out(`Handed the key to ${who(device.names.memberName(fp), fp)} by mailbox.\n`);
+        const { result, state } = await device.locked(async () => ({ result: await client.handOverPending(groupId), state: await client.state(groupId) }));
+        for (const fp of result.sent) device.ctx.io.out(`Handed the key to ${whoseDevice(device, state, fp)} by mailbox.\n`);
       } catch {
         // Not an admin, no key, or the server is away: the next round tries again.
       }

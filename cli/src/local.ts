@@ -1,8 +1,9 @@
 /**
  * What this device remembers besides the SDK's records:
  *
- * - `trust.sealed`: the devices this device verified by safety number (per fingerprint,
- *   as in the extension: trust belongs to a key, not a person), with when. Sealed under
+ * - `trust.sealed`: the people this device verified by safety number (by person id:
+ *   the fingerprint of the device that founded them, which stays theirs as they link
+ *   and unlink devices — a verification covers the devices their chain certifies), with when. Sealed under
  *   the store key like the names: it decides who an admin device hands the key to, so
  *   it must not be alterable (nor readable) without the passphrase.
  * - `names.sealed`: the names learned from meta notes (group names, members' display

@@ -11,6 +11,7 @@ import type { MetaSlot } from '@conclave/shared/crypto';
 import { currentGeneration } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { Device } from './device.ts';
+import { myMember } from './people.ts';
 
 /** Keeps the names the SDK read from a listing's meta notes (who may write each already applied), when newer than what this device knows. */
 async function learnNames(device: Device, groupId: GroupId, names: MetaNames): Promise<void> {
@@ -67,11 +68,16 @@ export async function writeGroupName(device: Device, groupId: GroupId, name: str
   if (version !== null) await device.names.learn({ groups: [{ groupId, name, version }] });
 }
 
-/** Publishes this device's display name in the group once it holds the key (and again after a rename). */
+/**
+ * Publishes the display name of the person this device speaks for in the group once it
+ * holds the key (and again after a rename). The profile belongs to the person: any of
+ * their devices writes the same slot.
+ */
 export async function publishProfile(device: Device, groupId: GroupId): Promise<void> {
   if (device.names.published(groupId) === device.displayName) return;
   const record = await device.store.load(groupId);
-  if (!record || !record.state.members.has(device.fingerprint) || !record.seeds.has(currentGeneration(record.state))) return;
-  const version = await writeMeta(device, groupId, { kind: 'profile', member: device.fingerprint }, device.displayName);
-  if (version !== null) await device.names.learn({ published: [{ groupId, name: device.displayName }], members: [{ groupId, fingerprint: device.fingerprint, name: device.displayName, version }] });
+  const me = record && myMember(record.state, device);
+  if (!record || !me || !record.seeds.has(currentGeneration(record.state))) return;
+  const version = await writeMeta(device, groupId, { kind: 'profile', member: me.fingerprint }, device.displayName);
+  if (version !== null) await device.names.learn({ published: [{ groupId, name: device.displayName }], members: [{ groupId, fingerprint: me.fingerprint, name: device.displayName, version }] });
 }

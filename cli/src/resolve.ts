@@ -3,7 +3,7 @@
  * least 4 characters) or a name, when exactly one matches. Several matches are a usage
  * error that lists them; none is "not found" with the command that shows what exists.
  */
-import { shortFingerprint, type GroupState } from '@conclave/shared/crypto';
+import { devicesOf, shortFingerprint, type GroupState } from '@conclave/shared/crypto';
 import type { ListedNote } from '@conclave/shared/client';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { Device } from './device.ts';
@@ -42,15 +42,20 @@ export async function resolveGroup(device: Device, ref: string): Promise<GroupId
   );
 }
 
+/**
+ * A member (a person, by id): their fingerprint — or the fingerprint of any of their
+ * current devices — in full or as a prefix, or their display name.
+ */
 export function resolveMember(device: Device, state: GroupState, ref: string): Fingerprint {
   const members = [...state.members.keys()].filter((fp) => fp !== state.recovery);
   const lower = ref.replace(/\s+/g, '').toLowerCase();
+  const ids = (person: Fingerprint) => [person, ...devicesOf(state, person).map((d) => d.fingerprint)];
   return pick(
     'member',
     ref,
     members,
-    (fp) => fp === lower,
-    (fp) => fp.startsWith(lower),
+    (fp) => ids(fp).includes(lower as Fingerprint),
+    (fp) => ids(fp).some((id) => id.startsWith(lower)),
     (fp) => {
       const name = device.names.memberName(fp);
       return name !== undefined && same(name, ref);

@@ -12,6 +12,7 @@ import type { Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { ensureDir, writeAtomic, writeNew } from '../files.ts';
 import { openAllWithNames } from '../names.ts';
+import { nameOfDevice, personOf } from '../people.ts';
 import { emit, iso } from '../output.ts';
 import { resolveGroup } from '../resolve.ts';
 
@@ -63,8 +64,9 @@ export async function exportGroup(device: Device, ref: string, dir: string, opti
       `version: ${note.version}`,
       `group: ${yamlString(groupName ?? '')}`,
       `group_id: ${groupId}`,
-      `author: ${yamlString(device.names.memberName(note.author) ?? '')}`,
-      `author_fingerprint: ${note.author}`,
+      `author: ${yamlString(nameOfDevice(device, state, note.author) ?? '')}`,
+      `author_fingerprint: ${personOf(state, note.author)}`,
+      `author_device: ${note.author}`,
       `written_at: ${iso(note.at)}`,
       `key_generation: ${note.generation}`,
       ...(note.warnings.length > 0 ? [`warnings: ${yamlString(note.warnings.map((w) => w.message).join(' / '))}`] : []),

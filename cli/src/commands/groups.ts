@@ -1,11 +1,12 @@
 /** `conclave group create|list|members|invite|remove|rotate|leave|handover`. */
 import type { GroupClient, HandoverResult } from '@conclave/shared/client';
-import { currentGeneration, isAdmin, shortFingerprint, type GroupState } from '@conclave/shared/crypto';
+import { currentGeneration, devicesOf, isAdmin, shortFingerprint, type GroupState } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, Role } from '@conclave/shared/protocol';
 import type { Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { listWithNames, publishProfile, writeGroupName } from '../names.ts';
 import { emit, iso, table, who } from '../output.ts';
+import { isMine, myMember, whoseDevice } from '../people.ts';
 import { resolveGroup, resolveMember } from '../resolve.ts';
 import { confirm } from './confirm.ts';
 
@@ -30,9 +31,9 @@ function ctx(device: Device) {
   return device.ctx;
 }
 
-/** Role of this device in a state, as shown. */
-function myRole(state: GroupState, me: Fingerprint): Role | 'not a member' {
-  return state.members.get(me)?.role ?? 'not a member';
+/** Role of the person this device speaks for, as shown. */
+function myRole(state: GroupState, device: Device): Role | 'not a member' {
+  return myMember(state, device)?.role ?? 'not a member';
 }
 
 export interface GroupSummaryJson {
@@ -54,7 +55,7 @@ export async function list(device: Device, options: { json?: boolean; offline?: 
     if (!options.offline) {
       client ??= await device.client();
       await client.fetchKey(groupId);
-      if ((await client.state(groupId)).members.has(device.fingerprint)) await listWithNames(device, groupId);
+      if (isMine(await client.state(groupId), device)) await listWithNames(device, groupId);
       synced = true;
     }
     const record = (await device.store.load(groupId))!;
@@ -62,7 +63,7 @@ export async function list(device: Device, options: { json?: boolean; offline?: 
     rows.push({
       groupId,
       name: device.names.groupName(groupId) ?? null,
-      role: myRole(state, device.fingerprint),
+      role: myRole(state, device),
       members: [...state.members.keys()].filter((fp) => fp !== state.recovery).length,
       generation: currentGeneration(state),
       holdsKey: record.seeds.has(currentGeneration(state)),
@@ -77,12 +78,16 @@ export async function list(device: Device, options: { json?: boolean; offline?: 
 }
 
 export interface MemberJson {
+  /** The person's id: the fingerprint of the device that founded them (it never changes). */
   fingerprint: Fingerprint;
   name: string | null;
   role: Role;
+  /** The person this device speaks for. */
   me: boolean;
   verified: boolean;
   via: string;
+  /** How many devices currently speak for them. */
+  devices: number;
 }
 
 export async function members(device: Device, ref: string, options: { json?: boolean }): Promise<void> {
@@ -90,13 +95,14 @@ export async function members(device: Device, ref: string, options: { json?: boo
   const client = await device.client();
   await client.fetchKey(groupId);
   const state = await client.state(groupId);
-  if (state.members.has(device.fingerprint)) await listWithNames(device, groupId);
+  const mine = myMember(state, device)?.fingerprint;
+  if (mine) await listWithNames(device, groupId);
   const rows: MemberJson[] = [...state.members.values()]
     .filter((m) => m.fingerprint !== state.recovery)
-    .map((m) => ({ fingerprint: m.fingerprint, name: device.names.memberName(m.fingerprint) ?? null, role: m.role, me: m.fingerprint === device.fingerprint, verified: device.trust.trustOf(m.fingerprint) === 'verified', via: m.via }));
+    .map((m) => ({ fingerprint: m.fingerprint, name: device.names.memberName(m.fingerprint) ?? null, role: m.role, me: m.fingerprint === mine, verified: device.trust.trustOf(m.fingerprint) === 'verified', via: m.via, devices: devicesOf(state, m.fingerprint).length }));
   emit(device.ctx, options.json, { groupId, name: device.names.groupName(groupId) ?? null, members: rows }, table([
-    ['NAME', 'FINGERPRINT', 'ROLE', 'TRUST'],
-    ...rows.map((r) => [r.name ?? 'unnamed member', shortFingerprint(r.fingerprint), r.role, r.me ? 'this device' : r.verified ? 'verified' : 'not verified']),
+    ['NAME', 'FINGERPRINT', 'ROLE', 'DEVICES', 'TRUST'],
+    ...rows.map((r) => [r.name ?? 'unnamed member', shortFingerprint(r.fingerprint), r.role, `${r.devices} device${r.devices === 1 ? '' : 's'}`, r.me ? 'you' : r.verified ? 'verified' : 'not verified']),
   ]));
 }
 
@@ -137,11 +143,12 @@ export async function remove(device: Device, ref: string, memberRef: string, opt
   const client = await device.client();
   const state = await client.sync(groupId);
   const member = resolveMember(device, state, memberRef);
-  if (member === device.fingerprint) throw new CliError(EXIT.usage, 'to take this device out of the group, use `conclave group leave`');
+  if (member === myMember(state, device)?.fingerprint) throw new CliError(EXIT.usage, 'that is you: to take yourself out of the group, use `conclave group leave`; to take one of your devices away, `conclave devices remove <device>` on another of them');
   if (!isAdmin(state, device.fingerprint)) throw new CliError(EXIT.refused, 'only an admin of the group can remove a member');
   const label = who(device.names.memberName(member), member);
   await confirm(device.ctx, `Remove ${label} from "${device.names.groupName(groupId) ?? groupId}"? They keep what they already read, but nothing new. [y/N] `);
-  device.progress(`Removing ${label}: making a new key and sealing it to every other member…`);
+  const theirDevices = devicesOf(state, member).length;
+  device.progress(`Removing ${label}${theirDevices > 1 ? ` and their ${theirDevices} devices` : ''}: making a new key and sealing it to every other member's devices…`);
   const result = await client.removeMember(groupId, member);
   device.progress(`Done: the group is on key generation ${result.generation}.`);
   emit(device.ctx, options.json, { groupId, removed: member, generation: result.generation, unreachable: result.unreachable }, [
@@ -158,7 +165,7 @@ export async function rotate(device: Device, ref: string, options: { json?: bool
   const groupId = await resolveGroup(device, ref);
   const client = await device.client();
   const state = await client.sync(groupId);
-  device.progress(`Making a new key and sealing it to ${state.members.size} recipients (members and the recovery key)…`);
+  device.progress(`Making a new key and sealing it to ${state.devices.size} recipients (every device of every member, and the recovery key)…`);
   const result = await client.rotateKey(groupId);
   device.progress(`Done: key generation ${result.generation}.`);
   emit(device.ctx, options.json, { groupId, generation: result.generation, unreachable: result.unreachable }, [`New key generation ${result.generation}.`, ...unreachableLines(result.unreachable)]);
@@ -174,7 +181,8 @@ export async function leave(device: Device, ref: string): Promise<void> {
   emit(device.ctx, false, null, `Left "${name}". An admin's device will make a new key, so you read nothing written from now on.`);
 }
 
-export function handoverLines(device: Device, result: HandoverResult): string[] {
+/** What a handover did, per requesting device, named by the person it speaks for. */
+export function handoverLines(device: Device, state: GroupState, result: HandoverResult): string[] {
   const reasons: Record<string, string> = {
     'not-verified': 'not verified yet: compare safety numbers with `conclave verify`',
     'key-changed': 'their key changed: verify them again',
@@ -183,8 +191,8 @@ export function handoverLines(device: Device, result: HandoverResult): string[] 
     unreachable: 'their key cannot be sealed to',
   };
   return [
-    ...result.sent.map((fp) => `Handed the key to ${who(device.names.memberName(fp), fp)}.`),
-    ...result.skipped.map((s) => `Not handed to ${who(device.names.memberName(s.fingerprint), s.fingerprint)}: ${reasons[s.reason] ?? s.reason}.`),
+    ...result.sent.map((fp) => `Handed the key to ${whoseDevice(device, state, fp)}.`),
+    ...result.skipped.map((s) => `Not handed to ${whoseDevice(device, state, s.fingerprint)}: ${reasons[s.reason] ?? s.reason}.`),
   ];
 }
 
@@ -192,7 +200,7 @@ export async function handover(device: Device, ref: string, options: { json?: bo
   const groupId = await resolveGroup(device, ref);
   const client = await device.client();
   const result = await client.handOverPending(groupId);
-  const lines = handoverLines(device, result);
+  const lines = handoverLines(device, await client.state(groupId), result);
   emit(device.ctx, options.json, { groupId, ...result }, lines.length > 0 ? lines : ['Nobody is waiting for the key.']);
 }
 

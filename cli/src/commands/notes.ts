@@ -2,13 +2,14 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NoteConflictError, type GroupClient, type ListedNote } from '@conclave/shared/client';
-import { RESERVED_TITLE_PREFIX } from '@conclave/shared/crypto';
+import { RESERVED_TITLE_PREFIX, type GroupState } from '@conclave/shared/crypto';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { paths, type Device } from '../device.ts';
 import { CliError, EXIT, explain } from '../errors.ts';
 import { FILE_MODE } from '../files.ts';
 import { newEditDir } from '../edit-files.ts';
 import { listWithNames } from '../names.ts';
+import { nameOfDevice, personOf } from '../people.ts';
 import { emit, iso, oneLine, table } from '../output.ts';
 import { resolveGroup, resolveNote } from '../resolve.ts';
 import { confirm } from './confirm.ts';
@@ -19,7 +20,10 @@ export interface NoteLineJson {
   ok: boolean;
   title: string | null;
   version: number;
+  /** The device that wrote it. */
   author: string;
+  /** The person that device speaks (or spoke) for. */
+  authorPerson: string;
   authorName: string | null;
   at: number | null;
   deleted: boolean;
@@ -28,16 +32,19 @@ export interface NoteLineJson {
   problem: string | null;
 }
 
-function lineJson(device: Device, note: ListedNote): NoteLineJson {
+function lineJson(device: Device, state: GroupState, note: ListedNote): NoteLineJson {
+  // Authors are devices; the name is their person's.
+  const by = { author: note.author, authorPerson: personOf(state, note.author), authorName: nameOfDevice(device, state, note.author) ?? null };
   return note.ok
-    ? { noteId: note.noteId, ok: true, title: note.title, version: note.version, author: note.author, authorName: device.names.memberName(note.author) ?? null, at: note.at, deleted: note.deleted, bodyBytes: note.bodyBytes, warnings: note.warnings.map((w) => w.message), problem: null }
-    : { noteId: note.noteId, ok: false, title: null, version: note.version, author: note.author, authorName: device.names.memberName(note.author) ?? null, at: null, deleted: false, bodyBytes: null, warnings: [], problem: note.message };
+    ? { noteId: note.noteId, ok: true, title: note.title, version: note.version, ...by, at: note.at, deleted: note.deleted, bodyBytes: note.bodyBytes, warnings: note.warnings.map((w) => w.message), problem: null }
+    : { noteId: note.noteId, ok: false, title: null, version: note.version, ...by, at: null, deleted: false, bodyBytes: null, warnings: [], problem: note.message };
 }
 
 export async function ls(device: Device, ref: string, options: { json?: boolean; deleted?: boolean }): Promise<void> {
   const groupId = await resolveGroup(device, ref);
   const { notes } = await listWithNames(device, groupId);
-  const shown = notes.filter((n) => options.deleted || !(n.ok && n.deleted)).map((n) => lineJson(device, n));
+  const state = await (await device.client()).state(groupId);
+  const shown = notes.filter((n) => options.deleted || !(n.ok && n.deleted)).map((n) => lineJson(device, state, n));
   shown.sort((a, b) => (b.at ?? 0) - (a.at ?? 0));
   emit(device.ctx, options.json, { groupId, notes: shown }, shown.length === 0
     ? ['No notes yet: `conclave notes put <group> --title "…"` writes one.']
@@ -52,7 +59,8 @@ export async function cat(device: Device, ref: string, noteRef: string, options:
   if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new CliError(EXIT.usage, '--version takes a version number (1, 2, …)');
   const note = await client.readNote(groupId, noteId, version);
   for (const warning of note.warnings) device.progress(`warning: ${warning.message}`);
-  emit(device.ctx, options.json, { groupId, noteId, title: note.title, body: note.body, version: note.version, author: note.author, authorName: device.names.memberName(note.author) ?? null, at: note.at, generation: note.generation, deleted: note.deleted, warnings: note.warnings.map((w) => w.message) }, note.body);
+  const state = await client.state(groupId);
+  emit(device.ctx, options.json, { groupId, noteId, title: note.title, body: note.body, version: note.version, author: note.author, authorPerson: personOf(state, note.author), authorName: nameOfDevice(device, state, note.author) ?? null, at: note.at, generation: note.generation, deleted: note.deleted, warnings: note.warnings.map((w) => w.message) }, note.body);
 }
 
 /**

@@ -6,13 +6,14 @@
  * verified member waiting in the mailbox, in that group: verifying is what lets the key
  * go (`conclave group handover` does the same later, e.g. when the request came after).
  */
-import { isAdmin, normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups } from '@conclave/shared/crypto';
+import { isAdmin, normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups, type GroupState } from '@conclave/shared/crypto';
 import type { HandoverResult } from '@conclave/shared/client';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { listWithNames } from '../names.ts';
 import { emit, who } from '../output.ts';
+import { isMine, myMember } from '../people.ts';
 import { resolveGroup, resolveMember } from '../resolve.ts';
 import { handoverLines } from './groups.ts';
 
@@ -32,7 +33,7 @@ export async function verify(device: Device, refs: string[], options: { number?:
   for (const groupId of groupIds) {
     await client.fetchKey(groupId);
     const groupState = await client.state(groupId);
-    if (!groupState.members.has(device.fingerprint)) continue;
+    if (!isMine(groupState, device)) continue;
     await listWithNames(device, groupId);
     try {
       const fp = resolveMember(device, groupState, memberRef);
@@ -43,13 +44,15 @@ export async function verify(device: Device, refs: string[], options: { number?:
     }
   }
   if (found.size === 0) throw lastNotFound ?? new CliError(EXIT.notFound, `no member "${memberRef}" in the groups of this device: \`conclave group members <group>\` lists them.`);
-  if (found.size > 1) throw new CliError(EXIT.usage, `"${memberRef}" names different devices in different groups: say which group, \`conclave verify <group> ${memberRef}\`.`);
+  if (found.size > 1) throw new CliError(EXIT.usage, `"${memberRef}" names different people in different groups: say which group, \`conclave verify <group> ${memberRef}\`.`);
   const [member, inGroups] = [...found.entries()][0]!;
   const groupId = inGroups[0]!;
   const state = await client.state(groupId);
-  if (member === device.fingerprint) throw new CliError(EXIT.usage, 'that is this device: verify another member');
+  const me = myMember(state, device)!;
+  if (member === me.fingerprint) throw new CliError(EXIT.usage, 'that is you: verify another member (your own devices are linked with `conclave devices add`)');
   const info = state.members.get(member)!;
-  const digits = safetyNumber(device.identity.bundle, info.bundle);
+  // Between two people: over each one's founding device, whichever device shows it.
+  const digits = safetyNumber(me.bundle, info.bundle);
   const groups = safetyNumberGroups(digits);
   const label = who(device.names.memberName(member), member);
   const shown = [groups.slice(0, 4), groups.slice(4, 8), groups.slice(8)].map((row) => `  ${row.join(' ')}`);
@@ -70,17 +73,20 @@ export async function verify(device: Device, refs: string[], options: { number?:
   const already = device.trust.trustOf(member) === 'verified';
   if (confirmed) await device.trust.markVerified(member, device.ctx.now());
   const handedOver: Array<HandoverResult & { groupId: GroupId }> = [];
+  const statesAfter = new Map<GroupId, GroupState>();
   for (const id of confirmed ? inGroups : []) {
     if (!isAdmin(await client.state(id), device.fingerprint)) continue;
     try {
-      handedOver.push({ groupId: id, ...(await client.handOverPending(id)) });
+      const result = await client.handOverPending(id);
+      handedOver.push({ groupId: id, ...result });
+      statesAfter.set(id, await client.state(id));
     } catch (error) {
       device.progress(`Verified, but the key could not be handed over now (${(error as Error).message}): run \`conclave group handover ${id.slice(0, 8)}\` later.`);
     }
   }
   const value = { groupId, groups: inGroups, member, name: device.names.memberName(member) ?? null, safetyNumber: digits, digitGroups: groups, verified: confirmed === true || (confirmed === null && already), recorded: confirmed === true, handedOver };
   const lines = [`Safety number with ${label}:`, ...shown];
-  if (confirmed === true) lines.push(`Recorded ${label} as verified on this device.`, ...handedOver.flatMap((h) => handoverLines(device, h)));
+  if (confirmed === true) lines.push(`Recorded ${label} as verified on this device.`, ...handedOver.flatMap((h) => handoverLines(device, statesAfter.get(h.groupId)!, h)));
   else if (confirmed === false) lines.push(`The numbers do NOT match: ${label} was not verified. Someone may be in the middle: do not hand them the key, and tell an admin.`);
   else lines.push(already ? `${label} is already verified on this device.` : 'Compare it with their screen (in person or on a call you trust), then run this again with --number "<their digits>" (or answer on a terminal).');
   emit(device.ctx, options.json, value, lines);

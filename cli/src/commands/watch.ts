@@ -6,16 +6,18 @@
  * taken per look, so other commands run beside it.
  */
 import type { OpenedNote } from '@conclave/shared/client';
+import type { GroupState } from '@conclave/shared/crypto';
 import type { GroupId, LiveEvent } from '@conclave/shared/protocol';
 import type { Device } from '../device.ts';
 import { explain } from '../errors.ts';
 import { coalescing, openEvents, runUntilStopped, secondsOption } from '../live-events.ts';
 import { learnNamesFrom } from '../names.ts';
-import { iso, oneLine, safeJson, who } from '../output.ts';
+import { iso, oneLine, safeJson } from '../output.ts';
+import { nameOfDevice, personOf, whoseDevice } from '../people.ts';
 import { resolveGroup } from '../resolve.ts';
 
-function line(device: Device, note: OpenedNote): string {
-  const by = who(device.names.memberName(note.author), note.author);
+function line(device: Device, state: GroupState, note: OpenedNote): string {
+  const by = whoseDevice(device, state, note.author);
   const what = note.deleted ? 'deleted' : note.version === 1 ? 'new' : `edited (version ${note.version})`;
   return `${iso(note.at)}  ${what}  “${oneLine(note.title)}”  by ${by}  [${note.noteId}]`;
 }
@@ -40,8 +42,8 @@ export async function watch(device: Device, ref: string, options: { for?: string
     cursor = changes.cursor;
     for (const note of changes.opened) {
       if (changes.meta.has(note.noteId)) continue;
-      if (options.json) device.ctx.io.out(`${safeJson({ noteId: note.noteId, version: note.version, title: note.title, deleted: note.deleted, author: note.author, authorName: device.names.memberName(note.author) ?? null, at: note.at }, 0)}\n`);
-      else device.ctx.io.out(`${line(device, note)}\n`);
+      if (options.json) device.ctx.io.out(`${safeJson({ noteId: note.noteId, version: note.version, title: note.title, deleted: note.deleted, author: note.author, authorPerson: personOf(changes.state, note.author), authorName: nameOfDevice(device, changes.state, note.author) ?? null, at: note.at }, 0)}\n`);
+      else device.ctx.io.out(`${line(device, changes.state, note)}\n`);
     }
     for (const failed of changes.failed) device.progress(`A note (${failed.noteId}) could not be opened: ${failed.message}`);
   };
