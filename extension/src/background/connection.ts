@@ -10,6 +10,7 @@ import type { ConclaveDb, IdentityRow } from '../db/schema.ts';
 import { loadIdentity } from '../db/identity.ts';
 import { DexieKeyStore } from '../db/key-store.ts';
 import { DexieNoteStore } from '../db/note-store.ts';
+import { DexiePersonStore } from '../db/person-store.ts';
 import type { Settings } from '../messages/views.ts';
 import { fail } from './errors.ts';
 import { loadSettings } from './settings.ts';
@@ -59,7 +60,10 @@ export class Connections {
   private async connect(identity: DeviceIdentity, settings: Settings): Promise<Connection> {
     const client = await GroupClient.connect(settings.apiUrl, identity, new DexieKeyStore(this.db), {
       notes: new DexieNoteStore(this.db),
-      trustOf: (_groupId, fingerprint) => this.trust.trustOf(fingerprint),
+      // This device's person and the chains it pinned (db/person-store.ts).
+      people: new DexiePersonStore(this.db),
+      // The SDK asks by person id (protocol v3): trust is per person.
+      trustOf: (_groupId, person) => this.trust.trustOf(person),
       now: this.now,
     });
     return { identity, settings, client };

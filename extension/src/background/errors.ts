@@ -7,7 +7,7 @@
 import { isUnreachable } from '@conclave/shared/client';
 import { ApiCallError, GroupClientError, NoteConflictError } from '@conclave/shared/client';
 import { PeerEvidenceError } from '@conclave/shared/client';
-import { ConclaveError, LogVerificationError } from '@conclave/shared/crypto';
+import { ConclaveError, DeviceChainError, LogVerificationError } from '@conclave/shared/crypto';
 import { NoteOpenError } from '@conclave/shared/crypto';
 import type { ErrorCode, ExtensionError } from '../messages/protocol.ts';
 
@@ -84,13 +84,20 @@ export function noteFailureWords(reason: NoteOpenError['reason'], hasKey: boolea
 
 /** Words for a note shown with a flag (client/notes.ts `NoteWarning`): what happened, what to do. */
 export function noteWarningWords(
-  warning: { code: 'rolled-back'; seenVersion: number; shownVersion: number } | { code: 'late-from-departed'; authorName: string; how: 'removed' | 'left' | 'replaced' },
+  warning: { code: 'rolled-back'; seenVersion: number; shownVersion: number } | { code: 'late-from-departed'; authorName: string; how: 'removed' | 'left' | 'replaced' | 'unlinked' },
 ): { code: 'rolled-back' | 'late-from-departed'; message: string; action: string } {
   if (warning.code === 'rolled-back') {
     return {
       code: 'rolled-back',
       message: `The server showed an older version of this note (version ${warning.shownVersion}) than this device has already seen (version ${warning.seenVersion}).`,
       action: "A newer change may be missing from the server. Ask whoever edited it last whether their change is lost, and tell the group's admin.",
+    };
+  }
+  if (warning.how === 'unlinked') {
+    return {
+      code: 'late-from-departed',
+      message: `Written by one of ${warning.authorName}'s devices after ${warning.authorName} removed that device; this device did not see it before the removal.`,
+      action: `That device should no longer be able to write here (it may be lost or stolen). Ask ${warning.authorName} whether they wrote it before trusting it.`,
     };
   }
   const left = warning.how === 'left' ? 'who has since left the group' : 'who has since been removed from the group';
@@ -100,6 +107,46 @@ export function noteWarningWords(
     message: `Written by ${warning.authorName}, ${left}; this device did not see it ${before}.`,
     action: "They should no longer be able to write here, so the server may have let them in. Check with the group before trusting it, and tell the group's admin.",
   };
+}
+
+/**
+ * Why a group's history was refused, in words for someone who has never heard of a
+ * device chain: the v3 rejections about people's devices say who could be pretending,
+ * the rest name the rule.
+ */
+export function logRejectionWords(reason: LogVerificationError['reason']): string {
+  switch (reason) {
+    case 'device-chain':
+      return "a member's list of devices in it was not signed by that member's own devices — someone (possibly the server) tried to add a device to a person who did not approve it";
+    case 'device-unlinked':
+      return 'it contains a change signed by a device its owner had already removed (a lost or sold device trying to act)';
+    case 'device-claimed':
+      return "it lists one device as belonging to two different people, so one of them is not who they claim";
+    case 'bad-signature':
+      return 'one of its changes carries a signature that does not check';
+    case 'not-admin':
+      return 'one of its changes was made by someone who is not an admin';
+    default:
+      return `it breaks the group's rules (${reason})`;
+  }
+}
+
+/** Why a person's device list was refused, in words (DeviceChainError reasons). */
+export function chainRejectionWords(reason: DeviceChainError['reason']): string {
+  switch (reason) {
+    case 'rollback':
+      return "the server showed an older list of this person's devices than this device has already seen";
+    case 'fork':
+      return "the server showed a different list of this person's devices than this device saw before";
+    case 'not-a-device':
+    case 'bad-signature':
+    case 'wrong-person':
+      return "a device in it was not approved by one of this person's own devices — someone (possibly the server) tried to add it";
+    case 'device-unlinked':
+      return 'a device that had been removed tried to sign a change';
+    default:
+      return `it breaks the rules for a person's devices (${reason})`;
+  }
 }
 
 function sentence(text: string): string {
@@ -198,8 +245,15 @@ export function toExtensionError(error: unknown, context: ErrorContext = {}): Ex
     }
     return {
       code: 'fork',
-      message: `The group's history from the storage API does not hold together (${error.reason}).`,
+      message: `The group's history from the storage API cannot be trusted: ${logRejectionWords(error.reason)}.`,
       action: 'Stop using this group and tell its members; the server may be showing you a different history.',
+    };
+  }
+  if (error instanceof DeviceChainError) {
+    return {
+      code: 'fork',
+      message: `Your list of devices from the storage API cannot be trusted: ${chainRejectionWords(error.reason)}.`,
+      action: 'Do not link or remove devices for now. Check your device list on another of your devices, and tell whoever runs the storage API.',
     };
   }
   if (error instanceof NoteOpenError) {

@@ -21,8 +21,9 @@ import type { GroupRow } from '../db/schema.ts';
 import type { PeerAlarmView } from '../messages/views.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
-import { BackgroundError, fail, isNetworkError } from './errors.ts';
+import { BackgroundError, fail, isNetworkError, logRejectionWords } from './errors.ts';
 import { forgetKeyWait } from './key-wait-rows.ts';
+import { isMemberDevice, isMine, isPerson, personFor } from './people.ts';
 
 export const FORK_ACTION = 'Stop using this group and tell its members; the server may be showing you a different history.';
 
@@ -46,7 +47,7 @@ function forkError(name: string | null, error: LogVerificationError): Background
       ? `The storage API is showing an older history of ${quoted(name)} than this device has already seen`
       : error.reason === 'fork'
         ? `The storage API is showing a different history of ${quoted(name)} than this device saw before`
-        : `The history of ${quoted(name)} from the storage API breaks the group's rules (${error.reason})`;
+        : `The history of ${quoted(name)} from the storage API cannot be trusted: ${logRejectionWords(error.reason)}`;
   return new BackgroundError('fork', `${what}.`, FORK_ACTION);
 }
 
@@ -70,11 +71,11 @@ interface PeerAlarm {
  * plainly that either the server is holding changes back or that device is wrong (a
  * member can sign a made-up head), and how it clears by itself.
  */
-function peerAlarmOf(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name' | 'witnessed' | 'forkEvidence' | 'removed'>): PeerAlarm | null {
+function peerAlarmOf(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name' | 'witnessed' | 'forkEvidence' | 'removed' | 'state'>): PeerAlarm | null {
   if (row.removed) return null;
   const status = peerEvidenceStatus(row, ctx.now());
   if (status.kind === 'fork') {
-    const who = ctx.trust.labelledName(status.fork.peer);
+    const who = ctx.trust.labelledIn(row.state, status.fork.peer);
     return {
       kind: 'fork',
       peer: status.fork.peer,
@@ -85,7 +86,7 @@ function peerAlarmOf(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name'
     };
   }
   if (status.kind === 'behind' && status.overdue) {
-    const who = ctx.trust.labelledName(status.witnessed.peer);
+    const who = ctx.trust.labelledIn(row.state, status.witnessed.peer);
     return {
       kind: 'behind',
       peer: status.witnessed.peer,
@@ -99,7 +100,7 @@ function peerAlarmOf(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name'
 }
 
 /** The alarm members' signed heads raise for a group, in words (or null). */
-export function peerAlarm(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name' | 'witnessed' | 'forkEvidence' | 'removed'>): string | null {
+export function peerAlarm(ctx: Pick<Ctx, 'now' | 'trust'>, row: Pick<GroupRow, 'name' | 'witnessed' | 'forkEvidence' | 'removed' | 'state'>): string | null {
   return peerAlarmOf(ctx, row)?.text ?? null;
 }
 
@@ -113,8 +114,10 @@ export function peerAlarmView(ctx: Pick<Ctx, 'now' | 'trust'>, row: GroupRow, me
   const alarm = peerAlarmOf(ctx, row);
   if (!alarm) return null;
   const { state } = row;
-  const canRemove = me !== null && isAdmin(state, me) && alarm.peer !== me && alarm.peer !== state.recovery && state.members.has(alarm.peer);
-  return { peer: alarm.peer, name: ctx.trust.labelledName(alarm.peer), kind: alarm.kind, canRemove };
+  // The head was signed by a device; removing means removing the person it speaks for.
+  const person = personFor(state, alarm.peer);
+  const canRemove = me !== null && isAdmin(state, me) && !isMine(state, alarm.peer, me) && isPerson(state, person);
+  return { peer: alarm.peer, person, name: ctx.trust.labelledName(person), kind: alarm.kind, canRemove };
 }
 
 /** The alarm a group shows: a log that failed verification (kept), else what members' signed heads say. */
@@ -183,7 +186,7 @@ export async function syncGroup(ctx: Ctx, connection: Connection, groupId: Group
       // sync first would cost one more round trip on the way to reading).
       const keyless = options.fetchKey !== false && held !== undefined && !held.removed && !holdsCurrentKey(held);
       state = keyless ? await keyFetched(ctx, connection, groupId) : await connection.client.sync(groupId);
-      if (!keyless && options.fetchKey !== false && state.members.has(me) && !holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) {
+      if (!keyless && options.fetchKey !== false && isMemberDevice(state, me) && !holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) {
         state = await keyFetched(ctx, connection, groupId, state);
       }
     } catch (error) {
@@ -251,7 +254,7 @@ export async function alarmFor(ctx: Ctx, groupId: GroupId, error: LogVerificatio
 
 /** Marks the group removed when the validated log no longer lists this device. */
 export async function noteRemoval(ctx: Ctx, groupId: GroupId, state: GroupState, me: GroupState['creator']): Promise<boolean> {
-  if (state.members.has(me)) return false;
+  if (isMemberDevice(state, me)) return false;
   const row = await groupRowOf(ctx.db, groupId);
   if (row && !row.removed) {
     await updateGroupRow(ctx.db, groupId, { removed: true });

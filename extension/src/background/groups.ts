@@ -28,6 +28,7 @@ import { forgetNotesOf } from './note-rows.ts';
 import { forgetPendingCode, keepPendingCode, pendingCodeOf } from './recovery-codes.ts';
 import { forgetShownQrOf } from './shown-qr.ts';
 import { summaryOf } from './summaries.ts';
+import { devicesOfPerson, isMemberDevice, isPerson, myPerson, personFor } from './people.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
 
@@ -37,9 +38,9 @@ function requireAdmin(row: Pick<GroupRow, 'name'>, state: GroupState, me: Finger
   if (!isAdmin(state, me)) fail('not-admin', `Only an admin of ${quoted(row.name)} can ${doing}.`, 'Ask one of its admins.');
 }
 
-function requireMember(state: GroupState, fingerprint: Fingerprint, name: string | null): void {
-  if (!state.members.has(fingerprint) || fingerprint === state.recovery) {
-    fail('invalid-request', `${name ?? 'This device'} is not a member of the group (any more).`, 'Sync the group and look at its members again.');
+function requireMember(state: GroupState, person: Fingerprint, name: string | null): void {
+  if (!isPerson(state, person)) {
+    fail('invalid-request', `${name ?? 'This person'} is not a member of the group (any more).`, 'Sync the group and look at its members again.');
   }
 }
 
@@ -85,7 +86,8 @@ export async function join(ctx: Ctx, waits: KeyWaits, request: Req<'group.join'>
   // A device removed earlier and invited again is a member again.
   await updateGroupRow(ctx.db, groupId, { removed: false });
   const state = await connection.client.state(groupId);
-  const inviter = state.invites.get(keys.inviteId)?.author;
+  // The name in the link is the inviting person's (the invite was written by one of their devices).
+  const inviter = state.invites.get(keys.inviteId)?.person;
   if (inviter && inviterName && !ctx.trust.name(inviter)) await ctx.trust.learnName(inviter, inviterName);
   ctx.changed(groupId);
   if (joined.hasKey) {
@@ -108,7 +110,7 @@ export async function restore(ctx: Ctx, waits: KeyWaits, request: Req<'group.res
   const { groupId } = await recoveryIdentityFromCode(request.recoveryCode);
   const connection = await ctx.connections.get();
   const known = await groupRowOf(ctx.db, groupId);
-  if (!(known && known.state.members.has(connection.identity.fingerprint) && !known.removed)) {
+  if (!(known && isMemberDevice(known.state, connection.identity.fingerprint) && !known.removed)) {
     await connection.client.restore(request.recoveryCode);
     await updateGroupRow(ctx.db, groupId, { removed: false });
   }
@@ -121,19 +123,22 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
   const me = identity.identity.fingerprint;
   const { connection, state } = await connectedOrOffline(ctx, request.groupId);
   const row = await groupRow(ctx, request.groupId);
-  const everyone = [...state.members.keys()];
+  const mine = myPerson(state, me);
+  // Presence is per device (the signaling server knows devices); a person is online when one of theirs is.
+  const otherDevices = [...state.devices.keys()].filter((d) => d !== me && state.devices.get(d)?.person !== state.recovery);
   const known = ctx.counts.get(request.groupId)?.pending ?? [];
   // Presence (the signaling server), the mailbox and the key chain are asked at once.
   const [onlineIds, waitingIds, health] = await Promise.all([
-    ctx.transport.online(everyone.filter((f) => f !== me && f !== state.recovery)).catch(() => [] as Fingerprint[]),
+    ctx.transport.online(otherDevices).catch(() => [] as Fingerprint[]),
     connection && isAdmin(state, me) && !row.removed ? connection.client.pendingRequests(request.groupId).catch(() => known) : known,
     // Key health is this device's own reading of the chain: never a reason for the detail to fail.
     connection ? keyHealthOf(connection.client, request.groupId).catch(() => null) : null,
   ]);
-  const online = new Set(onlineIds);
-  const waiting = new Set(waitingIds);
+  // Both answers name devices: each counts for the person it speaks for.
+  const online = new Set(onlineIds.map((d) => personFor(state, d)));
+  const waiting = new Set(waitingIds.map((d) => personFor(state, d)));
   const members: MemberView[] = [...state.members.values()].map((m) => {
-    const isMe = m.fingerprint === me;
+    const isMe = m.fingerprint === mine;
     const isRecovery = m.fingerprint === state.recovery;
     return {
       fingerprint: m.fingerprint,
@@ -145,14 +150,15 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
       isMe,
       isRecovery,
       waitingForKey: waiting.has(m.fingerprint),
+      devices: isRecovery ? 1 : Math.max(1, devicesOfPerson(state, m.fingerprint).length),
     };
   });
   const rank = (m: MemberView) => (m.isMe ? 0 : m.isRecovery ? 3 : m.role === 'admin' ? 1 : 2);
   members.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
   const departed = [...state.departed.values()]
     .filter((d) => d.how !== 'replaced')
-    .map((d) => ({ fingerprint: d.fingerprint, name: d.fingerprint === me ? identity.displayName : ctx.trust.displayName(d.fingerprint), how: d.how as 'removed' | 'left' }));
-  return { ...(await summaryOf(ctx, row, me)), policy: state.policy, members, departed, generation: currentGeneration(state), keyHealth: keyHealthView(ctx, health, me) };
+    .map((d) => ({ fingerprint: d.fingerprint, name: d.fingerprint === mine || d.fingerprint === me ? identity.displayName : ctx.trust.displayName(d.fingerprint), how: d.how as 'removed' | 'left' }));
+  return { ...(await summaryOf(ctx, row, me)), policy: state.policy, members, departed, generation: currentGeneration(state), keyHealth: keyHealthView(ctx, health, me, state) };
 }
 
 export async function rename(ctx: Ctx, request: Req<'group.rename'>): Promise<Answers['group.rename']> {
@@ -173,21 +179,26 @@ const SKIP_WORDS: Record<HandoverSkip, (name: string) => string> = {
   removed: (name) => `${name} was removed from the group.`,
   'not-a-member': () => 'Not a member of the group by this device\'s copy of its history.',
   unreachable: (name) => `The key could not be sealed to ${name}'s device key.`,
+  unlinked: (name) => `This device of ${name}'s was removed by ${name}, so it gets no key.`,
 };
 
 export async function handOverNow(ctx: Ctx, connection: Connection, groupId: GroupId): Promise<HandOverAnswer> {
-  return handedOver(ctx, groupId, await viaClient(ctx, connection, groupId, () => connection.client.handOverPending(groupId)));
+  const result = await viaClient(ctx, connection, groupId, () => connection.client.handOverPending(groupId));
+  return handedOver(ctx, groupId, result, await connection.client.state(groupId));
 }
 
-/** What a handover did (by `handOverPending`, or inside a tick's `refresh`), kept as the group's pending count and put in words. */
-export function handedOver(ctx: Ctx, groupId: GroupId, result: HandoverResult): HandOverAnswer {
+/**
+ * What a handover did (by `handOverPending`, or inside a tick's `refresh`), kept as the
+ * group's pending count and put in words. Boxes go to devices; each is named by its person.
+ */
+export function handedOver(ctx: Ctx, groupId: GroupId, result: HandoverResult, state: GroupState): HandOverAnswer {
   const pending = result.skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
   ctx.counts.set(groupId, { unread: ctx.counts.get(groupId)?.unread ?? 0, pending });
   if (result.sent.length > 0) ctx.changed(groupId);
   return {
-    sent: result.sent.map((fingerprint) => ({ fingerprint, name: ctx.trust.labelledName(fingerprint) })),
+    sent: result.sent.map((fingerprint) => ({ fingerprint, name: ctx.trust.labelledIn(state, fingerprint) })),
     skipped: result.skipped.map((s) => {
-      const name = ctx.trust.labelledName(s.fingerprint);
+      const name = ctx.trust.labelledIn(state, s.fingerprint);
       return { fingerprint: s.fingerprint, name, reason: s.reason, message: SKIP_WORDS[s.reason](name) };
     }),
   };
@@ -207,7 +218,7 @@ export async function setRole(ctx: Ctx, request: Req<'group.setRole'>): Promise<
   assertUsable(await groupRow(ctx, request.groupId));
   const connection = await ctx.connections.get();
   const me = connection.identity.fingerprint;
-  const isMember = (s: GroupState) => s.members.has(request.fingerprint) && request.fingerprint !== s.recovery;
+  const isMember = (s: GroupState) => isPerson(s, request.fingerprint);
   const { state, row } = await stateWhere(ctx, connection, request.groupId, (s) => isAdmin(s, me) && isMember(s));
   requireAdmin(row, state, me, 'change roles');
   requireMember(state, request.fingerprint, ctx.trust.name(request.fingerprint));
@@ -221,10 +232,10 @@ export async function remove(ctx: Ctx, request: Req<'group.remove'>): Promise<An
   assertUsable(await groupRow(ctx, request.groupId));
   const connection = await ctx.connections.get();
   const me = connection.identity.fingerprint;
-  const isMember = (s: GroupState) => s.members.has(request.fingerprint) && request.fingerprint !== s.recovery;
+  const isMember = (s: GroupState) => isPerson(s, request.fingerprint);
   const { state, row } = await stateWhere(ctx, connection, request.groupId, (s) => isAdmin(s, me) && isMember(s));
   requireAdmin(row, state, me, 'remove members');
-  if (request.fingerprint === me) fail('invalid-request', 'To take this device out of the group, leave the group instead.', 'Choose "Leave group".');
+  if (request.fingerprint === myPerson(state, me)) fail('invalid-request', 'To take yourself out of the group, leave the group instead.', 'Choose "Leave group". To take one of your devices out, remove it from your device list in the options page.');
   if (request.fingerprint === state.recovery) fail('invalid-request', "The group's recovery code cannot be removed.", 'Keep the recovery code safe instead.');
   requireMember(state, request.fingerprint, ctx.trust.name(request.fingerprint));
   const removed = await viaClient(ctx, connection, request.groupId, () => connection.client.removeMember(request.groupId, request.fingerprint));
@@ -261,7 +272,7 @@ export async function leave(ctx: Ctx, request: Req<'group.leave'>): Promise<Answ
   const connection = await ctx.connections.get();
   const me = connection.identity.fingerprint;
   const unsaved = (await pendingCodeOf(ctx, groupId)) !== undefined;
-  const others = (s: GroupState) => people(s).filter((m) => m.fingerprint !== me);
+  const others = (s: GroupState) => people(s).filter((m) => m.fingerprint !== myPerson(s, me));
   const mayLeave = (s: GroupState) => !(others(s).length === 0 && unsaved) && !(isAdmin(s, me) && others(s).length > 0 && !others(s).some((m) => m.role === 'admin'));
   // Checked on this device's copy, synced only when that copy refuses (the leave itself syncs).
   const { state, row: fresh } = await stateWhere(ctx, connection, groupId, (s) => mayLeave(s));

@@ -13,6 +13,7 @@ import { serveChannel, type HeldGroup } from '@conclave/shared/p2p';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { groupRowOf } from '../db/key-store.ts';
 import type { Ctx } from './context.ts';
+import { personFor } from './people.ts';
 import { activeShownQr, useUpShownQr } from './shown-qr.ts';
 
 /**
@@ -78,13 +79,15 @@ export async function serveIncoming(ctx: Ctx, channel: MessageChannel): Promise<
     const held = await client.heldGroup(groupId);
     if (!held) return null;
     servedGroup = groupId;
-    const joiner = watched.joiner();
+    // The joiner's hello names a device; the QR code was shown to the person it speaks for.
+    const device = watched.joiner();
+    const joiner = device ? personFor(held.state, device) : undefined;
     const shown = joiner ? await activeShownQr(ctx, groupId, joiner) : undefined;
     return {
       ...held,
       ...(shown && joiner ? { shownQr: { secret: shown.secret, for: joiner } } : {}),
-      onQrConfirmed: (fingerprint) => {
-        confirmations.push(ctx.trust.markVerified(fingerprint, 'qr').then(() => useUpShownQr(ctx, groupId, fingerprint)));
+      onQrConfirmed: (person) => {
+        confirmations.push(ctx.trust.markVerified(person, 'qr').then(() => useUpShownQr(ctx, groupId, person)));
       },
       notePeerHead: (evidence) => {
         headsSeen++;

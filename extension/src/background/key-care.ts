@@ -6,7 +6,7 @@
  * that made them — becomes the panel's banners.
  */
 import type { GroupClient, KeyHealth } from '@conclave/shared/client';
-import { isAdmin } from '@conclave/shared/crypto';
+import { isAdmin, type GroupState } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { Request } from '../messages/protocol.ts';
 import type { KeyHealthView } from '../messages/views.ts';
@@ -36,9 +36,10 @@ const FAULT_WORDS: Record<Fault['kind'], string> = {
 };
 
 /** Key health as the panel shows it: names instead of fingerprints, reasons in words, repaired faults left out. */
-export function keyHealthView(ctx: Ctx, health: KeyHealth | null, me: Fingerprint): KeyHealthView {
+export function keyHealthView(ctx: Ctx, health: KeyHealth | null, me: Fingerprint, state: GroupState): KeyHealthView {
   if (!health) return { owedRotation: null, faults: [], canRepair: false };
-  const who = (fingerprint: Fingerprint | null) => (fingerprint === null ? 'an unknown device' : fingerprint === me ? 'this device' : ctx.trust.labelledName(fingerprint));
+  // A fault's author is a device, an owed rotation names a person: both are shown as the person.
+  const who = (fingerprint: Fingerprint | null) => (fingerprint === null ? 'an unknown device' : fingerprint === me ? 'this device' : ctx.trust.labelledIn(state, fingerprint));
   return {
     owedRotation: health.owedRotation ? { name: who(health.owedRotation.member), at: health.owedRotation.at } : null,
     faults: health.faults

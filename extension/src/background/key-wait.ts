@@ -19,7 +19,7 @@
  */
 import { runHandshake } from '@conclave/shared/p2p';
 import { LogVerificationError } from '@conclave/shared/crypto';
-import { JoinerHandshake } from '@conclave/shared/crypto';
+import { devicesOf, JoinerHandshake } from '@conclave/shared/crypto';
 import type { PeerAttempt } from '@conclave/shared/p2p';
 import { keyHolderCandidates, receiveKeyFromPeers } from '@conclave/shared/p2p';
 import { keyWaitRound, type KeyWaitState } from '@conclave/shared/p2p';
@@ -34,6 +34,7 @@ import { alarmFor, holdsCurrentKey, syncGroup } from './group-state.ts';
 import { forgetKeyWait, keepKeyWait, keyWaitOf } from './key-wait-rows.ts';
 import { ensureProfile } from './names.ts';
 import { refreshNotes } from './note-cache.ts';
+import { isMemberDevice, personFor } from './people.ts';
 
 export const SCANNED_QR_PREFIX = 'background.qrScanned:';
 const SCANNED_QR_TTL_MS = 10 * 60_000;
@@ -42,7 +43,7 @@ function scannedKey(groupId: GroupId, peer: Fingerprint): string {
   return `${SCANNED_QR_PREFIX}${groupId}:${peer}`;
 }
 
-/** Remembers the secret of a QR code scanned from `peer`, for the next handshake with them. */
+/** Remembers the secret of a QR code scanned from `peer` (a person), for the next handshake with any of their devices. */
 export async function rememberScannedQr(ctx: Ctx, groupId: GroupId, peer: Fingerprint, secret: string): Promise<void> {
   await putDraftRow(ctx, { key: scannedKey(groupId, peer), value: secret, at: ctx.now() });
 }
@@ -108,7 +109,7 @@ export class KeyWaits {
     // The round checks the mailbox itself first.
     const state = await syncGroup(ctx, connection, groupId, { fetchKey: false });
     const row = await groupRowOf(ctx.db, groupId);
-    if (!row || !state.members.has(me)) return null;
+    if (!row || !isMemberDevice(state, me)) return null;
     if (holdsCurrentKey(row)) {
       await forgetKeyWait(ctx, groupId);
       return null;
@@ -119,7 +120,8 @@ export class KeyWaits {
     // Stored without names (the keyWaits table is public); names are filled in when shown.
     const view = (wait: KeyWaitState, named = true): KeyWaitView => ({
       state: storable(wait),
-      holders: candidates.map((fingerprint) => ({ fingerprint, name: named ? ctx.trust.labelledName(fingerprint) : '', online: online.has(fingerprint) })),
+      // Holders are devices; each is named by the person it speaks for.
+      holders: candidates.map((fingerprint) => ({ fingerprint, name: named ? ctx.trust.labelledIn(state, fingerprint) : '', online: online.has(fingerprint) })),
       updatedAt: ctx.now(),
     });
     let writes: Promise<unknown> = Promise.resolve();
@@ -147,7 +149,8 @@ export class KeyWaits {
                 connect: (peer) => ctx.transport.connect(peer),
               },
               {
-                qrSecretFor: (peer) => secrets.get(peer),
+                // Scanned codes are kept per person; the peer on the channel is one of their devices.
+                qrSecretFor: (peer) => secrets.get(personFor(state, peer)),
                 onConnecting,
                 notePeerHead: (evidence) => client.notePeerHead(groupId, evidence),
                 ...(ctx.handshakeTimeoutMs !== undefined ? { timeoutMs: ctx.handshakeTimeoutMs } : {}),
@@ -204,17 +207,20 @@ export class KeyWaits {
   }
 
   /**
-   * One handshake with `peer`, for its signed head (kept with notePeerHead) — and, with
-   * the secret of a QR code scanned from them, so they mark this device verified too. A
-   * key it may hand over is not used (this device keeps its own). Throws only when the
-   * transport cannot start.
+   * One handshake with `peer` (a device, or a person: then the first of their devices
+   * online), for its signed head (kept with notePeerHead) — and, with the secret of a QR
+   * code scanned from them, so they mark this device's person verified too. A key it may
+   * hand over is not used (this device keeps its own). Throws only when the transport
+   * cannot start.
    */
-  async exchangeHeads(connection: Connection, groupId: GroupId, peer: Fingerprint, qrSecret?: string): Promise<void> {
+  async exchangeHeads(connection: Connection, groupId: GroupId, who: Fingerprint, qrSecret?: string): Promise<void> {
     const { ctx } = this;
     const row = await groupRowOf(ctx.db, groupId);
     if (!row) return;
     await ctx.transport.start();
-    if ((await ctx.transport.online([peer])).length === 0) return;
+    const devices = row.state.devices.has(who) ? [who] : devicesOf(row.state, who).map((d) => d.fingerprint).filter((d) => d !== connection.identity.fingerprint);
+    const [peer] = devices.length > 0 ? await ctx.transport.online(devices) : [];
+    if (!peer) return;
     const seen: Array<Promise<unknown>> = [];
     const machine = new JoinerHandshake(connection.identity, row.state, {
       expectedPeer: peer,

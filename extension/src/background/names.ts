@@ -4,7 +4,7 @@
  * writing the group's name.
  */
 import type { MetaNames } from '@conclave/shared/client';
-import { META_TITLE, parseMetaBody, type MetaSlot } from '@conclave/shared/crypto';
+import { isAdmin, META_TITLE, parseMetaBody, type MetaSlot } from '@conclave/shared/crypto';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { loadIdentity } from '../db/identity.ts';
 import { groupRowOf, updateGroupRow } from '../db/key-store.ts';
@@ -12,6 +12,7 @@ import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey } from './group-state.ts';
 import { cachedNote, keepNewer, openedRow } from './note-rows.ts';
+import { myPerson, personFor } from './people.ts';
 
 /** The note id of one meta note of a group (the SDK derives them from this device's keys), or undefined while it holds no key. */
 async function metaIdOf(connection: Connection, groupId: GroupId, slot: MetaSlot): Promise<NoteId | undefined> {
@@ -59,22 +60,24 @@ export async function ensureProfile(ctx: Ctx, connection: Connection, groupId: G
   const row = await groupRowOf(ctx.db, groupId);
   if (!identity || !row || row.removed || row.alarm || !holdsCurrentKey(row)) return;
   const me = connection.identity.fingerprint;
-  if (!row.state.members.has(me)) return;
+  // The profile is the person's: any of their devices keeps it current.
+  const person = myPerson(row.state, me);
+  if (!person) return;
   const memo = `${groupId}|${identity.displayName}`;
   if (ctx.profilesChecked.has(memo)) return;
-  const slot: MetaSlot = { kind: 'profile', member: me };
+  const slot: MetaSlot = { kind: 'profile', member: person };
   const noteId = await metaIdOf(connection, groupId, slot);
   if (!noteId) return;
   let current: string | null = null;
   try {
     const opened = await connection.client.readNote(groupId, noteId);
     await keepNewer(ctx, [openedRow(groupId, opened, slot)]);
-    current = opened.author === me ? (parseMetaBody(opened.body)?.name ?? null) : null;
+    current = personFor(row.state, opened.author) === person ? (parseMetaBody(opened.body)?.name ?? null) : null;
   } catch {
     // Not written yet (or unreadable): write it.
   }
   if (current !== identity.displayName) await writeMeta(ctx, connection, groupId, slot, identity.displayName);
-  await ctx.trust.learnName(me, identity.displayName);
+  await ctx.trust.learnName(person, identity.displayName);
   ctx.profilesChecked.add(memo);
 }
 
@@ -87,7 +90,7 @@ export async function ensureGroupName(ctx: Ctx, connection: Connection, groupId:
   if (ctx.profilesChecked.has(memo)) return;
   const row = await groupRowOf(ctx.db, groupId);
   const me = connection.identity.fingerprint;
-  if (!row || !row.name || row.removed || row.alarm || !holdsCurrentKey(row) || row.state.members.get(me)?.role !== 'admin') return;
+  if (!row || !row.name || row.removed || row.alarm || !holdsCurrentKey(row) || !isAdmin(row.state, me)) return;
   const noteId = await metaIdOf(connection, groupId, { kind: 'group-name', member: null });
   if (!noteId) return;
   if (!(await cachedNote(ctx, groupId, noteId))) {

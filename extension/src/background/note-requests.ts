@@ -20,6 +20,7 @@ import { refreshNotes } from './note-cache.ts';
 import { cachedNote, groupNoteRows, keepNewer, openedRow } from './note-rows.ts';
 import { updateGroupRow } from '../db/key-store.ts';
 import { updateBadge } from './summaries.ts';
+import { isMine, personFor } from './people.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
 
@@ -32,9 +33,15 @@ async function readableGroup(ctx: Ctx, groupId: GroupId): Promise<Connection> {
   return ctx.connections.get();
 }
 
-async function authorName(ctx: Ctx, author: Fingerprint): Promise<string> {
+/** A note's author is a device: it is named by the person it speaks (or spoke) for. */
+async function authorName(ctx: Ctx, state: GroupState, author: Fingerprint): Promise<string> {
   const me = await requireIdentity(ctx.db);
-  return author === me.identity.fingerprint ? me.displayName : ctx.trust.displayName(author);
+  return isMine(state, author, me.identity.fingerprint) ? me.displayName : ctx.trust.nameIn(state, author);
+}
+
+/** How the device that wrote a late note stopped speaking for the group: its own fate, else its person's. */
+function departedHow(state: GroupState, author: Fingerprint): 'removed' | 'left' | 'replaced' | 'unlinked' {
+  return state.departedDevices.get(author)?.how ?? state.departed.get(personFor(state, author))?.how ?? 'removed';
 }
 
 /** The words of a note's flags (client/notes.ts `NoteWarning`). */
@@ -50,12 +57,12 @@ function flagsOf(note: Pick<OpenedNote, 'version' | 'warnings'>, authorName: str
 function rowFlags(row: NoteRow, state: GroupState, authorName: string): NoteFlagView[] {
   const flags: NoteFlagView[] = [];
   if (row.rolledBackTo !== undefined) flags.push(noteWarningWords({ code: 'rolled-back', seenVersion: row.version, shownVersion: row.rolledBackTo }));
-  if (row.lateFromDeparted) flags.push(noteWarningWords({ code: 'late-from-departed', authorName, how: state.departed.get(row.author)?.how ?? 'removed' }));
+  if (row.lateFromDeparted) flags.push(noteWarningWords({ code: 'late-from-departed', authorName, how: departedHow(state, row.author) }));
   return flags;
 }
 
 async function noteView(ctx: Ctx, state: GroupState, me: Fingerprint, note: OpenedNote): Promise<NoteView> {
-  const name = await authorName(ctx, note.author);
+  const name = await authorName(ctx, state, note.author);
   return {
     noteId: note.noteId,
     version: note.version,
@@ -76,7 +83,7 @@ function authorsOf(ctx: Ctx, state: GroupState, me: IdentityRow): (author: Finge
   return (author) => {
     let known = seen.get(author);
     if (!known) {
-      known = { authorName: author === myFingerprint ? me.displayName : ctx.trust.displayName(author), authorTrust: ctx.trust.view(state, author, myFingerprint) };
+      known = { authorName: isMine(state, author, myFingerprint) ? me.displayName : ctx.trust.nameIn(state, author), authorTrust: ctx.trust.view(state, author, myFingerprint) };
       seen.set(author, known);
     }
     return known;
@@ -162,7 +169,7 @@ export async function noteHeader(ctx: Ctx, request: Req<'notes.header'>): Promis
     noteId,
     version: row.version,
     author: row.author,
-    authorName: named ? await authorName(ctx, row.author) : 'Someone',
+    authorName: named ? await authorName(ctx, (await groupRow(ctx, groupId)).state, row.author) : 'Someone',
     isMe: named && row.author === me.identity.fingerprint,
     at: row.at,
     deleted: row.deleted,

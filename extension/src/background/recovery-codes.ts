@@ -84,7 +84,7 @@ export function unreplacedRecoveryUse(ctx: Ctx, state: GroupState, me: Fingerpri
   const uses = (state.recoveryUses ?? []).filter((use) => use.recoveryKey === state.recovery);
   const last = uses[uses.length - 1];
   if (!last) return null;
-  return { at: last.at, device: last.device, deviceName: last.device === me ? 'this device' : ctx.trust.labelledName(last.device), isMe: last.device === me, count: uses.length };
+  return { at: last.at, device: last.device, deviceName: last.device === me ? 'this device' : ctx.trust.labelledIn(state, last.device), isMe: last.device === me, count: uses.length };
 }
 
 /** A whole recovery code, or most of one, anywhere in a draft: never kept at rest. */

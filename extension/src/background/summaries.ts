@@ -2,8 +2,9 @@
  * What the popup shows at a glance, read from this device's database and the counts
  * the last tick left in memory — no network, so the popup opens at once, offline too.
  */
-import { shortFingerprint } from '@conclave/shared/crypto';
+import { memberOfDevice, shortFingerprint } from '@conclave/shared/crypto';
 import type { Fingerprint } from '@conclave/shared/protocol';
+import type { GroupState } from '@conclave/shared/crypto';
 import { loadIdentity } from '../db/identity.ts';
 import { allGroupRows } from '../db/key-store.ts';
 import type { GroupRow, IdentityRow, KeyWaitRow } from '../db/schema.ts';
@@ -19,15 +20,15 @@ export function identityView(row: IdentityRow): IdentityView {
 }
 
 /** A stored key wait as shown: with the holders' names (the table itself keeps none). */
-export function keyWaitView(ctx: Ctx, row: KeyWaitRow | undefined): KeyWaitView | null {
+export function keyWaitView(ctx: Ctx, row: KeyWaitRow | undefined, state?: GroupState): KeyWaitView | null {
   if (!row) return null;
   const { groupId: _groupId, ...view } = row;
-  return { ...view, holders: view.holders.map((h) => ({ ...h, name: ctx.trust.labelledName(h.fingerprint) })) };
+  return { ...view, holders: view.holders.map((h) => ({ ...h, name: state ? ctx.trust.labelledIn(state, h.fingerprint) : ctx.trust.labelledName(h.fingerprint) })) };
 }
 
 export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null): Promise<GroupSummary> {
   const [recovery, wait] = await Promise.all([pendingCodeOf(ctx, row.groupId), keyWaitOf(ctx, row.groupId)]);
-  const role = me ? (row.state.members.get(me)?.role ?? null) : null;
+  const role = me ? (memberOfDevice(row.state, me)?.role ?? null) : null;
   const counts = ctx.counts.get(row.groupId);
   return {
     groupId: row.groupId,
@@ -39,7 +40,7 @@ export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null)
     alarm: groupAlarm(ctx, row),
     peerAlarm: peerAlarmView(ctx, row, me),
     recoveryUnconfirmed: recovery !== undefined,
-    keyWait: keyWaitView(ctx, wait),
+    keyWait: keyWaitView(ctx, wait, row.state),
     removed: row.removed,
     recoveryUsed: row.removed ? null : unreplacedRecoveryUse(ctx, row.state, me),
   };

@@ -15,6 +15,7 @@ import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { holdsCurrentKey, syncGroup, viaClient } from './group-state.ts';
 import { handedOver } from './groups.ts';
+import { isMemberDevice } from './people.ts';
 import { BackgroundError } from './errors.ts';
 import type { KeyWaits } from './key-wait.ts';
 import { ensureGroupName, ensureProfile } from './names.ts';
@@ -34,7 +35,7 @@ export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connectio
   const me = connection.identity.fingerprint;
   if (!holdsCurrentKey(before)) {
     const state = await syncGroup(ctx, connection, groupId);
-    if (!state.members.has(me)) return;
+    if (!isMemberDevice(state, me)) return;
     await waits.recheckPeers(connection, groupId);
     if (!holdsCurrentKey((await groupRowOf(ctx.db, groupId))!)) {
       await waits.round(connection, groupId);
@@ -64,7 +65,7 @@ export async function tickGroup(ctx: Ctx, waits: KeyWaits, connection: Connectio
   await ensureGroupName(ctx, connection, groupId);
   const previous = ctx.counts.get(groupId);
   let pending: Fingerprint[] = previous?.pending ?? [];
-  if (refresh.handover) pending = handedOver(ctx, groupId, refresh.handover).skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
+  if (refresh.handover) pending = handedOver(ctx, groupId, refresh.handover, refresh.state).skipped.filter((s) => s.reason !== 'not-a-member').map((s) => s.fingerprint);
   else if (!isAdmin(refresh.state, me)) pending = [];
   // Listed from where the person last looked: the headers just fetched are the unread ones.
   const unread = refresh.since === row.seenCursor ? refresh.unread : (await viaClient(ctx, connection, groupId, () => connection.client.unreadCount(groupId, row.seenCursor))).unread;

@@ -1,14 +1,20 @@
 /**
- * How this device trusts other devices (DESIGN §3), and what it calls them. Trust rows
+ * How this device trusts other people (DESIGN §3), and what it calls them. Trust rows
  * and names live in IndexedDB; the protocol asks for trust synchronously (while
  * deciding a handover), so a snapshot of both tables is kept here and refreshed from
  * the database before each piece of work.
  *
- * Trust is per key (fingerprint), not per person. A person who comes back with a new
- * device key is a new, unverified member. To make that visible, a member whose
- * published name equals the name of a member this device verified under another key
- * is shown as "key changed", and is refused the group key (live or by mailbox) until
- * verified again. It is a heuristic on names, which members choose themselves.
+ * Trust and names are per person (protocol v3): keyed by the person id, the fingerprint
+ * of the device that founded their device chain. A person who adds a device keeps their
+ * id, so verifying them once covers the devices their own devices certify later. Callers
+ * turn a device fingerprint into its person first (people.ts `personFor`).
+ *
+ * "Key changed" means the identity itself changed: a member whose published name equals
+ * the name of a person this device verified under another person id (someone who lost
+ * every device and came back as a new identity — or someone pretending to be them). They
+ * are shown as "key changed" and refused the group key (live or by mailbox) until
+ * verified again. Names are chosen by members themselves, so this is a warning to check,
+ * never a proof.
  */
 import type { GroupState } from '@conclave/shared/crypto';
 import type { TrustState } from '@conclave/shared/crypto';
@@ -16,6 +22,7 @@ import { shortFingerprint } from '@conclave/shared/crypto';
 import type { Fingerprint } from '@conclave/shared/protocol';
 import type { ConclaveDb, TrustRow } from '../db/schema.ts';
 import type { TrustView } from '../messages/views.ts';
+import { isMine, personFor } from './people.ts';
 
 export const UNNAMED = 'Unnamed member';
 
@@ -53,7 +60,7 @@ export class TrustBook {
     return this.names.get(fingerprint) ?? `${UNNAMED} (${shortFingerprint(fingerprint)})`;
   }
 
-  /** A verified member under another key had this member's name: see the module note. */
+  /** A person verified under another person id had this person's name: see the module note. */
   private looksLikeKeyChange(fingerprint: Fingerprint): boolean {
     const name = this.names.get(fingerprint);
     if (!name) return false;
@@ -65,7 +72,7 @@ export class TrustBook {
     return false;
   }
 
-  /** What the protocol sees: decides live and mailbox handovers. */
+  /** What the protocol sees for a person: decides live and mailbox handovers. */
   trustOf(fingerprint: Fingerprint): TrustState {
     const row = this.rows.get(fingerprint);
     if (row?.state === 'verified') return 'verified';
@@ -73,9 +80,10 @@ export class TrustBook {
     return 'unverified';
   }
 
-  /** What a page shows for a member of `state` (or a note's author). */
+  /** What a page shows for a member of `state` or a note's author (a person id, or any of their devices). */
   view(state: GroupState, fingerprint: Fingerprint, me: Fingerprint): TrustView {
-    if (fingerprint === me) return 'verified';
+    if (isMine(state, fingerprint, me)) return 'verified';
+    fingerprint = personFor(state, fingerprint);
     if (state.departed.get(fingerprint)?.how === 'removed') return 'removed';
     const trust = this.trustOf(fingerprint);
     if (trust !== 'unverified') return trust;
@@ -95,7 +103,17 @@ export class TrustBook {
     await this.db.trust.delete(fingerprint);
   }
 
-  /** Keeps a name a member published (or an inviter's name from an invite link). */
+  /** The name of whoever `fingerprint` speaks for in `state` (a person, or one of their devices). */
+  nameIn(state: GroupState, fingerprint: Fingerprint): string {
+    return this.displayName(personFor(state, fingerprint));
+  }
+
+  /** `labelledName` of whoever `fingerprint` speaks for in `state`. */
+  labelledIn(state: GroupState, fingerprint: Fingerprint): string {
+    return this.labelledName(personFor(state, fingerprint));
+  }
+
+  /** Keeps a name a person published (or an inviter's name from an invite link), by person id. */
   async learnName(fingerprint: Fingerprint, name: string): Promise<boolean> {
     if (this.names.get(fingerprint) === name) return false;
     this.names.set(fingerprint, name);

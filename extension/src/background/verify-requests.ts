@@ -1,16 +1,20 @@
 /**
  * Verification (DESIGN §3): the safety number and this device's QR code for a member;
+ * all per person (protocol v3): the safety number is computed over the two people's
+ * founding bundles, the QR code names the two people, and verifying a person covers
+ * every device their own devices certify — so it stays the same when either adds or
+ * removes a device. `fingerprint` in these requests is always a person id.
  * a scanned QR code (checks both directions, then the next live handshake echoes its
  * secret so the other side verifies this device too); a compared or typed safety
  * number; and undoing a verification. Verifying a member lets an admin hand them the
  * key at once, and a scan by a device still waiting for the key starts a round.
  */
 import { EncodingError } from '@conclave/shared/crypto';
-import { isAdmin, logHead, type GroupState, type MemberInfo } from '@conclave/shared/crypto';
+import { devicesOf, isAdmin, logHead, memberOfDevice, type DeviceIdentity, type GroupState, type MemberInfo } from '@conclave/shared/crypto';
 import { shortFingerprint } from '@conclave/shared/crypto';
 import { checkScannedQr, encodeQrPayload, parseQrPayload } from '@conclave/shared/crypto';
 import { normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups } from '@conclave/shared/crypto';
-import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import type { Fingerprint, GroupId, PublicBundle } from '@conclave/shared/protocol';
 import type { Request } from '../messages/protocol.ts';
 import type { KeyWaitView, VerifyView } from '../messages/views.ts';
 import type { VerifiedAnswer } from '../messages/answers.ts';
@@ -21,6 +25,7 @@ import { connectedOrOffline, groupRow, holdsCurrentKey } from './group-state.ts'
 import { handOverNow } from './groups.ts';
 import { rememberScannedQr, type KeyWaits } from './key-wait.ts';
 import { shownQrSecret } from './shown-qr.ts';
+import { isMemberDevice, isMine } from './people.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
 
@@ -28,7 +33,7 @@ const RETRY_SCAN = 'Scan their code again; if it keeps failing, compare the safe
 
 
 function peerOf(ctx: Ctx, state: GroupState, fingerprint: Fingerprint, me: Fingerprint): MemberInfo {
-  if (fingerprint === me) fail('invalid-request', 'That is this device: there is nothing to verify.', 'Choose another member.');
+  if (isMine(state, fingerprint, me)) fail('invalid-request', 'That is you: there is nothing to verify.', 'Choose another member.');
   const peer = state.members.get(fingerprint);
   if (!peer || fingerprint === state.recovery) fail('invalid-request', `${ctx.trust.labelledName(fingerprint)} is not a member of this group (any more).`, 'Sync the group and look at its members again.');
   return peer;
@@ -54,6 +59,15 @@ async function heldState(ctx: Ctx, groupId: GroupId, fingerprint: Fingerprint): 
   return connectedOrOffline(ctx, groupId);
 }
 
+/**
+ * This device's side of a verification: the person it speaks for and that person's
+ * founding bundle (a linked device shows its person's, never its own).
+ */
+function myside(state: GroupState, identity: DeviceIdentity): { person: Fingerprint; bundle: PublicBundle } {
+  const member = memberOfDevice(state, identity.fingerprint);
+  return member ? { person: member.fingerprint, bundle: member.bundle } : { person: identity.fingerprint, bundle: identity.bundle };
+}
+
 /** After a verification: an admin holding the key answers the mailbox at once (best effort). */
 async function handOverIfAdmin(ctx: Ctx, connection: Connection | null, groupId: GroupId): Promise<void> {
   if (!connection) return;
@@ -69,11 +83,12 @@ export async function verifyInfo(ctx: Ctx, request: Req<'verify.info'>): Promise
   const { state } = await connectedOrOffline(ctx, groupId);
   const peer = peerOf(ctx, state, fingerprint, me);
   const secret = await shownQrSecret(ctx, groupId, fingerprint);
+  const mine = myside(state, identity.identity);
   return {
     groupId,
-    peer: { fingerprint, short: shortFingerprint(fingerprint), name: ctx.trust.displayName(fingerprint), trust: ctx.trust.view(state, fingerprint, me) },
-    safetyNumber: safetyNumberGroups(safetyNumber(identity.identity.bundle, peer.bundle)),
-    qrText: encodeQrPayload({ from: me, to: fingerprint, groupId, head: logHead(state), secret }),
+    peer: { fingerprint, short: shortFingerprint(fingerprint), name: ctx.trust.displayName(fingerprint), trust: ctx.trust.view(state, fingerprint, me), devices: Math.max(1, devicesOf(state, fingerprint).length) },
+    safetyNumber: safetyNumberGroups(safetyNumber(mine.bundle, peer.bundle)),
+    qrText: encodeQrPayload({ from: mine.person, to: fingerprint, groupId, head: logHead(state), secret }),
   };
 }
 
@@ -91,7 +106,7 @@ export async function verifyScanned(ctx: Ctx, waits: KeyWaits, request: Req<'ver
     const words = error.message.charAt(0).toUpperCase() + error.message.slice(1);
     fail('verification-failed', `${words}.`, RETRY_SCAN);
   }
-  const result = checkScannedQr(payload, { fingerprint: me, groupId, expectedPeer: fingerprint, headAt: (seq) => state.hashes[seq] });
+  const result = checkScannedQr(payload, { fingerprint: myside(state, identity.identity).person, groupId, expectedPeer: fingerprint, headAt: (seq) => state.hashes[seq] });
   // A QR code is not signed: a head that does not match ours only fails this scan (never an
   // alarm); signed heads come from the handshake that follows a scan.
   if (!result.ok) fail('verification-failed', result.message, RETRY_SCAN);
@@ -115,7 +130,7 @@ export async function verifyScanned(ctx: Ctx, waits: KeyWaits, request: Req<'ver
 async function afterVerifying(ctx: Ctx, waits: KeyWaits, connection: Connection | null, groupId: GroupId, fingerprint: Fingerprint, me: Fingerprint): Promise<VerifiedAnswer> {
   let keyWait: KeyWaitView | null = null;
   const row = await groupRow(ctx, groupId);
-  if (connection && !holdsCurrentKey(row) && row.state.members.has(me) && !row.removed && !row.alarm) {
+  if (connection && !holdsCurrentKey(row) && isMemberDevice(row.state, me) && !row.removed && !row.alarm) {
     keyWait = await waits.round(connection, groupId).catch((error: unknown) => {
       if (error instanceof BackgroundError && error.code === 'fork') throw error;
       return null;
@@ -137,7 +152,7 @@ export async function verifyConfirm(ctx: Ctx, waits: KeyWaits, request: Req<'ver
   if (request.typed !== undefined && request.typed.trim() !== '') {
     const typed = normaliseTypedSafetyNumber(request.typed);
     if (!typed) fail('verification-failed', 'That is not a whole safety number: it has 60 digits, in 12 groups of five.', 'Type all twelve groups of five digits as they are read out to you.');
-    if (typed !== safetyNumber(identity.identity.bundle, peer.bundle)) {
+    if (typed !== safetyNumber(myside(state, identity.identity).bundle, peer.bundle)) {
       fail(
         'verification-failed',
         `These digits do not match the safety number for ${ctx.trust.labelledName(fingerprint)}.`,

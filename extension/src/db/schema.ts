@@ -6,7 +6,8 @@
  */
 import Dexie, { type EntityTable, type Table } from 'dexie';
 import type { DeviceIdentity } from '@conclave/shared/crypto';
-import type { GroupRecord } from '@conclave/shared/client';
+import type { GroupClientOptions, GroupRecord } from '@conclave/shared/client';
+import type { PersonState } from '@conclave/shared/crypto';
 import type { SeenNote } from '@conclave/shared/client';
 import type { NoteFailure } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
@@ -48,7 +49,11 @@ export interface GroupRow extends Omit<GroupRecord, 'seeds'> {
   notesStamp?: string;
 }
 
-/** How this device trusts another device's key. Keyed by fingerprint: a key is trusted, not a person. */
+/**
+ * How this device trusts another person. Keyed by person id (the fingerprint of the
+ * device that founded their device chain): verifying a person covers the devices their
+ * own devices certify later.
+ */
 export interface TrustRow {
   fingerprint: Fingerprint;
   state: 'verified' | 'key-changed';
@@ -56,7 +61,7 @@ export interface TrustRow {
   at: number;
 }
 
-/** Display names, learnt from members' encrypted profile notes. */
+/** Display names by person id, learnt from members' encrypted profile notes. */
 export interface NameRow {
   fingerprint: Fingerprint;
   name: string;
@@ -140,6 +145,23 @@ export interface ShownQrRow {
   at: number;
 }
 
+/** The SDK's port for device chains (`GroupClientOptions.people`), and the record it keeps of this device's person. */
+export type PersonStore = NonNullable<GroupClientOptions['people']>;
+export type PersonRecord = NonNullable<Awaited<ReturnType<PersonStore['load']>>>;
+
+/**
+ * This device's own person (SDK `PersonRecord`): the device chain it speaks for (public:
+ * the server holds it too), the head it pinned, and the profile (the person's name and
+ * settings, handed to a device it links — kept here like the `names` table, never sent
+ * to the server).
+ */
+export interface PersonRow extends PersonRecord {
+  id: 'me';
+}
+
+/** Other people's device chains as this device validated and pinned them (public). */
+export type KnownPersonRow = PersonState;
+
 export type Secrecy = 'secret' | 'public';
 
 /** Every table, marked. A table without a mark fails the extension's tests. */
@@ -156,6 +178,8 @@ export const TABLE_SECRECY = {
   shownQr: 'secret',
   deviceKey: 'secret',
   seenNotes: 'public',
+  person: 'secret',
+  people: 'public',
 } as const satisfies Record<string, Secrecy>;
 
 /**
@@ -176,6 +200,8 @@ export const TABLE_OWNERS = {
   shownQr: 'background/shown-qr.ts',
   deviceKey: 'db/at-rest.ts',
   seenNotes: 'db/note-store.ts',
+  person: 'db/person-store.ts',
+  people: 'db/person-store.ts',
 } as const satisfies Record<keyof typeof TABLE_SECRECY, string>;
 
 export type ConclaveDb = Dexie & {
@@ -191,6 +217,8 @@ export type ConclaveDb = Dexie & {
   shownQr: EntityTable<ShownQrRow, 'groupId'>;
   deviceKey: EntityTable<DeviceKeyRow, 'id'>;
   seenNotes: Table<SeenNoteRow | NoteTrackRow, [GroupId, string]>;
+  person: EntityTable<PersonRow, 'id'>;
+  people: EntityTable<KnownPersonRow, 'person'>;
 };
 
 export function openDb(name: string = DB_NAME): ConclaveDb {
@@ -215,5 +243,7 @@ export function openDb(name: string = DB_NAME): ConclaveDb {
   db.version(3).stores({ deviceKey: 'id' });
   // What this device has seen of each note (db/note-store.ts), so a server cannot rewind or hide one.
   db.version(4).stores({ seenNotes: '[groupId+noteId], groupId' });
+  // Protocol v3: this device's person (its device chain, pinned) and the chains of others it pinned.
+  db.version(5).stores({ person: 'id', people: 'person' });
   return db;
 }

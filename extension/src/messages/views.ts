@@ -51,7 +51,10 @@ export interface GroupSummary {
  * remove them (`group.remove`, which that member's own evidence never blocks).
  */
 export interface PeerAlarmView {
+  /** The device that signed the head (dismissing names it). */
   peer: Fingerprint;
+  /** The person that device speaks for (removing names them). */
+  person: Fingerprint;
   /** Their name as this device knows it. */
   name: string;
   /** `fork`: their head contradicts ours; `behind`: theirs is ahead and the server has not shown it. */
@@ -103,8 +106,10 @@ export interface MemberView {
   online: boolean;
   isMe: boolean;
   isRecovery: boolean;
-  /** Waiting for the key in the mailbox (admins see it). */
+  /** Waiting for the key in the mailbox (admins see it): one of their devices is. */
   waitingForKey: boolean;
+  /** How many devices speak for this person in the group (1 for most people). */
+  devices: number;
 }
 
 export interface GroupDetailView extends GroupSummary {
@@ -117,7 +122,8 @@ export interface GroupDetailView extends GroupSummary {
 
 export interface VerifyView {
   groupId: GroupId;
-  peer: { fingerprint: Fingerprint; short: string; name: string; trust: TrustView };
+  /** The person (their id: the founding device's fingerprint) and how many devices speak for them. */
+  peer: { fingerprint: Fingerprint; short: string; name: string; trust: TrustView; devices: number };
   /** 12 groups of 5 digits, identical on both devices. */
   safetyNumber: string[];
   /** The text of this device's QR code for that peer (render it as a QR image). */

@@ -9,6 +9,7 @@
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import type { GroupState } from '@conclave/shared/crypto';
 import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { keyHealthView, type KeyHealth } from '../../src/background/key-care.ts';
 import type { Ctx } from '../../src/background/context.ts';
@@ -231,8 +232,11 @@ describe('secrets at rest and the admin remedies', () => {
 });
 
 describe('key health in words', () => {
-  const ctx = { trust: { labelledName: (f: string) => (f === 'ZED' ? 'Zed' : `someone (${f})`) } } as unknown as Ctx;
+  const labelledName = (f: string) => (f === 'ZED' ? 'Zed' : `someone (${f})`);
+  // Devices are named by their person (people.ts): here each device is its own person.
+  const ctx = { trust: { labelledName, labelledIn: (_state: unknown, f: string) => labelledName(f) } } as unknown as Ctx;
   const me = 'ME' as Fingerprint;
+  const state = {} as GroupState;
 
   it("names who left without a new key, and each broken key's maker, date and reason (repaired ones left out)", () => {
     const fault = (fields: Partial<KeyHealth['faults'][number]>): KeyHealth['faults'][number] => ({
@@ -250,7 +254,7 @@ describe('key health in words', () => {
       holdsCurrentKey: true,
       canRepair: true,
     };
-    const view = keyHealthView(ctx, health, me);
+    const view = keyHealthView(ctx, health, me, state);
     expect(view.owedRotation).toEqual({ name: 'Zed', at: 1_000 });
     expect(view.faults.map((f) => f.generation)).toEqual([3, 4, 5]);
     expect(view.faults[0]).toMatchObject({ generation: 3, authorName: 'Zed', at: 2_000, kind: 'bad-link' });
@@ -260,6 +264,6 @@ describe('key health in words', () => {
     // No technical detail reaches the page.
     expect(JSON.stringify(view)).not.toContain('prevWrap');
     expect(view.canRepair).toBe(true);
-    expect(keyHealthView(ctx, null, me)).toEqual({ owedRotation: null, faults: [], canRepair: false });
+    expect(keyHealthView(ctx, null, me, state)).toEqual({ owedRotation: null, faults: [], canRepair: false });
   });
 });

@@ -53,7 +53,8 @@ describe('DexieKeyStore under fake-indexeddb', () => {
     expect(back).toBeDefined();
     expect(back!.state.members).toBeInstanceOf(Map);
     expect([...back!.state.members.keys()].sort()).toEqual([...group.state.members.keys()].sort());
-    expect(back!.state.generations[0]!.members).toBeInstanceOf(Set);
+    expect(back!.state.generations[0]!.people).toBeInstanceOf(Set);
+    expect(back!.state.devices).toBeInstanceOf(Map);
     expect(back!.seeds).toBeInstanceOf(Map);
     expect(back!.seeds.get(0)).toEqual(group.seed);
     expect(back).toEqual(record);

@@ -20,7 +20,7 @@ function failed(n: number): ListedNoteView {
   return { ok: false, noteId: id(n), version: 1, author: fp('b'), authorName: 'Bo', reason: 'no-key', message: 'This note was written with a key this device does not have.', action: 'Ask an admin to hand over the key.' };
 }
 function member(over: Partial<MemberView>): MemberView {
-  return { fingerprint: fp('c'), short: 'cccc cccc cccc cccc', name: 'Cy', role: 'member', trust: 'unverified', online: false, isMe: false, isRecovery: false, waitingForKey: false, ...over };
+  return { fingerprint: fp('c'), short: 'cccc cccc cccc cccc', name: 'Cy', role: 'member', trust: 'unverified', online: false, isMe: false, isRecovery: false, waitingForKey: false, devices: 1, ...over };
 }
 
 describe('notes list order', () => {

@@ -55,7 +55,7 @@ function group(fields: Partial<GroupSummary> = {}, canRemove = false): GroupSumm
     unread: 0,
     pending: 0,
     alarm: ALARM,
-    peerAlarm: { peer: ANA as never, name: 'Ana', kind: 'fork', canRemove },
+    peerAlarm: { peer: ANA as never, person: ANA as never, name: 'Ana', kind: 'fork', canRemove },
     recoveryUnconfirmed: false,
     keyWait: null,
     removed: false,

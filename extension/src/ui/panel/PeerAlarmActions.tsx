@@ -66,7 +66,7 @@ export function PeerAlarmActions({ group, onOutcome }: PeerAlarmActionsProps) {
     setRemoving(true);
     setErrorTitle(`${name} was not removed`);
     announce(`Removing ${name} and starting a new key. This can take a moment.`);
-    const result = await action.run({ type: 'group.remove', groupId, fingerprint: alarm.peer });
+    const result = await action.run({ type: 'group.remove', groupId, fingerprint: alarm.person });
     setRemoving(false);
     if (!result.ok) return announce(`${name} was not removed.`);
     done(removedLines(name, result.data.unreachable));
