@@ -9,16 +9,17 @@
 import { describe, expect, it } from 'vitest';
 import { InviteError, LogVerificationError, type LogRejection } from '../src/crypto/errors.ts';
 import { makeRotation, seedCommitment } from '../src/crypto/generations.ts';
+import { singleDeviceChain } from '../src/crypto/device-chain.ts';
 import { createGroup, leaveGroup, removeMember, rotateKey } from '../src/crypto/group-lifecycle.ts';
 import { checkPinnedHead, compareHead, logHead, nextEntry, signEntry, type GroupState } from '../src/crypto/group-log.ts';
-import { generateIdentity, type DeviceIdentity } from '../src/crypto/identity.ts';
+import { fingerprintOf, generateIdentity, type DeviceIdentity } from '../src/crypto/identity.ts';
 import { acceptInvite, createInvite, deriveInviteKeys, inviteKeysFromCode, type InviteKeys } from '../src/crypto/invite.ts';
 import { acceptanceInput, deriveGroupId, extendLog, replayLog } from '../src/crypto/log-replay.ts';
 import { randomBytes, sign } from '../src/crypto/primitives.ts';
 import { recoveryIdentityFromCode } from '../src/crypto/recovery.ts';
 import { fromBase64url, toBase64url } from '../src/protocol/encoding.ts';
 import type { GroupId } from '../src/protocol/ids.ts';
-import type { LogEntry, PublicBundle, Rotation, UnsignedLogEntry } from '../src/protocol/schemas.ts';
+import type { DeviceEntry, LogEntry, PublicBundle, Rotation, UnsignedLogEntry } from '../src/protocol/schemas.ts';
 import { PROTOCOL_VERSION } from '../src/protocol/schemas.ts';
 
 const MINUTE = 60_000;
@@ -213,15 +214,24 @@ describe('forged signatures', () => {
     const f = await fixture();
     // The server hands Alice Carol's bundle with its own box key, to read Carol's key boxes.
     const swapped: PublicBundle = { ...f.carol.bundle, boxKey: f.server.bundle.boxKey };
-    const add = await nextEntry(f.state, f.alice, 'add', { member: swapped, role: 'member' }, f.clock());
-    await expectRejected(extendLog(f.state, [add]), 'bad-signature', 4);
+    // In Carol's chain, her found entry carries her bundle, signed by her.
+    const chain = await singleDeviceChain(f.carol);
+    chain[0] = { ...chain[0]!, body: { device: swapped } } as DeviceEntry;
+    const add = await nextEntry(f.state, f.alice, 'add', { member: chain, role: 'member' }, f.clock());
+    // The swapped bundle has another fingerprint than the person and author the entry names…
+    await expectRejected(extendLog(f.state, [add]), 'device-chain', 4);
+    // …and renaming them to it leaves Carol's signature over other bytes.
+    const renamed = await singleDeviceChain(f.carol);
+    renamed[0] = { ...renamed[0]!, person: fingerprintOf(swapped), author: fingerprintOf(swapped), body: { device: swapped } } as DeviceEntry;
+    const add2 = await nextEntry(f.state, f.alice, 'add', { member: renamed, role: 'member' }, f.clock());
+    await expectRejected(extendLog(f.state, [add2]), 'bad-signature', 4);
   });
 });
 
 describe('who may sign what', () => {
   it('refuses an add signed by a member who is not an admin', async () => {
     const f = await fixture();
-    const add = await nextEntry(f.state, f.bob, 'add', { member: f.carol.bundle, role: 'member' }, f.clock());
+    const add = await nextEntry(f.state, f.bob, 'add', { member: await singleDeviceChain(f.carol), role: 'member' }, f.clock());
     await expectRejected(extendLog(f.state, [add]), 'not-admin', 4);
   });
 
@@ -241,14 +251,14 @@ describe('who may sign what', () => {
   it('refuses a member the server inserts with its own key pair', async () => {
     const f = await fixture();
     // The server writes an add for itself, authored and signed by itself: it is no member.
-    const add = await nextEntry(f.state, f.server, 'add', { member: f.server.bundle, role: 'admin' }, f.clock());
+    const add = await nextEntry(f.state, f.server, 'add', { member: await singleDeviceChain(f.server), role: 'admin' }, f.clock());
     await expectRejected(extendLog(f.state, [add]), 'not-member', 4);
     await expectRejected(replayLog([...f.log, add]), 'not-member', 4);
   });
 
   it("refuses a server-made add that names an admin as author but carries the server's signature", async () => {
     const f = await fixture();
-    const honest = await nextEntry(f.state, f.alice, 'add', { member: f.server.bundle, role: 'admin' }, f.clock());
+    const honest = await nextEntry(f.state, f.alice, 'add', { member: await singleDeviceChain(f.server), role: 'admin' }, f.clock());
     const forged = await forge(honest, f.server);
     expect(forged.author).toBe(f.alice.fingerprint);
     await expectRejected(extendLog(f.state, [forged]), 'bad-signature', 4);
@@ -261,7 +271,7 @@ describe('who may sign what', () => {
       f.state,
       f.server,
       'add',
-      { member: f.server.bundle, role: 'member', acceptance: { invite: own.inviteId, sig: await acceptanceSig(own, f.state.groupId, f.server.bundle) } },
+      { member: await singleDeviceChain(f.server), role: 'member', acceptance: { invite: own.inviteId, sig: await acceptanceSig(own, f.state.groupId, f.server.bundle) } },
       f.clock(),
     );
     await expectRejected(extendLog(f.state, [entry]), 'unknown-invite', 4);
@@ -289,7 +299,7 @@ describe('who may sign what', () => {
     const { rotation } = await makeRotation(f.state.groupId, 2, removal.seed);
     const rotate = await nextEntry(f.state, f.bob, 'rotate', { rotation }, f.clock());
     await expectRejected(extendLog(f.state, [rotate]), 'not-member', seq);
-    const readd = await nextEntry(f.state, f.bob, 'add', { member: f.bob.bundle, role: 'admin' }, f.clock());
+    const readd = await nextEntry(f.state, f.bob, 'add', { member: await singleDeviceChain(f.bob), role: 'admin' }, f.clock());
     await expectRejected(extendLog(f.state, [readd]), 'not-member', seq);
     const leave = await nextEntry(f.state, f.bob, 'leave', {}, f.clock());
     await expectRejected(extendLog(f.state, [leave]), 'not-member', seq);
@@ -323,7 +333,7 @@ describe('who may sign what', () => {
     await expect(acceptInvite(f.state, keys, f.bob, f.clock())).rejects.toBeInstanceOf(InviteError);
     // …and a hand-built acceptance is refused by every replaying client.
     const sig = await sign(keys.signKeys.privateKey, acceptanceInput(f.state.groupId, keys.inviteId, f.bob.bundle));
-    const rejoin = await nextEntry(f.state, f.bob, 'add', { member: f.bob.bundle, role: 'admin', acceptance: { invite: keys.inviteId, sig: toBase64url(sig) } }, f.clock());
+    const rejoin = await nextEntry(f.state, f.bob, 'add', { member: await singleDeviceChain(f.bob), role: 'admin', acceptance: { invite: keys.inviteId, sig: toBase64url(sig) } }, f.clock());
     await expectRejected(extendLog(f.state, [rejoin]), 'invite-revoked', f.state.seq + 1);
   });
 });
@@ -396,8 +406,9 @@ describe('order, links and time', () => {
     const newNonce = await forge(f.log[0]!, f.alice, (e) => (e.body.nonce = toBase64url(randomBytes(16))));
     await expectRejected(replayLog([newNonce]), 'wrong-group', 0);
     // Someone else's bundle as creator with the original id is also refused.
+    const bobsChain = await singleDeviceChain(f.bob);
     const otherCreator = await forge(f.log[0]!, f.bob, (e) => {
-      e.body.creator = f.bob.bundle;
+      e.body.creator = bobsChain;
       e.author = f.bob.fingerprint;
     });
     await expectRejected(replayLog([otherCreator]), 'wrong-group', 0);
@@ -416,7 +427,7 @@ describe('order, links and time', () => {
         author: f.carol.fingerprint,
         at: T0,
         op: 'create',
-        body: { creator: f.carol.bundle, nonce, seedCommitment: await seedCommitment(randomBytes(32), groupId, 0), policy: 'verified' },
+        body: { creator: await singleDeviceChain(f.carol), nonce, seedCommitment: await seedCommitment(randomBytes(32), groupId, 0), policy: 'verified' },
       },
       f.carol,
     );
@@ -502,7 +513,7 @@ describe('invites', () => {
       f.state,
       f.carol,
       'add',
-      { member: f.carol.bundle, role: 'member', acceptance: { invite: f.bobInvite.inviteId, sig: await acceptanceSig(f.bobInvite, f.state.groupId, f.carol.bundle) } },
+      { member: await singleDeviceChain(f.carol), role: 'member', acceptance: { invite: f.bobInvite.inviteId, sig: await acceptanceSig(f.bobInvite, f.state.groupId, f.carol.bundle) } },
       f.clock(),
     );
     await expectRejected(extendLog(f.state, [add]), 'invite-used', 4);
@@ -512,7 +523,7 @@ describe('invites', () => {
     const f = await fixture();
     const bobsAdd = f.log[3]!;
     if (bobsAdd.op !== 'add' || !bobsAdd.body.acceptance) throw new Error('fixture: entry 3 is Bob accepting the invite');
-    const add = await nextEntry(f.state, f.carol, 'add', { member: f.carol.bundle, role: 'member', acceptance: bobsAdd.body.acceptance }, f.clock());
+    const add = await nextEntry(f.state, f.carol, 'add', { member: await singleDeviceChain(f.carol), role: 'member', acceptance: bobsAdd.body.acceptance }, f.clock());
     await expectRejected(extendLog(f.state, [add]), 'invite-used', 4);
   });
 
@@ -528,7 +539,7 @@ describe('invites', () => {
       afterCarol,
       dave,
       'add',
-      { member: dave.bundle, role: 'member', acceptance: { invite: keys.inviteId, sig: await acceptanceSig(keys, f.state.groupId, dave.bundle) } },
+      { member: await singleDeviceChain(dave), role: 'member', acceptance: { invite: keys.inviteId, sig: await acceptanceSig(keys, f.state.groupId, dave.bundle) } },
       f.clock(),
     );
     await expectRejected(extendLog(f.state, [carolsAdd, davesAdd]), 'invite-used', 6);
@@ -550,7 +561,7 @@ describe('invites', () => {
       f.state,
       f.carol,
       'add',
-      { member: f.carol.bundle, role: 'member', acceptance: { invite: keys.inviteId, sig: await acceptanceSig(keys, f.state.groupId, f.carol.bundle) } },
+      { member: await singleDeviceChain(f.carol), role: 'member', acceptance: { invite: keys.inviteId, sig: await acceptanceSig(keys, f.state.groupId, f.carol.bundle) } },
       expiresAt + 1,
     );
     await expectRejected(extendLog(f.state, [late]), 'invite-expired', 5);
@@ -579,7 +590,7 @@ describe('invites', () => {
       f.carol,
       'add',
       // Names the logged invite, but the signature is by another key.
-      { member: f.carol.bundle, role: 'member', acceptance: { invite: keys.inviteId, sig: await acceptanceSig({ ...guessed, inviteId: keys.inviteId }, f.state.groupId, f.carol.bundle) } },
+      { member: await singleDeviceChain(f.carol), role: 'member', acceptance: { invite: keys.inviteId, sig: await acceptanceSig({ ...guessed, inviteId: keys.inviteId }, f.state.groupId, f.carol.bundle) } },
       f.clock(),
     );
     await expectRejected(extendLog(f.state, [add]), 'bad-signature', 5);
@@ -592,12 +603,12 @@ describe('invites', () => {
     const keys = await inviteKeysFromCode(invite.code);
     // The invite key signed Bob's bundle; Carol presents it with hers.
     const forBob = await acceptanceSig(keys, f.state.groupId, f.bob.bundle);
-    const add = await nextEntry(f.state, f.carol, 'add', { member: f.carol.bundle, role: 'member', acceptance: { invite: keys.inviteId, sig: forBob } }, f.clock());
+    const add = await nextEntry(f.state, f.carol, 'add', { member: await singleDeviceChain(f.carol), role: 'member', acceptance: { invite: keys.inviteId, sig: forBob } }, f.clock());
     await expectRejected(extendLog(f.state, [add]), 'bad-signature', 5);
     // Signed for another group id.
     const elsewhere = toBase64url(randomBytes(16)) as GroupId;
     const forOtherGroup = await acceptanceSig(keys, elsewhere, f.carol.bundle);
-    const add2 = await nextEntry(f.state, f.carol, 'add', { member: f.carol.bundle, role: 'member', acceptance: { invite: keys.inviteId, sig: forOtherGroup } }, f.clock());
+    const add2 = await nextEntry(f.state, f.carol, 'add', { member: await singleDeviceChain(f.carol), role: 'member', acceptance: { invite: keys.inviteId, sig: forOtherGroup } }, f.clock());
     await expectRejected(extendLog(f.state, [add2]), 'bad-signature', 5);
   });
 
@@ -747,8 +758,8 @@ describe('strict schemas', () => {
     const honest = (await inviteEntry(f, f.alice)).entry;
     const body = await forge(honest, f.alice, (e) => (e.body.comment = 'x'));
     await expectRejected(extendLog(f.state, [body]), 'malformed', 4);
-    const add = await nextEntry(f.state, f.alice, 'add', { member: f.carol.bundle, role: 'member' }, f.clock());
-    const bundle = await forge(add, f.alice, (e) => (e.body.member.name = 'Carol'));
+    const add = await nextEntry(f.state, f.alice, 'add', { member: await singleDeviceChain(f.carol), role: 'member' }, f.clock());
+    const bundle = await forge(add, f.alice, (e) => (e.body.member[0].body.device.name = 'Carol'));
     await expectRejected(extendLog(f.state, [bundle]), 'malformed', 4);
     // In the middle of a replay, the position names the entry.
     await expectRejected(replayLog([f.log[0], tamper(f.log[1]!, (e) => (e.body.recovery.extra = true)), f.log[2]]), 'malformed', 1);
@@ -797,7 +808,7 @@ describe('extendLog never changes the state it was given', () => {
     expect(state.members.has(f.bob.fingerprint)).toBe(true);
     expect(state.members.has(f.carol.fingerprint)).toBe(false);
     expect(state.generations).toHaveLength(1);
-    expect(state.generations[0]!.members.has(f.carol.fingerprint)).toBe(false);
+    expect(state.generations[0]!.people.has(f.carol.fingerprint)).toBe(false);
     expect(state.invites.has(keys.inviteId)).toBe(false);
     expect(state.invites.get(f.bobInvite.inviteId)).toEqual(bobInviteBefore);
 
@@ -809,7 +820,7 @@ describe('extendLog never changes the state it was given', () => {
     expect(state).toEqual(snapshot);
     expect(state.invites.get(keys.inviteId)).toBeUndefined();
     expect(afterInvite.invites.get(keys.inviteId)?.usedBy).toBeUndefined();
-    expect(afterInvite.generations[0]!.members.has(f.carol.fingerprint)).toBe(false);
+    expect(afterInvite.generations[0]!.people.has(f.carol.fingerprint)).toBe(false);
     expect(logHead(extended)).toEqual(logHead(removal.state));
   });
 
