@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { memoryChannelPair, runHandshake, type HandshakeMachine, type MessageChannel } from '../src/p2p/channel.ts';
+import { singleDeviceChain } from '../src/crypto/device-chain.ts';
 import { generationKeys } from '../src/crypto/generations.ts';
 import { createGroup, rotateKey } from '../src/crypto/group-lifecycle.ts';
 import { nextEntry, type GroupState } from '../src/crypto/group-log.ts';
@@ -65,7 +66,7 @@ async function makeWorld(policy: HandoverPolicy = 'verified'): Promise<World> {
   server.append(groupId, [await acceptInvite(j!.group, await inviteKeysFromCode(invite.code), j!.identity)]);
 
   await a!.sync(server, groupId);
-  server.append(groupId, [await nextEntry(a!.group, a!.identity, 'add', { member: c!.identity.bundle, role: 'member' })]);
+  server.append(groupId, [await nextEntry(a!.group, a!.identity, 'add', { member: await singleDeviceChain(c!.identity), role: 'member' })]);
   for (const client of [a!, j!, c!, o!]) await client.sync(server, groupId);
   await c!.keepSeed(0, group.seed);
   return { server, groupId, seed: group.seed, a: a!, j: j!, c: c!, o: o! };
@@ -685,7 +686,7 @@ describe('hostile members', () => {
     // work: the holder used to throw. Now parseBundle refuses such a bundle at hello.
     const [signKeys, boxKeys] = await Promise.all([generateSigningKeyPair(), generateBoxKeyPair()]);
     const evil = await identityFromKeyPairs(signKeys, { ...boxKeys, publicBytes: new Uint8Array(32) as Bytes });
-    const add: LogEntry = await nextEntry(w.a.group, w.a.identity, 'add', { member: evil.bundle, role: 'member' });
+    const add: LogEntry = await nextEntry(w.a.group, w.a.identity, 'add', { member: await singleDeviceChain(evil), role: 'member' });
     const state = await extendLog(w.a.group, [add]);
     expect(state.members.has(evil.fingerprint)).toBe(true);
 

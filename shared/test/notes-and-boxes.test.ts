@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { fromBase64url, toBase64url, utf8 } from '../src/protocol/encoding.ts';
 import type { Fingerprint, GroupId, NoteId } from '../src/protocol/ids.ts';
 import { NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_BYTES, type KeyBox, type NoteEnvelope } from '../src/protocol/schemas.ts';
+import { singleDeviceChain } from '../src/crypto/device-chain.ts';
 import { ConclaveError, EncodingError, InviteError, KeyBoxError, RecoveryError } from '../src/crypto/errors.ts';
 import { generationKeys, makeRotation, newSeed, reachableSeeds, seedChain } from '../src/crypto/generations.ts';
 import { createGroup, removeMember, replaceRecovery, rotateKey, sealToRecipients } from '../src/crypto/group-lifecycle.ts';
@@ -276,7 +277,7 @@ describe('note envelopes', () => {
     await rotate(g);
     // Carol is added during generation 1 and can read generation 0 through the chain…
     const carol = await generateIdentity();
-    const add = await nextEntry(g.state, g.alice, 'add', { member: carol.bundle, role: 'member' }, g.clock());
+    const add = await nextEntry(g.state, g.alice, 'add', { member: await singleDeviceChain(carol), role: 'member' }, g.clock());
     g.state = await extendLog(g.state, [add]);
     // …but a note she signs claiming generation 0 was not written by a member of generation 0.
     const backdated = await write(g, carol, { title: 'I was always here', body: 'x' }, { generation: 0, key: await noteKey(g, 0) });
@@ -376,7 +377,7 @@ describe('key boxes', () => {
     expect(await codeOf(openKeyBox(fromOutsider, openerFor(g.bob), g.state))).toBe('KEY_BOX');
     // Carol joins in generation 1 and sends generation 0's (real) seed: she was never in generation 0.
     const carol = await generateIdentity();
-    g.state = await extendLog(g.state, [await nextEntry(g.state, g.alice, 'add', { member: carol.bundle, role: 'member' }, g.clock())]);
+    g.state = await extendLog(g.state, [await nextEntry(g.state, g.alice, 'add', { member: await singleDeviceChain(carol), role: 'member' }, g.clock())]);
     const fromCarol = await sealKeyBox(carol, g.state.groupId, 0, g.seeds.get(0)!, { kind: 'member', id: g.bob.fingerprint }, g.bob.boxKeys.publicBytes);
     expect(await codeOf(openKeyBox(fromCarol, openerFor(g.bob), g.state))).toBe('KEY_BOX');
     const error = await openKeyBox(fromCarol, openerFor(g.bob), g.state).catch((e: unknown) => e);

@@ -100,7 +100,8 @@ describe('the seed story, in memory', () => {
     // Client2 comes online, sees a member without a key and posts a box to the mailbox.
     await c2.sync(server, groupId);
     const generation = currentGeneration(c2.group);
-    const waiting = [...c2.group.members.values()].filter(
+    // Boxes go to devices: every current device of every member that has none for this generation.
+    const waiting = [...c2.group.devices.values()].filter(
       (m) => server.boxesFor(groupId, { kind: 'member', id: m.fingerprint }).every((b) => b.generation !== generation) && m.fingerprint !== c2.fingerprint && m.fingerprint !== c1.fingerprint,
     );
     expect(waiting.map((m) => m.fingerprint)).toEqual([c3.fingerprint]);

@@ -21,8 +21,10 @@ const ALLOWED_FUNCTIONS = new Set([
   // verification
   'parseBundle', 'fingerprintOf', 'verifyLabelled', 'verifyNoteSignature', 'replayLog', 'extendLog', 'deriveGroupId',
   'compareHead', 'checkPinnedHead', 'currentGeneration', 'entryHash', 'isAdmin', 'logHead', 'openInvites', 'noteVersionHash',
+  // people: device chains and who speaks for whom (public keys and signatures only)
+  'replayChain', 'extendChain', 'chainHead', 'memberOfDevice', 'personOfDevice', 'devicesOf',
   // error classes
-  'ConclaveError', 'LogVerificationError', 'SignatureError', 'EncodingError',
+  'ConclaveError', 'LogVerificationError', 'DeviceChainError', 'SignatureError', 'EncodingError',
 ]);
 
 const FORBIDDEN_MODULES = ['key-box', 'note-envelope', 'invite', 'recovery', 'group-lifecycle', 'handshake', 'generations', 'secret-code', 'qr', 'primitives', 'channel'];
