@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { generationKeys } from '@conclave/shared/crypto';
 import { createGroup, leaveGroup, removeMember, rotateKey } from '@conclave/shared/crypto';
 import { currentGeneration, logHead, nextEntry, signEntry, type GroupState } from '@conclave/shared/crypto';
-import { generateIdentity, signLabelled, type DeviceIdentity } from '@conclave/shared/crypto';
+import { generateIdentity, signLabelled, singleDeviceChain, type DeviceIdentity } from '@conclave/shared/crypto';
 import { acceptInvite, createInvite, inviteOpener, type InviteKeys, type NewInvite } from '@conclave/shared/crypto';
 import { inviteLookupProof } from '@conclave/shared/client';
 import { openerFor, openKeyBox, sealKeyBox } from '@conclave/shared/crypto';
@@ -320,7 +320,7 @@ describe('groups', () => {
     const member = await joinGroup(w);
 
     // An admin's entry with a signature that is not the admin's (as a server would insert a member).
-    const inserted = await nextEntry(w.state, w.owner.identity, 'add', { member: mallory.identity.bundle, role: 'admin' }, w.h.clock.now);
+    const inserted = await nextEntry(w.state, w.owner.identity, 'add', { member: await singleDeviceChain(mallory.identity), role: 'admin' }, w.h.clock.now);
     const forged = { ...inserted, sig: (await signEntry({ ...inserted, sig: undefined } as never, mallory.identity)).sig };
     const error = await refused(w.owner.api.groups.append({ groupId: w.groupId, entries: [forged] }), 'LOG_REJECTED');
     expect(apiErrorData(error).reason).toBe('bad-signature');
@@ -328,11 +328,11 @@ describe('groups', () => {
     await refused(w.owner.api.groups.append({ groupId: w.groupId, entries: [{ ...inserted, sig: forge(inserted.sig) }] }), 'LOG_REJECTED');
 
     // A member who is not an admin cannot add anyone.
-    const byMember = await nextEntry(w.state, member.identity, 'add', { member: mallory.identity.bundle, role: 'member' }, w.h.clock.now);
+    const byMember = await nextEntry(w.state, member.identity, 'add', { member: await singleDeviceChain(mallory.identity), role: 'member' }, w.h.clock.now);
     expect(apiErrorData(await refused(member.api.groups.append({ groupId: w.groupId, entries: [byMember] }), 'LOG_REJECTED')).reason).toBe('not-admin');
 
     // A non-member adding itself without an invite is not even a join.
-    const selfAdd = await nextEntry(w.state, mallory.identity, 'add', { member: mallory.identity.bundle, role: 'admin' }, w.h.clock.now);
+    const selfAdd = await nextEntry(w.state, mallory.identity, 'add', { member: await singleDeviceChain(mallory.identity), role: 'admin' }, w.h.clock.now);
     await refused(mallory.api.groups.append({ groupId: w.groupId, entries: [selfAdd] }), 'FORBIDDEN');
 
     // A forged invite acceptance (signed by a key that is not the invite's).
@@ -489,7 +489,7 @@ describe('invites, joining and the mailbox', () => {
     expect(requested).toEqual({ generation: 0, requestedAt: w.h.clock.now });
     expect(await w.owner.api.mailbox.pending({ groupId: w.groupId })).toEqual([{ fingerprint: joiner.fingerprint, generation: 0, requestedAt: w.h.clock.now }]);
 
-    const member = w.state.members.get(joiner.fingerprint)!;
+    const member = w.state.devices.get(joiner.fingerprint)!;
     const box = await sealKeyBox(w.owner.identity, w.groupId, 0, w.seeds.get(0)!, { kind: 'member', id: joiner.fingerprint }, member.boxKey);
     expect(await w.owner.api.boxes.post({ groupId: w.groupId, boxes: [box] })).toEqual({ stored: 1 });
     // Served only once the joiner confirms it opened a key: until then it stays listed.
@@ -588,14 +588,14 @@ describe('key boxes', () => {
     const w = await world();
     const member = await joinGroup(w);
     const stranger = await signIn(w.h);
-    const boxKey = w.state.members.get(member.fingerprint)!.boxKey;
+    const boxKey = w.state.devices.get(member.fingerprint)!.boxKey;
     const seed = w.seeds.get(0)!;
     const good = await sealKeyBox(w.owner.identity, w.groupId, 0, seed, { kind: 'member', id: member.fingerprint }, boxKey);
 
     const badSig = await refused(w.owner.api.boxes.post({ groupId: w.groupId, boxes: [good, { ...good, sig: forge(good.sig) }] }), 'BOX_REJECTED');
     expect(badSig.message).toMatch(/key box 1 .*signature/);
     const toStranger = await sealKeyBox(w.owner.identity, w.groupId, 0, seed, { kind: 'member', id: stranger.fingerprint }, stranger.identity.bundle.boxKey);
-    expect((await refused(w.owner.api.boxes.post({ groupId: w.groupId, boxes: [toStranger] }), 'BOX_REJECTED')).message).toMatch(/key box 0 .*not a current member/);
+    expect((await refused(w.owner.api.boxes.post({ groupId: w.groupId, boxes: [toStranger] }), 'BOX_REJECTED')).message).toMatch(/key box 0 .*not a current device of a member/);
     // The member posting the owner's box (not its own).
     await refused(member.api.boxes.post({ groupId: w.groupId, boxes: [good] }), 'BOX_REJECTED');
     const future = await sealKeyBox(w.owner.identity, w.groupId, 1, seed, { kind: 'member', id: member.fingerprint }, boxKey);
@@ -626,9 +626,9 @@ describe('key boxes', () => {
     const mallory = await joinGroup(w);
     const seed = w.seeds.get(0)!;
     const junkSeed = new Uint8Array(32).fill(9);
-    const joinerKey = w.state.members.get(joiner.fingerprint)!.boxKey;
+    const joinerKey = w.state.devices.get(joiner.fingerprint)!.boxKey;
     const recovery = w.state.recovery!;
-    const recoveryKey = w.state.members.get(recovery)!.boxKey;
+    const recoveryKey = w.state.devices.get(recovery)!.boxKey;
     const good = await sealKeyBox(w.owner.identity, w.groupId, 0, seed, { kind: 'member', id: joiner.fingerprint }, joinerKey);
     await w.owner.api.boxes.post({ groupId: w.groupId, boxes: [good] });
     const prekeyed = await invite(w, { prekeyed: true });
@@ -671,7 +671,7 @@ describe('key boxes', () => {
     const joiner = await joinGroup(w);
     const mallory = await joinGroup(w);
     await joiner.api.mailbox.request({ groupId: w.groupId });
-    const joinerKey = w.state.members.get(joiner.fingerprint)!.boxKey;
+    const joinerKey = w.state.devices.get(joiner.fingerprint)!.boxKey;
     const junk = await sealKeyBox(mallory.identity, w.groupId, 0, new Uint8Array(32).fill(3), { kind: 'member', id: joiner.fingerprint }, joinerKey);
     await mallory.api.boxes.post({ groupId: w.groupId, boxes: [junk] });
     expect((await w.owner.api.mailbox.pending({ groupId: w.groupId })).map((p) => p.fingerprint)).toEqual([joiner.fingerprint]);
