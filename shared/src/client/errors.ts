@@ -6,6 +6,7 @@
 import { apiErrorOf } from './api-session.ts';
 import type { ApiErrorCode, ApiErrorData } from '../protocol/api.ts';
 import type { OpenedNote } from './opened-note.ts';
+import type { LinkRefusal } from '../p2p/device-link.ts';
 
 /** The storage API refused a call; `code` is its Conclave code (docs/API.md). */
 export class ApiCallError extends Error {
@@ -54,7 +55,9 @@ export type ClientFailure =
   /** The server's answer does not match what was asked (another group, another invite). */
   | 'mismatch'
   /** The log kept moving under a compare-and-set: try again later. */
-  | 'busy';
+  | 'busy'
+  /** This device already belongs to a person with groups or other devices: it cannot be linked to another. */
+  | 'already-linked';
 
 export class GroupClientError extends Error {
   constructor(
@@ -63,6 +66,18 @@ export class GroupClientError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A device link did not happen; `reason` names why (p2p/device-link.ts `LinkRefusal`), `by` who said so. */
+export class LinkError extends Error {
+  constructor(
+    readonly reason: LinkRefusal,
+    readonly by: 'me' | 'peer' | 'channel',
+    message: string,
+  ) {
+    super(message);
     this.name = new.target.name;
   }
 }

@@ -36,6 +36,8 @@ import { PersonKeeper, type OwnDevice, type PersonView } from './person.ts';
 import type { PersonStore, Profile } from './person-store.ts';
 import { devicesUpdate, missingEntries } from './devices-update.ts';
 import { unlinkEntry } from '../crypto/device-chain.ts';
+import { linkDevice, offerLink, type LinkHost, type LinkOffer, type LinkReport } from './device-link.ts';
+import type { MessageChannel } from '../p2p/channel.ts';
 import { lookUpPerson, withoutDevices } from './people-lookup.ts';
 
 export type { HandoverResult } from './handover.ts';
@@ -874,6 +876,28 @@ export class GroupClient {
       if (update.kind === 'rotated') return this.rotationBuilt(ready, update.rotated);
       return { entries: [update.entry], boxes: [], state: update.state };
     });
+  }
+
+  /**
+   * The new device's side of a link (device-link.ts): posts the offer and returns the QR
+   * payload and code to show, and `accept`/`wait` to run it on incoming channels.
+   * @throws {GroupClientError} `already-linked`.
+   */
+  offerLink(options: { ttlMs?: number } = {}): Promise<LinkOffer> {
+    return this.session.run(() => offerLink(this.linkHost(), options));
+  }
+
+  /**
+   * The existing device's side of a link: `scanned` is the QR payload or the typed code;
+   * `connect` dials the new device (as `JoinerTransport.connect`).
+   * @throws {EncodingError} a mistyped code; {LinkError} when the link did not happen.
+   */
+  linkDevice(scanned: string, connect: (peer: Fingerprint) => MessageChannel, options: { confirm?: (device: { fingerprint: Fingerprint }) => Promise<boolean>; timeoutMs?: number } = {}): Promise<LinkReport> {
+    return linkDevice(this.linkHost(), scanned, connect, options);
+  }
+
+  private linkHost(): LinkHost {
+    return { identity: this.identity, api: () => this.api, people: this.people, store: this.store, now: this.now, catchUpEverywhere: () => this.catchUpEverywhere() };
   }
 
   /** `catchUpDevices` during upkeep: a failure waits for the next sync. */

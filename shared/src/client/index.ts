@@ -2,7 +2,11 @@
 export { signIn, apiErrorOf, isUnreachable, type ApiClient, type ApiSession } from './api-session.ts';
 export { GroupClient, type GroupClientOptions, type InviteOptions, type JoinResult, type HandoverResult } from './group-client.ts';
 export { MemoryKeyStore, type GroupRecord, type KeyStore } from './key-store.ts';
-export { ApiCallError, NoteConflictError, GroupClientError, type ClientFailure } from './errors.ts';
+export { ApiCallError, NoteConflictError, GroupClientError, LinkError, type ClientFailure } from './errors.ts';
+export type { DevicesReport } from './group-client.ts';
+export { MemoryPersonStore, type PersonRecord, type PersonStore, type PinnedChain, type Profile } from './person-store.ts';
+export type { OwnDevice, PersonView } from './person.ts';
+export type { IncomingChannels, LinkOffer, LinkOutcome, LinkReport, Linked } from './device-link.ts';
 /** How a joiner proves it holds an invite code (also what the storage API's tests sign with). */
 export { inviteLookupProof } from './join.ts';
 export type { HandoverSkip } from './handover.ts';

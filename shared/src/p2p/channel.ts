@@ -1,6 +1,7 @@
 /**
- * Runs a handshake state machine over any ordered message channel (DESIGN §7): an
- * in-memory pair in tests, a PeerJS data connection in Node and in Chromium.
+ * Runs a peer protocol's state machine (the key handshake, the device link) over any
+ * ordered message channel (DESIGN §7): an in-memory pair in tests, a PeerJS data
+ * connection in Node and in Chromium.
  */
 import type { HandshakeOutcome, HandshakeStep } from '../crypto/handshake.ts';
 
@@ -12,31 +13,48 @@ export interface MessageChannel {
   close(): void;
 }
 
-export interface HandshakeMachine {
-  start(): HandshakeStep;
-  receive(raw: unknown): Promise<HandshakeStep>;
-}
+export type HandshakeMachine = PeerMachine<HandshakeStep['send'][number], HandshakeOutcome>;
 
 /** Default time a whole handshake may take before both sides give up. */
 export const HANDSHAKE_TIMEOUT_MS = 15_000;
 /** How long the side that sent the last message waits for the peer to close. */
 export const CLOSE_GRACE_MS = 2_000;
 
+/** One step of any peer protocol: messages to send, and the outcome once it is over. */
+export interface MachineStep<M, O> {
+  send: M[];
+  done?: O;
+}
+
+/** A peer protocol's state machine (the key handshake, the device link). */
+export interface PeerMachine<M, O> {
+  start(): MachineStep<M, O>;
+  receive(raw: unknown): Promise<MachineStep<M, O>>;
+}
+
+/** The outcomes a runner makes up by itself: the channel closed (or timed out), or the machine broke its contract. */
+export interface RunnerOutcomes<M, O> {
+  closed: O;
+  /** What to send and report when the machine throws. */
+  broken: MachineStep<M, O>;
+}
+
 /**
  * Drives `machine` over `channel` until it finishes, the channel closes or the time
  * runs out; never throws. The channel is closed at the end either way, so a dropped
  * connection leaves both sides in a clean, named state.
  */
-export function runHandshake(
+export function runMachine<M, O>(
   channel: MessageChannel,
-  machine: HandshakeMachine,
+  machine: PeerMachine<M, O>,
+  outcomes: RunnerOutcomes<M, O>,
   options: { timeoutMs?: number; closeGraceMs?: number } = {},
-): Promise<HandshakeOutcome> {
+): Promise<O> {
   const { timeoutMs = HANDSHAKE_TIMEOUT_MS, closeGraceMs = CLOSE_GRACE_MS } = options;
   return new Promise((resolve) => {
     let settled = false;
     let queue: Promise<void> = Promise.resolve();
-    const finish = (outcome: HandshakeOutcome, sentLast = false) => {
+    const finish = (outcome: O, sentLast = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -46,15 +64,15 @@ export function runHandshake(
       else channel.close();
       resolve(outcome);
     };
-    const timer = setTimeout(() => finish({ kind: 'refused', reason: 'closed', by: 'channel' }), timeoutMs);
-    const apply = (step: HandshakeStep) => {
+    const timer = setTimeout(() => finish(outcomes.closed), timeoutMs);
+    const apply = (step: MachineStep<M, O>) => {
       if (settled) return;
       for (const message of step.send) channel.send(JSON.stringify(message));
       if (step.done) finish(step.done, step.send.length > 0);
     };
     // A close is handled after every message that arrived before it.
     channel.onClose(() => {
-      queue = queue.then(() => finish({ kind: 'refused', reason: 'closed', by: 'channel' }));
+      queue = queue.then(() => finish(outcomes.closed));
     });
     channel.onMessage((data) => {
       // Messages are handled strictly one after another, in arrival order.
@@ -64,12 +82,29 @@ export function runHandshake(
           apply(await machine.receive(data));
         } catch {
           // A machine never throws by contract; if one does, end cleanly and say so.
-          apply({ send: [{ t: 'refuse', reason: 'malformed' }], done: { kind: 'refused', reason: 'malformed', by: 'me' } });
+          apply(outcomes.broken);
         }
       });
     });
     apply(machine.start());
   });
+}
+
+/** Drives a key handshake (`runMachine` with the handshake's own outcomes). */
+export function runHandshake(
+  channel: MessageChannel,
+  machine: HandshakeMachine,
+  options: { timeoutMs?: number; closeGraceMs?: number } = {},
+): Promise<HandshakeOutcome> {
+  return runMachine(
+    channel,
+    machine,
+    {
+      closed: { kind: 'refused', reason: 'closed', by: 'channel' },
+      broken: { send: [{ t: 'refuse', reason: 'malformed' }], done: { kind: 'refused', reason: 'malformed', by: 'me' } },
+    },
+    options,
+  );
 }
 
 /** Two connected in-memory channels (tests, and same-process hand-offs). */

@@ -6,3 +6,5 @@ export { serveKeyHandover, serveChannel, GroupDispatchingHolder, type HeldGroup,
 export { receiveKeyFromPeers, keyHolderCandidates, type JoinerTransport, type PeerAttempt, type PeerKeyResult } from './joiner-handover.ts';
 export { keyWaitRound, waitForGroupKey, type KeyWaitState, type KeyWaitSteps } from './key-waiting.ts';
 export * from './channel.ts';
+export { isLinkOpening, LINK_REFUSALS, type LinkRefusal } from './device-link.ts';
+export { incomingFromPeer } from './incoming.ts';
