@@ -17,7 +17,7 @@ import { newToken, randomId, sha256Hex } from '../services/tokens.ts';
 import { authedProcedure, publicProcedure, router } from '../trpc/init.ts';
 
 export const authRouter = router({
-  /** A fresh challenge to sign: `labelled('conclave/v2/api-challenge', {challenge, fingerprint})`. */
+  /** A fresh challenge to sign: `labelled('conclave/v3/api-challenge', {challenge, fingerprint})`. */
   challenge: publicProcedure.mutation(async ({ ctx }) => {
     const challengeId = randomId(16);
     const challenge = randomId(32);
