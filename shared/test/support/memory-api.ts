@@ -2,17 +2,18 @@
  * The storage API's procedures that `GroupClient` calls, answered from a `MemoryServer`
  * in the shape the tRPC client gives (errors are `TRPCClientError`s carrying a Conclave
  * code), so the real client SDK runs in protocol tests — in Node and in Chromium —
- * without an HTTP server. Like `MemoryServer` it checks nothing but compare-and-set:
- * a server the clients must not rely on. The `lie` helpers play a server that rewinds,
+ * without an HTTP server. Like `MemoryServer` it checks nothing but compare-and-set
+ * (for logs, notes and device chains): a server the clients must not rely on. The `lie` helpers play a server that rewinds,
  * swaps or hides notes behind the clients' backs.
  */
 import { TRPCClientError } from '@trpc/client';
 import type { ApiClient, ApiSession } from '../../src/client/api-session.ts';
+import { deviceEntryHash } from '../../src/crypto/device-chain.ts';
 import { entryHash } from '../../src/crypto/group-log.ts';
-import type { DeviceIdentity } from '../../src/crypto/identity.ts';
+import { fingerprintOf, type DeviceIdentity } from '../../src/crypto/identity.ts';
 import type { ApiErrorData } from '../../src/protocol/api.ts';
 import type { Fingerprint, GroupId, NoteId } from '../../src/protocol/ids.ts';
-import type { KeyBox, LogEntry, NoteEnvelope, PublicBundle } from '../../src/protocol/schemas.ts';
+import type { DeviceEntry, KeyBox, LogEntry, NoteEnvelope, PublicBundle } from '../../src/protocol/schemas.ts';
 import { MemoryServer } from './memory-server.ts';
 
 function refused(data: ApiErrorData, message: string): TRPCClientError<never> {
@@ -22,6 +23,12 @@ function refused(data: ApiErrorData, message: string): TRPCClientError<never> {
 export class MemoryApi {
   readonly server = new MemoryServer();
   private readonly bundles = new Map<Fingerprint, PublicBundle>();
+  /** Device chains by person id, as appended. */
+  readonly people = new Map<Fingerprint, DeviceEntry[]>();
+  /** Which person's chain last named each device as linked (or founded); unlinks drop it. */
+  private readonly personOf = new Map<Fingerprint, Fingerprint>();
+  /** Link offers by lookup. */
+  private readonly offers = new Map<string, { bundle: PublicBundle; expiresAt: number }>();
   /** The list cursor of each note's last change (`group/note` → change number). */
   private readonly changes = new Map<string, number>();
   private changeCounter = 0;
@@ -87,7 +94,49 @@ export class MemoryApi {
       server.append(groupId, entries);
       server.postBoxes(boxes);
     };
+    const chainAnswer = (person: Fingerprint) => {
+      const entries = this.people.get(person);
+      if (!entries) throw refused({ code: 'NOT_FOUND' }, 'no device chain is stored for this person');
+      return { entries: structuredClone(entries), head: { seq: entries.length - 1, hash: deviceEntryHash(entries.at(-1)!) } };
+    };
     const procedures = {
+      people: {
+        get: { query: async ({ person }: { person: Fingerprint }) => chainAnswer(person) },
+        ofDevice: {
+          query: async ({ device }: { device: Fingerprint }) => {
+            const person = this.personOf.get(device);
+            if (!person) throw refused({ code: 'NOT_FOUND' }, 'no device chain names this device');
+            return chainAnswer(person);
+          },
+        },
+        append: {
+          mutate: async ({ person, entries }: { person: Fingerprint; entries: DeviceEntry[] }) => {
+            const held = this.people.get(person) ?? [];
+            if (entries[0]!.seq !== held.length) {
+              throw refused({ code: 'CONFLICT', ...(held.length ? { head: { seq: held.length - 1, hash: deviceEntryHash(held.at(-1)!) } } : {}) } as ApiErrorData, 'the chain has moved on');
+            }
+            this.people.set(person, [...held, ...structuredClone(entries)]);
+            for (const entry of entries) {
+              if (entry.op === 'unlink') this.personOf.delete(entry.body.device);
+              else this.personOf.set(fingerprintOf(entry.body.device), person);
+            }
+          },
+        },
+      },
+      links: {
+        offer: {
+          mutate: async ({ lookup, bundle, expiresAt }: { lookup: string; bundle: PublicBundle; expiresAt: number }) => {
+            this.offers.set(lookup, { bundle: structuredClone(bundle), expiresAt });
+          },
+        },
+        find: {
+          query: async ({ lookup }: { lookup: string }) => {
+            const offer = this.offers.get(lookup);
+            if (!offer) throw refused({ code: 'NOT_FOUND' }, 'no device is waiting under this code');
+            return structuredClone(offer);
+          },
+        },
+      },
       groups: {
         create: { mutate: async ({ entries, boxes = [] }: { entries: LogEntry[]; boxes?: KeyBox[] }) => append(entries[0]!.groupId, entries, boxes) },
         append: { mutate: async ({ groupId, entries, boxes = [] }: { groupId: GroupId; entries: LogEntry[]; boxes?: KeyBox[] }) => append(groupId, entries, boxes) },
