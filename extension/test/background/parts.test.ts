@@ -60,7 +60,14 @@ describe('meta notes', () => {
   });
 
   it('count only when written by whom they speak for', () => {
-    const state = { creator: fp('a'), members: new Map([[fp('a'), { role: 'member' }], [fp('b'), { role: 'admin' }], [fp('c'), { role: 'member' }]]) } as unknown as GroupState;
+    // Each member here is a person with one device of the same fingerprint.
+    const people = [fp('a'), fp('b'), fp('c')];
+    const state = {
+      creator: fp('a'),
+      members: new Map([[fp('a'), { fingerprint: fp('a'), role: 'member' }], [fp('b'), { fingerprint: fp('b'), role: 'admin' }], [fp('c'), { fingerprint: fp('c'), role: 'member' }]]),
+      devices: new Map(people.map((p) => [p, { fingerprint: p, person: p }])),
+      departedDevices: new Map(),
+    } as unknown as GroupState;
     expect(metaAuthorAllowed(state, { kind: 'profile', member: fp('c') }, fp('c'))).toBe(true);
     expect(metaAuthorAllowed(state, { kind: 'profile', member: fp('c') }, fp('b'))).toBe(false);
     expect(metaAuthorAllowed(state, { kind: 'group-name', member: null }, fp('b'))).toBe(true);
@@ -73,9 +80,12 @@ describe('the trust book', () => {
   let db: ConclaveDb;
   afterEach(() => db?.close());
 
-  const state = (members: Array<[Fingerprint, Partial<{ via: string; invite: string }>]>, invites: Array<[string, { boxKey?: string }]> = [], departed: Array<[Fingerprint, string]> = []) =>
+  // Every member speaks through a device of the same fingerprint, plus the `extra` devices given (device → person).
+  const state = (members: Array<[Fingerprint, Partial<{ via: string; invite: string }>]>, invites: Array<[string, { boxKey?: string }]> = [], departed: Array<[Fingerprint, string]> = [], extra: Array<[Fingerprint, Fingerprint]> = []) =>
     ({
       members: new Map(members.map(([f, m]) => [f, { fingerprint: f, role: 'member', ...m }])),
+      devices: new Map([...members.map(([f]) => [f, f] as const), ...extra].map(([d, p]) => [d, { fingerprint: d, person: p }])),
+      departedDevices: new Map(),
       invites: new Map(invites),
       departed: new Map(departed.map(([f, how]) => [f, { fingerprint: f, how }])),
     }) as unknown as GroupState;
@@ -113,6 +123,45 @@ describe('the trust book', () => {
     expect(again.trustOf(ana)).toBe('key-changed');
     await again.reset(anaNew);
     expect(again.trustOf(ana)).toBe('unverified');
+  });
+});
+
+describe('the trust book, per person', () => {
+  let db: ConclaveDb;
+  afterEach(() => db?.close());
+
+  it("verifying a person covers every device of theirs; a second device is never 'key changed'; my other device is me", async () => {
+    db = openDb(`trust-people-${randomBytes(4).toString('hex')}`);
+    const book = new TrustBook(db, () => 1000);
+    await book.refresh();
+    const [me, myLaptop, ana, anaPhone, impostor] = [fp('a'), fp('b'), fp('c'), fp('d'), fp('e')];
+    const s = {
+      members: new Map([me, ana, impostor].map((f) => [f, { fingerprint: f, role: 'member' }])),
+      devices: new Map(
+        [
+          [me, me],
+          [myLaptop, me],
+          [ana, ana],
+          [anaPhone, ana],
+          [impostor, impostor],
+        ].map(([d, p]) => [d, { fingerprint: d, person: p }]),
+      ),
+      departedDevices: new Map(),
+      invites: new Map(),
+      departed: new Map(),
+    } as unknown as GroupState;
+    await book.learnName(ana, 'Ana');
+    await book.markVerified(ana, 'qr');
+    // Ana's phone speaks for Ana: her trust, her name.
+    expect(book.view(s, anaPhone, me)).toBe('verified');
+    expect(book.nameIn(s, anaPhone)).toBe('Ana');
+    // My laptop, seen from my phone, is me.
+    expect(book.view(s, myLaptop, me)).toBe('verified');
+    // Another person id claiming Ana's name is the identity that changed.
+    await book.learnName(impostor, 'Ana');
+    expect(book.view(s, impostor, me)).toBe('key-changed');
+    expect(book.trustOf(impostor)).toBe('key-changed');
+    expect(book.trustOf(ana)).toBe('verified');
   });
 });
 

@@ -221,7 +221,7 @@ describe('peer alarms in the background', () => {
     const summary = await benSummary();
     expect(summary.alarm).toContain(`${ANA}'s device signed a different history`);
     expect(summary.alarm).toMatch(/either the server is showing one of you a different history, or Anastasia Quillfeather's device is wrong/i);
-    expect(summary.peerAlarm).toEqual({ peer: anaFp, name: ANA, kind: 'fork', canRemove: false });
+    expect(summary.peerAlarm).toEqual({ peer: anaFp, person: anaFp, name: ANA, kind: 'fork', canRemove: false });
     expect(await ben.refused({ type: 'notes.save', groupId, title: 'x', body: 'y' })).toMatchObject({ code: 'fork' });
 
     const answer = await ben.ask({ type: 'group.dismissPeerEvidence', groupId, peer: anaFp });
@@ -252,7 +252,7 @@ describe('peer alarms in the background', () => {
     const summary = await benSummary();
     expect(summary.alarm).toContain(`that ${ANA}'s device already has`);
     expect(summary.alarm).toMatch(/either the server is holding them back from you .* or Anastasia Quillfeather's device is wrong/i);
-    expect(summary.peerAlarm).toEqual({ peer: anaFp, name: ANA, kind: 'behind', canRemove: true });
+    expect(summary.peerAlarm).toEqual({ peer: anaFp, person: anaFp, name: ANA, kind: 'behind', canRemove: true });
     ben.clock.offset = 0;
     // Frozen: nothing new is written on this device's view...
     expect((await ben.refused({ type: 'notes.save', groupId, title: 'x', body: 'y' })).message).toContain('has not yet shown this device changes');

@@ -193,7 +193,7 @@ describe('the background, device to device', () => {
     const anaFp = await ana.fingerprint();
 
     const shown = await ana.ask({ type: 'verify.info', groupId, fingerprint: doraFp });
-    expect(shown.qrText).toMatch(/^conclave:v2:/);
+    expect(shown.qrText).toMatch(/^conclave:v3:/);
     // The same code while it is on screen.
     expect((await ana.ask({ type: 'verify.info', groupId, fingerprint: doraFp })).qrText).toBe(shown.qrText);
 
