@@ -1,7 +1,7 @@
 /**
  * Devices for HTTP tests: a fresh identity, its own in-memory key store, a signed-in
  * session and a `GroupClient` — the same code the extension runs, against a real
- * server. Trust marks stand for a compared safety number or a scanned QR code.
+ * server — whose one-device person (its device chain) is published. Trust marks stand for a compared safety number or a scanned QR code.
  */
 import { GroupClient } from '@conclave/shared/client';
 import { MemoryKeyStore } from '@conclave/shared/client';
@@ -33,6 +33,8 @@ export async function newDevice(name: string, url: string): Promise<Device> {
     baseUrl: url,
     trustOf: (_groupId: GroupId, fingerprint: Fingerprint) => trust.get(fingerprint) ?? 'unverified',
   });
+  // A person is added to a group by the chain the server holds (people.get): publish this device's one-device chain.
+  await client.publishPerson();
   return { name, identity, fingerprint: identity.fingerprint, session, store, client, trust };
 }
 
