@@ -40,9 +40,10 @@ export class LiveMember {
     readonly groupId: GroupId,
   ) {}
 
-  /** A new device, signed in; a member once an admin adds it and it `open`s the group. */
+  /** A new device, signed in, its person published; a member once an admin adds it and it `open`s the group. */
   static async create(url: string, groupId: GroupId): Promise<LiveMember> {
     const client = await GroupClient.connect(url, await generateIdentity(), new MemoryKeyStore());
+    await client.publishPerson();
     return new LiveMember(client, groupId);
   }
 

@@ -102,6 +102,8 @@ export function startRemote(url: string): Promise<Remote> {
 async function child(url: string): Promise<void> {
   const send = (message: FromChild) => process.send?.(message);
   const client = await GroupClient.connect(url, await generateIdentity(), new MemoryKeyStore());
+  // Its person (a chain of this one device) is published first, as a client's first run does: an admin adds people the server knows.
+  await client.publishPerson();
   let member: LiveMember | null = null;
   let groupId: GroupId | null = null;
   const take = (m: LiveMember) => {
