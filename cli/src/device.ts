@@ -17,7 +17,7 @@ import type { Io } from './io.ts';
 import { lockStateDir } from './lock.ts';
 import { removeLeftoverEdits } from './edit-files.ts';
 import { NameBook, TrustBook } from './local.ts';
-import { FileKeyStore, FileNoteStore } from './stores.ts';
+import { FileKeyStore, FileNoteStore, FilePersonStore } from './stores.ts';
 
 /** Options every command takes (docs/CLI.md "Global options"). */
 export interface GlobalOptions {
@@ -38,6 +38,8 @@ export const paths = (home: string) => ({
   keyFile: join(home, 'identity.json'),
   config: join(home, 'config.json'),
   trust: join(home, 'trust.sealed'),
+  person: join(home, 'person.sealed'),
+  people: join(home, 'people'),
   groups: join(home, 'groups'),
   notes: join(home, 'notes'),
   tmp: join(home, 'tmp'),
@@ -87,6 +89,7 @@ export class Device {
     readonly keys: AtRestKeys,
     readonly store: FileKeyStore,
     readonly noteStore: FileNoteStore,
+    readonly personStore: FilePersonStore,
     private trustBook: TrustBook,
     private nameBook: NameBook,
   ) {}
@@ -162,7 +165,7 @@ export class Device {
 
   static async fromKeys(ctx: Context, identity: DeviceIdentity, displayName: string, file: KeyFile, keys: AtRestKeys): Promise<Device> {
     const p = paths(ctx.global.home);
-    return new Device(ctx, identity, displayName, file, keys, new FileKeyStore(p.groups, keys.store), new FileNoteStore(p.notes), await TrustBook.open(ctx.global.home, keys.store), await NameBook.open(ctx.global.home, keys.store));
+    return new Device(ctx, identity, displayName, file, keys, new FileKeyStore(p.groups, keys.store), new FileNoteStore(p.notes), new FilePersonStore(p.person, p.people, keys.store), await TrustBook.open(ctx.global.home, keys.store), await NameBook.open(ctx.global.home, keys.store));
   }
 
   get fingerprint() {
@@ -179,8 +182,10 @@ export class Device {
   client(): Promise<GroupClient> {
     this.clientPromise ??= GroupClient.connect(this.server, this.identity, this.store, {
       notes: this.noteStore,
+      people: this.personStore,
       now: this.ctx.now,
-      trustOf: (_groupId: GroupId, fingerprint) => this.trust.trustOf(fingerprint),
+      // Trust is in people (person ids), whichever of their devices asks.
+      trustOf: (_groupId: GroupId, person) => this.trust.trustOf(person),
     });
     return this.clientPromise;
   }

@@ -7,6 +7,11 @@
  *   and no log in clear on disk.
  * - `FileNoteStore` (`NoteStore`): one file per group, `notes/<group id>.json`, hashes
  *   and numbers only (no title, no body, no key), as the port promises.
+ * - `FilePersonStore` (`PersonStore`): this device's person — its device chain, the
+ *   head it pinned and the profile it hands to a device it links — in `person.sealed`,
+ *   and the chains of other people it validated, `people/<person id>.sealed`. Chains
+ *   are public, but a pinned head that could be swapped on disk would let a rolled-back
+ *   list of devices pass, and the profile carries the display name: sealed like the rest.
  *
  * Every write is atomic and mode 0600 (files.ts). Records are read from disk each time,
  * so two commands run one after the other always see each other's changes.
@@ -14,8 +19,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
-import { supersedes, type GroupRecord, type KeyStore, type NoteStore, type SeenNote } from '@conclave/shared/client';
-import type { GroupId, NoteId } from '@conclave/shared/protocol';
+import { supersedes, type GroupClientOptions, type GroupRecord, type KeyStore, type NoteStore, type SeenNote } from '@conclave/shared/client';
+import type { PersonState } from '@conclave/shared/crypto';
+import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import { z } from 'zod';
 import { open, seal } from './at-rest.ts';
 import { CliError, EXIT } from './errors.ts';
@@ -174,5 +180,57 @@ export class FileNoteStore implements NoteStore {
   async forget(groupId: GroupId): Promise<void> {
     this.parsed.delete(groupId);
     removeFile(this.path(groupId));
+  }
+}
+
+/** The SDK's port for device chains (`GroupClientOptions.people`). */
+export type PersonStore = NonNullable<GroupClientOptions['people']>;
+export type PersonRecord = NonNullable<Awaited<ReturnType<PersonStore['load']>>>;
+
+const PERSON_ID = /^[a-z2-7]{52}$/;
+
+export class FilePersonStore implements PersonStore {
+  /**
+   * @param ownPath `person.sealed`: this device's own person.
+   * @param othersDir `people/`: one sealed file per other person whose chain was validated.
+   */
+  constructor(
+    private readonly ownPath: string,
+    private readonly othersDir: string,
+    private readonly key: Uint8Array,
+  ) {}
+
+  private async openFile<T>(path: string, what: string, damaged: string): Promise<T | undefined> {
+    const raw = readIfExists(path);
+    if (!raw) return undefined;
+    try {
+      return deserialize(await open(this.key, what, new Uint8Array(raw))) as T;
+    } catch {
+      throw new CliError(EXIT.damaged, damaged);
+    }
+  }
+
+  async load(): Promise<PersonRecord | null> {
+    const record = await this.openFile<PersonRecord>(this.ownPath, 'conclave-cli-person/1', `the file of this device's person (${this.ownPath}) does not open: it is damaged or from another key file. Nothing was changed. Put back a backup; without it this device no longer knows which person it speaks for.`);
+    return record ?? null;
+  }
+
+  async save(record: PersonRecord): Promise<void> {
+    writeAtomic(this.ownPath, await seal(this.key, 'conclave-cli-person/1', serialize(record)));
+  }
+
+  private otherPath(person: string): string {
+    // A person id names a file: refuse anything that is not one.
+    if (!PERSON_ID.test(person)) throw new CliError(EXIT.usage, `"${person}" is not a person id`);
+    return join(this.othersDir, `${person}.sealed`);
+  }
+
+  async known(person: Fingerprint): Promise<PersonState | undefined> {
+    const path = this.otherPath(person);
+    return this.openFile<PersonState>(path, `conclave-cli-people/1|${person}`, `the pinned device list of ${person} (${path}) does not open: it is damaged or from another key file. Nothing was changed. Put back a backup, or delete it: this device then pins that person's devices afresh.`);
+  }
+
+  async keep(state: PersonState): Promise<void> {
+    writeAtomic(this.otherPath(state.person), await seal(this.key, `conclave-cli-people/1|${state.person}`, serialize(state)));
   }
 }

@@ -1,5 +1,5 @@
 /** `conclave init` and `conclave whoami`: this device's identity and key file. */
-import { shortFingerprint } from '@conclave/shared/crypto';
+import { chainHead, foundEntry, replayChain, shortFingerprint, type DeviceIdentity } from '@conclave/shared/crypto';
 import type { Fingerprint } from '@conclave/shared/protocol';
 import { passphraseOf, paths, type Device, readConfig, serverOf, writeConfig, type Context } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
@@ -7,6 +7,7 @@ import { ensurePrivateDir, readIfExists } from '../files.ts';
 import { createKeyFile, readKeyFile, renameInKeyFile } from '../identity-file.ts';
 import { emit } from '../output.ts';
 import { publishProfile } from '../names.ts';
+import { FilePersonStore } from '../stores.ts';
 
 const MIN_PASSPHRASE = 8;
 
@@ -31,12 +32,25 @@ export async function init(ctx: Context, options: { name?: string; json?: boolea
   if (server) writeConfig(home, { ...readConfig(home), server });
   const made = await createKeyFile(p.keyFile, name, passphrase, ctx.now());
   const fingerprint = made.identity.fingerprint;
+  await foundPerson(p, made.identity, made.keys.store, name, ctx.now());
   emit(ctx, options.json, { displayName: name, fingerprint, home, keyFile: p.keyFile, server: server ?? null }, [
     `Created the identity of "${name}" in ${home}.`,
     `Fingerprint: ${groupsOf(fingerprint)}`,
     `The private keys are in ${p.keyFile} (mode 0600), encrypted under your passphrase. Without the passphrase they cannot be used: there is no way to reset it.`,
     server ? `Storage API: ${server}` : 'No storage API address yet: pass --server <url> or set CONCLAVE_SERVER.',
   ]);
+}
+
+/**
+ * This device founds its own person (the chain's entry 0, kept in person.sealed, not yet
+ * published): the same bytes the SDK would make on first use, made here so that every
+ * later command finds the directory as `init` left it. `conclave devices link` replaces
+ * it with the chain of the person it joins.
+ */
+async function foundPerson(p: ReturnType<typeof paths>, identity: DeviceIdentity, storeKey: Uint8Array, name: string, now: number): Promise<void> {
+  const found = await foundEntry(identity);
+  const state = await replayChain([found], { now });
+  await new FilePersonStore(p.person, p.people, storeKey).save({ person: state.person, entries: [found], head: chainHead(state), profile: { name } });
 }
 
 function groupsOf(fingerprint: Fingerprint): string {
@@ -64,6 +78,9 @@ export async function rename(device: Device, name: string): Promise<void> {
   const p = paths(device.ctx.global.home);
   // Unlocked once: the passphrase is asked (and stretched) one time.
   const file = await renameInKeyFile(p.keyFile, device.keyFile, device.keys.identity, trimmed);
+  // The person's profile too: it is what a device linked from this one is handed.
+  const person = await device.personStore.load();
+  if (person) await device.personStore.save({ ...person, profile: { ...person.profile, name: trimmed } });
   const renamed = await device.renamed(trimmed, file);
   for (const groupId of await renamed.store.groups()) await publishProfile(renamed, groupId);
   emit(device.ctx, false, null, `Your name is now "${trimmed}" in every group.`);
