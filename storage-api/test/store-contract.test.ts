@@ -14,7 +14,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base64urlByteLength, toBase64url } from '@conclave/shared/protocol';
 import type { EntryHash, Fingerprint, GroupId, InviteId, NoteId } from '@conclave/shared/protocol';
-import type { KeyBox, LogEntry, LogHead, NoteEnvelope } from '@conclave/shared/protocol';
+import type { DeviceEntry, KeyBox, LogEntry, LogHead, NoteEnvelope } from '@conclave/shared/protocol';
 import type { NoteHeader } from '@conclave/shared/protocol';
 import { generationKeys } from '@conclave/shared/crypto';
 import { createGroup, type NewGroup } from '@conclave/shared/crypto';
@@ -148,6 +148,23 @@ function fakeNote(groupId: GroupId, noteId: NoteId, version: number, author: Fin
   };
 }
 
+/** A signed-looking device chain entry: the store does not check signatures, hashes or rules. */
+function fakeDeviceEntry(person: Fingerprint, seq: number): DeviceEntry {
+  return {
+    v: PROTOCOL_VERSION,
+    person,
+    seq,
+    prev: seq === 0 ? null : newHash(),
+    author: person,
+    at: seq === 0 ? 0 : 1_700_000_000_000 + seq,
+    op: 'unlink',
+    body: { device: newFingerprint() },
+    sig: b64(64),
+  } as DeviceEntry;
+}
+
+const chainHeadAt = (seq: number): LogHead => ({ seq, hash: newHash() });
+
 const noIndexes: AppendIndexes = { memberships: [], invites: [], boxes: [] };
 
 // ---------------------------------------------------------------------------
@@ -233,6 +250,99 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     expect(await store.getSession(liveSession, 0)).toEqual({ fingerprint: alice.fingerprint, expiresAt: now + 60_000 });
     expect(await store.takeChallenge('p-old', 0)).toBeNull();
     expect(await store.takeChallenge('p-live', now)).toBe('y');
+  });
+
+  it("appends a person's device chain with compare-and-set and keeps the device index with it", async () => {
+    const person = newFingerprint();
+    const [phone, tablet] = [newFingerprint(), newFingerprint()];
+    expect(await store.getChain(person)).toBeNull();
+    expect(await store.appendChain(person, [fakeDeviceEntry(person, 1)], chainHeadAt(1), { linked: [], unlinked: [] })).toEqual({ ok: false, head: null });
+    const found = [fakeDeviceEntry(person, 0), fakeDeviceEntry(person, 1)];
+    const head1 = chainHeadAt(1);
+    expect(await store.appendChain(person, found, head1, { linked: [{ device: person, seq: 0 }, { device: phone, seq: 1 }], unlinked: [] })).toEqual({ ok: true, head: head1 });
+    expect(await store.getChain(person)).toEqual({ entries: found, head: head1 });
+    // A stale append (at seq 1 again, or a new found entry) loses and changes nothing.
+    expect(await store.appendChain(person, [fakeDeviceEntry(person, 1)], chainHeadAt(1), { linked: [{ device: tablet, seq: 1 }], unlinked: [] })).toEqual({ ok: false, head: head1 });
+    expect(await store.appendChain(person, [fakeDeviceEntry(person, 0)], chainHeadAt(0), { linked: [], unlinked: [] })).toEqual({ ok: false, head: head1 });
+    expect(await store.deviceStanding(tablet)).toBeNull();
+    expect(await store.deviceStanding(phone)).toEqual({ person, unlinkedSeq: null });
+
+    const unlink = fakeDeviceEntry(person, 2);
+    const head2 = chainHeadAt(2);
+    expect(await store.appendChain(person, [unlink], head2, { linked: [], unlinked: [{ device: phone, seq: 2 }] })).toEqual({ ok: true, head: head2 });
+    expect(await store.deviceStanding(phone)).toEqual({ person, unlinkedSeq: 2 });
+    expect(await store.unlinkedDevices([phone, person, tablet])).toEqual(new Set([phone]));
+    expect(await store.unlinkedDevices([])).toEqual(new Set());
+    expect((await store.getChain(person))?.entries).toEqual([...found, unlink]);
+  });
+
+  it('keeps one person per device, ever: a claimed device fails the whole append', async () => {
+    const [alicePerson, bobPerson, shared] = [newFingerprint(), newFingerprint(), newFingerprint()];
+    await store.appendChain(alicePerson, [fakeDeviceEntry(alicePerson, 0)], chainHeadAt(0), { linked: [{ device: alicePerson, seq: 0 }], unlinked: [] });
+    const bobHead = chainHeadAt(0);
+    await store.appendChain(bobPerson, [fakeDeviceEntry(bobPerson, 0)], bobHead, { linked: [{ device: bobPerson, seq: 0 }], unlinked: [] });
+    expect((await store.appendChain(alicePerson, [fakeDeviceEntry(alicePerson, 1)], chainHeadAt(1), { linked: [{ device: shared, seq: 1 }], unlinked: [] })).ok).toBe(true);
+    const claim = await store.appendChain(bobPerson, [fakeDeviceEntry(bobPerson, 1)], chainHeadAt(1), { linked: [{ device: shared, seq: 1 }], unlinked: [] });
+    expect(claim).toEqual({ ok: false, claimed: { device: shared, person: alicePerson } });
+    expect(await store.getChain(bobPerson)).toMatchObject({ head: bobHead });
+    expect((await store.getChain(bobPerson))?.entries).toHaveLength(1);
+    // A founding device already linked elsewhere cannot found a person either.
+    expect(await store.appendChain(shared, [fakeDeviceEntry(shared, 0)], chainHeadAt(0), { linked: [{ device: shared, seq: 0 }], unlinked: [] })).toEqual({
+      ok: false,
+      claimed: { device: shared, person: alicePerson },
+    });
+    expect(await store.getChain(shared)).toBeNull();
+  });
+
+  it(`lets exactly one of ${CONCURRENT} concurrent chain appends win, and one person claim a device, also across instances`, async () => {
+    const other = await harness.another();
+    const stores = [store, other];
+    const person = newFingerprint();
+    await store.appendChain(person, [fakeDeviceEntry(person, 0)], chainHeadAt(0), { linked: [{ device: person, seq: 0 }], unlinked: [] });
+    const heads = Array.from({ length: CONCURRENT }, () => chainHeadAt(1));
+    const results = await Promise.all(heads.map((head, i) => stores[i % 2]!.appendChain(person, [fakeDeviceEntry(person, 1)], head, { linked: [{ device: newFingerprint(), seq: 1 }], unlinked: [] })));
+    const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
+    expect(winners).toHaveLength(1);
+    for (const r of results) expect(r).toMatchObject({ head: heads[winners[0]!] });
+
+    // Many people, one device: exactly one gets it.
+    const device = newFingerprint();
+    const people = Array.from({ length: CONCURRENT }, () => newFingerprint());
+    const claims = await Promise.all(
+      people.map((p, i) => stores[i % 2]!.appendChain(p, [fakeDeviceEntry(p, 0), fakeDeviceEntry(p, 1)], chainHeadAt(1), { linked: [{ device: p, seq: 0 }, { device, seq: 1 }], unlinked: [] })),
+    );
+    const owners = claims.flatMap((r, i) => (r.ok ? [people[i]!] : []));
+    expect(owners).toHaveLength(1);
+    expect(await other.deviceStanding(device)).toEqual({ person: owners[0], unlinkedSeq: null });
+    for (const r of claims) if (!r.ok) expect(r).toEqual({ ok: false, claimed: { device, person: owners[0] } });
+  });
+
+  it('keeps one link offer per lookup: renewed by its device, taken by another only once expired; purged', async () => {
+    const now = 5_000_000;
+    const lookup = b64(16);
+    const [waiting, other] = [await generateIdentity(), await generateIdentity()];
+    expect(await store.findLinkOffer(lookup, now)).toBeNull();
+    expect(await store.putLinkOffer(lookup, waiting.fingerprint, waiting.bundle, now + 1000, now)).toBe(true);
+    expect(await store.findLinkOffer(lookup, now)).toEqual({ bundle: waiting.bundle, expiresAt: now + 1000 });
+    expect(await store.putLinkOffer(lookup, other.fingerprint, other.bundle, now + 1000, now)).toBe(false);
+    expect(await store.putLinkOffer(lookup, waiting.fingerprint, waiting.bundle, now + 2000, now)).toBe(true);
+    expect(await store.findLinkOffer(lookup, now + 1999)).toEqual({ bundle: waiting.bundle, expiresAt: now + 2000 });
+    expect(await store.findLinkOffer(lookup, now + 2000)).toBeNull();
+    expect(await store.putLinkOffer(lookup, other.fingerprint, other.bundle, now + 5000, now + 2000)).toBe(true);
+    expect(await store.findLinkOffer(lookup, now + 2000)).toEqual({ bundle: other.bundle, expiresAt: now + 5000 });
+    const stale = b64(16);
+    await store.putLinkOffer(stale, waiting.fingerprint, waiting.bundle, now + 100, now);
+    await store.purgeExpired(now + 100);
+    expect(await store.findLinkOffer(stale, 0)).toBeNull();
+    expect(await store.findLinkOffer(lookup, 0)).not.toBeNull();
+  });
+
+  it("indexes a device its person unlinked as 'unlinked'", async () => {
+    const g = await createGroup(alice);
+    const phone = newFingerprint();
+    await seedRealGroup(g, { memberships: [{ fingerprint: phone, status: 'unlinked', sinceSeq: 0, untilSeq: 1 }], invites: [], boxes: [] });
+    expect(await store.membership(g.state.groupId, phone)).toEqual({ status: 'unlinked', untilSeq: 1 });
+    expect((await store.groupsOf(phone)).map((r) => r.status)).toEqual(['unlinked']);
   });
 
   it('appends with compare-and-set on seq and reads ranges', async () => {
