@@ -14,6 +14,7 @@ import { requestSchema, SELECTED_GROUP_DRAFT, type ExtensionError, type Request,
 import type { Handlers } from '../messages/answers.ts';
 import { addIdentity, loadIdentity, renameIdentity } from '../db/identity.ts';
 import { groupIdsOf } from '../db/key-store.ts';
+import { savedPersonId } from '../db/person-store.ts';
 import { Connections, requireIdentity } from './connection.ts';
 import type { BackgroundDeps, Ctx } from './context.ts';
 import { fail, toExtensionError, type ErrorContext } from './errors.ts';
@@ -21,6 +22,9 @@ import { assertUsable, groupRow } from './group-state.ts';
 import * as drafts from './drafts.ts';
 import * as groups from './groups.ts';
 import { serveIncoming } from './holder.ts';
+import { DeviceLinks } from './device-link.ts';
+import { listDevices, removeDevice } from './devices.ts';
+import { routeIncoming } from './incoming.ts';
 import * as keyCare from './key-care.ts';
 import * as recovery from './recovery-codes.ts';
 import { KeyWaits, SCANNED_QR_PREFIX } from './key-wait.ts';
@@ -88,6 +92,7 @@ export function createBackground(deps: BackgroundDeps): Background {
     badge: (text) => deps.badge?.(text),
   };
   const waits = new KeyWaits(ctx);
+  const links = new DeviceLinks(ctx, waits);
   const syncs = new GroupSyncs(tickAndBadge(ctx, waits));
   const live = deps.live ? new LiveSync(ctx, syncs, deps.live) : null;
   const ticker = new Ticker(ctx, syncs, (connection) => void live?.ensureIfCurrent(connection));
@@ -115,7 +120,8 @@ export function createBackground(deps: BackgroundDeps): Background {
     'identity.rename': async (request) => {
       const row = await requireIdentity(ctx.db);
       await renameIdentity(ctx.db, request.displayName);
-      await trust.learnName(row.identity.fingerprint, request.displayName);
+      // The name is the person's (every device of theirs shows it).
+      await trust.learnName((await savedPersonId(ctx.db)) ?? row.identity.fingerprint, request.displayName);
       // Published to every group now if possible; otherwise by the next tick.
       try {
         const connection = await ctx.connections.get();
@@ -193,6 +199,13 @@ export function createBackground(deps: BackgroundDeps): Background {
       await drafts.deleteDraft(ctx, request.key);
       return null;
     },
+    'device.list': () => listDevices(ctx),
+    'device.offerLink': () => links.offer(),
+    'device.linkState': async () => links.view(),
+    'device.cancelLink': async () => links.cancel(),
+    'device.link': (request) => links.link(request.text),
+    'device.confirmLink': (request) => links.confirm(request.accept),
+    'device.remove': (request) => removeDevice(ctx, request),
     'panel.open': async (request) => {
       await drafts.saveDraft(ctx, SELECTED_GROUP_DRAFT, request.groupId ?? null);
       ctx.changed();
@@ -214,6 +227,13 @@ export function createBackground(deps: BackgroundDeps): Background {
         return { operation: 'restore the group', typedCode: 'recovery' };
       case 'group.dismissPeerEvidence':
         return { operation: 'dismiss the warning' };
+      case 'device.list':
+        return { operation: 'read your devices' };
+      case 'device.remove':
+        return { operation: 'remove the device' };
+      case 'device.offerLink':
+      case 'device.link':
+        return { operation: 'link the device' };
       default:
         return {};
     }
@@ -227,8 +247,9 @@ export function createBackground(deps: BackgroundDeps): Background {
 
   transportIncoming();
   function transportIncoming(): void {
+    // A link's opening goes to the link waiting here; anything else is a key handover (incoming.ts).
     deps.transport.onIncoming((channel) => {
-      void track(serveIncoming(ctx, channel));
+      void track(routeIncoming(channel, (c) => links.incoming(c), (c) => serveIncoming(ctx, c)));
     });
   }
 
@@ -255,13 +276,14 @@ export function createBackground(deps: BackgroundDeps): Background {
       void ticker.tick();
     },
     async onIncomingChannel(channel) {
-      await track(serveIncoming(ctx, channel));
+      await track(routeIncoming(channel, (c) => links.incoming(c), (c) => serveIncoming(ctx, c)));
     },
     async idle() {
       while (serving.size > 0) await Promise.allSettled([...serving]);
       await live?.idle();
       await syncs.idle();
       await waits.idle();
+      await links.idle();
     },
     async stop() {
       await live?.close();

@@ -10,6 +10,9 @@ import type { HandoverSkip } from '@conclave/shared/client';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { Request, RequestType } from './protocol.ts';
 import type {
+  DevicesView,
+  LinkStateView,
+  RemovedDeviceView,
   GroupDetailView,
   IdentityView,
   KeyWaitView,
@@ -115,6 +118,13 @@ export interface Answers {
   'draft.load': unknown;
   'draft.clear': null;
   'panel.open': { groupId: GroupId | null };
+  'device.list': DevicesView;
+  'device.offerLink': LinkStateView;
+  'device.linkState': LinkStateView;
+  'device.cancelLink': LinkStateView;
+  'device.link': LinkStateView;
+  'device.confirmLink': LinkStateView;
+  'device.remove': RemovedDeviceView;
 }
 
 // Every request type has an answer, and nothing else does.

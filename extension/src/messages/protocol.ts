@@ -59,6 +59,20 @@ export const requestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('draft.load'), key: z.string().max(200) }),
   z.strictObject({ type: z.literal('draft.clear'), key: z.string().max(200) }),
   z.strictObject({ type: z.literal('panel.open'), groupId: groupIdSchema.optional() }),
+  /** This person's devices (refreshed from the server when it answers). */
+  z.strictObject({ type: z.literal('device.list') }),
+  /** A fresh device offers itself for linking: a QR code and a typable code ("Link to my identity"). Makes the identity if there is none yet. */
+  z.strictObject({ type: z.literal('device.offerLink') }),
+  /** Where a link stands on this device (either side), without waiting. */
+  z.strictObject({ type: z.literal('device.linkState') }),
+  /** Stops showing the link code (new device) or forgets a finished link's report. */
+  z.strictObject({ type: z.literal('device.cancelLink') }),
+  /** An existing device links the new one whose QR code it scanned (its text) or whose code was typed; answers when it needs the person's confirmation or ended. */
+  z.strictObject({ type: z.literal('device.link'), text: z.string().trim().min(1, 'scan the QR code or type the code first').max(1_000) }),
+  /** The person checked the new device's fingerprint: go on (true) or stop (false); answers when the link ended. */
+  z.strictObject({ type: z.literal('device.confirmLink'), accept: z.boolean() }),
+  /** Removes another device of this person (lost or sold): every group's key is changed. */
+  z.strictObject({ type: z.literal('device.remove'), device: fingerprintSchema }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type RequestType = Request['type'];

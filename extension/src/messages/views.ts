@@ -168,4 +168,70 @@ export interface NoteHeaderView {
   unopened: boolean;
 }
 
+/** One device of this person (SDK `OwnDevice`), as the device list shows it. */
+export interface DeviceView {
+  fingerprint: Fingerprint;
+  short: string;
+  addedAt: number;
+  /** The device that linked it ("this device", a short fingerprint); null for the first device. */
+  addedBy: string | null;
+  thisDevice: boolean;
+  /** Set once it was removed: when, and by which device. */
+  removed: { at: number; by: string } | null;
+}
+
+export interface DevicesView {
+  /** The person's id (the first device's fingerprint) in its short form: it stays when devices change. */
+  person: Fingerprint;
+  personShort: string;
+  name: string;
+  /** Current devices first, then removed ones. */
+  devices: DeviceView[];
+  /** This device is set up (it has groups or other devices): it can link new devices. */
+  canLinkOthers: boolean;
+  /** This device is fresh (no groups, no other devices): it can be linked to an existing identity. */
+  canBeLinked: boolean;
+  /** The list comes from this device's own copy (the storage API could not be reached). */
+  offline: boolean;
+}
+
+/** The link code a fresh device shows (QR text and the typable code). */
+export interface LinkOfferView {
+  qrText: string;
+  /** The typable code, e.g. `LNK1-…`. */
+  code: string;
+  /** This (new) device's fingerprint, short, for the check on the existing device. */
+  deviceShort: string;
+  expiresAt: number;
+}
+
+/** A group a link handed over or updated. */
+export interface LinkedGroupView {
+  groupId: GroupId;
+  name: string | null;
+  /** New device: it holds the key now. Existing device: the key was handed over. */
+  ok: boolean;
+  /** Why not, in words (existing device's report). */
+  message?: string;
+}
+
+/** Where a link stands on this device. */
+export type LinkStateView =
+  | { role: 'none' }
+  | { role: 'new'; phase: 'waiting'; offer: LinkOfferView }
+  | { role: 'new'; phase: 'linked'; personShort: string; name: string; byShort: string; groups: LinkedGroupView[] }
+  | { role: 'new'; phase: 'failed'; message: string; action: string }
+  | { role: 'existing'; phase: 'connecting' | 'linking'; deviceShort: string | null }
+  /** The new device proved it knows the code: the person compares its fingerprint and says go on. */
+  | { role: 'existing'; phase: 'confirm'; deviceShort: string; myShort: string }
+  | { role: 'existing'; phase: 'done'; deviceShort: string; groups: LinkedGroupView[] }
+  | { role: 'existing'; phase: 'failed'; message: string; action: string };
+
+/** What removing a device did in each group (its key changed, or why not yet). */
+export interface RemovedDeviceView {
+  device: Fingerprint;
+  deviceShort: string;
+  groups: LinkedGroupView[];
+}
+
 export type SaveNoteResult = { saved: true; noteId: NoteId; version: number } | { saved: false; conflict: { mine: { title: string; body: string }; theirs: NoteView } };

@@ -255,7 +255,12 @@ function MemberRow({ member, isAdmin, busy, onVerify, onRole, onRemove }: Member
       <div class="member-main">
         <span class="member-name">{who}</span>
         <span class="badge">{member.role === 'admin' ? 'Admin' : 'Member'}</span>
-        {member.isMe ? <span class="badge">This device</span> : <TrustBadge trust={member.trust} name={member.name} />}
+        {member.isMe ? <span class="badge">You</span> : <TrustBadge trust={member.trust} name={member.name} />}
+        {member.devices > 1 && (
+          <span class="badge" data-testid="member-devices" aria-label={`${member.name} uses ${member.devices} devices`}>
+            {member.devices} devices
+          </span>
+        )}
         <span class={`presence ${member.online ? 'online' : 'offline'}`}>
           <span aria-hidden="true">{here.icon}</span> {here.word}
         </span>
@@ -269,7 +274,10 @@ function MemberRow({ member, isAdmin, busy, onVerify, onRole, onRemove }: Member
         )}
       </p>
       {member.trust === 'key-changed' && !member.isMe && (
-        <p class="field-error">{member.name}’s key changed since you verified it. Verify them again before trusting new notes from them.</p>
+        <p class="field-error">
+          Someone new is using the name “{member.name}”: this is a different identity from the {member.name} you verified (they may have lost every device and started again, or someone may be pretending to be them). They do not get the group key from this
+          device until you verify them again — compare safety numbers in person or on a call.
+        </p>
       )}
       {!member.isMe && (
         <div class="row member-actions">
