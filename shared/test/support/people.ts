@@ -92,12 +92,12 @@ export async function devicesChange(state: GroupState, author: DeviceIdentity, p
   const unlinks = entries.some((e) => e.op === 'unlink' && state.devices.get(e.body.device)?.person === person.id);
   if (!(options.rotate ?? unlinks)) {
     const entry = await nextEntry(state, author, 'devices', { person: person.id, entries }, at);
-    return { entry, state: await extendLog(state, [entry], { now: at }), boxes: [] };
+    return { entry, state: await extendLog(state, [entry]), boxes: [] };
   }
   const generation = currentGeneration(state) + 1;
   const { seed, rotation } = await makeRotation(state.groupId, generation, new Map([[currentGeneration(state), held]]));
   const entry = await nextEntry(state, author, 'devices', { person: person.id, entries, rotation }, at);
-  const next = await extendLog(state, [entry], { now: at });
+  const next = await extendLog(state, [entry]);
   const { boxes } = await sealToRecipients(next, author, generation, seed, at);
   return { entry, state: next, seed, boxes };
 }
