@@ -1,6 +1,6 @@
 /**
  * Property tests: changing any single byte of anything signed or sealed is caught
- * (DESIGN §2, §4, §5, §3, §6.3). Each object is tampered with in two styles:
+ * (DESIGN §2, §3, §4, §5, §6.3), device chains included. Each object is tampered with in two styles:
  *
  * - byte: its canonical JSON as UTF-8, one byte XOR a non-zero mask. The result may no
  *   longer be UTF-8 or JSON; that counts as a rejection, but the tests check that a
@@ -10,22 +10,24 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConclaveError, LogVerificationError } from '../src/crypto/errors.ts';
+import { chainHead, replayChain, type PersonState } from '../src/crypto/device-chain.ts';
+import { ConclaveError, DeviceChainError, LogVerificationError } from '../src/crypto/errors.ts';
 import { generationKeys } from '../src/crypto/generations.ts';
 import { createGroup } from '../src/crypto/group-lifecycle.ts';
-import { logHead, type GroupState } from '../src/crypto/group-log.ts';
+import { logHead, nextEntry, type GroupState } from '../src/crypto/group-log.ts';
 import { HolderHandshake, JoinerHandshake, type HandshakeOutcome, type HandshakeStep } from '../src/crypto/handshake.ts';
 import { generateIdentity, type DeviceIdentity } from '../src/crypto/identity.ts';
 import { acceptInvite, createInvite, inviteKeysFromCode } from '../src/crypto/invite.ts';
 import { openKeyBox, openerFor, sealKeyBox } from '../src/crypto/key-box.ts';
-import { replayLog } from '../src/crypto/log-replay.ts';
+import { extendLog, replayLog } from '../src/crypto/log-replay.ts';
 import { newNoteId, NoteOpenError, openNote, sealNote } from '../src/crypto/note-envelope.ts';
 import { checkScannedQr, encodeQrPayload, newQrSecret, parseQrPayload, qrSecretMatches, type QrPayload } from '../src/crypto/qr.ts';
 import { LABELS } from '../src/crypto/labels.ts';
 import { canonicalJson } from '../src/protocol/canonical.ts';
 import { fromBase64url, toBase64url, utf8 } from '../src/protocol/encoding.ts';
 import type { NoteId } from '../src/protocol/ids.ts';
-import type { KeyBox, LogEntry, NoteEnvelope } from '../src/protocol/schemas.ts';
+import type { DeviceEntry, KeyBox, LogEntry, NoteEnvelope } from '../src/protocol/schemas.ts';
+import { TestPerson } from './support/people.ts';
 
 const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const HOUR = 3600_000;
@@ -208,6 +210,120 @@ describe('a tampered log entry is rejected by replayLog', () => {
       fc.asyncProperty(fc.nat(), fieldEdit, async (which, edit) => {
         const entry = which % log.length;
         await expectLogRejected(entry, fieldTampered(log[entry], edit).tampered);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+// --- device chains, alone and carried in a log -----------------------------------
+
+let person: TestPerson;
+/** A chain of four entries: found, link, link, unlink. */
+let chain: DeviceEntry[];
+let chainState: PersonState;
+/** create, recovery, and an add (by the admin) that carries `chain`. */
+let chainLog: LogEntry[];
+
+beforeAll(async () => {
+  person = await TestPerson.found();
+  const { device: phone } = await person.link();
+  await person.link({ certifier: phone });
+  await person.unlink(person.founder, phone);
+  chain = person.chain();
+  chainState = person.state;
+  const group = await createGroup(admin);
+  const add = await nextEntry(group.state, admin, 'add', { member: chain, role: 'member' });
+  chainLog = [...group.entries, add];
+  expect((await replayLog(chainLog)).devices.size).toBe(4);
+});
+
+async function expectChainRefused(tampered: unknown): Promise<void> {
+  let accepted: PersonState | undefined;
+  try {
+    accepted = await replayChain(tampered as unknown[], { person: chainState.person });
+  } catch (error) {
+    expect(error).toBeInstanceOf(DeviceChainError);
+    return;
+  }
+  throw new Error(`replayChain accepted a tampered chain (head ${accepted.head})`);
+}
+
+/**
+ * The admin relays a tampered chain in a freshly signed add: the log entry's own
+ * signature holds, so only the chain's rules and signatures can catch the change.
+ */
+async function expectCarriedChainRefused(tampered: unknown, reach: Reach): Promise<void> {
+  const base = await replayLog(chainLog.slice(0, 2));
+  let add: LogEntry;
+  try {
+    add = await nextEntry(base, admin, 'add', { member: tampered as DeviceEntry[], role: 'member' }, chainLog[2]!.at);
+  } catch {
+    // Not canonically encodable (so never signed by anyone): refused before any verifier.
+    reach.count(false);
+    return;
+  }
+  reach.count(true);
+  let accepted: GroupState | undefined;
+  try {
+    accepted = await extendLog(base, [add]);
+  } catch (error) {
+    expect(error).toBeInstanceOf(LogVerificationError);
+    return;
+  }
+  throw new Error(`extendLog accepted an add carrying a tampered chain (head ${accepted.head})`);
+}
+
+describe('a tampered device chain is refused, alone and inside a log entry re-signed by an admin', () => {
+  it('the untampered chain replays, alone and carried (control)', async () => {
+    const copy = JSON.parse(canonicalJson(chain)) as unknown[];
+    expect(chainHead(await replayChain(copy))).toEqual(chainHead(chainState));
+    const base = await replayLog(chainLog.slice(0, 2));
+    const add = await nextEntry(base, admin, 'add', { member: copy as DeviceEntry[], role: 'member' }, chainLog[2]!.at);
+    await expect(extendLog(base, [add])).resolves.toBeDefined();
+  });
+
+  it('flipping any byte of the chain’s canonical JSON', async () => {
+    const reach = new Reach();
+    await fc.assert(
+      fc.asyncProperty(byteFlip, async (flip) => {
+        const tampered = byteTampered(chain, flip);
+        reach.count(tampered !== undefined);
+        if (tampered !== undefined) await expectChainRefused(tampered);
+      }),
+      { numRuns: 200 },
+    );
+    expect(reach.reached / reach.runs).toBeGreaterThan(0.2);
+  });
+
+  it('flipping any byte of the chain carried in an add', async () => {
+    const reach = new Reach();
+    await fc.assert(
+      fc.asyncProperty(byteFlip, async (flip) => {
+        const tampered = byteTampered(chain, flip);
+        if (tampered === undefined) return reach.count(false);
+        await expectCarriedChainRefused(tampered, reach);
+      }),
+      { numRuns: 200 },
+    );
+    expect(reach.reached / reach.runs).toBeGreaterThan(0.2);
+  });
+
+  it('changing the first or last character of every field of every chain entry, alone and carried', async () => {
+    const reach = new Reach();
+    for (const edit of everyFieldEdit(chain)) {
+      const { tampered } = fieldTampered(chain, edit);
+      await expectChainRefused(tampered);
+      await expectCarriedChainRefused(tampered, reach);
+    }
+    expect(reach.reached).toBeGreaterThan(40);
+  });
+
+  it('replacing one base64url character of any field, carried', async () => {
+    const reach = new Reach();
+    await fc.assert(
+      fc.asyncProperty(fieldEdit, async (edit) => {
+        await expectCarriedChainRefused(fieldTampered(chain, edit).tampered, reach);
       }),
       { numRuns: 200 },
     );
