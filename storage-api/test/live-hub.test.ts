@@ -112,6 +112,22 @@ describe('the live hub', () => {
     expect(app.deps.live.size).toBe(0);
   });
 
+  it('a device its person unlinked carries no group at its next heads, even while the logs still list it', async () => {
+    const member = await newDevice('Unlinked later', url);
+    await admin.client.addMember(groupId, member.fingerprint, 'member');
+    const stream = open(member);
+    expect(await stream.next()).toMatchObject({ type: 'heads', groups: [{ groupId }] });
+    // Its person's chain unlinks it (the device index is what the hub reads; the chain rules are people.append's).
+    const person = member.fingerprint;
+    const head = (await app.deps.store.getChain(person))!.head;
+    const unlink = { ...(await app.deps.store.getChain(person))!.entries[0]!, seq: head.seq + 1 } as never;
+    expect((await app.deps.store.appendChain(person, [unlink], { seq: head.seq + 1, hash: head.hash }, { linked: [], unlinked: [{ device: member.fingerprint, seq: head.seq + 1 }] })).ok).toBe(true);
+    app.deps.live.resyncAll();
+    expect(await stream.next()).toEqual({ type: 'heads', groups: [] });
+    expect(await stream.next()).toEqual({ type: 'removed', groupId });
+    await stream.close();
+  });
+
   it('refuses a stream over the per-session limit before any event, and counts only streams that run', async () => {
     // A stream never read holds no place.
     await open(admin).close();

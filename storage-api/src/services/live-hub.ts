@@ -17,7 +17,8 @@
  * - `resync` (a process lost a message): every stream sends a fresh `heads`.
  *
  * Every `heads` (at subscribe and at each resync) first checks the session, so a
- * stream whose sign-out hint was lost ends at its next heads at the latest.
+ * stream whose sign-out hint was lost ends at its next heads at the latest; a device
+ * its person has unlinked (the stored chains say so) gets no group in it.
  *
  * Messages of one group are applied one at a time, in the order the feed delivered
  * them (a new member's stream gets the group before its key box arrives); different
@@ -192,7 +193,10 @@ export class LiveHub {
   }
 
   private async memberships(subscriber: LiveSubscriber) {
-    return (await this.options.store.groupsOf(subscriber.device)).filter((row) => row.status === 'member');
+    const { store } = this.options;
+    // A device its person unlinked carries no group, even while a group's log still lists it.
+    if ((await store.unlinkedDevices([subscriber.device])).has(subscriber.device)) return [];
+    return (await store.groupsOf(subscriber.device)).filter((row) => row.status === 'member');
   }
 
   /** Every stream drops what waits and sends a fresh `heads` event (the feed may have lost messages). */
