@@ -98,6 +98,16 @@ export function printTable(headers: string[], rows: string[][]): void {
   for (const row of rows) console.log(line(row));
 }
 
+/**
+ * A caveat for a verdict on absolute time when the machine was busier than its cores
+ * (another job's work inflates every figure; ratios to a same-run baseline hold better).
+ */
+export function loadCaveat(): string {
+  const [load] = loadavg();
+  const cores = availableParallelism();
+  return load! > cores ? ` (the machine was loaded: 1-min load average ${load!.toFixed(1)} on ${cores} cores, so absolute times are inflated; the ratios are the figures to compare)` : '';
+}
+
 export function header(title: string, question: string): void {
   console.log(`\n=== ${title} ===`);
   console.log(question);
