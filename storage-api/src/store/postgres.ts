@@ -56,7 +56,7 @@ const types: pg.CustomTypesConfig = {
     oid === INT8_OID && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
+export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
   {
     version: 1,
     name: 'initial',

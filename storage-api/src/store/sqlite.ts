@@ -46,7 +46,7 @@ export interface SqliteStoreOptions {
  * transaction that records it in `schema_migrations`; never edit a released step, add
  * a new one.
  */
-const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
+export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
   {
     version: 1,
     name: 'initial',
