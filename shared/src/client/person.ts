@@ -62,7 +62,9 @@ export class PersonKeeper {
 
   /** This device's person record, founded here (entry 0 only, unpublished) on first use. */
   async record(): Promise<PersonRecord> {
-    if (this.ownRecord) return this.ownRecord;
+    // Read from the store each time: another client of this device (a CLI command, an
+    // extension context) may have moved the person on. Without a store, kept in memory.
+    if (!this.store && this.ownRecord) return this.ownRecord;
     const saved = await this.store?.load();
     if (saved) return (this.ownRecord = saved);
     const found = await foundEntry(this.identity);
