@@ -1,6 +1,8 @@
 /**
- * The options page: this device's name, and the servers Conclave uses (storage API,
- * connection (signaling) server, ICE servers). Errors show next to their field; a
+ * The options page: this device's name, your devices (link one to your identity, link a
+ * new one, remove one: Devices.tsx), and the servers Conclave uses (storage API,
+ * connection (signaling) server, ICE servers). `#link-to-identity`, `#link-new-device`
+ * and `#devices` in the address move focus to that part (the popup links there). Errors show next to their field; a
  * server on another machine needs the person's permission, asked in the Save click.
  */
 import { useEffect, useId, useState } from 'preact/hooks';
@@ -10,17 +12,36 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { Fingerprint } from '../components/Fingerprint.tsx';
 import { useAction, useAsk } from '../components/useAsk.ts';
 import type { IdentityView, Settings } from '../../messages/views.ts';
+import { DevicesArea } from './Devices.tsx';
 import { fieldsFrom, originsToRequest, parseSettings, type FieldErrors, type SettingsFields } from './settings-form.ts';
+
+/** Moves focus to the part the address names, once it is shown. */
+function useHashFocus(ready: boolean): void {
+  useEffect(() => {
+    if (!ready) return;
+    const id = location.hash.slice(1);
+    if (!id) return;
+    const target = document.getElementById(id);
+    const heading = target?.querySelector<HTMLElement>('h2');
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus();
+      target!.scrollIntoView?.();
+    }
+  }, [ready]);
+}
 
 export function OptionsApp() {
   const status = useAsk({ type: 'status' }, { live: false });
+  useHashFocus(status.data !== undefined);
   return (
     <main class="options stack">
       <Announcer />
       <h1>Conclave options</h1>
       {status.error && !status.data && <ErrorNotice error={status.error} title="The options could not be loaded" onRetry={() => void status.reload()} />}
       {!status.data && !status.error && <p role="status">Loading…</p>}
-      {status.data?.identity && <DeviceName identity={status.data.identity} onSaved={() => void status.reload()} />}
+      {status.data?.identity && <DeviceName key={status.data.identity.displayName} identity={status.data.identity} onSaved={() => void status.reload()} />}
+      {status.data && <DevicesArea hasIdentity={status.data.identity !== null} onChanged={() => void status.reload()} />}
       {status.data && <ServerSettings initial={status.data.settings} />}
     </main>
   );

@@ -16,6 +16,7 @@ import { GroupRow } from './GroupRow.tsx';
 import { openNotes } from './open-panel.ts';
 import type { Route } from './route.ts';
 import { Screen } from './Screen.tsx';
+import { openOptionsAt } from './options-link.ts';
 
 export interface HomeProps {
   identity: IdentityView;
@@ -117,6 +118,20 @@ export function Home({ identity, status, go, showRecovery }: HomeProps) {
           Restore a group with a recovery code
         </button>
       </div>
+      <p class="row">
+        {status.groups.length > 0 ? (
+          <button type="button" class="link" onClick={() => openOptionsAt('link-new-device')} data-testid="popup-link-new-device">
+            Link a new device
+          </button>
+        ) : (
+          <button type="button" class="link" onClick={() => openOptionsAt('link-to-identity')} data-testid="popup-link-to-identity">
+            Link to my identity
+          </button>
+        )}
+        <button type="button" class="link" onClick={() => openOptionsAt('devices')}>
+          Your devices
+        </button>
+      </p>
       <p>
         <button type="button" class="link" onClick={() => void browser.runtime.openOptionsPage()}>
           Options: servers and connections

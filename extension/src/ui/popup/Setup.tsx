@@ -4,6 +4,7 @@ import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
+import { openOptionsAt } from './options-link.ts';
 import { Screen } from './Screen.tsx';
 
 export function Setup({ onDone }: { onDone: () => void }) {
@@ -12,6 +13,7 @@ export function Setup({ onDone }: { onDone: () => void }) {
   const nameId = useId();
   const hintId = useId();
   const errorId = useId();
+  const linkHeadingId = useId();
   const [missing, setMissing] = useState(false);
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -60,6 +62,13 @@ export function Setup({ onDone }: { onDone: () => void }) {
           {action.pending ? 'Setting up…' : 'Set up'}
         </button>
       </form>
+      <section class="stack" aria-labelledby={linkHeadingId}>
+        <h2 id={linkHeadingId}>Already use Conclave?</h2>
+        <p>If you use Conclave on another device or browser, link this one to it instead: it gets your name and your groups, and you stay one person in them.</p>
+        <button type="button" onClick={() => openOptionsAt('link-to-identity')} data-testid="popup-link-to-identity">
+          Link to my identity
+        </button>
+      </section>
     </Screen>
   );
 }
