@@ -6,6 +6,7 @@
  * group log, `DeviceChainError` reasons for a chain fetched on its own, `NoteOpenError`
  * reasons for notes and `KeyBoxError` for boxes.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chainHead, checkPinnedChainHead, extendChain, linkEntry, nextPosition, replayChain, signConsent } from '../src/crypto/device-chain.ts';
 import { DeviceChainError, KeyBoxError, LogVerificationError, type ChainRejection, type LogRejection } from '../src/crypto/errors.ts';
@@ -517,5 +518,64 @@ describe('the recovery key', () => {
     const { device: second } = await fresh.link();
     await catchUp(f, fresh, fresh.founder);
     expect(isAdmin(f.state, second.fingerprint)).toBe(true);
+  });
+});
+
+describe('replay stays deterministic and total', () => {
+  it('a log of people, devices entries and rotations replays whole, in pieces and from a copy to the same state', async () => {
+    const f = await fixture();
+    const phone = await bobLinksPhone(f);
+    const { device: tablet } = await f.alice.link();
+    await catchUp(f, f.alice, f.alice.founder);
+    await f.bob.unlink(phone, f.bob.founder);
+    await catchUp(f, f.bob, f.alice.founder);
+    await f.alice.unlink(f.alice.founder, tablet);
+    await catchUp(f, f.alice, tablet);
+    const whole = await replayLog(f.log);
+    expect(whole).toEqual(f.state);
+    let stepwise = await replayLog(f.log.slice(0, 1));
+    for (const entry of f.log.slice(1)) stepwise = await extendLog(stepwise, [entry]);
+    expect(stepwise).toEqual(whole);
+    expect(await replayLog(structuredClone(f.log))).toEqual(whole);
+    // The person keeps the founding device's name after it was unlinked.
+    expect(whole.members.get(f.alice.id)?.chain?.devices.has(f.alice.founder.fingerprint)).toBe(false);
+    expect(isAdmin(whole, tablet.fingerprint)).toBe(true);
+    expect(whole.generations).toHaveLength(3);
+  });
+
+  it('a devices entry whose chain entries were changed in any byte, re-signed by the person, is refused with a LogVerificationError (never another exception)', async () => {
+    const f = await fixture();
+    const phone = await bobLinksPhone(f);
+    await f.bob.link({ certifier: phone });
+    await f.bob.unlink(phone, f.bob.founder);
+    const entries = f.bob.after(1);
+    const { rotation } = await makeRotation(f.state.groupId, 1, f.seed);
+    const at = f.clock();
+    const honest = await nextEntry(f.state, f.bob.founder, 'devices', { person: f.bob.id, entries, rotation }, at);
+    await expect(extendLog(f.state, [honest])).resolves.toBeDefined();
+    const text = new TextEncoder().encode(JSON.stringify(entries));
+    let reached = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.integer({ min: 1, max: 255 }), async (index, mask) => {
+        const bytes = new Uint8Array(text);
+        bytes[index % bytes.length] = bytes[index % bytes.length]! ^ mask;
+        let tampered: unknown;
+        try {
+          tampered = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+        } catch {
+          return;
+        }
+        let entry: LogEntry;
+        try {
+          entry = await nextEntry(f.state, f.bob.founder, 'devices', { person: f.bob.id, entries: tampered as DeviceEntry[], rotation }, at);
+        } catch {
+          return;
+        }
+        reached++;
+        await expect(extendLog(f.state, [entry])).rejects.toBeInstanceOf(LogVerificationError);
+      }),
+      { numRuns: 150 },
+    );
+    expect(reached).toBeGreaterThan(30);
   });
 });
