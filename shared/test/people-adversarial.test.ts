@@ -13,12 +13,15 @@ import { DeviceChainError, KeyBoxError, LogVerificationError, type ChainRejectio
 import { generationKeys, makeRotation } from '../src/crypto/generations.ts';
 import { createGroup, removeMember, sealToRecipients } from '../src/crypto/group-lifecycle.ts';
 import { currentGeneration, devicesOf, isAdmin, memberOfDevice, nextEntry, personOfDevice, type GroupState } from '../src/crypto/group-log.ts';
+import { HolderHandshake, JoinerHandshake, type TrustState } from '../src/crypto/handshake.ts';
 import { generateIdentity, type DeviceIdentity } from '../src/crypto/identity.ts';
 import { openKeyBox, openerFor, sealKeyBox } from '../src/crypto/key-box.ts';
 import { extendLog, replayLog } from '../src/crypto/log-replay.ts';
 import { newNoteId, NoteOpenError, openNote, sealNote, type NotePlaintext } from '../src/crypto/note-envelope.ts';
 import { createInvite } from '../src/crypto/invite.ts';
+import { newQrSecret } from '../src/crypto/qr.ts';
 import { recoveryIdentityFromCode, restoreWithRecoveryCode } from '../src/crypto/recovery.ts';
+import { memoryChannelPair, runHandshake } from '../src/p2p/channel.ts';
 import type { Fingerprint } from '../src/protocol/ids.ts';
 import type { DeviceEntry, LogEntry, NoteEnvelope } from '../src/protocol/schemas.ts';
 import { devicesChange, TestPerson } from './support/people.ts';
@@ -577,5 +580,50 @@ describe('replay stays deterministic and total', () => {
       { numRuns: 150 },
     );
     expect(reached).toBeGreaterThan(30);
+  });
+});
+
+describe('asking for the key over the peer channel', () => {
+  /** Runs a key handover between a joiner device and a holder device on the same validated state. */
+  async function handover(state: GroupState, joiner: DeviceIdentity, holder: DeviceIdentity, seed: Uint8Array, trustOf: (person: Fingerprint) => TrustState, shownQr?: { secret: string; for: Fingerprint }, qrSecret?: string) {
+    const [ja, hb] = memoryChannelPair();
+    const confirmed: Fingerprint[] = [];
+    const joinerMachine = new JoinerHandshake(joiner, state, { expectedPeer: holder.fingerprint, ...(qrSecret ? { qrSecret } : {}) });
+    const holderMachine = new HolderHandshake(holder, state, {
+      seedFor: (g) => (g === currentGeneration(state) ? seed : undefined),
+      trustOf,
+      ...(shownQr ? { shownQr, onQrConfirmed: (person: Fingerprint) => confirmed.push(person) } : {}),
+    });
+    const [joined, held] = await Promise.all([runHandshake(ja, joinerMachine, { timeoutMs: 5_000, closeGraceMs: 20 }), runHandshake(hb, holderMachine, { timeoutMs: 5_000, closeGraceMs: 20 })]);
+    return { joined, held, confirmed };
+  }
+
+  it("hands the key to a verified person's newly linked device: trust is in the person, the box goes to the device", async () => {
+    const f = await fixture();
+    const phone = await bobLinksPhone(f);
+    const asked: Fingerprint[] = [];
+    const { joined, held } = await handover(f.state, phone, f.alice.founder, f.seed, (person) => (asked.push(person), person === f.bob.id ? 'verified' : 'unverified'));
+    expect(joined).toMatchObject({ kind: 'received', generation: 0 });
+    expect(held).toMatchObject({ kind: 'sent', peer: phone.fingerprint });
+    expect(asked).toEqual([f.bob.id]);
+  });
+
+  it('a QR shown for a person is confirmed by any of their devices, and reported as the person', async () => {
+    const f = await fixture();
+    const phone = await bobLinksPhone(f);
+    const secret = newQrSecret();
+    const { joined, confirmed } = await handover(f.state, phone, f.alice.founder, f.seed, () => 'unverified', { secret, for: f.bob.id }, secret);
+    expect(joined.kind).toBe('received');
+    expect(confirmed).toEqual([f.bob.id]);
+  });
+
+  it('refuses an unlinked device asking for the key, whatever the trust in its former person', async () => {
+    const f = await fixture();
+    const phone = await bobLinksPhone(f);
+    await f.bob.unlink(phone, f.bob.founder);
+    await catchUp(f, f.bob, f.bob.founder);
+    const { joined, held } = await handover(f.state, phone, f.alice.founder, f.seed, () => 'verified');
+    expect(held).toMatchObject({ kind: 'refused', reason: 'not-a-member', by: 'me' });
+    expect(joined.kind).toBe('refused');
   });
 });
