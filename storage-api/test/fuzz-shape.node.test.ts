@@ -108,7 +108,7 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
     const random = prng(SEED);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
     const int = (n: number) => Math.floor(random() * n);
-    const procedures = ['meta.version', 'auth.challenge', 'auth.login', 'auth.logout', 'notes.put', 'notes.get', 'notes.list', 'groups.mine', 'groups.log', 'groups.append', 'groups.create', 'boxes.mine', 'boxes.post', 'invites.lookup', 'mailbox.pending', 'mailbox.request', 'identities.get', 'nope.nope', 'notes', '', '__proto__.constructor', 'toString'];
+    const procedures = ['meta.version', 'auth.challenge', 'auth.login', 'auth.logout', 'notes.put', 'notes.get', 'notes.list', 'groups.mine', 'groups.log', 'groups.append', 'groups.create', 'boxes.mine', 'boxes.post', 'invites.lookup', 'mailbox.pending', 'mailbox.request', 'identities.get', 'people.get', 'people.ofDevice', 'people.append', 'links.offer', 'links.find', 'nope.nope', 'notes', '', '__proto__.constructor', 'toString'];
     const junkJson = ['null', 'true', '[]', '{}', '"x"', '1e309', '-0', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"x":1}}}', '[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]', `{"a":"${'\\u0000'.repeat(10)}"}`, '{"groupId":12345}', '{"0":{"groupId":null}}', `{"envelope":{"body":"${'A'.repeat(2000)}"}}`, '{', '{"a":', '\u00ff\u00fe'];
 
     const mutators: Array<(req: Req) => void> = [

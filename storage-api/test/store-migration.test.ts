@@ -44,7 +44,9 @@ describe('migration 4 (people and devices) over an existing database', () => {
     expect(await store.membership(GROUP, DEVICE)).toEqual({ status: 'left', untilSeq: 3 });
     expect(await store.groupsOf(DEVICE)).toEqual([{ groupId: GROUP, status: 'left', untilSeq: 3, head: { seq: 3, hash: 'h' } }]);
     const after = new Database(join(dir, SQLITE_FILE_NAME));
-    cleanups.push(() => after.close());
+    cleanups.push(() => {
+      after.close();
+    });
     after.prepare("INSERT INTO memberships (group_id, fingerprint, status, since_seq, until_seq) VALUES (?, 'b', 'unlinked', 1, 3)").run(GROUP);
     expect(await store.membership(GROUP, 'b' as Fingerprint)).toEqual({ status: 'unlinked', untilSeq: 3 });
     expect(await store.getChain(DEVICE)).toBeNull();

@@ -47,11 +47,12 @@ export function chainRejected(reason: ChainRejection | 'device-claimed', detail:
 }
 
 /** The stored chain replayed, or null for a person not stored here. */
-export async function storedPerson(store: Store, person: Fingerprint, now: number): Promise<{ state: PersonState; head: LogHead } | null> {
+export async function storedPerson(store: Store, person: Fingerprint): Promise<{ state: PersonState; head: LogHead } | null> {
   const stored = await store.getChain(person);
   if (!stored) return null;
   // The stored chain was validated when it was appended; replaying it again is the price of keeping no cache.
-  const state = await replayChain(stored.entries, { person, now });
+  // Its dates were checked then, against the clock of that time: they are not checked again.
+  const state = await replayChain(stored.entries, { person, now: Number.POSITIVE_INFINITY });
   return { state, head: stored.head };
 }
 
@@ -89,7 +90,7 @@ export async function appendToChain(store: Store, person: Fingerprint, entries: 
     if (entry.person !== person) throw apiError('BAD_REQUEST', `device entry ${entry.seq} belongs to another person: append each person's entries to their own chain`);
   }
   const first = entries[0]!.seq;
-  const stored = await storedPerson(store, person, now);
+  const stored = await storedPerson(store, person);
   const nextSeq = stored ? stored.head.seq + 1 : 0;
   if (first !== nextSeq) {
     throw conflict(stored?.head ?? null, stored ? `the chain's head is entry ${stored.head.seq}, so the next entry is ${nextSeq}, not ${first}` : `no chain is stored for this person yet: publish it from its found entry (entry 0), not entry ${first}`);
