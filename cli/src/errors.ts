@@ -3,7 +3,7 @@
  * and the one place where any error becomes plain words: what happened and what to do
  * next, never a stack trace and never a secret.
  */
-import { ApiCallError, GroupClientError } from '@conclave/shared/client';
+import { ApiCallError, GroupClientError, LinkError } from '@conclave/shared/client';
 import { ConclaveError } from '@conclave/shared/errors';
 
 /** Exit codes, documented in docs/CLI.md; scripts may rely on them. */
@@ -74,6 +74,9 @@ const API_HINT: Partial<Record<string, string>> = {
 /** The words and the exit code for any error a command throws. */
 export function explain(error: unknown, server?: string): { exitCode: ExitCode; message: string } {
   if (error instanceof CliError) return { exitCode: error.exitCode, message: error.message };
+  if (error instanceof LinkError) {
+    return { exitCode: EXIT.refused, message: `the device was not linked: ${error.message}. Nothing was changed; show a new code on the new device (\`conclave devices link\`) and run \`conclave devices add\` again.` };
+  }
   if (error instanceof GroupClientError) return { exitCode: CLIENT_EXIT[error.reason] ?? EXIT.refused, message: error.message };
   if (error instanceof ApiCallError) {
     const hint = API_HINT[error.code];

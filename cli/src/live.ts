@@ -17,7 +17,7 @@ import { CliError, EXIT } from './errors.ts';
 import { coalescing, openEvents, runUntilStopped, secondsOption } from './live-events.ts';
 import { whoseDevice, whoseDeviceAnywhere } from './people.ts';
 
-interface PeerLike {
+export interface PeerLike {
   once(event: 'open', listener: () => void): unknown;
   once(event: 'error', listener: (error: unknown) => void): unknown;
   on(event: 'connection', listener: (conn: DataConnectionLike) => void): unknown;
@@ -89,6 +89,34 @@ async function openPeer(device: Device, Peer: PeerCtor, url: URL, timeoutMs: num
   return { peer, opened, base: `${url.origin}${path}` };
 }
 
+/** A peer registered with the signaling server under this device's fingerprint (destroy it when done). */
+export interface OnlinePeer {
+  peer: PeerLike;
+  /** The signaling server's PeerJS base address (presence queries). */
+  base: string;
+}
+
+/**
+ * Registers this device with the signaling server, for work that cannot do without it
+ * (serving keys, linking a device).
+ * @param what `doing`: the work, for "… needs the signaling server"; `without`: what that means when Node WebRTC is missing.
+ * @throws {CliError} setup (no address, no WebRTC) or unreachable (the server did not take the registration).
+ */
+export async function onlinePeer(device: Device, what: { doing: string; without: string }, timeoutMs = 20_000): Promise<OnlinePeer> {
+  const url = signalUrl(device);
+  if (!url) throw new CliError(EXIT.setup, `${what.doing} needs the signaling server: pass --signal <url> or set CONCLAVE_SIGNAL (e.g. http://127.0.0.1:9000/peerjs).`);
+  const Peer = await loadPeerJs();
+  if (!Peer) throw new CliError(EXIT.setup, `Node WebRTC (@roamhq/wrtc) is not installed here, so ${what.without}.`);
+  const { peer, opened, base } = await openPeer(device, Peer, url, timeoutMs);
+  try {
+    await opened;
+  } catch (error) {
+    peer.destroy();
+    throw new CliError(EXIT.unreachable, `cannot register with the signaling server at ${url.href} (${(error as Error).message}): check --signal.`);
+  }
+  return { peer, base };
+}
+
 /**
  * Tries to receive the group key from an online member.
  * @returns true when this device now holds the current key.
@@ -146,19 +174,13 @@ export async function tryLiveHandover(device: Device, groupId: GroupId, timeoutM
  * `invite-trust`). With `mailbox`, it also answers the mailbox every 30 seconds.
  */
 export async function serve(device: Device, options: { for?: string; mailbox?: boolean }): Promise<void> {
-  const url = signalUrl(device);
-  if (!url) throw new CliError(EXIT.setup, 'serving keys live needs the signaling server: pass --signal <url> or set CONCLAVE_SIGNAL (e.g. http://127.0.0.1:9000/peerjs).');
   const seconds = secondsOption(options.for);
-  const Peer = await loadPeerJs();
-  if (!Peer) throw new CliError(EXIT.setup, 'Node WebRTC (@roamhq/wrtc) is not installed here, so this device cannot hand keys over live: admins can still hand them over by mailbox (`conclave group handover`).');
-  const client = await device.client();
-  const { peer, opened } = await openPeer(device, Peer, url, 20_000);
+  const { peer } = await onlinePeer(device, {
+    doing: 'serving keys live',
+    without: 'this device cannot hand keys over live: admins can still hand them over by mailbox (`conclave group handover`)',
+  });
   try {
-    try {
-      await opened;
-    } catch (error) {
-      throw new CliError(EXIT.unreachable, `cannot register with the signaling server at ${url.href} (${(error as Error).message}): check --signal.`);
-    }
+    const client = await device.client();
     const report = async (outcome: HandshakeOutcome) => {
       if (outcome.kind === 'sent') device.ctx.io.out(`Handed the key (generation ${outcome.generation}) to ${await whoseDeviceAnywhere(device, outcome.peer)}, live.\n`);
       else if (outcome.kind === 'refused') device.progress(`A handover ended without the key (${outcome.reason}, ${outcome.by === 'me' ? 'refused here' : outcome.by === 'peer' ? 'refused by the other device' : 'connection closed'}).`);

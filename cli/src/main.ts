@@ -15,6 +15,8 @@ import * as identity from './commands/identity.ts';
 import * as groups from './commands/groups.ts';
 import * as joining from './commands/join.ts';
 import { verify } from './commands/verify.ts';
+import * as devices from './commands/devices.ts';
+import * as linking from './commands/device-link.ts';
 import * as notes from './commands/notes.ts';
 import { exportGroup } from './commands/export.ts';
 import { serve } from './live.ts';
@@ -99,6 +101,26 @@ export async function main(argv: string[], rawIo: Io = processIo(), options: { n
     .option('--trust-without-comparing', 'record the member as verified WITHOUT comparing the safety number (an admin device then hands them the key)')
     .addOption(json())
     .action(run(onDevice((d, args, o) => verify(d, args.filter((a) => a !== undefined), o))));
+
+  const device = program.command('devices').description('your devices (one person, several devices): list, link, add, remove');
+  device.command('list', { isDefault: true }).description('the devices that speak for you: this one marked, when each was added and by which device').addOption(json()).action(run(onDevice((d, _a, o) => devices.list(d, o))));
+  device
+    .command('link')
+    .description('on a NEW device: show a code (and QR) to link it to your identity, and wait for your other device (needs --signal and Node WebRTC)')
+    .option('--for <seconds>', 'how long the code stands (default 600, at most 900)')
+    .addOption(json('one JSON object per line: the offer, then the result'))
+    .action(run(onDevice((d, _a, o) => linking.link(d, o))));
+  device
+    .command('add [code]')
+    .description('on a device already yours: link the new device showing this code (`-` reads it from stdin; without it, $CONCLAVE_LINK_CODE or a hidden prompt)')
+    .option('--device <fingerprint>', 'the fingerprint the new device shows: linked only if it matches (instead of being asked)')
+    .addOption(json())
+    .action(run(onDevice((d, [code], o) => linking.add(d, code, o))));
+  device
+    .command('remove <device>')
+    .description('remove one of your devices (lost or sold), from another of yours: every group\'s key is changed, so it reads nothing new')
+    .addOption(json())
+    .action(run(onDevice((d, [fp], o) => devices.remove(d, fp!, o))));
 
   const note = program.command('notes').description('notes: ls, cat, put, edit, rm, watch');
   note.command('ls <group>').description('list the notes of a group').option('--deleted', 'include deleted notes').addOption(json()).action(run(onDevice((d, [g], o) => notes.ls(d, g!, o))));

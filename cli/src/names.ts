@@ -78,6 +78,11 @@ export async function publishProfile(device: Device, groupId: GroupId): Promise<
   const record = await device.store.load(groupId);
   const me = record && myMember(record.state, device);
   if (!record || !me || !record.seeds.has(currentGeneration(record.state))) return;
+  // Another device of the person already published this name here (a device just linked): nothing to write.
+  if (device.names.memberNameVersion(groupId, me.fingerprint) !== undefined && device.names.memberName(me.fingerprint) === device.displayName) {
+    await device.names.learn({ published: [{ groupId, name: device.displayName }] });
+    return;
+  }
   const version = await writeMeta(device, groupId, { kind: 'profile', member: me.fingerprint }, device.displayName);
   if (version !== null) await device.names.learn({ published: [{ groupId, name: device.displayName }], members: [{ groupId, fingerprint: me.fingerprint, name: device.displayName, version }] });
 }

@@ -1,5 +1,5 @@
 /**
- * Secrets a command takes (an invite, a recovery code): an argument is visible to every
+ * Secrets a command takes (an invite, a recovery code, a link code): an argument is visible to every
  * local user (`ps`, /proc/<pid>/cmdline) and lands in shell history, so the safe forms
  * are `-` (standard input), an environment variable, or a hidden prompt on a terminal
  * when no argument is given. The argument form still works, with a warning.
@@ -11,7 +11,7 @@ export interface SecretSpec {
   /** What it is, for messages: "invite", "recovery code". */
   what: string;
   /** The environment variable that may hold it. */
-  env: 'CONCLAVE_INVITE' | 'CONCLAVE_RECOVERY_CODE';
+  env: 'CONCLAVE_INVITE' | 'CONCLAVE_RECOVERY_CODE' | 'CONCLAVE_LINK_CODE';
   /** The hidden prompt on a terminal. */
   prompt: string;
   /** How the command is written, for the usage message: "conclave join". */

@@ -33,6 +33,8 @@ export interface RunOptions {
   now?: () => number;
   /** Ctrl-C at the first question on the "terminal" (what the real terminal reader throws). */
   interrupt?: boolean;
+  /** Sees stdout as it is written (a command that prints, then waits). */
+  onOut?: (text: string) => void;
 }
 
 export interface CliDevice {
@@ -66,7 +68,10 @@ export function cliDevice(server: string, passphrase: string, home = newHome()):
       return answers?.shift() ?? '';
     };
     const io: Io = {
-      out: (t) => void (out += t),
+      out: (t) => {
+        out += t;
+        options.onOut?.(t);
+      },
       err: (t) => void (err += t),
       env: { ...env, ...options.env },
       readStdin: async () => options.stdin ?? '',
