@@ -57,14 +57,26 @@ async function device(server: TestServer, name: string, same?: { identity: Devic
   return { name, identity, fingerprint: identity.fingerprint, session, store, people, client, sealed };
 }
 
-/** Links `fresh` to `existing`'s person over an in-memory channel pair. */
+/**
+ * Links `fresh` to `existing`'s person over an in-memory channel pair: by QR, the new
+ * device accepts the one channel; by code, it waits on its incoming channels (`wait`),
+ * where a stray dialler comes first and is refused without ending the wait.
+ */
 async function link(existing: Dev, fresh: Dev, how: 'qr' | 'code') {
   const offer = await fresh.client.offerLink();
   let accepted: Promise<LinkOutcome> | undefined;
+  let deliver: ((channel: MessageChannel) => void) | undefined;
+  if (how === 'code') {
+    accepted = offer.wait({ onChannel: (handler) => ((deliver = handler), () => (deliver = undefined)) }, { timeoutMs: 20_000 });
+    const [stray, answered] = memoryChannelPair();
+    deliver!(answered);
+    stray.send(JSON.stringify({ t: 'hello' }));
+  }
   const connect = (peer: Fingerprint): MessageChannel => {
     expect(peer).toBe(fresh.fingerprint);
     const [e, n] = memoryChannelPair();
-    accepted = offer.accept(n, { timeoutMs: 20_000 });
+    if (deliver) deliver(n);
+    else accepted = offer.accept(n, { timeoutMs: 20_000 });
     return e;
   };
   const report = await existing.client.linkDevice(how === 'qr' ? offer.qrPayload : offer.code, connect, { timeoutMs: 20_000 });
