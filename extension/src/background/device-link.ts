@@ -260,7 +260,7 @@ export function groupFailureWords(reason: string): string {
 function linkFailure(error: unknown): { message: string; action: string } {
   if (error instanceof LinkError) return LINK_REFUSAL_WORDS[error.reason];
   if (error instanceof EncodingError) {
-    return { message: 'That is not a Conclave link code: it is mistyped, incomplete or from something else.', action: 'Type the code exactly as the new device shows it (it starts with LNK1-), or scan its QR code.' };
+    return { message: `That is not a valid link code: ${error.message}.`, action: 'Type the code exactly as the new device shows it (it starts with LNK1-), or scan its QR code.' };
   }
   if (error instanceof BackgroundError) return { message: error.message, action: error.action };
   const { message, action } = toExtensionError(error, {});

@@ -93,6 +93,11 @@ vi.mock('../../src/messages/client.ts', () => ({
         return { code: 'INV1-AAAA-BBBB', link: 'conclave:join/INV1-AAAA-BBBB?from=Ana', expiresAt: Date.now() + request.expiresInMs };
       case 'settings.save':
         return { apiUrl: request.apiUrl, signalingUrl: request.signalingUrl, iceServers: request.iceServers };
+      // The options page's devices area (Devices.tsx): one device, nothing linking.
+      case 'device.linkState':
+        return { role: 'none' };
+      case 'device.list':
+        return { person: 'F'.repeat(52), personShort: 'ABCDEFGHJKMNPQRS', name: state.status.identity?.displayName ?? '', devices: [], canLinkOthers: false, canBeLinked: false, offline: false };
       case 'group.confirmRecoverySaved':
         state.pending.delete(request.groupId);
         state.status.groups = state.status.groups.map((g) => ({ ...g, recoveryUnconfirmed: false }));

@@ -11,7 +11,7 @@
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
-import { Fingerprint, fingerprintGroups, spellGroups } from '../components/Fingerprint.tsx';
+import { Fingerprint, spellGroups } from '../components/Fingerprint.tsx';
 import { QrImage } from '../components/QrImage.tsx';
 import { QrScan } from '../components/QrScan.tsx';
 import { useAction, useAsk } from '../components/useAsk.ts';
@@ -27,14 +27,11 @@ function when(at: number): string {
 
 /** A link code as shown: groups of four, spelled one character at a time for screen readers. */
 export function LinkCode({ code }: { code: string }) {
-  const [prefix, rest = ''] = code.includes('-') ? [code.slice(0, code.indexOf('-')), code.slice(code.indexOf('-') + 1)] : ['', code];
-  const groups = fingerprintGroups(rest);
+  // Shown exactly as it is typed (dashes included); read out group by group.
+  const groups = code.split('-').filter((g) => g !== '');
   return (
-    <span class="code link-code" data-testid="link-code" role="img" aria-label={`Link code: ${spellGroups([prefix])}, dash, ${spellGroups(groups)}`}>
-      <span aria-hidden="true">
-        {prefix ? `${prefix}-` : ''}
-        {groups.join(' ')}
-      </span>
+    <span class="code link-code" data-testid="link-code" role="img" aria-label={`Link code: ${spellGroups(groups)}`}>
+      <span aria-hidden="true">{code}</span>
     </span>
   );
 }
@@ -203,7 +200,10 @@ function DeviceList({ view, reload }: { view: DevicesView; reload: () => void })
   const removed = view.devices.filter((d) => d.removed);
 
   useEffect(() => {
-    if (report) reportRef.current?.focus();
+    if (!report) return;
+    // After the dialog has handed focus back to where it was opened from (its own effect).
+    const timer = setTimeout(() => reportRef.current?.focus(), 0);
+    return () => clearTimeout(timer);
   }, [report]);
 
   const remove = async () => {
