@@ -30,7 +30,10 @@ interface Device {
 async function device(api: MemoryApi, notes: NoteStore = new MemoryNoteStore()): Promise<Device> {
   const identity = await generateIdentity();
   const keys = new MemoryKeyStore();
-  return { identity, keys, notes, client: new GroupClient({ identity, session: api.session(identity), store: keys, notes }) };
+  const client = new GroupClient({ identity, session: api.session(identity), store: keys, notes });
+  // A person is added to a group by the chain the server holds: publish this device's one-device chain.
+  await client.publishPerson();
+  return { identity, keys, notes, client };
 }
 
 /** The same device after a restart: a new client on the same stores. */

@@ -62,6 +62,8 @@ async function device(api: MemoryApi): Promise<Device> {
   const clock = { now: Date.now() };
   const lie: Lie = {};
   const client = new GroupClient({ identity, session: lyingSession(api.session(identity), lie), store: keys, now: () => clock.now });
+  // A person is added to a group by the chain the server holds: publish this device's one-device chain.
+  await client.publishPerson();
   return { identity, keys, client, clock, lie };
 }
 
