@@ -121,8 +121,12 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
 
     expect((await laptop.client.listNotes(g1)).notes.map((n) => n.ok && n.title).sort()).toEqual(['Budget', 'Plans']);
     expect((await laptop.client.listNotes(g2)).notes.map((n) => n.ok && n.title)).toEqual(['Secret']);
+    const { cursor } = await ana.client.unreadCount(g1, 0);
     const written = await laptop.client.writeNote(g1, { title: 'From the laptop', body: 'hi' });
     expect((await ben.client.readNote(g1, written.noteId)).title).toBe('From the laptop');
+    // A note from Ana's other device is news to Ben, not to Ana.
+    expect((await ben.client.unreadCount(g1, cursor)).unread).toBe(1);
+    expect((await ana.client.unreadCount(g1, cursor)).unread).toBe(0);
 
     const state = await ben.client.sync(g1);
     expect([...state.members.keys()].filter((p) => p !== state.recovery).sort()).toEqual([ana.fingerprint, ben.fingerprint].sort());

@@ -552,7 +552,7 @@ export class GroupClient {
     return this.locked(groupId, async () => {
       const record = await this.readyToRead(groupId);
       // The same listing and opening as `changedNotes` (note-feed.ts), given as one list in the server's order.
-      const changes = await openChanges(this.api, await this.noteGuard(record), { state: record.state, meta: await this.metaOf(record), me: this.fingerprint }, options.since ?? 0, {});
+      const changes = await openChanges(this.api, await this.noteGuard(record), { state: record.state, meta: await this.metaOf(record), me: this.ownDevices(record.state) }, options.since ?? 0, {});
       const byId = new Map<NoteId, ListedNote>();
       for (const { body, ...rest } of changes.opened) byId.set(rest.noteId, { ok: true, ...rest, bodyBytes: new TextEncoder().encode(body).length });
       for (const f of changes.failed) byId.set(f.noteId, { ok: false, noteId: f.noteId, version: f.version, author: f.author, reason: f.reason, message: f.message });
@@ -651,7 +651,7 @@ export class GroupClient {
     if (!memberOfDevice(record.state, this.fingerprint)) throw new GroupClientError('not-member', 'this device is no longer a member of the group');
     if (!record.seeds.has(currentGeneration(record.state))) throw new GroupClientError('no-key', 'the current group key has not reached this device yet');
     const meta = await this.metaOf(record);
-    return openChanges(this.api, await this.noteGuard(record), { state: record.state, meta, me: this.fingerprint }, since, options);
+    return openChanges(this.api, await this.noteGuard(record), { state: record.state, meta, me: this.ownDevices(record.state) }, since, options);
   }
 
   /**
@@ -664,7 +664,7 @@ export class GroupClient {
       const record = await this.record(groupId);
       if (!memberOfDevice(record.state, this.fingerprint) || !record.seeds.has(currentGeneration(record.state))) return { unread: 0, cursor: since };
       const { items, cursor } = await listHeaders(this.api, groupId, since);
-      return { unread: unreadAmong(items, await this.metaOf(record), this.fingerprint), cursor };
+      return { unread: unreadAmong(items, await this.metaOf(record), this.ownDevices(record.state)), cursor };
     });
   }
 
@@ -911,6 +911,14 @@ export class GroupClient {
   }
 
   // --- internals ----------------------------------------------------------------------
+
+  /** Every device of this device's person the group knows (current or departed): their notes are this person's own. */
+  private ownDevices(state: GroupState): Set<Fingerprint> {
+    const person = memberOfDevice(state, this.fingerprint)?.fingerprint;
+    const devices = new Set<Fingerprint>([this.fingerprint]);
+    for (const d of [...state.devices.values(), ...state.departedDevices.values()]) if (person && d.person === person) devices.add(d.fingerprint);
+    return devices;
+  }
 
   /** The device chain this device's `create`/`add` entries carry: its person's, published first when kept. */
   private async ownChain() {

@@ -87,9 +87,13 @@ export interface ChangedNotes {
   names: MetaNames;
 }
 
-/** Of some headers, those that count as unread: by others, not deleted, not meta notes. */
-export function unreadAmong(headers: readonly NoteHeader[], meta: ReadonlyMap<NoteId, MetaSlot>, me: Fingerprint): number {
-  return headers.filter((h) => h.author !== me && !h.deleted && !meta.has(h.noteId)).length;
+/**
+ * Of some headers, those that count as unread: by others, not deleted, not meta notes.
+ * @param me this device, or every device of this device's person (their notes are not news to them).
+ */
+export function unreadAmong(headers: readonly NoteHeader[], meta: ReadonlyMap<NoteId, MetaSlot>, me: Fingerprint | ReadonlySet<Fingerprint>): number {
+  const mine = typeof me === 'string' ? (author: Fingerprint) => author === me : (author: Fingerprint) => me.has(author);
+  return headers.filter((h) => !mine(h.author) && !h.deleted && !meta.has(h.noteId)).length;
 }
 
 type Outcome = { ok: true; note: OpenedNote } | { ok: false; failed: FailedNote } | null;
@@ -98,7 +102,7 @@ type Outcome = { ok: true; note: OpenedNote } | { ok: false; failed: FailedNote 
 export async function openChanges(
   api: ApiClient,
   guard: NoteGuard,
-  context: { state: GroupState; meta: Map<NoteId, MetaSlot>; me: Fingerprint },
+  context: { state: GroupState; meta: Map<NoteId, MetaSlot>; me: Fingerprint | ReadonlySet<Fingerprint> },
   since: number,
   options: ChangedNotesOptions,
 ): Promise<ChangedNotes> {
