@@ -102,6 +102,15 @@ export class CliDevice {
 
   /** Runs a command to its end, whatever its exit code (killed at its time limit). */
   run(args: string[], options: RunOptions = {}): Promise<CliRun> {
+    return this.start(args, options).done;
+  }
+
+  /**
+   * Starts a command that waits for something (`devices link`): `stdoutLine` resolves with
+   * the first line of standard output that `match` accepts, while the command runs on;
+   * `done` resolves when it ends (killed at its time limit).
+   */
+  start(args: string[], options: RunOptions = {}): { done: Promise<CliRun>; stdoutLine: (match: (line: string) => boolean, timeoutMs?: number) => Promise<string> } {
     const started = performance.now();
     const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: repoRoot, env: this.env(options.env), stdio: 'pipe' });
     this.running.add(child);
@@ -124,7 +133,36 @@ export class CliDevice {
       timedOut = true;
       child.kill('SIGKILL');
     }, options.timeoutMs ?? DEFAULT_TIMEOUT);
-    return new Promise<CliRun>((resolve, reject) => {
+    const stdoutLine = (match: (line: string) => boolean, timeoutMs = DEFAULT_TIMEOUT): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        const look = () => {
+          const line = stdout.split('\n').slice(0, -1).find(match);
+          if (line === undefined) return false;
+          cleanUp();
+          resolve(line);
+          return true;
+        };
+        const onData = () => void look();
+        const onClose = () => {
+          if (!look()) {
+            cleanUp();
+            reject(new Error(`${this.label}: \`conclave ${args.join(' ')}\` ended without printing the line expected`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanUp();
+          reject(new Error(`${this.label}: \`conclave ${args.join(' ')}\` did not print the line expected in ${timeoutMs} ms`));
+        }, timeoutMs);
+        const cleanUp = () => {
+          clearTimeout(timer);
+          child.stdout.off('data', onData);
+          child.off('close', onClose);
+        };
+        child.stdout.on('data', onData);
+        child.once('close', onClose);
+        look();
+      });
+    const done = new Promise<CliRun>((resolve, reject) => {
       child.once('error', (error) => {
         clearTimeout(timer);
         this.running.delete(child);
@@ -138,6 +176,7 @@ export class CliDevice {
         resolve(run);
       });
     });
+    return { done, stdoutLine };
   }
 
   /** Runs a command that must succeed (exit 0); returns its standard output. */
