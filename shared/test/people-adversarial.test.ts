@@ -18,7 +18,7 @@ import { generateIdentity, type DeviceIdentity } from '../src/crypto/identity.ts
 import { openKeyBox, openerFor, sealKeyBox } from '../src/crypto/key-box.ts';
 import { extendLog, replayLog } from '../src/crypto/log-replay.ts';
 import { newNoteId, NoteOpenError, openNote, sealNote, type NotePlaintext } from '../src/crypto/note-envelope.ts';
-import { createInvite } from '../src/crypto/invite.ts';
+import { acceptInvite, createInvite, inviteKeysFromCode } from '../src/crypto/invite.ts';
 import { newQrSecret } from '../src/crypto/qr.ts';
 import { recoveryIdentityFromCode, restoreWithRecoveryCode } from '../src/crypto/recovery.ts';
 import { memoryChannelPair, runHandshake } from '../src/p2p/channel.ts';
@@ -625,5 +625,41 @@ describe('asking for the key over the peer channel', () => {
     const { joined, held } = await handover(f.state, phone, f.alice.founder, f.seed, () => 'verified');
     expect(held).toMatchObject({ kind: 'refused', reason: 'not-a-member', by: 'me' });
     expect(joined.kind).toBe('refused');
+  });
+});
+
+describe('people with several devices create and join', () => {
+  it('a linked device creates a group for its person: the id derives from the founding bundle, every current device speaks for the creator', async () => {
+    const carol = await TestPerson.found();
+    const { device: phone } = await carol.link();
+    const group = await createGroup(phone, { at: T0, chain: carol.chain() });
+    expect(group.state.creator).toBe(carol.id);
+    expect(devicesOf(group.state, carol.id).map((d) => d.fingerprint).sort()).toEqual([carol.founder.fingerprint, phone.fingerprint].sort());
+    // The creator's other device gets generation 0 too; the device that made it keeps it.
+    expect(group.boxes.map((b) => b.recipient.id)).toContain(carol.founder.fingerprint);
+    expect(group.boxes.map((b) => b.recipient.id)).not.toContain(phone.fingerprint);
+    // Signed by a device the chain has unlinked, the create entry has no signer among the creator's devices.
+    await carol.unlink(phone, carol.founder);
+    const byUnlinked = await createGroup(phone, { at: T0, chain: carol.chain() }).catch((error: unknown) => error);
+    expect(byUnlinked).toBeInstanceOf(LogVerificationError);
+    expect((byUnlinked as LogVerificationError).reason).toBe('bad-signature');
+  });
+
+  it("a person accepts an invite from a linked device; the acceptance binds the founding bundle, so it cannot carry another person's chain", async () => {
+    const f = await fixture();
+    const invite = await createInvite(f.state, f.alice.founder, { role: 'member', expiresAt: T0 + 2 * HOUR, at: f.clock() });
+    await grow(f, invite.entry);
+    const keys = await inviteKeysFromCode(invite.code);
+    const { device: phone } = await f.dave.link();
+    const add = await acceptInvite(f.state, keys, phone, f.clock(), f.dave.chain());
+    const joined = await extendLog(f.state, [add]);
+    expect(joined.members.get(f.dave.id)).toMatchObject({ via: 'invite', invite: keys.inviteId });
+    expect(memberOfDevice(joined, phone.fingerprint)?.fingerprint).toBe(f.dave.id);
+    expect(memberOfDevice(joined, f.dave.founder.fingerprint)?.fingerprint).toBe(f.dave.id);
+    // The server keeps Dave's acceptance and swaps in Mallory's chain, signed by Mallory's device.
+    const mallory = await TestPerson.found();
+    if (add.op !== 'add') throw new Error('an add');
+    const swapped = await nextEntry(f.state, mallory.founder, 'add', { ...add.body, member: mallory.chain() }, f.clock());
+    await expectLogRejected(extendLog(f.state, [swapped]), 'bad-signature', f.state.seq + 1);
   });
 });
