@@ -252,8 +252,8 @@ export function toExtensionError(error: unknown, context: ErrorContext = {}): Ex
   if (error instanceof DeviceChainError) {
     return {
       code: 'fork',
-      message: `Your list of devices from the storage API cannot be trusted: ${chainRejectionWords(error.reason)}.`,
-      action: 'Do not link or remove devices for now. Check your device list on another of your devices, and tell whoever runs the storage API.',
+      message: `A list of devices from the storage API cannot be trusted: ${chainRejectionWords(error.reason)}.`,
+      action: 'Do not link or remove devices, or hand keys to that person, for now. Compare safety numbers with them (or check your own device list on another of your devices), and tell whoever runs the storage API.',
     };
   }
   if (error instanceof NoteOpenError) {

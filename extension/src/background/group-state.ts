@@ -12,7 +12,7 @@
  * person can also dismiss it after checking with that member (peer-evidence.ts), and
  * an admin can remove that member. Unsigned words never raise either.
  */
-import { LogVerificationError } from '@conclave/shared/crypto';
+import { DeviceChainError, LogVerificationError } from '@conclave/shared/crypto';
 import { currentGeneration, isAdmin, type GroupState } from '@conclave/shared/crypto';
 import { ApiCallError, GroupClientError, peerEvidenceStatus } from '@conclave/shared/client';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
@@ -21,7 +21,7 @@ import type { GroupRow } from '../db/schema.ts';
 import type { PeerAlarmView } from '../messages/views.ts';
 import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
-import { BackgroundError, fail, isNetworkError, logRejectionWords } from './errors.ts';
+import { BackgroundError, chainRejectionWords, fail, isNetworkError, logRejectionWords } from './errors.ts';
 import { forgetKeyWait } from './key-wait-rows.ts';
 import { isMemberDevice, isMine, isPerson, personFor } from './people.ts';
 
@@ -41,7 +41,11 @@ export function holdsCurrentKey(row: { state: GroupState; seeds: ReadonlyMap<num
   return row.seeds.has(currentGeneration(row.state));
 }
 
-function forkError(name: string | null, error: LogVerificationError): BackgroundError {
+function forkError(name: string | null, error: LogVerificationError | DeviceChainError): BackgroundError {
+  if (error instanceof DeviceChainError) {
+    // A member's device list (their chain) in this group contradicts the one this device pinned.
+    return new BackgroundError('fork', `A member's list of devices in ${quoted(name)} cannot be trusted: ${chainRejectionWords(error.reason)}.`, FORK_ACTION);
+  }
   const what =
     error.reason === 'rollback'
       ? `The storage API is showing an older history of ${quoted(name)} than this device has already seen`
@@ -190,7 +194,7 @@ export async function syncGroup(ctx: Ctx, connection: Connection, groupId: Group
         state = await keyFetched(ctx, connection, groupId, state);
       }
     } catch (error) {
-      if (error instanceof LogVerificationError) throw await alarmFor(ctx, groupId, error);
+      if (error instanceof LogVerificationError || error instanceof DeviceChainError) throw await alarmFor(ctx, groupId, error);
       throw error;
     }
     await noteRemoval(ctx, groupId, state, me);
@@ -215,6 +219,8 @@ export async function viaClient<T>(ctx: Ctx, connection: Connection, groupId: Gr
     // A rule this device's own new entry breaks (`ownRules`: e.g. demoting the last
     // admin) is a refusal of the change, not a verdict on the server's log.
     if (error instanceof LogVerificationError && !options.ownRules?.includes(error.reason)) throw await alarmFor(ctx, groupId, error);
+    // A member's device chain that forks or rolls back the one this device pinned: the same alarm.
+    if (error instanceof DeviceChainError && (error.reason === 'fork' || error.reason === 'rollback')) throw await alarmFor(ctx, groupId, error);
     // The SDK found this device gone from the log it synced; or the server refused a
     // call without a sync (reading a note) — then one sync tells whether it was removed.
     const gone = error instanceof GroupClientError && error.reason === 'not-member';
@@ -245,7 +251,7 @@ export async function stateWhere(ctx: Ctx, connection: Connection, groupId: Grou
 }
 
 /** Raises the alarm for a log that failed verification; returns the error to throw. */
-export async function alarmFor(ctx: Ctx, groupId: GroupId, error: LogVerificationError): Promise<BackgroundError> {
+export async function alarmFor(ctx: Ctx, groupId: GroupId, error: LogVerificationError | DeviceChainError): Promise<BackgroundError> {
   const row = await groupRowOf(ctx.db, groupId);
   const failure = forkError(row?.name ?? null, error);
   if (row && !row.alarm) await raiseAlarm(ctx, groupId, failure.message);

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { TRPCClientError } from '@trpc/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiCallError, GroupClientError, NoteConflictError } from '@conclave/shared/client';
-import { EncodingError, LogVerificationError } from '@conclave/shared/crypto';
+import { DeviceChainError, EncodingError, LogVerificationError } from '@conclave/shared/crypto';
 import { NoteOpenError } from '@conclave/shared/crypto';
 import type { GroupState } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
@@ -175,6 +175,20 @@ describe('errors in words', () => {
       action: 'Check that the storage API is running and its address in Options, then try again.',
     });
     expect(toExtensionError(new TypeError('fetch failed')).code).toBe('server-unreachable');
+  });
+
+  it('says a device added without its person’s approval, a removed device acting, or a device claimed twice, in plain words', () => {
+    const forged = toExtensionError(new LogVerificationError('device-chain', 'link at 1 not signed by a current device'));
+    expect(forged.code).toBe('fork');
+    expect(forged.message).toMatch(/not signed by that member's own devices — someone \(possibly the server\) tried to add a device/);
+    expect(toExtensionError(new LogVerificationError('device-unlinked', 'x')).message).toMatch(/a device its owner had already removed/);
+    expect(toExtensionError(new LogVerificationError('device-claimed', 'x')).message).toMatch(/one device as belonging to two different people/);
+    const chain = toExtensionError(new DeviceChainError('fork', 'x'));
+    expect(chain).toMatchObject({ code: 'fork' });
+    expect(chain.message).toMatch(/a different list of this person's devices/);
+    expect(chain.action).toMatch(/Compare safety numbers/);
+    // No reason code alone: always words.
+    expect(toExtensionError(new DeviceChainError('not-a-device', 'x')).message).toMatch(/not approved by one of this person's own devices/);
   });
 
   it('maps API codes, client failures and protocol errors', () => {

@@ -150,6 +150,11 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
           Check that the key this device holds for {peer.name} is really theirs, and not someone else’s in between. Do it together — in person, or on a call where you
           recognise their voice.
         </p>
+        <p class="hint" data-testid="verify-person-note">
+          This checks {peer.name} as a person, not one device: the safety number stays the same when either of you adds or removes a device, and it covers every device{' '}
+          {peer.name} links later from a device of theirs.
+          {(peer.devices ?? 1) > 1 ? ` ${peer.name} uses ${peer.devices} devices now.` : ''}
+        </p>
       </header>
 
       <div ref={resultRef} tabIndex={-1} class="verify-result">
