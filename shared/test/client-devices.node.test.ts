@@ -188,6 +188,13 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
     expect((await impostor.client.person()).person).toBe(impostor.fingerprint);
   });
 
+  it('a device that published an identity of its own cannot offer itself for linking (a device belongs to one person)', async () => {
+    const published = await device(server, 'Published');
+    await published.client.publishPerson();
+    await expect(published.client.offerLink()).rejects.toMatchObject({ reason: 'already-linked' });
+    await expect(ana.client.offerLink()).rejects.toMatchObject({ reason: 'already-linked' });
+  });
+
   it('a group that missed a chain change is caught up by the next sync; a device unlinked in a pinned chain is never sealed to', async () => {
     // A second client of Ana's device that knows only g1 (another CLI state, say).
     const onlyG1 = new MemoryKeyStore();

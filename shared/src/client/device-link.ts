@@ -24,7 +24,7 @@ import type { Fingerprint, GroupId } from '../protocol/ids.ts';
 import type { KeyBox, PublicBundle } from '../protocol/schemas.ts';
 import type { MessageChannel } from '../p2p/channel.ts';
 import { ExistingDeviceLink, NewDeviceLink, runLink, type LinkDone, type LinkRefusal, type LinkResult } from '../p2p/device-link.ts';
-import type { ApiClient } from './api-session.ts';
+import { apiErrorOf, type ApiClient } from './api-session.ts';
 import { call, GroupClientError, LinkError } from './errors.ts';
 import type { GroupRecord, KeyStore } from './key-store.ts';
 import { openBoxes, withNewestKey } from './key-fetch.ts';
@@ -98,13 +98,23 @@ function outcomeOf(result: LinkResult<Linked>): LinkOutcome {
 
 /**
  * N: posts the offer and returns what to show.
- * @throws {GroupClientError} `already-linked` when this device has groups or its person has other devices.
+ * @throws {GroupClientError} `already-linked` when this device has groups, its person has other devices, or
+ *   the server already names it (it published an identity of its own).
  */
 export async function offerLink(host: LinkHost, options: { ttlMs?: number } = {}): Promise<LinkOffer> {
   const own = await host.people.own();
   if ((await host.store.groups()).length > 0 || own.devices.size > 1 || own.unlinked.size > 0) {
     throw new GroupClientError('already-linked', 'this device already has groups or other devices of its own: link a fresh device instead');
   }
+  // A device the server already names (it published its own identity) can never join another person.
+  const named = await host
+    .api()
+    .people.ofDevice.query({ device: host.identity.fingerprint })
+    .then(
+      () => true,
+      (error: unknown) => (apiErrorOf(error)?.code === 'NOT_FOUND' ? false : Promise.reject(error)),
+    );
+  if (named) throw new GroupClientError('already-linked', 'this device already published an identity of its own, and a device belongs to one person for good: link a fresh device (a new browser profile or CLI state) instead');
   const secret = newLinkSecret();
   const expiresAt = host.now() + Math.min(options.ttlMs ?? LINK_OFFER_MAX_MS, LINK_OFFER_MAX_MS);
   await call('offering this device for linking', async () => host.api().links.offer.mutate({ lookup: await linkLookup(secret), bundle: host.identity.bundle, expiresAt }));
