@@ -35,18 +35,37 @@ function grouped(fingerprint: Fingerprint): string {
   return fingerprint.match(/.{1,4}/g)!.join(' ');
 }
 
-/** The QR code drawn with text blocks, when the `qrcode` package is installed here (it is optional). */
-async function terminalQr(payload: string): Promise<string | null> {
+/**
+ * The QR code drawn with half blocks, two rows of modules per line, when the `qrcode`
+ * package is installed here (it is optional). No colour escapes (the output drops control
+ * characters): light modules and the quiet zone are the blocks, so on a dark terminal the
+ * code reads dark on light, as scanners expect.
+ */
+export async function terminalQr(payload: string): Promise<string | null> {
+  let create: QrCreate | undefined;
   try {
-    const module = (await import('qrcode' as string)) as { toString?: QrToString; default?: { toString: QrToString } };
-    const toString = module.toString ?? module.default?.toString;
-    if (typeof toString !== 'function') return null;
-    return await toString(payload, { type: 'terminal', small: true, errorCorrectionLevel: 'M' });
+    const module = (await import('qrcode' as string)) as { create?: QrCreate; default?: { create?: QrCreate } };
+    create = module.create ?? module.default?.create;
   } catch {
     return null;
   }
+  if (typeof create !== 'function') return null;
+  const { size, data } = create(payload, { errorCorrectionLevel: 'M' }).modules;
+  const QUIET = 2;
+  const light = (row: number, col: number) => row < 0 || col < 0 || row >= size || col >= size || !data[row * size + col];
+  const lines: string[] = [];
+  for (let row = -QUIET; row < size + QUIET; row += 2) {
+    let line = '  ';
+    for (let col = -QUIET; col < size + QUIET; col++) {
+      const top = light(row, col);
+      const bottom = row + 1 >= size + QUIET ? true : light(row + 1, col);
+      line += top && bottom ? '█' : top ? '▀' : bottom ? '▄' : ' ';
+    }
+    lines.push(line);
+  }
+  return lines.join('\n');
 }
-type QrToString = (text: string, options: Record<string, unknown>) => Promise<string>;
+type QrCreate = (text: string, options: Record<string, unknown>) => { modules: { size: number; data: ArrayLike<number | boolean> } };
 
 const DEFAULT_WAIT_S = 10 * 60;
 
