@@ -335,6 +335,15 @@ describe('order, links, time and form', () => {
     await expectRejected(replayChain([]), 'malformed');
     await expectRejected(replayChain(['found']), 'malformed', 0);
   });
+
+  it('refuses an answer that is not a list of entries (malformed), never with another exception', async () => {
+    // The storage API's answers reach replay unparsed: a lying server chooses their shape.
+    const { person } = await twoDevices();
+    for (const notAList of [null, undefined, {}, 5, 'entries', { length: 1, 0: person.entries[0] }]) {
+      await expectRejected(replayChain(notAList as never), 'malformed');
+      await expectRejected(extendChain(person.state, notAList as never), 'malformed');
+    }
+  });
 });
 
 

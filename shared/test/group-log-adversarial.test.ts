@@ -785,6 +785,15 @@ describe('strict schemas', () => {
     await expectRejected(extendLog(f.state, [null]), 'malformed', 4);
     await expectRejected(extendLog(f.state, ['entry']), 'malformed', 4);
   });
+
+  it('refuses an answer that is not a list of entries (malformed), never with another exception', async () => {
+    // The storage API's answers reach replay unparsed: a lying server chooses their shape.
+    const f = await fixture();
+    for (const notAList of [null, undefined, {}, 5, 'entries', { length: 1, 0: f.log[0] }]) {
+      await expectRejected(replayLog(notAList as never), 'malformed');
+      await expectRejected(extendLog(f.state, notAList as never), 'malformed');
+    }
+  });
 });
 
 describe('extendLog never changes the state it was given', () => {

@@ -218,6 +218,8 @@ const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
  * @throws {DeviceChainError} naming the first entry that breaks a rule.
  */
 export async function extendChain(state: PersonState | null, entries: readonly unknown[], options: ExtendChainOptions = {}): Promise<PersonState> {
+  // A server's answer reaches here unparsed: its shape is input too.
+  if (!Array.isArray(entries)) throw new DeviceChainError('malformed', 'the device chain is not a list of entries');
   let next = state ? clonePerson(state) : null;
   const pending = new SignatureQueue();
   const latestAt = (options.now ?? Date.now()) + MAX_CLOCK_SKEW_MS;

@@ -372,6 +372,8 @@ export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
  * @throws {LogVerificationError} naming the first entry that breaks a rule.
  */
 export async function extendLog(state: GroupState | null, entries: readonly unknown[], options: ExtendOptions = {}): Promise<GroupState> {
+  // A server's answer reaches here unparsed: its shape is input too.
+  if (!Array.isArray(entries)) throw new LogVerificationError('malformed', 'the group log is not a list of entries');
   let next = state ? cloneState(state) : null;
   const pending = new SignatureQueue();
   let ruleBreak: { seq: number; reason: LogRejection; detail: string } | undefined;
