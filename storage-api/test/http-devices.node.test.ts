@@ -110,10 +110,18 @@ describe.each(STORE_KINDS)('a person with several devices in a group, over HTTP 
     const caughtUp = await devicesEntry(g.state, tablet.identity, g.laptop.identity.fingerprint, [entry], g.seed);
     await tablet.api.groups.append.mutate({ groupId: g.groupId, entries: [caughtUp.entry] });
     expect(person.state.devices.has(tablet.identity.fingerprint)).toBe(true);
-    // Now it is one of the member's devices: the laptop hands it the current key.
+    // Now it is one of the member's devices: it asks for the key, and the person's other
+    // device (an admin's device: the person is the admin, whichever device asks) sees the request.
+    await tablet.api.mailbox.request.mutate({ groupId: g.groupId });
+    expect((await g.phone.api.mailbox.pending.query({ groupId: g.groupId })).map((p) => p.fingerprint)).toEqual([tablet.identity.fingerprint]);
     const box = await sealKeyBox(g.laptop.identity, g.groupId, 0, g.seed, { kind: 'member', id: tablet.identity.fingerprint }, tablet.identity.bundle.boxKey);
     await g.laptop.api.boxes.post.mutate({ groupId: g.groupId, boxes: [box] });
     expect(await tablet.api.boxes.mine.query({ groupId: g.groupId })).toHaveLength(1);
+    // Its box to itself confirms it opened the key: the request is served.
+    const own = await sealKeyBox(tablet.identity, g.groupId, 0, g.seed, { kind: 'member', id: tablet.identity.fingerprint }, tablet.identity.bundle.boxKey);
+    await tablet.api.boxes.post.mutate({ groupId: g.groupId, boxes: [own] });
+    expect(await g.laptop.api.mailbox.pending.query({ groupId: g.groupId })).toEqual([]);
+    expect((await tablet.api.groups.mine.query()).map((m) => m.status)).toEqual(['member']);
     // A device of nobody in the group cannot append a devices entry for a member.
     const outsider = await device(server);
     expect(await refusal(outsider.api.groups.append.mutate({ groupId: g.groupId, entries: [caughtUp.entry] }))).toMatchObject({ code: 'FORBIDDEN' });
