@@ -8,6 +8,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { sealForRequests } from '../src/client/handover.ts';
 import { chainHead, checkPinnedChainHead, extendChain, linkEntry, nextPosition, replayChain, signConsent } from '../src/crypto/device-chain.ts';
 import { DeviceChainError, KeyBoxError, LogVerificationError, type ChainRejection, type LogRejection } from '../src/crypto/errors.ts';
 import { generationKeys, makeRotation } from '../src/crypto/generations.ts';
@@ -662,5 +663,27 @@ describe('people with several devices create and join', () => {
     if (add.op !== 'add') throw new Error('an add');
     const swapped = await nextEntry(f.state, mallory.founder, 'add', { ...add.body, member: mallory.chain() }, f.clock());
     await expectLogRejected(extendLog(f.state, [swapped]), 'bad-signature', f.state.seq + 1);
+  });
+});
+
+describe('a removed device asking for boxes through the mailbox', () => {
+  it('is skipped: unlinked in a chain the holder pinned (before the log knows), or no longer in the log (after)', async () => {
+    const f = await fixture();
+    const phone = await bobLinksPhone(f);
+    const trusted = (person: Fingerprint): TrustState => (person === f.bob.id ? 'verified' : 'unverified');
+    const generation = currentGeneration(f.state);
+    // While linked, the phone of a verified person gets a box.
+    const linked = await sealForRequests(f.state, f.alice.founder, generation, f.seed, [phone.fingerprint], trusted);
+    expect(linked.result.sent).toEqual([phone.fingerprint]);
+    // Bob unlinks it; Alice's device has pinned Bob's new chain, the log has not caught up yet.
+    await f.bob.unlink(phone, f.bob.founder);
+    const pinnedOnly = await sealForRequests(f.state, f.alice.founder, generation, f.seed, [phone.fingerprint], trusted, new Set([phone.fingerprint]));
+    expect(pinnedOnly.result).toEqual({ sent: [], skipped: [{ fingerprint: phone.fingerprint, reason: 'unlinked' }] });
+    expect(pinnedOnly.boxes).toEqual([]);
+    // Once the log has the unlink, it is nobody's device here.
+    await catchUp(f, f.bob, f.bob.founder);
+    const after = await sealForRequests(f.state, f.alice.founder, currentGeneration(f.state), f.seed, [phone.fingerprint, f.bob.founder.fingerprint], trusted);
+    expect(after.result.skipped).toEqual([{ fingerprint: phone.fingerprint, reason: 'not-a-member' }]);
+    expect(after.result.sent).toEqual([f.bob.founder.fingerprint]);
   });
 });
