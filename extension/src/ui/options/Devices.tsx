@@ -416,7 +416,7 @@ function LinkNewDevice({ state, reload }: { state: ExistingState | null; reload:
             <span aria-hidden="true">✓</span> Device <Fingerprint value={state.deviceShort} label="The new device's fingerprint" /> is linked to you.
           </p>
           <GroupsAdded groups={state.groups} side="existing" />
-          <p class="hint">The keys were also left on the server for it, sealed to it alone: if it went away meanwhile, it reads your groups as soon as it comes back.</p>
+          <p class="hint">The keys were also left on the server for it, sealed to it alone, so it can fetch them itself even if this device goes offline now.</p>
           <div class="row">
             <button type="button" onClick={() => void again()}>
               Done
