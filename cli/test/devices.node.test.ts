@@ -150,3 +150,65 @@ describe.sequential('one person, two CLI devices', { timeout: 180_000 }, () => {
     expect(members.members.filter((m) => m.name === 'Ana')).toEqual([expect.objectContaining({ fingerprint: fp.Ana, devices: 1 })]);
   });
 });
+
+describe.sequential('linking and removing refuse in words, and link nothing', { timeout: 180_000 }, () => {
+  let cleo: CliDevice, phone: CliDevice;
+  const cleoFp: Record<string, string> = {};
+
+  test('what is refused, with what to do instead', async () => {
+    cleo = cliDevice(servers.api.url, 'cleo devices passphrase');
+    phone = cliDevice(servers.api.url, 'cleo phone passphrase');
+    cleoFp.desk = (await cleo.json<{ fingerprint: string }>(['init', '--name', 'Cleo'])).fingerprint;
+    cleoFp.phone = (await phone.json<{ fingerprint: string }>(['init', '--name', 'Cleo phone'])).fingerprint;
+    await cleo.ok(['group', 'create', 'Garden']);
+
+    const self = await cleo.run(['devices', 'remove', cleoFp.desk!.slice(0, 6), '--yes']);
+    expect(self.code).toBe(2);
+    expect(self.err).toMatch(/cannot remove itself: run `conclave devices remove` on another of your devices/);
+    const unknown = await cleo.run(['devices', 'remove', 'zzzzzz', '--yes']);
+    expect(unknown.code).toBe(7);
+    expect(unknown.err).toMatch(/none of your devices is "zzzzzz"/);
+
+    const yes = await cleo.run(['devices', 'add', '--yes'], { env: { ...signal, CONCLAVE_LINK_CODE: 'LNK1-AAAA' } });
+    expect(yes.code).toBe(2);
+    expect(yes.err).toMatch(/--yes does not apply to devices add/);
+    const unchecked = await cleo.run(['devices', 'add'], { env: { ...signal, CONCLAVE_LINK_CODE: 'LNK1-AAAA' } });
+    expect(unchecked.code).toBe(2);
+    expect(unchecked.err).toMatch(/needs the new device's fingerprint checked/);
+    const badDevice = await cleo.run(['devices', 'add', '--device', 'abc'], { env: signal });
+    expect(badDevice.code).toBe(2);
+
+    // A device with a group of its own is a person already: it cannot join another.
+    const taken = await cleo.run(['devices', 'link'], { env: signal });
+    expect(taken.code).toBe(8);
+    expect(taken.err).toMatch(/already has groups or other devices .* link a fresh state directory/);
+    const offline = await phone.run(['devices', 'link']);
+    expect(offline.code).toBe(3);
+    expect(offline.err).toMatch(/linking a device needs the signaling server/);
+  });
+
+  test('a declined fingerprint and a fingerprint that differs link nothing; the QR payload then links the right device', async () => {
+    const linking = startLink(phone);
+    const offer = await linking.offer;
+
+    const declined = await cleo.run(['devices', 'add'], { env: { ...signal, CONCLAVE_LINK_CODE: offer.code }, answers: ['n'] });
+    expect(declined.code, declined.err).toBe(10);
+    expect(declined.err).toContain(offer.device.match(/.{1,4}/g)!.join(' '));
+    expect(declined.err).toMatch(/cancelled: nothing was linked/);
+
+    const other = 'a'.repeat(16);
+    const differs = await cleo.run(['devices', 'add', '--device', other], { env: { ...signal, CONCLAVE_LINK_CODE: offer.code } });
+    expect(differs.code, differs.err).toBe(8);
+    expect(differs.err).toMatch(/not the one you gave with --device: nothing was linked/);
+    expect((await cleo.json<DevicesJson>(['devices'])).devices).toHaveLength(1);
+
+    // The QR payload names the device itself: nothing to compare, no terminal needed.
+    const added = await cleo.run(['devices', 'add', '-', '--json'], { env: signal, stdin: `${offer.qrPayload}\n` });
+    expect(added.code, added.err).toBe(0);
+    expect(JSON.parse(added.out)).toMatchObject({ device: cleoFp.phone, groups: [{ ok: true, name: 'Garden' }] });
+    const linked = await linking.done;
+    expect(linked.code, linked.err).toBe(0);
+    expect((await phone.json<DevicesJson>(['devices'])).devices.map((d) => d.fingerprint)).toEqual([cleoFp.desk, cleoFp.phone]);
+    expect(await phone.json<{ groups: Array<{ name: string; role: string; holdsKey: boolean }> }>(['group', 'list'])).toMatchObject({ groups: [{ name: 'Garden', role: 'admin', holdsKey: true }] });
+  });
+});
