@@ -13,6 +13,8 @@ import { GroupClient, LinkError, MemoryKeyStore, MemoryPersonStore, signIn, type
 import { ApiCallError } from '../src/client/errors.ts';
 import { linkDevice as linkDeviceWith, type LinkHost } from '../src/client/device-link.ts';
 import { currentGeneration, devicesOf } from '../src/crypto/group-log.ts';
+import { DeviceChainError } from '../src/crypto/errors.ts';
+import { openerFor, openKeyBox } from '../src/crypto/key-box.ts';
 import { generateIdentity, type DeviceIdentity } from '../src/crypto/identity.ts';
 import { encodeLinkCode, linkQrPayload, newLinkSecret } from '../src/crypto/link-code.ts';
 import { memoryChannelPair, type MessageChannel } from '../src/p2p/channel.ts';
@@ -188,6 +190,23 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
     expect((await impostor.client.person()).person).toBe(impostor.fingerprint);
   });
 
+  it('an admin adding a person refuses a lookup the server answers with another identity, by name', async () => {
+    const [cleo, mallory] = await Promise.all([device(server, 'Cleo'), device(server, 'Mallory')]);
+    await Promise.all([cleo.client.publishPerson(), mallory.client.publishPerson()]);
+    const swapping: ApiSession = {
+      ...ana.session,
+      api: new Proxy(ana.session.api, {
+        get: (target, key) =>
+          key === 'people' ? { ...target.people, get: { query: () => target.people.get.query({ person: mallory.fingerprint }) } } : Reflect.get(target, key),
+      }),
+    };
+    const admin = new GroupClient({ identity: ana.identity, session: swapping, store: ana.store, people: ana.people });
+    const error = await admin.addMember(g2, cleo.fingerprint, 'member').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DeviceChainError);
+    expect(error).toMatchObject({ reason: 'wrong-person' });
+    expect((await ana.client.sync(g2)).members.has(mallory.fingerprint)).toBe(false);
+  });
+
   it('a device that published an identity of its own cannot offer itself for linking (a device belongs to one person)', async () => {
     const published = await device(server, 'Published');
     await published.client.publishPerson();
@@ -244,6 +263,13 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
       ].sort(),
     );
     expect(ana.sealed.some((b) => b.recipient.id === laptop.fingerprint)).toBe(false);
+    // Nor does any box of the new keys open for it.
+    const g1State = await ana.client.state(g1);
+    const newBoxes = ana.sealed.filter((b) => b.groupId === g1 && b.generation === generations[g1]! + 1);
+    expect(newBoxes.length).toBeGreaterThan(0);
+    for (const box of newBoxes) {
+      expect(await openKeyBox(box, openerFor(laptop.identity), g1State)).toBeNull();
+    }
     for (const groupId of [g1, g2]) {
       expect(await boxesAt(laptop, groupId, generations[groupId]! + 1)).toSatisfy((b: unknown) => b === 'refused' || (Array.isArray(b) && b.length === 0));
     }
