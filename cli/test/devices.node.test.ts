@@ -120,6 +120,10 @@ describe.sequential('one person, two CLI devices', { timeout: 180_000 }, () => {
 
     const members = await bob.json<{ members: Array<{ fingerprint: string; name: string; devices: number }> }>(['group', 'members', 'Family']);
     expect(members.members.filter((m) => m.name === 'Ana')).toEqual([expect.objectContaining({ fingerprint: fp.Ana, devices: 2 })]);
+    // One safety number between Ana and Bob, whichever of Ana's devices shows it.
+    const numbers = await Promise.all([desk.json<{ safetyNumber: string }>(['verify', 'Family', 'Bob']), laptop.json<{ safetyNumber: string }>(['verify', 'Family', 'Bob']), bob.json<{ safetyNumber: string; member: string }>(['verify', 'Family', 'Ana'])]);
+    expect(new Set(numbers.map((n) => n.safetyNumber)).size).toBe(1);
+    expect(numbers[2].member).toBe(fp.Ana);
     // The desk and the laptop are one member: the same role, and "you" on both.
     const own = await laptop.json<{ members: Array<{ fingerprint: string; me: boolean; role: string }> }>(['group', 'members', 'Family']);
     expect(own.members.find((m) => m.me)).toMatchObject({ fingerprint: fp.Ana, role: 'admin' });
