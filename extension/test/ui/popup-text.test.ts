@@ -76,7 +76,23 @@ describe('describeKeyWait', () => {
     expect(text.details.join(' ')).toMatch(/Asked the group's admins through the mailbox/);
   });
 
-  it('says who is online and who is being reached', () => {
+  it('names a person with two devices once (holders are devices)', () => {
+    const anaPhone = 'C'.repeat(52) as Fingerprint;
+    const view: KeyWaitView = {
+      state: { phase: 'waiting', why: 'nobody-online', attempts: [] },
+      holders: [
+        { fingerprint: ana, name: 'Ana', online: true },
+        { fingerprint: anaPhone, name: 'Ana', online: true },
+        { fingerprint: ben, name: 'Ben', online: false },
+      ],
+      updatedAt: 0,
+    };
+    const text = describeKeyWait(view);
+    expect(text.title).toBe('Waiting for Ana or Ben to come online…');
+    expect(text.details).toContain('Online now: Ana.');
+  });
+
+    it('says who is online and who is being reached', () => {
     const text = describeKeyWait(waitView({ phase: 'connecting', peer: ben }, { ana: false, ben: true }));
     expect(text.title).toBe('Connecting to Ben…');
     expect(text.details).toEqual(['Online now: Ben.']);

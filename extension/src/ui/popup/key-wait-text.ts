@@ -49,7 +49,8 @@ function nameOf(view: KeyWaitView, fingerprint: string | undefined): string {
 }
 
 function onlineLine(view: KeyWaitView): string | null {
-  const online = view.holders.filter((h) => h.online).map((h) => h.name);
+  // Holders are devices: a person with two devices online is named once.
+  const online = [...new Set(view.holders.filter((h) => h.online).map((h) => h.name))];
   if (view.holders.length === 0) return null;
   if (online.length === 0) return 'Nobody who can give you the key is online right now.';
   return `Online now: ${online.join(', ')}.`;
@@ -71,7 +72,8 @@ function waitingTitle(view: KeyWaitView, state: Extract<KeyWaitView['state'], { 
 
 export function describeKeyWait(view: KeyWaitView): KeyWaitText {
   const state = view.state;
-  const everyone = orList(view.holders.map((h) => h.name));
+  // Holders are devices; each person is named once however many devices they have.
+  const everyone = orList([...new Set(view.holders.map((h) => h.name))]);
   const online = onlineLine(view);
   switch (state.phase) {
     case 'looking':
