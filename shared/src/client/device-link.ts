@@ -197,6 +197,8 @@ async function keepGroup(host: LinkHost, groupId: GroupId, boxes: KeyBox[], pers
   record = await openBoxes(host.identity, record, boxes.filter((b) => b.groupId === groupId));
   if (!record.seeds.has(currentGeneration(state))) record = await withNewestKey(host.api(), host.identity, record);
   await host.store.save(record);
+  // Still without the key (the linking device held none to hand over): ask the mailbox, as a joiner does.
+  if (!record.seeds.has(currentGeneration(state))) await call('asking for the key', () => host.api().mailbox.request.mutate({ groupId }));
   return record;
 }
 
