@@ -42,6 +42,7 @@ export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null)
     recoveryUnconfirmed: recovery !== undefined,
     keyWait: keyWaitView(ctx, wait, row.state),
     removed: row.removed,
+    ...(row.removed && me && row.state.departedDevices.get(me)?.how === 'unlinked' ? { deviceUnlinked: true } : {}),
     recoveryUsed: row.removed ? null : unreplacedRecoveryUse(ctx, row.state, me),
   };
 }

@@ -41,6 +41,8 @@ export interface GroupSummary {
   /** Set while this device waits for the group key. */
   keyWait: KeyWaitView | null;
   removed: boolean;
+  /** Set with `removed` when it was this device that was removed from its person (by another of their devices), not the person from the group. */
+  deviceUnlinked?: boolean;
   /** Admins: a recovery code added a device and has not been replaced since. */
   recoveryUsed: RecoveryUseView | null;
 }

@@ -142,6 +142,8 @@ describe('linking and removing devices of one person', () => {
     await laptop.ask({ type: 'notes.save', groupId, title: 'New code', body: 'The gate code is 4711 now.' });
     await phone.bg.tick();
     expect(await phone.refused({ type: 'notes.list', groupId })).toMatchObject({ code: 'removed' });
+    // The phone says it was removed from the person, not the person from the group.
+    expect((await phone.ask({ type: 'status' })).groups[0]).toMatchObject({ groupId, removed: true, deviceUnlinked: true });
     await ben.ask({ type: 'group.sync', groupId });
     expect((await ben.ask({ type: 'notes.list', groupId })).some((n) => n.ok && n.title === 'New code')).toBe(true);
     expect((await ben.ask({ type: 'group.detail', groupId })).members.find((m) => m.name === ANA)).toMatchObject({ devices: 2 });

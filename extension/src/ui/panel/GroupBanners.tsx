@@ -11,6 +11,7 @@ import { OutcomeNotice } from '../components/OutcomeNotice.tsx';
 import { groupName } from './logic.ts';
 import { PeerAlarmActions } from './PeerAlarmActions.tsx';
 
+export const DEVICE_UNLINKED_TEXT = 'Another of your devices removed this one (lost or no longer used), so it no longer reads your groups. It keeps what it already showed. To use it again, link it to your identity again as a new device.';
 export const REMOVED_TEXT = 'You were removed from this group. You keep what you already read; new notes are not readable.';
 
 export function GroupBanners({ group }: { group: GroupSummary }) {
@@ -50,9 +51,9 @@ export function GroupBanners({ group }: { group: GroupSummary }) {
       {group.removed && (
         <div class="notice notice-warn banner" role="status">
           <p class="notice-title">
-            <span aria-hidden="true">⊘</span> Removed from “{name}”
+            <span aria-hidden="true">⊘</span> {group.deviceUnlinked ? 'This device was removed from your identity' : `Removed from “${name}”`}
           </p>
-          <p>{REMOVED_TEXT}</p>
+          <p>{group.deviceUnlinked ? DEVICE_UNLINKED_TEXT : REMOVED_TEXT}</p>
         </div>
       )}
       {!group.removed && !group.hasKey && (

@@ -23,7 +23,9 @@ export function GroupRow({ group, onOpen, onInvite }: GroupRowProps) {
           <span aria-hidden="true">⚠</span> Warning: see the message above.
         </p>
       )}
-      {group.removed && <p class="muted">You are no longer a member of this group.</p>}
+      {group.removed && (
+        <p class="muted">{group.deviceUnlinked ? 'This device was removed from your identity (by another of your devices): it no longer reads this group.' : 'You are no longer a member of this group.'}</p>
+      )}
       {counts && <p class="group-counts">{counts}</p>}
       {group.keyWait && !group.hasKey && <KeyWait wait={group.keyWait} compact />}
       {group.recoveryUnconfirmed && (
