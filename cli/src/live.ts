@@ -112,7 +112,10 @@ export async function onlinePeer(device: Device, what: { doing: string; without:
     await opened;
   } catch (error) {
     peer.destroy();
-    throw new CliError(EXIT.unreachable, `cannot register with the signaling server at ${url.href} (${(error as Error).message}): check --signal.`);
+    const message = (error as Error).message;
+    // PeerJS refuses a second registration of one id: this device is already online elsewhere.
+    if (/taken/i.test(message)) throw new CliError(EXIT.refused, `this device is already online on the signaling server (is \`conclave serve\` running on ${device.ctx.global.home}?): stop it first (one process at a time can be this device online), then run this again.`);
+    throw new CliError(EXIT.unreachable, `cannot register with the signaling server at ${url.href} (${message}): check --signal.`);
   }
   return { peer, base };
 }

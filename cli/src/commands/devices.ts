@@ -56,9 +56,11 @@ export async function list(device: Device, options: { json?: boolean }): Promise
       ['DEVICE', 'ADDED', 'BY'],
       ...current.map((r) => [`${r.thisDevice ? '* ' : '  '}${shortFingerprint(r.fingerprint)}`, r.addedAt === null ? 'founded the person' : iso(r.addedAt), r.addedBy ? label(r.addedBy, me) : '']),
     ]),
-    ...(removed.length > 0 ? ['', 'Removed:', ...removed.map((r) => `  ${shortFingerprint(r.fingerprint)}  removed ${iso(r.removed!.at)} by ${label(r.removed!.by, me)}`)] : []),
+    ...(removed.length > 0 ? ['', 'Removed:', ...removed.map((r) => `  ${r.thisDevice ? '* ' : ''}${shortFingerprint(r.fingerprint)}  removed ${iso(r.removed!.at)} by ${label(r.removed!.by, me)}`)] : []),
     '',
-    '* this device. Link another: `conclave devices link` on the new one, then `conclave devices add <code>` here. Remove a lost one: `conclave devices remove <device>`.',
+    removed.some((r) => r.thisDevice)
+      ? `* this device: it was removed, so it no longer speaks for ${oneLine(name)} and reads nothing new. It cannot be linked again: start afresh in a new state directory (\`conclave --home <new dir> init\`, then \`devices link\`).`
+      : '* this device. Link another: `conclave devices link` on the new one, then `conclave devices add` here. Remove a lost one: `conclave devices remove <device>`.',
   ]);
 }
 
