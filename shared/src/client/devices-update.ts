@@ -10,9 +10,21 @@ import { sealToRecipients, type Rotated } from '../crypto/group-lifecycle.ts';
 import { currentGeneration, nextEntry, type GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
 import { extendLog } from '../crypto/log-replay.ts';
-import type { Fingerprint } from '../protocol/ids.ts';
+import type { Fingerprint, GroupId } from '../protocol/ids.ts';
 import { MAX_ROTATION_LINKS, type DeviceEntry, type LogEntry } from '../protocol/schemas.ts';
 import { GroupClientError } from './errors.ts';
+
+/** What a change to this person's devices did in each group (unlink, link). */
+export interface DevicesReport {
+  groups: Array<{ groupId: GroupId; ok: true; generation: number } | { groupId: GroupId; ok: false; reason: string; message: string }>;
+}
+
+/** A short name for why a group could not be updated (an error's reason or code). */
+export function failureName(error: unknown): string {
+  if (error instanceof GroupClientError) return error.reason;
+  const code = (error as { reason?: unknown }).reason ?? (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : 'failed';
+}
 
 export type DevicesUpdate = { kind: 'plain'; entry: LogEntry; state: GroupState } | { kind: 'rotated'; rotated: Rotated };
 

@@ -34,13 +34,13 @@ import type { HeadEvidence } from '../crypto/head-evidence.ts';
 import { openLiveStream, type LiveOptions, type LiveStream } from './live.ts';
 import { PersonKeeper, type OwnDevice, type PersonView } from './person.ts';
 import type { PersonStore, Profile } from './person-store.ts';
-import { devicesUpdate, missingEntries } from './devices-update.ts';
-import { unlinkEntry } from '../crypto/device-chain.ts';
+import { devicesUpdate, failureName, missingEntries, type DevicesReport } from './devices-update.ts';
 import { linkDevice, offerLink, type LinkHost, type LinkOffer, type LinkReport } from './device-link.ts';
 import type { MessageChannel } from '../p2p/channel.ts';
 import { lookUpPerson, withoutDevices } from './people-lookup.ts';
 
 export type { HandoverResult } from './handover.ts';
+export type { DevicesReport } from './devices-update.ts';
 
 export interface GroupClientOptions {
   identity: DeviceIdentity;
@@ -75,18 +75,6 @@ export interface JoinResult {
   groupId: GroupId;
   /** True when the invite was pre-keyed and its key opened; otherwise a key request waits in the mailbox. */
   hasKey: boolean;
-}
-
-/** What a change to this person's devices did in each group (unlink, link). */
-export interface DevicesReport {
-  groups: Array<{ groupId: GroupId; ok: true; generation: number } | { groupId: GroupId; ok: false; reason: string; message: string }>;
-}
-
-/** A short name for why a group could not be updated (an error's reason or code). */
-function failureName(error: unknown): string {
-  if (error instanceof GroupClientError) return error.reason;
-  const code = (error as { code?: unknown; reason?: unknown }).reason ?? (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : 'failed';
 }
 
 /** How often a meta note is written again after losing to a concurrent write. */
@@ -825,16 +813,7 @@ export class GroupClient {
    */
   unlinkDevice(device: Fingerprint): Promise<DevicesReport> {
     return this.session.run(async () => {
-      await this.people.publish();
-      for (let attempt = 0; ; attempt++) {
-        const current = await this.people.refresh();
-        try {
-          await this.people.append([await unlinkEntry(current, this.identity, device, this.now())]);
-          break;
-        } catch (error) {
-          if (!(error instanceof ApiCallError && error.is('CONFLICT')) || attempt + 1 >= APPEND_ATTEMPTS) throw error;
-        }
-      }
+      await this.people.unlink(device);
       return this.catchUpEverywhere();
     });
   }

@@ -3,7 +3,7 @@ export { signIn, apiErrorOf, isUnreachable, type ApiClient, type ApiSession } fr
 export { GroupClient, type GroupClientOptions, type InviteOptions, type JoinResult, type HandoverResult } from './group-client.ts';
 export { MemoryKeyStore, type GroupRecord, type KeyStore } from './key-store.ts';
 export { ApiCallError, NoteConflictError, GroupClientError, LinkError, type ClientFailure } from './errors.ts';
-export type { DevicesReport } from './group-client.ts';
+export type { DevicesReport } from './devices-update.ts';
 export { MemoryPersonStore, type PersonRecord, type PersonStore, type PinnedChain, type Profile } from './person-store.ts';
 export type { OwnDevice, PersonView } from './person.ts';
 export type { IncomingChannels, LinkOffer, LinkOutcome, LinkReport, Linked } from './device-link.ts';

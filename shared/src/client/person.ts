@@ -6,7 +6,7 @@
  * refused by name and a device unlinked in a pinned chain is never sealed to, even
  * before a group log catches up.
  */
-import { chainHead, checkPinnedChainHead, extendChain, foundEntry, replayChain, type PersonState } from '../crypto/device-chain.ts';
+import { chainHead, checkPinnedChainHead, extendChain, foundEntry, replayChain, unlinkEntry, type PersonState } from '../crypto/device-chain.ts';
 import { DeviceChainError } from '../crypto/errors.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
@@ -46,6 +46,9 @@ export function assertSameLine(a: PersonState, b: PersonState): void {
     throw new DeviceChainError('fork', `${a.person}'s device list differs between two copies this device has seen, at entry ${short.seq}`, short.seq);
   }
 }
+
+/** How often a chain append is rebuilt after losing a compare-and-set race. */
+const CHAIN_APPEND_ATTEMPTS = 4;
 
 export class PersonKeeper {
   /** Validated chains by person (own and others'), so each is replayed once per run. */
@@ -151,6 +154,23 @@ export class PersonKeeper {
     await call("changing this person's devices", () => this.api().people.append.mutate({ person: record.person, entries }));
     await this.adopt({ ...record, entries: [...record.entries, ...entries], head: chainHead(state) }, state);
     return state;
+  }
+
+  /**
+   * Unlinks `device` from this person on the server (signed by this device), rebuilt on
+   * the newer chain when another device changed it meanwhile.
+   * @throws {DeviceChainError} `self-unlink`, `not-a-device`, `last-device`.
+   */
+  async unlink(device: Fingerprint): Promise<PersonState> {
+    await this.publish();
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.refresh();
+      try {
+        return await this.append([await unlinkEntry(current, this.identity, device, this.now())]);
+      } catch (error) {
+        if (!(error instanceof ApiCallError && error.is('CONFLICT')) || attempt + 1 >= CHAIN_APPEND_ATTEMPTS) throw error;
+      }
+    }
   }
 
   /** Keeps a newer validated chain of this device's own person (one handed over by a linking device). */
