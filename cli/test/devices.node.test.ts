@@ -144,6 +144,8 @@ describe.sequential('one person, two CLI devices', { timeout: 180_000 }, () => {
     expect(deskRead.code).not.toBe(0);
     expect(deskRead.out).not.toContain('the desk must not read this');
 
+    expect(await desk.ok(['devices'])).toMatch(/\* this device: it was removed, so it no longer speaks for Ana and reads nothing new/);
+
     const after = await laptop.json<DevicesJson>(['devices']);
     expect(after.devices.map((d) => [d.fingerprint, d.removed?.by ?? null])).toEqual([
       [fp['Ana (laptop, before linking)'], null],
