@@ -92,7 +92,8 @@ export function createBackground(deps: BackgroundDeps): Background {
     badge: (text) => deps.badge?.(text),
   };
   const waits = new KeyWaits(ctx);
-  const links = new DeviceLinks(ctx, waits);
+  // Once linked, a tick opens the live stream for the groups the new device now has.
+  const links = new DeviceLinks(ctx, waits, () => void ticker.tick());
   const syncs = new GroupSyncs(tickAndBadge(ctx, waits));
   const live = deps.live ? new LiveSync(ctx, syncs, deps.live) : null;
   const ticker = new Ticker(ctx, syncs, (connection) => void live?.ensureIfCurrent(connection));

@@ -67,6 +67,8 @@ export class DeviceLinks {
   constructor(
     private readonly ctx: Ctx,
     private readonly waits: KeyWaits,
+    /** Called once this (new) device is linked: the background syncs and opens its live stream. */
+    private readonly onLinked: () => void = () => undefined,
   ) {}
 
   /** The link work still running (tests). */
@@ -226,6 +228,7 @@ export class DeviceLinks {
     const groups: LinkedGroupView[] = [];
     for (const groupId of [...outcome.groups, ...outcome.keyless]) groups.push({ groupId, name: (await groupRowOf(ctx.db, groupId))?.name ?? null, ok: outcome.groups.includes(groupId) });
     this.set({ role: 'new', phase: 'linked', personShort: shortFingerprint(outcome.person), name: name ?? NEW_DEVICE_NAME, byShort: shortFingerprint(outcome.by), groups });
+    this.onLinked();
   }
 
   private async reportedGroups(report: LinkReport): Promise<LinkedGroupView[]> {
