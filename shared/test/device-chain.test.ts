@@ -22,10 +22,11 @@ import {
   type PersonState,
 } from '../src/crypto/device-chain.ts';
 import { DeviceChainError, type ChainRejection } from '../src/crypto/errors.ts';
-import { generateIdentity, signLabelled, type DeviceIdentity } from '../src/crypto/identity.ts';
+import { generateIdentity, identityFromKeyPairs, signLabelled, type DeviceIdentity } from '../src/crypto/identity.ts';
 import { LABELS } from '../src/crypto/labels.ts';
-import { sign } from '../src/crypto/primitives.ts';
-import { fromBase64url, toBase64url } from '../src/protocol/encoding.ts';
+import { keyPairFromSeed, sign } from '../src/crypto/primitives.ts';
+import { labelled } from '../src/protocol/canonical.ts';
+import { concatBytes, fromBase64url, toBase64url, utf8 } from '../src/protocol/encoding.ts';
 import type { EntryHash } from '../src/protocol/ids.ts';
 import { PROTOCOL_VERSION, type DeviceEntry, type UnsignedDeviceEntry } from '../src/protocol/schemas.ts';
 import { TestPerson } from './support/people.ts';
@@ -33,6 +34,14 @@ import { TestPerson } from './support/people.ts';
 type Raw = Record<string, any>;
 
 const HOUR_MS = 60 * 60_000;
+
+/** What `pinned bytes` computes today (conclave/v3 labels); a change here is a protocol change. */
+const PINNED = {
+  person: 'rwgqiy2injq4673loifkqgoqwwob67235y6ufqugwdmkp5bfsffa',
+  hashes: ['Doaa-KqGBP25Vh0vahUi8AeymvCyQAxa5kY6yTww4OY', 'o0hEuoK_uVs4dQH2eK-OZawyB5csf2Du7pc0EJscLrs'],
+  consent: 'WnlSx7HUrt-snb7zISA51IkRLhKdfUXyKOyH5OpGscWw5TFAeI14DoiMImAJeAjPjEnTPWy7aQ9GFS-IQkENBg',
+  sig: 'HGorXF4JkJNpYXv7UaNgTPbU3DtgVvSDGJqr1mCuAMBL4JWqNPqXm2F_CvgAstMkoa2oYPD-JzlfBDESclEHDA',
+};
 
 async function expectRejected(promise: Promise<unknown>, reason: ChainRejection, seq?: number): Promise<DeviceChainError> {
   const outcome = await promise.then(
@@ -424,5 +433,29 @@ describe('a hundred devices', () => {
     const broken: unknown[] = [...person.entries];
     broken[77] = tamper(person.entries[77]!, (e) => (e.sig = flipByte(e.sig)));
     await expectRejected(replayChain(broken), 'bad-signature', 77);
+  });
+});
+
+describe('pinned bytes', () => {
+  /** A device from fixed key seeds: its bundle, found entry and signatures are the same bytes everywhere. */
+  async function fixedDevice(fill: number): Promise<DeviceIdentity> {
+    const [signKeys, boxKeys] = await Promise.all([keyPairFromSeed('Ed25519', new Uint8Array(32).fill(fill)), keyPairFromSeed('X25519', new Uint8Array(32).fill(fill + 1))]);
+    return identityFromKeyPairs(signKeys, boxKeys);
+  }
+
+  it('a chain of fixed devices hashes to pinned values (labels, canonical encoding and hash input unchanged)', async () => {
+    const [a, b] = await Promise.all([fixedDevice(1), fixedDevice(3)]);
+    const found = await foundEntry(a);
+    const state = await replayChain([found]);
+    const consent = await signConsent(b, nextPosition(state, a.fingerprint));
+    const link = await linkEntry(state, a, b.bundle, consent, 1_700_000_000_000);
+    const chain = await replayChain([found, link], { now: 1_700_000_000_000 });
+    expect({ person: chain.person, hashes: chain.hashes, consent, sig: link.sig }).toEqual(PINNED);
+    // The hash as PROTOCOL §4a.2 writes it: SHA-256(label ‖ 0x00 ‖ signing input ‖ signature bytes).
+    for (const [i, entry] of [found, link].entries()) {
+      const { sig, ...unsigned } = entry;
+      const input = concatBytes(utf8('conclave/v3/device-entry-hash'), new Uint8Array([0]), labelled('conclave/v3/device-entry', unsigned), fromBase64url(sig, 64));
+      expect(toBase64url(new Uint8Array(await crypto.subtle.digest('SHA-256', input)))).toBe(chain.hashes[i]);
+    }
   });
 });
