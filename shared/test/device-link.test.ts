@@ -162,6 +162,13 @@ describe('the device link over a channel', () => {
     expect(parseLinkMessage('{"t":"link-refuse","reason":"' + 'x'.repeat(5 * 1024 * 1024) + '"}')).toBeNull();
     expect(isLinkOpening('{"t":"hello"}')).toBe(false);
   });
+
+  it('the offer opens a link channel, and only a well-formed one does', async () => {
+    const s = await sides();
+    const [offer] = (await existingSide(s, newLinkSecret())).start().send;
+    expect(isLinkOpening(JSON.stringify(offer))).toBe(true);
+    expect(isLinkOpening(JSON.stringify({ ...offer, proof: 'short' }))).toBe(false);
+  });
 });
 
 /** An impostor's side: reads the offer and answers with an accept whose proof is made without the secret. */

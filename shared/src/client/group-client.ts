@@ -772,6 +772,7 @@ export class GroupClient {
   async restore(recoveryCode: string): Promise<{ groupId: GroupId }> {
     if (!this.baseUrl) throw new Error('restore needs the storage API address (baseUrl)');
     const record = await restoreFromCode(this.baseUrl, recoveryCode, this.identity, this.now, await this.ownChain());
+    await this.people.observeGroup(record.state);
     await this.queue.run(record.groupId, () => this.store.save(record));
     return { groupId: record.groupId };
   }
