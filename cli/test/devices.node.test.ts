@@ -4,11 +4,14 @@
  * the typed code and reads and writes her group at once; both list the same two
  * devices; Bob, another member, sees one Ana with two devices; Ana removes her first
  * device from the second, every group's key changes, and the removed device reads
- * nothing new while Bob does.
+ * nothing new while Bob does. The link code and its secret are in no file of either
+ * device nor in the server's database.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServers, type Servers } from './support/servers.ts';
+import { fromBase64url } from '@conclave/shared/protocol';
 import { cliDevice, type CliDevice } from './support/cli.ts';
+import { filesUnder, findSecrets } from './support/scan.ts';
 
 let servers: Servers;
 let desk: CliDevice, laptop: CliDevice, bob: CliDevice;
@@ -90,6 +93,12 @@ describe.sequential('one person, two CLI devices', { timeout: 180_000 }, () => {
     expect(linked.code, linked.err).toBe(0);
     const result = JSON.parse(linked.out.trim().split('\n')[1]!) as { event: string; person: string; name: string; by: string; groups: Array<{ name: string | null }>; keyless: unknown[] };
     expect(result).toMatchObject({ event: 'linked', person: fp.Ana, name: 'Ana', by: fp.Ana, groups: [{ name: 'Family' }], keyless: [] });
+
+    // The code and its secret stay on the two screens: in no file of either device, nor in the server's database.
+    const secret = fromBase64url((JSON.parse(Buffer.from(offer.qrPayload.slice('conclave:v3:link:'.length), 'base64url').toString('utf8')) as { secret: string }).secret);
+    expect(secret).toHaveLength(16);
+    const files = [...filesUnder(desk.home), ...filesUnder(laptop.home), ...filesUnder(servers.api.dataDir!)];
+    expect(findSecrets(files, { code: offer.code, payload: offer.qrPayload, secret })).toEqual([]);
 
     // It reads at once, with the person's name, and writes as Ana.
     expect(await laptop.ok(['notes', 'cat', 'Family', 'Before the laptop'])).toBe('written on the desk\n');
