@@ -4,9 +4,10 @@
  * this check), stores with compare-and-set on `seq`, and derives the membership and
  * invite index rows from the validated state in the same transaction.
  *
- * Who reads a log: current members read all of it; a departed member (removed, left,
- * replaced) reads up to and including the entry that removed them, so its client can
- * see why it lost access, and nothing after; anyone else is refused.
+ * Who reads a log: current members read all of it (and so does a device a stored chain
+ * links to a current member, so it can catch the log up); a departed member (removed,
+ * left, replaced) reads up to and including the entry that removed them, so its client
+ * can see why it lost access, and nothing after; anyone else is refused.
  *
  * Every check is by device: the session is a device, and it counts as a member while
  * the log lists it as a current device of a current member (`state.devices`). A device
@@ -30,8 +31,8 @@ import {
   type LogEntry,
 } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
-import type { Store } from '../store/types.ts';
 import { confirmedGeneration, requireRotationBoxes, validateBoxes } from '../services/box-rules.ts';
+import { isUnlinked, linkedToMember, unlinkedInLog } from '../services/device-standing.ts';
 import { publishAppend } from '../services/event-feed.ts';
 import { checkAcceptancesOpen, checkClock, indexesFor, validateEntries } from '../services/log-writes.ts';
 import { authedProcedure, notAMemberDevice, router } from '../trpc/init.ts';
@@ -63,25 +64,6 @@ function checkJoining(state: GroupState, entries: readonly LogEntry[], device: F
   if (joining || catchingUp) return;
   if (state.departedDevices.get(device)?.how === 'unlinked') throw notAMemberDevice(state, device);
   throw apiError('FORBIDDEN', 'only current members can change this group; to join, append your own add entry with an invite acceptance');
-}
-
-/**
- * A device its person's stored chain links, while that person is a current member: it
- * may read the log before the log lists it, to append the `devices` entry that brings
- * the group up to date (the device that linked it may have gone offline first).
- */
-async function linkedToMember(store: Store, state: GroupState, device: Fingerprint): Promise<boolean> {
-  const standing = await store.deviceStanding(device);
-  return standing !== null && standing.unlinkedSeq === null && state.members.has(standing.person);
-}
-
-async function deviceUnlinked(store: Store, device: Fingerprint): Promise<boolean> {
-  return (await store.unlinkedDevices([device])).has(device);
-}
-
-/** The devices this log still lists that a stored chain has unlinked: no rotation box is owed to them. */
-async function unlinkedInChains(store: Store, state: GroupState): Promise<Set<Fingerprint>> {
-  return store.unlinkedDevices([...state.devices.keys()]);
 }
 
 function conflict(head: { seq: number; hash: string } | null, what: string): Error {
@@ -117,7 +99,7 @@ export const groupsRouter = router({
     const state = await ctx.groups.stateOf(input.groupId);
     if (!state) throw apiError('NOT_FOUND', 'no group with this id is stored here: check the group id');
     let untilSeq: number;
-    const unlinked = await deviceUnlinked(ctx.store, ctx.device);
+    const unlinked = await isUnlinked(ctx.store, ctx.device);
     if (!unlinked && (state.devices.has(ctx.device) || (await linkedToMember(ctx.store, state, ctx.device)))) {
       untilSeq = state.seq;
     } else {
@@ -148,7 +130,7 @@ export const groupsRouter = router({
     checkAuthors(entries, ctx.device);
     const state = await ctx.groups.stateOf(groupId);
     if (!state) throw apiError('NOT_FOUND', 'no group with this id is stored here: create it first');
-    if (await deviceUnlinked(ctx.store, ctx.device)) throw notAMemberDevice(state, ctx.device, true);
+    if (await isUnlinked(ctx.store, ctx.device)) throw notAMemberDevice(state, ctx.device, true);
     checkJoining(state, entries, ctx.device);
     if (entries[0]!.seq !== state.seq + 1) throw conflict(logHead(state), `the log's head is entry ${state.seq}, so the next entry is ${state.seq + 1}, not ${entries[0]!.seq}`);
     const now = ctx.now();
@@ -158,7 +140,7 @@ export const groupsRouter = router({
     await validateBoxes(next, boxes, ctx.device, now, ctx.config.clockSkewMs);
     // Only a new generation owes boxes, so only then is the device index asked.
     const rotates = next.generations.length > state.generations.length;
-    await requireRotationBoxes(state, next, boxes, ctx.device, rotates ? await unlinkedInChains(ctx.store, next) : new Set());
+    await requireRotationBoxes(state, next, boxes, ctx.device, rotates ? await unlinkedInLog(ctx.store, next) : new Set());
     const result = await ctx.store.appendEntries(groupId, entries, logHead(next), { ...indexesFor(state, next, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'another change reached the log first');
     await ctx.groups.remember(groupId, next);

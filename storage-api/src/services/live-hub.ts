@@ -27,6 +27,7 @@
 import { isAdmin, type Fingerprint, type GroupHeads, type GroupId, type LiveEvent } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
+import { isUnlinked } from './device-standing.ts';
 import type { EventFeed, FeedMessage } from './event-feed.ts';
 import type { GroupStates } from './group-states.ts';
 import { LiveSubscriber, RESYNC } from './live-subscriber.ts';
@@ -193,10 +194,9 @@ export class LiveHub {
   }
 
   private async memberships(subscriber: LiveSubscriber) {
-    const { store } = this.options;
     // A device its person unlinked carries no group, even while a group's log still lists it.
-    if ((await store.unlinkedDevices([subscriber.device])).has(subscriber.device)) return [];
-    return (await store.groupsOf(subscriber.device)).filter((row) => row.status === 'member');
+    if (await isUnlinked(this.options.store, subscriber.device)) return [];
+    return (await this.options.store.groupsOf(subscriber.device)).filter((row) => row.status === 'member');
   }
 
   /** Every stream drops what waits and sends a fresh `heads` event (the feed may have lost messages). */

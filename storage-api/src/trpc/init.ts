@@ -15,6 +15,7 @@
  */
 import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
+import { isUnlinked } from '../services/device-standing.ts';
 import { sha256Hex } from '../services/tokens.ts';
 import { apiError, apiErrorData, INTERNAL_MESSAGE } from '../errors.ts';
 import type { Context } from './context.ts';
@@ -119,7 +120,7 @@ export const memberProcedure = authedProcedure.use(async ({ ctx, next, getRawInp
   const member = memberOfDevice(group, ctx.device);
   if (!member) throw notAMemberDevice(group, ctx.device);
   // A device its person unlinked is refused at once, even before the group's log has caught up with the person's chain.
-  if ((await ctx.store.unlinkedDevices([ctx.device])).has(ctx.device)) throw notAMemberDevice(group, ctx.device, true);
+  if (await isUnlinked(ctx.store, ctx.device)) throw notAMemberDevice(group, ctx.device, true);
   const bodyChars = noteBodyChars(await getRawInput());
   if (bodyChars !== undefined && bodyChars > base64urlLength(ctx.config.noteMaxBytes + AEAD_OVERHEAD)) {
     throw apiError('PAYLOAD_TOO_LARGE', `the note body is larger than this server's limit of ${ctx.config.noteMaxBytes} bytes: shorten it or split it into several notes`);

@@ -1,0 +1,25 @@
+/**
+ * Where a device stands according to the people's stored device chains (the device
+ * index), next to what a group's log says. A group's log catches up with a person's
+ * chain only when a device of theirs appends a `devices` entry; until then the index
+ * is what tells the server that a device was unlinked (refuse it at once) or newly
+ * linked (let it read the log so it can catch the group up).
+ */
+import type { Fingerprint, GroupState } from '@conclave/shared/verify';
+import type { Store } from '../store/types.ts';
+
+/** True when a stored chain has unlinked `device`: it is refused everything a member may do, in every group. */
+export async function isUnlinked(store: Store, device: Fingerprint): Promise<boolean> {
+  return (await store.unlinkedDevices([device])).has(device);
+}
+
+/** True when a stored chain links `device` (still current) to a person who is a current member of the group. */
+export async function linkedToMember(store: Store, state: GroupState, device: Fingerprint): Promise<boolean> {
+  const standing = await store.deviceStanding(device);
+  return standing !== null && standing.unlinkedSeq === null && state.members.has(standing.person);
+}
+
+/** The devices the group's log still lists that a stored chain has unlinked: no rotation box is owed to them. */
+export function unlinkedInLog(store: Store, state: GroupState): Promise<Set<Fingerprint>> {
+  return store.unlinkedDevices([...state.devices.keys()]);
+}
