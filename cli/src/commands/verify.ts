@@ -1,8 +1,9 @@
 /**
- * `conclave verify <group> <member>`: shows the safety number this device shares with
- * a member's device (Signal's 60 digits, shared/src/crypto/safety-number.ts) and, once
- * the person confirms both screens show the same digits, records the member as
- * verified (trust.sealed). An admin device then hands the group key at once to every
+ * `conclave verify <group> <member>`: shows the safety number between the person this
+ * device speaks for and a member (Signal's 60 digits, shared/src/crypto/safety-number.ts,
+ * over each person's founding device: the same on every device of either) and, once
+ * the person confirms both screens show the same digits, records the member (a person)
+ * as verified (trust.sealed). An admin device then hands the group key at once to every
  * verified member waiting in the mailbox, in that group: verifying is what lets the key
  * go (`conclave group handover` does the same later, e.g. when the request came after).
  */
