@@ -238,6 +238,8 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
     await ben.client.sync(g1);
     const g2Before = await ben.client.sync(g2);
     expect(g2Before.devices.has(tablet.fingerprint)).toBe(true);
+    // Nor would he hand it the key live: his holder's view leaves it out.
+    expect((await ben.client.heldGroup(g2))!.state.devices.has(tablet.fingerprint)).toBe(false);
     ben.sealed.length = 0;
     const rotated = await ben.client.rotateKey(g2);
     const recipients = ben.sealed.filter((b) => b.generation === rotated.generation).map((b) => b.recipient.id);
