@@ -239,6 +239,7 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
     const g2Before = await ben.client.sync(g2);
     expect(g2Before.devices.has(tablet.fingerprint)).toBe(true);
     // Nor would he hand it the key live: his holder's view leaves it out.
+    expect(await ben.client.fetchKey(g2)).toBe(true);
     expect((await ben.client.heldGroup(g2))!.state.devices.has(tablet.fingerprint)).toBe(false);
     ben.sealed.length = 0;
     const rotated = await ben.client.rotateKey(g2);
