@@ -81,4 +81,19 @@ describe('meta notes', () => {
     expect(metaAuthorAllowed(state, { kind: 'group-name', member: null }, phone.fingerprint)).toBe(false);
     expect(metaAuthorAllowed(state, { kind: 'profile', member: ana.id }, (await generateIdentity()).fingerprint)).toBe(false);
   });
+
+  it("count them for a person whose founding device is gone, given the writing device or the person id", async () => {
+    const ana = await TestPerson.found();
+    const bo = await TestPerson.found();
+    const { device: laptop } = await bo.link();
+    // Bo unlinked the device that founded them before joining: this group never saw it.
+    await bo.unlink(bo.founder, laptop);
+    const group = await createGroup(ana.founder, { at: 1, chain: ana.chain() });
+    const state = await extendLog(group.state, [await nextEntry(group.state, ana.founder, 'add', { member: bo.chain(), role: 'admin' }, 2)]);
+    for (const author of [laptop.fingerprint, bo.id]) {
+      expect(metaAuthorAllowed(state, { kind: 'profile', member: bo.id }, author)).toBe(true);
+      expect(metaAuthorAllowed(state, { kind: 'group-name', member: null }, author)).toBe(true);
+      expect(metaAuthorAllowed(state, { kind: 'profile', member: ana.id }, author)).toBe(false);
+    }
+  });
 });

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { labelled } from '../protocol/canonical.ts';
 import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
-import { isAdmin, personOfDevice, type GroupState } from './group-log.ts';
+import { personOfDevice, type GroupState } from './group-log.ts';
 import { LABELS } from './labels.ts';
 import { hkdfSha256 } from './primitives.ts';
 
@@ -73,12 +73,14 @@ export function parseMetaBody(body: string): MetaBody | null {
 /**
  * Whether a meta note's author may say what it says: a profile only by the member it
  * names; the group's name only by someone who is an admin now, or created the group.
- * The author is a device; profiles, admins and the creator are people: any device of
- * the person counts (the one the note came from was checked against its generation).
+ * Profiles, admins and the creator are people: `author` is the note's author device
+ * (any device of the person counts; the note was checked against its generation), or
+ * the person id it was already resolved to.
  */
 export function metaAuthorAllowed(state: GroupState, slot: MetaSlot, author: Fingerprint): boolean {
-  const person = personOfDevice(state, author);
+  // A person's founding device may be unknown to this log (unlinked before they joined): their id still names them.
+  const person = personOfDevice(state, author) ?? (state.members.has(author) || state.departed.has(author) ? author : undefined);
   if (person === undefined) return false;
   if (slot.kind === 'profile') return slot.member === person;
-  return isAdmin(state, author) || state.creator === person;
+  return state.members.get(person)?.role === 'admin' || state.creator === person;
 }
