@@ -159,6 +159,19 @@ describe.each(STORE_KINDS)('a person with several devices in a group, over HTTP 
     expect(await g.phone.api.groups.mine.query()).toEqual([{ groupId: g.groupId, head: { seq: caughtUp.state.seq, hash: caughtUp.state.head }, status: 'unlinked' }]);
   });
 
+  it("refuses a group entry that gives a member a device another person's stored chain holds (device-claimed)", async () => {
+    const g = await twoDeviceGroup(server);
+    // Someone else's chain certifies the phone too (with the phone's consent: its key is the attacker's, or it was fooled).
+    const other = await device(server);
+    const { person: claiming } = await linkDevice(await foundPerson(other.identity), other.identity, g.phone.identity);
+    const group = await createGroup(other.identity, { chain: claiming.entries });
+    const refused = await refusal(other.api.groups.create.mutate({ entries: group.entries, boxes: group.boxes }));
+    expect(refused).toEqual({ code: 'LOG_REJECTED', reason: 'device-claimed' });
+    // The same person with only its own device creates groups as usual.
+    const alone = await createGroup(other.identity);
+    await other.api.groups.create.mutate({ entries: alone.entries, boxes: alone.boxes });
+  });
+
   it('every device of a removed member is refused boxes, and no device of theirs gets the new key', async () => {
     const admin = await device(server);
     const admins = await foundPerson(admin.identity);

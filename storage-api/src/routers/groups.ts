@@ -25,16 +25,18 @@ import {
   logAppendInput,
   logHead,
   logReadInput,
+  LogVerificationError,
   type DeviceEntry,
   type Fingerprint,
   type GroupState,
   type LogEntry,
 } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
+import type { Store } from '../store/types.ts';
 import { confirmedGeneration, requireRotationBoxes, validateBoxes } from '../services/box-rules.ts';
-import { isUnlinked, linkedToMember, unlinkedInLog } from '../services/device-standing.ts';
+import { claimedElsewhere, isUnlinked, linkedToMember, unlinkedInLog } from '../services/device-standing.ts';
 import { publishAppend } from '../services/event-feed.ts';
-import { checkAcceptancesOpen, checkClock, indexesFor, validateEntries } from '../services/log-writes.ts';
+import { checkAcceptancesOpen, checkClock, indexesFor, logRejected, validateEntries } from '../services/log-writes.ts';
 import { authedProcedure, notAMemberDevice, router } from '../trpc/init.ts';
 
 function checkAuthors(entries: readonly LogEntry[], device: Fingerprint): void {
@@ -66,6 +68,14 @@ function checkJoining(state: GroupState, entries: readonly LogEntry[], device: F
   throw apiError('FORBIDDEN', 'only current members can change this group; to join, append your own add entry with an invite acceptance');
 }
 
+/** LOG_REJECTED `device-claimed` when the entries give a member a device a stored chain gives to another person. */
+async function refuseClaimed(store: Store, before: GroupState | null, after: GroupState): Promise<void> {
+  const claimed = await claimedElsewhere(store, before, after);
+  if (claimed) {
+    throw logRejected(new LogVerificationError('device-claimed', `a device of ${claimed.person} belongs to another person's device chain`));
+  }
+}
+
 function conflict(head: { seq: number; hash: string } | null, what: string): Error {
   return apiError('CONFLICT', `${what}: fetch the log from your pinned head, rebuild the change on it and send it again`, head ? { head } : {});
 }
@@ -83,6 +93,7 @@ export const groupsRouter = router({
     const now = ctx.now();
     checkClock(entries, now, ctx.config.clockSkewMs);
     const state = await validateEntries(null, entries, now);
+    await refuseClaimed(ctx.store, null, state);
     await validateBoxes(state, boxes, ctx.device, now, ctx.config.clockSkewMs);
     const result = await ctx.store.appendEntries(state.groupId, entries, logHead(state), { ...indexesFor(null, state, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'a group with this id already exists');
@@ -136,6 +147,7 @@ export const groupsRouter = router({
     const now = ctx.now();
     checkClock(entries, now, ctx.config.clockSkewMs);
     const next = await validateEntries(state, entries, now);
+    await refuseClaimed(ctx.store, state, next);
     checkAcceptancesOpen(next, entries, now);
     await validateBoxes(next, boxes, ctx.device, now, ctx.config.clockSkewMs);
     // Only a new generation owes boxes, so only then is the device index asked.

@@ -5,7 +5,7 @@
  * is what tells the server that a device was unlinked (refuse it at once) or newly
  * linked (let it read the log so it can catch the group up).
  */
-import type { Fingerprint, GroupState } from '@conclave/shared/verify';
+import type { Fingerprint, GroupDevice, GroupState } from '@conclave/shared/verify';
 import type { Store } from '../store/types.ts';
 
 /** True when a stored chain has unlinked `device`: it is refused everything a member may do, in every group. */
@@ -22,4 +22,18 @@ export async function linkedToMember(store: Store, state: GroupState, device: Fi
 /** The devices the group's log still lists that a stored chain has unlinked: no rotation box is owed to them. */
 export function unlinkedInLog(store: Store, state: GroupState): Promise<Set<Fingerprint>> {
   return store.unlinkedDevices([...state.devices.keys()]);
+}
+
+/**
+ * The first device an append makes speak for a member although a stored chain gives it
+ * to another person, if any. The log's own rules catch a device claimed twice inside one
+ * group; this catches it across the server (one person per device, ever).
+ */
+export async function claimedElsewhere(store: Store, before: GroupState | null, after: GroupState): Promise<GroupDevice | undefined> {
+  for (const device of after.devices.values()) {
+    if (before?.devices.get(device.fingerprint)?.person === device.person) continue;
+    const standing = await store.deviceStanding(device.fingerprint);
+    if (standing && standing.person !== device.person) return device;
+  }
+  return undefined;
 }

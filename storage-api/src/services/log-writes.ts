@@ -55,7 +55,7 @@ const REJECTION_TEXT: Record<LogRejection, string> = {
   fork: 'it would fork the log',
   'device-chain': "a person's device chain in it breaks the chain rules (a device not certified by that person's devices, a bad consent, a chain that does not continue the one the log holds)",
   'device-unlinked': 'it is signed by a device its person has unlinked',
-  'device-claimed': 'it gives a member a device that already speaks for another member',
+  'device-claimed': "it gives a member a device that already speaks for another member (or, in the server's stored chains, for another person)",
 };
 
 export function logRejected(error: LogVerificationError): Error {
