@@ -104,7 +104,7 @@ export class DeviceLinks {
     }
     const connection = await ctx.connections.get();
     // Registered with the connection server under this device's fingerprint: the existing device dials it.
-    await ctx.transport.start();
+    await startPeers(ctx, 'your other device cannot find this one');
     let offer;
     try {
       offer = await connection.client.offerLink();
@@ -162,7 +162,7 @@ export class DeviceLinks {
     const connection = await ctx.connections.get();
     // What the new device shows as the person's name once linked.
     await connection.client.setProfile({ name: identity.displayName });
-    await ctx.transport.start();
+    await startPeers(ctx, 'this device cannot reach the new one');
     const myShort = shortFingerprint(identity.identity.fingerprint);
     this.set({ role: 'existing', phase: 'connecting', deviceShort: null });
     const work = connection.client
@@ -238,6 +238,15 @@ export class DeviceLinks {
       groups.push(group.ok ? { groupId: group.groupId, name, ok: true } : { groupId: group.groupId, name, ok: false, message: groupFailureWords(group.reason) });
     }
     return groups;
+  }
+}
+
+/** The peer transport, started; its failure in words (both devices need the connection server). */
+async function startPeers(ctx: Ctx, consequence: string): Promise<void> {
+  try {
+    await ctx.transport.start();
+  } catch {
+    fail('server-unreachable', `The connection server could not be reached, so ${consequence}.`, 'Check the connection server address in Options (both devices must use the same one), then try again.');
   }
 }
 

@@ -129,6 +129,20 @@ describe('linking and removing devices of one person', () => {
     }
   });
 
+  it('without the connection server, showing a link code says so and what to do', async () => {
+    const offline = await newDevice('ana-offline', network, server.url);
+    try {
+      offline.transport.signalingDown = true;
+      const refused = await offline.refused({ type: 'device.offerLink' });
+      expect(refused.code).toBe('server-unreachable');
+      expect(refused.message).toMatch(/connection server could not be reached, so your other device cannot find this one/);
+      expect(refused.action).toMatch(/both devices must use the same one/);
+      expect(await offline.ask({ type: 'device.linkState' })).toEqual({ role: 'none' });
+    } finally {
+      await offline.close();
+    }
+  });
+
   it('removing the phone from the laptop changes the key: the phone reads nothing new, Ben and the tablet do', async () => {
     const phoneFp = await phone.fingerprint();
     expect(await laptop.refused({ type: 'device.remove', device: await laptop.fingerprint() })).toMatchObject({ code: 'invalid-request' });
