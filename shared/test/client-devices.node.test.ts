@@ -148,6 +148,19 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
     await ana.client.unlinkDevice(phone.fingerprint);
   });
 
+  it('a group the linking device holds no key of is handed over keyless: the new device asks the mailbox and gets the key from an admin', async () => {
+    const { groupId: g3 } = await ben.client.createGroup();
+    expect((await ana.client.join(await ben.client.invite(g3, { role: 'member', expiresInMs: HOUR }))).hasKey).toBe(false);
+    const desktop = await device(server, 'Desktop');
+    const { report, outcome } = await link(ana, desktop, 'qr');
+    expect(report.groups.find((g) => g.groupId === g3)).toMatchObject({ ok: false, reason: 'no-key' });
+    expect(outcome).toMatchObject({ kind: 'linked', keyless: [g3] });
+    expect(await ben.client.pendingRequests(g3)).toContain(desktop.fingerprint);
+    expect((await ben.client.handOverPending(g3)).sent).toContain(desktop.fingerprint);
+    expect(await desktop.client.fetchKey(g3)).toBe(true);
+    await ana.client.unlinkDevice(desktop.fingerprint);
+  });
+
   it('a wrong code is refused and a server that swaps the bundle at lookup cannot link its device; nothing changes', async () => {
     const before = (await ana.client.devices()).length;
     const waiting = await device(server, 'Waiting');
@@ -259,7 +272,8 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
     const generations = { [g1]: currentGeneration(await ana.client.sync(g1)), [g2]: currentGeneration(await ana.client.sync(g2)) };
     ana.sealed.length = 0;
     const report = await ana.client.unlinkDevice(laptop.fingerprint);
-    expect(report.groups.map((g) => [g.groupId, g.ok && g.generation]).sort()).toEqual(
+    // (Ben's third group is left aside here: Ana holds no key of it to rotate from.)
+    expect(report.groups.filter((g) => g.groupId === g1 || g.groupId === g2).map((g) => [g.groupId, g.ok && g.generation]).sort()).toEqual(
       [
         [g1, generations[g1]! + 1],
         [g2, generations[g2]! + 1],

@@ -259,9 +259,15 @@ async function commitLink(host: LinkHost, person: PersonState, bundle: PublicBun
       continue;
     }
     const record = await host.store.load(outcome.groupId);
-    const generation = record ? currentGeneration(record.state) : -1;
-    const seed = record?.seeds.get(generation);
-    if (!record || !seed || !record.state.devices.has(device)) {
+    if (!record?.state.devices.has(device)) {
+      report.groups.push({ groupId: outcome.groupId, ok: false, reason: 'not-member', message: 'the group log does not list the new device yet: it is caught up at the next sync' });
+      continue;
+    }
+    const generation = currentGeneration(record.state);
+    const seed = record.seeds.get(generation);
+    if (!seed) {
+      // Handed over without a key: the new device keeps the group and asks the mailbox.
+      groups.push({ groupId: outcome.groupId, boxes: [] });
       report.groups.push({ groupId: outcome.groupId, ok: false, reason: 'no-key', message: 'this device holds no current key of the group to hand over: the new device asks the mailbox' });
       continue;
     }
