@@ -48,7 +48,7 @@ export async function ls(device: Device, ref: string, options: { json?: boolean;
   shown.sort((a, b) => (b.at ?? 0) - (a.at ?? 0));
   emit(device.ctx, options.json, { groupId, notes: shown }, shown.length === 0
     ? ['No notes yet: `conclave notes put <group> --title "…"` writes one.']
-    : table([['ID', 'TITLE', 'VERSION', 'AUTHOR', 'WRITTEN'], ...shown.map((n) => [n.noteId.slice(0, 8), n.ok ? `${n.deleted ? '(deleted) ' : ''}${n.title}` : `(cannot open: ${n.problem})`, String(n.version), n.authorName ?? n.author.slice(0, 8), n.at ? iso(n.at) : ''])]));
+    : table([['ID', 'TITLE', 'VERSION', 'AUTHOR', 'WRITTEN'], ...shown.map((n) => [n.noteId.slice(0, 8), n.ok ? `${n.deleted ? '(deleted) ' : ''}${n.title}` : `(cannot open: ${n.problem})`, String(n.version), n.authorName ?? n.authorPerson.slice(0, 8), n.at ? iso(n.at) : ''])]));
 }
 
 export async function cat(device: Device, ref: string, noteRef: string, options: { json?: boolean; version?: string }): Promise<void> {
