@@ -60,7 +60,8 @@ export async function listDevices(ctx: Ctx): Promise<DevicesView> {
     personShort: shortFingerprint(local.person),
     name: identity.displayName,
     devices: devices.map((d) => deviceView(d, me)),
-    canLinkOthers: !fresh,
+    // A fresh device may be someone's first device: it may link others (and then stops being linkable itself).
+    canLinkOthers: true,
     canBeLinked: fresh && current.length === 1 && devices.length === 1,
     offline,
   };

@@ -189,7 +189,7 @@ export interface DevicesView {
   name: string;
   /** Current devices first, then removed ones. */
   devices: DeviceView[];
-  /** This device is set up (it has groups or other devices): it can link new devices. */
+  /** This device can link new devices to its person (any device with an identity; a fresh one too, as the first device). */
   canLinkOthers: boolean;
   /** This device is fresh (no groups, no other devices): it can be linked to an existing identity. */
   canBeLinked: boolean;

@@ -67,7 +67,7 @@ function devices(setUp: boolean): DevicesView {
           { fingerprint: 'P'.repeat(52) as never, short: 'PPPPQQQQRRRRSSSS', addedAt: Date.UTC(2026, 10, 29, 20), addedBy: 'this device', thisDevice: false, removed: null },
         ]
       : [{ fingerprint: 'A'.repeat(52) as never, short: 'AAAABBBBCCCCDDDD', addedAt: 0, addedBy: null, thisDevice: true, removed: null }],
-    canLinkOthers: setUp,
+    canLinkOthers: true,
     canBeLinked: !setUp,
     offline: false,
   };
@@ -136,6 +136,21 @@ describe('link to my identity (a fresh device)', () => {
     button('Show a new code').click();
     await settle();
     expect(fake.asked.filter((r) => r.type === 'device.offerLink')).toHaveLength(1);
+  });
+});
+
+describe('a first device (an identity, no groups yet)', () => {
+  it('offers both: to be linked, or to link others — with a warning which is which', async () => {
+    fake.list = devices(false);
+    render(<DevicesArea hasIdentity={true} onChanged={() => undefined} />, root);
+    await settle();
+    expect(root.querySelector('[data-testid=link-to-identity]')).not.toBeNull();
+    expect(root.querySelector('[data-testid=link-new-device]')).not.toBeNull();
+    expect(root.querySelector('[data-testid=link-new-device-first]')?.textContent).toMatch(/If this is the new device, use “Link to my identity” above instead/);
+    // While this device shows its own code, it does not offer to link others.
+    button('Link to my identity').click();
+    await settle();
+    expect(root.querySelector('[data-testid=link-new-device]')).toBeNull();
   });
 });
 

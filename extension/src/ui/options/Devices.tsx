@@ -58,7 +58,9 @@ export function DevicesArea({ hasIdentity, onChanged }: { hasIdentity: boolean; 
         />
       )}
       {list.data && <DeviceList view={list.data} reload={() => void list.reload()} />}
-      {list.data?.canLinkOthers && <LinkNewDevice state={link?.role === 'existing' ? link : null} reload={() => void Promise.all([state.reload(), list.reload()])} />}
+      {list.data?.canLinkOthers && !newSide && (
+        <LinkNewDevice state={link?.role === 'existing' ? link : null} firstDevice={list.data.canBeLinked} reload={() => void Promise.all([state.reload(), list.reload()])} />
+      )}
     </>
   );
 }
@@ -301,7 +303,7 @@ function DeviceList({ view, reload }: { view: DevicesView; reload: () => void })
 
 type ExistingState = Extract<LinkStateView, { role: 'existing' }>;
 
-function LinkNewDevice({ state, reload }: { state: ExistingState | null; reload: () => void }) {
+function LinkNewDevice({ state, firstDevice, reload }: { state: ExistingState | null; firstDevice: boolean; reload: () => void }) {
   const [code, setCode] = useState('');
   const [missing, setMissing] = useState(false);
   const action = useAction();
@@ -346,6 +348,12 @@ function LinkNewDevice({ state, reload }: { state: ExistingState | null; reload:
             On the new device (another browser, a new computer), install Conclave, open its options and choose <strong>Link to my identity</strong>. Then scan the QR code it shows, or type its
             code here. The new device gets your name and the key of every group you are in.
           </p>
+          {firstDevice && (
+            <p class="hint" data-testid="link-new-device-first">
+              Do this on the device you already use. If <em>this</em> is the new device, use “Link to my identity” above instead: once this device has linked another, it cannot
+              join a different identity.
+            </p>
+          )}
           <QrScan camera what="the new device's link code" onResult={(text) => void link(text)} onStatus={announce} />
           <form
             class="stack"
