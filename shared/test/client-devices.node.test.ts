@@ -174,6 +174,21 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
     }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(LinkError);
     expect(refused).toMatchObject({ reason: 'bad-proof', by: 'peer' });
+    // The person declines when shown the new device's fingerprint: nothing is committed.
+    let shown: Fingerprint | undefined;
+    const declined = await ana.client
+      .linkDevice(
+        offer.qrPayload,
+        () => {
+          const [e, n] = memoryChannelPair();
+          void offer.accept(n, { timeoutMs: 5_000 });
+          return e;
+        },
+        { confirm: async ({ fingerprint }) => ((shown = fingerprint), false) },
+      )
+      .catch((error: unknown) => error);
+    expect(shown).toBe(waiting.fingerprint);
+    expect(declined).toMatchObject({ reason: 'declined', by: 'me' });
     // A typed code nobody offered: no device behind its lookup.
     const unknown = await ana.client.linkDevice(encodeLinkCode(newLinkSecret()), () => memoryChannelPair()[0]).catch((error: unknown) => error);
     expect(unknown).toBeInstanceOf(ApiCallError);
