@@ -196,13 +196,15 @@ describe.sequential('linking and removing refuse in words, and link nothing', { 
     // A device with a group of its own is a person already: it cannot join another.
     const taken = await cleo.run(['devices', 'link'], { env: signal });
     expect(taken.code).toBe(8);
-    expect(taken.err).toMatch(/already has groups or other devices .* link a fresh state directory/);
+    expect(taken.err).toMatch(/cannot join another person: this device already has groups .*`conclave --home <new dir> init`/);
     const offline = await phone.run(['devices', 'link']);
     expect(offline.code).toBe(3);
     expect(offline.err).toMatch(/linking a device needs the signaling server/);
   });
 
   test('a declined fingerprint and a fingerprint that differs link nothing; the QR payload then links the right device', async () => {
+    // Looking first publishes nothing: a device the server names as a person of its own could never be linked.
+    expect(await phone.ok(['devices'])).toMatch(/Run `conclave devices link` here before anything else/);
     const linking = startLink(phone);
     const offer = await linking.offer;
 

@@ -100,7 +100,7 @@ export async function link(device: Device, options: { json?: boolean; for?: stri
       offer = await client.offerLink({ ttlMs: seconds * 1000 });
     } catch (error) {
       if (error instanceof GroupClientError && error.reason === 'already-linked') {
-        throw new CliError(EXIT.refused, 'this device already has groups or other devices of its own, so it cannot join another person: link a fresh state directory instead (`conclave --home <new dir> init`, then `conclave --home <new dir> devices link`). Nothing was changed.');
+        throw new CliError(EXIT.refused, `this device cannot join another person: ${error.message}. Here that is a new state directory: \`conclave --home <new dir> init\`, then \`conclave --home <new dir> devices link\`. Nothing was changed.`);
       }
       throw error;
     }

@@ -42,8 +42,13 @@ async function personName(device: Device, client: GroupClient): Promise<string> 
 
 export async function list(device: Device, options: { json?: boolean }): Promise<void> {
   const client = await device.client();
-  const devices = await client.devices();
-  const { person } = await client.person();
+  // A fresh device (no group, no other device) is shown from what it holds, without
+  // publishing it: a device the server names as a person of its own can never be
+  // linked to another, and looking must not cost `conclave devices link` next.
+  const local = await client.person();
+  const fresh = local.devices.length === 1 && (await device.store.groups()).length === 0;
+  const devices = fresh ? local.devices : await client.devices();
+  const { person } = local;
   const name = await personName(device, client);
   const rows = devices.map(deviceJson);
   const current = rows.filter((r) => !r.removed);
@@ -60,7 +65,9 @@ export async function list(device: Device, options: { json?: boolean }): Promise
     '',
     removed.some((r) => r.thisDevice)
       ? `* this device: it was removed, so it no longer speaks for ${oneLine(name)} and reads nothing new. It cannot be linked again: start afresh in a new state directory (\`conclave --home <new dir> init\`, then \`devices link\`).`
-      : '* this device. Link another: `conclave devices link` on the new one, then `conclave devices add` here. Remove a lost one: `conclave devices remove <device>`.',
+      : fresh
+        ? '* this device. Already someone on another device? Run `conclave devices link` here before anything else, to make this a device of theirs. Link another: `conclave devices link` on the new one, then `conclave devices add` here.'
+        : '* this device. Link another: `conclave devices link` on the new one, then `conclave devices add` here. Remove a lost one: `conclave devices remove <device>`.',
   ]);
 }
 
