@@ -219,7 +219,8 @@ describe('the device list', () => {
     // The device in use has no remove button; the other one does, named for screen readers.
     expect(rows[0]!.querySelector('button')).toBeNull();
     const remove = rows[1]!.querySelector<HTMLButtonElement>('button')!;
-    expect(remove.getAttribute('aria-label')).toBe('Remove device PPPPQQQQRRRRSSSS…');
+    // The accessible name holds the visible words, then which device.
+    expect(remove.getAttribute('aria-label')).toBe('Remove this device (PPPPQQQQRRRRSSSS)…');
     remove.click();
     await settle();
     const dialog = document.querySelector('dialog[open]');

@@ -243,7 +243,7 @@ function DeviceList({ view, reload }: { view: DevicesView; reload: () => void })
             </p>
             {!d.thisDevice && (
               <div class="row">
-                <button type="button" class="danger" disabled={action.pending} onClick={() => setRemoving(d)} aria-label={`Remove device ${d.short}…`}>
+                <button type="button" class="danger" disabled={action.pending} onClick={() => setRemoving(d)} aria-label={`Remove this device (${d.short})…`}>
                   Remove this device…
                 </button>
               </div>
@@ -309,6 +309,7 @@ function LinkNewDevice({ state, firstDevice, reload }: { state: ExistingState | 
   const action = useAction();
   const codeId = useId();
   const errorId = useId();
+  const confirmTitleId = useId();
   const stepRef = useRef<HTMLDivElement>(null);
   const phase = state?.phase ?? 'none';
 
@@ -386,15 +387,17 @@ function LinkNewDevice({ state, firstDevice, reload }: { state: ExistingState | 
             </div>
             <div class="row">
               <button type="submit" class="primary" disabled={busy} aria-label="Link the new device">
-                {busy ? 'Connecting…' : 'Link this device'}
+                {busy ? 'Connecting…' : 'Link the new device'}
               </button>
             </div>
           </form>
         </>
       )}
       {state?.phase === 'confirm' && (
-        <div class="stack notice" data-testid="link-confirm" tabIndex={-1} ref={stepRef}>
-          <p class="notice-title">Is this your new device?</p>
+        <div class="stack notice" data-testid="link-confirm" tabIndex={-1} ref={stepRef} role="group" aria-labelledby={confirmTitleId}>
+          <p class="notice-title" id={confirmTitleId}>
+            Is this your new device?
+          </p>
           <p>About to add this device to your identity. It will speak for you in every group and get the key of every group you are in.</p>
           <p class="row">
             <span class="muted">New device’s fingerprint:</span> <Fingerprint value={state.deviceShort} label="The new device's fingerprint" />
