@@ -83,7 +83,7 @@ async function existingSide(s: Sides, secret: Uint8Array, device = s.newDevice.f
 type ExistingSideCommit = Parameters<typeof ExistingDeviceLink.open<DeviceEntry[]>>[0]['commit'];
 
 async function newSide(identity: DeviceIdentity, secret: Uint8Array) {
-  return new NewDeviceLink<{ done: LinkDone; chain: PersonState }>({ me: identity, proofKey: await linkProofKey(secret), finish: async (done, chain) => ({ done, chain }) });
+  return new NewDeviceLink<{ done: LinkDone; chain: PersonState; profile: unknown }>({ me: identity, proofKey: await linkProofKey(secret), finish: async (done, chain, _by, profile) => ({ done, chain, profile }) });
 }
 
 /** Runs E's machine on one end of a channel pair and the other side on the other end (listening first, as a PeerJS channel keeps early messages). */
@@ -106,10 +106,12 @@ describe('the device link over a channel', () => {
     const [existing, fresh] = await pair(await existingSide(s, secret), await newSide(s.newDevice, secret));
     expect(existing.kind).toBe('linked');
     expect(fresh.kind).toBe('linked');
-    const { chain, done } = (fresh as Extract<typeof fresh, { kind: 'linked' }>).value;
+    const { chain, done, profile } = (fresh as Extract<typeof fresh, { kind: 'linked' }>).value;
     expect([...chain.devices.keys()]).toEqual([s.existing.fingerprint, s.newDevice.fingerprint]);
     expect(chain.person).toBe(s.existing.fingerprint);
-    expect(done.profile).toEqual({ name: 'Ana' });
+    expect(profile).toEqual({ name: 'Ana' });
+    // The profile travels sealed to the new device: the name is nowhere in the message.
+    expect(JSON.stringify(done)).not.toContain('Ana');
   });
 
   it('a wrong code is refused by the new device before it consents to anything (bad-proof)', async () => {

@@ -124,7 +124,7 @@ export async function offerLink(host: LinkHost, options: { ttlMs?: number } = {}
       channel.close();
       return { kind: 'refused', reason: 'expired', by: 'me' };
     }
-    const machine = new NewDeviceLink<Linked>({ me: host.identity, proofKey, finish: (done, chain, by) => keepLinked(host, done, chain, by) });
+    const machine = new NewDeviceLink<Linked>({ me: host.identity, proofKey, finish: (done, chain, by, profile) => keepLinked(host, done, chain, by, profile) });
     return outcomeOf(await runLink(channel, machine, run));
   };
   return {
@@ -171,14 +171,14 @@ function waitForLink(incoming: IncomingChannels, accept: LinkOffer['accept'], re
  * appended to first) and pinned; then every group, validated from its log, with the
  * keys the boxes (handed over, or waiting on the server) open.
  */
-async function keepLinked(host: LinkHost, done: LinkDone, chain: PersonState, by: Fingerprint): Promise<Linked> {
+async function keepLinked(host: LinkHost, done: LinkDone, chain: PersonState, by: Fingerprint, profile: Profile | undefined): Promise<Linked> {
   const { identity, api, people } = host;
   const answer = await call("reading this person's devices", () => api().people.get.query({ person: chain.person }));
   const published = await replayChain(answer.entries, { person: chain.person, now: host.now() });
   assertSameLine(published, chain);
   if (!published.devices.has(identity.fingerprint)) throw new GroupClientError('mismatch', 'the server does not list this device in the person it was linked to');
   const [entries, state] = published.seq >= chain.seq ? [answer.entries, published] : [done.chain, chain];
-  await people.adopt({ person: state.person, entries, head: chainHead(state), ...(done.profile ? { profile: done.profile as Profile } : {}) }, state);
+  await people.adopt({ person: state.person, entries, head: chainHead(state), ...(profile ? { profile } : {}) }, state);
   const groups: GroupId[] = [];
   const keyless: GroupId[] = [];
   for (const { groupId, boxes } of done.groups) {
@@ -186,7 +186,7 @@ async function keepLinked(host: LinkHost, done: LinkDone, chain: PersonState, by
     if (!record) continue;
     (record.seeds.has(currentGeneration(record.state)) ? groups : keyless).push(groupId);
   }
-  return { kind: 'linked', person: state.person, by, ...(done.profile ? { profile: done.profile as Profile } : {}), groups, keyless };
+  return { kind: 'linked', person: state.person, by, ...(profile ? { profile } : {}), groups, keyless };
 }
 
 async function keepGroup(host: LinkHost, groupId: GroupId, boxes: KeyBox[], person: Fingerprint): Promise<GroupRecord | null> {

@@ -14,6 +14,8 @@ export const LABELS = {
   deviceConsent: 'conclave/v3/device-consent',
   linkLookup: 'conclave/v3/link-lookup',
   linkProof: 'conclave/v3/link-proof',
+  linkTranscript: 'conclave/v3/link-transcript',
+  linkProfile: 'conclave/v3/link-profile',
   linkPayload: 'conclave:v3:link:',
   groupId: 'conclave/v3/group-id',
   noteKey: 'conclave/v3/note-key',

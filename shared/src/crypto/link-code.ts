@@ -21,10 +21,10 @@ import { b64uBytes, fingerprintSchema, type Fingerprint } from '../protocol/ids.
 import { EncodingError } from './errors.ts';
 import { LABELS } from './labels.ts';
 import { hkdfSha256, randomBytes } from './primitives.ts';
+import { checkCharacter, luhnSum } from './secret-code.ts';
 
 export const LINK_SECRET_BYTES = 16;
 const CODE_PREFIX = 'LNK1';
-const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 /** 128 bits in base32 (2 padding bits), then the check character. */
 const PAYLOAD_CHARS = Math.ceil((LINK_SECRET_BYTES * 8) / 5);
 
@@ -47,22 +47,11 @@ export function linkQrPayload(device: Fingerprint, secret: Uint8Array): string {
   return LABELS.linkPayload + toBase64url(utf8(canonicalJson({ device, secret: toBase64url(secret) })));
 }
 
-function luhnSum(chars: string, startFactor: 1 | 2): number {
-  let factor = startFactor;
-  let sum = 0;
-  for (let i = chars.length - 1; i >= 0; i--) {
-    const addend = factor * ALPHABET.indexOf(chars[i]!);
-    sum += Math.floor(addend / 32) + (addend % 32);
-    factor = factor === 2 ? 1 : 2;
-  }
-  return sum % 32;
-}
-
 /** The link code a new device shows beside its QR code. */
 export function encodeLinkCode(secret: Uint8Array): string {
   if (secret.length !== LINK_SECRET_BYTES) throw new EncodingError('a link secret must be 16 bytes');
   const payload = base32crockford.encode(secret);
-  const check = ALPHABET[(32 - luhnSum(payload, 2)) % 32]!;
+  const check = checkCharacter(payload);
   return [CODE_PREFIX, ...(payload + check).match(/.{1,4}/g)!].join('-');
 }
 

@@ -18,7 +18,9 @@ const PAYLOAD_BYTES = GROUP_ID_BYTES + CODE_SECRET_BYTES;
 /** Characters of the base32 payload (256 bits, 4 zero padding bits), then one check character. */
 const PAYLOAD_CHARS = Math.ceil((PAYLOAD_BYTES * 8) / 5);
 const CODE_CHARS = PAYLOAD_CHARS + 1;
-const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+/** Crockford's base32 alphabet, the characters every typed code is written in. */
+export const CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const ALPHABET = CODE_ALPHABET;
 
 export type CodeKind = 'invite' | 'recovery';
 const PREFIX: Record<CodeKind, string> = { invite: 'INV1', recovery: 'REC1' };
@@ -29,7 +31,7 @@ export interface SecretCode {
 }
 
 /** Luhn mod N (N = 32) over the payload characters: the sum that the check character completes. */
-function luhnSum(chars: string, startFactor: 1 | 2): number {
+export function luhnSum(chars: string, startFactor: 1 | 2): number {
   let factor = startFactor;
   let sum = 0;
   for (let i = chars.length - 1; i >= 0; i--) {
@@ -40,7 +42,8 @@ function luhnSum(chars: string, startFactor: 1 | 2): number {
   return sum % 32;
 }
 
-function checkCharacter(payload: string): string {
+/** The Luhn mod 32 check character that completes `payload`. */
+export function checkCharacter(payload: string): string {
   return ALPHABET[(32 - luhnSum(payload, 2)) % 32]!;
 }
 

@@ -4,12 +4,14 @@
  *
  *   E → N  offer  {for: N, E's bundle, E's person chain, nonce, proof}
  *   N → E  accept {N's bundle, nonce, consent, proof, sig}
- *   E → N  done   {chain (with N linked), profile, groups: [{groupId, boxes}], proof, sig}
+ *   E → N  done   {chain (with N linked), profile sealed to N, groups: [{groupId, boxes}], proof, sig}
  *
  * Every `proof` is a MAC over the transcript so far with the key derived from the link
  * secret (link-code.ts), which only the two devices hold: a server that swapped N's
  * bundle behind a typed code's lookup, or anyone who dials N, cannot pass. Every `sig`
- * is the device's own signature over the same transcript. Either side may send `refuse`
+ * is the device's own signature over the same transcript (`conclave/v3/link-transcript`).
+ * The person's profile (display name, settings) is HPKE-sealed to N's box key, bound to
+ * the transcript, so not even a relay in the middle of the channel reads it. Either side may send `refuse`
  * with a reason; refusals are named, never thrown. Messages are size-limited JSON
  * parsed with strict schemas.
  *
@@ -19,14 +21,14 @@
  */
 import { z } from 'zod';
 import { labelled } from '../protocol/canonical.ts';
-import { b64uBytes, fingerprintSchema, groupIdSchema, type Fingerprint } from '../protocol/ids.ts';
+import { b64uBytes, b64uVar, fingerprintSchema, groupIdSchema, type Fingerprint } from '../protocol/ids.ts';
 import { deviceChainSchema, keyBoxSchema, PROTOCOL_VERSION, publicBundleSchema, type DeviceEntry, type PublicBundle } from '../protocol/schemas.ts';
-import { fromBase64url, toBase64url } from '../protocol/encoding.ts';
+import { fromBase64url, fromUtf8, toBase64url, utf8 } from '../protocol/encoding.ts';
 import { nextPosition, replayChain, signConsent, type PersonState } from '../crypto/device-chain.ts';
 import { fingerprintOf, parseBundle, signLabelled, verifyLabelled, type DeviceIdentity } from '../crypto/identity.ts';
 import { LABELS } from '../crypto/labels.ts';
 import { linkProof, linkProofHolds, type LinkRole } from '../crypto/link-code.ts';
-import { randomBytes } from '../crypto/primitives.ts';
+import { hpkeOpen, hpkeSeal, randomBytes } from '../crypto/primitives.ts';
 import { runMachine, type MachineStep, type MessageChannel, type PeerMachine } from './channel.ts';
 
 /** The largest link message accepted (a `done` carries a whole chain and a box per group). */
@@ -40,6 +42,11 @@ export const LINK_REFUSALS = ['malformed', 'bad-proof', 'bad-signature', 'wrong-
 export type LinkRefusal = (typeof LINK_REFUSALS)[number];
 
 const profileSchema = z.strictObject({ name: z.string().max(200).optional(), settings: z.record(z.string(), z.unknown()).optional() });
+export type LinkProfile = z.infer<typeof profileSchema>;
+/** The largest profile (canonical JSON) a link carries. */
+export const LINK_PROFILE_MAX_BYTES = 64 * 1024;
+/** HPKE `enc` and AES-128-GCM ciphertext of the profile's JSON. */
+const sealedProfileSchema = z.strictObject({ enc: b64uBytes(32), ciphertext: b64uVar(16, 16 + LINK_PROFILE_MAX_BYTES) });
 
 const offerSchema = z.strictObject({
   t: z.literal('link-offer'),
@@ -61,7 +68,7 @@ const acceptSchema = z.strictObject({
 const doneSchema = z.strictObject({
   t: z.literal('link-done'),
   chain: deviceChainSchema,
-  profile: profileSchema.optional(),
+  profile: sealedProfileSchema.optional(),
   groups: z.array(z.strictObject({ groupId: groupIdSchema, boxes: z.array(keyBoxSchema).max(16) })).max(MAX_LINK_GROUPS),
   proof: b64uBytes(32),
   sig: b64uBytes(64),
@@ -110,6 +117,30 @@ function transcript(offer: LinkOffer, accept?: LinkAccept, done?: LinkDone): Uin
   return labelled(LABELS.linkProof, { offer: strip(offer), ...(accept ? { accept: strip(accept) } : {}), ...(done ? { done: strip(done) } : {}) });
 }
 
+/** The HPKE info of the sealed profile: whose it is and for which device. */
+function profileInfo(person: Fingerprint, device: Fingerprint): Uint8Array {
+  return labelled(LABELS.linkProfile, { person, device });
+}
+
+/** Seals the profile to the new device; the offer and acceptance are its associated data. */
+async function sealProfile(profile: LinkProfile, person: Fingerprint, device: PublicBundle, aad: Uint8Array): Promise<NonNullable<LinkDone['profile']>> {
+  const plaintext = utf8(JSON.stringify(profile));
+  if (plaintext.length > LINK_PROFILE_MAX_BYTES) throw new Error('the profile is too large to hand over');
+  const { enc, ciphertext } = await hpkeSeal(fromBase64url(device.boxKey, 32), profileInfo(person, fingerprintOf(device)), plaintext, aad);
+  return { enc: toBase64url(enc), ciphertext: toBase64url(ciphertext) };
+}
+
+/** Opens the sealed profile; null when it does not open or is not a profile. */
+async function openProfile(sealed: NonNullable<LinkDone['profile']>, me: DeviceIdentity, person: Fingerprint, aad: Uint8Array): Promise<LinkProfile | null> {
+  try {
+    const plaintext = await hpkeOpen(me.boxKeys, fromBase64url(sealed.enc, 32), profileInfo(person, me.fingerprint), fromBase64url(sealed.ciphertext), aad, 'link profile');
+    const parsed = profileSchema.safeParse(JSON.parse(fromUtf8(plaintext)));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
 async function proved(key: Uint8Array, role: LinkRole, bytes: Uint8Array): Promise<{ proof: string }> {
   return { proof: await linkProof(key, role, bytes) };
 }
@@ -133,7 +164,7 @@ export interface ExistingSideOptions<T> {
    * the groups, seal their keys. Returns what `done` carries and the caller's result.
    * A throw refuses the link with `server`.
    */
-  commit(device: PublicBundle, consent: string): Promise<{ chain: DeviceEntry[]; profile?: LinkDone['profile']; groups: LinkDone['groups']; result: T }>;
+  commit(device: PublicBundle, consent: string): Promise<{ chain: DeviceEntry[]; profile?: LinkProfile; groups: LinkDone['groups']; result: T }>;
   /** Asked before anything is committed (the person confirms the new device's fingerprint); false → `declined`. */
   confirm?: (device: Fingerprint) => Promise<boolean>;
 }
@@ -174,22 +205,24 @@ export class ExistingDeviceLink<T> implements PeerMachine<LinkMessage, LinkResul
     } catch {
       return this.end(refuse('bad-signature'));
     }
-    if (!(await verifyLabelled(parseSignKey(bundle), message.sig, LABELS.linkProof, { role: 'new', transcript: toBase64url(transcript(this.offer, message)) }))) {
+    if (!(await verifyLabelled(parseSignKey(bundle), message.sig, LABELS.linkTranscript, { role: 'new', transcript: toBase64url(transcript(this.offer, message)) }))) {
       return this.end(refuse('bad-signature'));
     }
     if (this.options.confirm && !(await this.options.confirm(device))) return this.end(refuse('declined'));
     let committed;
+    let profile: LinkDone['profile'];
     try {
       committed = await this.options.commit(bundle, message.consent);
+      if (committed.profile) profile = await sealProfile(committed.profile, this.options.person.person, bundle, transcript(this.offer, message));
     } catch {
       return this.end(refuse('server'));
     }
-    const unsigned: LinkDone = { t: 'link-done', chain: committed.chain, ...(committed.profile ? { profile: committed.profile } : {}), groups: committed.groups, proof: '', sig: '' };
+    const unsigned: LinkDone = { t: 'link-done', chain: committed.chain, ...(profile ? { profile } : {}), groups: committed.groups, proof: '', sig: '' };
     const bytes = transcript(this.offer, message, unsigned);
     const done: LinkDone = {
       ...unsigned,
       ...(await proved(proofKey, 'existing', bytes)),
-      sig: await signLabelled(this.options.me, LABELS.linkProof, { role: 'existing', transcript: toBase64url(bytes) }),
+      sig: await signLabelled(this.options.me, LABELS.linkTranscript, { role: 'existing', transcript: toBase64url(bytes) }),
     };
     return this.end({ send: [done], done: { kind: 'linked', value: committed.result } });
   }
@@ -210,9 +243,10 @@ export interface NewSideOptions<T> {
   proofKey: Uint8Array;
   /**
    * Keeps what `done` hands over (the chain is already checked to extend the offered one
-   * with this device linked at the agreed place). A throw refuses with `chain-invalid`.
+   * with this device linked at the agreed place; the profile is opened). A throw refuses
+   * with `chain-invalid`.
    */
-  finish(done: LinkDone, chain: PersonState, by: Fingerprint): Promise<T>;
+  finish(done: LinkDone, chain: PersonState, by: Fingerprint, profile: LinkProfile | undefined): Promise<T>;
 }
 
 /** N's side: check the offer, consent, then check and keep what is handed over. */
@@ -258,7 +292,7 @@ export class NewDeviceLink<T> implements PeerMachine<LinkMessage, LinkResult<T>>
     const accept: LinkAccept = {
       ...unsigned,
       ...(await proved(proofKey, 'new', bytes)),
-      sig: await signLabelled(me, LABELS.linkProof, { role: 'new', transcript: toBase64url(bytes) }),
+      sig: await signLabelled(me, LABELS.linkTranscript, { role: 'new', transcript: toBase64url(bytes) }),
     };
     this.offer = offer;
     this.accept = accept;
@@ -270,7 +304,7 @@ export class NewDeviceLink<T> implements PeerMachine<LinkMessage, LinkResult<T>>
     const offer = this.offer!;
     const bytes = transcript(offer, this.accept!, done);
     if (!(await linkProofHolds(this.options.proofKey, 'existing', bytes, done.proof))) return this.end(refuse('bad-proof'));
-    if (!(await verifyLabelled(parseSignKey(offer.bundle), done.sig, LABELS.linkProof, { role: 'existing', transcript: toBase64url(bytes) }))) {
+    if (!(await verifyLabelled(parseSignKey(offer.bundle), done.sig, LABELS.linkTranscript, { role: 'existing', transcript: toBase64url(bytes) }))) {
       return this.end(refuse('bad-signature'));
     }
     let chain: PersonState;
@@ -282,8 +316,14 @@ export class NewDeviceLink<T> implements PeerMachine<LinkMessage, LinkResult<T>>
     } catch {
       return this.end(refuse('chain-invalid'));
     }
+    let profile: LinkProfile | undefined;
+    if (done.profile) {
+      const opened = await openProfile(done.profile, this.options.me, chain.person, transcript(offer, this.accept!));
+      if (!opened) return this.end(refuse('malformed'));
+      profile = opened;
+    }
     try {
-      const value = await this.options.finish(done, chain, fingerprintOf(offer.bundle));
+      const value = await this.options.finish(done, chain, fingerprintOf(offer.bundle), profile);
       return this.end({ send: [], done: { kind: 'linked', value } });
     } catch {
       return this.end(refuse('chain-invalid'));
