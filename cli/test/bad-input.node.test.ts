@@ -108,7 +108,7 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
     }
   });
 
-  test('damaged notes, names, trust and settings files', async () => {
+  test('damaged notes, names, person, trust and settings files', async () => {
     await ana.ok(['notes', 'ls', 'Club']);
     const [notesFile] = Object.keys(snapshot(join(ana.home, 'notes')));
     const flip = (bytes: Buffer) => {
@@ -132,6 +132,17 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
         });
       } finally {
         writeFileSync(path, good);
+      }
+    }
+    // This device's person (its device list and pinned head): altered, or swapped for another sealed file.
+    const person = join(ana.home, 'person.sealed');
+    const goodPerson = readFileSync(person);
+    for (const damaged of [flip(goodPerson), readFileSync(join(ana.home, 'names.sealed'))]) {
+      writeFileSync(person, damaged);
+      try {
+        await unchanged(ana, () => ana.run(['devices']), EXIT.damaged, /the file of this device's person .* does not open/);
+      } finally {
+        writeFileSync(person, goodPerson);
       }
     }
     // A trust file that does not open (sealed under the store key since the review).
