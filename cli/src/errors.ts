@@ -17,7 +17,7 @@ export const EXIT = {
   setup: 3,
   /** The passphrase is wrong or missing. */
   passphrase: 4,
-  /** A local file is damaged (key file, group, notes, names, trust or settings file): nothing was changed. */
+  /** A local file is damaged (key file, group, notes, names, person, trust or settings file): nothing was changed. */
   damaged: 5,
   /** The storage API could not be reached. */
   unreachable: 6,
