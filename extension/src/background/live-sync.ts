@@ -40,6 +40,8 @@ export class LiveSync {
   private stream: LiveStream | null = null;
   private on: Connection | null = null;
   private readonly handling = new Set<Promise<unknown>>();
+  /** Groups the server listed for this device that it does not keep, already tried in this worker's life. */
+  private readonly adoptTried = new Set<GroupId>();
   /** Groups whose last event-driven sync ended without the key: when the next may run. */
   private readonly keyless = new Map<GroupId, { until: number; delayMs: number; timer: ReturnType<typeof setTimeout> | null; cause: 'box' | 'other' }>();
 
@@ -120,6 +122,10 @@ export class LiveSync {
       for (const row of rows) {
         if (this.moved(row, heads.get(row.groupId), connection)) void this.syncs.sync(row.groupId);
       }
+      // A group this device is in but does not keep: one its person joined or made on
+      // another of their devices after this one was linked. Kept from its whole log.
+      const kept = new Set(rows.map((r) => r.groupId));
+      for (const groupId of heads.keys()) if (!kept.has(groupId)) this.track(this.adopt(connection, groupId));
       return;
     }
     const row = await groupRowOf(this.ctx.db, event.groupId);
@@ -127,6 +133,24 @@ export class LiveSync {
     if (!(await this.worthSyncing(row, event))) return;
     if (holdsCurrentKey(row)) void this.syncs.sync(event.groupId);
     else this.syncWithoutKey(event.groupId, event.type === 'box' ? 'box' : 'other');
+  }
+
+  /**
+   * Starts keeping a group the server lists for this device (`openGroup` validates its
+   * whole log and refuses one that does not list this device as a current device of a
+   * member), then syncs it like any other. Tried once per group per worker life.
+   */
+  private async adopt(connection: Connection, groupId: GroupId): Promise<void> {
+    if (this.adoptTried.has(groupId)) return;
+    this.adoptTried.add(groupId);
+    try {
+      await connection.client.openGroup(groupId);
+    } catch {
+      // Not a member (left, removed, or a stale listing): nothing to keep.
+      return;
+    }
+    this.ctx.changed(groupId);
+    void this.syncs.sync(groupId);
   }
 
   /**

@@ -165,3 +165,38 @@ describe('linking and removing devices of one person', () => {
     expect((await tablet.ask({ type: 'notes.list', groupId })).some((n) => n.ok && n.title === 'New code')).toBe(true);
   });
 });
+
+describe('a first device with no groups yet', () => {
+  it('links a second device; a group made afterwards on the first reaches the second', async () => {
+    const server = await startServer('sqlite', { config: { logLevel: 'silent' } });
+    const network = new MemoryNetwork();
+    const first = await newDevice('solo-first', network, server.url);
+    const second = await newDevice('solo-second', network, server.url, { live: true });
+    try {
+      await first.ask({ type: 'identity.create', displayName: 'Sol' });
+      expect(await first.ask({ type: 'device.list' })).toMatchObject({ canBeLinked: true, canLinkOthers: true });
+      const offered = await second.ask({ type: 'device.offerLink' });
+      if (offered.role !== 'new' || offered.phase !== 'waiting') throw new Error('not waiting');
+      expect(await first.ask({ type: 'device.link', text: offered.offer.code })).toMatchObject({ phase: 'confirm' });
+      expect(await first.ask({ type: 'device.confirmLink', accept: true })).toMatchObject({ phase: 'done', groups: [] });
+      const linked = await until('linked', () => second.ask({ type: 'device.linkState' }), (s: LinkStateView) => s.role === 'new' && s.phase === 'linked');
+      expect(linked).toMatchObject({ name: 'Sol', groups: [] });
+      // Having linked another, the first device can no longer be linked itself.
+      expect(await first.ask({ type: 'device.list' })).toMatchObject({ canBeLinked: false });
+      const { groupId } = await first.ask({ type: 'group.create', name: 'Garden', policy: 'verified' });
+      await first.ask({ type: 'notes.save', groupId, title: 'Seeds', body: 'Tomatoes in March.' });
+      // The group's log carries the person with both devices.
+      expect((await first.ask({ type: 'group.detail', groupId })).members.find((m) => m.isMe)).toMatchObject({ devices: 2 });
+      // The second device learns of it from the heads its live stream starts with, and reads it.
+      await second.restart();
+      await second.bg.tick();
+      const status = await until('the second device keeps Garden', () => second.ask({ type: 'status' }), (s) => s.groups.some((g) => g.groupId === groupId && g.hasKey && g.name === 'Garden'));
+      expect(status.groups).toHaveLength(1);
+      expect((await second.ask({ type: 'notes.list', groupId })).map((n) => (n.ok ? n.title : null))).toEqual(['Seeds']);
+    } finally {
+      await first.close();
+      await second.close();
+      await server.close();
+    }
+  });
+});
