@@ -226,6 +226,7 @@ describe.sequential('linking and removing refuse in words, and link nothing', { 
     const linked = await linking.done;
     expect(linked.code, linked.err).toBe(0);
     expect((await phone.json<DevicesJson>(['devices'])).devices.map((d) => d.fingerprint)).toEqual([cleoFp.desk, cleoFp.phone]);
+    expect(await phone.json<{ displayName: string }>(['whoami'])).toMatchObject({ displayName: 'Cleo' });
     expect(await phone.json<{ groups: Array<{ name: string; role: string; holdsKey: boolean }> }>(['group', 'list'])).toMatchObject({ groups: [{ name: 'Garden', role: 'admin', holdsKey: true }] });
   });
 });

@@ -224,6 +224,9 @@ export async function add(device: Device, arg: string | undefined, options: { js
     without: 'this device cannot reach the new one: link it from the extension, or install @roamhq/wrtc',
   });
   try {
+    // The name handed to the new device is the one this device shows now (a rename may have happened since `init`).
+    const { profile } = await client.person();
+    if (profile?.name !== device.displayName) await client.setProfile({ ...profile, name: device.displayName });
     device.progress('Reaching the new device…');
     const { confirm, said } = confirmer(device, input, expected);
     let report;
