@@ -140,6 +140,7 @@ describe('One person, several devices: link by QR and by code, remove a lost one
         const groups = await a2Devices.expectLinked(ANA);
         expect(groups.sort()).toEqual([`${GARDEN}: readable now.`, `${HARBOUR}: readable now.`]);
         await artifacts.shot(a2Devices.page, 'a2-linked');
+        await a2Devices.finishLinked();
         for (const [group, note] of [
           [HARBOUR, HARBOUR_NOTE],
           [GARDEN, GARDEN_NOTE],
@@ -184,7 +185,6 @@ describe('One person, several devices: link by QR and by code, remove a lost one
         const code = await a3Devices.linkCode();
         expect(code).toMatch(/^LNK1-/);
 
-        await a2Devices.page.reload();
         await a2Devices.typeCode(code);
         expect(await a2Devices.fingerprintToConfirm()).toBe(shown);
         await a2Devices.confirmLink();
@@ -192,6 +192,7 @@ describe('One person, several devices: link by QR and by code, remove a lost one
         await a2Devices.finishLink();
 
         await a3Devices.expectLinked(ANA);
+        await a3Devices.finishLinked();
         const panel = await PanelPage.open(a3, HARBOUR);
         await panel.expectTitles([HARBOUR_NOTE.title]);
         await panel.close();

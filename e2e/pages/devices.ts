@@ -59,6 +59,13 @@ export class DevicesPage {
     return (await linked.getByTestId('linked-group').allTextContents()).map((t) => t.trim());
   }
 
+  /** "Done" under "This device is now linked…": the page offers linking further devices from here. */
+  async finishLinked(): Promise<void> {
+    await this.front();
+    await this.page.getByTestId('link-linked').getByRole('button', { name: 'Done', exact: true }).click();
+    await this.linkNew().waitFor({ timeout: TIMEOUT });
+  }
+
   // --- the existing device ------------------------------------------------------------
 
   private linkNew(): Locator {
@@ -114,7 +121,8 @@ export class DevicesPage {
   /** Removes the device whose short fingerprint starts with `short`, confirming; returns the per-group report lines. */
   async removeDevice(short: string): Promise<string[]> {
     await this.front();
-    await this.page.getByRole('button', { name: new RegExp(`^Remove device ${short.slice(0, 4)}`) }).click();
+    const spaced = compact(short).match(/.{1,4}/g)!.join(' ');
+    await this.page.getByRole('button', { name: `Remove this device (${spaced})…` }).click();
     await this.page.getByRole('button', { name: "Remove and change every group's key" }).click();
     const report = this.page.getByTestId('device-removed-report');
     await report.waitFor({ timeout: 60_000 });

@@ -23,11 +23,20 @@ export class PanelPage {
     await this.page.bringToFront();
   }
 
-  /** Opens the panel; with `group`, waits until that group is the one shown. */
+  /** Opens the panel; with `group`, shows that group (chosen in "Group" when the device has several). */
   static async open(client: Client, group?: string): Promise<PanelPage> {
     const panel = new PanelPage(await client.open('sidepanel.html', VIEWPORTS.panel), client);
-    if (group) await panel.expectGroup(group);
+    if (group) await panel.showGroup(group);
     return panel;
+  }
+
+  /** Chooses a group in "Group" (shown when the device is in several) and waits until it is the one shown. */
+  async showGroup(name: string): Promise<void> {
+    await this.front();
+    await this.page.getByRole('heading', { level: 1 }).first().waitFor({ timeout: TIMEOUT });
+    const chooser = this.page.getByRole('combobox', { name: 'Group' });
+    if ((await this.page.getByRole('heading', { level: 1, name }).count()) === 0 && (await chooser.count()) > 0) await chooser.selectOption({ label: name });
+    await this.expectGroup(name);
   }
 
   async reload(group?: string): Promise<void> {
