@@ -13,6 +13,9 @@
  * the log lists it as a current device of a current member (`state.devices`). A device
  * its person unlinked reads up to the entry that unlinked it, like a removed member.
  *
+ * Every device chain the entries carry must agree with the person's stored chain; what
+ * they carry beyond a stored head is stored in the chain first (services/chain-agreement.ts).
+ *
  * Who writes: every entry must be authored by the signed-in device. A device that is
  * not a current member's may append only its own `add` that carries an invite
  * acceptance (joining), or a `devices` entry whose chain links it; the log rules
@@ -34,6 +37,7 @@ import {
 import { apiError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import { confirmedGeneration, requireRotationBoxes, validateBoxes } from '../services/box-rules.ts';
+import { settleChains } from '../services/chain-agreement.ts';
 import { claimedElsewhere, isUnlinked, linkedToMember, unlinkedInLog } from '../services/device-standing.ts';
 import { publishAppend } from '../services/event-feed.ts';
 import { checkAcceptancesOpen, checkClock, indexesFor, logRejected, validateEntries } from '../services/log-writes.ts';
@@ -95,6 +99,8 @@ export const groupsRouter = router({
     const state = await validateEntries(null, entries, now);
     await refuseClaimed(ctx.store, null, state);
     await validateBoxes(state, boxes, ctx.device, now, ctx.config.clockSkewMs);
+    // Last before the log's own compare-and-set: it may publish the creator's chain.
+    await settleChains(ctx.store, null, state, entries, now);
     const result = await ctx.store.appendEntries(state.groupId, entries, logHead(state), { ...indexesFor(null, state, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'a group with this id already exists');
     await ctx.groups.remember(state.groupId, state);
@@ -153,6 +159,8 @@ export const groupsRouter = router({
     // Only a new generation owes boxes, so only then is the device index asked.
     const rotates = next.generations.length > state.generations.length;
     await requireRotationBoxes(state, next, boxes, ctx.device, rotates ? await unlinkedInLog(ctx.store, next) : new Set());
+    // Last before the log's own compare-and-set: it may append the chain entries the log gets to the stored chains.
+    await settleChains(ctx.store, state, next, entries, now);
     const result = await ctx.store.appendEntries(groupId, entries, logHead(next), { ...indexesFor(state, next, entries), boxes });
     if (!result.ok) throw conflict(result.head, 'another change reached the log first');
     await ctx.groups.remember(groupId, next);
