@@ -6,7 +6,10 @@
  * unlinking rotates every group, and the unlinked device gets no box; a group that
  * missed a change to the chain is caught up by the next sync (with a rotation when it
  * unlinks); a device unlinked in a chain this device pinned is never sealed to, even
- * while a group log still lists it; a removed member's device asking for boxes gets none.
+ * while a group log still lists it; a removed member's device asking for boxes gets none;
+ * and a group log holding a thief's continuation of the person's chain, at the same
+ * length as the real chain (a server colluding with the thief), is a fork, never
+ * "up to date" (THREAT-MODEL §4 item 9).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupClient, LinkError, MemoryKeyStore, MemoryPersonStore, signIn, type ApiSession, type LinkOutcome } from '../src/client/index.ts';
@@ -20,6 +23,9 @@ import { encodeLinkCode, linkQrPayload, newLinkSecret } from '../src/crypto/link
 import { memoryChannelPair, type MessageChannel } from '../src/p2p/channel.ts';
 import type { Fingerprint, GroupId } from '../src/protocol/ids.ts';
 import type { KeyBox } from '../src/protocol/schemas.ts';
+import { linkEntry, nextPosition, replayChain, signConsent } from '../src/crypto/device-chain.ts';
+import { entryHash, nextEntry } from '../src/crypto/group-log.ts';
+import { SqliteStore } from '../../storage-api/src/store/sqlite.ts';
 import { startServer, type TestServer } from '../../storage-api/test/support/server.ts';
 
 const HOUR = 3_600_000;
@@ -313,5 +319,47 @@ describe('several devices per person through GroupClient (real HTTP)', () => {
   it("a removed member's device asking for boxes gets nothing", async () => {
     const { generation } = await ana.client.removeMember(g1, ben.fingerprint);
     expect(await boxesAt(ben, g1, generation)).toSatisfy((b: unknown) => b === 'refused' || (Array.isArray(b) && b.length === 0));
+  });
+});
+
+describe("a group log holding a thief's fork of the person's chain (a colluding server)", () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startServer('sqlite');
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('after the unlink at the same seq, the catch-up reports a fork and every sync of that group fails with it', async () => {
+    const [annie, thief] = await Promise.all([device(server, 'Annie'), device(server, 'Thief')]);
+    expect((await link(annie, thief, 'qr')).outcome).toMatchObject({ kind: 'linked' });
+    const { groupId } = await annie.client.createGroup();
+    const state = await annie.client.state(groupId);
+    // The thief, still Annie's device, links X into this group's copy of her chain (entry 2);
+    // the server colludes: it writes the entry behind its own checks, and keeps Annie's stored chain apart.
+    const x = await generateIdentity();
+    const chain = state.members.get(annie.fingerprint)!.chain!;
+    expect(chain.head).toBe((await replayChain((await annie.session.api.people.get.query({ person: annie.fingerprint })).entries)).head);
+    const forked = await linkEntry(chain, thief.identity, x.bundle, await signConsent(x, nextPosition(chain, thief.fingerprint)));
+    const entry = await nextEntry(state, thief.identity, 'devices', { person: annie.fingerprint, entries: [forked] });
+    const tampered = new SqliteStore(server.dataDir!);
+    try {
+      expect(await tampered.appendEntries(groupId, [entry], { seq: entry.seq, hash: entryHash(entry) }, { memberships: [], invites: [], boxes: [] })).toMatchObject({ ok: true });
+    } finally {
+      await tampered.close();
+    }
+    // Annie syncs (the log's copy is ahead of her chain, on the same line so far), then unlinks the thief: her entry 2.
+    expect((await annie.client.sync(groupId)).devices.get(x.fingerprint)?.person).toBe(annie.fingerprint);
+    const report = await annie.client.unlinkDevice(thief.fingerprint);
+    expect(report.groups).toEqual([{ groupId, ok: false, reason: 'fork', message: expect.stringContaining('entry 2') }]);
+    const error = await annie.client.sync(groupId).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(DeviceChainError);
+    expect(error).toMatchObject({ reason: 'fork' });
   });
 });

@@ -4,7 +4,8 @@
  * device the log still lists, that device holds the current key, so the entry starts a
  * new generation sealed to every remaining device (the person signs it, admin or not).
  */
-import { extendChain } from '../crypto/device-chain.ts';
+import { deviceEntryHash, extendChain } from '../crypto/device-chain.ts';
+import { DeviceChainError } from '../crypto/errors.ts';
 import { makeRotation, repairLinks, type GenerationFault } from '../crypto/generations.ts';
 import { sealToRecipients, type Rotated } from '../crypto/group-lifecycle.ts';
 import { currentGeneration, nextEntry, type GroupState } from '../crypto/group-log.ts';
@@ -31,10 +32,18 @@ export type DevicesUpdate = { kind: 'plain'; entry: LogEntry; state: GroupState 
 /**
  * The entries of `chain` (a whole validated chain of `person`) after the ones the log
  * holds, or none when the log is up to date (or ahead: the caller refreshes its pin).
+ * The log's copy must be the same history, not only as long: at the last entry both
+ * have, the hashes must match (THREAT-MODEL §4 item 9).
+ * @throws {DeviceChainError} `fork` when the log's copy and `chain` differ there.
  */
 export function missingEntries(state: GroupState, person: Fingerprint, chain: readonly DeviceEntry[]): DeviceEntry[] {
   const held = state.members.get(person)?.chain;
   if (!held) return [];
+  const common = Math.min(held.seq, chain.length - 1);
+  const ours = chain[common];
+  if (common >= 0 && (!ours || deviceEntryHash(ours) !== held.hashes[common])) {
+    throw new DeviceChainError('fork', `${person}'s device list in this group's log differs from the one this device pinned, at entry ${common}`, common);
+  }
   return chain.filter((e) => e.seq > held.seq);
 }
 

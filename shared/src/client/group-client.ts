@@ -32,7 +32,7 @@ import { META_TITLE, metaBody, metaIndex, type MetaSlot } from '../crypto/meta-n
 import { admitPeerHead, assertNotStale, checkWitnessed, dismissEvidenceFrom, PeerEvidenceError, peerEvidenceStatus, type PeerEvidenceStatus, type PeerHeadVerdict } from './peer-evidence.ts';
 import type { HeadEvidence } from '../crypto/head-evidence.ts';
 import { openLiveStream, type LiveOptions, type LiveStream } from './live.ts';
-import { PersonKeeper, type OwnDevice, type PersonView } from './person.ts';
+import { assertSameLine, PersonKeeper, type OwnDevice, type PersonView } from './person.ts';
 import type { PersonStore, Profile } from './person-store.ts';
 import { devicesUpdate, failureName, missingEntries, type DevicesReport } from './devices-update.ts';
 import { linkDevice, offerLink, type LinkHost, type LinkOffer, type LinkReport } from './device-link.ts';
@@ -837,15 +837,19 @@ export class GroupClient {
    * When the group log holds an older chain of this device's person than the pinned one,
    * appends the `devices` entry that catches it up (with a rotation when it unlinks a
    * device the log had). A log ahead of the pin makes this device refresh its pin.
+   * Hashes are compared, not only lengths: a copy that differs from the pinned chain
+   * (a thief's device continuing this group's copy, THREAT-MODEL §4 item 9) is a fork.
+   * @throws {DeviceChainError} `fork`
    */
   private async catchUpDevices(record: GroupRecord): Promise<GroupRecord> {
     const member = memberOfDevice(record.state, this.fingerprint);
     const own = await this.people.own();
     if (!member?.chain || member.fingerprint !== own.person) return record;
     if (member.chain.seq > own.seq) {
-      await this.people.refresh();
+      assertSameLine(await this.people.refresh(), member.chain);
       return record;
     }
+    assertSameLine(own, member.chain);
     if (member.chain.seq === own.seq) return record;
     const chain = await this.people.chain();
     return this.appendBuilt(record.groupId, async (latest) => {

@@ -226,15 +226,22 @@ export class PersonKeeper {
 
   /**
    * Devices the group log still lists but a chain this device pinned has unlinked:
-   * nothing is sealed to them, whatever the log says.
+   * nothing is sealed to them, whatever the log says. Hashes are compared, not only
+   * lengths: a log copy that differs from the pinned chain at a seq both have (a thief's
+   * device continuing one group's copy on its own, THREAT-MODEL §4 item 9) is a fork.
+   * @throws {DeviceChainError} `fork`
    */
   async unlinkedInPinned(state: GroupState): Promise<Set<Fingerprint>> {
     const stale = new Set<Fingerprint>();
-    for (const device of state.devices.values()) {
-      const member = state.members.get(device.person);
-      if (!member?.chain) continue;
-      const pinned = await this.pinned(device.person);
-      if (pinned && pinned.seq > member.chain.seq && pinned.unlinked.has(device.fingerprint)) stale.add(device.fingerprint);
+    for (const member of state.members.values()) {
+      if (!member.chain) continue;
+      const pinned = await this.pinned(member.fingerprint);
+      if (!pinned) continue;
+      assertSameLine(pinned, member.chain);
+      if (pinned.seq <= member.chain.seq) continue;
+      for (const device of state.devices.values()) {
+        if (device.person === member.fingerprint && pinned.unlinked.has(device.fingerprint)) stale.add(device.fingerprint);
+      }
     }
     return stale;
   }
