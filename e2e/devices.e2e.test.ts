@@ -148,6 +148,7 @@ describe('One person, several devices: link by QR and by code, remove a lost one
           const panel = await PanelPage.open(a2, group);
           await panel.expectTitles([note.title]);
           expect((await panel.openNote(note.title)).body).toBe(note.body);
+          await panel.backToNotes();
           await panel.close();
         }
         const popup = await PopupPage.open(a2);
@@ -220,6 +221,7 @@ describe('One person, several devices: link by QR and by code, remove a lost one
         const a2Panel = await PanelPage.open(a2, HARBOUR);
         await a2Panel.expectTitles([HARBOUR_NOTE.title, AFTER_LOSS.title]);
         expect((await a2Panel.openNote(AFTER_LOSS.title)).body).toBe(AFTER_LOSS.body);
+        await a2Panel.backToNotes();
         await a2Panel.close();
 
         // The server's own record: the newest generation of each group has boxes, none addressed to A1.
@@ -246,6 +248,8 @@ describe('One person, several devices: link by QR and by code, remove a lost one
     '6. A command-line device is linked to Ana by its typed code, from A2; it reads her groups and writes a note A2 reads',
     () =>
       clock.run('6. link a CLI', async () => {
+        // A fresh CLI device: an identity of its own, not yet anyone (linking gives it Ana's name).
+        await cli.ok(['--server', api().apiUrl, 'init', '--name', 'Terminal'], { timeoutMs: CLI_TIMEOUT });
         const linking = cli.start(['--server', api().apiUrl, '--signal', api().signalingUrl, 'devices', 'link', '--json', '--for', '120'], { timeoutMs: 150_000 });
         const offer = JSON.parse(await linking.stdoutLine((line) => line.includes('"offer"'), CLI_TIMEOUT)) as { code: string; device: string };
         expect(offer.code).toMatch(/^LNK1-/);
@@ -256,6 +260,11 @@ describe('One person, several devices: link by QR and by code, remove a lost one
         await a2Devices.expectLinkReport();
         const run = await linking.done;
         expect(run.code, run.stderr).toBe(0);
+        const mine = await cli.json<{ name: string | null; devices: Array<{ fingerprint: string; thisDevice: boolean; removed: unknown }> }>(['devices'], { timeoutMs: CLI_TIMEOUT });
+        expect(mine.name).toBe(ANA);
+        expect(mine.devices.filter((d) => d.thisDevice).map((d) => d.fingerprint)).toEqual([offer.device]);
+        // A2, A3 and this one; A1 is listed as removed.
+        expect(mine.devices.filter((d) => d.removed === null)).toHaveLength(3);
 
         const { notes } = await cli.json<{ notes: Array<{ title: string }> }>(['notes', 'ls', HARBOUR], { timeoutMs: CLI_TIMEOUT });
         expect(notes.map((n) => n.title).sort()).toEqual([AFTER_LOSS.title, HARBOUR_NOTE.title].sort());
