@@ -51,6 +51,7 @@ import type { Page } from 'playwright-core';
 import { Client, disposeAll, VIEWPORTS } from '../e2e/support/clients.ts';
 import { startSystem, type System } from '../e2e/support/system.ts';
 import { fmt, median, printTable } from './support/harness.ts';
+import { apiRoundTripMs, pageOpenMs } from './support/page-baselines.ts';
 import { SHOW_TIMEOUT_MS, shownAt, watchFor } from './support/note-shown.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -131,27 +132,6 @@ async function groupWithNote(page: Page, i: number, kind: string): Promise<{ gro
   await ask(page, { type: 'notes.save', groupId, title, body: `Body of the bench note ${kind} ${i}.` });
   const invite = await ask<{ link: string }>(page, { type: 'group.invite', groupId, role: 'member', expiresInMs: 3_600_000, prekeyed: false });
   return { groupId, link: invite.data.link, title };
-}
-
-/** Baseline 1: an extension page opened in a new tab until its heading shows. */
-async function pageOpenMs(client: Client): Promise<number> {
-  const start = performance.now();
-  const tab = await client.context.newPage();
-  await tab.goto(`chrome-extension://${client.id}/popup.html`);
-  await tab.getByRole('heading', { level: 1 }).first().waitFor({ timeout: 15_000 });
-  const ms = performance.now() - start;
-  await tab.close();
-  return ms;
-}
-
-/** Baseline 2: a storage API round trip from an extension page. */
-async function apiRoundTripMs(page: Page, apiUrl: string): Promise<number> {
-  return page.evaluate(async (url) => {
-    const start = performance.now();
-    const response = await fetch(`${url}/health`, { cache: 'no-store' });
-    await response.json();
-    return performance.now() - start;
-  }, apiUrl);
 }
 
 const system = await startSystem();

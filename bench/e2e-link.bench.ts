@@ -27,6 +27,7 @@ import type { Page } from 'playwright-core';
 import { Client, disposeAll } from '../e2e/support/clients.ts';
 import { startSystem, type System } from '../e2e/support/system.ts';
 import { fmt, median, printTable } from './support/harness.ts';
+import { apiRoundTripMs, pageOpenMs } from './support/page-baselines.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const GROUPS = 10;
@@ -70,24 +71,6 @@ async function until<T>(what: string, check: () => Promise<T | undefined>): Prom
     if (performance.now() > deadline) throw new Error(`${what}: not reached in ${WAIT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-async function pageOpenMs(client: Client): Promise<number> {
-  const start = performance.now();
-  const tab = await client.context.newPage();
-  await tab.goto(`chrome-extension://${client.id}/popup.html`);
-  await tab.getByRole('heading', { level: 1 }).first().waitFor({ timeout: 15_000 });
-  const ms = performance.now() - start;
-  await tab.close();
-  return ms;
-}
-
-async function apiRoundTripMs(page: Page, apiUrl: string): Promise<number> {
-  return page.evaluate(async (url) => {
-    const start = performance.now();
-    await (await fetch(`${url}/health`, { cache: 'no-store' })).json();
-    return performance.now() - start;
-  }, apiUrl);
 }
 
 type LinkState = { role: string; phase?: string };
