@@ -139,6 +139,8 @@ describe('One person, several devices: link by QR and by code, remove a lost one
 
         const groups = await a2Devices.expectLinked(ANA);
         expect(groups.sort()).toEqual([`${GARDEN}: readable now.`, `${HARBOUR}: readable now.`]);
+        // The options page's own name field follows: the device took Ana's name.
+        await expect.poll(() => a2Devices.page.getByLabel('Your name, as your groups see it').inputValue(), { timeout: 15_000 }).toBe(ANA);
         await artifacts.shot(a2Devices.page, 'a2-linked');
         await a2Devices.finishLinked();
         for (const [group, note] of [

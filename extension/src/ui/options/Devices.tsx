@@ -83,6 +83,8 @@ function LinkToIdentity({ state, reload }: { state: LinkStateView | undefined; r
   useEffect(() => {
     if (phase === 'linked' || phase === 'failed') {
       resultRef.current?.focus();
+      // The device took the person's name: the rest of the page (its name field) shows it now.
+      if (phase === 'linked') void reload();
       if (state?.role === 'new' && state.phase === 'linked') announce(`This device is now linked to ${state.name}. ${state.groups.length} group${state.groups.length === 1 ? '' : 's'} added.`);
     }
   }, [phase]);
