@@ -6,7 +6,7 @@
  * Browser-safe: WebCrypto and fetch only.
  */
 import { checkSeed, reachableSeeds, repairLinks, seedChain, type GenerationFault } from '../crypto/generations.ts';
-import { currentGeneration, isAdmin, logHead, memberOfDevice, nextEntry, type GroupState } from '../crypto/group-log.ts';
+import { currentGeneration, devicesEverOf, isAdmin, logHead, memberOfDevice, nextEntry, type GroupState } from '../crypto/group-log.ts';
 import { createGroup, leaveGroup, removeMember, replaceRecovery, rotateKey, type Rotated } from '../crypto/group-lifecycle.ts';
 import type { TrustState } from '../crypto/handshake.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
@@ -708,7 +708,10 @@ export class GroupClient {
     return this.locked(groupId, async () => {
       // The member's own signed heads never stop its removal: a member who freezes
       // devices with made-up heads can always be removed (DESIGN §4).
-      const rotated = await this.rotate(groupId, (state, held, faults) => removeMember(state, this.identity, member, held, this.now(), faults), { evidenceNotFrom: member });
+      const rotated = await this.rotate(groupId, (state, held, faults) => removeMember(state, this.identity, member, held, this.now(), faults), {
+        // Its own made-up heads never block a person's removal: evidence is kept per device, so every device of theirs is exempt.
+        evidenceNotFrom: (state) => devicesEverOf(state, member),
+      });
       return { generation: rotated.generation, unreachable: rotated.unreachable };
     });
   }
@@ -852,14 +855,19 @@ export class GroupClient {
     assertSameLine(own, member.chain);
     if (member.chain.seq === own.seq) return record;
     const chain = await this.people.chain();
-    return this.appendBuilt(record.groupId, async (latest) => {
-      const entries = missingEntries(latest.state, own.person, chain);
-      if (entries.length === 0) return { entries: [], boxes: [], state: latest.state };
-      const ready = latest.seeds.has(currentGeneration(latest.state)) ? latest : await this.fetchKeyInternal(latest);
-      const update = await devicesUpdate(ready.state, this.identity, own.person, entries, ready.seeds, ready.faults ?? [], this.now());
-      if (update.kind === 'rotated') return this.rotationBuilt(ready, update.rotated);
-      return { entries: [update.entry], boxes: [], state: update.state };
-    });
+    return this.appendBuilt(
+      record.groupId,
+      async (latest) => {
+        const entries = missingEntries(latest.state, own.person, chain);
+        if (entries.length === 0) return { entries: [], boxes: [], state: latest.state };
+        const ready = latest.seeds.has(currentGeneration(latest.state)) ? latest : await this.fetchKeyInternal(latest);
+        const update = await devicesUpdate(ready.state, this.identity, own.person, entries, ready.seeds, ready.faults ?? [], this.now());
+        if (update.kind === 'rotated') return this.rotationBuilt(ready, update.rotated);
+        return { entries: [update.entry], boxes: [], state: update.state };
+      },
+      // A device being unlinked cannot hold its own unlink back with a made-up head it signed.
+      { evidenceNotFrom: () => new Set(own.unlinked.keys()) },
+    );
   }
 
   /**
@@ -951,7 +959,7 @@ export class GroupClient {
   private async rotate(
     groupId: GroupId,
     make: (state: GroupState, held: ReadonlyMap<number, Uint8Array>, faults: readonly GenerationFault[]) => Promise<Rotated>,
-    options: { evidenceNotFrom?: Fingerprint } = {},
+    options: { evidenceNotFrom?: (state: GroupState) => ReadonlySet<Fingerprint> } = {},
   ): Promise<Rotated> {
     let rotated: Rotated | undefined;
     await this.appendBuilt(groupId, async (record) => {
@@ -1018,13 +1026,13 @@ export class GroupClient {
   private async appendBuilt(
     groupId: GroupId,
     build: (record: GroupRecord) => Promise<Built>,
-    options: { evenIfStale?: boolean; evidenceNotFrom?: Fingerprint } = {},
+    options: { evenIfStale?: boolean; evidenceNotFrom?: (state: GroupState) => ReadonlySet<Fingerprint> } = {},
   ): Promise<GroupRecord> {
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       const record = await this.syncInternal(await this.record(groupId));
       // A device with signed evidence that its log is stale or forked changes nothing
       // on that view (a new key sealed to a membership the server is hiding changes from).
-      if (!options.evenIfStale) assertNotStale(record, options.evidenceNotFrom ? { except: options.evidenceNotFrom } : {});
+      if (!options.evenIfStale) assertNotStale(record, options.evidenceNotFrom ? { except: options.evidenceNotFrom(record.state) } : {});
       const built = await build(record);
       // Nothing to change (e.g. the role is already the one asked for).
       if (built.entries.length === 0) return record;

@@ -180,8 +180,8 @@ export function peerEvidenceStatus(record: Pick<GroupRecord, 'witnessed' | 'fork
  * forked (call it after a sync, so only unreached heads are left).
  * @throws {PeerEvidenceError} `peer-fork` or `stale-log`.
  */
-export function assertNotStale(record: Pick<GroupRecord, 'witnessed' | 'forkEvidence'>, options: { except?: Fingerprint } = {}): void {
-  const counts = (e: { peer: Fingerprint }) => e.peer !== options.except;
+export function assertNotStale(record: Pick<GroupRecord, 'witnessed' | 'forkEvidence'>, options: { except?: ReadonlySet<Fingerprint> } = {}): void {
+  const counts = (e: { peer: Fingerprint }) => !options.except?.has(e.peer);
   const fork = record.forkEvidence?.find(counts);
   if (fork) throw new PeerEvidenceError('peer-fork', fork.peer, fork.head);
   const witnessed = record.witnessed?.find(counts);

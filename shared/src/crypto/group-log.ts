@@ -230,6 +230,14 @@ export function devicesOf(state: GroupState, person: Fingerprint): GroupDevice[]
   return [...state.devices.values()].filter((d) => d.person === person);
 }
 
+/** Every device that speaks or spoke for `person` in this log, and the person id itself. */
+export function devicesEverOf(state: GroupState, person: Fingerprint): Set<Fingerprint> {
+  const devices = new Set<Fingerprint>([person]);
+  for (const d of state.devices.values()) if (d.person === person) devices.add(d.fingerprint);
+  for (const d of state.departedDevices.values()) if (d.person === person) devices.add(d.fingerprint);
+  return devices;
+}
+
 /** A device's sign key while it speaks for a member, or for the boxes and notes of its time after. */
 export function signKeyOfDevice(state: GroupState, device: Fingerprint): Bytes | undefined {
   const current = state.devices.get(device);
