@@ -114,6 +114,22 @@ describe.each(STORE_KINDS)("a group log's device chains agree with the stored ch
     expect(copies.log).toEqual(copies.stored);
   });
 
+  it("refuses a new group whose creator chain is behind the stored head (device-chain): an old prefix would bring back a device since unlinked", async () => {
+    const s = await stolen(server);
+    const ana = s.laptop.identity.fingerprint;
+    const { person: current } = await unlinkDevice(s.ana, s.laptop.identity, s.thief.identity.fingerprint);
+    await s.laptop.api.people.append.mutate({ person: ana, entries: current.entries.slice(2) });
+    // The chain before the unlink, which still lists the thief: refused, with what to do.
+    const stale = await createGroup(s.laptop.identity, { chain: s.ana.entries });
+    const error = await s.laptop.api.groups.create.mutate({ entries: stale.entries, boxes: stale.boxes }).then(() => null, (e: unknown) => e);
+    expect(apiErrorOf(error)).toEqual({ code: 'LOG_REJECTED', reason: 'device-chain' });
+    expect((error as Error).message).toMatch(/current devices/);
+    expect(await refusal(s.thief.api.groups.log.query({ groupId: stale.state.groupId }))).toMatchObject({ code: expect.stringMatching(/FORBIDDEN|NOT_FOUND/) });
+    // The current chain goes in.
+    const fresh = await createGroup(s.laptop.identity, { chain: current.entries });
+    await s.laptop.api.groups.create.mutate({ entries: fresh.entries, boxes: fresh.boxes });
+  });
+
   it('publishes the chain of a person the server has never stored with the group entry that first carries it', async () => {
     const owner = await device(server);
     const group = await createGroup(owner.identity);

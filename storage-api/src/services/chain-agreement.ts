@@ -65,6 +65,16 @@ function carriedEntries(entries: readonly LogEntry[]): Map<Fingerprint, Map<numb
   return carried;
 }
 
+/** The people whose whole chain a `create` or `add` among the entries carries. */
+function wholeChains(entries: readonly LogEntry[]): Set<Fingerprint> {
+  const whole = new Set<Fingerprint>();
+  for (const entry of entries) {
+    const chain = entry.op === 'create' ? entry.body.creator : entry.op === 'add' ? entry.body.member : undefined;
+    if (chain?.[0]) whole.add(chain[0].person);
+  }
+  return whole;
+}
+
 /** The member chains `after` holds that `before` did not hold at that head. */
 function changedChains(before: GroupState | null, after: GroupState): PersonState[] {
   const changed: PersonState[] = [];
@@ -78,7 +88,7 @@ function changedChains(before: GroupState | null, after: GroupState): PersonStat
 }
 
 /** Makes one person's stored chain agree with (and reach) the log's copy `copy`. */
-async function settle(store: Store, copy: PersonState, carried: Map<number, DeviceEntry> | undefined, now: number): Promise<void> {
+async function settle(store: Store, copy: PersonState, carried: Map<number, DeviceEntry> | undefined, whole: boolean, now: number): Promise<void> {
   const person = copy.person;
   for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
     const stored = await storedPerson(store, person);
@@ -86,6 +96,15 @@ async function settle(store: Store, copy: PersonState, carried: Map<number, Devi
     const common = Math.min(copy.seq, storedSeq);
     if (common >= 0 && copy.hashes[common] !== stored!.state.hashes[common]) {
       throw disagrees(person, `differs from the stored chain at entry ${common}`);
+    }
+    // A whole chain (create, add) behind the stored head would bring into a new group a
+    // device its person has since unlinked: it must be the person's current chain.
+    if (whole && copy.seq < storedSeq) {
+      throw apiError(
+        'LOG_REJECTED',
+        `the device chain of ${person} in these entries stops at entry ${copy.seq}, behind the stored chain's head (entry ${storedSeq}) (device-chain): a create or add carries the person's current chain. Fetch the person's current devices (people.get), rebuild the change with that chain and send it again`,
+        { reason: 'device-chain' },
+      );
     }
     if (copy.seq <= storedSeq) return;
     const missing: DeviceEntry[] = [];
@@ -117,9 +136,10 @@ async function settle(store: Store, copy: PersonState, carried: Map<number, Devi
  * they carry beyond a stored head (see the module comment). Call it after every other
  * check of the append, right before the log's own compare-and-set.
  * @throws LOG_REJECTED `device-chain` (a copy that differs from the stored chain, or does
- *   not continue it), `device-claimed` (it links a device another person holds), CONFLICT.
+ *   not continue it, or a `create`/`add` chain behind the stored head), `device-claimed` (it links a device another person holds), CONFLICT.
  */
 export async function settleChains(store: Store, before: GroupState | null, after: GroupState, entries: readonly LogEntry[], now: number): Promise<void> {
   const carried = carriedEntries(entries);
-  for (const copy of changedChains(before, after)) await settle(store, copy, carried.get(copy.person), now);
+  const whole = wholeChains(entries);
+  for (const copy of changedChains(before, after)) await settle(store, copy, carried.get(copy.person), whole.has(copy.person), now);
 }
