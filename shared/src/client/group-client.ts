@@ -377,6 +377,9 @@ export class GroupClient {
     if (!seed) throw new GroupClientError('no-key', 'this device does not hold the current group key, so it cannot hand it over');
     const pending = await call('reading key requests', () => this.api.mailbox.pending.query({ groupId }));
     const requesters = pending.map((p) => p.fingerprint);
+    // Each requester's chain is read from the server first: an unlink its own person's
+    // devices could not bring to this log still keeps the key from it (§10b).
+    await this.refreshChainsOf(record.state, requesters);
     const unlinked = await this.people.unlinkedInPinned(record.state);
     const { result, boxes } = await sealForRequests(record.state, this.identity, generation, seed, requesters, (person) => this.trustOf(groupId, person), unlinked);
     if (boxes.length > 0) await call('posting key boxes', () => this.api.boxes.post.mutate({ groupId, boxes }));
@@ -438,13 +441,19 @@ export class GroupClient {
    * This device's up-to-date view of a group for handing its key over live, or null
    * when it knows no such group or holds no key for it. Synced first, so a joiner who
    * just appended its own entry is found.
+   * @param requester the device asking (the hello's): its person's chain is refreshed
+   *   from the server first, so a device that chain has unlinked is left out of the view.
+   * @throws {DeviceChainError} `rollback`, `fork` when the server's chain of the requester's person does not extend the pinned one.
    */
-  heldGroup(groupId: GroupId): Promise<{ state: GroupState; seedFor: (generation: number) => Uint8Array | undefined; trustOf: (person: Fingerprint) => TrustState } | null> {
+  heldGroup(groupId: GroupId, requester?: Fingerprint): Promise<{ state: GroupState; seedFor: (generation: number) => Uint8Array | undefined; trustOf: (person: Fingerprint) => TrustState } | null> {
     return this.locked(groupId, async () => {
       const known = await this.store.load(groupId);
       if (!known) return null;
       const record = await this.syncInternal(known);
       if (!memberOfDevice(record.state, this.fingerprint) || !record.seeds.has(currentGeneration(record.state))) return null;
+      // The requesting device's chain is read from the server first (validated, pinned):
+      // an unlink that has not reached this log yet still keeps the key from it.
+      if (requester) await this.refreshChainsOf(record.state, [requester]);
       // A device unlinked in a chain this device pinned gets nothing, whatever the log still lists.
       const state = withoutDevices(record.state, await this.people.unlinkedInPinned(record.state));
       return { state, seedFor: (generation) => record.seeds.get(generation), trustOf: (person) => this.trustOf(groupId, person) };
@@ -892,6 +901,60 @@ export class GroupClient {
     return { identity: this.identity, api: () => this.api, people: this.people, store: this.store, now: this.now, catchUpEverywhere: () => this.catchUpEverywhere() };
   }
 
+  /**
+   * Reads from the server the chain of the person of each of `devices` the log lists
+   * (one lookup per person), validated against the pinned chain and pinned: an unlink
+   * is known before anything is handed to the device, whatever the log still lists.
+   * @throws {DeviceChainError} `rollback`, `fork`, `wrong-person`; {ApiCallError}.
+   */
+  private async refreshChainsOf(state: GroupState, devices: Iterable<string>): Promise<void> {
+    const persons = new Set<Fingerprint>();
+    for (const device of devices) {
+      if (device === this.fingerprint) continue;
+      const person = state.devices.get(device as Fingerprint)?.person;
+      if (person && person !== state.recovery) persons.add(person);
+    }
+    if (persons.size === 0) return;
+    const own = (await this.people.record()).person;
+    for (const person of persons) {
+      if (person === own) await this.people.refresh();
+      else await lookUpPerson(this.api, this.people, person, this.now());
+    }
+  }
+
+  /**
+   * An admin brings into the log the chain of another person whose pinned copy has
+   * unlinked a device the log still lists (`unlinkedInPinned`): a `devices` entry with
+   * the chain's missing entries, read from the server, and a rotation, so the unlinked
+   * device loses the key even when no device of its person can catch this group up
+   * (one holding no key here). Its own person's chain is `catchUpDevices`'s.
+   */
+  private async catchUpOthers(record: GroupRecord): Promise<GroupRecord> {
+    const stale = await this.people.unlinkedInPinned(record.state);
+    if (stale.size === 0) return record;
+    const own = (await this.people.record()).person;
+    const persons = new Set([...stale].map((fp) => record.state.devices.get(fp)!.person).filter((p) => p !== own));
+    let current = record;
+    for (const person of persons) {
+      const { entries: chain, state: pinned } = await lookUpPerson(this.api, this.people, person, this.now());
+      current = await this.appendBuilt(
+        current.groupId,
+        async (latest) => {
+          const entries = missingEntries(latest.state, person, chain);
+          if (entries.length === 0) return { entries: [], boxes: [], state: latest.state };
+          const ready = latest.seeds.has(currentGeneration(latest.state)) ? latest : await this.fetchKeyInternal(latest);
+          if (!canRotateFrom(ready)) throw new GroupClientError('no-key', 'unlinking a device makes a new group key, which needs the current key on this device first');
+          const update = await devicesUpdate(ready.state, this.identity, person, entries, ready.seeds, ready.faults ?? [], this.now());
+          if (update.kind === 'rotated') return this.rotationBuilt(ready, update.rotated);
+          return { entries: [update.entry], boxes: [], state: update.state };
+        },
+        // A device being unlinked cannot hold its own unlink back with a made-up head it signed.
+        { evidenceNotFrom: () => new Set(pinned.unlinked.keys()) },
+      );
+    }
+    return current;
+  }
+
   /** `catchUpDevices` during upkeep: a failure waits for the next sync. */
   private async catchUpQuietly(record: GroupRecord): Promise<GroupRecord> {
     try {
@@ -995,8 +1058,14 @@ export class GroupClient {
    * bad box its sender signed), so a server cannot make admins rotate at will.
    */
   private async maintainKeys(synced: GroupRecord): Promise<GroupRecord> {
-    const record = await this.catchUpQuietly(synced);
+    let record = await this.catchUpQuietly(synced);
     if (!isAdmin(record.state, this.fingerprint) || this.fingerprint === record.state.recovery) return record;
+    try {
+      record = await this.catchUpOthers(record);
+    } catch (error) {
+      // Tried again at the next sync, as a rotation is (a fork is the sync's failure).
+      if (!(error instanceof ApiCallError || error instanceof GroupClientError || error instanceof PeerEvidenceError)) throw error;
+    }
     if (record.state.owedRotation === null && !needsRepair(record)) return record;
     try {
       return await this.rotateForUpkeep(record);
