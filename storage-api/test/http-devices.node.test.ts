@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiErrorOf, signIn, type ApiSession } from '@conclave/shared/client';
 import {
   createGroup,
+  createInvite,
   currentGeneration,
   generateIdentity,
   generationKeys,
@@ -25,6 +26,7 @@ import {
 } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
 import { devicesEntry, foundPerson, linkDevice, unlinkDevice, type Person } from './support/people.ts';
+import { openLive } from './support/live-socket.ts';
 import { STORE_KINDS, startServer, type TestServer } from './support/server.ts';
 
 interface Signed {
@@ -157,6 +159,33 @@ describe.each(STORE_KINDS)('a person with several devices in a group, over HTTP 
     const rotate = { ...caughtUp.entry, seq: caughtUp.state.seq + 1, prev: caughtUp.state.head, author: g.phone.identity.fingerprint };
     expect(await refusal(g.phone.api.groups.append.mutate({ groupId: g.groupId, entries: [rotate] }))).toMatchObject({ code: 'FORBIDDEN' });
     expect(await g.phone.api.groups.mine.query()).toEqual([{ groupId: g.groupId, head: { seq: caughtUp.state.seq, hash: caughtUp.state.head }, status: 'unlinked' }]);
+  });
+
+  it("an unlinked device's open stream hears nothing more at once, it is unlinked in groups.mine and no box may be sealed to it, before the log catches up", async () => {
+    const g = await twoDeviceGroup(server);
+    const session = await signIn(server.url, g.phone.identity);
+    const live = await openLive(server.url, session.token);
+    try {
+      await live.waitEvent((e) => e.type === 'heads' && e.groups.some((h) => h.groupId === g.groupId), "the phone's heads");
+      const { entry: unlink } = await unlinkDevice(g.person, g.laptop.identity, g.phone.identity.fingerprint);
+      await g.laptop.api.people.append.mutate({ person: g.laptop.identity.fingerprint, entries: [unlink] });
+      // At once: a fresh heads that lists no group.
+      await live.waitEvent((e) => e.type === 'heads' && e.groups.length === 0, 'a heads without the group');
+      const cutAt = live.events().length;
+
+      // The group's log still lists the phone: a log entry, a note and a box must not reach it.
+      const invite = await createInvite(g.state, g.laptop.identity, { role: 'member', expiresAt: Date.now() + 3_600_000 });
+      await g.laptop.api.groups.append.mutate({ groupId: g.groupId, entries: [invite.entry] });
+      await g.laptop.api.notes.put.mutate({ envelope: await noteBy(g.laptop.identity, g.groupId, 0, g.seed) });
+      const box = await sealKeyBox(g.laptop.identity, g.groupId, 0, g.seed, { kind: 'member', id: g.phone.identity.fingerprint }, g.phone.identity.bundle.boxKey);
+      expect(await refusal(g.laptop.api.boxes.post.mutate({ groupId: g.groupId, boxes: [box] }))).toMatchObject({ code: 'BOX_REJECTED' });
+      await server.app.deps.live.settled();
+      expect(live.events().slice(cutAt)).toEqual([]);
+
+      expect(await g.phone.api.groups.mine.query()).toEqual([{ groupId: g.groupId, head: { seq: invite.entry.seq, hash: expect.any(String) }, status: 'unlinked' }]);
+    } finally {
+      await live.close();
+    }
   });
 
   it("refuses a group entry that gives a member a device another person's stored chain holds (device-claimed)", async () => {

@@ -5,6 +5,7 @@
  */
 import { boxesMineInput, boxesPostInput } from '@conclave/shared/verify';
 import { confirmedGeneration, validateBoxes } from '../services/box-rules.ts';
+import { unlinkedRecipients } from '../services/device-standing.ts';
 import { publishBoxes } from '../services/event-feed.ts';
 import { memberProcedure, router } from '../trpc/init.ts';
 
@@ -18,7 +19,7 @@ export const boxesRouter = router({
    * current generation confirms it opened that key (it serves its mailbox request).
    */
   post: memberProcedure.input(boxesPostInput).mutation(async ({ ctx, input }) => {
-    await validateBoxes(ctx.group, input.boxes, ctx.device, ctx.now(), ctx.config.clockSkewMs);
+    await validateBoxes(ctx.group, input.boxes, ctx.device, ctx.now(), ctx.config.clockSkewMs, await unlinkedRecipients(ctx.store, input.boxes));
     await ctx.store.putBoxes(input.boxes);
     await publishBoxes(ctx.feed, input.groupId, input.boxes);
     // A box to itself confirms the key arrived: its mailbox request (at that generation or below) is served.

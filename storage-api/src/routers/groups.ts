@@ -37,8 +37,8 @@ import {
 import { apiError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import { confirmedGeneration, requireRotationBoxes, validateBoxes } from '../services/box-rules.ts';
-import { settleChains } from '../services/chain-agreement.ts';
-import { claimedElsewhere, isUnlinked, linkedToMember, unlinkedInLog } from '../services/device-standing.ts';
+import { refuseStaleChains, settleChains } from '../services/chain-agreement.ts';
+import { claimedElsewhere, isUnlinked, linkedToMember, unlinkedInLog, unlinkedRecipients, withoutUnlinkedRecipients } from '../services/device-standing.ts';
 import { publishAppend } from '../services/event-feed.ts';
 import { checkAcceptancesOpen, checkClock, indexesFor, logRejected, validateEntries } from '../services/log-writes.ts';
 import { authedProcedure, notAMemberDevice, router } from '../trpc/init.ts';
@@ -98,7 +98,8 @@ export const groupsRouter = router({
     checkClock(entries, now, ctx.config.clockSkewMs);
     const state = await validateEntries(null, entries, now);
     await refuseClaimed(ctx.store, null, state);
-    await validateBoxes(state, boxes, ctx.device, now, ctx.config.clockSkewMs);
+    await refuseStaleChains(ctx.store, state, entries);
+    await validateBoxes(state, boxes, ctx.device, now, ctx.config.clockSkewMs, await unlinkedRecipients(ctx.store, boxes));
     // Last before the log's own compare-and-set: it may publish the creator's chain.
     await settleChains(ctx.store, null, state, entries, now);
     const result = await ctx.store.appendEntries(state.groupId, entries, logHead(state), { ...indexesFor(null, state, entries), boxes });
@@ -140,7 +141,9 @@ export const groupsRouter = router({
    * stored in the same transaction.
    */
   append: authedProcedure.input(logAppendInput).mutation(async ({ ctx, input }) => {
-    const { groupId, entries, boxes } = input;
+    const { groupId, entries } = input;
+    // A box to a device a stored chain has unlinked is dropped here, not refused (see withoutUnlinkedRecipients).
+    const boxes = await withoutUnlinkedRecipients(ctx.store, input.boxes);
     for (const entry of entries) {
       if (entry.groupId !== groupId) throw apiError('BAD_REQUEST', `entry ${entry.seq} belongs to another group: append each group's entries to it`);
     }
@@ -155,6 +158,7 @@ export const groupsRouter = router({
     const next = await validateEntries(state, entries, now);
     await refuseClaimed(ctx.store, state, next);
     checkAcceptancesOpen(next, entries, now);
+    await refuseStaleChains(ctx.store, next, entries);
     await validateBoxes(next, boxes, ctx.device, now, ctx.config.clockSkewMs);
     // Only a new generation owes boxes, so only then is the device index asked.
     const rotates = next.generations.length > state.generations.length;
@@ -176,9 +180,12 @@ export const groupsRouter = router({
    */
   mine: authedProcedure.query(async ({ ctx }) => {
     const groups = await ctx.store.groupsOf(ctx.device);
+    // Its person's stored chain may have unlinked it before a group's log caught up.
+    const unlinked = await isUnlinked(ctx.store, ctx.device);
     return Promise.all(
       groups.map(async ({ groupId, head, status, untilSeq }) => {
-        if (status === 'member' || untilSeq === null) return { groupId, head, status };
+        if (status === 'member') return { groupId, head, status: unlinked ? ('unlinked' as const) : status };
+        if (untilSeq === null) return { groupId, head, status };
         const hash = (await ctx.groups.stateOf(groupId))?.hashes[untilSeq];
         return { groupId, head: hash ? { seq: untilSeq, hash } : head, status };
       }),

@@ -39,10 +39,12 @@ export const peopleRouter = router({
    * head. The entries must follow the chain rules (CHAIN_REJECTED with `reason`), leave
    * the signed-in device a current device of the person (the founding device, for a
    * new person), and link no device that belongs to another person
-   * (CHAIN_REJECTED `device-claimed`). Returns the new head.
+   * (CHAIN_REJECTED `device-claimed`). Returns the new head. A device it unlinks hears
+   * nothing more of any group on its live streams, at once (live-hub.ts).
    */
   append: authedProcedure.input(personAppendInput).mutation(async ({ ctx, input }) => {
     const head = await appendToChain(ctx.store, input.person, input.entries, ctx.device, ctx.now());
+    for (const entry of input.entries) if (entry.op === 'unlink') await ctx.feed.publish({ kind: 'unlinked', device: entry.body.device });
     return { head };
   }),
 });

@@ -40,7 +40,14 @@ function signKeyOfDevice(state: GroupState, device: Fingerprint): Uint8Array | u
  *   such a box is harmless (an expired invite is never looked up nor accepted), so the
  *   rotation must not fail for it. The API passes the allowed clock skew.
  */
-export async function validateBoxes(state: GroupState, boxes: readonly KeyBox[], sender: Fingerprint, now: number, inviteGraceMs = 0): Promise<void> {
+export async function validateBoxes(
+  state: GroupState,
+  boxes: readonly KeyBox[],
+  sender: Fingerprint,
+  now: number,
+  inviteGraceMs = 0,
+  unlinked: ReadonlySet<Fingerprint> = new Set(),
+): Promise<void> {
   const current = currentGeneration(state);
   for (const [index, box] of boxes.entries()) {
     if (box.groupId !== state.groupId) throw rejected(index, 'it is for another group: post each group its own boxes');
@@ -52,9 +59,11 @@ export async function validateBoxes(state: GroupState, boxes: readonly KeyBox[],
     if (box.recipient.kind === 'member') {
       // Recipients are devices: every current device of every current member, nothing else.
       if (!state.devices.has(box.recipient.id)) {
-        const unlinked = state.departedDevices.get(box.recipient.id)?.how === 'unlinked';
-        throw rejected(index, unlinked ? 'its recipient is a device its person has unlinked: seal keys only to current devices' : 'its recipient is not a current device of a member of the group: seal keys only to the devices the log lists');
+        const departed = state.departedDevices.get(box.recipient.id)?.how === 'unlinked';
+        throw rejected(index, departed ? 'its recipient is a device its person has unlinked: seal keys only to current devices' : 'its recipient is not a current device of a member of the group: seal keys only to the devices the log lists');
       }
+      // The log may not have caught up with the person's chain yet: the stored chains decide too.
+      if (unlinked.has(box.recipient.id)) throw rejected(index, "its recipient is a device its person has unlinked (the person's stored chain says so): seal keys only to current devices");
     } else {
       const invite = state.invites.get(box.recipient.id);
       if (!invite) throw rejected(index, 'it is for an invite that is not in the group log');

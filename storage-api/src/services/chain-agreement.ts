@@ -47,6 +47,27 @@ function disagrees(person: Fingerprint, why: string): Error {
   );
 }
 
+function behind(person: Fingerprint, seq: number, storedSeq: number): Error {
+  return apiError(
+    'LOG_REJECTED',
+    `the device chain of ${person} in these entries stops at entry ${seq}, behind the stored chain's head (entry ${storedSeq}) (device-chain): a create or add carries the person's current chain. Fetch the person's current devices (people.get), rebuild the change with that chain and send it again`,
+    { reason: 'device-chain' },
+  );
+}
+
+/**
+ * Refuses a `create` or `add` whose chain stops behind the person's stored head, before
+ * anything else looks at its boxes (a box to a device unlinked since would otherwise be
+ * the complaint). settleChains checks it again, against a chain that may have moved.
+ */
+export async function refuseStaleChains(store: Store, after: GroupState, entries: readonly LogEntry[]): Promise<void> {
+  for (const person of wholeChains(entries)) {
+    const copy = after.members.get(person)?.chain;
+    const stored = copy ? await storedPerson(store, person) : null;
+    if (copy && stored && copy.seq < stored.state.seq) throw behind(person, copy.seq, stored.state.seq);
+  }
+}
+
 /** The device entries the appended log entries carry, by person and seq. */
 function carriedEntries(entries: readonly LogEntry[]): Map<Fingerprint, Map<number, DeviceEntry>> {
   const carried = new Map<Fingerprint, Map<number, DeviceEntry>>();
@@ -99,13 +120,7 @@ async function settle(store: Store, copy: PersonState, carried: Map<number, Devi
     }
     // A whole chain (create, add) behind the stored head would bring into a new group a
     // device its person has since unlinked: it must be the person's current chain.
-    if (whole && copy.seq < storedSeq) {
-      throw apiError(
-        'LOG_REJECTED',
-        `the device chain of ${person} in these entries stops at entry ${copy.seq}, behind the stored chain's head (entry ${storedSeq}) (device-chain): a create or add carries the person's current chain. Fetch the person's current devices (people.get), rebuild the change with that chain and send it again`,
-        { reason: 'device-chain' },
-      );
-    }
+    if (whole && copy.seq < storedSeq) throw behind(person, copy.seq, storedSeq);
     if (copy.seq <= storedSeq) return;
     const missing: DeviceEntry[] = [];
     for (let seq = storedSeq + 1; seq <= copy.seq; seq += 1) {

@@ -5,7 +5,7 @@
  * is what tells the server that a device was unlinked (refuse it at once) or newly
  * linked (let it read the log so it can catch the group up).
  */
-import type { Fingerprint, GroupDevice, GroupState } from '@conclave/shared/verify';
+import type { Fingerprint, GroupDevice, GroupState, KeyBox } from '@conclave/shared/verify';
 import type { Store } from '../store/types.ts';
 
 /** True when a stored chain has unlinked `device`: it is refused everything a member may do, in every group. */
@@ -36,4 +36,21 @@ export async function claimedElsewhere(store: Store, before: GroupState | null, 
     if (standing && standing.person !== device.person) return device;
   }
   return undefined;
+}
+
+/** The device recipients of `boxes` that a stored chain has unlinked: no box may be sealed to them (box-rules.ts). */
+export function unlinkedRecipients(store: Store, boxes: readonly KeyBox[]): Promise<Set<Fingerprint>> {
+  const devices = [...new Set(boxes.flatMap((box) => (box.recipient.kind === 'member' ? [box.recipient.id] : [])))];
+  return devices.length > 0 ? store.unlinkedDevices(devices) : Promise.resolve(new Set());
+}
+
+/**
+ * `boxes` without those sealed to a device a stored chain has unlinked. A group append's
+ * rotation is sealed to the devices its log lists, and its author (another person) may
+ * not know yet of an unlink the log has not caught up with: such a box is not stored
+ * (no box is owed to that device), rather than failing the whole change.
+ */
+export async function withoutUnlinkedRecipients(store: Store, boxes: readonly KeyBox[]): Promise<KeyBox[]> {
+  const unlinked = await unlinkedRecipients(store, boxes);
+  return boxes.filter((box) => box.recipient.kind !== 'member' || !unlinked.has(box.recipient.id));
 }

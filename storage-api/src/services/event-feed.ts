@@ -31,6 +31,8 @@ export type FeedMessage =
   | { kind: 'note'; groupId: GroupId; noteId: NoteId; version: number; cursor: number }
   | { kind: 'request'; groupId: GroupId }
   | { kind: 'online'; groupId: GroupId; device: Fingerprint }
+  /** A stored chain unlinked this device: its streams carry no group from now on, on every process. */
+  | { kind: 'unlinked'; device: Fingerprint }
   /** A session was signed out: its streams end, on whichever process holds them. */
   | { kind: 'session-end'; tokenHash: string }
   /** A process lost a message (its NOTIFY failed): every stream resyncs. */
@@ -45,6 +47,7 @@ const feedMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('note'), groupId: groupIdSchema, noteId: noteIdSchema, version: z.number().int().min(1), cursor: z.number().int().min(1) }),
   z.object({ kind: z.literal('request'), groupId: groupIdSchema }),
   z.object({ kind: z.literal('online'), groupId: groupIdSchema, device: fingerprintSchema }),
+  z.object({ kind: z.literal('unlinked'), device: fingerprintSchema }),
   z.object({ kind: z.literal('session-end'), tokenHash: z.string().regex(/^[0-9a-f]{64}$/) }),
   z.object({ kind: z.literal('resync') }),
 ]);

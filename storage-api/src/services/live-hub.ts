@@ -14,6 +14,8 @@
  *   request), when a device's stream opens
  *   for the group (at subscribe, or when the device becomes a member while its stream is open);
  * - a session's end (logout, on any process): that session's streams end;
+ * - `unlinked` (a stored chain unlinked a device): that device's streams drop every
+ *   group at once and send a fresh `heads`, which lists none;
  * - `resync` (a process lost a message): every stream sends a fresh `heads`.
  *
  * Every `heads` (at subscribe and at each resync) first checks the session, so a
@@ -242,6 +244,7 @@ export class LiveHub {
       return;
     }
     if (message.kind === 'resync') return this.resyncAll();
+    if (message.kind === 'unlinked') return this.cutOff(message.device);
     const { groupId } = message;
     const tail = (this.chains.get(groupId) ?? Promise.resolve()).then(() =>
       this.apply(message).catch((error: unknown) => {
@@ -257,7 +260,15 @@ export class LiveHub {
     });
   }
 
-  private async apply(message: Exclude<FeedMessage, { kind: 'session-end' | 'resync' }>): Promise<void> {
+  /** A device its person unlinked: its streams hear nothing more of any group, and a fresh heads lists none. */
+  private cutOff(device: Fingerprint): void {
+    for (const subscriber of this.byDevice.get(device) ?? []) {
+      for (const groupId of [...subscriber.groups]) this.dropGroup(subscriber, groupId);
+      subscriber.resync();
+    }
+  }
+
+  private async apply(message: Exclude<FeedMessage, { kind: 'session-end' | 'resync' | 'unlinked' }>): Promise<void> {
     const streams = () => [...(this.byGroup.get(message.groupId) ?? [])];
     switch (message.kind) {
       case 'log': {
@@ -266,17 +277,22 @@ export class LiveHub {
         const state = await this.options.groups.stateOf(message.groupId);
         if (!state) return;
         const event: LiveEvent = { type: 'log', groupId: message.groupId, seq: message.seq, hash: message.hash };
+        // The log may still list a device its person has unlinked (until a `devices` entry catches it up): the stored chains decide.
+        // Walk whichever is smaller, the group's devices or the devices with streams.
+        const listed = state.devices.size <= this.byDevice.size ? [...state.devices.keys()].filter((d) => this.byDevice.has(d)) : [...this.byDevice.keys()].filter((d) => state.devices.has(d));
+        const unlinked = listed.length > 0 ? await this.options.store.unlinkedDevices(listed) : new Set<Fingerprint>();
+        const member = (device: Fingerprint) => state.devices.has(device) && !unlinked.has(device);
         for (const subscriber of streams()) {
-          if (state.devices.has(subscriber.device)) {
+          if (member(subscriber.device)) {
             subscriber.push(event);
           } else {
             this.dropGroup(subscriber, message.groupId);
             subscriber.push({ type: 'removed', groupId: message.groupId });
           }
         }
-        // Devices that became members' devices: walk whichever is smaller, the group's devices or the devices with streams.
-        const devices = state.devices.size <= this.byDevice.size ? [...state.devices.keys()] : [...this.byDevice.keys()].filter((d) => state.devices.has(d));
-        for (const device of devices) {
+        // Devices that became members' devices (`listed`: the group's devices that have streams here).
+        for (const device of listed) {
+          if (!member(device)) continue;
           let joined = false;
           for (const subscriber of this.byDevice.get(device) ?? []) {
             if (subscriber.groups.has(message.groupId) || subscriber.ended) continue;
