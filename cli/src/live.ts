@@ -191,8 +191,8 @@ export async function serve(device: Device, options: { for?: string; mailbox?: b
     };
     // The state directory's lock is held per piece of a handover, never for the whole
     // run: other commands on this directory run beside `serve` (lock.ts).
-    const stop = serveKeyHandover(peer, device.identity, async (groupId) => {
-      const held = await device.locked(() => client.heldGroup(groupId));
+    const stop = serveKeyHandover(peer, device.identity, async (groupId, requester) => {
+      const held = await device.locked(() => client.heldGroup(groupId, requester));
       return held && { ...held, notePeerHead: (evidence) => device.locked(() => client.notePeerHead(groupId, evidence)) };
     }, { onOutcome: (outcome) => void report(outcome).catch(() => undefined) });
     device.progress(`Online as a key holder${seconds ? ` for ${seconds} s` : ' (Ctrl-C to stop)'}.`);

@@ -73,10 +73,10 @@ export async function serveIncoming(ctx: Ctx, channel: MessageChannel): Promise<
   const confirmations: Array<Promise<void>> = [];
   let servedGroup: GroupId | undefined;
   let headsSeen = 0;
-  const lookup = async (groupId: GroupId): Promise<HeldGroup | null> => {
+  const lookup = async (groupId: GroupId, requester: Fingerprint): Promise<HeldGroup | null> => {
     const row = await groupRowOf(ctx.db, groupId);
     if (!row || row.alarm || row.removed) return null;
-    const held = await client.heldGroup(groupId);
+    const held = await client.heldGroup(groupId, requester);
     if (!held) return null;
     servedGroup = groupId;
     // The joiner's hello names a device; the QR code was shown to the person it speaks for.

@@ -9,8 +9,8 @@
 import { runHandshake, type HandshakeMachine, type MessageChannel } from './channel.ts';
 import { HolderHandshake, parseHandshakeMessage, type HandshakeOutcome, type HandshakeStep, type HeadEvidence, type HolderOptions, type RefusalReason } from '../crypto/handshake.ts';
 import type { GroupState } from '../crypto/group-log.ts';
-import type { DeviceIdentity } from '../crypto/identity.ts';
-import type { GroupId } from '../protocol/ids.ts';
+import { fingerprintOf, type DeviceIdentity } from '../crypto/identity.ts';
+import type { Fingerprint, GroupId } from '../protocol/ids.ts';
 import { channelFromDataConnection, type DataConnectionLike } from './peerjs-channel.ts';
 
 /** What the holder needs of one group to decide and to seal. */
@@ -21,7 +21,8 @@ export interface HeldGroup extends HolderOptions {
 }
 
 /** Finds this device's up-to-date view of a group, or null when it holds none. */
-export type HeldGroupLookup = (groupId: GroupId) => Promise<HeldGroup | null>;
+/** `requester`: the device the joiner's hello names (unverified until the handshake ends): a holder may look its person up first. */
+export type HeldGroupLookup = (groupId: GroupId, requester: Fingerprint) => Promise<HeldGroup | null>;
 
 function refusal(reason: RefusalReason): HandshakeStep {
   return { send: [{ t: 'refuse', reason }], done: { kind: 'refused', reason, by: 'me' } };
@@ -55,7 +56,7 @@ export class GroupDispatchingHolder implements HandshakeMachine {
     }
     let held: HeldGroup | null;
     try {
-      held = await this.lookup(message.groupId);
+      held = await this.lookup(message.groupId, fingerprintOf(message.bundle));
     } catch {
       held = null;
     }
