@@ -97,9 +97,11 @@ try {
   for (let run = 0; run <= RUNS; run++) {
     const client = await Client.create(`new device ${run}`);
     const fresh = await launch(client, system);
-    const offer = await ask<{ qrText: string }>(fresh, { type: 'device.offerLink' });
+    // The answer is the link's state: waiting, with the QR text the page draws.
+    const waiting = await ask<{ phase: string; offer?: { qrText: string } }>(fresh, { type: 'device.offerLink' });
+    if (waiting.phase !== 'waiting' || !waiting.offer) throw new Error(`the new device is not waiting to be linked: ${JSON.stringify(waiting)}`);
     const start = performance.now();
-    await ask(existing, { type: 'device.link', text: offer.qrText });
+    await ask(existing, { type: 'device.link', text: waiting.offer.qrText });
     await until('the fingerprint to compare', async () => ((await ask<LinkState>(existing, { type: 'device.linkState' })).phase === 'confirm' ? true : undefined));
     const yes = performance.now();
     await ask(existing, { type: 'device.confirmLink', accept: true });
