@@ -216,6 +216,8 @@ describe('the device list', () => {
     expect(rows.map((r) => r.getAttribute('data-this-device'))).toEqual(['true', 'false']);
     expect(rows[0]!.textContent).toMatch(/This device.*your first device/);
     expect(rows[1]!.textContent).toMatch(/by this device/);
+    // What losing every device means, in words (issue 13).
+    expect(root.querySelector('[data-testid=devices]')!.textContent).toMatch(/If you lose every one of them, nobody can bring your identity back.*invite you again.*remove your old identity/);
     // The device in use has no remove button; the other one does, named for screen readers.
     expect(rows[0]!.querySelector('button')).toBeNull();
     const remove = rows[1]!.querySelector<HTMLButtonElement>('button')!;

@@ -265,6 +265,10 @@ function DeviceList({ view, reload }: { view: DevicesView; reload: () => void })
           </ul>
         </>
       )}
+      <p class="hint">
+        Keep at least two devices linked. If you lose every one of them, nobody can bring your identity back — not even the server: ask an admin of each group to invite you again
+        (you join as a new person, whom the others verify again) and to remove your old identity.
+      </p>
       <ErrorNotice error={action.error} title="The device was not removed" />
       {report && (
         <div class="notice notice-ok stack" role="status" tabIndex={-1} ref={reportRef} data-testid="device-removed-report">
