@@ -40,7 +40,7 @@ function restrict({ patterns = [], paths = [] }) {
 }
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.output/**', '.wxt/**', '.data/**', 'extension/test/platform/fixture/**', '**/*.d.ts'] },
+  { ignores: ['**/node_modules/**', '.output/**', '.output-*/**', '.wxt/**', '.data/**', 'extension/test/platform/fixture/**', '**/*.d.ts'] },
   {
     files: ['**/*.{ts,tsx,js,mjs}'],
     languageOptions: { parser: tseslint.parser, ecmaVersion: 'latest', sourceType: 'module' },

@@ -1,10 +1,11 @@
 import preact from '@preact/preset-vite';
 import { defineConfig } from 'wxt';
 
-// The extension's sources live in extension/; the build goes to .output/<browser>-mv3.
+// The extension's sources live in extension/; the build goes to .output/<browser>-mv<n>
+// (CONCLAVE_OUT_DIR moves it, so two checkouts' test runs on one machine do not share a build).
 export default defineConfig({
   srcDir: 'extension',
-  outDir: '.output',
+  outDir: process.env.CONCLAVE_OUT_DIR || '.output',
   // No auto-imports: every module says where its names come from.
   imports: false,
   vite: () => ({ plugins: [preact()] }),

@@ -17,7 +17,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { chromiumArgs, chromiumPath } from '../../scripts/chromium.ts';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const EXTENSION_DIR = '.output/chrome-mv3';
+/** Where `npx wxt build` puts the Chromium build (wxt.config.ts: CONCLAVE_OUT_DIR moves it). */
+export const EXTENSION_DIR = `${process.env.CONCLAVE_OUT_DIR || '.output'}/chrome-mv3`;
 
 /**
  * The built extension, or a failure that says how to build it. The test command
