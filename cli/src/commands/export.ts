@@ -2,36 +2,20 @@
  * `conclave export <group> <dir>`: the group's notes as plaintext Markdown, one file per
  * note with its metadata in a front matter block, written only to this computer (the
  * directory is created mode 0700, each file 0600). Nothing is sent anywhere. The notes
- * come from one SDK listing (`changedNotes` from 0: one log sync, each note fetched once).
+ * come from one SDK listing (`changedNotes` from 0: one log sync, each note fetched once);
+ * each file is the SDK's Markdown rendering (`noteMarkdown`), the one the side panel's export uses.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { VANISHED } from '@conclave/shared/client';
+import { noteFileName, noteMarkdown, VANISHED } from '@conclave/shared/client';
 import { currentGeneration } from '@conclave/shared/crypto';
 import type { Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { ensureDir, writeAtomic, writeNew } from '../files.ts';
 import { openAllWithNames } from '../names.ts';
 import { nameOfDevice, personOf } from '../people.ts';
-import { emit, iso } from '../output.ts';
+import { emit } from '../output.ts';
 import { resolveGroup } from '../resolve.ts';
-
-/** A file name from a title: letters, digits and dashes, then the id's start so two equal titles never collide. */
-export function fileNameFor(title: string, noteId: string): string {
-  const slug = title
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 60);
-  return `${slug || 'note'}--${noteId.slice(0, 8)}.md`;
-}
-
-/** A YAML scalar that reads back as the same string. */
-function yamlString(text: string): string {
-  return JSON.stringify(text);
-}
 
 export async function exportGroup(device: Device, ref: string, dir: string, options: { json?: boolean; force?: boolean }): Promise<void> {
   const groupId = await resolveGroup(device, ref);
@@ -56,25 +40,17 @@ export async function exportGroup(device: Device, ref: string, dir: string, opti
   for (const note of live) {
     done++;
     device.progress(`exporting ${done}/${live.length}`);
-    const file = fileNameFor(note.title, note.noteId);
-    const front = [
-      '---',
-      `title: ${yamlString(note.title)}`,
-      `note_id: ${note.noteId}`,
-      `version: ${note.version}`,
-      `group: ${yamlString(groupName ?? '')}`,
-      `group_id: ${groupId}`,
-      `author: ${yamlString(nameOfDevice(device, state, note.author) ?? '')}`,
-      `author_fingerprint: ${personOf(state, note.author)}`,
-      `author_device: ${note.author}`,
-      `written_at: ${iso(note.at)}`,
-      `key_generation: ${note.generation}`,
-      ...(note.warnings.length > 0 ? [`warnings: ${yamlString(note.warnings.map((w) => w.message).join(' / '))}`] : []),
-      '---',
-      '',
-      '',
-    ];
-    write(join(target, file), `${front.join('\n')}${note.body}${note.body.endsWith('\n') ? '' : '\n'}`);
+    const file = noteFileName(note.title, note.noteId);
+    const markdown = noteMarkdown({
+      ...note,
+      groupId,
+      groupName,
+      authorName: nameOfDevice(device, state, note.author) ?? null,
+      authorFingerprint: personOf(state, note.author),
+      authorDevice: note.author,
+      warnings: note.warnings.map((w) => w.message),
+    });
+    write(join(target, file), markdown);
     files.push({ noteId: note.noteId, file, title: note.title, version: note.version });
   }
   emit(device.ctx, options.json, { groupId, name: groupName, dir: target, generation: currentGeneration(state), files, skipped }, [
