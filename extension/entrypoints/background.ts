@@ -11,6 +11,7 @@
  */
 import { browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
+import { toolbarBadge } from '../src/background/badge.ts';
 import { createBackground } from '../src/background/background.ts';
 import { listenForPages } from '../src/background/page-ports.ts';
 import { loadSettings } from '../src/background/settings.ts';
@@ -36,11 +37,8 @@ export default defineBackground(() => {
   const background = createBackground({
     db,
     transport,
-    badge: (text) => {
-      void browser.action.setBadgeText({ text }).catch(() => undefined);
-      if (text === '!') void browser.action.setBadgeBackgroundColor({ color: '#b3261e' }).catch(() => undefined);
-      else if (text) void browser.action.setBadgeBackgroundColor({ color: '#3b5b92' }).catch(() => undefined);
-    },
+    // Chrome (MV3) has browser.action; Firefox's MV2 build has browser.browserAction.
+    badge: toolbarBadge(browser),
     broadcast: (event: ChangedEvent) => {
       browser.runtime.sendMessage(event).catch((error: unknown) => {
         if (!isNoReceiver(error)) console.warn('conclave: telling the pages failed', (error as Error)?.name);
