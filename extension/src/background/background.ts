@@ -30,6 +30,7 @@ import * as recovery from './recovery-codes.ts';
 import { KeyWaits, SCANNED_QR_PREFIX } from './key-wait.ts';
 import { ensureProfile } from './names.ts';
 import * as notes from './note-requests.ts';
+import * as history from './note-history.ts';
 import { dismissPeerEvidence } from './peer-evidence.ts';
 import { DEFAULT_SETTINGS, loadSettings, saveSettings } from './settings.ts';
 import { identityView, statusView } from './summaries.ts';
@@ -186,6 +187,9 @@ export function createBackground(deps: BackgroundDeps): Background {
     'notes.header': (request) => notes.noteHeader(ctx, request),
     'notes.save': (request) => notes.saveNote(ctx, request),
     'notes.delete': (request) => notes.deleteNote(ctx, request),
+    'notes.history': (request) => history.noteHistory(ctx, request),
+    'notes.restore': (request) => history.restoreVersion(ctx, request),
+    'notes.export': (request) => history.exportNotes(ctx, request),
     'draft.save': async (request) => {
       reservedDraft(request.key);
       await drafts.saveDraft(ctx, request.key, request.value);

@@ -19,6 +19,9 @@ import type {
   ListedNoteView,
   NoteHeaderView,
   NoteView,
+  NoteHistoryView,
+  ExportView,
+  RestoredVersionView,
   SaveNoteResult,
   Settings,
   StatusView,
@@ -114,6 +117,9 @@ export interface Answers {
   'notes.header': NoteHeaderView | null;
   'notes.save': SaveNoteResult;
   'notes.delete': { noteId: NoteId; version: number };
+  'notes.history': NoteHistoryView;
+  'notes.restore': RestoredVersionView;
+  'notes.export': ExportView;
   'draft.save': null;
   'draft.load': unknown;
   'draft.clear': null;

@@ -54,6 +54,12 @@ export const requestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('notes.header'), groupId: groupIdSchema, noteId: noteIdSchema }),
   z.strictObject({ type: z.literal('notes.save'), groupId: groupIdSchema, noteId: noteIdSchema.optional(), baseVersion: z.number().int().nonnegative().optional(), ...note }),
   z.strictObject({ type: z.literal('notes.delete'), groupId: groupIdSchema, noteId: noteIdSchema, baseVersion: z.number().int().positive() }),
+  /** Every version of a note, newest first (author, time, key generation), verified as one signed chain. */
+  z.strictObject({ type: z.literal('notes.history'), groupId: groupIdSchema, noteId: noteIdSchema }),
+  /** Saves an earlier version's title and text again as a new version after `baseVersion` (the newest the person saw). */
+  z.strictObject({ type: z.literal('notes.restore'), groupId: groupIdSchema, noteId: noteIdSchema, version: z.number().int().positive(), baseVersion: z.number().int().positive() }),
+  /** Every readable note of the group as Markdown files: the page zips them and saves the zip on this computer (nothing is sent anywhere). */
+  z.strictObject({ type: z.literal('notes.export'), groupId: groupIdSchema }),
   /** A page's unfinished flow (form contents, step), kept so closing the popup loses nothing. */
   z.strictObject({ type: z.literal('draft.save'), key: z.string().max(200), value: z.unknown() }),
   z.strictObject({ type: z.literal('draft.load'), key: z.string().max(200) }),

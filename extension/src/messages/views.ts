@@ -156,6 +156,41 @@ export interface NoteView {
   flags: NoteFlagView[];
 }
 
+/** One version of a note's history (the SDK verified its place in the chain): readable, or why not. */
+export type NoteVersionView = {
+  version: number;
+  /** The group key generation the version is sealed with. */
+  generation: number;
+  author: Fingerprint;
+  authorName: string;
+  authorTrust: TrustView;
+  at: number;
+  /** This version is the note's deletion. */
+  deleted: boolean;
+} & ({ ok: true; title: string; body: string } | { ok: false; message: string; action: string });
+
+/** Every version of a note, newest first. */
+export interface NoteHistoryView {
+  noteId: NoteId;
+  versions: NoteVersionView[];
+}
+
+/** An earlier version saved again: the new version's number, and which one it copies. */
+export interface RestoredVersionView {
+  noteId: NoteId;
+  version: number;
+  restoredFrom: number;
+}
+
+/** A group's notes as Markdown files (client/markdown.ts), for the page to zip and save on this computer. */
+export interface ExportView {
+  groupName: string | null;
+  /** Newest first; `name` is unique (it ends with the start of the note's id). */
+  files: Array<{ name: string; title: string; text: string }>;
+  /** Notes that could not be opened, so are not in the zip: the title this device had, and why. */
+  skipped: Array<{ noteId: NoteId; title: string | null; message: string; action: string }>;
+}
+
 /** The newest version of a note this device knows (its cached header), without the text. */
 export interface NoteHeaderView {
   noteId: NoteId;
