@@ -1,4 +1,6 @@
+import { fileURLToPath } from 'node:url';
 import preact from '@preact/preset-vite';
+import { createLogger, type Logger } from 'vite';
 import { defineConfig } from 'wxt';
 
 // The extension's sources live in extension/; the build goes to .output/<browser>-mv<n>
@@ -8,7 +10,20 @@ export default defineConfig({
   outDir: process.env.CONCLAVE_OUT_DIR || '.output',
   // No auto-imports: every module says where its names come from.
   imports: false,
-  vite: () => ({ plugins: [preact()] }),
+  vite: () => ({
+    plugins: [preact()],
+    resolve: { alias: { crypto: fileURLToPath(new URL('extension/src/build/node-crypto.ts', import.meta.url)) } },
+    customLogger: quietAboutThirdPartyAnnotations(createLogger()),
+  }),
+  hooks: {
+    // Firefox's background page runs PeerJS itself, so its build has no offscreen document:
+    // leave the entrypoint out rather than have WXT warn on every build that it skipped it.
+    'entrypoints:found': (wxt, infos) => {
+      if (wxt.config.browser !== 'firefox') return;
+      const at = infos.findIndex((info) => info.name === 'offscreen');
+      if (at >= 0) infos.splice(at, 1);
+    },
+  },
   manifest: ({ browser }) => ({
     name: 'Conclave',
     description: 'End-to-end encrypted notes shared by a small group of trusted people.',
@@ -22,3 +37,16 @@ export default defineConfig({
       : {}),
   }),
 });
+
+/**
+ * zod, @scure/base and @hpke put `@__PURE__` comments where Rollup cannot use them;
+ * Rollup drops each one and says so, dozens of times per build, while it reads
+ * node_modules. Those notices are not about our code and change nothing: leave them out.
+ */
+function quietAboutThirdPartyAnnotations(logger: Logger): Logger {
+  const isNotice = (message: string) => message.includes('node_modules/') && message.includes('annotation that Rollup cannot interpret');
+  const { warn, warnOnce } = logger;
+  logger.warn = (message, options) => (isNotice(message) ? undefined : warn(message, options));
+  logger.warnOnce = (message, options) => (isNotice(message) ? undefined : warnOnce(message, options));
+  return logger;
+}

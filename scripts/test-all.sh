@@ -4,6 +4,8 @@
 # line "N passed, N failed" that CI reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The first command on a fresh clone: install what is missing (npm packages, browsers).
+bash scripts/ensure-installed.sh
 bash scripts/ensure-chromium.sh
 npx tsc -p tsconfig.json --noEmit
 # The package boundaries (eslint.config.js: subpath imports only, servers see only

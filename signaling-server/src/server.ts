@@ -7,7 +7,8 @@ const config = loadConfig();
 const signaling = build(config);
 signaling.server.listen(config.port, config.host, () => {
   const { address, port } = signaling.server.address() as AddressInfo;
-  console.log(`signaling server on ws://${address}:${port}${signaling.wsPath} (PeerJS path '${config.path}')`);
+  // What a PeerJS client is configured with (host, port, path); its WebSocket is ${wsPath} below it.
+  console.log(`Conclave signaling server listening on http://${address}:${port}${config.path} (PeerJS host ${address}, port ${port}, path ${config.path})`);
 });
 const stop = (): void => {
   // peer's own timers keep the process alive after close(): exit explicitly.

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import fastifyWebsocket from '@fastify/websocket';
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS } from '@conclave/shared/verify';
 import type { Config } from './config.ts';
 import { httpErrorBody } from './errors.ts';
@@ -166,6 +166,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       if (socket.writable && (!inFlight || !inFlight.headersSent)) socket.write(rawErrorAnswer(status, message));
       socket.destroy();
     },
+    // app.ts logs each request once, when it is answered (the onResponse hook below).
+    logController: new LogController({ disableRequestLogging: true }),
     logger: {
       level: config.logLevel,
       ...(options.logStream ? { stream: options.logStream } : {}),
@@ -233,6 +235,11 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       request.raw.socket.setTimeout(0);
     }
     return undefined;
+  });
+
+  // One line per answered request: method, path (never the query), status and time.
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.info({ req: request, res: reply, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
 
   fastify.setNotFoundHandler((_request, reply) => sendError(reply, 404, 'there is nothing here: the API answers under /trpc/<procedure> and /health'));

@@ -40,6 +40,8 @@ const configSchema = z.object({
   /** A WebSocket carrying no running subscription for this long is closed (4408). */
   liveIdleSocketMs: z.coerce.number().int().min(100).default(30_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `pretty`: one readable line per request; `json`: one JSON object per line; `auto`: pretty in a terminal. */
+  logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -69,6 +71,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     livePongWaitMs: env.CONCLAVE_LIVE_PONG_WAIT_MS,
     liveIdleSocketMs: env.CONCLAVE_LIVE_IDLE_SOCKET_MS,
     logLevel: env.CONCLAVE_LOG_LEVEL,
+    logFormat: env.CONCLAVE_LOG_FORMAT,
     ...overrides,
   });
   if (!parsed.success) {
