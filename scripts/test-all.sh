@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # The first command on a fresh clone: install what is missing (npm packages, browsers).
 bash scripts/ensure-installed.sh
 bash scripts/ensure-chromium.sh
+echo "Type check and import rules…"
 npx tsc -p tsconfig.json --noEmit
 # The package boundaries (eslint.config.js: subpath imports only, servers see only
 # @conclave/shared/verify, no API call outside the SDK, pages only through messages/)
@@ -15,10 +16,19 @@ npm run --silent lint
 # The extension: WXT's generated types, then its own type check, then both builds.
 npx wxt prepare
 npx tsc -p extension/tsconfig.json --noEmit
-npx wxt build
-npx wxt build -b firefox
+# Both builds, which must be quiet: a warning either prints fails the run here, so it is
+# fixed at its source (wxt.config.ts) and a newcomer's `npm start` shows only what matters.
+for browser in chrome firefox; do
+  echo "Building the extension for $browser…"
+  build_log="$(npx wxt build -b "$browser" 2>&1)" || { echo "$build_log" >&2; exit 1; }
+  if grep -E 'WARN|[Ww]arning|annotation that Rollup|externalized|skipped' <<<"$build_log" >&2; then
+    echo "The $browser build printed the warning(s) above: fix them where they come from." >&2
+    exit 1
+  fi
+done
 # The transport fixture the Chromium tests load (extension/test/platform/fixture).
 npx tsx scripts/build-test-extension.ts
+echo "Running every test suite (about 10 minutes; the end-to-end stories last)…"
 # Every vitest project; the `e2e` project (e2e/story.e2e.test.ts, the built
 # .output/chrome-mv3 in real Chromium against real servers) runs last, after the others
 # (its groupOrder in vitest.config.ts), and fails with a clear message when the build is missing.
