@@ -239,5 +239,5 @@ try {
   await disposeAll();
   await system.dispose();
 }
-// The PeerJS server's timers keep Node alive after close (STACK-NOTES).
+// The PeerJS server's timers keep Node alive after close.
 process.exit(0);

@@ -240,5 +240,5 @@ try {
   await signaling.close();
 }
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);
-// peer's and wrtc's timers can outlive destroy()/close() (STACK-NOTES): end here.
+// peer's and wrtc's timers can outlive destroy()/close(): end here.
 process.exit(0);

@@ -178,5 +178,5 @@ try {
   await system.dispose();
   console.log(`total ${fmt((performance.now() - started) / 1000)} s`);
 }
-// The PeerJS server's timers keep Node alive after close (STACK-NOTES).
+// The PeerJS server's timers keep Node alive after close.
 process.exit(0);

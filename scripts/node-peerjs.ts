@@ -1,5 +1,5 @@
 /**
- * PeerJS in Node, for tests and benchmarks (STACK-NOTES): installs the RTC globals
+ * PeerJS in Node, for tests and benchmarks: installs the RTC globals
  * (@roamhq/wrtc) and a browser-like WebSocket (from ws) before importing peerjs, and
  * registers peers with the signaling server using fresh registration tokens.
  */

@@ -1,6 +1,6 @@
 /**
  * A client is one person's browser: a Chromium profile directory with the built
- * extension loaded (STACK-NOTES "Extension in Chromium"). Its browser can be closed
+ * extension loaded (with the flags of scripts/chromium.ts). Its browser can be closed
  * and launched again on the same profile — the device keeps its identity, groups and
  * keys in the profile's IndexedDB, as a person's browser does when they quit it — and
  * the profile is deleted only by `dispose()`, at the end of the run.
@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { chromiumArgs, chromiumPath } from '../../scripts/chromium.ts';
+import type { AxeAudit } from './axe.ts';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 /** Where `npx wxt build` puts the Chromium build (wxt.config.ts: CONCLAVE_OUT_DIR moves it). */
@@ -88,14 +89,18 @@ export class Client {
     readonly label: string,
     readonly profileDir: string,
     private readonly extensionDir: string,
+    private readonly axe: AxeAudit | null,
   ) {}
 
-  /** A new profile (an empty directory); nothing is launched yet. */
-  static async create(label: string): Promise<Client> {
+  /**
+   * A new profile (an empty directory); nothing is launched yet. With `axe`, every screen
+   * the page objects arrive on is checked with axe-core (e2e/support/axe.ts).
+   */
+  static async create(label: string, options: { axe?: AxeAudit } = {}): Promise<Client> {
     const extensionDir = builtExtensionDir();
     sweepStaleProfiles();
     const profileDir = await mkdtemp(path.join(os.tmpdir(), `${PROFILE_PREFIX}${process.pid}-profile-`));
-    const client = new Client(label, profileDir, extensionDir);
+    const client = new Client(label, profileDir, extensionDir, options.axe ?? null);
     live.add(client);
     return client;
   }
@@ -141,6 +146,11 @@ export class Client {
     page.on('pageerror', (error) => this.pageErrors.push(`${new URL(page.url() || 'about:blank').pathname}: ${error.message}`));
   }
 
+  /** Checks what `page` shows with axe-core, when this client was created with an audit ("popup: Join with an invite"). */
+  async checkScreen(page: Page, screen: string): Promise<void> {
+    await this.axe?.check(page, `${this.label.split(' ')[0]}: ${screen}`);
+  }
+
   /** Closes the browser; the profile (identity, groups, keys) stays for `launch()`. */
   async close(): Promise<void> {
     const context = this.ctx;
@@ -178,11 +188,13 @@ export class Client {
   async useServers(apiUrl: string, signalingUrl: string): Promise<Page> {
     const page = await this.open('options.html');
     await page.getByLabel('Storage server').waitFor({ timeout: 15_000 });
+    await this.checkScreen(page, 'options');
     await page.getByLabel('Storage server').fill(apiUrl);
     await page.getByLabel('Connection server').fill(signalingUrl);
     await page.getByLabel('STUN and TURN servers (JSON)').fill('[]');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByText('Saved. Conclave uses these servers from now on.').waitFor({ timeout: 10_000 });
+    await this.checkScreen(page, 'options: saved');
     return page;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The seed's story, in memory (shared/seed, DESIGN §6): Client1 creates a group and
+ * The seed's story, in memory (the problem as first posed, DESIGN §6): Client1 creates a group and
  * writes; Client2 joins by invite, verifies the safety number and gets the key peer to
  * peer; Client3 joins while Client1 is away (mailbox), Client4 by a pre-keyed invite;
  * Client1 removes Client2, who cannot read what is written afterwards; everyone leaves

@@ -1,5 +1,5 @@
 /**
- * A server must never be able to handle a secret by mistake (CONVENTIONS: crypto code).
+ * A server must never be able to handle a secret by mistake.
  * Servers import the protocol core only through `shared/src/verify.ts`, and that
  * module exports only wire formats and public verification functions.
  */

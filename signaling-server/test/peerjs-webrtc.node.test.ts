@@ -10,7 +10,7 @@ import { build, type SignalingServer } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { makeRegistrationToken } from '@conclave/shared/p2p';
 
-// The RTC and WebSocket globals are installed before peerjs is imported (STACK-NOTES).
+// The RTC and WebSocket globals are installed before peerjs is imported (peerjs looks for them when it loads).
 import { Peer, type PeerInstance } from '../../scripts/node-peerjs.ts';
 
 describe('PeerJS over WebRTC through the signaling server', () => {

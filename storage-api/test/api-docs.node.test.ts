@@ -1,6 +1,6 @@
 /**
- * docs/API.md keeps step with the code (CONVENTIONS: "every API error code is listed
- * in one union and documented; a test checks the docs list them all"):
+ * docs/API.md keeps step with the code (every API error code is listed in one union and
+ * documented, and this test checks the docs list them all):
  * - the "Error codes" table lists every code of `API_ERROR_CODES` exactly once, as a
  *   code span in its first column, with the HTTP status the server really answers
  *   with, and nothing else;

@@ -2,7 +2,7 @@
  * The device database (extension/src/db): every table is marked secret or public, and
  * what the background keeps survives IndexedDB's structured clone — Maps and Sets in a
  * group's state, non-extractable CryptoKeys in the identity (fake-indexeddb here;
- * Chromium stores them the same way, STACK-NOTES).
+ * Chromium stores them the same way: extension/test/platform/ checks it in a real one).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGroup } from '@conclave/shared/crypto';

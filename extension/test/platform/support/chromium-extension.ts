@@ -1,6 +1,6 @@
 /**
  * Launches headless Chromium with an unpacked extension in a fresh profile
- * (STACK-NOTES "Extension in Chromium"), and finds its service worker and id.
+ * (with the flags of scripts/chromium.ts), and finds its service worker and id.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
