@@ -19,4 +19,4 @@ export { PeerEvidenceError, WITNESS_BOUND_MS, type ForkEvidence, type PeerEviden
 export { peerEvidenceStatus } from './peer-evidence.ts';
 export type { KeyHealth } from './group-client.ts';
 export { liveUrl, type LiveOptions, type LiveStatus, type LiveStream } from './live.ts';
-export { noteFileName, noteMarkdown, type MarkdownNote } from './markdown.ts';
+export { fileSlug, noteFileName, noteMarkdown, type MarkdownNote } from './markdown.ts';

@@ -28,19 +28,23 @@ export interface MarkdownNote {
   warnings: readonly string[];
 }
 
-/**
- * A file name from a title: letters, digits and dashes, then the start of the note's id,
- * so two notes with the same title never share a file.
- */
-export function noteFileName(title: string, noteId: NoteId | string): string {
-  const slug = title
+/** Letters, digits and dashes from any text (accents dropped, at most 60 characters); empty when none is left. */
+export function fileSlug(text: string): string {
+  return text
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
     .slice(0, 60);
-  return `${slug || 'note'}--${noteId.slice(0, 8)}.md`;
+}
+
+/**
+ * A file name from a title: its slug, then the start of the note's id, so two notes
+ * with the same title never share a file.
+ */
+export function noteFileName(title: string, noteId: NoteId | string): string {
+  return `${fileSlug(title) || 'note'}--${noteId.slice(0, 8)}.md`;
 }
 
 /** A YAML scalar that reads back as the same string (JSON strings are YAML). */

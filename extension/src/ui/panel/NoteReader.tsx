@@ -1,7 +1,8 @@
 /**
  * One note, read: title, author with their trust, time, and the body as written
- * (plain text, line breaks kept — never parsed as HTML). Edit and delete from here;
- * deleting asks first and says it is for everyone in the group.
+ * (plain text, line breaks kept — never parsed as HTML). Edit, see the history
+ * (NoteHistory) and delete from here; deleting asks first and says it is for everyone
+ * in the group.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
@@ -86,16 +87,21 @@ export function NoteReader({ groupId, noteId, canWrite, go }: NoteReaderProps) {
         {data.body || <span class="muted">(empty)</span>}
       </div>
       <ErrorNotice error={remove.error} title="The note was not deleted" onDismiss={() => remove.setError(null)} />
-      {canWrite && (
-        <div class="row note-actions">
+      <div class="row note-actions">
+        {canWrite && (
           <button type="button" class="primary" onClick={() => go({ mode: 'edit', noteId })}>
             Edit
           </button>
+        )}
+        <button type="button" onClick={() => go({ mode: 'history', noteId })}>
+          History{data.version > 1 ? ` (${data.version} versions)` : ''}
+        </button>
+        {canWrite && (
           <button type="button" class="danger" onClick={() => setConfirming(true)}>
             Delete…
           </button>
-        </div>
-      )}
+        )}
+      </div>
       <ConfirmDialog
         open={confirming}
         title={`Delete “${title}”?`}

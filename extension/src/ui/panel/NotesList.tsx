@@ -14,6 +14,7 @@ import { TrustBadge } from '../components/TrustBadge.tsx';
 import { useAsk } from '../components/useAsk.ts';
 import { filterNotes, formatFull, formatWhen, indexNotes, PAGE_SIZE, resultCountText } from './logic.ts';
 import { NoteFlags } from './NoteFlags.tsx';
+import { ExportNotes } from './ExportNotes.tsx';
 import type { Go } from './route.ts';
 
 /** Quiet time after the last keystroke before the result count is announced. */
@@ -130,6 +131,7 @@ export function NotesList({ groupId, group, canWrite, go, lastOpened }: NotesLis
           )}
         </>
       )}
+      {readable && !group.removed && list.data && list.data.length > 0 && <ExportNotes groupId={groupId} />}
     </section>
   );
 }

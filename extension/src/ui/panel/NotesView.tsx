@@ -6,6 +6,7 @@ import { useRef } from 'preact/hooks';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import type { GroupSummary } from '../../messages/views.ts';
 import { NoteEditor } from './NoteEditor.tsx';
+import { NoteHistory } from './NoteHistory.tsx';
 import { NoteReader } from './NoteReader.tsx';
 import { NotesList } from './NotesList.tsx';
 import type { Go, Route } from './route.ts';
@@ -25,6 +26,7 @@ export function NotesView({ groupId, group, route, go }: NotesViewProps) {
   const editing = useRef(false);
   editing.current = route.mode === 'edit' && (canWrite || (editing.current && !group.removed && !group.alarm));
   if (editing.current) return <NoteEditor key={route.noteId ?? 'new'} groupId={groupId} noteId={route.noteId as NoteId | null} go={go} waitingForKey={!group.hasKey} />;
+  if (route.mode === 'history' && route.noteId) return <NoteHistory key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} go={go} />;
   if (route.mode === 'read' && route.noteId) return <NoteReader key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} go={go} />;
   return <NotesList groupId={groupId} group={group} canWrite={canWrite} go={go} lastOpened={route.noteId} />;
 }

@@ -6,7 +6,8 @@
  */
 export interface Route {
   view: 'notes' | 'members';
-  mode: 'list' | 'read' | 'edit';
+  /** 'history': the open note's versions (NoteHistory). */
+  mode: 'list' | 'read' | 'edit' | 'history';
   /** The open note; null with mode 'edit' is a new note. */
   noteId: string | null;
 }
