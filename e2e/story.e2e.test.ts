@@ -31,6 +31,9 @@
  *      leaving: none is there (the sealed copy of a seed and the group's name, which
  *      must be there, are found: the scan can fail).
  *   9. No page of the extension threw an uncaught error all along.
+ *  10. axe-core, run on every screen the steps arrive on and every page screenshotted
+ *      (e2e/support/axe.ts), found no violation of impact serious or critical; every
+ *      violation found is listed in axe.txt / axe.json in the artifacts folder.
  *
  * No step reloads a panel or starts a sync to see what another device did: every
  * change reaches the open screens through the storage API's live events
@@ -49,6 +52,7 @@ import { PanelPage } from './pages/panel.ts';
 import { PopupPage } from './pages/popup.ts';
 import type { VerifyPage } from './pages/verify.ts';
 import { Artifacts, copyToDocs, StepClock } from './support/artifacts.ts';
+import { AxeAudit } from './support/axe.ts';
 import { stopAtFirstFailure } from './support/steps.ts';
 import { builtExtensionDir, Client, disposeAll } from './support/clients.ts';
 import { startSystem, type System } from './support/system.ts';
@@ -80,6 +84,9 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
   let system: System | undefined;
   const artifacts = new Artifacts();
   const clock = new StepClock();
+  // Every screen the page objects arrive on, and every page screenshotted, is checked with axe-core.
+  const axe = new AxeAudit(artifacts);
+  artifacts.beforeShot = (page, name) => axe.check(page, name);
 
   let ana: Client, ben: Client, cy: Client, dee: Client, eli: Client;
   let anaPopup: PopupPage, anaPanel: PanelPage;
@@ -99,11 +106,11 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
     builtExtensionDir();
     system = await startSystem();
     [ana, ben, cy, dee, eli] = await Promise.all([
-      Client.create('Ana (client 1)'),
-      Client.create('Ben (client 2)'),
-      Client.create('Cy (client 3)'),
-      Client.create('Dee (client 4)'),
-      Client.create('Eli (client 5)'),
+      Client.create('Ana (client 1)', { axe }),
+      Client.create('Ben (client 2)', { axe }),
+      Client.create('Cy (client 3)', { axe }),
+      Client.create('Dee (client 4)', { axe }),
+      Client.create('Eli (client 5)', { axe }),
     ]);
   }, 60_000);
 
@@ -128,7 +135,8 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         '',
         'Conclave e2e story — summary',
         clock.summary(),
-        `screenshots: ${artifacts.dir} (${artifacts.shots.size})`,
+        axe.summary(),
+        `screenshots: ${artifacts.dir} (${artifacts.shots.size}); axe-core findings: ${axe.write()}`,
         errors.length ? `uncaught page errors:\n  ${errors.join('\n  ')}` : 'uncaught page errors: none',
         ...(docs.length ? [`copied to docs: ${docs.join(', ')}`] : []),
         '',
@@ -650,6 +658,15 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
   it('9. no page of the extension threw an uncaught error during the story', () => {
     const errors = [ana, ben, cy, dee, eli].flatMap((c) => c.pageErrors.map((e) => `${c.label}: ${e}`));
     expect(errors).toEqual([]);
+  });
+
+  it('10. axe-core found no serious or critical accessibility violation on any screen of the story (the rest: axe.txt in the artifacts)', () => {
+    // Every kind of screen was checked: the popup, the side panel, the verification tab and the options page.
+    for (const page of ['/popup.html', '/sidepanel.html', '/verify.html', '/options.html']) {
+      expect(axe.checks.some((c) => c.page.startsWith(page) && !c.sameAs && !c.error), page).toBe(true);
+    }
+    expect(axe.distinct).toBeGreaterThan(30);
+    expect(axe.blocking()).toEqual([]);
   });
 });
 

@@ -56,6 +56,7 @@ export class PanelPage {
   async expectGroup(name: string): Promise<void> {
     await this.front();
     await this.page.getByRole('heading', { level: 1, name }).waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'panel: a group');
   }
 
   // --- notes -----------------------------------------------------------------------------
@@ -70,6 +71,7 @@ export class PanelPage {
   private async listShown(): Promise<void> {
     await this.page.getByRole('heading', { level: 2, name: 'Notes' }).waitFor({ timeout: TIMEOUT });
     await this.page.getByText('Decrypting the notes…').waitFor({ state: 'hidden', timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'panel: notes');
   }
 
   /** The list of readable notes. */
@@ -100,11 +102,13 @@ export class PanelPage {
     await this.front();
     await this.page.getByRole('button', { name: 'New note' }).click();
     await this.page.getByRole('heading', { level: 2, name: 'New note' }).waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'panel: new note');
     await this.page.getByLabel('Title', { exact: true }).fill(title);
     await this.page.getByLabel('Text', { exact: true }).fill(body);
     await this.page.getByRole('button', { name: 'Save', exact: true }).click();
     await this.page.getByRole('heading', { level: 2, name: title }).waitFor({ timeout: TIMEOUT });
     await expect.poll(() => this.noteBody().textContent(), { timeout: TIMEOUT }).toBe(body);
+    await this.client.checkScreen(this.page, 'panel: a note, saved');
   }
 
   /** Starts a new note and types it without saving: the editor keeps it as a draft. */
@@ -127,6 +131,7 @@ export class PanelPage {
     await this.front();
     await this.noteList().getByRole('button', { name: title, exact: true }).click();
     await this.page.getByRole('heading', { level: 2, name: title }).waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'panel: a note');
     const body = (await this.noteBody().textContent()) ?? '';
     const meta = ((await this.page.getByRole('article').locator('.note-meta').textContent()) ?? '').replace(/\s+/g, ' ').trim();
     return { body, meta };
@@ -138,6 +143,7 @@ export class PanelPage {
     await this.noteList().getByRole('button', { name: title, exact: true }).click();
     const alert = this.page.getByRole('alert').filter({ hasText: 'This note cannot be read' });
     await alert.waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'panel: a note that cannot be read');
     return ((await alert.textContent()) ?? '').replace(/\s+/g, ' ').trim();
   }
 
@@ -153,6 +159,7 @@ export class PanelPage {
     await this.front();
     await this.page.getByRole('navigation', { name: 'Group sections' }).getByRole('button', { name: /^\W*Members/ }).click();
     await this.page.getByRole('heading', { level: 2, name: 'Members' }).waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'panel: members');
   }
 
   /** The members list (labelled by its "Members" heading). */
@@ -201,7 +208,7 @@ export class PanelPage {
     await this.front();
     await this.showMembers();
     const tab = await this.client.nextTab(() => this.page.getByRole('button', { name: `Verify ${name}` }).click());
-    return VerifyPage.attach(tab, name);
+    return VerifyPage.attach(tab, name, this.client);
   }
 
   /** "Verify" in a member's row (found by name or fingerprint): the verification tab opens. */
@@ -209,13 +216,13 @@ export class PanelPage {
     await this.front();
     const name = ((await row.getByRole('button', { name: /^Verify / }).getAttribute('aria-label')) ?? '').replace(/^Verify /, '');
     const tab = await this.client.nextTab(() => row.getByRole('button', { name: /^Verify / }).click());
-    return VerifyPage.attach(tab, name);
+    return VerifyPage.attach(tab, name, this.client);
   }
 
   async makeAdmin(name: string): Promise<void> {
     await this.front();
     await this.showMembers();
-    await this.page.getByRole('button', { name: `Make ${name} an admin` }).click();
+    await this.page.getByRole('button', { name: `Make admin: ${name}` }).click();
     await this.member(name).getByText('Admin', { exact: true }).waitFor({ timeout: TIMEOUT });
   }
 
@@ -226,6 +233,7 @@ export class PanelPage {
     await this.page.getByRole('button', { name: `Remove ${name}…` }).click();
     const dialog = this.page.getByRole('dialog', { name: new RegExp(`^Remove ${escape(name)} from “.+”\\?$`) });
     await dialog.waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'panel: remove dialog');
     await dialog.getByRole('button', { name: 'Remove and start a new key' }).click();
     // The paragraph on screen (the page's live region says the same words, for screen readers).
     const outcome = this.page.getByRole('paragraph').filter({ hasText: `${name} was removed. New notes use a new key they cannot read.` });
@@ -241,6 +249,7 @@ export class PanelPage {
     await this.page.getByRole('button', { name: 'Leave group…' }).click();
     const dialog = this.page.getByRole('dialog');
     await dialog.waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'panel: leave dialog');
     return dialog;
   }
 

@@ -30,6 +30,7 @@ export class PopupPage {
   static async open(client: Client): Promise<PopupPage> {
     const popup = new PopupPage(await client.open('popup.html', VIEWPORTS.popup), client);
     await popup.heading().waitFor({ timeout: TIMEOUT });
+    await client.checkScreen(popup.page, `popup: ${await popup.heading().textContent()}`);
     return popup;
   }
 
@@ -51,6 +52,7 @@ export class PopupPage {
   async expectHeading(name: string | RegExp): Promise<void> {
     await this.front();
     await this.heading(name).waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, `popup: ${String(name)}`);
   }
 
   /** First run: names the device. @returns the short fingerprint the home screen then shows. */
@@ -115,6 +117,7 @@ export class PopupPage {
     expect(link).toMatch(/^conclave:join\/INV1-/);
     expect(code).toMatch(/^INV1-/);
     await this.page.getByRole('img', { name: /^QR code of the invite link/ }).waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'popup: the invite made');
     return { link, code };
   }
 
@@ -133,6 +136,7 @@ export class PopupPage {
     await this.page.getByLabel('Invite link or code').fill(link);
     await this.page.getByRole('button', { name: 'Join', exact: true }).click();
     await this.heading(/^(Waiting for the group key|You are in “.+”)$/).waitFor({ timeout: 30_000 });
+    await this.client.checkScreen(this.page, `popup: ${await this.heading().textContent()}`);
   }
 
   /** The named key-wait notice (its first line). */
@@ -154,6 +158,7 @@ export class PopupPage {
     await this.expectHeading('Group restored');
     const notice = this.page.getByRole('status').filter({ hasText: `“${groupName}” is back on this device.` });
     await notice.waitFor({ timeout: TIMEOUT });
+    await this.client.checkScreen(this.page, 'popup: Group restored');
     return ((await notice.textContent()) ?? '').trim();
   }
 

@@ -5,6 +5,7 @@
  */
 import { expect } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
+import type { Client } from '../support/clients.ts';
 
 const TIMEOUT = 15_000;
 
@@ -13,6 +14,7 @@ export class VerifyPage {
     readonly page: Page,
     /** The member being verified, as this device named them when the tab opened. */
     readonly peer: string,
+    private readonly client: Client | null,
   ) {}
 
   /**
@@ -23,11 +25,13 @@ export class VerifyPage {
     await this.page.bringToFront();
   }
 
-  static async attach(page: Page, peer: string): Promise<VerifyPage> {
-    const verify = new VerifyPage(page, peer);
+  /** With `client`, each screen of the tab is checked with axe-core when that client audits (e2e/support/axe.ts). */
+  static async attach(page: Page, peer: string, client: Client | null = null): Promise<VerifyPage> {
+    const verify = new VerifyPage(page, peer, client);
     // The name can change while the tab is open (an "Unnamed member" whose profile arrives).
     await page.getByRole('heading', { level: 1, name: /^Verify / }).waitFor({ timeout: TIMEOUT });
     await verify.safetyNumberList().waitFor({ timeout: TIMEOUT });
+    await client?.checkScreen(page, 'verify');
     return verify;
   }
 
@@ -80,6 +84,7 @@ export class VerifyPage {
     await this.front();
     await this.verifiedNotice().waitFor({ timeout });
     await this.page.getByRole('img', { name: /^.+: Verified — / }).first().waitFor({ timeout });
+    await this.client?.checkScreen(this.page, 'verify: verified');
   }
 
   /** The key wait this verification started, as the tab says it ("Key received from Ana."). */

@@ -13,6 +13,11 @@ export class Artifacts {
   private count = 0;
   /** Screenshot files by name (without number), for copying a few into docs/. */
   readonly shots = new Map<string, string>();
+  /**
+   * Called with every whole page about to be screenshotted (not the FAILED- shots of a
+   * failed step): the story checks each one with axe-core (e2e/support/axe.ts).
+   */
+  beforeShot: ((page: Page, name: string) => Promise<void>) | null = null;
 
   constructor(stamp = new Date().toISOString().replace(/[:.]/g, '-')) {
     this.dir = path.join(repoRoot, 'artifacts', `e2e-${stamp}`);
@@ -28,6 +33,7 @@ export class Artifacts {
   async shot(target: Page | Locator, name: string): Promise<string> {
     this.count++;
     const file = this.file(`${String(this.count).padStart(2, '0')}-${name}.png`);
+    if ('goto' in target && this.beforeShot && !name.startsWith('FAILED-')) await this.beforeShot(target, name);
     if ('goto' in target) await target.screenshot({ path: file, fullPage: true, animations: 'disabled' });
     else await target.screenshot({ path: file, animations: 'disabled' });
     this.shots.set(name, file);

@@ -187,7 +187,7 @@ export function KeyCare({ group, detail, reload, showActions }: KeyCareProps) {
 
       {showActions && isAdmin && (
         <section class="key-actions" aria-labelledby="key-actions-heading">
-          <h3 id="key-actions-heading">Group key and recovery code</h3>
+          <h2 id="key-actions-heading">Group key and recovery code</h2>
           <p class="hint">
             Start a new key if a device may be lost or someone left. Replace the recovery code if it may have been seen by someone else, or a recovery kit was lost.
           </p>

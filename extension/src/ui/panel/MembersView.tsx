@@ -290,7 +290,8 @@ function MemberRow({ member, isAdmin, busy, onVerify, onRole, onRemove }: Member
                 type="button"
                 disabled={busy}
                 onClick={() => onRole(member.role === 'admin' ? 'member' : 'admin')}
-                aria-label={member.role === 'admin' ? `Make ${member.name} a member (not an admin)` : `Make ${member.name} an admin`}
+                // The spoken name starts with the words shown (WCAG 2.5.3: speech control users say what they see).
+                aria-label={member.role === 'admin' ? `Make member: ${member.name} (no longer an admin)` : `Make admin: ${member.name}`}
               >
                 {member.role === 'admin' ? 'Make member' : 'Make admin'}
               </button>

@@ -84,10 +84,10 @@ export function PanelApp() {
     );
 
   return (
-    <div class="panel">
+    <main class="panel">
       <Announcer />
       {body}
-    </div>
+    </main>
   );
 }
 
