@@ -170,11 +170,13 @@ function fromApi(error: ApiCallError, context: ErrorContext): ExtensionError {
       }
       return { code: 'removed', message: 'The storage API says this device is not a member of this group (any more).', action: 'Sync the group to see what changed, or ask one of its admins.' };
     case 'NOT_FOUND':
+      // A join: the server cannot tell a mistyped secret from an unknown group (nor should it say which).
+      if (context.typedCode === 'invite') return inviteNotValid();
       return { code: 'unknown-group', message: 'The storage API does not know this group or invite.', action: 'Check that Options points at the storage API the group uses.' };
     case 'CONFLICT':
       return { code: 'conflict', message: 'Someone else changed this at the same moment.', action: 'Try again: the newest version is loaded first.' };
     case 'INVITE_CLOSED':
-      return { code: 'invite-invalid', message: 'This invite was already used, has expired or was cancelled.', action: 'Ask an admin of the group for a new invite.' };
+      return { code: 'invite-invalid', message: 'This invite was already used, has expired or was cancelled.', action: ASK_INVITER };
     case 'TOO_MANY_REQUESTS':
       return { code: 'server-error', message: 'The storage API is limiting how often this device may call it.', action: 'Wait a minute and try again.' };
     case 'CLOCK_SKEW':
@@ -187,6 +189,21 @@ function fromApi(error: ApiCallError, context: ErrorContext): ExtensionError {
     default:
       return { code: 'server-error', message: `The storage API could not do this (${error.code}).`, action: context.apiUrl ? `Try again; if it keeps happening, check the storage API at ${context.apiUrl}.` : 'Try again later.' };
   }
+}
+
+/** What a person holding a bad invite can do: only the one who sent it can help. */
+const ASK_INVITER = 'Ask the person who invited you for a new invite. An invite works once and expires, so an old one cannot be used again.';
+
+/**
+ * Right group with a wrong secret, or a group the server does not know: to the person,
+ * the same thing — the code they hold does not open anything.
+ */
+export function inviteNotValid(): ExtensionError {
+  return {
+    code: 'invite-invalid',
+    message: 'This invite code is wrong, or no longer valid.',
+    action: 'Check that you pasted the whole link or code. If it still fails, ask the person who invited you to send it again, or to make a new invite.',
+  };
 }
 
 export function lastAdmin(): ExtensionError {
@@ -241,7 +258,7 @@ export function toExtensionError(error: unknown, context: ErrorContext = {}): Ex
     if (error.reason === 'last-admin') return lastAdmin();
     if (error.reason === 'not-admin') return { code: 'not-admin', message: 'Only an admin of the group can do this.', action: 'Ask one of its admins.' };
     if (error.reason === 'invite-used' || error.reason === 'invite-expired' || error.reason === 'invite-revoked' || error.reason === 'unknown-invite') {
-      return { code: 'invite-invalid', message: sentence(error.message), action: 'Ask an admin of the group for a new invite.' };
+      return { code: 'invite-invalid', message: sentence(error.message), action: ASK_INVITER };
     }
     return {
       code: 'fork',
@@ -262,7 +279,7 @@ export function toExtensionError(error: unknown, context: ErrorContext = {}): Ex
   }
   if (error instanceof ConclaveError) {
     if (error.is('INVITE_INVALID') || (error.is('ENCODING') && context.typedCode === 'invite')) {
-      return { code: 'invite-invalid', message: sentence(error.message), action: 'Check the invite code, or ask for a new invite.' };
+      return { code: 'invite-invalid', message: sentence(error.message), action: 'Check the invite code, or ask the person who invited you to send it again.' };
     }
     if (error.is('RECOVERY_INVALID') || (error.is('ENCODING') && context.typedCode === 'recovery')) {
       return { code: 'recovery-invalid', message: sentence(error.message), action: 'Check the recovery code against your recovery kit and type it again.' };
