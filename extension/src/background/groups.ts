@@ -115,7 +115,8 @@ export async function restore(ctx: Ctx, waits: KeyWaits, request: Req<'group.res
     await updateGroupRow(ctx.db, groupId, { removed: false });
   }
   await waits.afterKeyArrived(connection, groupId);
-  return { groupId };
+  // The page says "back on this device" only to a device that had the group before.
+  return { groupId, returning: known !== undefined };
 }
 
 export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<GroupDetailView> {
@@ -137,6 +138,8 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
   // Both answers name devices: each counts for the person it speaks for.
   const online = new Set(onlineIds.map((d) => personFor(state, d)));
   const waiting = new Set(waitingIds.map((d) => personFor(state, d)));
+  // The people a recovery code added (a restore), with when: every member sees it, not only admins.
+  const restored = new Map((state.recoveryUses ?? []).map((use) => [personFor(state, use.device), use.at] as const));
   const members: MemberView[] = [...state.members.values()].map((m) => {
     const isMe = m.fingerprint === mine;
     const isRecovery = m.fingerprint === state.recovery;
@@ -151,6 +154,9 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
       isRecovery,
       waitingForKey: waiting.has(m.fingerprint),
       devices: isRecovery ? 1 : Math.max(1, devicesOfPerson(state, m.fingerprint).length),
+      ...(restored.has(m.fingerprint) ? { addedByRecovery: restored.get(m.fingerprint)! } : {}),
+      // Their profile has not reached this device yet: the page says so beside the fingerprint.
+      ...(!isMe && !isRecovery && ctx.trust.name(m.fingerprint) === null ? { nameUnknown: true as const } : {}),
     };
   });
   const rank = (m: MemberView) => (m.isMe ? 0 : m.isRecovery ? 3 : m.role === 'admin' ? 1 : 2);
@@ -174,10 +180,10 @@ export async function rename(ctx: Ctx, request: Req<'group.rename'>): Promise<An
 }
 
 const SKIP_WORDS: Record<HandoverSkip, (name: string) => string> = {
-  'not-verified': (name) => `Verify ${name} first (compare safety numbers or scan their QR code).`,
+  'not-verified': (name) => `${name} gets the key once you have verified them: compare safety numbers with them (the “Verify” button by their name).`,
   'key-changed': (name) => `${name}'s key changed: verify them again before they get the key.`,
   removed: (name) => `${name} was removed from the group.`,
-  'not-a-member': () => 'Not a member of the group by this device\'s copy of its history.',
+  'not-a-member': (name) => `${name} is not a member of the group by this device's copy of its history.`,
   unreachable: (name) => `The key could not be sealed to ${name}'s device key.`,
   unlinked: (name) => `This device of ${name}'s was removed by ${name}, so it gets no key.`,
 };

@@ -35,7 +35,7 @@ import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { groupRow, viaClient } from './group-state.ts';
 import { learnFromMeta } from './names.ts';
-import { cachedVersions, failedRows, keepNewer, markRolledBack, markVanished, openedRow } from './note-rows.ts';
+import { cachedVersions, failedRows, keepNewer, markRolledBack, markVanished, openedRowWithBody } from './note-rows.ts';
 
 /** How often the whole note list (headers only) is compared with what this device saw. */
 export const FULL_CHECK_MS = 10 * 60_000;
@@ -99,11 +99,15 @@ export async function refreshNotes(ctx: Ctx, connection: Connection, groupId: Gr
   );
   const { state, meta } = changes;
 
-  const rows: NoteRow[] = [
-    ...changes.opened.map((note) => {
+  // Each opened text is kept sealed at rest (side by side: WebCrypto works on them in parallel).
+  const opened = await Promise.all(
+    changes.opened.map(async (note) => {
       const late = note.warnings.some((w) => w.code === 'late-from-departed');
-      return { ...openedRow(groupId, note, meta.get(note.noteId)), ...(late ? { lateFromDeparted: true } : {}) };
+      return { ...(await openedRowWithBody(ctx, groupId, note, meta.get(note.noteId))), ...(late ? { lateFromDeparted: true } : {}) };
     }),
+  );
+  const rows: NoteRow[] = [
+    ...opened,
     ...changes.failed.map((f): NoteRow => ({ groupId, noteId: f.noteId, version: f.version, title: '', author: f.author, at: f.at, deleted: false, failure: f.reason, failureMessage: f.message })),
   ];
 

@@ -1,6 +1,7 @@
 /**
  * Note requests: list (from the cache, brought up to date incrementally; meta and
- * deleted notes left out, every failure in words), read,
+ * deleted notes left out, every failure in words; for a group that removed this device,
+ * the cache as it was, read-only, texts opened from their sealed copies), read,
  * save (new, or an edit on a base version: a concurrent edit comes back as a conflict
  * with both versions, never silently overwritten), delete (a deleted version).
  */
@@ -8,7 +9,8 @@ import { NoteConflictError } from '@conclave/shared/client';
 import type { OpenedNote } from '@conclave/shared/client';
 import { META_TITLE, RESERVED_TITLE_PREFIX, type GroupState, type MetaSlot, type NoteFailure } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
-import type { IdentityRow, NoteRow } from '../db/schema.ts';
+import { openNoteBody, sealNoteBody } from '../db/at-rest.ts';
+import type { GroupRow, IdentityRow, NoteRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { ListedNoteView, NoteFlagView, NoteHeaderView, NoteView, SaveNoteResult, TrustView } from '../messages/views.ts';
 import type { Answers } from '../messages/answers.ts';
@@ -17,20 +19,40 @@ import type { Ctx } from './context.ts';
 import { fail, noteFailureWords, noteWarningWords } from './errors.ts';
 import { assertUsable, groupRow, quoted, viaClient } from './group-state.ts';
 import { refreshNotes } from './note-cache.ts';
-import { cachedNote, groupNoteRows, keepNewer, openedRow } from './note-rows.ts';
+import { cachedNote, groupNoteRows, keepNewer, openedRowWithBody } from './note-rows.ts';
 import { updateGroupRow } from '../db/key-store.ts';
 import { updateBadge } from './summaries.ts';
 import { isMine, personFor } from './people.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
 
-/** The group as this device holds it, refused when this device was removed from it (what it knows so far: the SDK call finds out the rest). */
-async function readableGroup(ctx: Ctx, groupId: GroupId): Promise<Connection> {
-  const row = await groupRow(ctx, groupId);
-  if (row.removed) {
-    fail('removed', `This device was removed from ${quoted(row.name)}.`, 'It keeps what it already showed you, but it cannot read new or changed notes. Ask an admin to invite you again if you need it back.');
+const REMOVED_ACTION = 'It keeps what it already showed you, but it cannot read new or changed notes. Ask an admin to invite you again if you need it back.';
+
+/**
+ * What a device removed from a group still shows of it (DESIGN §5: a removed member keeps
+ * what it already read): the notes cache as it was, read-only, without the network — the
+ * server no longer answers it, and nothing new can be opened anyway.
+ */
+async function keptList(ctx: Ctx, row: GroupRow): Promise<ListedNoteView[]> {
+  const rows = await groupNoteRows(ctx, row.groupId);
+  // Meta notes (names) are cached under their reserved title, which no note may take.
+  const meta = new Set(rows.filter((r) => !r.failure && r.title === META_TITLE).map((r) => r.noteId));
+  return listFromCache(ctx, row.groupId, row.state, meta);
+}
+
+/** One kept note of a removed group: its text as this device opened it, or why there is none. */
+async function keptNote(ctx: Ctx, row: GroupRow, noteId: NoteId): Promise<NoteView> {
+  const cached = await cachedNote(ctx, row.groupId, noteId);
+  if (!cached || cached.failure || cached.deleted || cached.title === META_TITLE) {
+    fail('removed', `This device was removed from ${quoted(row.name)} and did not keep this note.`, REMOVED_ACTION);
   }
-  return ctx.connections.get();
+  if (!cached.sealedBody) {
+    fail('removed', 'This device kept only the title of this note: its text was not opened here before you were removed.', 'Ask a member of the group for it, or ask an admin to invite you again.');
+  }
+  const me = await requireIdentity(ctx.db);
+  const who = authorsOf(ctx, row.state, me)(cached.author);
+  const body = await openNoteBody(ctx.db, row.groupId, noteId, cached.version, cached.sealedBody);
+  return { noteId, version: cached.version, title: cached.title, body, author: cached.author, ...who, at: cached.at, flags: rowFlags(cached, row.state, who.authorName) };
 }
 
 /** A note's author is a device: it is named by the person it speaks (or spoke) for. */
@@ -91,7 +113,7 @@ function authorsOf(ctx: Ctx, state: GroupState, me: IdentityRow): (author: Finge
 }
 
 /** The list as the cache holds it: readable notes newest first, then those that could not be opened, saying why. */
-async function listFromCache(ctx: Ctx, groupId: GroupId, state: GroupState, meta: Map<NoteId, MetaSlot>): Promise<ListedNoteView[]> {
+async function listFromCache(ctx: Ctx, groupId: GroupId, state: GroupState, meta: { has(noteId: NoteId): boolean }): Promise<ListedNoteView[]> {
   const [rows, me] = await Promise.all([groupNoteRows(ctx, groupId), requireIdentity(ctx.db)]);
   const author = authorsOf(ctx, state, me);
   const opened: Array<Extract<ListedNoteView, { ok: true }>> = [];
@@ -125,7 +147,9 @@ async function refuseMetaId(connection: Connection, groupId: GroupId, noteId: No
  */
 export async function listNotes(ctx: Ctx, request: Req<'notes.list'>): Promise<ListedNoteView[]> {
   const { groupId } = request;
-  const connection = await readableGroup(ctx, groupId);
+  const row = await groupRow(ctx, groupId);
+  if (row.removed) return keptList(ctx, row);
+  const connection = await ctx.connections.get();
   const refresh = await refreshNotes(ctx, connection, groupId);
   const list = await listFromCache(ctx, groupId, refresh.state, refresh.meta);
   await updateGroupRow(ctx.db, groupId, { seenCursor: refresh.cursor });
@@ -138,12 +162,14 @@ export async function listNotes(ctx: Ctx, request: Req<'notes.list'>): Promise<L
 /** One note, opened by the SDK on a freshly synced log (the sync and the fetch go in one HTTP request). */
 export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<NoteView> {
   const { groupId, noteId } = request;
-  const connection = await readableGroup(ctx, groupId);
+  const row = await groupRow(ctx, groupId);
+  if (row.removed) return keptNote(ctx, row, noteId);
+  const connection = await ctx.connections.get();
   await refuseMetaId(connection, groupId, noteId);
   const note = await viaClient(ctx, connection, groupId, () => connection.client.readNote(groupId, noteId));
   if (note.deleted) fail('invalid-request', 'This note was deleted.', 'Go back to the list of notes.');
   const late = note.warnings.some((w) => w.code === 'late-from-departed');
-  await keepNewer(ctx, [{ ...openedRow(groupId, note), ...(late ? { lateFromDeparted: true } : {}) }]);
+  await keepNewer(ctx, [{ ...(await openedRowWithBody(ctx, groupId, note)), ...(late ? { lateFromDeparted: true } : {}) }]);
   return noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, note);
 }
 
@@ -177,21 +203,46 @@ export async function noteHeader(ctx: Ctx, request: Req<'notes.header'>): Promis
   };
 }
 
+/** Longest title taken from a note's first line when its title is left empty. */
+export const FIRST_LINE_TITLE_MAX = 80;
+
+/**
+ * The title a note is saved with: the one typed, else the first line of its text
+ * (shortened to FIRST_LINE_TITLE_MAX characters, on a word when it can), so a note
+ * left without a title is still told apart in the list. '' only when both are empty.
+ */
+export function titleToSave(title: string, body: string): string {
+  if (title.trim()) return title;
+  const line = body.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '';
+  if (line.length <= FIRST_LINE_TITLE_MAX) return line;
+  const cut = line.slice(0, FIRST_LINE_TITLE_MAX - 1);
+  const space = cut.lastIndexOf(' ');
+  return `${(space > FIRST_LINE_TITLE_MAX / 2 ? cut.slice(0, space) : cut).trimEnd()}…`;
+}
+
 export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<SaveNoteResult> {
   const { groupId } = request;
-  if (request.title.trim().startsWith(RESERVED_TITLE_PREFIX)) {
+  if (!request.title.trim() && !request.body.trim()) {
+    fail(
+      'invalid-request',
+      'This note is empty: it has no title and no text.',
+      request.noteId ? 'Write a title or some text. To get rid of the note, use Delete instead.' : 'Write a title or some text, or cancel the note.',
+    );
+  }
+  const title = titleToSave(request.title, request.body);
+  if (title.trim().startsWith(RESERVED_TITLE_PREFIX)) {
     fail('invalid-request', `Titles starting with "${RESERVED_TITLE_PREFIX}" are reserved for Conclave itself.`, 'Choose another title.');
   }
   assertUsable(await groupRow(ctx, groupId));
   const connection = await ctx.connections.get();
   if (request.noteId) await refuseMetaId(connection, groupId, request.noteId);
-  const content = { title: request.title, body: request.body };
+  const content = { title, body: request.body };
   const address = request.noteId ? { noteId: request.noteId, version: (request.baseVersion ?? 0) + 1 } : {};
   try {
     // One sync and the put, inside the SDK's lock.
     const written = await viaClient(ctx, connection, groupId, () => connection.client.writeNote(groupId, content, address));
     // Cached at once: the next listing finds this version and does not fetch it.
-    await keepNewer(ctx, [{ groupId, noteId: written.noteId, version: written.version, title: request.title, author: connection.identity.fingerprint, at: ctx.now(), deleted: false }]);
+    await keepNewer(ctx, [{ groupId, noteId: written.noteId, version: written.version, title, author: connection.identity.fingerprint, at: ctx.now(), deleted: false, sealedBody: await sealNoteBody(ctx.db, groupId, written.noteId, written.version, request.body) }]);
     ctx.changed(groupId);
     return { saved: true, noteId: written.noteId, version: written.version };
   } catch (error) {

@@ -7,6 +7,7 @@
 import type { OpenedNote, SeenNote } from '@conclave/shared/client';
 import { META_TITLE, type MetaSlot } from '@conclave/shared/crypto';
 import type { GroupId, NoteHeader, NoteId } from '@conclave/shared/protocol';
+import { sealNoteBody } from '../db/at-rest.ts';
 import type { NoteRow } from '../db/schema.ts';
 import type { Ctx } from './context.ts';
 
@@ -31,7 +32,12 @@ export async function keepNewer(ctx: Pick<Ctx, 'db'>, rows: NoteRow[]): Promise<
   if (rows.length === 0) return 0;
   return ctx.db.transaction('rw', ctx.db.notes, async () => {
     const current = await ctx.db.notes.bulkGet(rows.map((r) => noteKey(r.groupId, r.noteId)));
-    const fresh = rows.filter((row, i) => replaces(row, current[i]));
+    const fresh = rows.flatMap((row, i) => {
+      const have = current[i];
+      if (!replaces(row, have)) return [];
+      // The same version without its text (a listing that did not fetch it) keeps the text kept.
+      return have?.sealedBody && !row.sealedBody && have.version === row.version && !row.failure ? [{ ...row, sealedBody: have.sealedBody }] : [row];
+    });
     if (fresh.length > 0) await ctx.db.notes.bulkPut(fresh);
     return fresh.length;
   });
@@ -40,6 +46,13 @@ export async function keepNewer(ctx: Pick<Ctx, 'db'>, rows: NoteRow[]): Promise<
 /** The cache row of an opened note version (a meta note under its reserved title). */
 export function openedRow(groupId: GroupId, note: Pick<OpenedNote, 'noteId' | 'version' | 'title' | 'author' | 'at' | 'deleted'>, slot?: MetaSlot): NoteRow {
   return { groupId, noteId: note.noteId, version: note.version, title: slot ? META_TITLE : note.title, author: note.author, at: note.at, deleted: note.deleted };
+}
+
+/** `openedRow` with the note's text sealed at rest, so a removed member keeps what it read (meta notes keep none). */
+export async function openedRowWithBody(ctx: Pick<Ctx, 'db'>, groupId: GroupId, note: Pick<OpenedNote, 'noteId' | 'version' | 'title' | 'body' | 'author' | 'at' | 'deleted'>, slot?: MetaSlot): Promise<NoteRow> {
+  const row = openedRow(groupId, note, slot);
+  if (slot || note.deleted) return row;
+  return { ...row, sealedBody: await sealNoteBody(ctx.db, groupId, note.noteId, note.version, note.body) };
 }
 
 /** The cached version of some notes, in the order asked (undefined where none). */

@@ -24,7 +24,14 @@ import type { ConclaveDb, TrustRow } from '../db/schema.ts';
 import type { TrustView } from '../messages/views.ts';
 import { isMine, personFor } from './people.ts';
 
-export const UNNAMED = 'Unnamed member';
+/**
+ * How a person whose name this device has not read yet is called: their profile (a meta
+ * note, readable only with the group key) has not arrived. The fingerprint's first
+ * groups tell them apart and can be checked with them; the words say why there is no name.
+ */
+export function unnamedLabel(fingerprint: Fingerprint): string {
+  return `Member ${shortFingerprint(fingerprint)} (name not known yet)`;
+}
 
 function sameName(a: string, b: string): boolean {
   return a.trim().toLocaleLowerCase() === b.trim().toLocaleLowerCase();
@@ -50,14 +57,14 @@ export class TrustBook {
     return this.names.get(fingerprint) ?? null;
   }
 
-  /** The name to show: the published one, else "Unnamed member". */
+  /** The name to show: the published one, else the fingerprint's first groups and "name not known yet" (`unnamedLabel`). */
   displayName(fingerprint: Fingerprint): string {
-    return this.names.get(fingerprint) ?? UNNAMED;
+    return this.names.get(fingerprint) ?? unnamedLabel(fingerprint);
   }
 
-  /** The name to show where no fingerprint is shown beside it. */
+  /** The name to show where no fingerprint is shown beside it: the same words (they carry the fingerprint). */
   labelledName(fingerprint: Fingerprint): string {
-    return this.names.get(fingerprint) ?? `${UNNAMED} (${shortFingerprint(fingerprint)})`;
+    return this.displayName(fingerprint);
   }
 
   /** A person verified under another person id had this person's name: see the module note. */

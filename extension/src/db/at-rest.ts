@@ -1,6 +1,7 @@
 /**
  * Secrets at rest on this device (generation seeds, a recovery code waiting to be
- * saved, the pages' unfinished drafts: note text, invite codes) are sealed with AES-256-GCM under one device key: a `CryptoKey` generated
+ * saved, the pages' unfinished drafts: note text, invite codes, and the text of the
+ * notes this device opened, kept so a removed member still reads what it read) are sealed with AES-256-GCM under one device key: a `CryptoKey` generated
  * with `extractable: false` and kept in the `deviceKey` table. IndexedDB keeps the key
  * object itself, so the extension can use it after a restart, but no script can
  * export its bytes, and no seed or code is ever written to the profile's files in
@@ -20,6 +21,7 @@ export const AT_REST_LABELS = {
   seed: 'conclave/v2/extension/at-rest/seed',
   pendingRecovery: 'conclave/v2/extension/at-rest/pending-recovery',
   draft: 'conclave/v2/extension/at-rest/draft',
+  noteBody: 'conclave/v2/extension/at-rest/note-body',
 } as const;
 
 export const DEVICE_KEY_ID = 'at-rest';
@@ -108,4 +110,14 @@ export async function sealDraft(db: ConclaveDb, key: string, value: unknown): Pr
 /** @throws {DecryptError} when the draft was not sealed by this device under this name. */
 export async function openDraft(db: ConclaveDb, key: string, sealed: SealedDraft): Promise<unknown> {
   return JSON.parse(new TextDecoder().decode(await aeadOpen(await deviceKey(db), sealed.sealed, aad(AT_REST_LABELS.draft, key), 'a draft'))) as unknown;
+}
+
+/** The text of a note version this device opened, sealed (bound to its group, note and version). */
+export async function sealNoteBody(db: ConclaveDb, groupId: GroupId, noteId: string, version: number, body: string): Promise<Uint8Array> {
+  return aeadSeal(await deviceKey(db), encoder.encode(body), aad(AT_REST_LABELS.noteBody, groupId, noteId, version));
+}
+
+/** @throws {DecryptError} when the text was not sealed by this device for this note version. */
+export async function openNoteBody(db: ConclaveDb, groupId: GroupId, noteId: string, version: number, sealed: Uint8Array): Promise<string> {
+  return new TextDecoder().decode(await aeadOpen(await deviceKey(db), sealed, aad(AT_REST_LABELS.noteBody, groupId, noteId, version), 'a kept note'));
 }

@@ -87,6 +87,11 @@ export interface NoteRow {
   rolledBackTo?: number;
   /** Written by a member who has since departed, and first seen here after they did (client/notes.ts). */
   lateFromDeparted?: boolean;
+  /**
+   * The version's text, sealed under the device key (db/at-rest.ts `sealNoteBody`): kept
+   * so a member removed from the group still reads, read-only, what this device opened.
+   */
+  sealedBody?: Uint8Array;
 }
 
 /**

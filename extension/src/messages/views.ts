@@ -112,6 +112,10 @@ export interface MemberView {
   waitingForKey: boolean;
   /** How many devices speak for this person in the group (1 for most people). */
   devices: number;
+  /** When the group's recovery code added them (a restore): shown to every member, beside their name. */
+  addedByRecovery?: number;
+  /** This device has not read their name yet (their profile arrives with the group key): `name` is their fingerprint's first groups. */
+  nameUnknown?: true;
 }
 
 export interface GroupDetailView extends GroupSummary {

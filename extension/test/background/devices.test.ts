@@ -155,7 +155,8 @@ describe('linking and removing devices of one person', () => {
 
     await laptop.ask({ type: 'notes.save', groupId, title: 'New code', body: 'The gate code is 4711 now.' });
     await phone.bg.tick();
-    expect(await phone.refused({ type: 'notes.list', groupId })).toMatchObject({ code: 'removed' });
+    // It keeps what it already showed, read-only (issue 14, friction 2), and nothing new.
+    expect((await phone.ask({ type: 'notes.list', groupId })).some((n) => n.ok && n.title === 'New code')).toBe(false);
     // The phone says it was removed from the person, not the person from the group.
     expect((await phone.ask({ type: 'status' })).groups[0]).toMatchObject({ groupId, removed: true, deviceUnlinked: true });
     await ben.ask({ type: 'group.sync', groupId });
