@@ -11,6 +11,7 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import { exportZipName, saveFile, zipNotes } from './export-zip.ts';
 import { notesWord } from './logic.ts';
+import './history-export.css';
 
 export interface ExportNotesProps {
   groupId: GroupId;

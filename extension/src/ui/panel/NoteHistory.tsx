@@ -15,6 +15,7 @@ import { useAction, useAsk } from '../components/useAsk.ts';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
 import { formatFull } from './logic.ts';
 import type { Go } from './route.ts';
+import './history-export.css';
 
 export interface NoteHistoryProps {
   groupId: GroupId;
@@ -181,8 +182,14 @@ function VersionMeta({ v, newest, id }: { v: NoteVersionView; newest: boolean; i
   return (
     <p class="note-meta" id={id}>
       <span>by {v.authorName}</span> <TrustBadge trust={v.authorTrust} name={v.authorName} />{' '}
-      <time dateTime={new Date(v.at).toISOString()}>{formatFull(v.at)}</time> <span class="muted">· key generation {v.generation}</span>
-      {newest && <span class="muted"> · newest</span>}
+      <span>
+        <time dateTime={new Date(v.at).toISOString()}>{formatFull(v.at)}</time>
+        <span class="muted">
+          {' '}
+          · key generation {v.generation}
+          {newest && ' · newest'}
+        </span>
+      </span>
     </p>
   );
 }
