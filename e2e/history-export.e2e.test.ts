@@ -11,7 +11,8 @@
  *   3. Ana exports the group: the browser downloads one zip made in the page (a blob:
  *      URL of the extension, nothing fetched), whose Markdown files hold each note with
  *      its metadata.
- *   4. No page threw an uncaught error.
+ *   4. No page threw an uncaught error, and axe-core found no serious or critical
+ *      violation on any screen (e2e/support/axe.ts; the rest in axe.txt in the artifacts).
  *
  * With CONCLAVE_SHOTS_DIR set, the history and export screens are also saved there
  * (history.png, export.png) for people to look at.
@@ -23,6 +24,7 @@ import { HistoryPage } from './pages/history.ts';
 import { PanelPage } from './pages/panel.ts';
 import { PopupPage } from './pages/popup.ts';
 import { Artifacts, StepClock } from './support/artifacts.ts';
+import { AxeAudit } from './support/axe.ts';
 import { builtExtensionDir, Client, disposeAll } from './support/clients.ts';
 import { stopAtFirstFailure } from './support/steps.ts';
 import { startSystem, type System } from './support/system.ts';
@@ -38,6 +40,8 @@ describe('Note history and export in the side panel', () => {
   let system: System | undefined;
   const artifacts = new Artifacts();
   const clock = new StepClock();
+  const axe = new AxeAudit(artifacts);
+  artifacts.beforeShot = (page, name) => axe.check(page, name);
   let ana: Client, ben: Client;
   let anaPanel: PanelPage, benPanel: PanelPage;
   let anaHistory: HistoryPage;
@@ -55,7 +59,7 @@ describe('Note history and export in the side panel', () => {
   beforeAll(async () => {
     builtExtensionDir();
     system = await startSystem();
-    [ana, ben] = await Promise.all([Client.create('Ana'), Client.create('Ben')]);
+    [ana, ben] = await Promise.all([Client.create('Ana', { axe }), Client.create('Ben', { axe })]);
   }, 60_000);
 
   afterAll(async () => {
@@ -64,7 +68,11 @@ describe('Note history and export in the side panel', () => {
     } finally {
       await system?.dispose();
     }
-    console.log(['', 'Conclave e2e history and export — summary', clock.summary(), `screenshots: ${artifacts.dir} (${artifacts.shots.size})`, ''].join('\n'));
+    console.log(
+      ['', 'Conclave e2e history and export — summary', clock.summary(), axe.summary(), `screenshots: ${artifacts.dir} (${artifacts.shots.size}); axe-core findings: ${axe.write()}`, ''].join(
+        '\n',
+      ),
+    );
   }, 60_000);
 
   stopAtFirstFailure(artifacts, () => [ana, ben]);
@@ -163,7 +171,11 @@ describe('Note history and export in the side panel', () => {
     STEP_TIMEOUT,
   );
 
-  it('4. no page threw an uncaught error', () => {
+  it('4. no page threw an uncaught error, and axe-core found no serious or critical violation on any screen', () => {
     expect([...ana.pageErrors, ...ben.pageErrors]).toEqual([]);
+    for (const screen of ["Ana: panel: a note's history", 'Ana: panel: one version of a note', 'Ana: panel: restore dialog', 'Ana: panel: notes exported']) {
+      expect(axe.checks.some((c) => c.screen === screen && !c.error), screen).toBe(true);
+    }
+    expect(axe.blocking()).toEqual([]);
   });
 });

@@ -38,6 +38,7 @@ export class HistoryPage {
     await this.page.bringToFront();
     await this.page.getByRole('button', { name: /^History/ }).click();
     await this.versions().waitFor({ timeout: 30_000 });
+    await this.panel.client.checkScreen(this.page, 'panel: a note\'s history');
   }
 
   versions(): Locator {
@@ -60,6 +61,7 @@ export class HistoryPage {
     await this.page.bringToFront();
     await this.versions().getByRole('button', { name: new RegExp(`^Version ${version}:`) }).click();
     await this.page.getByRole('heading', { level: 2, name: new RegExp(`^Version ${version}:`) }).waitFor({ timeout: TIMEOUT });
+    await this.panel.client.checkScreen(this.page, 'panel: one version of a note');
     return (await this.page.getByLabel(`Text of version ${version}`).textContent()) ?? '';
   }
 
@@ -69,6 +71,7 @@ export class HistoryPage {
     await this.page.getByRole('button', { name: 'Restore this version…' }).click();
     const dialog = this.page.getByRole('dialog', { name: /^Restore version \d+\?$/ });
     await dialog.waitFor({ timeout: TIMEOUT });
+    await this.panel.client.checkScreen(this.page, 'panel: restore dialog');
     await dialog.getByRole('button', { name: 'Restore', exact: true }).click();
     await this.page.getByLabel('Note text', { exact: true }).waitFor({ timeout: 30_000 });
   }
@@ -82,7 +85,9 @@ export class HistoryPage {
     const [download] = await Promise.all([this.page.waitForEvent('download', { timeout: 30_000 }), this.page.getByRole('button', { name: 'Export notes (zip)' }).click()]);
     const bytes = await readFile((await download.path())!);
     const files = Object.fromEntries(Object.entries(unzipSync(new Uint8Array(bytes))).map(([name, data]) => [name, strFromU8(data)]));
-    await this.page.getByText(/^Saved \d+ notes? in /).waitFor({ timeout: TIMEOUT });
+    // The paragraph on screen (the page's live region says the same words, for screen readers).
+    await this.page.getByRole('paragraph').filter({ hasText: /^Saved \d+ notes? in / }).waitFor({ timeout: TIMEOUT });
+    await this.panel.client.checkScreen(this.page, 'panel: notes exported');
     return { name: download.suggestedFilename(), url: download.url(), files };
   }
 }
