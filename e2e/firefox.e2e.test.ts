@@ -1,0 +1,225 @@
+/**
+ * The core of the story in real Firefox: the Firefox build of the extension
+ * (.output/firefox-mv2) in Debian's firefox-esr, driven over WebDriver BiDi
+ * (e2e/support/firefox.ts), with a member in Chromium (.output/chrome-mv3), against a
+ * real storage API and signaling server on this machine.
+ *
+ *   1. Ana, in Chromium, creates a group (verified people only), writes a note and
+ *      makes an invite.
+ *   2. Fern, in Firefox, points her extension at the servers, sets up her device and
+ *      joins with the invite: she waits for the key.
+ *   3. They open the verification screens for each other: the same safety number on
+ *      both; each presses "The numbers match"; the key reaches Fern, and the path it
+ *      took is asserted.
+ *   4. Notes both ways: Fern reads Ana's note in Firefox's side panel page and writes
+ *      one; Ana reads it in Chromium, by Fern's name.
+ *   5. Firefox printed no `JavaScript error:` line all along (the extension's uncaught
+ *      errors, the background page's included, appear only there), and no Chromium page
+ *      threw.
+ *
+ * Screenshots go to artifacts/e2e-<timestamp>/, with Firefox's whole output
+ * (firefox-output.log).
+ */
+import { writeFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FirefoxOptions, FirefoxPanel, FirefoxPopup, type FirefoxVerify } from './pages/firefox.ts';
+import { PanelPage } from './pages/panel.ts';
+import { PopupPage } from './pages/popup.ts';
+import type { VerifyPage } from './pages/verify.ts';
+import { Artifacts, StepClock } from './support/artifacts.ts';
+import { builtExtensionDir, Client, disposeAll } from './support/clients.ts';
+import { disposeAllFirefox, FirefoxClient, firefoxPrerequisites } from './support/firefox.ts';
+import { stopAtFirstFailure } from './support/steps.ts';
+import { keyPathOf } from './support/key-path.ts';
+import { startSystem, type System } from './support/system.ts';
+
+const STEP_TIMEOUT = 180_000;
+/**
+ * Both online, both pressing “The numbers match”: the key must pass live, peer to peer
+ * (issue 14, friction 7).
+ */
+const EXPECTED_KEY_PATH = 'live';
+
+const ANA = 'Anastasia Quillfeather';
+const FERN = 'Fernanda Ortiz-Lindqvist';
+const GROUP = 'Harbour Archive Society';
+const NOTE_ANA = { title: 'Where the ledgers are kept', body: 'Box 14 on the top shelf; the key is with the harbourmaster.' };
+const NOTE_FERN = { title: 'Written in Firefox', body: 'Scanned the 1911 ledger: pages 40 to 62 are water-damaged.' };
+
+describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s group', () => {
+  let system: System | undefined;
+  const artifacts = new Artifacts();
+  const clock = new StepClock();
+  let ana: Client;
+  let fern: FirefoxClient;
+  let anaPopup: PopupPage, anaPanel: PanelPage;
+  let fernPopup: FirefoxPopup, fernPanel: FirefoxPanel;
+  let fernShort = '';
+  let inviteLink = '';
+  let keyPath = '';
+
+  const api = () => system!;
+
+  beforeAll(async () => {
+    // First: clear failures when a build or Firefox is missing.
+    builtExtensionDir();
+    firefoxPrerequisites();
+    system = await startSystem();
+    ana = await Client.create('Ana (Chromium)');
+    fern = await FirefoxClient.create('Fern (Firefox)');
+  }, 60_000);
+
+  afterAll(async () => {
+    const output = fern?.output() ?? '';
+    try {
+      await Promise.allSettled([disposeAll(), disposeAllFirefox()]);
+    } finally {
+      await system?.dispose();
+    }
+    writeFileSync(artifacts.file('firefox-output.log'), output);
+    console.log(
+      [
+        '',
+        'Conclave in Firefox — summary',
+        clock.summary(),
+        `key path: ${keyPath || 'not reached'}`,
+        `screenshots and Firefox's output: ${artifacts.dir}`,
+        '',
+      ].join('\n'),
+    );
+  }, 60_000);
+
+  stopAtFirstFailure(artifacts, () => [ana]);
+  // What every Firefox tab showed when a step failed (the Chromium tabs are saved by stopAtFirstFailure).
+  afterEach(async ({ task }) => {
+    if (task.result?.state !== 'fail' || !fern?.online) return;
+    let i = 0;
+    for (const page of await fern.pages()) await page.screenshot({ path: artifacts.file(`FAILED-Fern-${++i}.png`) as `${string}.png` }).catch(() => undefined);
+  });
+
+  /** A screenshot of a Firefox tab into the run's folder. */
+  let shots = 0;
+  async function firefoxShot(screen: { screenshot(file: string): Promise<void> }, name: string): Promise<string> {
+    const file = artifacts.file(`firefox-${String(++shots).padStart(2, '0')}-${name}.png`);
+    await screen.screenshot(file);
+    return file;
+  }
+
+  it(
+    '1. Ana, in Chromium, creates a group (verified people only), writes a note and makes an invite',
+    () =>
+      clock.run('1. Ana (Chromium): group, note, invite', async () => {
+        await ana.launch();
+        await ana.useServers(api().apiUrl, api().signalingUrl);
+        anaPopup = await PopupPage.open(ana);
+        await anaPopup.setUp(ANA);
+        await anaPopup.createGroup(GROUP, 'verified');
+        await anaPopup.confirmRecoverySaved();
+        anaPanel = await PanelPage.open(ana, GROUP);
+        await anaPanel.writeNote(NOTE_ANA.title, NOTE_ANA.body);
+        await anaPanel.backToNotes();
+        await anaPopup.reopen();
+        inviteLink = (await anaPopup.invite(GROUP)).link;
+        await anaPopup.done();
+      }),
+    STEP_TIMEOUT,
+  );
+
+  it(
+    '2. Fern, in Firefox, sets up her device and joins with the invite: she waits for the key',
+    () =>
+      clock.run('2. Fern (Firefox): servers, set-up, join', async () => {
+        await fern.launch();
+        clock.mark('Firefox started, extension installed');
+        const options = await FirefoxOptions.useServers(fern, api().apiUrl, api().signalingUrl);
+        await firefoxShot(options, 'options-servers');
+        fernPopup = await FirefoxPopup.open(fern);
+        await firefoxShot(fernPopup, 'popup-first-run');
+        fernShort = await fernPopup.setUp(FERN);
+        await fernPopup.join(inviteLink);
+        await fernPopup.heading(1, 'Waiting for the group key');
+        // Ana is online but has not verified Fern: she refuses, and says why.
+        await fernPopup.waitForText(`Waiting for ${ANA} to verify you…`, 30_000);
+        await firefoxShot(fernPopup, 'popup-waiting');
+        clock.mark('Fern waits for Ana to verify her');
+      }),
+    STEP_TIMEOUT,
+  );
+
+  it(
+    '3. They compare safety numbers (the same on both screens), both press “The numbers match”, and the key reaches Fern',
+    () =>
+      clock.run('3. Safety number, key to Fern', async () => {
+        // Before the key, the group's name cannot be read: the panel says it waits.
+        fernPanel = await FirefoxPanel.open(fern);
+        await fernPanel.waitForText('Waiting for the group’s key');
+        await firefoxShot(fernPanel, 'panel-waiting');
+        const fernVerifiesAna: FirefoxVerify = await fernPanel.openVerify(ANA);
+        await anaPanel.showMembers();
+        const fernRow = anaPanel.memberWithFingerprint(fernShort);
+        await fernRow.getByText('Waiting for the key').waitFor({ timeout: 20_000 });
+        const anaVerifiesFern: VerifyPage = await anaPanel.openVerifyIn(fernRow);
+        const [inChromium, inFirefox] = await Promise.all([anaVerifiesFern.safetyNumber(), fernVerifiesAna.safetyNumber()]);
+        expect(inChromium).toHaveLength(12);
+        for (const group of inChromium) expect(group).toMatch(/^\d{5}$/);
+        expect(inFirefox).toEqual(inChromium);
+        await firefoxShot(fernVerifiesAna, 'verify-fern-sees-ana');
+        clock.mark('the same safety number in Chromium and Firefox');
+
+        // Fern presses first: Ana has not verified her yet, and her tab says whom she waits for.
+        await fernVerifiesAna.numbersMatch();
+        await fernVerifiesAna.expectVerified();
+        await expect.poll(() => fernVerifiesAna.keyNews(), { timeout: 30_000 }).toContain(ANA);
+        clock.mark(`Fern pressed “The numbers match”: ${await fernVerifiesAna.keyNews()}`);
+        await firefoxShot(fernVerifiesAna, 'verify-fern-verified-ana');
+        // Then Ana: the key reaches Fern, whose waiting popup says she is in, by itself.
+        await anaVerifiesFern.numbersMatch();
+        await anaVerifiesFern.expectVerified();
+        clock.mark('Ana pressed “The numbers match”');
+        await fernPopup.heading(1, `You are in “${GROUP}”`, 30_000);
+        clock.mark('Fern’s popup: she is in');
+        await firefoxShot(fernPopup, 'popup-in');
+        // Which way it came: a box Fern's device sealed to itself after a live handover, or only Ana's box from the mailbox.
+        const address = new URL(anaVerifiesFern.page.url());
+        keyPath = keyPathOf(api().sqlitePath, address.searchParams.get('group')!, address.searchParams.get('member')!);
+        clock.mark(`key path: ${keyPath}`);
+        expect(keyPath).toBe(EXPECTED_KEY_PATH);
+        await Promise.all([anaVerifiesFern.close(), fernVerifiesAna.page.close()]);
+      }),
+    STEP_TIMEOUT,
+  );
+
+  it(
+    '4. Notes both ways: Fern reads Ana’s note in Firefox’s side panel and writes one, which Ana reads in Chromium',
+    () =>
+      clock.run('4. Notes both ways', async () => {
+        // The panel, open since Fern waited, names the group now that she has its key.
+        await fernPanel.expectGroup(GROUP);
+        await fernPanel.showNotes();
+        await fernPanel.expectTitles([NOTE_ANA.title]);
+        const read = await fernPanel.openNote(NOTE_ANA.title);
+        expect(read.body).toBe(NOTE_ANA.body);
+        expect(read.meta).toContain(`by ${ANA}`);
+        expect(read.meta).toContain('Verified');
+        await fernPanel.backToNotes();
+        await fernPanel.writeNote(NOTE_FERN.title, NOTE_FERN.body);
+        await fernPanel.backToNotes();
+        await fernPanel.expectTitles([NOTE_ANA.title, NOTE_FERN.title]);
+        await firefoxShot(fernPanel, 'panel-notes');
+
+        await anaPanel.showNotes();
+        await anaPanel.expectTitles([NOTE_ANA.title, NOTE_FERN.title]);
+        const fromFirefox = await anaPanel.openNote(NOTE_FERN.title);
+        expect(fromFirefox.body).toBe(NOTE_FERN.body);
+        expect(fromFirefox.meta).toContain(`by ${FERN}`);
+        expect(fromFirefox.meta).toContain('Verified');
+        await artifacts.shot(anaPanel.page, 'chromium-panel-note-from-firefox');
+      }),
+    STEP_TIMEOUT,
+  );
+
+  it('5. Firefox printed no JavaScript error, and no Chromium page threw', () => {
+    expect(fern.javaScriptErrors()).toEqual([]);
+    expect(ana.pageErrors).toEqual([]);
+  });
+});
