@@ -2,10 +2,14 @@
 /**
  * Who is in the group: name, role, this device's trust in their key, whether they are
  * online, and "Verify" (opens the verification tab: the camera can only be asked for
- * in a tab). Admins hand the key over to members waiting for it, change roles, and
+ * in a tab). Admins hand the key over to members waiting for it — or, when the group
+ * would refuse them the key (not verified in a "verified people only" group, a changed
+ * key), are offered "Verify <name>" instead —, change roles, and
  * remove members — removal starts a new key (DESIGN §4–5) and the dialog says so,
  * and that the person removed keeps what they already read. Anyone can leave; the
- * last person is warned first and pointed at the recovery kit (DESIGN §6.4).
+ * last person is warned first and pointed at the recovery kit (DESIGN §6.4). A member
+ * whose name has not arrived says so beside their fingerprint. A group that removed this
+ * device offers nothing to do with its members, only to remove it from this device.
  */
 import { useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
@@ -18,7 +22,7 @@ import { Fingerprint as FingerprintText } from '../components/Fingerprint.tsx';
 import { TrustBadge } from '../components/TrustBadge.tsx';
 import { useAction } from '../components/useAsk.ts';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
-import { groupName, isLastMember, presence, waitingMembers } from './logic.ts';
+import { formatFull, groupName, isLastMember, presence, waitingMembers } from './logic.ts';
 
 export interface MembersViewProps {
   groupId: GroupId;
@@ -31,7 +35,13 @@ export function verifyUrl(base: string, groupId: string, fingerprint: string): s
   return `${base}?${new URLSearchParams({ group: groupId, member: fingerprint }).toString()}`;
 }
 
-type Pending = { kind: 'remove'; member: MemberView } | { kind: 'leave' } | null;
+type Pending = { kind: 'remove'; member: MemberView } | { kind: 'leave' } | { kind: 'forget' } | null;
+
+/** A waiting member this device would refuse the key today (the SDK's rule, client/handover.ts): they must be verified first. */
+export function needsVerifying(member: MemberView, policy: GroupDetailView['policy']): boolean {
+  if (member.isMe || member.isRecovery) return false;
+  return member.trust === 'key-changed' || (policy === 'verified' && member.trust !== 'verified');
+}
 
 export function MembersView({ groupId, detail, reload }: MembersViewProps) {
   const action = useAction();
@@ -51,6 +61,9 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
   const me = detail.members.find((m) => m.isMe);
   const isAdmin = me?.role === 'admin' && !detail.removed;
   const waiting = waitingMembers(detail.members);
+  // Who would be refused the key today: offered "Verify", never a hand-over that fails.
+  const toVerify = waiting.filter((m) => needsVerifying(m, detail.policy));
+  const handable = waiting.filter((m) => !needsVerifying(m, detail.policy));
   const people = detail.members.filter((m) => !m.isRecovery);
   const recovery = detail.members.filter((m) => m.isRecovery);
   const name = groupName(detail);
@@ -65,10 +78,8 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
     const result = await action.run({ type: 'group.handOver', groupId });
     if (!result.ok) return;
     const { sent, skipped } = result.data;
-    const words = [
-      sent.length > 0 ? `The key was handed over to ${sent.map((m) => m.name).join(', ')}.` : 'Nobody was handed the key.',
-      ...skipped.map((m) => `${m.name}: ${m.message}`),
-    ];
+    // Each skip's message names the person itself.
+    const words = [sent.length > 0 ? `The key was handed over to ${sent.map((m) => m.name).join(', ')}.` : 'Nobody was handed the key.', ...skipped.map((m) => m.message)];
     setOutcome({ ok: skipped.length === 0, lines: words });
     announce(words.join(' '));
     await reload();
@@ -110,6 +121,13 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
     }
   };
 
+  // A group that removed this device is only forgotten here (group.leave does that for a removed group).
+  const forget = async () => {
+    const result = await action.run({ type: 'group.leave', groupId });
+    setConfirm(null);
+    if (result.ok) announce(`“${name}” was removed from this device.`);
+  };
+
   const lastMember = isLastMember(detail.members);
 
   return (
@@ -136,12 +154,28 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
           <p class="notice-title">
             <span aria-hidden="true">◔</span> {waiting.length === 1 ? `${waiting[0]!.name} is` : `${waiting.length} members are`} waiting for the key
           </p>
-          {detail.policy === 'verified' && waiting.some((m) => m.trust !== 'verified') && (
-            <p>This group hands the key only to verified members: verify them first (the “Verify” button by their name).</p>
+          {toVerify.length > 0 && (
+            <>
+              <p>
+                {detail.policy === 'verified' ? 'This group gives the key only to people you have verified. ' : ''}
+                {toVerify.length === 1 ? `Compare safety numbers with ${toVerify[0]!.name}` : 'Compare safety numbers with each of them'} — in person or on a call — and they get the key once you have
+                verified them.
+                {toVerify.some((m) => m.trust === 'key-changed') && ' Someone whose key changed must be verified again.'}
+              </p>
+              <div class="row">
+                {toVerify.map((m) => (
+                  <button key={m.fingerprint} type="button" class="primary" onClick={() => openVerify(m)}>
+                    Verify {m.name}
+                  </button>
+                ))}
+              </div>
+            </>
           )}
-          <button type="button" class="primary" disabled={action.pending} onClick={() => void handOver()}>
-            Hand over the key
-          </button>
+          {handable.length > 0 && (
+            <button type="button" class={toVerify.length > 0 ? undefined : 'primary'} disabled={action.pending} onClick={() => void handOver()}>
+              Hand over the key
+            </button>
+          )}
         </div>
       )}
       <ul class="member-list" aria-labelledby="members-heading" aria-busy={removing !== null}>
@@ -150,6 +184,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
             key={member.fingerprint}
             member={member}
             isAdmin={isAdmin}
+            removed={detail.removed}
             busy={action.pending}
             onVerify={() => openVerify(member)}
             onRole={(role) => void setRole(member, role)}
@@ -174,6 +209,15 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
           </ul>
         </>
       )}
+      {detail.removed && (
+        <div class="leave">
+          <h3>Remove this group from this device</h3>
+          <p class="hint">You are no longer in “{name}”. Removing it deletes what this device kept of it (the notes you can still read here); nobody else is affected.</p>
+          <button type="button" class="danger" disabled={action.pending} onClick={() => setConfirm({ kind: 'forget' })}>
+            Remove “{name}” from this device…
+          </button>
+        </div>
+      )}
       {!detail.removed && me && (
         <div class="leave">
           <h3>Leave this group</h3>
@@ -191,6 +235,18 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
         onConfirm={() => confirm?.kind === 'remove' && void remove(confirm.member)}
         onCancel={() => setConfirm(null)}
       />
+
+      <ConfirmDialog
+        open={confirm?.kind === 'forget'}
+        title={`Remove “${name}” from this device?`}
+        confirmLabel={action.pending ? 'Removing…' : 'Remove from this device'}
+        danger
+        busy={action.pending}
+        onConfirm={() => void forget()}
+        onCancel={() => setConfirm(null)}
+      >
+        <p>The notes this device kept of “{name}” are deleted from it. This cannot be undone; to read the group again, ask an admin to invite you.</p>
+      </ConfirmDialog>
 
       <ConfirmDialog
         open={confirm?.kind === 'leave'}
@@ -241,15 +297,17 @@ export function RemoveMemberDialog({ open, memberName, groupName, onConfirm, onC
 interface MemberRowProps {
   member: MemberView;
   isAdmin: boolean;
+  /** This device was removed from the group: nothing can be done with its members here. */
+  removed: boolean;
   busy: boolean;
   onVerify: () => void;
   onRole: (role: 'admin' | 'member') => void;
   onRemove: () => void;
 }
 
-function MemberRow({ member, isAdmin, busy, onVerify, onRole, onRemove }: MemberRowProps) {
+function MemberRow({ member, isAdmin, removed, busy, onVerify, onRole, onRemove }: MemberRowProps) {
   const here = presence(member.online);
-  const who = member.isMe ? `${member.name} (you)` : member.name;
+  const who = member.isMe ? `${member.name} (you)` : member.nameUnknown ? 'Name not known yet' : member.name;
   return (
     <li class="member">
       <div class="member-main">
@@ -266,20 +324,31 @@ function MemberRow({ member, isAdmin, busy, onVerify, onRole, onRemove }: Member
         </span>
       </div>
       <p class="member-detail">
-        <FingerprintText value={member.short} label={`${member.name}'s fingerprint`} />
+        <FingerprintText value={member.short} label={member.nameUnknown ? 'Their fingerprint' : `${member.name}'s fingerprint`} />
         {member.waitingForKey && (
           <span class="badge">
             <span aria-hidden="true">◔</span> Waiting for the key
           </span>
         )}
       </p>
+      {member.addedByRecovery !== undefined && (
+        <p class="hint" data-testid="member-restored">
+          Added with the group’s recovery code on {formatFull(member.addedByRecovery)}, as an admin.
+          {!member.isMe && ' If you do not know who restored the group, tell an admin: whoever holds the recovery code can do this.'}
+        </p>
+      )}
+      {member.nameUnknown && (
+        <p class="hint">
+          Their name shows once their device has been online with the group’s key (names travel encrypted inside the group). Until then, tell them apart by the fingerprint above: ask them to read theirs out to you.
+        </p>
+      )}
       {member.trust === 'key-changed' && !member.isMe && (
         <p class="field-error">
           Someone new is using the name “{member.name}”: this is a different identity from the {member.name} you verified (they may have lost every device and started again, or someone may be pretending to be them). They do not get the group key from this
           device until you verify them again — compare safety numbers in person or on a call.
         </p>
       )}
-      {!member.isMe && (
+      {!member.isMe && !removed && (
         <div class="row member-actions">
           <button type="button" onClick={onVerify} aria-label={`Verify ${member.name}`}>
             Verify

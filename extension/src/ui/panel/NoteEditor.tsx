@@ -4,7 +4,9 @@
  * note is saved or discarded. The server keeps versions with compare-and-set (DESIGN
  * §5): when someone else saved first, both versions are shown side by side and the
  * person chooses — keep mine (saved on top of theirs), keep theirs, or copy mine to a
- * new note. Nothing is overwritten silently. Someone else's newer version is said at
+ * new note. Nothing is overwritten silently. A note with no title and no text is not
+ * sent (the title field says why); an empty title becomes the text's first line
+ * (background `titleToSave`), and the field says so before it happens. Someone else's newer version is said at
  * once, not only at save: the editor checks the note's newest known version whenever
  * the background says the group changed (`notes.header`, from the cache the sync just
  * brought up to date), and what was typed stays as it is.
@@ -88,6 +90,8 @@ function EditorForm({ groupId, noteId, initial, go, waitingForKey }: { groupId: 
   const draft = useDraft<EditDraft>(editDraftKey(groupId, noteId), initial);
   const save = useAction();
   const [discarding, setDiscarding] = useState(false);
+  /** Save was pressed on a note with no title and no text: said by the title field, nothing sent. */
+  const [emptyTried, setEmptyTried] = useState(false);
   const titleRef = useRef<HTMLInputElement>(null);
   const titleId = useId();
   const bodyId = useId();
@@ -127,6 +131,11 @@ function EditorForm({ groupId, noteId, initial, go, waitingForKey }: { groupId: 
   const onSave = async (event?: Event) => {
     event?.preventDefault();
     if (tooLong || save.pending || waitingForKey) return;
+    if (!title.trim() && !body.trim()) {
+      setEmptyTried(true);
+      titleRef.current?.focus();
+      return;
+    }
     const result = await save.run(saveRequest(groupId, noteId, baseVersion, title, body));
     if (result.ok) await saved(result.data, 'Note saved.');
   };
@@ -236,8 +245,22 @@ function EditorForm({ groupId, noteId, initial, go, waitingForKey }: { groupId: 
           value={title}
           maxLength={MAX_TITLE}
           autocomplete="off"
-          onInput={(event) => draft.set((previous) => ({ ...previous, title: (event.currentTarget as HTMLInputElement).value }))}
+          aria-invalid={emptyTried}
+          aria-describedby={`${titleId}-hint`}
+          onInput={(event) => {
+            setEmptyTried(false);
+            draft.set((previous) => ({ ...previous, title: (event.currentTarget as HTMLInputElement).value }));
+          }}
         />
+        {emptyTried ? (
+          <p id={`${titleId}-hint`} class="field-error">
+            Write a title or some text first. An empty note is not saved; to leave without one, choose Cancel.
+          </p>
+        ) : (
+          <p id={`${titleId}-hint`} class="hint">
+            Optional: left empty, the first line of the text becomes the title.
+          </p>
+        )}
       </div>
       <div class="field">
         <label for={bodyId}>Text</label>
@@ -247,7 +270,10 @@ function EditorForm({ groupId, noteId, initial, go, waitingForKey }: { groupId: 
           value={body}
           aria-invalid={tooLong}
           aria-describedby={`${bodyId}-hint`}
-          onInput={(event) => draft.set((previous) => ({ ...previous, body: (event.currentTarget as HTMLTextAreaElement).value }))}
+          onInput={(event) => {
+            setEmptyTried(false);
+            draft.set((previous) => ({ ...previous, body: (event.currentTarget as HTMLTextAreaElement).value }));
+          }}
           onKeyDown={(event) => {
             if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) void onSave(event);
           }}

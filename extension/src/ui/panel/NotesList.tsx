@@ -4,6 +4,7 @@
  * Only the first PAGE_SIZE matches are drawn, then "Show more": a group of 10,000
  * notes opens as fast as one of 200, and a screen reader's list count stays truthful.
  * A note that cannot be decrypted says why and what to do, in the background's words.
+ * A group that removed this device lists what the device kept, read-only.
  */
 import { useEffect, useId, useMemo, useRef, useState } from 'preact/hooks';
 import type { GroupId } from '@conclave/shared/protocol';
@@ -103,13 +104,18 @@ export function NotesList({ groupId, group, canWrite, go, lastOpened }: NotesLis
             <input id={searchId} type="search" value={query} onInput={onSearch} aria-describedby={countId} autocomplete="off" spellcheck={false} />
             <p class="hint">Searches the titles on this device; nothing is sent to the server.</p>
           </div>
+          {group.removed && (
+            <p class="hint" data-testid="kept-notes">
+              What this device kept from before you were removed: read-only. Notes written or changed since then are not here.
+            </p>
+          )}
           <p id={countId} class="notes-count">
             {countText}
             {matches.length > shown.length && ` — showing the newest ${shown.length.toLocaleString('en-US')}`}
           </p>
           {list.error && <ErrorNotice error={list.error} title="The list may be out of date" onRetry={() => void list.reload()} />}
           {indexed.length === 0 ? (
-            <p class="muted">{canWrite ? 'No notes yet. Write the first one with “New note”.' : 'No notes.'}</p>
+            <p class="muted">{canWrite ? 'No notes yet. Write the first one with “New note”.' : group.removed ? 'This device kept no notes of this group.' : 'No notes.'}</p>
           ) : (
             <ul ref={listRef} class="note-list" aria-label="Notes">
               {shown.map((entry, index) => (
