@@ -61,6 +61,8 @@ vi.mock('../../src/messages/client.ts', () => {
           return { noteId: request.noteId, version: 4, restoredFrom: request.version };
         case 'notes.export':
           return exported;
+        case 'notes.read':
+          return { noteId: 'n1', version: 3, title: 'Tides (spring)', body: 'High water at 07:05.', author: ANA, authorName: 'Ana', authorTrust: 'verified', at: AT, flags: [] };
         default:
           throw new Error(`unexpected ${request.type}`);
       }
@@ -70,6 +72,7 @@ vi.mock('../../src/messages/client.ts', () => {
 
 const { NoteHistory } = await import('../../src/ui/panel/NoteHistory.tsx');
 const { ExportNotes } = await import('../../src/ui/panel/ExportNotes.tsx');
+const { NoteReader } = await import('../../src/ui/panel/NoteReader.tsx');
 const { Announcer } = await import('../../src/ui/components/Announcer.tsx');
 
 let root: HTMLElement;
@@ -171,6 +174,21 @@ describe('a note’s history', () => {
     await until(() => root.querySelector('[role="alert"]') !== null, 'the notice');
     expect(root.querySelector('[role="alert"]')!.textContent).toContain('Someone saved a newer version of this note since you opened its history.');
     await until(() => state.asked.filter((r) => r.type === 'notes.history').length > before, 'the history asked again');
+  });
+});
+
+describe('the way to a note’s history', () => {
+  it('the note offers its history, saying how many versions it has; not on a device removed from the group', async () => {
+    const went: unknown[] = [];
+    render(<NoteReader groupId={'g1' as never} noteId={'n1' as never} canWrite go={(next) => went.push(next)} />, root);
+    await until(() => root.querySelector('.note-body') !== null, 'the note');
+    button('History (3 versions)').click();
+    expect(went).toEqual([{ mode: 'history', noteId: 'n1' }]);
+
+    render(null, root);
+    render(<NoteReader groupId={'g1' as never} noteId={'n1' as never} canWrite={false} canSeeHistory={false} go={() => undefined} />, root);
+    await until(() => root.querySelector('.note-body') !== null, 'the note');
+    expect([...root.querySelectorAll('button')].map((b) => b.textContent)).not.toContainEqual(expect.stringMatching(/History/));
   });
 });
 

@@ -19,10 +19,12 @@ export interface NoteReaderProps {
   groupId: GroupId;
   noteId: NoteId;
   canWrite: boolean;
+  /** False when this device was removed from the group: it cannot fetch earlier versions (it keeps what it read). */
+  canSeeHistory?: boolean;
   go: Go;
 }
 
-export function NoteReader({ groupId, noteId, canWrite, go }: NoteReaderProps) {
+export function NoteReader({ groupId, noteId, canWrite, canSeeHistory = true, go }: NoteReaderProps) {
   const note = useAsk({ type: 'notes.read', groupId, noteId }, { groupId });
   const remove = useAction();
   const [confirming, setConfirming] = useState(false);
@@ -93,9 +95,11 @@ export function NoteReader({ groupId, noteId, canWrite, go }: NoteReaderProps) {
             Edit
           </button>
         )}
-        <button type="button" onClick={() => go({ mode: 'history', noteId })}>
-          History{data.version > 1 ? ` (${data.version} versions)` : ''}
-        </button>
+        {canSeeHistory && (
+          <button type="button" onClick={() => go({ mode: 'history', noteId })}>
+            History{data.version > 1 ? ` (${data.version} versions)` : ''}
+          </button>
+        )}
         {canWrite && (
           <button type="button" class="danger" onClick={() => setConfirming(true)}>
             Delete…

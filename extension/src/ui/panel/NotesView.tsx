@@ -26,7 +26,8 @@ export function NotesView({ groupId, group, route, go }: NotesViewProps) {
   const editing = useRef(false);
   editing.current = route.mode === 'edit' && (canWrite || (editing.current && !group.removed && !group.alarm));
   if (editing.current) return <NoteEditor key={route.noteId ?? 'new'} groupId={groupId} noteId={route.noteId as NoteId | null} go={go} waitingForKey={!group.hasKey} />;
-  if (route.mode === 'history' && route.noteId) return <NoteHistory key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} go={go} />;
-  if (route.mode === 'read' && route.noteId) return <NoteReader key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} go={go} />;
+  if (route.mode === 'history' && route.noteId && !group.removed) return <NoteHistory key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} go={go} />;
+  // A device removed meanwhile cannot fetch the versions: it shows the note it kept.
+  if ((route.mode === 'read' || route.mode === 'history') && route.noteId) return <NoteReader key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} canSeeHistory={!group.removed} go={go} />;
   return <NotesList groupId={groupId} group={group} canWrite={canWrite} go={go} lastOpened={route.noteId} />;
 }
