@@ -488,7 +488,10 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         const eliPopup = await PopupPage.open(eli);
         await eliPopup.setUp(ELI);
         const restored = await eliPopup.restore(recoveryCode, GROUP);
-        expect(restored).toContain(`“${GROUP}” is back on this device.`);
+        // A fresh profile is new to the group: not told it is a member "again" (friction 8), but what everyone sees.
+        expect(restored).toContain(`“${GROUP}” is on this device now.`);
+        expect(restored).toContain('joined the group as a new admin');
+        expect(restored).toContain('marked “added with the recovery code”');
         await artifacts.shot(eliPopup.page, 'popup-restored');
         clock.mark('Eli restored the group');
         await eliPopup.done();

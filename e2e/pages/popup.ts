@@ -156,7 +156,8 @@ export class PopupPage {
     await this.page.getByLabel('Recovery code').fill(code);
     await this.page.getByRole('button', { name: 'Restore', exact: true }).click();
     await this.expectHeading('Group restored');
-    const notice = this.page.getByRole('status').filter({ hasText: `“${groupName}” is back on this device.` });
+    // "is on this device now" on a device new to the group, "is back on this device" on one that was in it.
+    const notice = this.page.getByRole('status').filter({ hasText: `“${groupName}” is ` }).filter({ hasText: /is (on this device now|back on this device)\./ });
     await notice.waitFor({ timeout: TIMEOUT });
     await this.client.checkScreen(this.page, 'popup: Group restored');
     return ((await notice.textContent()) ?? '').trim();

@@ -97,7 +97,8 @@ export interface Answers {
   'group.rotateKey': RemoveAnswer;
   'group.invite': InviteAnswer;
   'group.join': JoinAnswer;
-  'group.restore': { groupId: GroupId };
+  /** `returning`: this device was in the group before (removed, or restoring twice); false on a device new to it. */
+  'group.restore': { groupId: GroupId; returning: boolean };
   'group.detail': GroupDetailView;
   'group.rename': { groupId: GroupId; name: string };
   'group.handOver': HandOverAnswer;

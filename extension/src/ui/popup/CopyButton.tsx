@@ -1,4 +1,10 @@
-/** Copies a text to the clipboard and says so, aloud and on the button. */
+/**
+ * Copies a text to the clipboard and says so, aloud and on the button. The button is
+ * as wide as its longest words from the start, so it does not jump when "Copy …"
+ * becomes "✓ Copied": every label sits in the same grid cell, the unused ones hidden
+ * (visibility: hidden keeps their size and leaves them out of the accessible name).
+ */
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { announce } from '../components/Announcer.tsx';
 
@@ -8,8 +14,10 @@ export interface CopyButtonProps {
   what: string;
 }
 
+type CopyState = 'idle' | 'copied' | 'failed';
+
 export function CopyButton({ text, what }: CopyButtonProps) {
-  const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
+  const [state, setState] = useState<CopyState>('idle');
   useEffect(() => {
     if (state === 'idle') return;
     const timer = setTimeout(() => setState('idle'), 2500);
@@ -25,17 +33,22 @@ export function CopyButton({ text, what }: CopyButtonProps) {
       announce(`Could not copy the ${what}: select it and copy it by hand.`);
     }
   };
+  const labels: Record<CopyState, ComponentChildren> = {
+    idle: `Copy ${what}`,
+    copied: (
+      <>
+        <span aria-hidden="true">✓</span> Copied
+      </>
+    ),
+    failed: 'Not copied: select it by hand',
+  };
   return (
-    <button type="button" onClick={copy}>
-      {state === 'copied' ? (
-        <>
-          <span aria-hidden="true">✓</span> Copied
-        </>
-      ) : state === 'failed' ? (
-        'Copy failed: select it by hand'
-      ) : (
-        `Copy ${what}`
-      )}
+    <button type="button" class="copy-button" onClick={copy}>
+      {(Object.keys(labels) as CopyState[]).map((key) => (
+        <span key={key} class="copy-label" hidden={key !== state}>
+          {labels[key]}
+        </span>
+      ))}
     </button>
   );
 }

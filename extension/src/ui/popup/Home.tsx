@@ -108,16 +108,12 @@ export function Home({ identity, status, go, showRecovery }: HomeProps) {
           Join with an invite
         </button>
       </div>
-      <div class="row">
-        {status.groups.some((g) => g.hasKey) && (
-          <button type="button" onClick={() => open()}>
-            Open notes
-          </button>
-        )}
+      {/* Each group row has its own "Open notes": no second, unnamed one here. */}
+      <p class="row">
         <button type="button" class="link" onClick={() => go({ screen: 'restore' })}>
           Restore a group with a recovery code
         </button>
-      </div>
+      </p>
       <p class="row">
         {status.groups.length > 0 ? (
           <button type="button" class="link" onClick={() => openOptionsAt('link-new-device')} data-testid="popup-link-new-device">

@@ -1,5 +1,8 @@
 /**
- * Restoring a group with its recovery code (DESIGN §6.4): this device joins it again.
+ * Restoring a group with its recovery code (DESIGN §6.4): this device joins the group as
+ * an admin, added by the recovery key — every member sees it in their member list,
+ * marked so, and the screen says so before and after (a brand-new device is not told it
+ * is a member "again"; one that was in the group before is).
  * The code typed here lives only in this page's memory: it is never put in a draft
  * (the background refuses drafts holding one), so closing the popup forgets it and
  * nothing of it is written to the device. Only the outcome (which group came back) is
@@ -15,14 +18,19 @@ import { Screen } from './Screen.tsx';
 
 interface RestoreDraft {
   groupId: string | null;
+  /** This device (or its person) was in the group before. */
+  returning?: boolean;
 }
 
 /** Only the outcome is restored: a code saved by an older version is dropped. */
 function restoreOutcome(saved: unknown): RestoreDraft | null {
   if (typeof saved !== 'object' || saved === null) return null;
-  const { groupId } = saved as { groupId?: unknown };
-  return { groupId: typeof groupId === 'string' ? groupId : null };
+  const { groupId, returning } = saved as { groupId?: unknown; returning?: unknown };
+  return { groupId: typeof groupId === 'string' ? groupId : null, returning: returning === true };
 }
+
+/** Errors that are about the code typed (not the network): the field is marked invalid. */
+const CODE_ERRORS = new Set(['recovery-invalid', 'unknown-group']);
 
 export function Restore({ status, refresh, onDone }: { status: StatusView; refresh: () => Promise<void>; onDone: () => void }) {
   const draft = useDraft<RestoreDraft>('popup.restore', { groupId: null }, { restore: restoreOutcome });
@@ -30,6 +38,7 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
   const action = useAction();
   const codeId = useId();
   const errorId = useId();
+  const refusedId = useId();
   const [missing, setMissing] = useState(false);
   const done = async () => {
     await draft.clear();
@@ -39,13 +48,23 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
   if (!draft.ready) return <p role="status">Loading…</p>;
   if (draft.value.groupId) {
     const group = status.groups.find((g) => g.groupId === draft.value.groupId);
+    const returning = draft.value.returning === true;
+    const name = group?.name ? `“${group.name}”` : 'The group';
     return (
       <Screen title="Group restored">
         <div class="notice notice-ok" role="status">
           <p class="notice-title">
-            <span aria-hidden="true">✓</span> {group?.name ? `“${group.name}” is back on this device.` : 'The group is back on this device.'}
+            <span aria-hidden="true">✓</span> {returning ? `${name} is back on this device.` : `${name} is on this device now.`}
           </p>
-          <p>This device is now a member of the group again, and the other members see it in the member list.</p>
+          {returning ? (
+            <p>This device is a member of the group again, as an admin added with the recovery code.</p>
+          ) : (
+            <p>This device joined the group as a new admin, added with the recovery code.</p>
+          )}
+          <p>
+            The other members see it in their member list, marked “added with the recovery code”: tell them it was you, and verify each other (Members →
+            Verify) so they know it is not someone else holding the code.
+          </p>
         </div>
         <button type="button" class="primary" onClick={done}>
           Done
@@ -63,16 +82,27 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
       return;
     }
     const restored = await action.run({ type: 'group.restore', recoveryCode });
-    if (!restored.ok) return;
+    if (!restored.ok) {
+      if (CODE_ERRORS.has(restored.error.code)) document.getElementById(codeId)?.focus();
+      return;
+    }
     announce('The group is restored.');
     setCode('');
-    await draft.saveNow({ groupId: restored.data.groupId });
+    await draft.saveNow({ groupId: restored.data.groupId, returning: restored.data.returning === true });
     await refresh();
   };
+
+  const codeRefused = action.error && CODE_ERRORS.has(action.error.code) ? action.error : null;
+  const invalid = missing || codeRefused !== null;
+  const describedBy = missing ? errorId : codeRefused ? refusedId : undefined;
 
   return (
     <Screen title="Restore a group" onBack={done}>
       <p>If every device of a group was lost, its recovery code brings the group and its notes back to this device.</p>
+      <p>
+        This device then joins the group as an admin. Everyone in the group sees it in their member list, marked “added with the recovery code”: tell
+        them it is you.
+      </p>
       <form onSubmit={submit} class="stack">
         <div class="field">
           <label for={codeId}>Recovery code</label>
@@ -83,10 +113,11 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
             autoComplete="off"
             placeholder="REC1-…"
             value={code}
-            aria-invalid={missing}
-            aria-describedby={missing ? errorId : undefined}
+            aria-invalid={invalid}
+            aria-describedby={describedBy}
             onInput={(e) => {
               setMissing(false);
+              if (codeRefused) action.setError(null);
               setCode(e.currentTarget.value);
             }}
           />
@@ -98,7 +129,9 @@ export function Restore({ status, refresh, onDone }: { status: StatusView; refre
           <p class="hint">It is on the recovery kit, and starts with REC1. Dashes, spaces and capital letters do not matter.</p>
           <p class="hint">For safety, the code is not kept if this window closes before the group is restored: you would type it again.</p>
         </div>
-        <ErrorNotice error={action.error} title="The group could not be restored" />
+        <div id={refusedId}>
+          <ErrorNotice error={action.error} title="The group could not be restored" />
+        </div>
         <button type="submit" class="primary" disabled={action.pending}>
           {action.pending ? 'Restoring…' : 'Restore'}
         </button>

@@ -51,7 +51,7 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
   const [lastWay, setLastWay] = useState<'scan' | 'match' | 'typed' | 'reset' | null>(null);
   /** What the key wait this verification started came to ("Key received from Ana."), shown beside the result. */
   const [keyNews, setKeyNews] = useState<KeyWaitView | null>(null);
-  const typedRef = useRef<HTMLInputElement>(null);
+  const typedRef = useRef<HTMLTextAreaElement>(null);
   const typedId = useId();
   const resultRef = useRef<HTMLDivElement>(null);
   // A change made elsewhere (they scanned my code; a key changed) is announced too.
@@ -217,19 +217,25 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
           <h3>Type the number they read out</h3>
           <div class="field">
             <label for={typedId}>Their safety number</label>
-            <input
+            {/* A textarea, so all 60 digits show at once (wrapped between groups); Enter checks it. */}
+            <textarea
               id={typedId}
               ref={typedRef}
               class="code typed-input"
-              type="text"
+              rows={3}
               inputMode="numeric"
               autocomplete="off"
               spellcheck={false}
               value={typed}
               aria-invalid={typedError !== null}
               aria-describedby={`${typedId}-hint`}
+              onKeyDown={(event) => {
+                if (event.key !== 'Enter' || event.shiftKey || event.isComposing) return;
+                event.preventDefault();
+                (event.currentTarget as HTMLTextAreaElement).form?.requestSubmit();
+              }}
               onInput={(event) => {
-                const input = event.currentTarget as HTMLInputElement;
+                const input = event.currentTarget as HTMLTextAreaElement;
                 const next = reformatTyped(input.value, input.selectionStart ?? input.value.length);
                 setTyped(next.value);
                 // Set at once, so the caret stays after the digit just typed.
