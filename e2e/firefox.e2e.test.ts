@@ -71,6 +71,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
 
   afterAll(async () => {
     const output = fern?.output() ?? '';
+    const errors = fern?.javaScriptErrors() ?? [];
     try {
       await Promise.allSettled([disposeAll(), disposeAllFirefox()]);
     } finally {
@@ -83,6 +84,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         'Conclave in Firefox — summary',
         clock.summary(),
         `key path: ${keyPath || 'not reached'}`,
+        errors.length ? `Firefox's JavaScript errors:\n  ${errors.join('\n  ')}` : "Firefox's JavaScript errors: none",
         `screenshots and Firefox's output: ${artifacts.dir}`,
         '',
       ].join('\n'),
