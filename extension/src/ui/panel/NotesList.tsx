@@ -99,16 +99,16 @@ export function NotesList({ groupId, group, canWrite, go, lastOpened }: NotesLis
         <ErrorNotice error={list.error} title="The notes could not be loaded" onRetry={() => void list.reload()} />
       ) : (
         <>
-          <div class="field search">
-            <label for={searchId}>Search titles</label>
-            <input id={searchId} type="search" value={query} onInput={onSearch} aria-describedby={countId} autocomplete="off" spellcheck={false} />
-            <p class="hint">Searches the titles on this device; nothing is sent to the server.</p>
-          </div>
           {group.removed && (
             <p class="hint" data-testid="kept-notes">
               What this device kept from before you were removed: read-only. Notes written or changed since then are not here.
             </p>
           )}
+          <div class="field search">
+            <label for={searchId}>Search titles</label>
+            <input id={searchId} type="search" value={query} onInput={onSearch} aria-describedby={countId} autocomplete="off" spellcheck={false} />
+            <p class="hint">Searches the titles on this device; nothing is sent to the server.</p>
+          </div>
           <p id={countId} class="notes-count">
             {countText}
             {matches.length > shown.length && ` — showing the newest ${shown.length.toLocaleString('en-US')}`}
