@@ -5,8 +5,11 @@
  * out; Ben reads Ana's note. Every control is reached with Tab (or Shift+Tab), and used
  * with Enter, Space, the arrow keys or typed characters (e2e/support/keyboard.ts): no
  * click, no hover, no focus set from script. A control Tab cannot reach fails the step; a
- * control that takes the focus without showing it is listed and fails the last step, as
- * does a serious or critical axe-core violation on any screen of the flow.
+ * control that takes the focus without showing it, a move to another screen that leaves
+ * the focus on the page's body (a keyboard user thrown back to the top) and a serious or
+ * critical axe-core violation on any screen of the flow fail the last step. A dialog
+ * ("Remove…") is opened, walked with Tab and Shift+Tab (the focus never reaches the page
+ * behind it) and closed with Escape, which gives the focus back to the button that opened it.
  *
  * Opening the side panel is the browser's own (its toolbar menu, or a keyboard shortcut a
  * person sets in chrome://extensions/shortcuts): the test opens sidepanel.html as a tab.
@@ -58,6 +61,8 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
         '',
         'Conclave keyboard-only flow — summary',
         `Tab pressed ${keys.tabs} times; focus not visible on: ${keys.focusNotVisible.length ? keys.focusNotVisible.join('; ') : 'none'}`,
+        'where the focus landed on each new screen:',
+        ...keys.landings.map((l) => `  ${l.lost ? 'LOST' : 'ok  '}  ${l.screen} → ${l.on}`),
         axe.summary(),
         `screenshots: ${artifacts.dir} (${artifacts.shots.size}); axe-core findings: ${axe.write()}`,
         '',
@@ -67,7 +72,14 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
 
   stopAtFirstFailure(artifacts, () => [ana, ben]);
 
-  const heading = (page: Page, name: string | RegExp, level = 1) => page.getByRole('heading', { level, name }).waitFor({ timeout: TIMEOUT });
+  /**
+   * Waits for the screen's heading, then notes where the focus landed after moving there (it
+   * should be on the new screen). A page just opened starts at its top, as any page does: `opened`.
+   */
+  const heading = async (page: Page, name: string | RegExp, level = 1, opened = false): Promise<void> => {
+    await page.getByRole('heading', { level, name }).waitFor({ timeout: TIMEOUT });
+    if (!opened) await keys.landed(page, `${new URL(page.url()).pathname}: ${String(name)}`);
+  };
 
   /** The options page: the run's servers typed in, saved with Enter. */
   async function useServers(client: Client): Promise<void> {
@@ -85,7 +97,7 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
   /** The popup's first run: the name typed, "Set up" with Enter. */
   async function setUp(client: Client, name: string): Promise<Page> {
     const popup = await client.open('popup.html', VIEWPORTS.popup);
-    await heading(popup, 'Set up this device');
+    await heading(popup, 'Set up this device', 1, true);
     await artifacts.shot(popup, `${client.label.split(' ')[0]!.toLowerCase()}-popup-set-up`);
     await keys.type(popup, popup.getByLabel('Your name, as your groups will see it'), 'popup: your name', name);
     await keys.press(popup, popup.getByRole('button', { name: 'Set up', exact: true }), 'popup: Set up');
@@ -127,7 +139,7 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
     '2. Ana writes a note in the side panel',
     async () => {
       anaPanel = await ana.open('sidepanel.html', VIEWPORTS.panel);
-      await heading(anaPanel, GROUP);
+      await heading(anaPanel, GROUP, 1, true);
       await keys.press(anaPanel, anaPanel.getByRole('button', { name: 'New note' }), 'panel: New note');
       await heading(anaPanel, 'New note', 2);
       await keys.type(anaPanel, anaPanel.getByLabel('Title', { exact: true }), 'panel: note Title', NOTE.title);
@@ -237,9 +249,50 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
     STEP_TIMEOUT,
   );
 
-  it('7. every control used showed its focus, and axe-core found no serious or critical violation on any screen', () => {
+  it(
+    '7. A dialog by keyboard: "Remove…" opens it with the focus on Cancel, Tab stays inside, Escape closes it and gives the focus back',
+    async () => {
+      await anaPanel.bringToFront();
+      const remove = anaPanel.getByRole('list', { name: 'Members', exact: true }).getByRole('button', { name: /^Remove / });
+      await keys.press(anaPanel, remove, 'panel: Remove…');
+      const dialog = anaPanel.getByRole('dialog');
+      await dialog.waitFor({ timeout: TIMEOUT });
+      await artifacts.shot(anaPanel, 'ana-panel-remove-dialog');
+      // Where the focus is: in the dialog, out of the page (the native modal lets Tab go on to
+      // the browser's own toolbar, and the next Tab comes back), or — wrong — on the page behind it.
+      const where = () =>
+        dialog.evaluate((el) => {
+          const active = document.activeElement;
+          if (active && el.contains(active)) return 'dialog';
+          return !active || active === document.body ? 'browser' : `page behind: ${active.outerHTML.slice(0, 80)}`;
+        });
+      expect(await where()).toBe('dialog');
+      expect(await dialog.getByRole('button', { name: 'Cancel' }).evaluate((el) => el === document.activeElement)).toBe(true);
+      const visited: string[] = [];
+      for (const key of ['Tab', 'Tab', 'Tab', 'Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab']) {
+        await anaPanel.keyboard.press(key);
+        visited.push(await where());
+      }
+      expect(visited.filter((w) => w !== 'dialog' && w !== 'browser')).toEqual([]);
+      expect(visited.filter((w) => w === 'dialog').length).toBeGreaterThanOrEqual(4);
+      // Back on a control of the dialog before Escape.
+      if ((await where()) !== 'dialog') await anaPanel.keyboard.press('Tab');
+      expect(await where()).toBe('dialog');
+      await anaPanel.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'hidden', timeout: TIMEOUT });
+      await expect.poll(() => remove.evaluate((el) => el === document.activeElement), { timeout: TIMEOUT }).toBe(true);
+      // Nobody was removed.
+      await expect.poll(() => anaPanel.getByRole('list', { name: 'Members', exact: true }).getByRole('listitem').count()).toBe(2);
+    },
+    STEP_TIMEOUT,
+  );
+
+  it('8. every control used showed its focus, the focus moved to each new screen, and axe-core found no serious or critical violation on any screen', () => {
     expect(keys.tabs).toBeGreaterThan(20);
     expect(keys.focusNotVisible).toEqual([]);
+    // After every move to another screen the focus is on that screen, not lost to the page's top.
+    expect(keys.landings.length).toBeGreaterThan(10);
+    expect(keys.landings.filter((l) => l.lost).map((l) => l.screen)).toEqual([]);
     expect(axe.distinct).toBeGreaterThan(10);
     expect(axe.blocking()).toEqual([]);
     const errors = [ana, ben].flatMap((c) => c.pageErrors.map((e) => `${c.label}: ${e}`));

@@ -15,6 +15,8 @@ export class Keyboard {
   readonly focusNotVisible: string[] = [];
   /** Every Tab pressed: how far a keyboard user travels through the flow. */
   tabs = 0;
+  /** Where the focus was after each move to another screen ("popup: Create a group → h1 "Create a group""). */
+  readonly landings: Array<{ screen: string; on: string; lost: boolean }> = [];
 
   /**
    * Presses Tab (or Shift+Tab with `backwards`) until `target` has the focus.
@@ -34,6 +36,21 @@ export class Keyboard {
     }
     const focused = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 200) ?? 'nothing');
     throw new Error(`${what} cannot be reached with the Tab key (after ${MAX_TABS} presses the focus is on ${focused})`);
+  }
+
+  /**
+   * Notes where the focus is now that `screen` is shown: on something of the new screen
+   * (its heading, its first field), or lost (on the page's body, or on nothing), which
+   * sends a keyboard user back to the top of the page.
+   */
+  async landed(page: Page, screen: string): Promise<void> {
+    const on = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body || !el.isConnected) return '';
+      const name = (el.getAttribute('aria-label') ?? el.textContent ?? '').replace(/\s+/g, ' ').trim().slice(0, 60);
+      return `${el.tagName.toLowerCase()} "${name}"`;
+    });
+    this.landings.push({ screen, on: on || 'body (focus lost)', lost: !on });
   }
 
   /** Tab to a button (or link) and press Enter. */
