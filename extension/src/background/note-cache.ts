@@ -1,6 +1,8 @@
 /**
  * The notes cache (the secret `notes` table): each note's newest version this device
- * opened — decrypted title, author, time, deleted — or why it could not be opened.
+ * opened — decrypted title, author, time, deleted, and its text sealed at rest under
+ * the device key (what a removed member still reads, note-requests.ts) — or why it
+ * could not be opened.
  * Lists, search and unread counts answer from it; the server is asked only for what
  * changed since the group's `notesCursor`:
  *
