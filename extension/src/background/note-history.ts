@@ -13,6 +13,7 @@
 import { NoteConflictError, noteFileName, noteMarkdown, type NoteVersion } from '@conclave/shared/client';
 import type { GroupState } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
+import { sealNoteBody } from '../db/at-rest.ts';
 import type { IdentityRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
 import type { ExportView, NoteHistoryView, NoteVersionView, RestoredVersionView } from '../messages/views.ts';
@@ -91,7 +92,9 @@ export async function restoreVersion(ctx: Ctx, request: Req<'notes.restore'>): P
     const written = await viaClient(ctx, connection, groupId, () =>
       connection.client.writeNote(groupId, { title: chosen.title, body: chosen.body }, { noteId, version: baseVersion + 1 }),
     );
-    await keepNewer(ctx, [{ groupId, noteId, version: written.version, title: chosen.title, author: connection.identity.fingerprint, at: ctx.now(), deleted: false }]);
+    // Cached with its text sealed, as a save is: a device removed later still reads what it wrote.
+    const sealedBody = await sealNoteBody(ctx.db, groupId, noteId, written.version, chosen.body);
+    await keepNewer(ctx, [{ groupId, noteId, version: written.version, title: chosen.title, author: connection.identity.fingerprint, at: ctx.now(), deleted: false, sealedBody }]);
     ctx.changed(groupId);
     return { noteId, version: written.version, restoredFrom: version };
   } catch (error) {

@@ -133,9 +133,13 @@ describe('note history and export', () => {
     expect(exported.files[1]!.text).toContain(`\nauthor: "${BEN}"\n`);
   });
 
-  it('a device removed from the group is told so, for history and export alike', async () => {
+  it('a device removed from the group is told so, for history and export alike, and keeps the text it restored', async () => {
+    expect(await carl.ask({ type: 'notes.restore', groupId, noteId, version: 2, baseVersion: 4 })).toEqual({ noteId, version: 5, restoredFrom: 2 });
     const carlFingerprint = await carl.fingerprint();
     await ana.ask({ type: 'group.remove', groupId, fingerprint: carlFingerprint });
+    // What this device wrote last is among what it keeps, read-only, once removed.
+    await carl.bg.tick();
+    expect(await carl.ask({ type: 'notes.read', groupId, noteId })).toMatchObject({ version: 5, title: 'Tide tables', body: 'High water at 06:40 (corrected).' });
     const history = await carl.refused({ type: 'notes.history', groupId, noteId });
     expect(history.code).toBe('removed');
     const exported = await carl.refused({ type: 'notes.export', groupId });
