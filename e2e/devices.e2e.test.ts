@@ -22,6 +22,7 @@ import { DevicesPage } from './pages/devices.ts';
 import { PanelPage } from './pages/panel.ts';
 import { PopupPage } from './pages/popup.ts';
 import { Artifacts, StepClock } from './support/artifacts.ts';
+import { AxeAudit } from './support/axe.ts';
 import { CliDevice, disposeAllCli } from './support/cli.ts';
 import { builtExtensionDir, Client, disposeAll } from './support/clients.ts';
 import { stopAtFirstFailure } from './support/steps.ts';
@@ -43,6 +44,9 @@ describe('One person, several devices: link by QR and by code, remove a lost one
   let system: System | undefined;
   const artifacts = new Artifacts();
   const clock = new StepClock();
+  // Every screen the page objects arrive on, and every page screenshotted, is checked with axe-core.
+  const axe = new AxeAudit(artifacts);
+  artifacts.beforeShot = (page, name) => axe.check(page, name);
   let a1: Client, a2: Client, a3: Client, ben: Client;
   let cli: CliDevice;
   let a1Short = '';
@@ -55,7 +59,12 @@ describe('One person, several devices: link by QR and by code, remove a lost one
   beforeAll(async () => {
     builtExtensionDir();
     system = await startSystem();
-    [a1, a2, a3, ben] = await Promise.all([Client.create('Ana, first browser (A1)'), Client.create('Ana, second browser (A2)'), Client.create('Ana, third browser (A3)'), Client.create('Ben')]);
+    [a1, a2, a3, ben] = await Promise.all([
+      Client.create('Ana, first browser (A1)', { axe }),
+      Client.create('Ana, second browser (A2)', { axe }),
+      Client.create('Ana, third browser (A3)', { axe }),
+      Client.create('Ben', { axe }),
+    ]);
     cli = await CliDevice.create('Ana, command line', 'correct horse battery staple devices');
   }, 60_000);
 
@@ -71,7 +80,7 @@ describe('One person, several devices: link by QR and by code, remove a lost one
     } finally {
       await system?.dispose();
     }
-    console.log(['', 'Conclave e2e devices — summary', clock.summary(), `screenshots: ${artifacts.dir} (${artifacts.shots.size})`, ''].join('\n'));
+    console.log(['', 'Conclave e2e devices — summary', clock.summary(), axe.summary(), `screenshots: ${artifacts.dir} (${artifacts.shots.size}); axe-core findings: ${axe.write()}`, ''].join('\n'));
   }, 60_000);
 
   stopAtFirstFailure(artifacts, () => [a1, a2, a3, ben]);
@@ -281,5 +290,10 @@ describe('One person, several devices: link by QR and by code, remove a lost one
   it('7. no page of the extension threw an uncaught error', () => {
     const errors = [a1, a2, a3, ben].flatMap((c) => c.pageErrors.map((e) => `${c.label}: ${e}`));
     expect(errors).toEqual([]);
+  });
+
+  it('8. axe-core found no serious or critical accessibility violation on any screen (the rest: axe.txt in the artifacts)', () => {
+    expect(axe.checks.some((c) => c.page.startsWith('/options.html') && !c.sameAs && !c.error)).toBe(true);
+    expect(axe.blocking()).toEqual([]);
   });
 });
