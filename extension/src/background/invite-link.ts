@@ -7,7 +7,17 @@
 export const INVITE_LINK_PREFIX = 'conclave:join/';
 
 export function inviteLink(code: string, inviterName: string | null): string {
-  return `${INVITE_LINK_PREFIX}${code}${inviterName ? `?from=${encodeURIComponent(inviterName)}` : ''}`;
+  return `${INVITE_LINK_PREFIX}${code}${inviterName ? `?from=${readableQueryValue(inviterName)}` : ''}`;
+}
+
+/**
+ * A name as a query value a person can read in the link ("Ana+Pérez", not "Ana%20P%C3%A9rez"):
+ * spaces become "+", letters stay as they are, and only what would end or change the
+ * link or its query (other white space, "%", "&", "+", "#", "=", "?", controls) is escaped.
+ * `URLSearchParams` (parseInviteText) reads it back exactly.
+ */
+function readableQueryValue(text: string): string {
+  return text.replace(/[\s%&+#=?\p{Cc}]/gu, (c) => (c === ' ' ? '+' : encodeURIComponent(c)));
 }
 
 export interface ParsedInvite {

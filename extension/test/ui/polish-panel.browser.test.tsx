@@ -8,7 +8,7 @@ import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { page, userEvent } from 'vitest/browser';
 import type { Request } from '../../src/messages/protocol.ts';
-import type { GroupDetailView, MemberView, VerifyView } from '../../src/messages/views.ts';
+import type { GroupDetailView, MemberView } from '../../src/messages/views.ts';
 import { usePageCss } from './support/page-css.ts';
 
 vi.mock('wxt/browser', () => ({
@@ -26,7 +26,7 @@ vi.mock('../../src/messages/client.ts', () => ({
     asked.push(request);
     if (request.type === 'verify.confirm') return { trust: 'verified', keyWait: null };
     if (request.type === 'verify.info') {
-      const view: VerifyView = { groupId: GROUP as never, peer: { fingerprint: PEER as never, short: 'bbbbccccddddeeee', name: 'Ben', trust: 'unverified', devices: 1 }, safetyNumber: SAFETY, qrText: 'conclave-verify:1' };
+      const view = { groupId: GROUP as never, peer: { fingerprint: PEER as never, short: 'bbbbccccddddeeee', name: 'Ben', trust: 'unverified', devices: 1 }, safetyNumber: SAFETY, qrText: 'conclave-verify:1', keySide: null };
       return view;
     }
     throw new Error(`unexpected ${request.type}`);

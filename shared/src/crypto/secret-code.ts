@@ -24,6 +24,8 @@ const ALPHABET = CODE_ALPHABET;
 
 export type CodeKind = 'invite' | 'recovery';
 const PREFIX: Record<CodeKind, string> = { invite: 'INV1', recovery: 'REC1' };
+/** "an invite code", "a recovery code": the words a message uses for each kind. */
+const A_CODE: Record<CodeKind, string> = { invite: 'an invite code', recovery: 'a recovery code' };
 
 export interface SecretCode {
   groupId: GroupId;
@@ -69,10 +71,10 @@ export function parseSecretCode(kind: CodeKind, input: string): SecretCode {
   if (compact.startsWith(other)) {
     throw new EncodingError(kind === 'invite' ? 'this is a recovery code, not an invite code' : 'this is an invite code, not a recovery code');
   }
-  if (!compact.startsWith(prefix)) throw new EncodingError(`an ${kind} code starts with ${prefix}-`);
+  if (!compact.startsWith(prefix)) throw new EncodingError(`${A_CODE[kind]} starts with ${prefix}-`);
   const body = compact.slice(prefix.length).replace(/O/g, '0').replace(/[IL]/g, '1');
   const stray = body.match(/[^0-9A-HJKMNP-TV-Z]/);
-  if (stray) throw new EncodingError(`"${stray[0]}" cannot be in an ${kind} code: check it and type it again`);
+  if (stray) throw new EncodingError(`"${stray[0]}" cannot be in ${A_CODE[kind]}: check it and type it again`);
   if (body.length !== CODE_CHARS) {
     throw new EncodingError(
       `this ${kind} code is too short or too long: it has ${body.length} characters after ${prefix}, a code has ${CODE_CHARS}. Check it and type it again`,

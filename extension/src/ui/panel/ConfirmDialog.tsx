@@ -1,7 +1,8 @@
 /**
- * A modal confirmation on the native <dialog>: it traps focus and makes the rest of the
- * page inert. Focus moves to the safe choice (Cancel) when it opens and back to what had
- * it when it closes; Escape cancels. The question and its consequences are the dialog's
+ * A modal confirmation on the native <dialog>: the rest of the page is inert, and Tab and
+ * Shift+Tab go round the dialog's own controls (the browser alone would let focus leave
+ * it for the browser's toolbar after the last one). Focus moves to the safe choice
+ * (Cancel) when it opens and back to what had it when it closes; Escape cancels. The question and its consequences are the dialog's
  * accessible name and description.
  */
 import type { ComponentChildren } from 'preact';
@@ -18,6 +19,28 @@ export interface ConfirmDialogProps {
   busy?: boolean;
   onConfirm: () => void;
   onCancel: () => void;
+}
+
+const FOCUSABLE = 'button, [href], input, select, textarea, [tabindex]:not([tabindex="-1"])';
+
+/** Keeps Tab inside `dialog`: from its last control to its first, and Shift+Tab the other way. */
+function keepTabInside(dialog: HTMLDialogElement, event: KeyboardEvent): void {
+  if (event.key !== 'Tab') return;
+  const controls = [...dialog.querySelectorAll<HTMLElement>(FOCUSABLE)].filter((el) => !(el as HTMLButtonElement).disabled && el.getClientRects().length > 0);
+  const first = controls[0];
+  const last = controls[controls.length - 1];
+  if (!first || !last) {
+    event.preventDefault();
+    return;
+  }
+  const active = document.activeElement;
+  if (event.shiftKey && (active === first || !dialog.contains(active))) {
+    event.preventDefault();
+    last.focus();
+  } else if (!event.shiftKey && (active === last || !dialog.contains(active))) {
+    event.preventDefault();
+    first.focus();
+  }
 }
 
 export function ConfirmDialog({ open, title, children, confirmLabel, cancelLabel = 'Cancel', danger = false, busy = false, onConfirm, onCancel }: ConfirmDialogProps) {
@@ -54,6 +77,7 @@ export function ConfirmDialog({ open, title, children, confirmLabel, cancelLabel
       class="dialog"
       aria-labelledby={titleId}
       aria-describedby={bodyId}
+      onKeyDown={(event) => keepTabInside(event.currentTarget, event)}
       onCancel={(event) => {
         // Escape: keep the element and the state in step; the parent closes it.
         event.preventDefault();

@@ -30,6 +30,9 @@ export interface NotesListProps {
   lastOpened: string | null;
 }
 
+/** The list shown once already in this page: the panel's first view keeps the browser's own starting point. */
+let listShownBefore = false;
+
 export function NotesList({ groupId, group, canWrite, go, lastOpened }: NotesListProps) {
   const readable = group.hasKey || group.removed;
   const list = useAsk(readable ? { type: 'notes.list', groupId } : null, { groupId });
@@ -57,6 +60,15 @@ export function NotesList({ groupId, group, canWrite, go, lastOpened }: NotesLis
     return () => clearTimeout(timer);
   }, [countText]);
 
+  // Back from a view whose focused control went away with it (a note deleted or closed, a
+  // new note saved): focus the list's heading, so the keyboard starts here, not at the top.
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    const lost = document.activeElement === null || document.activeElement === document.body;
+    if (listShownBefore && lost) headingRef.current?.focus();
+    listShownBefore = true;
+  }, []);
+
   // Back from a note: focus its row again, so the person keeps their place.
   const refocused = useRef(false);
   useEffect(() => {
@@ -82,7 +94,9 @@ export function NotesList({ groupId, group, canWrite, go, lastOpened }: NotesLis
   return (
     <section class="notes" aria-labelledby={`${countId}-h`}>
       <div class="row notes-head">
-        <h2 id={`${countId}-h`}>Notes</h2>
+        <h2 id={`${countId}-h`} ref={headingRef} tabIndex={-1}>
+          Notes
+        </h2>
         {canWrite && (
           <button type="button" class="primary" onClick={() => go({ mode: 'edit', noteId: null })}>
             <span aria-hidden="true">+</span> New note

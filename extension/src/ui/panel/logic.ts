@@ -71,14 +71,19 @@ function formatter(locale: string | undefined, options: Intl.DateTimeFormatOptio
   return format;
 }
 
-/** A note's time as shown in the list: today "14:05", this week "Mon 14:05", else "3 Mar 2025". */
+/**
+ * A note's time as shown in the list: today "14:05", this week "Mon 14:05", else "3 Mar 2025".
+ * Hours as the locale writes them ("9:59 AM", not "09:59 AM"), the same as `formatFull` in the note.
+ */
 export function formatWhen(at: number, now: number = Date.now(), locale?: string): string {
   const date = new Date(at);
   const today = new Date(now);
   const sameDay = date.toDateString() === today.toDateString();
-  if (sameDay) return formatter(locale, { hour: '2-digit', minute: '2-digit' }).format(date);
+  // The time as `formatFull` writes it in the note (timeStyle short): "9:59 AM" there and here.
+  const time = formatter(locale, { timeStyle: 'short' }).format(date);
+  if (sameDay) return time;
   const ageMs = now - at;
-  if (ageMs >= 0 && ageMs < 6 * 86_400_000) return formatter(locale, { weekday: 'short', hour: '2-digit', minute: '2-digit' }).format(date);
+  if (ageMs >= 0 && ageMs < 6 * 86_400_000) return `${formatter(locale, { weekday: 'short' }).format(date)} ${time}`;
   return formatter(locale, { day: 'numeric', month: 'short', year: 'numeric' }).format(date);
 }
 
