@@ -13,7 +13,10 @@
  *      took is asserted.
  *   4. Notes both ways: Fern reads Ana's note in Firefox's side panel page and writes
  *      one; Ana reads it in Chromium, by Fern's name.
- *   5. Firefox printed no `JavaScript error:` line all along (the extension's uncaught
+ *   5. Fern quits Firefox; Ana writes a note meanwhile; Firefox starts again on the same
+ *      profile (the extension reinstalled at the same address): Fern's device still
+ *      holds its identity and the group key, and she reads Ana's note.
+ *   6. Firefox printed no `JavaScript error:` line all along (the extension's uncaught
  *      errors, the background page's included, appear only there), and no Chromium page
  *      threw.
  *
@@ -45,6 +48,7 @@ const FERN = 'Fernanda Ortiz-Lindqvist';
 const GROUP = 'Harbour Archive Society';
 const NOTE_ANA = { title: 'Where the ledgers are kept', body: 'Box 14 on the top shelf; the key is with the harbourmaster.' };
 const NOTE_FERN = { title: 'Written in Firefox', body: 'Scanned the 1911 ledger: pages 40 to 62 are water-damaged.' };
+const NOTE_AWAY = { title: 'While Fern was away', body: 'The archive closes at noon on Saturdays from next month.' };
 
 describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s group', () => {
   let system: System | undefined;
@@ -181,6 +185,8 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         await fernPopup.heading(1, `You are in “${GROUP}”`, 30_000);
         clock.mark('Fern’s popup: she is in');
         await firefoxShot(fernPopup, 'popup-in');
+        await fernPopup.click('Done');
+        await fernPopup.heading(1, 'Conclave');
         // Which way it came: a box Fern's device sealed to itself after a live handover, or only Ana's box from the mailbox.
         const address = new URL(anaVerifiesFern.page.url());
         keyPath = keyPathOf(api().sqlitePath, address.searchParams.get('group')!, address.searchParams.get('member')!);
@@ -220,7 +226,36 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
     STEP_TIMEOUT,
   );
 
-  it('5. Firefox printed no JavaScript error, and no Chromium page threw', () => {
+  it(
+    '5. Fern quits Firefox; Ana writes while she is away; Firefox comes back on the same profile and Fern reads it',
+    () =>
+      clock.run('5. Firefox restarted: keys and notes kept', async () => {
+        await fern.close();
+        clock.mark('Fern quit Firefox');
+        await anaPanel.backToNotes();
+        await anaPanel.writeNote(NOTE_AWAY.title, NOTE_AWAY.body);
+        await anaPanel.backToNotes();
+        // The same profile: the extension keeps its address, so its IndexedDB (identity,
+        // non-extractable keys, the group key) is the one it left.
+        await fern.launch();
+        clock.mark('Firefox back on the same profile');
+        fernPopup = await FirefoxPopup.open(fern);
+        await fernPopup.heading(1, 'Conclave');
+        await fernPopup.waitForText(`This device: ${FERN}`);
+        fernPanel = await FirefoxPanel.open(fern);
+        await fernPanel.expectGroup(GROUP);
+        await fernPanel.showNotes();
+        await fernPanel.expectTitles([NOTE_ANA.title, NOTE_FERN.title, NOTE_AWAY.title]);
+        const read = await fernPanel.openNote(NOTE_AWAY.title);
+        expect(read.body).toBe(NOTE_AWAY.body);
+        expect(read.meta).toContain(`by ${ANA}`);
+        await fernPanel.backToNotes();
+        await firefoxShot(fernPanel, 'panel-notes-after-restart');
+      }),
+    STEP_TIMEOUT,
+  );
+
+  it('6. Firefox printed no JavaScript error, and no Chromium page threw', () => {
     expect(fern.javaScriptErrors()).toEqual([]);
     expect(ana.pageErrors).toEqual([]);
   });

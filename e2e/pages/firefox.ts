@@ -10,6 +10,12 @@ import { VIEWPORTS } from '../support/clients.ts';
 import type { FirefoxClient } from '../support/firefox.ts';
 
 const TIMEOUT = 15_000;
+/**
+ * How often a wait checks the page again. Puppeteer's default checks on each animation
+ * frame, and Firefox runs none in a tab that is not in front (the popup behind the
+ * verification tab): such a wait would only ever see the page as it was at the start.
+ */
+const POLL_MS = 100;
 
 /** A pattern for a whole accessible name or label (a string is matched exactly, spaces collapsed). */
 type Name = string | RegExp;
@@ -42,7 +48,7 @@ export class FirefoxScreen {
         };
         return [...document.querySelectorAll('button, a[href], [role="button"]')].find((el) => re.test(nameOf(el)) && !(el as HTMLButtonElement).disabled) ?? false;
       },
-      { timeout },
+      { timeout, polling: POLL_MS },
       source,
       flags,
     );
@@ -63,7 +69,7 @@ export class FirefoxScreen {
         for (const l of document.querySelectorAll('label')) if (re.test(text(l.textContent)) && l.control) return l.control;
         return [...document.querySelectorAll('input, textarea, select')].find((el) => re.test(text(el.getAttribute('aria-label')))) ?? false;
       },
-      { timeout: TIMEOUT },
+      { timeout: TIMEOUT, polling: POLL_MS },
       source,
       flags,
     );
@@ -85,7 +91,7 @@ export class FirefoxScreen {
   /** Waits until the page shows these words. */
   async waitForText(words: string | RegExp, timeout = TIMEOUT): Promise<void> {
     const { source, flags } = typeof words === 'string' ? { source: words.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), flags: '' } : words;
-    await this.page.waitForFunction((source: string, flags: string) => new RegExp(source, flags).test(document.body.innerText.replace(/[ \t]+/g, ' ')), { timeout }, source, flags);
+    await this.page.waitForFunction((source: string, flags: string) => new RegExp(source, flags).test(document.body.innerText.replace(/[ \t]+/g, ' ')), { timeout, polling: POLL_MS }, source, flags);
   }
 
   /** Waits for a heading of this level whose words match. */
@@ -94,7 +100,7 @@ export class FirefoxScreen {
     await this.page.waitForFunction(
       (level: number, source: string, flags: string) =>
         [...document.querySelectorAll(`h${level}`)].some((h) => new RegExp(source, flags).test((h.textContent ?? '').replace(/\s+/g, ' ').trim())),
-      { timeout },
+      { timeout, polling: POLL_MS },
       level,
       source,
       flags,
@@ -108,7 +114,7 @@ export class FirefoxScreen {
         const el = [...document.querySelectorAll(`[role="${role}"][aria-label]`)].find((e) => new RegExp(source, flags).test(e.getAttribute('aria-label')!));
         return el ? { label: el.getAttribute('aria-label')!, text: el.textContent ?? '' } : false;
       },
-      { timeout: TIMEOUT },
+      { timeout: TIMEOUT, polling: POLL_MS },
       role,
       name.source,
       name.flags,
@@ -199,7 +205,7 @@ export class FirefoxPanel extends FirefoxScreen {
   async showNotes(): Promise<void> {
     await this.click('Notes');
     await this.heading(2, 'Notes');
-    await this.page.waitForFunction(() => !document.body.innerText.includes('Decrypting the notes…'), { timeout: TIMEOUT });
+    await this.page.waitForFunction(() => !document.body.innerText.includes('Decrypting the notes…'), { timeout: TIMEOUT, polling: POLL_MS });
   }
 
   /** The titles in the notes list, as shown. */
@@ -219,7 +225,7 @@ export class FirefoxPanel extends FirefoxScreen {
     const row = await this.page.waitForFunction(
       (title: string) =>
         [...document.querySelectorAll('[aria-label="Notes"] button')].find((b) => (b.textContent ?? '').replace(/\s+/g, ' ').trim() === title) ?? false,
-      { timeout: TIMEOUT },
+      { timeout: TIMEOUT, polling: POLL_MS },
       title,
     );
     await (row.asElement() as ElementHandle<Element>).click();
@@ -230,7 +236,7 @@ export class FirefoxPanel extends FirefoxScreen {
         const meta = document.querySelector('article .note-meta');
         return body ? { body: body.textContent ?? '', meta: (meta?.textContent ?? '').replace(/\s+/g, ' ').trim() } : false;
       },
-      { timeout: TIMEOUT },
+      { timeout: TIMEOUT, polling: POLL_MS },
     );
     return (await read.jsonValue()) as { body: string; meta: string };
   }
@@ -274,7 +280,7 @@ export class FirefoxVerify extends FirefoxScreen {
         const items = list ? [...list.querySelectorAll('[aria-label]')].map((i) => i.getAttribute('aria-label')!.replace(/\s+/g, '')) : [];
         return items.length === 12 ? items : false;
       },
-      { timeout: TIMEOUT },
+      { timeout: TIMEOUT, polling: POLL_MS },
     );
     return (await groups.jsonValue()) as string[];
   }

@@ -58,6 +58,9 @@ export class FirefoxClient {
   private browser: Browser | null = null;
   /** Every line Firefox wrote on stdout and stderr, for all launches of this profile. */
   private readonly lines: string[] = [];
+  /** The lines written while Firefox was shutting down (by index in `lines`). */
+  private readonly shutdownLines = new Set<number>();
+  private shuttingDown = false;
   private partial = '';
 
   private constructor(
@@ -130,7 +133,10 @@ export class FirefoxClient {
   private record(text: string): void {
     const parts = (this.partial + text).split('\n');
     this.partial = parts.pop() ?? '';
-    this.lines.push(...parts);
+    for (const line of parts) {
+      if (this.shuttingDown) this.shutdownLines.add(this.lines.length);
+      this.lines.push(line);
+    }
   }
 
   /** Everything Firefox printed so far. */
@@ -138,9 +144,15 @@ export class FirefoxClient {
     return [...this.lines, this.partial].join('\n');
   }
 
-  /** The `JavaScript error:` lines Firefox printed so far (uncaught errors, the extension's included). */
+  /**
+   * The `JavaScript error:` lines Firefox printed so far (uncaught errors, the
+   * extension's included), except while it was shutting down: closing a headless Firefox
+   * driven over BiDi makes its own front end print one (PrivateBrowsingUtils, "aWindow.docShell
+   * is null") as its windows go away. Those lines stay in `output()`.
+   */
   javaScriptErrors(): string[] {
-    return [...this.lines, this.partial].filter((line) => line.includes('JavaScript error:'));
+    const running = this.lines.filter((_, index) => !this.shutdownLines.has(index));
+    return [...running, ...(this.shuttingDown ? [] : [this.partial])].filter((line) => line.includes('JavaScript error:'));
   }
 
   /** Opens one of the extension's pages in a new tab, and waits until its document has loaded. */
@@ -177,7 +189,7 @@ export class FirefoxClient {
         const href = await this.address(tab).catch(() => '');
         if (!href.startsWith(prefix)) continue;
         await tab.setViewport(viewport);
-        await tab.waitForFunction(() => document.readyState === 'complete', { timeout: 15_000 });
+        await tab.waitForFunction(() => document.readyState === 'complete', { timeout: 15_000, polling: 100 });
         return tab;
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -194,7 +206,19 @@ export class FirefoxClient {
   async close(): Promise<void> {
     const browser = this.browser;
     this.browser = null;
-    if (browser) await browser.close().catch(() => browser.process()?.kill('SIGKILL'));
+    if (!browser) return;
+    this.record('\n');
+    this.shuttingDown = true;
+    const child = browser.process();
+    // 'close' comes once Firefox has exited and its output is all read.
+    const outputRead = child && child.exitCode === null ? new Promise<void>((resolve) => child.once('close', () => resolve())) : Promise.resolve();
+    try {
+      await browser.close().catch(() => child?.kill('SIGKILL'));
+      await Promise.race([outputRead, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    } finally {
+      this.record('\n');
+      this.shuttingDown = false;
+    }
   }
 
   /** Closes Firefox and deletes the profile. */
