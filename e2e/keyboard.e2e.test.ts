@@ -11,6 +11,8 @@
  * ("Remove…") is opened, walked with Tab and Shift+Tab (the focus never reaches the page
  * behind it) and closed with Escape, which gives the focus back to the button that opened it.
  *
+ * Ben's browser prefers a dark colour scheme, so his screens are checked in dark colours.
+ *
  * Opening the side panel is the browser's own (its toolbar menu, or a keyboard shortcut a
  * person sets in chrome://extensions/shortcuts): the test opens sidepanel.html as a tab.
  * Screenshots of each screen, and axe.txt, go to artifacts/e2e-<timestamp>/.
@@ -47,7 +49,8 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
   beforeAll(async () => {
     builtExtensionDir();
     system = await startSystem();
-    [ana, ben] = await Promise.all([Client.create('Ana (keyboard)', { axe }), Client.create('Ben (keyboard)', { axe })]);
+    // Ben's browser prefers a dark scheme: axe checks the dark colours on his screens.
+    [ana, ben] = await Promise.all([Client.create('Ana (keyboard)', { axe }), Client.create('Ben (keyboard)', { axe, colorScheme: 'dark' })]);
   }, 60_000);
 
   afterAll(async () => {

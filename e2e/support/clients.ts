@@ -90,17 +90,19 @@ export class Client {
     readonly profileDir: string,
     private readonly extensionDir: string,
     private readonly axe: AxeAudit | null,
+    private readonly colorScheme: 'light' | 'dark',
   ) {}
 
   /**
    * A new profile (an empty directory); nothing is launched yet. With `axe`, every screen
-   * the page objects arrive on is checked with axe-core (e2e/support/axe.ts).
+   * the page objects arrive on is checked with axe-core (e2e/support/axe.ts); with
+   * `colorScheme: 'dark'`, its browser prefers a dark scheme (so axe checks those colours).
    */
-  static async create(label: string, options: { axe?: AxeAudit } = {}): Promise<Client> {
+  static async create(label: string, options: { axe?: AxeAudit; colorScheme?: 'light' | 'dark' } = {}): Promise<Client> {
     const extensionDir = builtExtensionDir();
     sweepStaleProfiles();
     const profileDir = await mkdtemp(path.join(os.tmpdir(), `${PROFILE_PREFIX}${process.pid}-profile-`));
-    const client = new Client(label, profileDir, extensionDir, options.axe ?? null);
+    const client = new Client(label, profileDir, extensionDir, options.axe ?? null, options.colorScheme ?? 'light');
     live.add(client);
     return client;
   }
@@ -126,6 +128,7 @@ export class Client {
       executablePath: chromiumPath,
       headless: true,
       viewport: VIEWPORTS.tab,
+      colorScheme: this.colorScheme,
       // Loopback ICE candidates even where the machine has no other interface.
       args: [...chromiumArgs, '--allow-loopback-in-peer-connection', `--disable-extensions-except=${this.extensionDir}`, `--load-extension=${this.extensionDir}`],
     });
