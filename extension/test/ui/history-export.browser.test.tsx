@@ -12,14 +12,18 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { ExportView, NoteHistoryView } from '../../src/messages/views.ts';
 
+const listeners = new Set<(message: unknown) => unknown>();
 vi.mock('wxt/browser', () => ({
   browser: {
     runtime: {
-      onMessage: { addListener: () => undefined, removeListener: () => undefined },
+      onMessage: { addListener: (l: (message: unknown) => unknown) => listeners.add(l), removeListener: (l: (message: unknown) => unknown) => listeners.delete(l) },
       getURL: (p: string) => p,
     },
   },
 }));
+const broadcast = (groupId: string) => {
+  for (const l of listeners) l({ type: 'conclave.changed', groupId });
+};
 
 const ANA = 'ana'.padEnd(52, 'a');
 const BEN = 'ben'.padEnd(52, 'b');
@@ -40,7 +44,7 @@ const exported: ExportView = {
   ],
   skipped: [{ noteId: 'n9' as never, title: 'Ferry', message: 'Written before you could have the key.', action: 'Ask its author to open it and save it again.' }],
 };
-const state: { asked: Request[]; restore: 'ok' | 'conflict' } = { asked: [], restore: 'ok' };
+const state: { asked: Request[]; restore: 'ok' | 'conflict'; newest: number } = { asked: [], restore: 'ok', newest: 3 };
 vi.mock('../../src/messages/client.ts', () => {
   class RequestError extends Error {
     constructor(readonly error: { code: string; message: string; action: string }) {
@@ -61,6 +65,8 @@ vi.mock('../../src/messages/client.ts', () => {
           return { noteId: request.noteId, version: 4, restoredFrom: request.version };
         case 'notes.export':
           return exported;
+        case 'notes.header':
+          return { noteId: request.noteId, version: state.newest, author: ANA, authorName: 'Ana', isMe: false, at: AT, deleted: false, unopened: false };
         case 'notes.read':
           return { noteId: 'n1', version: 3, title: 'Tides (spring)', body: 'High water at 07:05.', author: ANA, authorName: 'Ana', authorTrust: 'verified', at: AT, flags: [] };
         default:
@@ -93,6 +99,7 @@ const live = () => root.querySelector('[aria-live="polite"]')?.textContent ?? ''
 beforeEach(() => {
   state.asked = [];
   state.restore = 'ok';
+  state.newest = 3;
   root = document.createElement('div');
   document.body.append(root);
 });
@@ -174,6 +181,28 @@ describe('a note’s history', () => {
     await until(() => root.querySelector('[role="alert"]') !== null, 'the notice');
     expect(root.querySelector('[role="alert"]')!.textContent).toContain('Someone saved a newer version of this note since you opened its history.');
     await until(() => state.asked.filter((r) => r.type === 'notes.history').length > before, 'the history asked again');
+  });
+});
+
+describe('a note’s history while the group changes', () => {
+  it('is fetched again when the note has a newer version, not when another note changed', async () => {
+    render(<NoteHistory groupId={'g1' as never} noteId={'n1' as never} canWrite go={() => undefined} />, root);
+    await until(() => root.querySelector('ol') !== null, 'the versions');
+    const fetched = () => state.asked.filter((r) => r.type === 'notes.history').length;
+    const headers = () => state.asked.filter((r) => r.type === 'notes.header').length;
+    expect(fetched()).toBe(1);
+    // Another note of the group changed: this one's newest version is still 3.
+    let asked = headers();
+    broadcast('g1');
+    await until(() => headers() > asked, 'the header asked');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(fetched()).toBe(1);
+    // Someone saved version 4 of this note.
+    state.newest = 4;
+    asked = headers();
+    broadcast('g1');
+    await until(() => fetched() === 2, 'the history fetched again');
+    expect(headers()).toBeGreaterThan(asked);
   });
 });
 

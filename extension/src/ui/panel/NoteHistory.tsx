@@ -3,7 +3,8 @@
  * the group key generation it is sealed with (the background's `notes.history`: each
  * version signed by its author and following on from the one before). One version can
  * be opened to read; an earlier one can be restored — its title and text saved again
- * as a new version, after asking — when this device may write.
+ * as a new version, after asking — when this device may write. Someone's newer save
+ * shows up by itself (the list is fetched again when the note's newest version changes).
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
@@ -32,7 +33,16 @@ function versionTitle(v: NoteVersionView): string {
 }
 
 export function NoteHistory({ groupId, noteId, canWrite, go }: NoteHistoryProps) {
-  const history = useAsk({ type: 'notes.history', groupId, noteId }, { groupId });
+  // The whole chain is fetched once, and again only when the note's newest version this
+  // device knows (`notes.header`, from its cache: no network) is another than the one listed —
+  // not on every change to the group's other notes.
+  const history = useAsk({ type: 'notes.history', groupId, noteId }, { groupId, live: false });
+  const header = useAsk({ type: 'notes.header', groupId, noteId }, { groupId });
+  const listedNewest = history.data?.versions[0]?.version;
+  const knownNewest = header.data?.version;
+  useEffect(() => {
+    if (listedNewest !== undefined && knownNewest !== undefined && knownNewest !== listedNewest) void history.reload();
+  }, [listedNewest, knownNewest]);
   const restore = useAction();
   const [open, setOpen] = useState<number | null>(null);
   const [confirming, setConfirming] = useState(false);
