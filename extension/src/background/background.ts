@@ -254,7 +254,7 @@ export function createBackground(deps: BackgroundDeps): Background {
   function transportIncoming(): void {
     // A link's opening goes to the link waiting here; anything else is a key handover (incoming.ts).
     deps.transport.onIncoming((channel) => {
-      void track(routeIncoming(channel, (c) => links.incoming(c), (c) => serveIncoming(ctx, c)));
+      void track(routeIncoming(channel, (c) => links.incoming(c), (c) => serveIncoming(ctx, c), (c, offer) => waits.offered(c, offer)));
     });
   }
 
@@ -281,7 +281,7 @@ export function createBackground(deps: BackgroundDeps): Background {
       void ticker.tick();
     },
     async onIncomingChannel(channel) {
-      await track(routeIncoming(channel, (c) => links.incoming(c), (c) => serveIncoming(ctx, c)));
+      await track(routeIncoming(channel, (c) => links.incoming(c), (c) => serveIncoming(ctx, c), (c, offer) => waits.offered(c, offer)));
     },
     async idle() {
       while (serving.size > 0) await Promise.allSettled([...serving]);

@@ -7,12 +7,14 @@
  * ahead of ours it is a witnessed head, contradicting ours fork evidence (DESIGN §4).
  */
 import type { MessageChannel } from '@conclave/shared/p2p';
-import { parseHandshakeMessage, type HandshakeOutcome } from '@conclave/shared/crypto';
+import { devicesOf, parseHandshakeMessage, type HandshakeOutcome } from '@conclave/shared/crypto';
 import { fingerprintOf } from '@conclave/shared/crypto';
-import { serveChannel, type HeldGroup } from '@conclave/shared/p2p';
+import { keyOfferMessage, serveChannel, type HeldGroup } from '@conclave/shared/p2p';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { groupRowOf } from '../db/key-store.ts';
+import type { Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
+import { holdsCurrentKey } from './group-state.ts';
 import { personFor } from './people.ts';
 import { activeShownQr, useUpShownQr } from './shown-qr.ts';
 
@@ -99,4 +101,47 @@ export async function serveIncoming(ctx: Ctx, channel: MessageChannel): Promise<
   await Promise.allSettled(confirmations);
   if (servedGroup && (outcome.kind === 'sent' || confirmations.length > 0 || headsSeen > 0)) ctx.changed(servedGroup);
   return outcome;
+}
+
+/** What offering the key live to a person's devices came to. */
+export interface LiveOffer {
+  /** Their devices that took the key over the live channel just now. */
+  sent: Fingerprint[];
+  /** Their devices that were online (offered the key). */
+  online: number;
+}
+
+/**
+ * Both online, just verified (DESIGN §6.3): this device holds the key and has just marked
+ * `person` verified, so it dials each of their devices that is online and offers the key
+ * (`key-offer`); a device still waiting answers with the ordinary joiner handshake on
+ * that channel, served here exactly as an incoming one (`serveIncoming`: the same
+ * checks, trust and signed heads). The key so passes live, peer to peer, instead of
+ * waiting in the mailbox for the joiner's next round. Devices that hold the key already
+ * close the channel. Best effort: never throws (the mailbox remains the way when it fails).
+ */
+export async function offerKeyLive(ctx: Ctx, connection: Connection, groupId: GroupId, person: Fingerprint): Promise<LiveOffer> {
+  const none: LiveOffer = { sent: [], online: 0 };
+  try {
+    const row = await groupRowOf(ctx.db, groupId);
+    if (!row || row.removed || row.alarm || !holdsCurrentKey(row)) return none;
+    const me = connection.identity.fingerprint;
+    const devices = devicesOf(row.state, person)
+      .map((d) => d.fingerprint)
+      .filter((d) => d !== me);
+    if (devices.length === 0) return none;
+    await ctx.transport.start();
+    const online = await ctx.transport.online(devices);
+    const sent: Fingerprint[] = [];
+    for (const device of online) {
+      const channel = ctx.transport.connect(device);
+      channel.send(JSON.stringify(keyOfferMessage(groupId, me)));
+      const outcome = await serveIncoming(ctx, channel);
+      if (outcome?.kind === 'sent' && outcome.peer === device) sent.push(device);
+    }
+    return { sent, online: online.length };
+  } catch (error) {
+    console.warn('conclave: offering the key live failed', (error as Error).name);
+    return none;
+  }
 }

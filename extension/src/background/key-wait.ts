@@ -20,8 +20,8 @@
 import { runHandshake } from '@conclave/shared/p2p';
 import { LogVerificationError } from '@conclave/shared/crypto';
 import { devicesOf, JoinerHandshake } from '@conclave/shared/crypto';
-import type { PeerAttempt } from '@conclave/shared/p2p';
-import { keyHolderCandidates, receiveKeyFromPeers } from '@conclave/shared/p2p';
+import type { KeyOffer, MessageChannel, PeerAttempt } from '@conclave/shared/p2p';
+import { keyHolderCandidates, receiveKeyFromPeers, receiveKeyOnChannel } from '@conclave/shared/p2p';
 import { keyWaitRound, type KeyWaitState } from '@conclave/shared/p2p';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { groupRowOf } from '../db/key-store.ts';
@@ -186,6 +186,77 @@ export class KeyWaits {
       return null;
     }
     return view(final);
+  }
+
+  /**
+   * A holder opened a channel and offered the key (it has just verified this device's
+   * person, and both are online): answer with the joiner's handshake on that channel,
+   * expecting exactly the offering device, and keep the key as a round would ("Key
+   * received from Ana", live). Not waiting for this group's key, or the offer comes from
+   * a device that could not hold it: the channel is closed unanswered. Never throws.
+   */
+  async offered(channel: MessageChannel, offer: KeyOffer): Promise<void> {
+    const { ctx } = this;
+    const { groupId } = offer;
+    try {
+      // A round already running finishes first (it may be getting the key right now).
+      await this.running.get(groupId)?.catch(() => null);
+      const connection = await ctx.connections.get();
+      const me = connection.identity.fingerprint;
+      const known = await groupRowOf(ctx.db, groupId);
+      if (!known || known.removed || known.alarm || holdsCurrentKey(known) || !isMemberDevice(known.state, me)) return channel.close();
+      const run = this.acceptOffer(connection, groupId, channel, offer.from).finally(() => this.running.delete(groupId));
+      this.running.set(groupId, run);
+      await run;
+    } catch (error) {
+      channel.close();
+      console.warn('conclave: answering a key offer failed', (error as Error).name);
+    }
+  }
+
+  private async acceptOffer(connection: Connection, groupId: GroupId, channel: MessageChannel, from: Fingerprint): Promise<KeyWaitView | null> {
+    const { ctx } = this;
+    const { client, identity } = connection;
+    // Up to date first, as a round is: the holder's head is compared with ours.
+    const state = await syncGroup(ctx, connection, groupId, { fetchKey: false });
+    await ctx.trust.refresh();
+    const secrets = await scannedSecrets(ctx, groupId);
+    const before = await keyWaitOf(ctx, groupId);
+    const holders = before?.holders ?? keyHolderCandidates(state, identity.fingerprint).map((fingerprint) => ({ fingerprint, name: '', online: false }));
+    const keep = async (wait: KeyWaitState) => {
+      await keepKeyWait(ctx, { groupId, state: storable(wait), holders: holders.map((h) => ({ ...h, name: '', online: h.online || h.fingerprint === from })), updatedAt: ctx.now() });
+      ctx.changed(groupId);
+    };
+    await keep({ phase: 'connecting', peer: from });
+    const result = await receiveKeyOnChannel(identity, state, channel, from, {
+      qrSecretFor: (peer) => secrets.get(personFor(state, peer)),
+      notePeerHead: (evidence) => client.notePeerHead(groupId, evidence),
+      ...(ctx.handshakeTimeoutMs !== undefined ? { timeoutMs: ctx.handshakeTimeoutMs } : {}),
+    });
+    if (result.kind === 'received') {
+      try {
+        await client.acceptHandedKey(groupId, result.generation, result.seed);
+      } catch (error) {
+        if (before) await keepKeyWait(ctx, before);
+        ctx.changed(groupId);
+        console.warn('conclave: a key offered live did not match the group', (error as Error).name);
+        return null;
+      }
+      const received: KeyWaitState = { phase: 'received', via: 'peer', from, generation: result.generation };
+      await keep(received);
+      for (const peer of secrets.keys()) await deleteDraft(ctx, scannedKey(groupId, peer));
+      await this.afterKeyArrived(connection, groupId);
+      return { state: received, holders: [], updatedAt: ctx.now() };
+    }
+    if (result.kind === 'fork') {
+      ctx.changed(groupId);
+      return null;
+    }
+    // Refused or dropped: the wait stands as it was (the next round tries again).
+    if (before) await keepKeyWait(ctx, before);
+    else await forgetKeyWait(ctx, groupId);
+    ctx.changed(groupId);
+    return null;
   }
 
   /**

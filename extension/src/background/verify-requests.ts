@@ -16,7 +16,7 @@ import { checkScannedQr, encodeQrPayload, parseQrPayload } from '@conclave/share
 import { normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, PublicBundle } from '@conclave/shared/protocol';
 import type { Request } from '../messages/protocol.ts';
-import type { KeyWaitView, VerifyView } from '../messages/views.ts';
+import type { KeySideView, KeyWaitView, VerifyView } from '../messages/views.ts';
 import type { VerifiedAnswer } from '../messages/answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
@@ -24,8 +24,10 @@ import { BackgroundError, fail, isNetworkError } from './errors.ts';
 import { connectedOrOffline, groupRow, holdsCurrentKey } from './group-state.ts';
 import { handOverNow } from './groups.ts';
 import { rememberScannedQr, type KeyWaits } from './key-wait.ts';
+import { keyWaitOf } from './key-wait-rows.ts';
 import { shownQrSecret } from './shown-qr.ts';
-import { isMemberDevice, isMine } from './people.ts';
+import { offerKeyLive } from './holder.ts';
+import { isMemberDevice, isMine, personFor } from './people.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
 
@@ -68,19 +70,33 @@ function myside(state: GroupState, identity: DeviceIdentity): { person: Fingerpr
   return member ? { person: member.fingerprint, bundle: member.bundle } : { person: identity.fingerprint, bundle: identity.bundle };
 }
 
-/** After a verification: an admin holding the key answers the mailbox at once (best effort). */
-async function handOverIfAdmin(ctx: Ctx, connection: Connection | null, groupId: GroupId): Promise<void> {
-  if (!connection) return;
+/**
+ * After verifying `person` on a device holding the key: live first — each of their devices
+ * online is offered the key at once (holder.ts `offerKeyLive`), so two people comparing
+ * numbers together never wait for the mailbox — then, on an admin's device, the mailbox
+ * is answered for whoever still waits (their devices offline). Best effort.
+ * @returns how the key went to that person: live, through the mailbox, or not at all.
+ */
+async function handOverAfterVerifying(ctx: Ctx, connection: Connection | null, groupId: GroupId, person: Fingerprint): Promise<'live' | 'mailbox' | null> {
+  if (!connection) return null;
   const row = await groupRow(ctx, groupId);
-  if (row.alarm || row.removed || !holdsCurrentKey(row) || !isAdmin(row.state, connection.identity.fingerprint)) return;
-  await handOverNow(ctx, connection, groupId).catch((error: unknown) => console.warn('conclave: handing the key over after a verification failed', (error as Error).name));
+  if (row.alarm || row.removed || !holdsCurrentKey(row)) return null;
+  const live = await offerKeyLive(ctx, connection, groupId, person);
+  if (live.sent.length > 0 && live.sent.length === live.online) return 'live';
+  if (!isAdmin(row.state, connection.identity.fingerprint)) return live.sent.length > 0 ? 'live' : null;
+  const answered = await handOverNow(ctx, connection, groupId).catch((error: unknown) => {
+    console.warn('conclave: handing the key over after a verification failed', (error as Error).name);
+    return null;
+  });
+  if (live.sent.length > 0) return 'live';
+  return answered?.sent.some((s) => personFor(row.state, s.fingerprint) === person) ? 'mailbox' : null;
 }
 
 export async function verifyInfo(ctx: Ctx, request: Req<'verify.info'>): Promise<VerifyView> {
   const { groupId, fingerprint } = request;
   const identity = await requireIdentity(ctx.db);
   const me = identity.identity.fingerprint;
-  const { state } = await connectedOrOffline(ctx, groupId);
+  const { connection, state } = await connectedOrOffline(ctx, groupId);
   const peer = peerOf(ctx, state, fingerprint, me);
   const secret = await shownQrSecret(ctx, groupId, fingerprint);
   const mine = myside(state, identity.identity);
@@ -89,7 +105,31 @@ export async function verifyInfo(ctx: Ctx, request: Req<'verify.info'>): Promise
     peer: { fingerprint, short: shortFingerprint(fingerprint), name: ctx.trust.displayName(fingerprint), trust: ctx.trust.view(state, fingerprint, me), devices: Math.max(1, devicesOf(state, fingerprint).length) },
     safetyNumber: safetyNumberGroups(safetyNumber(mine.bundle, peer.bundle)),
     qrText: encodeQrPayload({ from: mine.person, to: fingerprint, groupId, head: logHead(state), secret }),
+    keySide: await keySide(ctx, connection, groupId, state, fingerprint, me),
   };
+}
+
+/**
+ * What the key waits for between this device and `person` (views.ts `KeySideView`):
+ * without the key, whether that person refused for want of verifying this one (the last
+ * round says); with it, whether one of their devices waits in the mailbox (what an admin
+ * can read; other members are not told who waits, so say nothing).
+ */
+async function keySide(ctx: Ctx, connection: Connection | null, groupId: GroupId, state: GroupState, person: Fingerprint, me: Fingerprint): Promise<KeySideView | null> {
+  const row = await groupRow(ctx, groupId);
+  if (row.removed || row.alarm) return null;
+  const name = ctx.trust.displayName(person);
+  if (!holdsCurrentKey(row)) {
+    const wait = await keyWaitOf(ctx, groupId);
+    const refused =
+      wait?.state.phase === 'waiting' &&
+      wait.state.attempts.some((a) => a.outcome.kind === 'refused' && a.outcome.reason === 'not-verified' && personFor(state, a.peer) === person);
+    return { kind: 'you-wait', name, waitsFor: refused ? 'their-verification' : 'key' };
+  }
+  if (!connection || !isAdmin(state, me)) return null;
+  const pending = await connection.client.pendingRequests(groupId).catch(() => [] as Fingerprint[]);
+  if (!pending.some((device) => personFor(state, device) === person)) return null;
+  return { kind: 'they-wait', name, waitsFor: ctx.trust.view(state, person, me) === 'verified' ? 'them-online' : 'your-verification' };
 }
 
 export async function verifyScanned(ctx: Ctx, waits: KeyWaits, request: Req<'verify.scanned'>): Promise<VerifiedAnswer> {
@@ -124,23 +164,24 @@ export async function verifyScanned(ctx: Ctx, waits: KeyWaits, request: Req<'ver
 
 /**
  * After marking a member verified: a device still waiting for the key tries a round at
- * once (both people are likely together and online); an admin holding the key answers
- * the mailbox at once.
+ * once (both people are likely together and online); a device holding the key offers it
+ * live to the member's devices online, and an admin's answers the mailbox for the rest.
  */
 async function afterVerifying(ctx: Ctx, waits: KeyWaits, connection: Connection | null, groupId: GroupId, fingerprint: Fingerprint, me: Fingerprint): Promise<VerifiedAnswer> {
   let keyWait: KeyWaitView | null = null;
   const row = await groupRow(ctx, groupId);
+  let handed: 'live' | 'mailbox' | null = null;
   if (connection && !holdsCurrentKey(row) && isMemberDevice(row.state, me) && !row.removed && !row.alarm) {
     keyWait = await waits.round(connection, groupId).catch((error: unknown) => {
       if (error instanceof BackgroundError && error.code === 'fork') throw error;
       return null;
     });
   } else {
-    await handOverIfAdmin(ctx, connection, groupId);
+    handed = await handOverAfterVerifying(ctx, connection, groupId, fingerprint);
   }
   ctx.changed(groupId);
   const after = await groupRow(ctx, groupId);
-  return { fingerprint, trust: ctx.trust.view(after.state, fingerprint, me), keyWait, hasKey: holdsCurrentKey(after) };
+  return { fingerprint, trust: ctx.trust.view(after.state, fingerprint, me), keyWait, hasKey: holdsCurrentKey(after), handed };
 }
 
 export async function verifyConfirm(ctx: Ctx, waits: KeyWaits, request: Req<'verify.confirm'>): Promise<VerifiedAnswer> {
@@ -170,5 +211,5 @@ export async function verifyReset(ctx: Ctx, request: Req<'verify.reset'>): Promi
   const row = await groupRow(ctx, groupId);
   await ctx.trust.reset(fingerprint);
   ctx.changed(groupId);
-  return { fingerprint, trust: ctx.trust.view(row.state, fingerprint, identity.identity.fingerprint), keyWait: null, hasKey: holdsCurrentKey(row) };
+  return { fingerprint, trust: ctx.trust.view(row.state, fingerprint, identity.identity.fingerprint), keyWait: null, hasKey: holdsCurrentKey(row), handed: null };
 }

@@ -82,6 +82,12 @@ export interface VerifiedAnswer {
   /** After a scan by a device still waiting for the key: the round it ran at once. */
   keyWait: KeyWaitView | null;
   hasKey: boolean;
+  /**
+   * This device holds the key: how it went to the person just verified — `live` to their
+   * device online now, `mailbox` sealed for their device to fetch — or null (nothing handed:
+   * they hold it already, or this device may not answer the mailbox and they are offline).
+   */
+  handed: 'live' | 'mailbox' | null;
 }
 
 export interface Answers {

@@ -134,7 +134,21 @@ export interface VerifyView {
   safetyNumber: string[];
   /** The text of this device's QR code for that peer (render it as a QR image). */
   qrText: string;
+  /** What the group key waits for between this device and that person, or null when nothing waits. */
+  keySide: KeySideView | null;
 }
+
+/**
+ * Who waits for the group key, and for what (DESIGN §6.3), as a verification tab says it:
+ * `you-wait` — this device has no key yet: for that person to verify you
+ * (`their-verification`, they refused so), or for anyone holding it (`key`);
+ * `they-wait` — that person's device waits for the key this device holds: for you to
+ * verify them (`your-verification`), or, verified, for their device to come online
+ * (`them-online`: it is in the mailbox, or goes live when they are).
+ */
+export type KeySideView =
+  | { kind: 'you-wait'; name: string; waitsFor: 'their-verification' | 'key' }
+  | { kind: 'they-wait'; name: string; waitsFor: 'your-verification' | 'them-online' };
 
 /** Something this device noticed about how the server served a note, in words (what happened, what to do). */
 export interface NoteFlagView {

@@ -67,6 +67,69 @@ describe('joining, as a person meets it', () => {
     expect(used.message).toMatch(/already used|no longer valid/);
     expect(used.action).toMatch(/ask the person who invited you/i);
   });
+  it('friction 7: the joiner confirms first, then the holder: the key passes live at once, and each side is told what it waits for', async () => {
+    const ben = await person('ben-7', 'Ben');
+    const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    const joined = await ben.ask({ type: 'group.join', code: invite.link });
+    expect(joined.hasKey).toBe(false);
+    const anaFp = await ana.fingerprint();
+    const benFp = await ben.fingerprint();
+
+    // Ben presses "The numbers match" first: he now waits for Ana to verify him, and is told so.
+    const benSide = await ben.ask({ type: 'verify.confirm', groupId, fingerprint: anaFp });
+    expect(benSide.hasKey).toBe(false);
+    expect(benSide.keyWait?.state).toMatchObject({ phase: 'waiting', why: 'peers-failed' });
+    expect(benSide.keyWait?.state.phase === 'waiting' && benSide.keyWait.state.attempts).toContainEqual({ peer: anaFp, outcome: expect.objectContaining({ kind: 'refused', reason: 'not-verified' }) });
+    const benInfo = await ben.ask({ type: 'verify.info', groupId, fingerprint: anaFp });
+    expect(benInfo.keySide).toEqual({ kind: 'you-wait', name: 'Ana', waitsFor: 'their-verification' });
+
+    // Ana's tab says Ben waits for the key, and that verifying him hands it over.
+    const anaInfo = await ana.ask({ type: 'verify.info', groupId, fingerprint: benFp });
+    expect(anaInfo.keySide).toMatchObject({ kind: 'they-wait' });
+
+    // Ana presses it too: the key goes to Ben's device live, at once — no tick, no mailbox.
+    const anaSide = await ana.ask({ type: 'verify.confirm', groupId, fingerprint: benFp });
+    expect(anaSide.handed).toBe('live');
+    expect(network.keysHanded()).toContainEqual({ from: anaFp, to: benFp });
+    // Ben's device keeps it as the channel closes (what it started is awaited, no tick).
+    await ben.bg.idle();
+    const benNow = (await ben.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)!;
+    expect(benNow).toMatchObject({ hasKey: true, keyWait: null, name: 'Book club' });
+    expect(ben.events.some((e) => e.groupId === groupId)).toBe(true);
+  });
+
+  it('friction 7: the holder confirms first: the key passes live to the joiner online, who need not verify back to read', async () => {
+    const carl = await person('carl-7', 'Carl');
+    const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    await carl.ask({ type: 'group.join', code: invite.link });
+    const anaFp = await ana.fingerprint();
+    const carlFp = await carl.fingerprint();
+    const handedBefore = network.keysHanded().length;
+
+    const anaSide = await ana.ask({ type: 'verify.confirm', groupId, fingerprint: carlFp });
+    expect(anaSide.handed).toBe('live');
+    expect(network.keysHanded().slice(handedBefore)).toEqual([{ from: anaFp, to: carlFp }]);
+    await carl.bg.idle();
+    // Carl has not verified Ana back, and reads already.
+    expect((await carl.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)).toMatchObject({ hasKey: true, keyWait: null });
+    expect(await carl.ask({ type: 'notes.list', groupId })).toEqual([]);
+    // Now Carl's tab has nothing left to wait for.
+    expect((await carl.ask({ type: 'verify.info', groupId, fingerprint: anaFp })).keySide).toBeNull();
+  });
+
+  it("friction 7: with the joiner offline, the holder's verification answers the mailbox, and says so", async () => {
+    const dee = await person('dee-7', 'Dee');
+    const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    await dee.ask({ type: 'group.join', code: invite.link });
+    dee.transport.reachable = false;
+    const deeFp = await dee.fingerprint();
+    const anaSide = await ana.ask({ type: 'verify.confirm', groupId, fingerprint: deeFp });
+    expect(anaSide.handed).toBe('mailbox');
+    expect(network.keysHanded().some((h) => h.to === deeFp)).toBe(false);
+    await dee.bg.tick();
+    expect((await dee.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)).toMatchObject({ hasKey: true });
+    dee.transport.reachable = true;
+  });
 });
 
 function randomId(): string {

@@ -74,7 +74,7 @@ export class MemoryNetwork {
 
 export class MemoryTransport implements PeerTransport {
   handler: ((channel: MessageChannel) => void) | null = null;
-  /** False: this device is offline for peers (it neither shows as online nor answers). */
+  /** False: this device is offline for peers (it neither shows as online nor answers, nor sees anyone online). */
   reachable = true;
   /** True: `start` fails, as when the signaling server is down. */
   signalingDown = false;
@@ -95,6 +95,8 @@ export class MemoryTransport implements PeerTransport {
 
   async online(ids: readonly Fingerprint[]): Promise<Fingerprint[]> {
     if (this.signalingDown) throw new Error('signaling server unreachable');
+    // A device offline for peers sees nobody online either (it cannot dial them).
+    if (!this.reachable) return [];
     return ids.filter((id) => this.network.isOnline(id));
   }
 

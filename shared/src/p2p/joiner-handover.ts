@@ -10,7 +10,7 @@ import { runHandshake, type MessageChannel } from './channel.ts';
 import { JoinerHandshake, type HandshakeOutcome, type HeadEvidence } from '../crypto/handshake.ts';
 import type { GroupState } from '../crypto/group-log.ts';
 import type { DeviceIdentity } from '../crypto/identity.ts';
-import type { Fingerprint } from '../protocol/ids.ts';
+import { fingerprintSchema, groupIdSchema, type Fingerprint, type GroupId } from '../protocol/ids.ts';
 
 export interface PeerAttempt {
   peer: Fingerprint;
@@ -65,24 +65,93 @@ export async function receiveKeyFromPeers(me: DeviceIdentity, state: GroupState,
   const attempts: PeerAttempt[] = [];
   for (const peer of reachable) {
     options.onConnecting?.(peer);
-    const qrSecret = options.qrSecretFor?.(peer);
-    const seen: HeadEvidence[] = [];
-    const machine = new JoinerHandshake(me, state, { expectedPeer: peer, ...(qrSecret ? { qrSecret } : {}), onPeerHead: (evidence) => seen.push(evidence) });
-    let outcome: HandshakeOutcome;
-    try {
-      outcome = await runHandshake(transport.connect(peer), machine, {
-        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-        ...(options.closeGraceMs !== undefined ? { closeGraceMs: options.closeGraceMs } : {}),
-      });
-    } catch {
-      // `connect` itself failed (the peer library refused synchronously).
-      outcome = { kind: 'refused', reason: 'closed', by: 'channel', peer };
-    }
-    for (const evidence of seen) await options.notePeerHead?.(evidence).catch(() => undefined);
-    attempts.push({ peer, outcome });
-    if (outcome.kind === 'received') return { kind: 'received', peer, generation: outcome.generation, seed: outcome.seed, attempts };
-    // Only a signed head is a fork; a peer's unsigned `refuse: fork` is one more refusal.
-    if (outcome.kind === 'fork') return { kind: 'fork', peer, evidence: outcome.evidence, attempts };
+    const result = await attemptWith(me, state, () => transport.connect(peer), peer, options, attempts);
+    if (result) return result;
   }
   return { kind: 'failed', attempts };
+}
+
+/**
+ * The joiner's handshake on a channel the holder opened (it sent a `key-offer` first,
+ * `parseKeyOffer`): the same handshake as when the joiner dials, expecting exactly the
+ * device that offered — which must be one that could hold the key in the joiner's own
+ * log (`keyHolderCandidates`); anyone else is not answered. The offer itself proves
+ * nothing: the holder's signed welcome does.
+ */
+export async function receiveKeyOnChannel(me: DeviceIdentity, state: GroupState, channel: MessageChannel, peer: Fingerprint, options: JoinerOptions = {}): Promise<PeerKeyResult> {
+  if (!keyHolderCandidates(state, me.fingerprint).includes(peer)) {
+    channel.close();
+    return { kind: 'failed', attempts: [{ peer, outcome: { kind: 'refused', reason: 'not-a-member', by: 'me', peer } }] };
+  }
+  const attempts: PeerAttempt[] = [];
+  return (await attemptWith(me, state, () => channel, peer, options, attempts)) ?? { kind: 'failed', attempts };
+}
+
+/** One handshake with `peer`; the result when it ends the search (a key or a signed fork), else null (the attempt is recorded). */
+async function attemptWith(
+  me: DeviceIdentity,
+  state: GroupState,
+  open: () => MessageChannel,
+  peer: Fingerprint,
+  options: JoinerOptions,
+  attempts: PeerAttempt[],
+): Promise<PeerKeyResult | null> {
+  const qrSecret = options.qrSecretFor?.(peer);
+  const seen: HeadEvidence[] = [];
+  const machine = new JoinerHandshake(me, state, { expectedPeer: peer, ...(qrSecret ? { qrSecret } : {}), onPeerHead: (evidence) => seen.push(evidence) });
+  let outcome: HandshakeOutcome;
+  try {
+    outcome = await runHandshake(open(), machine, {
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.closeGraceMs !== undefined ? { closeGraceMs: options.closeGraceMs } : {}),
+    });
+  } catch {
+    // `connect` itself failed (the peer library refused synchronously).
+    outcome = { kind: 'refused', reason: 'closed', by: 'channel', peer };
+  }
+  for (const evidence of seen) await options.notePeerHead?.(evidence).catch(() => undefined);
+  attempts.push({ peer, outcome });
+  if (outcome.kind === 'received') return { kind: 'received', peer, generation: outcome.generation, seed: outcome.seed, attempts };
+  // Only a signed head is a fork; a peer's unsigned `refuse: fork` is one more refusal.
+  if (outcome.kind === 'fork') return { kind: 'fork', peer, evidence: outcome.evidence, attempts };
+  return null;
+}
+
+/**
+ * The first message of a channel a key holder opens to a device waiting for the key
+ * (DESIGN §6.3, "both online"): "I can hand you this group's key now: say hello". It
+ * lets a holder who has just verified a waiting member hand the key over live at once,
+ * instead of through the mailbox, although the handshake is always the joiner's to
+ * start. Unsigned on purpose: the joiner answers it only with the ordinary handshake,
+ * expecting the device named here, whose signed welcome it then checks.
+ */
+export interface KeyOffer {
+  t: 'key-offer';
+  v: 3;
+  groupId: GroupId;
+  /** The offering device (the holder the joiner's hello must `expect`). */
+  from: Fingerprint;
+}
+
+export function keyOfferMessage(groupId: GroupId, from: Fingerprint): KeyOffer {
+  return { t: 'key-offer', v: 3, groupId, from };
+}
+
+/** The offer in a channel's first message, or null when it is anything else (a hello, a link offer). */
+export function parseKeyOffer(raw: unknown): KeyOffer | null {
+  let value: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return null;
+    }
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { t, v, groupId, from } = value as Record<string, unknown>;
+  if (t !== 'key-offer' || v !== 3 || typeof groupId !== 'string' || typeof from !== 'string') return null;
+  const group = groupIdSchema.safeParse(groupId);
+  const device = fingerprintSchema.safeParse(from);
+  if (!group.success || !device.success) return null;
+  return { t, v, groupId: group.data, from: device.data };
 }

@@ -3,7 +3,7 @@
  * sentence naming the people involved, so a joiner always knows what is happening and
  * whether they need to do anything.
  */
-import type { KeyWaitView } from '../../messages/views.ts';
+import type { KeySideView, KeyWaitView } from '../../messages/views.ts';
 import { orList } from './format.ts';
 
 export type Tone = 'wait' | 'ok' | 'alarm' | 'stopped';
@@ -118,5 +118,49 @@ export function describeKeyWait(view: KeyWaitView): KeyWaitText {
     }
     case 'stopped':
       return { tone: 'stopped', title: 'Stopped waiting for the key.', details: ['Ask an admin of the group to invite you again.'] };
+  }
+}
+
+/**
+ * What the key waits for between this device and the person on a verification tab
+ * (views.ts `KeySideView`), and what a verification just did with it (`handed`): each
+ * side is told whom it waits for and what happens next, so neither waits in silence.
+ */
+export function describeKeySide(side: KeySideView | null, handed: 'live' | 'mailbox' | null, name: string): KeyWaitText | null {
+  if (handed === 'live') {
+    return { tone: 'ok', title: `The group key went to ${name}'s device just now, directly.`, details: ['They can read and write notes in this group now.'] };
+  }
+  if (handed === 'mailbox') {
+    return {
+      tone: 'ok',
+      title: `The group key is on its way to ${name}.`,
+      details: ['Their device is not online now: the key waits for it on the server, sealed so that only their device can open it.'],
+    };
+  }
+  if (!side) return null;
+  switch (side.kind) {
+    case 'you-wait':
+      return side.waitsFor === 'their-verification'
+        ? {
+            tone: 'wait',
+            title: `Waiting for ${side.name} to verify you…`,
+            details: [
+              `The key comes from ${side.name}'s device as soon as they verify you: on their device they open Verify for you, compare this same safety number and press “The numbers match” (or scan your code).`,
+              'You can close this page: the key arrives on its own.',
+            ],
+          }
+        : {
+            tone: 'wait',
+            title: 'Waiting for the group key…',
+            details: ['A member who holds it hands it over once they have verified you: at once when you are both online, otherwise through the mailbox.'],
+          };
+    case 'they-wait':
+      return side.waitsFor === 'your-verification'
+        ? { tone: 'wait', title: `${side.name} is waiting for the group key.`, details: [`When you verify ${side.name} here, the key goes to their device.`] }
+        : {
+            tone: 'wait',
+            title: `${side.name} gets the group key when their device is online.`,
+            details: ['You verified them: the key passes directly when you are both online, or waits for them in the mailbox.'],
+          };
   }
 }

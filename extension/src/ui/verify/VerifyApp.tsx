@@ -17,8 +17,8 @@ import { QrScan } from '../components/QrScan.tsx';
 import { SafetyNumber } from '../components/SafetyNumber.tsx';
 import { TRUST_WORDS, TrustBadge } from '../components/TrustBadge.tsx';
 import { useAction, useAsk } from '../components/useAsk.ts';
-import { describeKeyWait } from '../popup/key-wait-text.ts';
-import { KeyWait } from '../popup/KeyWait.tsx';
+import { describeKeySide, describeKeyWait } from '../popup/key-wait-text.ts';
+import { KeyNotice, KeyWait } from '../popup/KeyWait.tsx';
 import { firstDifferentGroup, parseVerifyParams, reformatTyped, SAFETY_DIGITS, typedDigits } from './logic.ts';
 
 export function VerifyApp({ search }: { search: string }) {
@@ -51,6 +51,8 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
   const [lastWay, setLastWay] = useState<'scan' | 'match' | 'typed' | 'reset' | null>(null);
   /** What the key wait this verification started came to ("Key received from Ana."), shown beside the result. */
   const [keyNews, setKeyNews] = useState<KeyWaitView | null>(null);
+  /** How the key went to them when this device, holding it, verified them (live or mailbox). */
+  const [handed, setHanded] = useState<'live' | 'mailbox' | null>(null);
   const typedRef = useRef<HTMLTextAreaElement>(null);
   const typedId = useId();
   const resultRef = useRef<HTMLDivElement>(null);
@@ -92,6 +94,7 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
   const verifyWith = async (way: 'scan' | 'match' | 'typed', request: RequestOf<'verify.scanned' | 'verify.confirm'>) => {
     setLastWay(way);
     setKeyNews(null);
+    setHanded(null);
     const result = await check.run(request);
     if (!result.ok) {
       announce(`Not verified: ${result.error.message}`);
@@ -102,6 +105,7 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
     ownResult.current = trust;
     const news = result.data?.keyWait ?? null;
     setKeyNews(news);
+    setHanded(result.data?.handed ?? null);
     await info.reload();
     setTyped('');
     const said = trust === 'verified' ? `Verified. ${peer.name}’s key is now marked verified on this device.` : `${peer.name} is now: ${TRUST_WORDS[trust]}.`;
@@ -173,7 +177,15 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
             <p>If their key ever changes, Conclave will show “{TRUST_WORDS['key-changed']}” and stop handing them the group key until you verify again.</p>
           </div>
         )}
-        {keyNews && <KeyWait wait={keyNews} />}
+        {/* A finished round's news stays; a wait is told live (keySide follows the key, whoever moves). */}
+        {keyNews && (keyNews.state.phase === 'received' || keyNews.state.phase === 'fork' || keyNews.state.phase === 'stopped') ? (
+          <KeyWait wait={keyNews} />
+        ) : (
+          (() => {
+            const side = describeKeySide(view.keySide ?? null, handed, peer.name);
+            return side && <KeyNotice text={side} testId="verify-key-side" />;
+          })()
+        )}
         {peer.trust === 'key-changed' && (
           <div class="notice notice-alarm" role="alert">
             <p class="notice-title">
