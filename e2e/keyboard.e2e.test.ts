@@ -4,7 +4,9 @@
  * own profile, joins; they verify each other by typing the safety number the other reads
  * out; Ben reads Ana's note. Every control is reached with Tab (or Shift+Tab), and used
  * with Enter, Space, the arrow keys or typed characters (e2e/support/keyboard.ts): no
- * click, no hover, no focus set from script. A control Tab cannot reach fails the step; a
+ * click, no hover, no focus set from script; every page of both browsers listens for a
+ * trusted pointer, mouse or wheel event, so a click slipped in fails the last step. A
+ * control Tab cannot reach fails the step; a
  * control that takes the focus without showing it, a move to another screen that leaves
  * the focus on the page's body (a keyboard user thrown back to the top) and a serious or
  * critical axe-core violation on any screen of the flow fail the last step. A dialog
@@ -63,7 +65,7 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
       [
         '',
         'Conclave keyboard-only flow — summary',
-        `Tab pressed ${keys.tabs} times; focus not visible on: ${keys.focusNotVisible.length ? keys.focusNotVisible.join('; ') : 'none'}`,
+        `Tab pressed ${keys.tabs} times; pointer events: ${keys.pointer.length ? keys.pointer.join('; ') : 'none'}; focus not visible on: ${keys.focusNotVisible.length ? keys.focusNotVisible.join('; ') : 'none'}`,
         'where the focus landed on each new screen:',
         ...keys.landings.map((l) => `  ${l.lost ? 'LOST' : 'ok  '}  ${l.screen} → ${l.on}`),
         axe.summary(),
@@ -113,6 +115,7 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
     '1. Ana sets up her device and creates a group (verified people only)',
     async () => {
       await ana.launch();
+      await keys.watch(ana.context);
       await useServers(ana);
       anaPopup = await setUp(ana, ANA);
       await artifacts.shot(anaPopup, 'ana-popup-home-empty');
@@ -178,6 +181,7 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
     '4. Ben, on his own profile, joins with the invite and waits for the key',
     async () => {
       await ben.launch();
+      await keys.watch(ben.context);
       await useServers(ben);
       benPopup = await setUp(ben, BEN);
       await keys.press(benPopup, benPopup.getByRole('button', { name: 'Join with an invite' }), 'popup: Join with an invite');
@@ -292,6 +296,8 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
 
   it('8. every control used showed its focus, the focus moved to each new screen, and axe-core found no serious or critical violation on any screen', () => {
     expect(keys.tabs).toBeGreaterThan(20);
+    // No mouse: not one trusted pointer, mouse or wheel event reached any page of either browser.
+    expect(keys.pointer).toEqual([]);
     expect(keys.focusNotVisible).toEqual([]);
     // After every move to another screen the focus is on that screen, not lost to the page's top.
     expect(keys.landings.length).toBeGreaterThan(10);

@@ -5,7 +5,7 @@
  * element from script: a control that cannot be reached with Tab fails the test, and so
  * does one whose focus cannot be seen (no outline and no shadow while focused).
  */
-import type { Locator, Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 
 /** How many Tab presses a control may be away before it counts as unreachable. */
 const MAX_TABS = 60;
@@ -15,6 +15,29 @@ export class Keyboard {
   readonly focusNotVisible: string[] = [];
   /** Every Tab pressed: how far a keyboard user travels through the flow. */
   tabs = 0;
+  /** Pointer events a person made (trusted ones: a script's synthetic events are not counted), by page. */
+  readonly pointer: string[] = [];
+
+  /**
+   * Watches every page of a browser for a trusted mouse or pointer event from now on:
+   * a flow that means to be keyboard-only proves it by `pointer` staying empty.
+   * Call right after the browser starts, before its pages open.
+   */
+  async watch(context: BrowserContext): Promise<void> {
+    await context.exposeBinding('__conclaveKeyboardOnlyPointer', ({ page }, type: string) => {
+      this.pointer.push(`${new URL(page.url()).pathname}: ${type}`);
+    });
+    await context.addInitScript(() => {
+      const report = (globalThis as unknown as { __conclaveKeyboardOnlyPointer: (type: string) => void }).__conclaveKeyboardOnlyPointer;
+      for (const type of ['pointerdown', 'mousedown', 'click', 'contextmenu', 'wheel']) {
+        addEventListener(type, (event) => {
+          // A click that Enter or Space made on a button has no pointer (detail 0): it is the keyboard's.
+          if (event.isTrusted && !(event.type === 'click' && (event as MouseEvent).detail === 0)) void report(event.type);
+        }, true);
+      }
+    });
+  }
+
   /** Where the focus was after each move to another screen ("popup: Create a group → h1 "Create a group""). */
   readonly landings: Array<{ screen: string; on: string; lost: boolean }> = [];
 
