@@ -45,8 +45,10 @@ export interface ScreenCheck {
   sameAs?: string;
   ms: number;
   violations: AxeViolation[];
-  /** axe could not run here (the page closed, navigated away…): not a pass. */
+  /** axe could not run here: not a pass, unless the page was closed under the check. */
   error?: string;
+  /** The page was closed under the check (a tab the flow closes at once): not checked, and not blocking. */
+  closed?: boolean;
 }
 
 export class AxeAudit {
@@ -67,31 +69,40 @@ export class AxeAudit {
     const start = performance.now();
     const where = pagePath(page.url());
     try {
-      await page.bringToFront();
-      const shape = `${where.split('?')[0]}\n${await page.evaluate(domShape)}`;
-      const seen = this.shapes.get(shape);
-      if (seen) {
-        this.checks.push({ screen, page: where, sameAs: seen, ms: performance.now() - start, violations: [] });
-        return;
+      let found: { sameAs: string } | { violations: AxeViolation[] };
+      try {
+        found = await this.run(page, screen);
+      } catch (error) {
+        // The page went on to another document under the check (a reload it made itself): once more, on the new one.
+        if (page.isClosed() || !/context was destroyed|navigat/i.test((error as Error).message)) throw error;
+        await page.waitForLoadState('domcontentloaded');
+        found = await this.run(page, screen);
       }
-      const injected = await page.evaluate(() => typeof (globalThis as { axe?: unknown }).axe === 'object');
-      if (!injected) await page.evaluate(axeSource);
-      const violations = await page.evaluate(runAxe);
-      this.shapes.set(shape, screen);
-      this.checks.push({ screen, page: where, ms: performance.now() - start, violations });
+      this.checks.push({ screen, page: where, ms: performance.now() - start, violations: [], ...found });
     } catch (error) {
-      // A page closed under the check (a tab the flow closes at once) was not checked, and says so.
-      this.checks.push({ screen, page: where, ms: performance.now() - start, violations: [], error: (error as Error).message.split('\n')[0] });
+      this.checks.push({ screen, page: where, ms: performance.now() - start, violations: [], error: (error as Error).message.split('\n')[0], closed: page.isClosed() });
     } finally {
       this.totalMs += performance.now() - start;
     }
+  }
+
+  private async run(page: Page, screen: string): Promise<{ sameAs: string } | { violations: AxeViolation[] }> {
+    await page.bringToFront();
+    const shape = `${pagePath(page.url()).split('?')[0]}\n${await page.evaluate(domShape)}`;
+    const seen = this.shapes.get(shape);
+    if (seen) return { sameAs: seen };
+    const injected = await page.evaluate(() => typeof (globalThis as { axe?: unknown }).axe === 'object');
+    if (!injected) await page.evaluate(axeSource);
+    const violations = await page.evaluate(runAxe);
+    this.shapes.set(shape, screen);
+    return { violations };
   }
 
   /** One line per serious or critical violation, and one per screen axe could not check. */
   blocking(): string[] {
     const lines: string[] = [];
     for (const check of this.checks) {
-      if (check.error && !/closed|Target page, context or browser has been closed/i.test(check.error)) lines.push(`${check.screen}: axe could not run: ${check.error}`);
+      if (check.error && !check.closed) lines.push(`${check.screen}: axe could not run: ${check.error}`);
       for (const v of check.violations) {
         if (BLOCKING.has(v.impact ?? '')) lines.push(`${check.screen}: ${v.impact} ${v.id} — ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
       }
