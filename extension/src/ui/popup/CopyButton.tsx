@@ -40,7 +40,7 @@ export function CopyButton({ text, what }: CopyButtonProps) {
         <span aria-hidden="true">✓</span> Copied
       </>
     ),
-    failed: 'Not copied: select it by hand',
+    failed: 'Copy it by hand',
   };
   return (
     <button type="button" class="copy-button" onClick={copy}>
