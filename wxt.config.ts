@@ -32,6 +32,10 @@ export default defineConfig({
     host_permissions: ['http://127.0.0.1/*', 'http://localhost/*'],
     optional_host_permissions: ['https://*/*', 'http://*/*'],
     action: { default_title: 'Conclave' },
+    // Firefox's build is MV2, where optional origins are listed in optional_permissions
+    // (WXT drops optional_host_permissions there): without them, Firefox refuses the
+    // options page's request for a server elsewhere ("Not saved: permission refused").
+    ...(browser === 'firefox' ? { optional_permissions: ['https://*/*', 'http://*/*'] } : {}),
     ...(browser === 'firefox'
       ? { sidebar_action: { default_panel: 'sidepanel.html', default_title: 'Conclave notes' }, browser_specific_settings: { gecko: { id: 'conclave@example.org', strict_min_version: '128.0' } } }
       : {}),

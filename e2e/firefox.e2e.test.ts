@@ -16,7 +16,9 @@
  *   5. Fern quits Firefox; Ana writes a note meanwhile; Firefox starts again on the same
  *      profile (the extension reinstalled at the same address): Fern's device still
  *      holds its identity and the group key, and she reads Ana's note.
- *   6. Firefox printed no `JavaScript error:` line all along (the extension's uncaught
+ *   6. Fern points Options at servers elsewhere (https): Firefox lets the extension ask
+ *      for them, and the settings are saved (then set back).
+ *   7. Firefox printed no `JavaScript error:` line all along (the extension's uncaught
  *      errors, the background page's included, appear only there), and no Chromium page
  *      threw.
  *
@@ -48,6 +50,8 @@ const FERN = 'Fernanda Ortiz-Lindqvist';
 const GROUP = 'Harbour Archive Society';
 const NOTE_ANA = { title: 'Where the ledgers are kept', body: 'Box 14 on the top shelf; the key is with the harbourmaster.' };
 const NOTE_FERN = { title: 'Written in Firefox', body: 'Scanned the 1911 ledger: pages 40 to 62 are water-damaged.' };
+/** Servers somewhere else, as a group that runs its own would use (reserved .example names that never resolve: saved, then changed back). */
+const ELSEWHERE = { apiUrl: 'https://notes.harbour-archive.example', signalingUrl: 'https://signal.harbour-archive.example/peerjs' };
 const NOTE_AWAY = { title: 'While Fern was away', body: 'The archive closes at noon on Saturdays from next month.' };
 
 describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s group', () => {
@@ -255,7 +259,21 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
     STEP_TIMEOUT,
   );
 
-  it('6. Firefox printed no JavaScript error, and no Chromium page threw', () => {
+  it(
+    '6. Fern can point Options at servers elsewhere: Firefox lets the extension ask for them (MV2: optional_permissions)',
+    () =>
+      clock.run('6. Options: servers elsewhere', async () => {
+        // This profile grants what an extension may ask for without a prompt (a headless
+        // Firefox cannot show one); an origin the manifest does not declare is refused all the same.
+        const options = await FirefoxOptions.useServers(fern, ELSEWHERE.apiUrl, ELSEWHERE.signalingUrl);
+        await firefoxShot(options, 'options-servers-elsewhere');
+        // Back to this run's servers.
+        await FirefoxOptions.useServers(fern, api().apiUrl, api().signalingUrl);
+      }),
+    STEP_TIMEOUT,
+  );
+
+  it('7. Firefox printed no JavaScript error, and no Chromium page threw', () => {
     expect(fern.javaScriptErrors()).toEqual([]);
     expect(ana.pageErrors).toEqual([]);
   });

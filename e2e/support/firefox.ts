@@ -110,6 +110,9 @@ export class FirefoxClient {
         // Real host addresses in ICE candidates: the peers are on this machine.
         'media.peerconnection.ice.obfuscate_host_addresses': false,
         'dom.ipc.processPrelaunch.enabled': false,
+        // Optional permissions the manifest declares are granted without a prompt (a
+        // headless Firefox cannot show one); undeclared ones are still refused.
+        'extensions.webextOptionalPermissionPrompts': false,
         // The extension's console lines on stdout too, for the run's log.
         'devtools.console.stdout.content': true,
         // Firefox's own backup service measures the profile once the browser is idle (a
