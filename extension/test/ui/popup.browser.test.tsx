@@ -7,6 +7,7 @@ import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupSummary, StatusView } from '../../src/messages/views.ts';
+import { seriousViolations } from './axe-check.ts';
 
 const listeners = new Set<(message: unknown) => void>();
 vi.mock('wxt/browser', () => ({
@@ -311,6 +312,8 @@ describe('popup', () => {
     await settle();
     expect(field.getAttribute('aria-invalid')).toBe('true');
     expect(root.textContent).toMatch(/This is a recovery code, not an invite/);
+    // The field's error, checked with axe-core (the e2e story never types a wrong code).
+    expect(await seriousViolations(root)).toEqual([]);
 
     const code = encodeSecretCode('invite', { groupId: 'AAAAAAAAAAAAAAAAAAAAAA' as never, secret: new Uint8Array(16) });
     await type(field, `conclave:join/${code}?from=Ana`);
@@ -367,6 +370,7 @@ describe('options', () => {
     expect(error?.textContent).toMatch(/https/);
     expect(api.getAttribute('aria-describedby')).toContain(`${api.id}-error`);
     expect(document.activeElement).toBe(api);
+    expect(await seriousViolations(root)).toEqual([]);
 
     permission.answer = false;
     await type(api, 'https://notes.example.org');
@@ -374,6 +378,7 @@ describe('options', () => {
     await settle();
     expect(permission.asked).toEqual([['https://notes.example.org/*']]);
     expect(root.querySelector('[role=alert]')?.textContent).toMatch(/permission refused/);
+    expect(await seriousViolations(root)).toEqual([]);
     expect(state.asked.some((r) => r.type === 'settings.save')).toBe(false);
 
     permission.answer = true;
