@@ -25,6 +25,7 @@ import { serveIncoming } from './holder.ts';
 import { DeviceLinks } from './device-link.ts';
 import { listDevices, removeDevice } from './devices.ts';
 import { routeIncoming } from './incoming.ts';
+import { inviteState } from './invite-state.ts';
 import * as keyCare from './key-care.ts';
 import * as recovery from './recovery-codes.ts';
 import { KeyWaits, SCANNED_QR_PREFIX } from './key-wait.ts';
@@ -161,6 +162,7 @@ export function createBackground(deps: BackgroundDeps): Background {
     'group.rotateKey': (request) => keyCare.rotateKey(ctx, request),
     'group.invite': (request) => groups.invite(ctx, request),
     'group.join': (request) => groups.join(ctx, waits, request),
+    'group.inviteState': (request) => inviteState(ctx, request),
     'group.restore': (request) => groups.restore(ctx, waits, request),
     'group.detail': (request) => groups.detail(ctx, request),
     'group.rename': (request) => groups.rename(ctx, request),

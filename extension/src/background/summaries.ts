@@ -12,6 +12,7 @@ import type { GroupSummary, IdentityView, KeyWaitView, StatusView } from '../mes
 import type { Ctx } from './context.ts';
 import { groupAlarm, holdsCurrentKey, peerAlarmView } from './group-state.ts';
 import { keyWaitOf } from './key-wait-rows.ts';
+import { namedKeyWait } from './key-wait-view.ts';
 import { pendingCodeOf, unreplacedRecoveryUse } from './recovery-codes.ts';
 import { loadSettings } from './settings.ts';
 
@@ -21,9 +22,7 @@ export function identityView(row: IdentityRow): IdentityView {
 
 /** A stored key wait as shown: with the holders' names (the table itself keeps none). */
 export function keyWaitView(ctx: Ctx, row: KeyWaitRow | undefined, state?: GroupState): KeyWaitView | null {
-  if (!row) return null;
-  const { groupId: _groupId, ...view } = row;
-  return { ...view, holders: view.holders.map((h) => ({ ...h, name: state ? ctx.trust.labelledIn(state, h.fingerprint) : ctx.trust.labelledName(h.fingerprint) })) };
+  return namedKeyWait(ctx, row, state);
 }
 
 export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null): Promise<GroupSummary> {
@@ -44,6 +43,7 @@ export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null)
     removed: row.removed,
     ...(row.removed && me && row.state.departedDevices.get(me)?.how === 'unlinked' ? { deviceUnlinked: true } : {}),
     recoveryUsed: row.removed ? null : unreplacedRecoveryUse(ctx, row.state, me),
+    policy: row.state.policy,
   };
 }
 

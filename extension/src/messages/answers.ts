@@ -103,6 +103,8 @@ export interface Answers {
   'group.rotateKey': RemoveAnswer;
   'group.invite': InviteAnswer;
   'group.join': JoinAnswer;
+  /** `usedBy`: the name of the person who joined with it (set with `used`). */
+  'group.inviteState': { state: 'open' | 'used' | 'expired' | 'revoked'; usedBy: string | null };
   /** `returning`: this device was in the group before (removed, or restoring twice); false on a device new to it. */
   'group.restore': { groupId: GroupId; returning: boolean };
   'group.detail': GroupDetailView;

@@ -32,6 +32,8 @@ export const requestSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('group.replaceRecovery'), groupId: groupIdSchema }),
   z.strictObject({ type: z.literal('group.invite'), groupId: groupIdSchema, role: z.enum(['member', 'admin']), expiresInMs: z.number().int().min(60_000).max(30 * 86_400_000), prekeyed: z.boolean() }),
   z.strictObject({ type: z.literal('group.join'), code: z.string().trim().min(1).max(2_000) }),
+  /** Where an invite this device made stands: open, used (by whom), expired or cancelled. */
+  z.strictObject({ type: z.literal('group.inviteState'), groupId: groupIdSchema, code: z.string().trim().min(1).max(200) }),
   z.strictObject({ type: z.literal('group.restore'), recoveryCode: z.string().trim().min(1).max(200) }),
   z.strictObject({ type: z.literal('group.detail'), groupId: groupIdSchema }),
   z.strictObject({ type: z.literal('group.rename'), groupId: groupIdSchema, name }),

@@ -45,6 +45,8 @@ export interface GroupSummary {
   deviceUnlinked?: boolean;
   /** Admins: a recovery code added a device and has not been replaced since. */
   recoveryUsed: RecoveryUseView | null;
+  /** Who may be handed the key: verified people only, or anyone who joined with an invite. */
+  policy?: 'verified' | 'invite-trust';
 }
 
 /**
@@ -91,6 +93,8 @@ export interface KeyWaitView {
   /** Names of the members who could hand the key over, and whether each is online now. */
   holders: Array<{ fingerprint: Fingerprint; name: string; online: boolean }>;
   updatedAt: number;
+  /** People (person ids) whose devices refused in the last round because they have not verified this one: "Verify Ana" goes to them. Set when shown. */
+  verifyFirst?: Array<{ person: Fingerprint; name: string }>;
 }
 
 export interface StatusView {

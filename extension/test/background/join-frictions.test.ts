@@ -130,6 +130,26 @@ describe('joining, as a person meets it', () => {
     expect((await dee.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)).toMatchObject({ hasKey: true });
     dee.transport.reachable = true;
   });
+  it('friction 1: a joiner refused for want of verification is told whom to verify (their person id, for "Verify Ana")', async () => {
+    const fay = await person('fay-1', 'Fay');
+    const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    await fay.ask({ type: 'group.join', code: invite.link });
+    const waiting = (await fay.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)!;
+    // Everyone online who refused, admins first (the others here hold the key too, and have not verified Fay either).
+    expect(waiting.keyWait?.verifyFirst?.[0]).toEqual({ person: await ana.fingerprint(), name: 'Ana' });
+    // The stored row (a public table) keeps no names.
+    expect(JSON.stringify(await fay.db.keyWaits.get(groupId))).not.toContain('Ana');
+  });
+
+  it('friction 6: an invite says whether it was used, and by whom', async () => {
+    const gus = await person('gus-6', 'Gus');
+    const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    expect(await ana.ask({ type: 'group.inviteState', groupId, code: invite.code })).toEqual({ state: 'open', usedBy: null });
+    await gus.ask({ type: 'group.join', code: invite.link });
+    const used = await ana.ask({ type: 'group.inviteState', groupId, code: invite.code });
+    expect(used.state).toBe('used');
+    expect(used.usedBy).toMatch(/\S/);
+  });
 });
 
 function randomId(): string {

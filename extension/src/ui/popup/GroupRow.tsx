@@ -10,6 +10,7 @@ import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAction } from '../components/useAsk.ts';
 import { groupCounts } from './format.ts';
 import { KeyWait } from './KeyWait.tsx';
+import { KeyWaitActions } from './KeyWaitActions.tsx';
 
 export interface GroupRowProps {
   group: GroupSummary;
@@ -49,6 +50,7 @@ export function GroupRow({ group, onOpen, onInvite }: GroupRowProps) {
       )}
       {counts && <p class="group-counts">{counts}</p>}
       {group.keyWait && !group.hasKey && <KeyWait wait={group.keyWait} compact />}
+      <KeyWaitActions group={group} named />
       {group.recoveryUnconfirmed && (
         <p class="group-warn">
           <span aria-hidden="true">!</span> Its recovery code is not saved yet.

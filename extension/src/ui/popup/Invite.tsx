@@ -6,7 +6,7 @@
 import { useId } from 'preact/hooks';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
-import { useAction } from '../components/useAsk.ts';
+import { useAction, useAsk } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
 import type { GroupSummary } from '../../messages/views.ts';
 import { Code } from './Code.tsx';
@@ -38,6 +38,9 @@ export function Invite({ group, onDone }: { group: GroupSummary; onDone: () => v
   const prekeyId = useId();
   const name = group.name ?? 'this group';
   const value = draft.value;
+  // Read each time the screen shows (and when the group changes): someone may have joined with it meanwhile.
+  const standing = useAsk(value.result ? { type: 'group.inviteState', groupId: group.groupId, code: value.result.code } : null, { groupId: group.groupId });
+  const verifiedOnly = group.policy === 'verified';
 
   const done = async () => {
     await draft.clear();
@@ -47,7 +50,36 @@ export function Invite({ group, onDone }: { group: GroupSummary; onDone: () => v
   if (!draft.ready) return <p role="status">Loading…</p>;
   if (value.result) {
     const { code, link, expiresAt } = value.result;
-    const expired = expiresAt <= Date.now();
+    const state = standing.data?.state ?? 'open';
+    const expired = state === 'expired' || expiresAt <= Date.now();
+    if (state === 'used' || state === 'revoked') {
+      const who = standing.data?.usedBy ?? 'Someone';
+      return (
+        <Screen title={`Invite to “${name}”`} onBack={done}>
+          <div class={state === 'used' ? 'notice notice-ok' : 'notice notice-warn'} role="status">
+            <p class="notice-title">
+              <span aria-hidden="true">{state === 'used' ? '✓' : '!'}</span> {state === 'used' ? `${who} joined with this invite.` : 'This invite was cancelled.'}
+            </p>
+            <p>
+              {state === 'used'
+                ? 'It cannot be used again: make a new invite for anyone else.'
+                : 'The admin who made it is no longer an admin, so nobody can join with it. Make a new invite if the person has not joined yet.'}
+            </p>
+            {state === 'used' && !value.prekeyed && verifiedOnly && (
+              <p>To let {who} read, verify them: open the group, then Members, then “Verify” by their name.</p>
+            )}
+          </div>
+          <div class="row">
+            <button type="button" class="primary" onClick={done}>
+              Done
+            </button>
+            <button type="button" onClick={() => draft.set((d) => ({ ...d, result: null }))}>
+              Make another invite
+            </button>
+          </div>
+        </Screen>
+      );
+    }
     return (
       <Screen title={`Invite to “${name}”`} onBack={done}>
         {expired ? (
@@ -82,8 +114,10 @@ export function Invite({ group, onDone }: { group: GroupSummary; onDone: () => v
         )}
         <p class="hint">
           {value.prekeyed
-            ? 'This invite carries the key: they can read at once, and show as “trusted by link” until you verify them.'
-            : 'When they join, they get the key from a member who is online, or through the mailbox.'}
+            ? `This invite carries the key: they can read at once, and show as “trusted by link” until you verify them.${verifiedOnly ? ' Whoever opens this link first can read the group, even though it is otherwise for verified people only.' : ''}`
+            : verifiedOnly
+              ? 'When they join, they get the key once a member has verified them (compared safety numbers): at once if you are both online, otherwise through the mailbox.'
+              : 'When they join, they get the key from a member who is online, or through the mailbox.'}
         </p>
         <div class="row">
           <button type="button" class="primary" onClick={done}>
@@ -141,10 +175,19 @@ export function Invite({ group, onDone }: { group: GroupSummary; onDone: () => v
             />
             <span>Let them read at once</span>
           </label>
-          <p id={`${prekeyId}-explain`} class="hint">
-            The invite carries the group's key, so they can read at once, even when nobody is online, before you verify them. They will show as
-            “trusted by link”. Anyone who gets hold of this invite can read the group, so send it privately.
-          </p>
+          {verifiedOnly ? (
+            <p id={`${prekeyId}-explain`} class="hint">
+              This group is for verified people only: normally nobody reads it until a member has compared safety numbers with them, so a copied link
+              is not enough. Ticking this skips that check for this one invite: it carries the group's key, and whoever opens it first reads everything
+              at once, before anyone verifies them (they show as “trusted by link”). Use it only when you give the link in person, or where nobody
+              else can read it.
+            </p>
+          ) : (
+            <p id={`${prekeyId}-explain`} class="hint">
+              The invite carries the group's key, so they can read at once, even when nobody is online, before you verify them. They will show as
+              “trusted by link”. Anyone who gets hold of this invite can read the group, so send it privately.
+            </p>
+          )}
         </div>
         <ErrorNotice error={action.error} title="The invite could not be made" />
         <button type="submit" class="primary" disabled={action.pending}>

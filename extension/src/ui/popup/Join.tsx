@@ -15,6 +15,7 @@ import type { StatusView } from '../../messages/views.ts';
 import { parseInviteInput } from './invite-input.ts';
 import { describeKeyWait } from './key-wait-text.ts';
 import { KeyWait } from './KeyWait.tsx';
+import { KeyWaitActions } from './KeyWaitActions.tsx';
 import { openNotes } from './open-panel.ts';
 import { decodeQrImage } from './qr-decode.ts';
 import { Screen } from './Screen.tsx';
@@ -210,6 +211,7 @@ function Joined({ status, refresh, groupId, onDone }: { status: StatusView; refr
         <>
           <p>You are a member. The notes are encrypted with a key that another member hands to this device.</p>
           {wait ? <KeyWait wait={wait} /> : <p role="status">Starting to look for the key…</p>}
+          <KeyWaitActions group={group} />
         </>
       )}
       <button type="button" class={group?.hasKey ? 'quiet' : ''} onClick={onDone}>
