@@ -18,7 +18,10 @@
  *      holds its identity and the group key, and she reads Ana's note.
  *   6. Fern points Options at servers elsewhere (https): Firefox lets the extension ask
  *      for them, and the settings are saved (then set back).
- *   7. Firefox printed no `JavaScript error:` line all along (the extension's uncaught
+ *   7. Ana makes Fern an admin and closes Chromium; Fern invites Gus (Chromium), they
+ *      verify by safety number, and Fern's Firefox — the only holder online — hands Gus
+ *      the key live; Gus reads every note.
+ *   8. Firefox printed no `JavaScript error:` line all along (the extension's uncaught
  *      errors, the background page's included, appear only there), and no Chromium page
  *      threw.
  *
@@ -47,6 +50,7 @@ const EXPECTED_KEY_PATH = 'live';
 
 const ANA = 'Anastasia Quillfeather';
 const FERN = 'Fernanda Ortiz-Lindqvist';
+const GUS = 'Gustavo Pellerin';
 const GROUP = 'Harbour Archive Society';
 const NOTE_ANA = { title: 'Where the ledgers are kept', body: 'Box 14 on the top shelf; the key is with the harbourmaster.' };
 const NOTE_FERN = { title: 'Written in Firefox', body: 'Scanned the 1911 ledger: pages 40 to 62 are water-damaged.' };
@@ -54,17 +58,18 @@ const NOTE_FERN = { title: 'Written in Firefox', body: 'Scanned the 1911 ledger:
 const ELSEWHERE = { apiUrl: 'https://notes.harbour-archive.example', signalingUrl: 'https://signal.harbour-archive.example/peerjs' };
 const NOTE_AWAY = { title: 'While Fern was away', body: 'The archive closes at noon on Saturdays from next month.' };
 
-describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s group', () => {
+describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s group, and hands the key on', () => {
   let system: System | undefined;
   const artifacts = new Artifacts();
   const clock = new StepClock();
-  let ana: Client;
+  let ana: Client, gus: Client;
   let fern: FirefoxClient;
   let anaPopup: PopupPage, anaPanel: PanelPage;
   let fernPopup: FirefoxPopup, fernPanel: FirefoxPanel;
   let fernShort = '';
   let inviteLink = '';
   let keyPath = '';
+  let gusKeyPath = '';
 
   const api = () => system!;
 
@@ -74,6 +79,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
     firefoxPrerequisites();
     system = await startSystem();
     ana = await Client.create('Ana (Chromium)');
+    gus = await Client.create('Gus (Chromium)');
     fern = await FirefoxClient.create('Fern (Firefox)');
   }, 60_000);
 
@@ -91,7 +97,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         '',
         'Conclave in Firefox — summary',
         clock.summary(),
-        `key path: ${keyPath || 'not reached'}`,
+        `key path to Fern (Firefox): ${keyPath || 'not reached'}; to Gus (Chromium) from Fern: ${gusKeyPath || 'not reached'}`,
         errors.length ? `Firefox's JavaScript errors:\n  ${errors.join('\n  ')}` : "Firefox's JavaScript errors: none",
         `screenshots and Firefox's output: ${artifacts.dir}`,
         '',
@@ -99,7 +105,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
     );
   }, 60_000);
 
-  stopAtFirstFailure(artifacts, () => [ana]);
+  stopAtFirstFailure(artifacts, () => [ana, gus]);
   // What every Firefox tab showed when a step failed (the Chromium tabs are saved by stopAtFirstFailure).
   afterEach(async ({ task }) => {
     if (task.result?.state !== 'fail' || !fern?.online) return;
@@ -273,8 +279,59 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
     STEP_TIMEOUT,
   );
 
-  it('7. Firefox printed no JavaScript error, and no Chromium page threw', () => {
+  it(
+    '7. Ana makes Fern an admin and goes offline; Fern invites Gus (Chromium); they verify, and Fern’s Firefox hands Gus the key live',
+    () =>
+      clock.run('7. Firefox hands the key to Gus (Chromium)', async () => {
+        await anaPanel.makeAdmin(FERN);
+        await fernPanel.waitForText('You are an admin of this group.', 20_000);
+        await ana.close();
+        clock.mark('Fern is an admin; Ana closed Chromium');
+        await fernPopup.reopen();
+        const link = await fernPopup.invite(GROUP);
+        // The link says who invites (read as the join screen reads it).
+        expect(new URLSearchParams(link.split('?')[1] ?? '').get('from')).toBe(FERN);
+
+        await gus.launch();
+        await gus.useServers(api().apiUrl, api().signalingUrl);
+        const gusPopup = await PopupPage.open(gus);
+        const gusShort = await gusPopup.setUp(GUS);
+        await gusPopup.join(link);
+        await gusPopup.expectHeading('Waiting for the group key');
+        clock.mark('Gus joined and waits');
+
+        const gusPanel = await PanelPage.open(gus);
+        await gusPanel.waitingBanner().waitFor();
+        const gusVerifiesFern = await gusPanel.openVerify(FERN);
+        const fernVerifiesGus = await fernPanel.openVerifyByFingerprint(gusShort);
+        const [inChromium, inFirefox] = await Promise.all([gusVerifiesFern.safetyNumber(), fernVerifiesGus.safetyNumber()]);
+        expect(inFirefox).toEqual(inChromium);
+        await gusVerifiesFern.numbersMatch();
+        await gusVerifiesFern.expectVerified();
+        await fernVerifiesGus.numbersMatch();
+        await fernVerifiesGus.expectVerified();
+        await firefoxShot(fernVerifiesGus, 'verify-fern-verified-gus');
+        clock.mark('both pressed “The numbers match”');
+        await gusPopup.expectHeading(`You are in “${GROUP}”`);
+        // Only Fern, in Firefox, was online to hand it over: live means from her, peer to peer.
+        const gusAddress = new URL(await fern.address(fernVerifiesGus.page));
+        gusKeyPath = keyPathOf(api().sqlitePath, gusAddress.searchParams.get('group')!, gusAddress.searchParams.get('member')!);
+        clock.mark(`key path: ${gusKeyPath}`);
+        expect(gusKeyPath).toBe('live');
+
+        await gusPanel.showNotes();
+        await gusPanel.expectTitles([NOTE_ANA.title, NOTE_FERN.title, NOTE_AWAY.title]);
+        const read = await gusPanel.openNote(NOTE_FERN.title);
+        expect(read.body).toBe(NOTE_FERN.body);
+        expect(read.meta).toContain(`by ${FERN}`);
+        await artifacts.shot(gusPanel.page, 'chromium-gus-reads-after-firefox-handover');
+      }),
+    STEP_TIMEOUT,
+  );
+
+  it('8. Firefox printed no JavaScript error, and no Chromium page threw', () => {
     expect(fern.javaScriptErrors()).toEqual([]);
     expect(ana.pageErrors).toEqual([]);
+    expect(gus.pageErrors).toEqual([]);
   });
 });

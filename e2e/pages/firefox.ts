@@ -165,6 +165,21 @@ export class FirefoxPopup extends FirefoxScreen {
     await this.heading(1, /^(Waiting for the group key|You are in “.+”)$/, 30_000);
   }
 
+  /** Makes an invite (not pre-keyed) from the home screen and reads the link from the screen; back home after. */
+  async invite(groupName: string): Promise<string> {
+    await this.click(`Invite to ${groupName}`);
+    await this.heading(1, `Invite to “${groupName}”`);
+    const prekeyed = await this.field('Let them read at once');
+    if (await prekeyed.evaluate((el) => (el as HTMLInputElement).checked)) await prekeyed.click();
+    await this.click('Make the invite');
+    await this.heading(2, 'Invite link');
+    const link = await this.page.evaluate(() => [...document.querySelectorAll('p')].map((p) => (p.textContent ?? '').trim()).find((t) => t.startsWith('conclave:join/')) ?? '');
+    expect(link).toMatch(/^conclave:join\/INV1-/);
+    await this.click('Done');
+    await this.heading(1, 'Conclave');
+    return link;
+  }
+
   /** The popup opened again (as a person clicks the toolbar button again). */
   async reopen(): Promise<void> {
     await this.client.navigate(this.page, `${this.client.origin}/popup.html`);
@@ -257,6 +272,32 @@ export class FirefoxPanel extends FirefoxScreen {
     await expect
       .poll(() => this.page.evaluate(() => document.querySelector('[aria-label="Note text"]')?.textContent ?? null), { timeout: TIMEOUT })
       .toBe(body);
+  }
+
+  /**
+   * "Verify" in the row of the member with this short fingerprint (as their own device
+   * shows it): how a person finds a member whose name this device cannot read yet.
+   */
+  async openVerifyByFingerprint(short: string): Promise<FirefoxVerify> {
+    await this.showMembers();
+    const spelled = short
+      .replace(/\s+/g, '')
+      .match(/.{1,4}/g)!
+      .map((group) => [...group].join(' '))
+      .join(', ');
+    const found = await this.page.waitForFunction(
+      (spelled: string) => {
+        const mark = [...document.querySelectorAll('[role="img"][aria-label]')].find((e) => e.getAttribute('aria-label')!.endsWith(`fingerprint: ${spelled}`));
+        return mark?.closest('li')?.querySelector('button[aria-label^="Verify "]') ?? false;
+      },
+      { timeout: TIMEOUT, polling: POLL_MS },
+      spelled,
+    );
+    const button = found.asElement() as ElementHandle<Element>;
+    const tab = await this.client.nextTab('verify.html', () => button.click());
+    const verify = new FirefoxVerify(tab, this.client);
+    await verify.heading(1, /^Verify /);
+    return verify;
   }
 
   /** "Verify <name>" in the members list: the verification tab opens. */
