@@ -67,12 +67,19 @@ export class Keyboard {
    * sends a keyboard user back to the top of the page.
    */
   async landed(page: Page, screen: string): Promise<void> {
-    const on = await page.evaluate(() => {
-      const el = document.activeElement;
-      if (!el || el === document.body || !el.isConnected) return '';
-      const name = (el.getAttribute('aria-label') ?? el.textContent ?? '').replace(/\s+/g, ' ').trim().slice(0, 60);
-      return `${el.tagName.toLowerCase()} "${name}"`;
-    });
+    const focused = () =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        if (!el || el === document.body || !el.isConnected) return '';
+        const name = (el.getAttribute('aria-label') ?? el.textContent ?? '').replace(/\s+/g, ' ').trim().slice(0, 60);
+        return `${el.tagName.toLowerCase()} "${name}"`;
+      });
+    // The screen moves the focus once it has drawn itself (an effect after the render): wait for it, as for anything on screen.
+    let on = await focused();
+    for (let i = 0; !on && i < 50; i++) {
+      await page.waitForTimeout(100);
+      on = await focused();
+    }
     this.landings.push({ screen, on: on || 'body (focus lost)', lost: !on });
   }
 
