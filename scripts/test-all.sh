@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # The first command on a fresh clone: install what is missing (npm packages, browsers).
 bash scripts/ensure-installed.sh
 bash scripts/ensure-chromium.sh
+bash scripts/ensure-firefox.sh
 echo "Type check and import rules…"
 npx tsc -p tsconfig.json --noEmit
 # The package boundaries (eslint.config.js: subpath imports only, servers see only
