@@ -15,7 +15,8 @@
  *
  * Ben's browser prefers a dark colour scheme, so his screens are checked in dark colours.
  *
- * Opening the side panel is the browser's own (its toolbar menu, or a keyboard shortcut a
+ * Ben goes from his waiting popup to the verification tab with its "Verify Ana". Opening
+ * the side panel itself is the browser's own (its toolbar menu, or a keyboard shortcut a
  * person sets in chrome://extensions/shortcuts): the test opens sidepanel.html as a tab.
  * Screenshots of each screen, and axe.txt, go to artifacts/e2e-<timestamp>/.
  */
@@ -198,16 +199,18 @@ describe('Keyboard only: create a group, invite, join, verify by a typed safety 
   it(
     '5. They verify each other: each types the safety number the other reads out',
     async () => {
+      // Ana is online and refuses until she has verified Ben: his waiting popup offers "Verify Ana" (friction 1).
+      const verifyAna = benPopup.getByRole('button', { name: `Verify ${ANA}`, exact: true });
+      await verifyAna.waitFor({ timeout: 30_000 });
+      await artifacts.shot(benPopup, 'ben-popup-waiting-verify');
+      const benTab = await ben.nextTab(() => keys.press(benPopup, verifyAna, `popup: Verify ${ANA}`));
+      const benVerifies = await VerifyPage.attach(benTab, ANA, ben);
+      // His side panel (the browser's own to open: here a tab), waiting too; he reads there once the key came.
       benPanel = await ben.open('sidepanel.html', VIEWPORTS.panel);
       // Without the key the group's name cannot be read yet ("Unnamed group (waiting for its key)").
       await benPanel.getByRole('status').filter({ hasText: 'Waiting for the group’s key' }).waitFor({ timeout: TIMEOUT });
       await artifacts.shot(benPanel, 'ben-panel-waiting');
       const sections = (page: Page) => page.getByRole('navigation', { name: 'Group sections' });
-      await keys.press(benPanel, sections(benPanel).getByRole('button', { name: /^\W*Members/ }), 'panel: Members');
-      await heading(benPanel, 'Members', 2);
-      await artifacts.shot(benPanel, 'ben-panel-members');
-      const benTab = await ben.nextTab(() => keys.press(benPanel, benPanel.getByRole('button', { name: `Verify ${ANA}` }), `panel: Verify ${ANA}`));
-      const benVerifies = await VerifyPage.attach(benTab, ANA, ben);
 
       await keys.press(anaPanel, sections(anaPanel).getByRole('button', { name: /^\W*Members/ }), 'panel: Members');
       await heading(anaPanel, 'Members', 2);

@@ -86,7 +86,12 @@ export class Keyboard {
   /** Tab to a button (or link) and press Enter. */
   async press(page: Page, target: Locator, what: string, key = 'Enter'): Promise<void> {
     await this.tabTo(page, target, what);
-    await page.keyboard.press(key);
+    try {
+      await page.keyboard.press(key);
+    } catch (error) {
+      // The key's action closed the page before the key came up (the popup closes itself once it opened a tab).
+      if (!page.isClosed()) throw error;
+    }
   }
 
   /** Tab to a field, select what it holds and type `text` over it. */
