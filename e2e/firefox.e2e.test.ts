@@ -289,6 +289,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         clock.mark('Fern is an admin; Ana closed Chromium');
         await fernPopup.reopen();
         const link = await fernPopup.invite(GROUP);
+        clock.mark('Fern made an invite in Firefox');
         // The link says who invites (read as the join screen reads it).
         expect(new URLSearchParams(link.split('?')[1] ?? '').get('from')).toBe(FERN);
 
@@ -296,6 +297,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         await gus.useServers(api().apiUrl, api().signalingUrl);
         const gusPopup = await PopupPage.open(gus);
         const gusShort = await gusPopup.setUp(GUS);
+        clock.mark('Gus set up his device');
         await gusPopup.join(link);
         await gusPopup.expectHeading('Waiting for the group key');
         clock.mark('Gus joined and waits');
@@ -306,6 +308,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         const fernVerifiesGus = await fernPanel.openVerifyByFingerprint(gusShort);
         const [inChromium, inFirefox] = await Promise.all([gusVerifiesFern.safetyNumber(), fernVerifiesGus.safetyNumber()]);
         expect(inFirefox).toEqual(inChromium);
+        clock.mark('the same safety number in Chromium and Firefox');
         await gusVerifiesFern.numbersMatch();
         await gusVerifiesFern.expectVerified();
         await fernVerifiesGus.numbersMatch();

@@ -32,8 +32,18 @@ export class FirefoxScreen {
     readonly client: FirefoxClient,
   ) {}
 
+  /**
+   * Brings this tab to the front before acting on it or waiting for it: Firefox slows
+   * the timers of a tab behind another to once a second or less, and every wait here
+   * runs on a timer in the page.
+   */
+  async front(): Promise<void> {
+    await this.page.bringToFront();
+  }
+
   /** Waits for a button (or link) whose accessible name (aria-label, else its words) matches. */
   async button(name: Name, timeout = TIMEOUT): Promise<ElementHandle<Element>> {
+    await this.front();
     const { source, flags } = pattern(name);
     const handle = await this.page.waitForFunction(
       (source: string, flags: string) => {
@@ -61,6 +71,7 @@ export class FirefoxScreen {
 
   /** Waits for the form field whose label (a <label>, or aria-label) matches. */
   async field(label: Name): Promise<ElementHandle<Element>> {
+    await this.front();
     const { source, flags } = pattern(label);
     const handle = await this.page.waitForFunction(
       (source: string, flags: string) => {
@@ -90,12 +101,14 @@ export class FirefoxScreen {
 
   /** Waits until the page shows these words. */
   async waitForText(words: string | RegExp, timeout = TIMEOUT): Promise<void> {
+    await this.front();
     const { source, flags } = typeof words === 'string' ? { source: words.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), flags: '' } : words;
     await this.page.waitForFunction((source: string, flags: string) => new RegExp(source, flags).test(document.body.innerText.replace(/[ \t]+/g, ' ')), { timeout, polling: POLL_MS }, source, flags);
   }
 
   /** Waits for a heading of this level whose words match. */
   async heading(level: number, name: Name, timeout = TIMEOUT): Promise<void> {
+    await this.front();
     const { source, flags } = pattern(name);
     await this.page.waitForFunction(
       (level: number, source: string, flags: string) =>
@@ -109,6 +122,7 @@ export class FirefoxScreen {
 
   /** The words of the first element with this role whose accessible name matches (an `img` with an aria-label, a list…). */
   async labelled(role: string, name: RegExp): Promise<{ label: string; text: string }> {
+    await this.front();
     const handle = await this.page.waitForFunction(
       (role: string, source: string, flags: string) => {
         const el = [...document.querySelectorAll(`[role="${role}"][aria-label]`)].find((e) => new RegExp(source, flags).test(e.getAttribute('aria-label')!));
