@@ -97,6 +97,11 @@ describe('members list', () => {
     const dee = rows[1]!;
     expect(dee.textContent).toMatch(/Added with the group’s recovery code on .*2026/);
     expect(dee.textContent).toMatch(/If you do not know who restored the group, tell an admin/);
+    // An admin is told what they can do about it themselves.
+    render(null, root);
+    render(<div class="panel"><MembersView groupId={GROUP as never} detail={{ ...detail(members.map((m) => (m.isMe ? { ...m, role: 'admin' as const } : m))), role: 'admin' }} reload={async () => undefined} /></div>, root);
+    await settle();
+    expect(root.querySelectorAll('li.member')[1]!.textContent).toMatch(/If nobody expected it, remove them and replace the recovery code/);
   });
 
   it('“Former members” stands apart from the list above it (friction 12)', async () => {

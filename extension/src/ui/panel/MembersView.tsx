@@ -334,7 +334,10 @@ function MemberRow({ member, isAdmin, removed, busy, onVerify, onRole, onRemove 
       {member.addedByRecovery !== undefined && (
         <p class="hint" data-testid="member-restored">
           Added with the group’s recovery code on {formatFull(member.addedByRecovery)}, as an admin.
-          {!member.isMe && ' If you do not know who restored the group, tell an admin: whoever holds the recovery code can do this.'}
+          {!member.isMe &&
+            (isAdmin
+              ? ' If nobody expected it, remove them and replace the recovery code: whoever holds the code can do this.'
+              : ' If you do not know who restored the group, tell an admin: whoever holds the recovery code can do this.')}
         </p>
       )}
       {member.nameUnknown && (
