@@ -95,7 +95,7 @@ describe('members list', () => {
     const rows = [...root.querySelectorAll('li.member')];
     expect(rows[0]!.textContent).not.toMatch(/recovery code/);
     const dee = rows[1]!;
-    expect(dee.textContent).toMatch(/Added with the group’s recovery code on .*2026/);
+    expect(dee.textContent).toMatch(/Added with the recovery code on .*2026/);
     expect(dee.textContent).toMatch(/If you do not know who restored the group, tell an admin/);
     // An admin is told what they can do about it themselves.
     render(null, root);

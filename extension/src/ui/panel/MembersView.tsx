@@ -333,7 +333,7 @@ function MemberRow({ member, isAdmin, removed, busy, onVerify, onRole, onRemove 
       </p>
       {member.addedByRecovery !== undefined && (
         <p class="hint" data-testid="member-restored">
-          Added with the group’s recovery code on {formatFull(member.addedByRecovery)}, as an admin.
+          Added with the recovery code on {formatFull(member.addedByRecovery)}, as an admin.
           {!member.isMe &&
             (isAdmin
               ? ' If nobody expected it, remove them and replace the recovery code: whoever holds the code can do this.'
