@@ -49,7 +49,7 @@ vi.mock('../../src/messages/client.ts', () => ({
       case 'draft.clear':
         return null;
       case 'notes.list':
-        return [];
+        return notes;
       case 'device.linkState':
         return { role: 'none' };
       case 'device.list':
@@ -68,6 +68,7 @@ const { App } = await import('../../src/ui/popup/App.tsx');
 const { OptionsApp } = await import('../../src/ui/options/OptionsApp.tsx');
 const { VerifyApp } = await import('../../src/ui/verify/VerifyApp.tsx');
 const { MembersView } = await import('../../src/ui/panel/MembersView.tsx');
+let notes: unknown[] = [];
 const { ConfirmDialog } = await import('../../src/ui/panel/ConfirmDialog.tsx');
 const { NotesList } = await import('../../src/ui/panel/NotesList.tsx');
 
@@ -144,6 +145,31 @@ afterEach(() => {
   removeCss = null;
 });
 
+// First in the file: the notes list's first showing in this page is part of what it checks.
+describe('focus after moving to another view', () => {
+  it('back in the notes list after the note in focus went away (deleted, closed): focus is on the list’s heading, not lost', async () => {
+    removeCss = usePageCss('panel');
+    const list = () => <NotesList groupId={GROUP as never} group={group({})} canWrite go={() => undefined} lastOpened={null} />;
+    // The panel opening keeps the browser's own starting point.
+    render(list(), root);
+    await settle(100);
+    expect(document.activeElement).toBe(document.body);
+    render(null, root);
+    // A note was read, and deleted: the button that had focus is gone.
+    const gone = document.createElement('button');
+    root.append(gone);
+    gone.focus();
+    gone.remove();
+    expect(document.activeElement).toBe(document.body);
+    render(list(), root);
+    await settle(100);
+    const heading = root.querySelector('h2')!;
+    expect(heading.textContent).toBe('Notes');
+    expect(document.activeElement).toBe(heading);
+    expect(getComputedStyle(heading).outlineStyle).toBe('none');
+  });
+});
+
 describe('focus is visible on every control reached with Tab', () => {
   it('popup home', async () => {
     removeCss = usePageCss('popup');
@@ -167,36 +193,22 @@ describe('focus is visible on every control reached with Tab', () => {
     expect(await unringed()).toEqual([]);
   });
 
+  it('side panel notes list', async () => {
+    removeCss = usePageCss('panel');
+    const note = (n: number) => ({ ok: true, noteId: `note-${n}`, version: 1, title: `Note ${n}`, author: 'a'.repeat(52), authorName: 'Ben', authorTrust: 'verified', at: Date.now() - n * 60_000, deleted: false });
+    notes = [note(1), note(2)];
+    render(<main class="panel"><NotesList groupId={GROUP as never} group={group({})} canWrite go={() => undefined} lastOpened={null} /></main>, root);
+    await until(() => expect(root.querySelectorAll('.note-row')).toHaveLength(2));
+    expect(await unringed()).toEqual([]);
+    notes = [];
+  });
+
   it('verification tab', async () => {
     removeCss = usePageCss('panel');
     render(<VerifyApp search={`?group=${GROUP}&member=${PEER}`} />, root);
     await until(() => expect(root.querySelector('h1')?.textContent).toBe('Verify Ben'));
     await settle();
     expect(await unringed()).toEqual([]);
-  });
-});
-
-describe('focus after moving to another view', () => {
-  it('back in the notes list after the note in focus went away (deleted, closed): focus is on the list’s heading, not lost', async () => {
-    removeCss = usePageCss('panel');
-    const list = () => <NotesList groupId={GROUP as never} group={group({})} canWrite go={() => undefined} lastOpened={null} />;
-    // The panel opening keeps the browser's own starting point.
-    render(list(), root);
-    await settle(100);
-    expect(document.activeElement).toBe(document.body);
-    render(null, root);
-    // A note was read, and deleted: the button that had focus is gone.
-    const gone = document.createElement('button');
-    root.append(gone);
-    gone.focus();
-    gone.remove();
-    expect(document.activeElement).toBe(document.body);
-    render(list(), root);
-    await settle(100);
-    const heading = root.querySelector('h2')!;
-    expect(heading.textContent).toBe('Notes');
-    expect(document.activeElement).toBe(heading);
-    expect(getComputedStyle(heading).outlineStyle).toBe('none');
   });
 });
 
