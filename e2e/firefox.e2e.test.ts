@@ -192,6 +192,8 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         await anaVerifiesFern.numbersMatch();
         await anaVerifiesFern.expectVerified();
         clock.mark('Ana pressed “The numbers match”');
+        // Ana's tab says how the key went, as the server's boxes below prove it.
+        await anaVerifiesFern.page.getByText(/The group key went to .+'s device just now, directly\./).first().waitFor({ timeout: 30_000 });
         await fernPopup.heading(1, `You are in “${GROUP}”`, 30_000);
         clock.mark('Fern’s popup: she is in');
         await firefoxShot(fernPopup, 'popup-in');
@@ -313,6 +315,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         await gusVerifiesFern.expectVerified();
         await fernVerifiesGus.numbersMatch();
         await fernVerifiesGus.expectVerified();
+        await fernVerifiesGus.waitForText(/The group key went to .+'s device just now, directly\./, 30_000);
         await firefoxShot(fernVerifiesGus, 'verify-fern-verified-gus');
         clock.mark('both pressed “The numbers match”');
         await gusPopup.expectHeading(`You are in “${GROUP}”`);
