@@ -9,8 +9,10 @@
  *   2. Fern, in Firefox, points her extension at the servers, sets up her device and
  *      joins with the invite: she waits for the key.
  *   3. They open the verification screens for each other: the same safety number on
- *      both; each presses "The numbers match"; the key reaches Fern, and the path it
- *      took is asserted.
+ *      both; Fern presses "The numbers match" (she is told she waits for Ana), then
+ *      Ana: the key reaches Fern live, peer to peer — Ana's tab says it went directly,
+ *      and the server holds the box Fern's device seals to itself after a live handover
+ *      (e2e/support/key-path.ts), which a key from the mailbox never leaves.
  *   4. Notes both ways: Fern reads Ana's note in Firefox's side panel page and writes
  *      one; Ana reads it in Chromium, by Fern's name.
  *   5. Fern quits Firefox; Ana writes a note meanwhile; Firefox starts again on the same
@@ -22,8 +24,8 @@
  *      verify by safety number, and Fern's Firefox — the only holder online — hands Gus
  *      the key live; Gus reads every note.
  *   8. Firefox printed no `JavaScript error:` line all along (the extension's uncaught
- *      errors, the background page's included, appear only there), and no Chromium page
- *      threw.
+ *      errors, the background page's included, appear only there; what Firefox's own
+ *      front end prints while it shuts down is not counted), and no Chromium page threw.
  *
  * Screenshots go to artifacts/e2e-<timestamp>/, with Firefox's whole output
  * (firefox-output.log).
