@@ -192,6 +192,14 @@ describe('friction 11: "Let them read at once" in a group for verified people on
     expect(explain.textContent).toMatch(/whoever opens it first reads everything/);
   });
 
+  it('creating such a group no longer promises that a link can never be enough', async () => {
+    await open();
+    button(/Create a group/)!.click();
+    await settle();
+    expect(root.textContent).not.toMatch(/Nobody can join just by getting hold of a link/);
+    expect(root.textContent).toMatch(/unless an admin chooses, for one invite, to let that person read at once/);
+  });
+
   it('in a group trusted by invite, it keeps the plain explanation', async () => {
     state.status.groups = [group({ policy: 'invite-trust' })];
     await open();

@@ -39,7 +39,7 @@ export const POLICY_WORDS: Record<Policy, { label: string; explain: string }> = 
   verified: {
     label: 'Verified people only (safest)',
     explain:
-      'Someone joining with an invite gets the key only after a member has compared safety numbers with them, in person or on a call. Nobody can join just by getting hold of a link.',
+      'Someone joining with an invite gets the key only after a member has compared safety numbers with them, in person or on a call. Getting hold of a link is not enough to read it — unless an admin chooses, for one invite, to let that person read at once (the invite screen says what that gives up).',
   },
   'invite-trust': {
     label: 'Trusted by invite link (easier)',
