@@ -1,5 +1,5 @@
 /** `conclave group create|list|members|invite|remove|rotate|leave|handover`. */
-import type { GroupClient, HandoverResult } from '@conclave/shared/client';
+import { inviteLink, type GroupClient, type HandoverResult } from '@conclave/shared/client';
 import { currentGeneration, devicesOf, isAdmin, shortFingerprint, type GroupState } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, Role } from '@conclave/shared/protocol';
 import type { Device } from '../device.ts';
@@ -117,8 +117,6 @@ export function parseDuration(text: string): number {
   return ms;
 }
 
-export const INVITE_LINK_PREFIX = 'conclave:join/';
-
 export async function invite(device: Device, ref: string, options: { role?: string; expires?: string; prekeyed?: boolean; json?: boolean }): Promise<void> {
   const groupId = await resolveGroup(device, ref);
   const role = (options.role ?? 'member') as Role;
@@ -126,7 +124,7 @@ export async function invite(device: Device, ref: string, options: { role?: stri
   const expiresInMs = parseDuration(options.expires ?? '7d');
   const client = await device.client();
   const code = await client.invite(groupId, { role, expiresInMs, prekeyed: Boolean(options.prekeyed) });
-  const link = `${INVITE_LINK_PREFIX}${code}?from=${encodeURIComponent(device.displayName)}`;
+  const link = inviteLink(code, device.displayName);
   const expiresAt = device.ctx.now() + expiresInMs;
   emit(device.ctx, options.json, { groupId, code, link, role, prekeyed: Boolean(options.prekeyed), expiresAt }, [
     link,

@@ -1,29 +1,13 @@
 /** `conclave join <code or link>` and `conclave restore <recovery code>`. */
+import { parseInviteText } from '@conclave/shared/client';
 import { currentGeneration } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
 import type { Device } from '../device.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { listWithNames } from '../names.ts';
 import { emit } from '../output.ts';
-import { INVITE_LINK_PREFIX } from './groups.ts';
 import { tryLiveHandover } from '../live.ts';
 import { secretInput } from '../secret-input.ts';
-
-/** The code inside a link `conclave:join/<code>?from=<name>`, or the text as a bare code. */
-export function parseInviteText(text: string): { code: string; inviterName: string | null } {
-  const trimmed = text.trim();
-  if (!trimmed.toLowerCase().startsWith(INVITE_LINK_PREFIX)) return { code: trimmed, inviterName: null };
-  const rest = trimmed.slice(INVITE_LINK_PREFIX.length);
-  const query = rest.indexOf('?');
-  let code = query === -1 ? rest : rest.slice(0, query);
-  try {
-    code = decodeURIComponent(code);
-  } catch {
-    // Keep it as typed: the code parser names the typo.
-  }
-  const from = query === -1 ? null : (new URLSearchParams(rest.slice(query + 1)).get('from')?.trim().slice(0, 80) ?? null);
-  return { code, inviterName: from || null };
-}
 
 async function holdsKey(device: Device, groupId: GroupId): Promise<boolean> {
   const record = await device.store.load(groupId);

@@ -7,7 +7,7 @@ import { currentGeneration, isAdmin, people, type GroupState } from '@conclave/s
 import { shortFingerprint } from '@conclave/shared/crypto';
 import { inviteKeysFromCode } from '@conclave/shared/crypto';
 import { recoveryIdentityFromCode } from '@conclave/shared/crypto';
-import type { HandoverResult, HandoverSkip } from '@conclave/shared/client';
+import { inviteLink, parseInviteText, type HandoverResult, type HandoverSkip } from '@conclave/shared/client';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { deleteGroupRow, groupRowOf, updateGroupRow } from '../db/key-store.ts';
 import type { GroupRow } from '../db/schema.ts';
@@ -18,7 +18,6 @@ import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail, isNetworkError } from './errors.ts';
 import { assertUsable, connectedOrOffline, groupRow, holdsCurrentKey, quoted, stateWhere, viaClient } from './group-state.ts';
-import { inviteLink, parseInviteText } from './invite-link.ts';
 import { SCANNED_QR_PREFIX, type KeyWaits } from './key-wait.ts';
 import { ensureProfile, writeGroupName } from './names.ts';
 import { deleteDrafts, draftsOfGroup } from './drafts.ts';

@@ -14,7 +14,7 @@ import type { GroupState } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { invalidRequest } from '../../src/background/background.ts';
 import { BackgroundError, toExtensionError } from '../../src/background/errors.ts';
-import { inviteLink, parseInviteText } from '../../src/background/invite-link.ts';
+import { inviteLink, parseInviteText } from '@conclave/shared/client';
 import { metaAuthorAllowed, metaBody, metaNoteId, parseMetaBody } from '@conclave/shared/crypto';
 import { GroupSyncs } from '../../src/background/tick.ts';
 import { TrustBook } from '../../src/background/trust.ts';

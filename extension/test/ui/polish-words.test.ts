@@ -4,8 +4,8 @@
  * invite link that shows the inviter's name with its spaces (not "%20").
  */
 import { describe, expect, it } from 'vitest';
-import { parseSecretCode } from '../../../shared/src/crypto/secret-code.ts';
-import { inviteLink, parseInviteText } from '../../src/background/invite-link.ts';
+import { parseSecretCode } from '@conclave/shared/crypto';
+import { inviteLink, parseInviteText } from '@conclave/shared/client';
 import { formatFull, formatWhen } from '../../src/ui/panel/logic.ts';
 
 const message = (kind: 'invite' | 'recovery', text: string) => {

@@ -20,3 +20,4 @@ export { peerEvidenceStatus } from './peer-evidence.ts';
 export type { KeyHealth } from './group-client.ts';
 export { liveUrl, type LiveOptions, type LiveStatus, type LiveStream } from './live.ts';
 export { fileSlug, noteFileName, noteMarkdown, type MarkdownNote } from './markdown.ts';
+export { INVITE_LINK_PREFIX, inviteLink, parseInviteText, type ParsedInvite } from './invite-link.ts';

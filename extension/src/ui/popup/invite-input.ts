@@ -15,7 +15,7 @@ export type InviteInput =
     }
   | { ok: false; message: string; action: string };
 
-/** The background's link form (background/invite-link.ts). */
+/** The background's link form (@conclave/shared/client invite-link.ts). */
 const CONCLAVE_LINK = /conclave:join\/[^\s]+/i;
 
 const INVITE_PREFIX = 'INV1';
