@@ -220,6 +220,9 @@ describe('Conclave end to end: three clients and more, real Chromium, real serve
         await benPopup.expectHeading('Waiting for the group key');
         await expect.poll(() => benPopup.keyWaitTitle().textContent(), { timeout: 30_000 }).toContain(`Waiting for ${ANA} to verify you…`);
         await benPopup.page.getByText(`${ANA} could not hand it over: they need to verify you first: compare safety numbers with them.`).waitFor();
+        // …and offers the way there: Verify Ana, or the group in the side panel (friction 1).
+        await benPopup.page.getByRole('button', { name: `Verify ${ANA}`, exact: true }).waitFor();
+        await benPopup.page.getByRole('button', { name: 'Open the group in the side panel' }).waitFor();
         await artifacts.shot(benPopup.page, 'popup-ben-waiting-unverified');
         clock.mark('Ben shows the named wait (Ana refused: not verified)');
 
