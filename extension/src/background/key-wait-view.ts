@@ -20,6 +20,6 @@ export function namedKeyWait(ctx: Ctx, row: KeyWaitRow | undefined, state?: Grou
   return {
     ...view,
     holders: view.holders.map((h) => ({ ...h, name: nameOf(h.fingerprint) })),
-    verifyFirst: people.map((person) => ({ person, name: ctx.trust.labelledIn(state!, person) })),
+    verifyFirst: people.map((person) => ({ person, name: ctx.trust.labelledIn(state!, person), ...(ctx.trust.trustOf(person) === 'verified' ? { youVerified: true as const } : {}) })),
   };
 }

@@ -94,7 +94,7 @@ export interface KeyWaitView {
   holders: Array<{ fingerprint: Fingerprint; name: string; online: boolean }>;
   updatedAt: number;
   /** People (person ids) whose devices refused in the last round because they have not verified this one: "Verify Ana" goes to them. Set when shown. */
-  verifyFirst?: Array<{ person: Fingerprint; name: string }>;
+  verifyFirst?: Array<{ person: Fingerprint; name: string; /** This device verified them already: it is their turn. */ youVerified?: true }>;
 }
 
 export interface StatusView {

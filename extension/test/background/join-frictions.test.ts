@@ -80,6 +80,9 @@ describe('joining, as a person meets it', () => {
     expect(benSide.hasKey).toBe(false);
     expect(benSide.keyWait?.state).toMatchObject({ phase: 'waiting', why: 'peers-failed' });
     expect(benSide.keyWait?.state.phase === 'waiting' && benSide.keyWait.state.attempts).toContainEqual({ peer: anaFp, outcome: expect.objectContaining({ kind: 'refused', reason: 'not-verified' }) });
+    // His popup: Ana's turn now (he verified her already).
+    const benWaits = (await ben.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)!;
+    expect(benWaits.keyWait?.verifyFirst).toContainEqual({ person: anaFp, name: 'Ana', youVerified: true });
     const benInfo = await ben.ask({ type: 'verify.info', groupId, fingerprint: anaFp });
     expect(benInfo.keySide).toEqual({ kind: 'you-wait', name: 'Ana', waitsFor: 'their-verification' });
 

@@ -144,6 +144,16 @@ describe('friction 1: a waiting joiner can act from the popup', () => {
     expect(button(/^Open the group$/)).toBeDefined();
   });
 
+  it('a joiner who verified Ana already is told it is her turn, and can open the number to read out', async () => {
+    const g = waiting();
+    g.keyWait = { ...g.keyWait!, verifyFirst: [{ person: ANA as never, name: 'Ana', youVerified: true }] };
+    state.status.groups = [g];
+    await open();
+    expect(button(/^Verify Ana/)).toBeUndefined();
+    expect(button(/^Compare numbers with Ana/)).toBeDefined();
+    expect(root.textContent).toMatch(/You verified Ana already: now they verify you/);
+  });
+
   it('a joiner nobody refused (all offline) still gets "Open the group", and no Verify button for nobody', async () => {
     const g = waiting();
     g.keyWait = { ...g.keyWait!, state: { phase: 'waiting', why: 'nobody-online', attempts: [] }, verifyFirst: [] };

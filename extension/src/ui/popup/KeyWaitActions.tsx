@@ -27,16 +27,27 @@ export function KeyWaitActions({ group, named = false }: { group: GroupSummary; 
   return (
     <>
       <div class="row">
-        {people.map((p) => (
-          <button key={p.person} type="button" class="primary" onClick={() => go(openVerify(group.groupId, p.person))} aria-label={named ? `Verify ${p.name}, for ${name}` : undefined}>
-            Verify {p.name}
-          </button>
-        ))}
+        {people.map((p) => {
+          const words = p.youVerified ? `Compare numbers with ${p.name}` : `Verify ${p.name}`;
+          return (
+            <button key={p.person} type="button" class="primary" onClick={() => go(openVerify(group.groupId, p.person))} aria-label={named ? `${words}, for ${name}` : undefined}>
+              {words}
+            </button>
+          );
+        })}
         <button type="button" onClick={() => go(openNotes(group.groupId))} aria-label={named ? `Open the group ${name} in the side panel` : 'Open the group in the side panel'}>
           Open the group
         </button>
       </div>
-      {people.length > 0 && <p class="hint">Verifying opens a page with your safety number: compare it with them, in person or on a call.</p>}
+      {people.length > 0 &&
+        (people.every((p) => p.youVerified) ? (
+          <p class="hint">
+            You verified {people.map((p) => p.name).join(' and ')} already: now they verify you, on their device, with the same safety number. It is on the page this
+            button opens, to read out to them.
+          </p>
+        ) : (
+          <p class="hint">Verifying opens a page with your safety number: compare it with them, in person or on a call.</p>
+        ))}
       <ErrorNotice error={error} title="Could not open it" onDismiss={() => setError(null)} />
     </>
   );
