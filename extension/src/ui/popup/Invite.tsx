@@ -69,14 +69,7 @@ export function Invite({ group, onDone }: { group: GroupSummary; onDone: () => v
               <p>To let {who} read, verify them: open the group, then Members, then “Verify” by their name.</p>
             )}
           </div>
-          <div class="row">
-            <button type="button" class="primary" onClick={done}>
-              Done
-            </button>
-            <button type="button" onClick={() => draft.set((d) => ({ ...d, result: null }))}>
-              Make another invite
-            </button>
-          </div>
+          <DoneOrAnother onDone={done} onAnother={() => draft.set((d) => ({ ...d, result: null }))} />
         </Screen>
       );
     }
@@ -119,14 +112,7 @@ export function Invite({ group, onDone }: { group: GroupSummary; onDone: () => v
               ? 'When they join, they get the key once a member has verified them (compared safety numbers): at once if you are both online, otherwise through the mailbox.'
               : 'When they join, they get the key from a member who is online, or through the mailbox.'}
         </p>
-        <div class="row">
-          <button type="button" class="primary" onClick={done}>
-            Done
-          </button>
-          <button type="button" onClick={() => draft.set((d) => ({ ...d, result: null }))}>
-            Make another invite
-          </button>
-        </div>
+        <DoneOrAnother onDone={done} onAnother={() => draft.set((d) => ({ ...d, result: null }))} />
       </Screen>
     );
   }
@@ -212,5 +198,19 @@ function RoleChoice({ role, value, onChoose }: { role: 'member' | 'admin'; value
         <strong>{ROLE_WORDS[role].label}</strong>: {ROLE_WORDS[role].explain}
       </span>
     </label>
+  );
+}
+
+/** The invite's closing choice, the same whether or not the invite was used yet. */
+function DoneOrAnother({ onDone, onAnother }: { onDone: () => void; onAnother: () => void }) {
+  return (
+    <div class="row">
+      <button type="button" class="primary" onClick={onDone}>
+        Done
+      </button>
+      <button type="button" onClick={onAnother}>
+        Make another invite
+      </button>
+    </div>
   );
 }
