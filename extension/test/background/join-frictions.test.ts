@@ -11,39 +11,23 @@
  */
 import 'fake-indexeddb/auto';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeSecretCode, parseSecretCode } from '@conclave/shared/crypto';
 import type { GroupId } from '@conclave/shared/protocol';
-import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
-import { MemoryNetwork, newDevice, type TestDevice } from './support.ts';
+import { peopleOnServer, type TestDevice } from './support.ts';
 
 const HOUR = 3_600_000;
 
 describe('joining, as a person meets it', () => {
-  let server: TestServer;
-  const network = new MemoryNetwork();
-  const devices: TestDevice[] = [];
+  const { network, person } = peopleOnServer();
   let ana: TestDevice;
   let groupId: GroupId;
 
-  async function person(label: string, name: string): Promise<TestDevice> {
-    const d = await newDevice(label, network, server.url);
-    devices.push(d);
-    await d.ask({ type: 'identity.create', displayName: name });
-    return d;
-  }
-
   beforeAll(async () => {
-    server = await startServer('sqlite', { config: { logLevel: 'silent' } });
     ana = await person('ana', 'Ana');
     ({ groupId } = await ana.ask({ type: 'group.create', name: 'Book club', policy: 'verified' }));
     await ana.ask({ type: 'group.confirmRecoverySaved', groupId });
     await ana.bg.tick();
-  });
-
-  afterAll(async () => {
-    for (const d of devices) await d.close().catch(() => undefined);
-    await server?.close();
   });
 
   it('friction 3: a wrong secret or an unknown group is "this invite code is wrong or no longer valid", with what to ask the inviter', async () => {

@@ -7,15 +7,14 @@
  * admin is told when a recovery code added a device, until it is replaced.
  */
 import 'fake-indexeddb/auto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { GroupState } from '@conclave/shared/crypto';
-import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { keyHealthView, type KeyHealth } from '../../src/background/key-care.ts';
 import type { Ctx } from '../../src/background/context.ts';
 import { DEVICE_KEY_ID, openSeed, sealSeed } from '../../src/db/at-rest.ts';
 import { DexieKeyStore } from '../../src/db/key-store.ts';
-import { MemoryNetwork, newDevice, type TestDevice } from './support.ts';
+import { peopleOnServer, type TestDevice } from './support.ts';
 
 const HOUR = 3_600_000;
 
@@ -35,34 +34,19 @@ const holds = (row: unknown, needle: Uint8Array | string) => {
 };
 
 describe('secrets at rest and the admin remedies', () => {
-  let server: TestServer;
-  const network = new MemoryNetwork();
-  const devices: TestDevice[] = [];
+  const { person: device } = peopleOnServer();
   let ana: TestDevice, ben: TestDevice;
   let groupId: GroupId;
   let firstCode: string;
   let currentCode: string;
 
-  async function device(label: string, name: string): Promise<TestDevice> {
-    const d = await newDevice(label, network, server.url);
-    devices.push(d);
-    await d.ask({ type: 'identity.create', displayName: name });
-    return d;
-  }
-
   beforeAll(async () => {
-    server = await startServer('sqlite', { config: { logLevel: 'silent' } });
     ana = await device('ana', 'Ana');
     ben = await device('ben', 'Ben');
     ({ groupId, recoveryCode: firstCode } = await ana.ask({ type: 'group.create', name: 'Harbour', policy: 'invite-trust' }));
     currentCode = firstCode;
     const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: true });
     expect(await ben.ask({ type: 'group.join', code: invite.code })).toMatchObject({ hasKey: true });
-  });
-
-  afterAll(async () => {
-    for (const d of devices) await d.close().catch(() => undefined);
-    await server?.close();
   });
 
   it('seeds at rest are sealed under a non-extractable device key: the raw groups row holds no seed bytes', async () => {

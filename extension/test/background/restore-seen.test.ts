@@ -5,38 +5,22 @@
  * recovery code added, and when.
  */
 import 'fake-indexeddb/auto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { GroupId } from '@conclave/shared/protocol';
-import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
-import { MemoryNetwork, newDevice, type TestDevice } from './support.ts';
+import { peopleOnServer, type TestDevice } from './support.ts';
 
 describe('a restore shows in the member list', () => {
-  let server: TestServer;
-  const network = new MemoryNetwork();
-  const devices: TestDevice[] = [];
+  const { person: device } = peopleOnServer();
   let ana: TestDevice, ben: TestDevice;
   let groupId: GroupId;
   let recoveryCode: string;
 
-  async function device(label: string, name: string): Promise<TestDevice> {
-    const d = await newDevice(label, network, server.url);
-    devices.push(d);
-    await d.ask({ type: 'identity.create', displayName: name });
-    return d;
-  }
-
   beforeAll(async () => {
-    server = await startServer('sqlite', { config: { logLevel: 'silent' } });
     ana = await device('ana', 'Ana');
     ben = await device('ben', 'Ben');
     ({ groupId, recoveryCode } = await ana.ask({ type: 'group.create', name: 'Harbour', policy: 'invite-trust' }));
     const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: 3_600_000, prekeyed: true });
     expect(await ben.ask({ type: 'group.join', code: invite.code })).toMatchObject({ hasKey: true });
-  });
-
-  afterAll(async () => {
-    for (const d of devices) await d.close().catch(() => undefined);
-    await server?.close();
   });
 
   it('a brand-new device is told it is new to the group, one already in it that it is back; members see the admin the code added', async () => {

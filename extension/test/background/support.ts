@@ -8,8 +8,10 @@
 import 'fake-indexeddb/auto';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
+import { afterAll, beforeAll } from 'vitest';
 import { memoryChannelPair, type MessageChannel } from '@conclave/shared/p2p';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { createBackground, type Background } from '../../src/background/background.ts';
 import type { Answers } from '../../src/messages/answers.ts';
 import { openDb, type ConclaveDb } from '../../src/db/schema.ts';
@@ -194,4 +196,37 @@ export async function harbourWith(admin: TestDevice, members: TestDevice[]): Pro
     if (!joined.hasKey) throw new Error(`${member.label} joined Harbour without the key`);
   }
   return groupId;
+}
+
+/** People with named identities on one storage API, as several describe blocks set them up. */
+export interface People {
+  readonly network: MemoryNetwork;
+  /** A new device on the server, with an identity named `name`; closed after the describe block. */
+  person(label: string, name: string): Promise<TestDevice>;
+}
+
+/**
+ * Starts a storage API before the describe block's own `beforeAll` (register this first)
+ * and, after its tests, closes every person's device and the server.
+ */
+export function peopleOnServer(): People {
+  let server: TestServer | undefined;
+  const network = new MemoryNetwork();
+  const devices: TestDevice[] = [];
+  beforeAll(async () => {
+    server = await startServer('sqlite', { config: { logLevel: 'silent' } });
+  });
+  afterAll(async () => {
+    for (const d of devices) await d.close().catch(() => undefined);
+    await server?.close();
+  });
+  return {
+    network,
+    async person(label, name) {
+      const d = await newDevice(label, network, server!.url);
+      devices.push(d);
+      await d.ask({ type: 'identity.create', displayName: name });
+      return d;
+    },
+  };
 }
