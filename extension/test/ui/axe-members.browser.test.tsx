@@ -6,8 +6,10 @@
  */
 import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { GroupDetailView, MemberView } from '../../src/messages/views.ts';
+import type { MemberView } from '../../src/messages/views.ts';
 import { seriousViolations } from './axe-check.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { groupDetail, memberView as member } from './support/views.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (path: string) => path }, tabs: { create: () => Promise.resolve() } },
@@ -21,40 +23,13 @@ vi.mock('../../src/messages/client.ts', () => ({
 
 const { MembersView } = await import('../../src/ui/panel/MembersView.tsx');
 
-function member(fields: Partial<MemberView>): MemberView {
-  return { fingerprint: 'A'.repeat(52) as never, short: 'AAAABBBBCCCCDDDD', name: 'Ana', role: 'member', trust: 'verified', online: false, isMe: false, isRecovery: false, waitingForKey: false, devices: 1, ...fields };
-}
-
-function detail(members: MemberView[]): GroupDetailView {
-  return {
-    groupId: 'g1' as never,
-    name: 'Harbour',
-    role: 'admin',
-    hasKey: true,
-    unread: 0,
-    pending: 0,
-    alarm: null,
-    recoveryUnconfirmed: false,
-    keyWait: null,
-    removed: false,
-    recoveryUsed: null,
-    policy: 'verified',
-    members,
-    departed: [],
-    generation: 0,
-    keyHealth: { owedRotation: null, faults: [], canRepair: false },
-  };
-}
+const detail = (members: MemberView[]) => groupDetail({ members });
 
 let root: HTMLElement;
 beforeEach(() => {
-  root = document.createElement('main');
-  document.body.append(root);
+  root = addRoot('main');
 });
-afterEach(() => {
-  render(null, root);
-  root.remove();
-});
+afterEach(() => dropRoot(root));
 
 describe('the members list, checked with axe-core', () => {
   it('an admin’s view has no serious or critical violation, and each button’s spoken name starts with the words it shows', async () => {

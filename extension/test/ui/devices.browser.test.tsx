@@ -9,6 +9,7 @@ import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { DevicesView, LinkStateView, RemovedDeviceView } from '../../src/messages/views.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: {
@@ -75,15 +76,11 @@ function devices(setUp: boolean): DevicesView {
 
 let root: HTMLElement;
 beforeEach(() => {
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
   fake.asked = [];
   fake.link = { role: 'none' };
 });
-afterEach(() => {
-  render(null, root);
-  root.remove();
-});
+afterEach(() => dropRoot(root));
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 10));

@@ -10,6 +10,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupSummary, NoteView } from '../../src/messages/views.ts';
 import type { Route } from '../../src/ui/panel/route.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { groupSummary } from './support/views.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (p: string) => p } },
@@ -47,19 +49,7 @@ vi.mock('../../src/messages/client.ts', () => ({
 
 const { NotesView } = await import('../../src/ui/panel/NotesView.tsx');
 
-const group = (hasKey: boolean): GroupSummary => ({
-  groupId: 'g1' as never,
-  name: 'Harbour',
-  role: 'member',
-  hasKey,
-  unread: 0,
-  pending: 0,
-  alarm: null,
-  recoveryUnconfirmed: false,
-  keyWait: null,
-  removed: false,
-  recoveryUsed: null,
-});
+const group = (hasKey: boolean): GroupSummary => groupSummary({ role: 'member', hasKey });
 const EDIT: Route = { view: 'notes', mode: 'edit', noteId: 'n1' };
 const WAITING = "Waiting for the group's new key — your text is kept";
 
@@ -81,13 +71,9 @@ const saveButton = () => root.querySelector<HTMLButtonElement>('button[type="sub
 beforeEach(() => {
   state.asked = [];
   state.drafts = new Map();
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
-afterEach(() => {
-  render(null, root);
-  root.remove();
-});
+afterEach(() => dropRoot(root));
 
 describe('the note editor while the key is briefly missing', () => {
   it('stays mounted and focused, keeps every keystroke, and saves only once the key is back', async () => {

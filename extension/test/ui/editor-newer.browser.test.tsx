@@ -10,6 +10,7 @@ import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { NoteHeaderView, NoteView } from '../../src/messages/views.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
 
 const listeners = new Set<(message: unknown) => unknown>();
 vi.mock('wxt/browser', () => ({
@@ -71,13 +72,9 @@ beforeEach(() => {
   state.asked = [];
   state.header = { noteId: 'n1' as never, version: 2, author: ME as never, authorName: 'Ana', isMe: true, at: 1, deleted: false, unopened: false };
   state.drafts = new Map();
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
-afterEach(() => {
-  render(null, root);
-  root.remove();
-});
+afterEach(() => dropRoot(root));
 
 describe('the note editor while someone else saves', () => {
   it('says at once that a newer version was saved, keeps the text, and saving offers the choice', async () => {

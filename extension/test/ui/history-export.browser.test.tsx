@@ -11,6 +11,7 @@ import { unzipSync, strFromU8 } from 'fflate';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { ExportView, NoteHistoryView } from '../../src/messages/views.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
 
 const listeners = new Set<(message: unknown) => unknown>();
 vi.mock('wxt/browser', () => ({
@@ -100,12 +101,10 @@ beforeEach(() => {
   state.asked = [];
   state.restore = 'ok';
   state.newest = 3;
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
 afterEach(() => {
-  render(null, root);
-  root.remove();
+  dropRoot(root);
   vi.restoreAllMocks();
 });
 

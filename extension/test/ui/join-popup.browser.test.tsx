@@ -9,6 +9,8 @@ import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupSummary, StatusView } from '../../src/messages/views.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { emptyStatus as noIdentity, groupSummary } from './support/views.ts';
 
 const opened = vi.hoisted(() => ({ tabs: [] as string[], panels: 0 }));
 vi.mock('wxt/browser', () => ({
@@ -65,11 +67,11 @@ const ANA = 'a'.repeat(52);
 const ANA_DEVICE = 'd'.repeat(52);
 
 function emptyStatus(): StatusView {
-  return { identity: { fingerprint: 'F'.repeat(52) as never, short: 'ABCDEFGHJKMNPQRS', displayName: 'Ben' }, groups: [], settings: { apiUrl: 'http://127.0.0.1:8787', signalingUrl: 'http://127.0.0.1:9000', iceServers: [] } };
+  return { ...noIdentity(), identity: { fingerprint: 'F'.repeat(52) as never, short: 'ABCDEFGHJKMNPQRS', displayName: 'Ben' } };
 }
 
 function group(fields: Partial<GroupSummary>): GroupSummary {
-  return { groupId: G as never, name: 'Book club', role: 'admin', hasKey: true, unread: 0, pending: 0, alarm: null, recoveryUnconfirmed: false, keyWait: null, removed: false, recoveryUsed: null, ...fields };
+  return groupSummary({ groupId: G as never, name: 'Book club', ...fields });
 }
 
 /** Ben joined; Ana (online) refused: she has not verified him. */
@@ -103,12 +105,10 @@ beforeEach(() => {
   opened.tabs = [];
   opened.panels = 0;
   vi.spyOn(window, 'close').mockImplementation(() => undefined);
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
 afterEach(() => {
-  render(null, root);
-  root.remove();
+  dropRoot(root);
   vi.restoreAllMocks();
 });
 

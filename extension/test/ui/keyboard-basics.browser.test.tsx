@@ -11,6 +11,8 @@ import { page, userEvent } from 'vitest/browser';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupDetailView, GroupSummary, MemberView, StatusView } from '../../src/messages/views.ts';
 import { usePageCss } from './support/page-css.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { groupDetail, groupSummary, memberView } from './support/views.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: {
@@ -29,7 +31,7 @@ const GROUP = 'AAAAAAAAAAAAAAAAAAAAAA';
 const PEER = 'b'.repeat(52);
 
 function group(fields: Partial<GroupSummary>): GroupSummary {
-  return { groupId: GROUP as never, name: 'Family', role: 'admin', hasKey: true, unread: 0, pending: 0, alarm: null, recoveryUnconfirmed: false, keyWait: null, removed: false, recoveryUsed: null, ...fields };
+  return groupSummary({ groupId: GROUP as never, name: 'Family', ...fields });
 }
 const status: StatusView = {
   identity: { fingerprint: 'f'.repeat(52) as never, short: 'ffffgggghhhhjjjj', displayName: 'Ana' },
@@ -120,27 +122,18 @@ async function unringed(): Promise<string[]> {
 }
 
 function member(fields: Partial<MemberView>): MemberView {
-  return { fingerprint: 'a'.repeat(52) as never, short: 'aaaabbbbccccdddd', name: 'Ben', role: 'member', trust: 'unverified', online: true, isMe: false, isRecovery: false, waitingForKey: false, devices: 1, ...fields };
+  return memberView({ fingerprint: 'a'.repeat(52) as never, short: 'aaaabbbbccccdddd', name: 'Ben', trust: 'unverified', online: true, ...fields });
 }
 function detail(): GroupDetailView {
-  return {
-    ...group({}),
-    policy: 'verified',
-    members: [member({ fingerprint: 'f'.repeat(52) as never, name: 'Ana', isMe: true, role: 'admin' }), member({})],
-    departed: [],
-    generation: 0,
-    keyHealth: { owedRotation: null, faults: [], canRepair: false },
-  };
+  return groupDetail({ ...group({}), members: [member({ fingerprint: 'f'.repeat(52) as never, name: 'Ana', isMe: true, role: 'admin' }), member({})] });
 }
 
 beforeEach(async () => {
   await page.viewport(800, 900);
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
 afterEach(() => {
-  render(null, root);
-  root.remove();
+  dropRoot(root);
   removeCss?.();
   removeCss = null;
 });

@@ -6,7 +6,9 @@
  */
 import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { GroupDetailView, MemberView } from '../../src/messages/views.ts';
+import type { MemberView } from '../../src/messages/views.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { groupDetail, memberView as member } from './support/views.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (path: string) => path }, tabs: { create: () => Promise.resolve() } },
@@ -20,40 +22,13 @@ vi.mock('../../src/messages/client.ts', () => ({
 
 const { MembersView } = await import('../../src/ui/panel/MembersView.tsx');
 
-function member(fields: Partial<MemberView>): MemberView {
-  return { fingerprint: 'A'.repeat(52) as never, short: 'AAAABBBBCCCCDDDD', name: 'Ana', role: 'member', trust: 'verified', online: false, isMe: false, isRecovery: false, waitingForKey: false, devices: 1, ...fields };
-}
-
-function detail(members: MemberView[]): GroupDetailView {
-  return {
-    groupId: 'g1' as never,
-    name: 'Harbour',
-    role: 'member',
-    hasKey: true,
-    unread: 0,
-    pending: 0,
-    alarm: null,
-    recoveryUnconfirmed: false,
-    keyWait: null,
-    removed: false,
-    recoveryUsed: null,
-    policy: 'verified',
-    members,
-    departed: [],
-    generation: 0,
-    keyHealth: { owedRotation: null, faults: [], canRepair: false },
-  };
-}
+const detail = (members: MemberView[]) => groupDetail({ role: 'member', members });
 
 let root: HTMLElement;
 beforeEach(() => {
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
-afterEach(() => {
-  render(null, root);
-  root.remove();
-});
+afterEach(() => dropRoot(root));
 
 describe('members are people', () => {
   it('one row per person, their device count, "You", and key changed in words', async () => {

@@ -9,7 +9,9 @@
 import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
-import type { GroupDetailView, GroupSummary, ListedNoteView, MemberView } from '../../src/messages/views.ts';
+import type { GroupDetailView, ListedNoteView, MemberView } from '../../src/messages/views.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { groupDetail, groupSummary as summary, memberView } from './support/views.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: {
@@ -51,30 +53,11 @@ const { MembersView } = await import('../../src/ui/panel/MembersView.tsx');
 const { NotesView } = await import('../../src/ui/panel/NotesView.tsx');
 const { GroupRow } = await import('../../src/ui/popup/GroupRow.tsx');
 
-const summary = (fields: Partial<GroupSummary> = {}): GroupSummary => ({
-  groupId: 'g1' as never,
-  name: 'Harbour',
-  role: 'admin',
-  hasKey: true,
-  unread: 0,
-  pending: 0,
-  alarm: null,
-  recoveryUnconfirmed: false,
-  keyWait: null,
-  removed: false,
-  recoveryUsed: null,
-  ...fields,
-});
-
-function member(fields: Partial<MemberView>): MemberView {
-  return { fingerprint: 'c'.repeat(52) as never, short: 'cccc dddd eeee ffff', name: 'Cleo', role: 'member', trust: 'unverified', online: true, isMe: false, isRecovery: false, waitingForKey: false, devices: 1, ...fields };
-}
+const member = (fields: Partial<MemberView>) => memberView({ fingerprint: 'c'.repeat(52) as never, short: 'cccc dddd eeee ffff', name: 'Cleo', trust: 'unverified', online: true, ...fields });
 const me = member({ fingerprint: 'm'.repeat(52) as never, short: 'mmmm nnnn oooo pppp', name: 'Ana', role: 'admin', trust: 'verified', isMe: true });
 const UNNAMED = 'Member cccc dddd eeee ffff (name not known yet)';
 
-function detail(members: MemberView[], fields: Partial<GroupDetailView> = {}): GroupDetailView {
-  return { ...summary(), policy: 'verified', members, departed: [], generation: 0, keyHealth: { owedRotation: null, faults: [], canRepair: false }, ...fields };
-}
+const detail = (members: MemberView[], fields: Partial<GroupDetailView> = {}) => groupDetail({ members, ...fields });
 
 let root: HTMLElement;
 const settle = () => new Promise((r) => setTimeout(r, 30));
@@ -91,13 +74,9 @@ beforeEach(() => {
   state.asked = [];
   state.drafts = new Map();
   state.list = [];
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
-afterEach(() => {
-  render(null, root);
-  root.remove();
-});
+afterEach(() => dropRoot(root));
 
 describe('friction 4: a verified-only group offers Verify to a waiting member, not a hand-over that fails', () => {
   it('an unverified member waiting: "Verify <name>" in the notice, no "Hand over the key"', async () => {

@@ -9,6 +9,8 @@ import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupDetailView, KeyHealthView } from '../../src/messages/views.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { groupDetail } from './support/views.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (p: string) => p } },
@@ -39,25 +41,7 @@ const { KeyCare } = await import('../../src/ui/panel/KeyCare.tsx');
 
 const AT = Date.UTC(2026, 2, 3, 14, 5);
 function detail(fields: Partial<GroupDetailView>, health: Partial<KeyHealthView> = {}): GroupDetailView {
-  return {
-    groupId: 'g1' as never,
-    name: 'Family',
-    role: 'admin',
-    hasKey: true,
-    unread: 0,
-    pending: 0,
-    alarm: null,
-    recoveryUnconfirmed: false,
-    keyWait: null,
-    removed: false,
-    recoveryUsed: null,
-    policy: 'verified',
-    members: [],
-    departed: [],
-    generation: 2,
-    keyHealth: { owedRotation: null, faults: [], canRepair: false, ...health },
-    ...fields,
-  };
+  return groupDetail({ name: 'Family', generation: 2, keyHealth: { owedRotation: null, faults: [], canRepair: false, ...health }, ...fields });
 }
 
 let root: HTMLElement;
@@ -74,13 +58,9 @@ const show = async (view: GroupDetailView, showActions = true) => {
 beforeEach(() => {
   state.asked = [];
   state.pending = null;
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
-afterEach(() => {
-  render(null, root);
-  root.remove();
-});
+afterEach(() => dropRoot(root));
 
 describe('the group key and recovery code in the side panel', () => {
   it("tells an admin the key was not rotated since someone left and that a key is broken, named by its maker; Repair asks first, then works", async () => {

@@ -10,6 +10,8 @@ import { render } from 'preact';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ExtensionError, Request } from '../../src/messages/protocol.ts';
 import type { GroupSummary } from '../../src/messages/views.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { groupSummary } from './support/views.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (p: string) => p } },
@@ -47,21 +49,13 @@ const ALARM =
   "Ana's device signed a different history of \"Family\" than the one this device holds (3 minutes ago). Either the server is showing one of you a different history, or Ana's device is wrong (faulty, or making it up).";
 
 function group(fields: Partial<GroupSummary> = {}, canRemove = false): GroupSummary {
-  return {
-    groupId: 'g1' as never,
+  return groupSummary({
     name: 'Family',
     role: canRemove ? 'admin' : 'member',
-    hasKey: true,
-    unread: 0,
-    pending: 0,
     alarm: ALARM,
     peerAlarm: { peer: ANA as never, person: ANA as never, name: 'Ana', kind: 'fork', canRemove },
-    recoveryUnconfirmed: false,
-    keyWait: null,
-    removed: false,
-    recoveryUsed: null,
     ...fields,
-  };
+  });
 }
 
 let root: HTMLElement;
@@ -73,13 +67,9 @@ const dialog = () => [...root.querySelectorAll('dialog')].find((d) => d.open);
 beforeEach(() => {
   state.asked = [];
   state.refuse = null;
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
-afterEach(() => {
-  render(null, root);
-  root.remove();
-});
+afterEach(() => dropRoot(root));
 
 describe('the peer alarm in the side panel', () => {
   it('names the member, says the server or their device is wrong, and a member dismisses it after a plain-words confirmation', async () => {

@@ -10,6 +10,8 @@ import { page, userEvent } from 'vitest/browser';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupDetailView, MemberView } from '../../src/messages/views.ts';
 import { usePageCss } from './support/page-css.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { groupDetail, memberView as member } from './support/views.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (path: string) => path }, tabs: { create: () => Promise.resolve() } },
@@ -36,30 +38,7 @@ vi.mock('../../src/messages/client.ts', () => ({
 const { MembersView } = await import('../../src/ui/panel/MembersView.tsx');
 const { VerifyApp } = await import('../../src/ui/verify/VerifyApp.tsx');
 
-function member(fields: Partial<MemberView>): MemberView {
-  return { fingerprint: 'A'.repeat(52) as never, short: 'AAAABBBBCCCCDDDD', name: 'Ana', role: 'member', trust: 'verified', online: false, isMe: false, isRecovery: false, waitingForKey: false, devices: 1, ...fields };
-}
-
-function detail(members: MemberView[], departed: GroupDetailView['departed'] = []): GroupDetailView {
-  return {
-    groupId: GROUP as never,
-    name: 'Harbour',
-    role: 'member',
-    hasKey: true,
-    unread: 0,
-    pending: 0,
-    alarm: null,
-    recoveryUnconfirmed: false,
-    keyWait: null,
-    removed: false,
-    recoveryUsed: null,
-    policy: 'verified',
-    members,
-    departed,
-    generation: 0,
-    keyHealth: { owedRotation: null, faults: [], canRepair: false },
-  };
-}
+const detail = (members: MemberView[], departed: GroupDetailView['departed'] = []) => groupDetail({ groupId: GROUP as never, role: 'member', members, departed });
 
 let root: HTMLElement;
 let removeCss: () => void;
@@ -77,12 +56,10 @@ const until = async (check: () => void) => {
 };
 beforeEach(() => {
   removeCss = usePageCss('panel');
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
 afterEach(() => {
-  render(null, root);
-  root.remove();
+  dropRoot(root);
   removeCss();
 });
 

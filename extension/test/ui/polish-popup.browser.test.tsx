@@ -11,6 +11,8 @@ import { userEvent } from 'vitest/browser';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupSummary, StatusView } from '../../src/messages/views.ts';
 import { usePageCss } from './support/page-css.ts';
+import { addRoot, dropRoot } from './support/mount.ts';
+import { emptyStatus, groupSummary } from './support/views.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: {
@@ -76,26 +78,7 @@ const { OutcomeNotice } = await import('../../src/ui/components/OutcomeNotice.ts
 const { SafetyNumber } = await import('../../src/ui/components/SafetyNumber.tsx');
 const { CopyButton } = await import('../../src/ui/popup/CopyButton.tsx');
 
-function emptyStatus(): StatusView {
-  return { identity: null, groups: [], settings: { apiUrl: 'http://127.0.0.1:8787', signalingUrl: 'http://127.0.0.1:9000', iceServers: [] } };
-}
-
-function group(fields: Partial<GroupSummary>): GroupSummary {
-  return {
-    groupId: 'g1' as never,
-    name: 'Family',
-    role: 'admin',
-    hasKey: true,
-    unread: 0,
-    pending: 0,
-    alarm: null,
-    recoveryUnconfirmed: false,
-    keyWait: null,
-    removed: false,
-    recoveryUsed: null,
-    ...fields,
-  };
-}
+const group = (fields: Partial<GroupSummary>) => groupSummary({ name: 'Family', ...fields });
 
 let root: HTMLElement;
 let removeCss: (() => void) | null = null;
@@ -138,12 +121,10 @@ beforeEach(() => {
   state.status.identity = { fingerprint: 'F'.repeat(52) as never, short: 'ABCDEFGHJKMNPQRS', displayName: 'Ana' };
   state.drafts.clear();
   state.restore = { groupId: 'g1', returning: false };
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
 afterEach(() => {
-  render(null, root);
-  root.remove();
+  dropRoot(root);
   removeCss?.();
   removeCss = null;
 });

@@ -8,6 +8,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupSummary, StatusView } from '../../src/messages/views.ts';
 import { seriousViolations } from './axe-check.ts';
+import { addRoot } from './support/mount.ts';
+import { emptyStatus, groupSummary } from './support/views.ts';
 
 const listeners = new Set<(message: unknown) => void>();
 vi.mock('wxt/browser', () => ({
@@ -113,26 +115,7 @@ const { App } = await import('../../src/ui/popup/App.tsx');
 const { OptionsApp } = await import('../../src/ui/options/OptionsApp.tsx');
 const { encodeSecretCode } = await import('../../../shared/src/crypto/secret-code.ts');
 
-function emptyStatus(): StatusView {
-  return { identity: null, groups: [], settings: { apiUrl: 'http://127.0.0.1:8787', signalingUrl: 'http://127.0.0.1:9000', iceServers: [] } };
-}
-
-function group(fields: Partial<GroupSummary>): GroupSummary {
-  return {
-    groupId: 'g1' as never,
-    name: 'Family',
-    role: 'admin',
-    hasKey: true,
-    unread: 0,
-    pending: 0,
-    alarm: null,
-    recoveryUnconfirmed: false,
-    keyWait: null,
-    removed: false,
-    recoveryUsed: null,
-    ...fields,
-  };
-}
+const group = (fields: Partial<GroupSummary>) => groupSummary({ name: 'Family', ...fields });
 
 let root: HTMLElement;
 const settle = () => new Promise((resolve) => setTimeout(resolve, 450));
@@ -169,8 +152,7 @@ beforeEach(() => {
   state.asked = [];
   permission.asked = [];
   permission.answer = true;
-  root = document.createElement('div');
-  document.body.append(root);
+  root = addRoot();
 });
 afterEach(() => {
   close();
