@@ -12,6 +12,7 @@ import type { GroupSummary, NoteView } from '../../src/messages/views.ts';
 import type { Route } from '../../src/ui/panel/route.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { groupSummary } from './support/views.ts';
+import { answerDraft } from './support/drafts.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (p: string) => p } },
@@ -24,6 +25,8 @@ vi.mock('../../src/messages/client.ts', () => ({
   RequestError: class RequestError extends Error {},
   ask: async (request: Request) => {
     state.asked.push(request);
+    const draft = answerDraft(state.drafts, request);
+    if (draft) return draft.answer;
     switch (request.type) {
       case 'notes.read':
         return mine;
@@ -31,14 +34,6 @@ vi.mock('../../src/messages/client.ts', () => ({
         return { noteId: 'n1', version: 2, author: ME, authorName: 'Ana', isMe: true, at: 1, deleted: false, unopened: false };
       case 'notes.list':
         return [];
-      case 'draft.load':
-        return state.drafts.get(request.key) ?? null;
-      case 'draft.save':
-        state.drafts.set(request.key, request.value);
-        return null;
-      case 'draft.clear':
-        state.drafts.delete(request.key);
-        return null;
       case 'notes.save':
         return { saved: true, noteId: 'n1', version: 3 };
       default:

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { NoteHeaderView, NoteView } from '../../src/messages/views.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
+import { answerDraft } from './support/drafts.ts';
 
 const listeners = new Set<(message: unknown) => unknown>();
 vi.mock('wxt/browser', () => ({
@@ -30,19 +31,13 @@ vi.mock('../../src/messages/client.ts', () => ({
   RequestError: class RequestError extends Error {},
   ask: async (request: Request) => {
     state.asked.push(request);
+    const draft = answerDraft(state.drafts, request);
+    if (draft) return draft.answer;
     switch (request.type) {
       case 'notes.read':
         return mine;
       case 'notes.header':
         return state.header;
-      case 'draft.load':
-        return state.drafts.get(request.key) ?? null;
-      case 'draft.save':
-        state.drafts.set(request.key, request.value);
-        return null;
-      case 'draft.clear':
-        state.drafts.delete(request.key);
-        return null;
       case 'notes.save':
         return { saved: false, conflict: { mine: { title: request.title, body: request.body }, theirs: { ...mine, version: 3, body: 'High water at seven.', author: BEN, authorName: 'Ben' } } };
       default:

@@ -11,6 +11,7 @@ import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupSummary, StatusView } from '../../src/messages/views.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { emptyStatus as noIdentity, groupSummary } from './support/views.ts';
+import { answerDraft } from './support/drafts.ts';
 
 const opened = vi.hoisted(() => ({ tabs: [] as string[], panels: 0 }));
 vi.mock('wxt/browser', () => ({
@@ -36,17 +37,11 @@ vi.mock('../../src/messages/client.ts', () => ({
   RequestError: class extends Error {},
   ask: async (request: Request) => {
     state.asked.push(request);
+    const draft = answerDraft(state.drafts, request, true);
+    if (draft) return draft.answer;
     switch (request.type) {
       case 'status':
         return structuredClone(state.status);
-      case 'draft.load':
-        return state.drafts.get(request.key) ?? null;
-      case 'draft.save':
-        state.drafts.set(request.key, structuredClone(request.value));
-        return null;
-      case 'draft.clear':
-        state.drafts.delete(request.key);
-        return null;
       case 'panel.open':
         return { groupId: request.groupId ?? null };
       case 'group.invite':

@@ -12,6 +12,7 @@ import type { Request } from '../../src/messages/protocol.ts';
 import type { GroupDetailView, ListedNoteView, MemberView } from '../../src/messages/views.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { groupDetail, groupSummary as summary, memberView } from './support/views.ts';
+import { answerDraft } from './support/drafts.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: {
@@ -26,17 +27,11 @@ vi.mock('../../src/messages/client.ts', () => ({
   RequestError: class RequestError extends Error {},
   ask: async (request: Request) => {
     state.asked.push(request);
+    const draft = answerDraft(state.drafts, request);
+    if (draft) return draft.answer;
     switch (request.type) {
       case 'notes.list':
         return state.list;
-      case 'draft.load':
-        return state.drafts.get(request.key) ?? null;
-      case 'draft.save':
-        state.drafts.set(request.key, request.value);
-        return null;
-      case 'draft.clear':
-        state.drafts.delete(request.key);
-        return null;
       case 'notes.save':
         return { saved: true, noteId: 'n9', version: 1 };
       case 'notes.read':

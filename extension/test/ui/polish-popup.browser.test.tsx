@@ -13,6 +13,7 @@ import type { GroupSummary, StatusView } from '../../src/messages/views.ts';
 import { usePageCss } from './support/page-css.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { emptyStatus, groupSummary } from './support/views.ts';
+import { answerDraft } from './support/drafts.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: {
@@ -45,17 +46,11 @@ const state: {
 vi.mock('../../src/messages/client.ts', () => ({
   RequestError: refusal.RequestError,
   ask: async (request: Request) => {
+    const draft = answerDraft(state.drafts, request, true);
+    if (draft) return draft.answer;
     switch (request.type) {
       case 'status':
         return structuredClone(state.status);
-      case 'draft.load':
-        return state.drafts.get(request.key) ?? null;
-      case 'draft.save':
-        state.drafts.set(request.key, structuredClone(request.value));
-        return null;
-      case 'draft.clear':
-        state.drafts.delete(request.key);
-        return null;
       case 'group.restore':
         if ('code' in state.restore) throw new refusal.RequestError(state.restore);
         return state.restore;

@@ -10,6 +10,7 @@ import type { GroupSummary, StatusView } from '../../src/messages/views.ts';
 import { seriousViolations } from './axe-check.ts';
 import { addRoot } from './support/mount.ts';
 import { emptyStatus, groupSummary } from './support/views.ts';
+import { answerDraft } from './support/drafts.ts';
 
 const listeners = new Set<(message: unknown) => void>();
 vi.mock('wxt/browser', () => ({
@@ -44,6 +45,8 @@ vi.mock('../../src/messages/client.ts', () => ({
   RequestError: refusal.RequestError,
   ask: async (request: Request) => {
     state.asked.push(request);
+    const draft = answerDraft(state.drafts, request, true);
+    if (draft) return draft.answer;
     switch (request.type) {
       case 'group.recoveryCode': {
         const pending = state.pending.get(request.groupId);
@@ -59,14 +62,6 @@ vi.mock('../../src/messages/client.ts', () => ({
         return new Promise(() => undefined);
       case 'status':
         return structuredClone(state.status);
-      case 'draft.load':
-        return state.drafts.get(request.key) ?? null;
-      case 'draft.save':
-        state.drafts.set(request.key, structuredClone(request.value));
-        return null;
-      case 'draft.clear':
-        state.drafts.delete(request.key);
-        return null;
       case 'identity.create':
         state.status.identity = { fingerprint: 'F'.repeat(52) as never, short: 'ABCDEFGHJKMNPQRS', displayName: request.displayName };
         return state.status.identity;
