@@ -13,6 +13,7 @@ import type { Route } from '../../src/ui/panel/route.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { groupSummary } from './support/views.ts';
 import { answerDraft } from './support/drafts.ts';
+import { untilTrue as until } from './support/wait.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (p: string) => p } },
@@ -49,13 +50,6 @@ const EDIT: Route = { view: 'notes', mode: 'edit', noteId: 'n1' };
 const WAITING = "Waiting for the group's new key — your text is kept";
 
 let root: HTMLElement;
-const until = async (check: () => boolean, what: string) => {
-  const deadline = Date.now() + 5_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-};
 const show = (hasKey: boolean, route: Route = EDIT) => render(<NotesView groupId={'g1' as never} group={group(hasKey)} route={route} go={() => undefined} />, root);
 const type = (box: HTMLTextAreaElement, text: string) => {
   box.value = text;

@@ -12,6 +12,7 @@ import type { Request } from '../../src/messages/protocol.ts';
 import type { NoteHeaderView, NoteView } from '../../src/messages/views.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { answerDraft } from './support/drafts.ts';
+import { untilTrue as until } from './support/wait.ts';
 
 const listeners = new Set<(message: unknown) => unknown>();
 vi.mock('wxt/browser', () => ({
@@ -50,13 +51,6 @@ const { NoteEditor } = await import('../../src/ui/panel/NoteEditor.tsx');
 const { Announcer } = await import('../../src/ui/components/Announcer.tsx');
 
 let root: HTMLElement;
-const until = async (check: () => boolean, what: string) => {
-  const deadline = Date.now() + 5_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-};
 const broadcast = (groupId: string) => {
   for (const l of listeners) l({ type: 'conclave.changed', groupId });
 };

@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Request } from '../../src/messages/protocol.ts';
 import type { ExportView, NoteHistoryView } from '../../src/messages/views.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
+import { untilTrue as until } from './support/wait.ts';
 
 const listeners = new Set<(message: unknown) => unknown>();
 vi.mock('wxt/browser', () => ({
@@ -83,13 +84,6 @@ const { NoteReader } = await import('../../src/ui/panel/NoteReader.tsx');
 const { Announcer } = await import('../../src/ui/components/Announcer.tsx');
 
 let root: HTMLElement;
-const until = async (check: () => boolean, what: string) => {
-  const deadline = Date.now() + 5_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-};
 const button = (name: string | RegExp) => {
   const found = [...document.querySelectorAll<HTMLButtonElement>('button')].find((b) => (typeof name === 'string' ? b.textContent!.trim() === name : name.test(b.textContent!)));
   if (!found) throw new Error(`no button ${name}`);

@@ -13,6 +13,7 @@ import type { GroupDetailView, GroupSummary, MemberView, StatusView } from '../.
 import { usePageCss } from './support/page-css.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { groupDetail, groupSummary, memberView } from './support/views.ts';
+import { until } from './support/wait.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: {
@@ -77,17 +78,6 @@ const { NotesList } = await import('../../src/ui/panel/NotesList.tsx');
 let root: HTMLElement;
 let removeCss: (() => void) | null = null;
 const settle = (ms = 450) => new Promise((resolve) => setTimeout(resolve, ms));
-const until = async (check: () => void) => {
-  for (let i = 0; ; i++) {
-    try {
-      check();
-      return;
-    } catch (error) {
-      if (i >= 50) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-};
 
 /** A ring (outline or box shadow) on the element, on the label it stands for, or on its card (up to 2 levels up, :focus-within). */
 function showsFocus(element: Element): boolean {

@@ -12,6 +12,7 @@ import type { GroupDetailView, MemberView } from '../../src/messages/views.ts';
 import { usePageCss } from './support/page-css.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { groupDetail, memberView as member } from './support/views.ts';
+import { until } from './support/wait.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (path: string) => path }, tabs: { create: () => Promise.resolve() } },
@@ -43,17 +44,6 @@ const detail = (members: MemberView[], departed: GroupDetailView['departed'] = [
 let root: HTMLElement;
 let removeCss: () => void;
 const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
-const until = async (check: () => void) => {
-  for (let i = 0; ; i++) {
-    try {
-      check();
-      return;
-    } catch (error) {
-      if (i >= 50) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-};
 beforeEach(() => {
   removeCss = usePageCss('panel');
   root = addRoot();

@@ -14,6 +14,7 @@ import { usePageCss } from './support/page-css.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { emptyStatus, groupSummary } from './support/views.ts';
 import { answerDraft } from './support/drafts.ts';
+import { until } from './support/wait.ts';
 
 vi.mock('wxt/browser', () => ({
   browser: {
@@ -78,17 +79,6 @@ const group = (fields: Partial<GroupSummary>) => groupSummary({ name: 'Family', 
 let root: HTMLElement;
 let removeCss: (() => void) | null = null;
 const settle = () => new Promise((resolve) => setTimeout(resolve, 450));
-const until = async (check: () => void) => {
-  for (let i = 0; ; i++) {
-    try {
-      check();
-      return;
-    } catch (error) {
-      if (i >= 50) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-};
 const open = async (page = <App />, css: 'popup' | 'options' = 'popup') => {
   removeCss = usePageCss(css);
   render(page, root);

@@ -11,6 +11,7 @@ import { seriousViolations } from './axe-check.ts';
 import { addRoot } from './support/mount.ts';
 import { emptyStatus, groupSummary } from './support/views.ts';
 import { answerDraft } from './support/drafts.ts';
+import { until } from './support/wait.ts';
 
 const listeners = new Set<(message: unknown) => void>();
 vi.mock('wxt/browser', () => ({
@@ -118,18 +119,6 @@ const me = () => ({ fingerprint: 'F'.repeat(52) as never, short: 'ABCDEFGHJKMNPQ
 const open = async (page = <App />) => {
   render(page, root);
   await settle();
-};
-/** Waits until `check` passes (a lazily loaded module, a slow render), up to 5 s. */
-const until = async (check: () => void) => {
-  for (let i = 0; ; i++) {
-    try {
-      check();
-      return;
-    } catch (error) {
-      if (i >= 50) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
 };
 const close = () => render(null, root);
 const button = (name: RegExp) => [...root.querySelectorAll('button')].find((b) => name.test(b.textContent ?? '') || name.test(b.getAttribute('aria-label') ?? ''));
