@@ -11,15 +11,8 @@ import { seriousViolations } from './axe-check.ts';
 import { addRoot, dropRoot } from './support/mount.ts';
 import { groupDetail, memberView as member } from './support/views.ts';
 
-vi.mock('wxt/browser', () => ({
-  browser: { runtime: { onMessage: { addListener: () => undefined, removeListener: () => undefined }, getURL: (path: string) => path }, tabs: { create: () => Promise.resolve() } },
-}));
-vi.mock('../../src/messages/client.ts', () => ({
-  RequestError: class extends Error {},
-  ask: async () => {
-    throw new Error('nothing is asked here');
-  },
-}));
+vi.mock('wxt/browser', async () => (await import('./support/mocks.ts')).quietBrowser);
+vi.mock('../../src/messages/client.ts', async () => (await import('./support/mocks.ts')).askNothing);
 
 const { MembersView } = await import('../../src/ui/panel/MembersView.tsx');
 
