@@ -189,22 +189,25 @@ describe('buttons that looked like plain text (friction 12)', () => {
     }
   });
 
-  it('“Copy recovery code” keeps its size when it says “✓ Copied”', async () => {
-    removeCss = usePageCss('popup');
-    const writeText = vi.spyOn(navigator.clipboard, 'writeText').mockResolvedValue(undefined);
-    render(<CopyButton text="REC1-AAAA" what="recovery code" />, root);
-    await settle();
-    const copy = button(/Copy recovery code/)!;
-    const before = copy.getBoundingClientRect();
-    copy.click();
-    // What it shows (innerText leaves out what is not shown).
-    await until(() => expect(copy.innerText.replace(/\s+/g, ' ').trim()).toBe('✓ Copied'));
-    expect(writeText).toHaveBeenCalledWith('REC1-AAAA');
-    const after = copy.getBoundingClientRect();
-    expect(after.width).toBe(before.width);
-    expect(after.height).toBe(before.height);
-    writeText.mockRestore();
-  });
+  // The recovery code is shown in the popup and, when replaced, in the side panel.
+  for (const page of ['popup', 'panel'] as const) {
+    it(`“Copy recovery code” keeps its size when it says “✓ Copied” (${page})`, async () => {
+      removeCss = usePageCss(page);
+      const writeText = vi.spyOn(navigator.clipboard, 'writeText').mockResolvedValue(undefined);
+      render(<CopyButton text="REC1-AAAA" what="recovery code" />, root);
+      await settle();
+      const copy = button(/Copy recovery code/)!;
+      const before = copy.getBoundingClientRect();
+      copy.click();
+      // What it shows (innerText leaves out what is not shown).
+      await until(() => expect(copy.innerText.replace(/\s+/g, ' ').trim()).toBe('✓ Copied'));
+      expect(writeText).toHaveBeenCalledWith('REC1-AAAA');
+      const after = copy.getBoundingClientRect();
+      expect(after.width).toBe(before.width);
+      expect(after.height).toBe(before.height);
+      writeText.mockRestore();
+    });
+  }
 });
 
 describe('restoring with the recovery code (frictions 8 and 12)', () => {
