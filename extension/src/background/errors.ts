@@ -172,6 +172,7 @@ function fromApi(error: ApiCallError, context: ErrorContext): ExtensionError {
     case 'NOT_FOUND':
       // A join: the server cannot tell a mistyped secret from an unknown group (nor should it say which).
       if (context.typedCode === 'invite') return inviteNotValid();
+      if (context.typedCode === 'recovery') return recoveryNotValid();
       return { code: 'unknown-group', message: 'The storage API does not know this group or invite.', action: 'Check that Options points at the storage API the group uses.' };
     case 'CONFLICT':
       return { code: 'conflict', message: 'Someone else changed this at the same moment.', action: 'Try again: the newest version is loaded first.' };
@@ -203,6 +204,18 @@ export function inviteNotValid(): ExtensionError {
     code: 'invite-invalid',
     message: 'This invite code is wrong, or no longer valid.',
     action: 'Check that you pasted the whole link or code. If it still fails, ask the person who invited you to send it again, or to make a new invite.',
+  };
+}
+
+/**
+ * A recovery code the server finds no group for: a code typed wrong, or a group that is
+ * gone. The field is what to fix, so the words do not send the person to Options.
+ */
+export function recoveryNotValid(): ExtensionError {
+  return {
+    code: 'recovery-invalid',
+    message: 'This recovery code is wrong, or its group no longer exists.',
+    action: 'Check the code against your recovery kit and type it again. If it is right, ask a member of the group whether the group still exists.',
   };
 }
 

@@ -197,6 +197,11 @@ describe('errors in words', () => {
     expect(toExtensionError(api('INVITE_CLOSED')).code).toBe('invite-invalid');
     expect(toExtensionError(api('FORBIDDEN')).code).toBe('removed');
     expect(toExtensionError(api('NOT_FOUND')).code).toBe('unknown-group');
+    // A recovery code the server knows no group for: the code is wrong or the group is gone, in plain words (no server, no Options).
+    const lostGroup = toExtensionError(api('NOT_FOUND'), { typedCode: 'recovery' });
+    expect(lostGroup.code).toBe('recovery-invalid');
+    expect(lostGroup.message).toMatch(/recovery code is wrong, or its group no longer exists/);
+    expect(`${lostGroup.message} ${lostGroup.action}`).not.toMatch(/storage API|Options/);
     expect(toExtensionError(api('LOG_REJECTED', { reason: 'last-admin' })).code).toBe('last-admin');
     expect(toExtensionError(api('CLOCK_SKEW')).action).toMatch(/date and time/);
     expect(toExtensionError(api('INTERNAL'), { apiUrl: 'http://h' }).action).toContain('http://h');

@@ -174,6 +174,16 @@ describe('friction 6: an invite someone already used', () => {
     expect(button(/^Make another invite$/)).toBeDefined();
   });
 
+  it('a cancelled invite names both causes: its admin lost the role, or the device it was made on was removed', async () => {
+    state.status.groups = [group({})];
+    state.drafts.set('popup.route', { screen: 'invite', groupId: G });
+    state.drafts.set(`popup.invite.${G}`, { expiry: '1d', role: 'member', prekeyed: false, result: { code: 'INV1-AAAA-BBBB', link: 'conclave:join/INV1-AAAA-BBBB?from=Ana', expiresAt: Date.now() + 3_600_000 } });
+    state.invite = { state: 'revoked', usedBy: null };
+    await open();
+    expect(root.textContent).toContain('This invite was cancelled.');
+    expect(root.textContent).toMatch(/no longer an admin, or the device it was made on was removed/);
+  });
+
   it('while nobody has used it, it still says it works once', async () => {
     state.status.groups = [group({})];
     state.drafts.set('popup.route', { screen: 'invite', groupId: G });

@@ -63,8 +63,7 @@ export function ExportNotes({ groupId }: ExportNotesProps) {
           {saved.skipped.length > 0 && (
             <>
               <p>
-                {saved.skipped.length === 1 ? 'One note was' : `${saved.skipped.length} notes were`} left out, because this device cannot read{' '}
-                {saved.skipped.length === 1 ? 'it' : 'them'}:
+                {saved.skipped.length === 1 ? 'One note was' : `${saved.skipped.length} notes were`} left out of the zip:
               </p>
               <ul>
                 {saved.skipped.map((s) => (

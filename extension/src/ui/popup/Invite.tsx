@@ -63,7 +63,7 @@ export function Invite({ group, onDone }: { group: GroupSummary; onDone: () => v
             <p>
               {state === 'used'
                 ? 'It cannot be used again: make a new invite for anyone else.'
-                : 'The admin who made it is no longer an admin, so nobody can join with it. Make a new invite if the person has not joined yet.'}
+                : 'Either the admin who made it is no longer an admin, or the device it was made on was removed, so nobody can join with it. Make a new invite if the person has not joined yet.'}
             </p>
             {state === 'used' && !value.prekeyed && verifiedOnly && (
               <p>To let {who} read, verify them: open the group, then Members, then “Verify” by their name.</p>

@@ -29,8 +29,12 @@ function restoreOutcome(saved: unknown): RestoreDraft | null {
   return { groupId: typeof groupId === 'string' ? groupId : null, returning: returning === true };
 }
 
-/** Errors that are about the code typed (not the network): the field is marked invalid. */
-const CODE_ERRORS = new Set(['recovery-invalid', 'unknown-group']);
+/**
+ * Errors that are about the code typed (not the network): the field is marked invalid.
+ * A code the server finds no group for comes back as `recovery-invalid` too, in words
+ * that say the code may be wrong (errors.ts `recoveryNotValid`).
+ */
+const CODE_ERRORS = new Set(['recovery-invalid']);
 
 export function Restore({ status, refresh, onDone }: { status: StatusView; refresh: () => Promise<void>; onDone: () => void }) {
   const draft = useDraft<RestoreDraft>('popup.restore', { groupId: null }, { restore: restoreOutcome });
