@@ -27,11 +27,11 @@ import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { groupRowOf } from '../db/key-store.ts';
 import type { KeyWaitRow } from '../db/schema.ts';
 import type { KeyWaitView } from '../messages/views.ts';
-import type { Connection } from './connection.ts';
+import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { deleteDraft, draftsStartingWith, putDraftRow } from './drafts.ts';
 import { alarmFor, holdsCurrentKey, syncGroup } from './group-state.ts';
-import { forgetKeyWait, keepKeyWait, keyWaitOf } from './key-wait-rows.ts';
+import { forgetKeyWait, keepKeyWait, keyWaitOf, restoreKeyWait } from './key-wait-rows.ts';
 import { ensureProfile } from './names.ts';
 import { refreshNotes } from './note-cache.ts';
 import { isMemberDevice, personFor } from './people.ts';
@@ -79,13 +79,16 @@ function storable(state: KeyWaitState): KeyWaitState {
 }
 
 export class KeyWaits {
+  /** The round running per group (`round` joins it). */
   private readonly running = new Map<GroupId, Promise<KeyWaitView | null>>();
+  /** The key offer being answered per group, apart from rounds: a round never joins one. */
+  private readonly offers = new Map<GroupId, Promise<void>>();
 
   constructor(private readonly ctx: Ctx) {}
 
-  /** Rounds still running (tests wait for them). */
+  /** Rounds and offers still running (tests wait for them). */
   idle(): Promise<unknown> {
-    return Promise.allSettled([...this.running.values()]);
+    return Promise.allSettled([...this.running.values(), ...this.offers.values()]);
   }
 
   /**
@@ -96,7 +99,10 @@ export class KeyWaits {
   round(connection: Connection, groupId: GroupId): Promise<KeyWaitView | null> {
     let run = this.running.get(groupId);
     if (!run) {
-      run = this.runRound(connection, groupId).finally(() => this.running.delete(groupId));
+      const started: Promise<KeyWaitView | null> = this.runRound(connection, groupId).finally(() => {
+        if (this.running.get(groupId) === started) this.running.delete(groupId);
+      });
+      run = started;
       this.running.set(groupId, run);
     }
     return run;
@@ -192,29 +198,47 @@ export class KeyWaits {
    * A holder opened a channel and offered the key (it has just verified this device's
    * person, and both are online): answer with the joiner's handshake on that channel,
    * expecting exactly the offering device, and keep the key as a round would ("Key
-   * received from Ana", live). Not waiting for this group's key, or the offer comes from
-   * a device that could not hold it: the channel is closed unanswered. Never throws.
+   * received from Ana", live). The offer is unsigned, so anyone may send one: one that
+   * does not name a device of this device's own log's key holders (`keyHolderCandidates`),
+   * or for a group whose key is not awaited, is closed unanswered before anything is
+   * shown or synced. One offer at a time per group — another arriving meanwhile is closed
+   * unanswered — and an offer never stands in for a round (`round` never joins it), so the
+   * joiner's own rounds go on whatever offers arrive. Never throws.
    */
-  async offered(channel: MessageChannel, offer: KeyOffer): Promise<void> {
-    const { ctx } = this;
+  offered(channel: MessageChannel, offer: KeyOffer): Promise<void> {
     const { groupId } = offer;
+    // Claimed at once, before anything is awaited: two offers arriving together never both run.
+    if (this.offers.has(groupId)) {
+      channel.close();
+      return Promise.resolve();
+    }
+    const run: Promise<void> = this.answerOffer(channel, offer).finally(() => {
+      if (this.offers.get(groupId) === run) this.offers.delete(groupId);
+    });
+    this.offers.set(groupId, run);
+    return run;
+  }
+
+  private async answerOffer(channel: MessageChannel, offer: KeyOffer): Promise<void> {
+    const { ctx } = this;
+    const { groupId, from } = offer;
     try {
       // A round already running finishes first (it may be getting the key right now).
       await this.running.get(groupId)?.catch(() => null);
-      const connection = await ctx.connections.get();
-      const me = connection.identity.fingerprint;
+      const me = (await requireIdentity(ctx.db)).identity.fingerprint;
       const known = await groupRowOf(ctx.db, groupId);
-      if (!known || known.removed || known.alarm || holdsCurrentKey(known) || !isMemberDevice(known.state, me)) return channel.close();
-      const run = this.acceptOffer(connection, groupId, channel, offer.from).finally(() => this.running.delete(groupId));
-      this.running.set(groupId, run);
-      await run;
+      const awaited = known && !known.removed && !known.alarm && !holdsCurrentKey(known) && isMemberDevice(known.state, me);
+      // Checked on this device's copy, before any sync or anything shown: a stranger's
+      // offer makes the popup say nothing ("connecting to Ana" only for Ana's device).
+      if (!awaited || !keyHolderCandidates(known.state, me).includes(from)) return channel.close();
+      await this.acceptOffer(await ctx.connections.get(), groupId, channel, from);
     } catch (error) {
       channel.close();
       console.warn('conclave: answering a key offer failed', (error as Error).name);
     }
   }
 
-  private async acceptOffer(connection: Connection, groupId: GroupId, channel: MessageChannel, from: Fingerprint): Promise<KeyWaitView | null> {
+  private async acceptOffer(connection: Connection, groupId: GroupId, channel: MessageChannel, from: Fingerprint): Promise<void> {
     const { ctx } = this;
     const { client, identity } = connection;
     // Up to date first, as a round is: the holder's head is compared with ours.
@@ -223,11 +247,14 @@ export class KeyWaits {
     const secrets = await scannedSecrets(ctx, groupId);
     const before = await keyWaitOf(ctx, groupId);
     const holders = before?.holders ?? keyHolderCandidates(state, identity.fingerprint).map((fingerprint) => ({ fingerprint, name: '', online: false }));
-    const keep = async (wait: KeyWaitState) => {
-      await keepKeyWait(ctx, { groupId, state: storable(wait), holders: holders.map((h) => ({ ...h, name: '', online: h.online || h.fingerprint === from })), updatedAt: ctx.now() });
-      ctx.changed(groupId);
+    const row = (wait: KeyWaitState): KeyWaitRow => ({ groupId, state: storable(wait), holders: holders.map((h) => ({ ...h, name: '', online: h.online || h.fingerprint === from })), updatedAt: ctx.now() });
+    const connecting = row({ phase: 'connecting', peer: from });
+    await keepKeyWait(ctx, connecting);
+    ctx.changed(groupId);
+    // Not received: the wait goes back to what it was — unless a round wrote a newer one meanwhile.
+    const restore = async () => {
+      if (await restoreKeyWait(ctx, connecting, before)) ctx.changed(groupId);
     };
-    await keep({ phase: 'connecting', peer: from });
     const result = await receiveKeyOnChannel(identity, state, channel, from, {
       qrSecretFor: (peer) => secrets.get(personFor(state, peer)),
       notePeerHead: (evidence) => client.notePeerHead(groupId, evidence),
@@ -237,26 +264,25 @@ export class KeyWaits {
       try {
         await client.acceptHandedKey(groupId, result.generation, result.seed);
       } catch (error) {
-        if (before) await keepKeyWait(ctx, before);
-        ctx.changed(groupId);
+        await restore();
         console.warn('conclave: a key offered live did not match the group', (error as Error).name);
-        return null;
+        return;
       }
-      const received: KeyWaitState = { phase: 'received', via: 'peer', from, generation: result.generation };
-      await keep(received);
+      await keepKeyWait(ctx, row({ phase: 'received', via: 'peer', from, generation: result.generation }));
+      ctx.changed(groupId);
       for (const peer of secrets.keys()) await deleteDraft(ctx, scannedKey(groupId, peer));
       await this.afterKeyArrived(connection, groupId);
-      return { state: received, holders: [], updatedAt: ctx.now() };
+      return;
     }
     if (result.kind === 'fork') {
+      // Signed by the holder: kept in the group's record (notePeerHead) and shown as the
+      // group's peer alarm, as a round's fork is — never older than anything a round wrote.
+      await keepKeyWait(ctx, row({ phase: 'fork', peer: from }));
       ctx.changed(groupId);
-      return null;
+      return;
     }
     // Refused or dropped: the wait stands as it was (the next round tries again).
-    if (before) await keepKeyWait(ctx, before);
-    else await forgetKeyWait(ctx, groupId);
-    ctx.changed(groupId);
-    return null;
+    await restore();
   }
 
   /**

@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll } from 'vitest';
 import { memoryChannelPair, type MessageChannel } from '@conclave/shared/p2p';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import { recordRequests, type RequestRecorder } from '../../../storage-api/test/support/request-recorder.ts';
 import { startServer, type TestServer } from '../../../storage-api/test/support/server.ts';
 import { createBackground, type Background } from '../../src/background/background.ts';
 import type { Answers } from '../../src/messages/answers.ts';
@@ -198,11 +199,22 @@ export async function harbourWith(admin: TestDevice, members: TestDevice[]): Pro
   return groupId;
 }
 
+/** Resolves once `check` holds (polled every 10 ms); fails naming `what` after `ms`. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** People with named identities on one storage API, as several describe blocks set them up. */
 export interface People {
   readonly network: MemoryNetwork;
   /** A new device on the server, with an identity named `name`; closed after the describe block. */
   person(label: string, name: string): Promise<TestDevice>;
+  /** The HTTP requests the storage API receives while some work runs (request-recorder.ts). */
+  readonly requests: RequestRecorder;
 }
 
 /**
@@ -213,8 +225,10 @@ export function peopleOnServer(): People {
   let server: TestServer | undefined;
   const network = new MemoryNetwork();
   const devices: TestDevice[] = [];
+  let recorder: RequestRecorder | undefined;
   beforeAll(async () => {
     server = await startServer('sqlite', { config: { logLevel: 'silent' } });
+    recorder = recordRequests(server);
   });
   afterAll(async () => {
     for (const d of devices) await d.close().catch(() => undefined);
@@ -222,6 +236,7 @@ export function peopleOnServer(): People {
   });
   return {
     network,
+    requests: { during: (work) => recorder!.during(work) },
     async person(label, name) {
       const d = await newDevice(label, network, server!.url);
       devices.push(d);
