@@ -128,13 +128,12 @@ afterEach(() => {
   removeCss = null;
 });
 
-// First in the file: the notes list's first showing in this page is part of what it checks.
 describe('focus after moving to another view', () => {
   it('back in the notes list after the note in focus went away (deleted, closed): focus is on the list’s heading, not lost', async () => {
     removeCss = usePageCss('panel');
-    const list = () => <NotesList groupId={GROUP as never} group={group({})} canWrite go={() => undefined} lastOpened={null} />;
+    const list = (returning: boolean) => <NotesList groupId={GROUP as never} group={group({})} canWrite go={() => undefined} lastOpened={null} returning={returning} />;
     // The panel opening keeps the browser's own starting point.
-    render(list(), root);
+    render(list(false), root);
     await settle(100);
     expect(document.activeElement).toBe(document.body);
     render(null, root);
@@ -144,12 +143,30 @@ describe('focus after moving to another view', () => {
     gone.focus();
     gone.remove();
     expect(document.activeElement).toBe(document.body);
-    render(list(), root);
+    render(list(true), root);
     await settle(100);
     const heading = root.querySelector('h2')!;
     expect(heading.textContent).toBe('Notes');
     expect(document.activeElement).toBe(heading);
     expect(getComputedStyle(heading).outlineStyle).toBe('none');
+  });
+});
+
+describe('the notes list keeps no memory of its own between mounts', () => {
+  it('shown first in a group (another list was shown in this page before), it keeps the browser’s starting point', async () => {
+    removeCss = usePageCss('panel');
+    for (const groupId of [GROUP, 'OTHERGROUPOTHERGROUP00']) {
+      render(null, root);
+      // Whatever had focus went away with the last view.
+      const gone = document.createElement('button');
+      root.append(gone);
+      gone.focus();
+      gone.remove();
+      render(<NotesList groupId={groupId as never} group={group({})} canWrite go={() => undefined} lastOpened={null} returning={false} />, root);
+      await settle(100);
+      expect(document.activeElement, groupId).toBe(document.body);
+    }
+    render(null, root);
   });
 });
 
@@ -180,7 +197,7 @@ describe('focus is visible on every control reached with Tab', () => {
     removeCss = usePageCss('panel');
     const note = (n: number) => ({ ok: true, noteId: `note-${n}`, version: 1, title: `Note ${n}`, author: 'a'.repeat(52), authorName: 'Ben', authorTrust: 'verified', at: Date.now() - n * 60_000, deleted: false });
     notes = [note(1), note(2)];
-    render(<main class="panel"><NotesList groupId={GROUP as never} group={group({})} canWrite go={() => undefined} lastOpened={null} /></main>, root);
+    render(<main class="panel"><NotesList groupId={GROUP as never} group={group({})} canWrite go={() => undefined} lastOpened={null} returning={false} /></main>, root);
     await until(() => expect(root.querySelectorAll('.note-row')).toHaveLength(2));
     expect(await unringed()).toEqual([]);
     notes = [];

@@ -28,12 +28,15 @@ export interface NotesListProps {
   go: Go;
   /** The note last opened: focused again when coming back to the list. */
   lastOpened: string | null;
+  /**
+   * Shown again after another view of this group's notes (a note, the editor, a history),
+   * as its parent knows: focus lost with that view goes to the list's heading. False on
+   * a group's first showing, which keeps the browser's own starting point.
+   */
+  returning: boolean;
 }
 
-/** The list shown once already in this page: the panel's first view keeps the browser's own starting point. */
-let listShownBefore = false;
-
-export function NotesList({ groupId, group, canWrite, go, lastOpened }: NotesListProps) {
+export function NotesList({ groupId, group, canWrite, go, lastOpened, returning }: NotesListProps) {
   const readable = group.hasKey || group.removed;
   const list = useAsk(readable ? { type: 'notes.list', groupId } : null, { groupId });
   const [query, setQuery] = useState('');
@@ -65,8 +68,8 @@ export function NotesList({ groupId, group, canWrite, go, lastOpened }: NotesLis
   const headingRef = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     const lost = document.activeElement === null || document.activeElement === document.body;
-    if (listShownBefore && lost) headingRef.current?.focus();
-    listShownBefore = true;
+    if (returning && lost) headingRef.current?.focus();
+    // Read once, as the list appears: later renders of the same list change nothing.
   }, []);
 
   // Back from a note: focus its row again, so the person keeps their place.

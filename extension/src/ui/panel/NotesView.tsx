@@ -24,10 +24,16 @@ export function NotesView({ groupId, group, route, go }: NotesViewProps) {
   // An open editor stays open while the key is briefly missing (a rotation's log is synced
   // before its box is opened): unmounting it would lose keystrokes and move the focus.
   const editing = useRef(false);
+  // The group whose list this view showed last: coming back to it (from a note, the
+  // editor, a history) is a return; the first list of a group is not. Owned here, the
+  // parent of every view of a group's notes, so nothing is kept between groups or mounts.
+  const listShownFor = useRef<GroupId | null>(null);
   editing.current = route.mode === 'edit' && (canWrite || (editing.current && !group.removed && !group.alarm));
   if (editing.current) return <NoteEditor key={route.noteId ?? 'new'} groupId={groupId} noteId={route.noteId as NoteId | null} go={go} waitingForKey={!group.hasKey} />;
   if (route.mode === 'history' && route.noteId && !group.removed) return <NoteHistory key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} go={go} />;
   // A device removed meanwhile cannot fetch the versions: it shows the note it kept.
   if ((route.mode === 'read' || route.mode === 'history') && route.noteId) return <NoteReader key={route.noteId} groupId={groupId} noteId={route.noteId as NoteId} canWrite={canWrite} canSeeHistory={!group.removed} go={go} />;
-  return <NotesList groupId={groupId} group={group} canWrite={canWrite} go={go} lastOpened={route.noteId} />;
+  const returning = listShownFor.current === groupId;
+  listShownFor.current = groupId;
+  return <NotesList groupId={groupId} group={group} canWrite={canWrite} go={go} lastOpened={route.noteId} returning={returning} />;
 }
