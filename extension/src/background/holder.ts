@@ -107,21 +107,28 @@ export async function serveIncoming(ctx: Ctx, channel: MessageChannel): Promise<
 export interface LiveOffer {
   /** Their devices that took the key over the live channel just now. */
   sent: Fingerprint[];
+  /**
+   * Their devices online that were offered the key but did not take it: the channel never
+   * opened or timed out, or the handshake started and failed — not those that closed it
+   * unanswered at once (they hold the key already, or answer another offer).
+   */
+  unfinished: Fingerprint[];
   /** Their devices that were online (offered the key). */
   online: number;
 }
 
 /**
  * Both online, just verified (DESIGN §6.3): this device holds the key and has just marked
- * `person` verified, so it dials each of their devices that is online and offers the key
- * (`key-offer`); a device still waiting answers with the ordinary joiner handshake on
- * that channel, served here exactly as an incoming one (`serveIncoming`: the same
- * checks, trust and signed heads). The key so passes live, peer to peer, instead of
- * waiting in the mailbox for the joiner's next round. Devices that hold the key already
- * close the channel. Best effort: never throws (the mailbox remains the way when it fails).
+ * `person` verified, so it dials each of their devices that is online, all at once, and
+ * offers the key (`key-offer`); a device still waiting answers with the ordinary joiner
+ * handshake on that channel, served here exactly as an incoming one (`serveIncoming`: the
+ * same checks, trust and signed heads). The key so passes live, peer to peer, instead of
+ * waiting in the mailbox for the joiner's next round; the whole offer takes one handshake's
+ * time at most, however many devices. Devices that hold the key already close the channel.
+ * Best effort: never throws (the mailbox remains the way when it fails).
  */
 export async function offerKeyLive(ctx: Ctx, connection: Connection, groupId: GroupId, person: Fingerprint): Promise<LiveOffer> {
-  const none: LiveOffer = { sent: [], online: 0 };
+  const none: LiveOffer = { sent: [], unfinished: [], online: 0 };
   try {
     const row = await groupRowOf(ctx.db, groupId);
     if (!row || row.removed || row.alarm || !holdsCurrentKey(row)) return none;
@@ -132,16 +139,44 @@ export async function offerKeyLive(ctx: Ctx, connection: Connection, groupId: Gr
     if (devices.length === 0) return none;
     await ctx.transport.start();
     const online = await ctx.transport.online(devices);
-    const sent: Fingerprint[] = [];
-    for (const device of online) {
-      const channel = ctx.transport.connect(device);
-      channel.send(JSON.stringify(keyOfferMessage(groupId, me)));
-      const outcome = await serveIncoming(ctx, channel);
-      if (outcome?.kind === 'sent' && outcome.peer === device) sent.push(device);
-    }
-    return { sent, online: online.length };
+    const results = await Promise.all(online.map((device) => offerTo(ctx, connection, groupId, device)));
+    return {
+      sent: online.filter((_, i) => results[i] === 'sent'),
+      unfinished: online.filter((_, i) => results[i] === 'unfinished'),
+      online: online.length,
+    };
   } catch (error) {
     console.warn('conclave: offering the key live failed', (error as Error).name);
     return none;
   }
+}
+
+/** One device offered the key: it took it, it closed the channel unanswered at once, or the hand-over did not finish. */
+async function offerTo(ctx: Ctx, connection: Connection, groupId: GroupId, device: Fingerprint): Promise<'sent' | 'declined' | 'unfinished'> {
+  const channel = ctx.transport.connect(device);
+  let answered = false;
+  let closedByUs = false;
+  let closedByThem = false;
+  channel.send(JSON.stringify(keyOfferMessage(groupId, connection.identity.fingerprint)));
+  // Served as an incoming channel, watched on the way: did their device say anything, and who closed it.
+  const outcome = await serveIncoming(ctx, {
+    send: (text) => channel.send(text),
+    onMessage: (handler) =>
+      channel.onMessage((data) => {
+        answered = true;
+        handler(data);
+      }),
+    onClose: (handler) =>
+      channel.onClose(() => {
+        if (!closedByUs) closedByThem = true;
+        handler();
+      }),
+    close: () => {
+      closedByUs = true;
+      channel.close();
+    },
+  });
+  if (outcome?.kind === 'sent' && outcome.peer === device) return 'sent';
+  // Closed by their device before it said anything: it does not wait for this key now.
+  return !answered && closedByThem ? 'declined' : 'unfinished';
 }

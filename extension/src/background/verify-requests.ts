@@ -17,7 +17,7 @@ import { normaliseTypedSafetyNumber, safetyNumber, safetyNumberGroups } from '@c
 import type { Fingerprint, GroupId, PublicBundle } from '@conclave/shared/protocol';
 import type { Request } from '../messages/protocol.ts';
 import type { KeySideView, KeyWaitView, VerifyView } from '../messages/views.ts';
-import type { VerifiedAnswer } from '../messages/answers.ts';
+import type { Handed, VerifiedAnswer } from '../messages/answers.ts';
 import { requireIdentity, type Connection } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { BackgroundError, fail, isNetworkError } from './errors.ts';
@@ -74,22 +74,25 @@ function myside(state: GroupState, identity: DeviceIdentity): { person: Fingerpr
  * After verifying `person` on a device holding the key: live first — each of their devices
  * online is offered the key at once (holder.ts `offerKeyLive`), so two people comparing
  * numbers together never wait for the mailbox — then, on an admin's device, the mailbox
- * is answered for whoever still waits (their devices offline). Best effort.
- * @returns how the key went to that person: live, through the mailbox, or not at all.
+ * is answered for whoever still waits (their devices offline, or online but the live
+ * hand-over did not finish). Best effort.
+ * @returns how the key went to that person (answers.ts `Handed`).
  */
-async function handOverAfterVerifying(ctx: Ctx, connection: Connection | null, groupId: GroupId, person: Fingerprint): Promise<'live' | 'mailbox' | null> {
+async function handOverAfterVerifying(ctx: Ctx, connection: Connection | null, groupId: GroupId, person: Fingerprint): Promise<Handed> {
   if (!connection) return null;
   const row = await groupRow(ctx, groupId);
   if (row.alarm || row.removed || !holdsCurrentKey(row)) return null;
   const live = await offerKeyLive(ctx, connection, groupId, person);
   if (live.sent.length > 0 && live.sent.length === live.online) return 'live';
-  if (!isAdmin(row.state, connection.identity.fingerprint)) return live.sent.length > 0 ? 'live' : null;
+  const unfinished = live.unfinished.length > 0;
+  if (!isAdmin(row.state, connection.identity.fingerprint)) return live.sent.length > 0 ? 'live' : unfinished ? 'unfinished' : null;
   const answered = await handOverNow(ctx, connection, groupId).catch((error: unknown) => {
     console.warn('conclave: handing the key over after a verification failed', (error as Error).name);
     return null;
   });
   if (live.sent.length > 0) return 'live';
-  return answered?.sent.some((s) => personFor(row.state, s.fingerprint) === person) ? 'mailbox' : null;
+  if (answered?.sent.some((s) => personFor(row.state, s.fingerprint) === person)) return unfinished ? 'unfinished-mailbox' : 'mailbox';
+  return unfinished ? 'unfinished' : null;
 }
 
 export async function verifyInfo(ctx: Ctx, request: Req<'verify.info'>): Promise<VerifyView> {
@@ -124,7 +127,7 @@ async function keySide(ctx: Ctx, connection: Connection | null, groupId: GroupId
     const refused =
       wait?.state.phase === 'waiting' &&
       wait.state.attempts.some((a) => a.outcome.kind === 'refused' && a.outcome.reason === 'not-verified' && personFor(state, a.peer) === person);
-    return { kind: 'you-wait', name, waitsFor: refused ? 'their-verification' : 'key' };
+    return { kind: 'you-wait', name, waitsFor: refused ? 'their-verification' : 'key', policy: state.policy };
   }
   if (!connection || !isAdmin(state, me)) return null;
   const pending = await connection.client.pendingRequests(groupId).catch(() => [] as Fingerprint[]);
@@ -170,7 +173,7 @@ export async function verifyScanned(ctx: Ctx, waits: KeyWaits, request: Req<'ver
 async function afterVerifying(ctx: Ctx, waits: KeyWaits, connection: Connection | null, groupId: GroupId, fingerprint: Fingerprint, me: Fingerprint): Promise<VerifiedAnswer> {
   let keyWait: KeyWaitView | null = null;
   const row = await groupRow(ctx, groupId);
-  let handed: 'live' | 'mailbox' | null = null;
+  let handed: Handed = null;
   if (connection && !holdsCurrentKey(row) && isMemberDevice(row.state, me) && !row.removed && !row.alarm) {
     keyWait = await waits.round(connection, groupId).catch((error: unknown) => {
       if (error instanceof BackgroundError && error.code === 'fork') throw error;

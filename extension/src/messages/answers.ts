@@ -82,13 +82,20 @@ export interface VerifiedAnswer {
   /** After a scan by a device still waiting for the key: the round it ran at once. */
   keyWait: KeyWaitView | null;
   hasKey: boolean;
-  /**
-   * This device holds the key: how it went to the person just verified — `live` to their
-   * device online now, `mailbox` sealed for their device to fetch — or null (nothing handed:
-   * they hold it already, or this device may not answer the mailbox and they are offline).
-   */
-  handed: 'live' | 'mailbox' | null;
+  /** This device holds the key: how it went to the person just verified (`Handed`). */
+  handed: Handed;
 }
+
+/**
+ * How the key went to a person a device holding it has just verified: `live` to their
+ * device online now; `mailbox` sealed for their device to fetch (none of their devices
+ * waiting for it was online); `unfinished-mailbox` their device was online but the live
+ * hand-over did not finish (the connection timed out or dropped), so it was sealed in the
+ * mailbox instead; `unfinished` the same, and nothing else was sent (this device does not
+ * answer the mailbox: try again); null nothing handed (they hold it already, or this
+ * device may not answer the mailbox and they are offline).
+ */
+export type Handed = 'live' | 'mailbox' | 'unfinished-mailbox' | 'unfinished' | null;
 
 export interface Answers {
   status: StatusView;

@@ -145,13 +145,14 @@ export interface VerifyView {
 /**
  * Who waits for the group key, and for what (DESIGN §6.3), as a verification tab says it:
  * `you-wait` — this device has no key yet: for that person to verify you
- * (`their-verification`, they refused so), or for anyone holding it (`key`);
+ * (`their-verification`, they refused so), or for anyone holding it (`key`; `policy`
+ * says whether they must have verified you first);
  * `they-wait` — that person's device waits for the key this device holds: for you to
  * verify them (`your-verification`), or, verified, for their device to come online
  * (`them-online`: it is in the mailbox, or goes live when they are).
  */
 export type KeySideView =
-  | { kind: 'you-wait'; name: string; waitsFor: 'their-verification' | 'key' }
+  | { kind: 'you-wait'; name: string; waitsFor: 'their-verification' | 'key'; policy: 'verified' | 'invite-trust' }
   | { kind: 'they-wait'; name: string; waitsFor: 'your-verification' | 'them-online' };
 
 /** Something this device noticed about how the server served a note, in words (what happened, what to do). */

@@ -68,7 +68,7 @@ describe('joining, as a person meets it', () => {
     const benWaits = (await ben.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)!;
     expect(benWaits.keyWait?.verifyFirst).toContainEqual({ person: anaFp, name: 'Ana', youVerified: true });
     const benInfo = await ben.ask({ type: 'verify.info', groupId, fingerprint: anaFp });
-    expect(benInfo.keySide).toEqual({ kind: 'you-wait', name: 'Ana', waitsFor: 'their-verification' });
+    expect(benInfo.keySide).toEqual({ kind: 'you-wait', name: 'Ana', waitsFor: 'their-verification', policy: 'verified' });
 
     // Ana's tab says Ben waits for the key, and that verifying him hands it over.
     const anaInfo = await ana.ask({ type: 'verify.info', groupId, fingerprint: benFp });
@@ -117,6 +117,63 @@ describe('joining, as a person meets it', () => {
     expect((await dee.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)).toMatchObject({ hasKey: true });
     dee.transport.reachable = true;
   });
+  it("regression: with the joiner online but the live hand-over not finishing, the admin's verification says so (never 'not online'), and answers the mailbox", async () => {
+    const eli = await person('eli-7', 'Eli');
+    const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    await eli.ask({ type: 'group.join', code: invite.link });
+    await eli.bg.idle();
+    eli.transport.answers = false;
+    const anaSide = await ana.ask({ type: 'verify.confirm', groupId, fingerprint: await eli.fingerprint() });
+    eli.transport.answers = true;
+    expect(anaSide.handed).toBe('unfinished-mailbox');
+    await eli.bg.tick();
+    expect((await eli.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)).toMatchObject({ hasKey: true });
+  });
+
+  it("regression: a member who is not an admin, whose live hand-over to a joiner online does not finish, is told so (try again), never 'on its way'", async () => {
+    const { groupId: open } = await ana.ask({ type: 'group.create', name: 'Open club', policy: 'verified' });
+    const ivy = await person('ivy-7', 'Ivy');
+    const member = await ana.ask({ type: 'group.invite', groupId: open, role: 'member', expiresInMs: HOUR, prekeyed: true });
+    expect((await ivy.ask({ type: 'group.join', code: member.code })).hasKey).toBe(true);
+    const jo = await person('jo-7', 'Jo');
+    const invite = await ana.ask({ type: 'group.invite', groupId: open, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    await jo.ask({ type: 'group.join', code: invite.link });
+    await jo.bg.idle();
+    await ivy.bg.tick();
+    jo.transport.answers = false;
+    const ivySide = await ivy.ask({ type: 'verify.confirm', groupId: open, fingerprint: await jo.fingerprint() });
+    jo.transport.answers = true;
+    expect(ivySide.handed).toBe('unfinished');
+  });
+
+  it("regression: a person's devices online are offered the key all at once, so “The numbers match” takes one hand-over's time, not one per device", async () => {
+    const kimLaptop = await person('kim-laptop-7', 'Kim');
+    const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    await kimLaptop.ask({ type: 'group.join', code: invite.link });
+    const kimPhone = await person('kim-phone-7', 'Kim phone');
+    const offered = await kimPhone.ask({ type: 'device.offerLink' });
+    if (offered.role !== 'new' || offered.phase !== 'waiting') throw new Error(`not waiting: ${JSON.stringify(offered)}`);
+    await kimLaptop.ask({ type: 'device.link', text: offered.offer.qrText });
+    await kimLaptop.ask({ type: 'device.confirmLink', accept: true });
+    await kimLaptop.bg.idle();
+    await kimPhone.bg.idle();
+    await ana.bg.tick();
+    const kimFp = await kimLaptop.fingerprint();
+    const kim = (await ana.ask({ type: 'group.detail', groupId })).members.find((m) => m.fingerprint === kimFp)!;
+    expect(kim.devices).toBe(2);
+    // Both of Kim's devices show as online and neither answers (their connections never open).
+    kimLaptop.transport.answers = false;
+    kimPhone.transport.answers = false;
+    const started = Date.now();
+    const anaSide = await ana.ask({ type: 'verify.confirm', groupId, fingerprint: kim.fingerprint });
+    const took = Date.now() - started;
+    kimLaptop.transport.answers = true;
+    kimPhone.transport.answers = true;
+    expect(anaSide.handed).toBe('unfinished-mailbox');
+    // One handshake timeout (5 s in these tests), not two.
+    expect(took).toBeLessThan(9_000);
+  });
+
   it('friction 1: a joiner refused for want of verification is told whom to verify (their person id, for "Verify Ana")', async () => {
     const fay = await person('fay-1', 'Fay');
     const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });

@@ -60,6 +60,8 @@ export class MemoryNetwork {
         end.send(text);
       },
     });
+    // A device that shows as online but does not answer: the channel never opens (the dialler's handshake times out).
+    if (target?.reachable && !target.answers) return record(mine, from, to);
     if (target?.reachable && target.handler) {
       const handler = target.handler;
       queueMicrotask(() => handler(record(theirs, to, from)));
@@ -79,6 +81,8 @@ export class MemoryTransport implements PeerTransport {
   handler: ((channel: MessageChannel) => void) | null = null;
   /** False: this device is offline for peers (it neither shows as online nor answers, nor sees anyone online). */
   reachable = true;
+  /** False: this device shows as online, but a channel to it never opens (a WebRTC connection that fails). */
+  answers = true;
   /** True: `start` fails, as when the signaling server is down. */
   signalingDown = false;
   private me: Fingerprint | null = null;

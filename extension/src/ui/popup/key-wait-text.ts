@@ -3,6 +3,7 @@
  * sentence naming the people involved, so a joiner always knows what is happening and
  * whether they need to do anything.
  */
+import type { Handed } from '../../messages/answers.ts';
 import type { KeySideView, KeyWaitView } from '../../messages/views.ts';
 import { orList } from './format.ts';
 
@@ -124,9 +125,10 @@ export function describeKeyWait(view: KeyWaitView): KeyWaitText {
 /**
  * What the key waits for between this device and the person on a verification tab
  * (views.ts `KeySideView`), and what a verification just did with it (`handed`): each
- * side is told whom it waits for and what happens next, so neither waits in silence.
+ * side is told whom it waits for and what happens next, so neither waits in silence —
+ * and a device online whose live hand-over did not finish is never called offline.
  */
-export function describeKeySide(side: KeySideView | null, handed: 'live' | 'mailbox' | null, name: string): KeyWaitText | null {
+export function describeKeySide(side: KeySideView | null, handed: Handed, name: string): KeyWaitText | null {
   if (handed === 'live') {
     return { tone: 'ok', title: `The group key went to ${name}'s device just now, directly.`, details: ['They can read and write notes in this group now.'] };
   }
@@ -135,6 +137,26 @@ export function describeKeySide(side: KeySideView | null, handed: 'live' | 'mail
       tone: 'ok',
       title: `The group key is on its way to ${name}.`,
       details: ['Their device is not online now: the key waits for it on the server, sealed so that only their device can open it.'],
+    };
+  }
+  if (handed === 'unfinished-mailbox') {
+    return {
+      tone: 'ok',
+      title: `The group key is on its way to ${name}.`,
+      details: [
+        `${name}'s device is online, but the direct hand-over did not finish (the connection timed out or dropped).`,
+        'The key goes through the mailbox instead: it waits on the server, sealed so that only their device can open it, and their device picks it up on its own.',
+      ],
+    };
+  }
+  if (handed === 'unfinished') {
+    return {
+      tone: 'wait',
+      title: `The group key has not reached ${name} yet.`,
+      details: [
+        `${name}'s device is online, but the direct hand-over did not finish (the connection timed out or dropped).`,
+        'Try again: press “The numbers match” once more, with both devices online. Their device also asks again on its own while it waits, and gets the key from you then.',
+      ],
     };
   }
   if (!side) return null;
@@ -152,7 +174,11 @@ export function describeKeySide(side: KeySideView | null, handed: 'live' | 'mail
         : {
             tone: 'wait',
             title: 'Waiting for the group key…',
-            details: ['A member who holds it hands it over once they have verified you: at once when you are both online, otherwise through the mailbox.'],
+            details: [
+              side.policy === 'invite-trust'
+                ? 'This group gives the key to everyone who joined with an invite: a member who holds it hands it over at once when you are both online, otherwise an admin does through the mailbox.'
+                : 'A member who holds it hands it over once they have verified you: at once when you are both online, otherwise through the mailbox.',
+            ],
           };
     case 'they-wait':
       return side.waitsFor === 'your-verification'

@@ -7,7 +7,7 @@
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { Fingerprint as FingerprintId, GroupId } from '@conclave/shared/protocol';
-import type { RequestOf } from '../../messages/answers.ts';
+import type { Handed, RequestOf } from '../../messages/answers.ts';
 import type { KeyWaitView } from '../../messages/views.ts';
 import { announce, Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
@@ -52,7 +52,7 @@ function Verify({ groupId, fingerprint }: { groupId: GroupId; fingerprint: Finge
   /** What the key wait this verification started came to ("Key received from Ana."), shown beside the result. */
   const [keyNews, setKeyNews] = useState<KeyWaitView | null>(null);
   /** How the key went to them when this device, holding it, verified them (live or mailbox). */
-  const [handed, setHanded] = useState<'live' | 'mailbox' | null>(null);
+  const [handed, setHanded] = useState<Handed>(null);
   const typedRef = useRef<HTMLTextAreaElement>(null);
   const typedId = useId();
   const resultRef = useRef<HTMLDivElement>(null);
