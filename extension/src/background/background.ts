@@ -32,6 +32,7 @@ import { KeyWaits, SCANNED_QR_PREFIX } from './key-wait.ts';
 import { ensureProfile } from './names.ts';
 import * as notes from './note-requests.ts';
 import * as history from './note-history.ts';
+import { exportNotes } from './note-export.ts';
 import { dismissPeerEvidence } from './peer-evidence.ts';
 import { DEFAULT_SETTINGS, loadSettings, saveSettings } from './settings.ts';
 import { identityView, statusView } from './summaries.ts';
@@ -191,7 +192,7 @@ export function createBackground(deps: BackgroundDeps): Background {
     'notes.delete': (request) => notes.deleteNote(ctx, request),
     'notes.history': (request) => history.noteHistory(ctx, request),
     'notes.restore': (request) => history.restoreVersion(ctx, request),
-    'notes.export': (request) => history.exportNotes(ctx, request),
+    'notes.export': (request) => exportNotes(ctx, request),
     'draft.save': async (request) => {
       reservedDraft(request.key);
       await drafts.saveDraft(ctx, request.key, request.value);

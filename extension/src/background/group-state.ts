@@ -135,10 +135,19 @@ export async function raiseAlarm(ctx: Ctx, groupId: GroupId, text: string): Prom
   ctx.changed(groupId);
 }
 
+/** What a device removed from a group can still do, and what to do: the one wording for every refusal it meets. */
+export const REMOVED_ACTION =
+  'It keeps the notes it already showed you, to read here, but it can no longer fetch or change anything in the group (no new notes, no earlier versions, no export). Ask an admin to invite you again if you need it back.';
+
+/** Refuses anything that needs the server for a group that removed this device (DESIGN §5: it keeps only what it already read). */
+export function refuseRemoved(row: Pick<GroupRow, 'removed' | 'name'>): void {
+  if (row.removed) fail('removed', `This device was removed from ${quoted(row.name)}.`, REMOVED_ACTION);
+}
+
 /** Refuses to change a group whose history was found forked, or that removed this device. */
 export function assertUsable(row: GroupRow): void {
   if (row.alarm) fail('fork', row.alarm, FORK_ACTION);
-  if (row.removed) fail('removed', `This device was removed from ${quoted(row.name)}.`, 'It keeps what it already showed you; ask an admin to invite you again if you need it back.');
+  refuseRemoved(row);
 }
 
 /**
@@ -229,7 +238,7 @@ export async function viaClient<T>(ctx: Ctx, connection: Connection, groupId: Gr
       const state = gone ? await connection.client.state(groupId).catch(() => null) : await syncGroup(ctx, connection, groupId);
       if (state && (await noteRemoval(ctx, groupId, state, connection.identity.fingerprint))) {
         const row = await groupRowOf(ctx.db, groupId);
-        fail('removed', `This device was removed from ${quoted(row?.name ?? null)}.`, 'It keeps what it already showed you, but it cannot read new or changed notes. Ask an admin to invite you again if you need it back.');
+        refuseRemoved({ removed: true, name: row?.name ?? null });
       }
     }
     throw error;

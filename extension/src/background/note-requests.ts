@@ -10,23 +10,23 @@ import type { OpenedNote } from '@conclave/shared/client';
 import { META_TITLE, RESERVED_TITLE_PREFIX, type GroupState, type MetaSlot, type NoteFailure } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import { openNoteBody, sealNoteBody } from '../db/at-rest.ts';
-import type { GroupRow, IdentityRow, NoteRow } from '../db/schema.ts';
+import type { GroupRow, NoteRow } from '../db/schema.ts';
 import type { Request } from '../messages/protocol.ts';
-import type { ListedNoteView, NoteFlagView, NoteHeaderView, NoteView, SaveNoteResult, TrustView } from '../messages/views.ts';
+import type { ListedNoteView, NoteFlagView, NoteHeaderView, NoteView, SaveNoteResult } from '../messages/views.ts';
 import type { Answers } from '../messages/answers.ts';
-import { requireIdentity, type Connection } from './connection.ts';
+import { requireIdentity } from './connection.ts';
 import type { Ctx } from './context.ts';
 import { fail, noteFailureWords, noteWarningWords } from './errors.ts';
-import { assertUsable, groupRow, quoted, viaClient } from './group-state.ts';
+import { assertUsable, groupRow, quoted, REMOVED_ACTION, viaClient } from './group-state.ts';
+import { refuseMetaNote } from './note-access.ts';
+import { authorsOf } from './note-authors.ts';
 import { refreshNotes } from './note-cache.ts';
 import { cachedNote, groupNoteRows, keepNewer, openedRowWithBody } from './note-rows.ts';
 import { updateGroupRow } from '../db/key-store.ts';
 import { updateBadge } from './summaries.ts';
-import { isMine, personFor } from './people.ts';
+import { personFor } from './people.ts';
 
 type Req<K extends Request['type']> = Extract<Request, { type: K }>;
-
-const REMOVED_ACTION = 'It keeps what it already showed you, but it cannot read new or changed notes. Ask an admin to invite you again if you need it back.';
 
 /**
  * What a device removed from a group still shows of it (DESIGN §5: a removed member keeps
@@ -55,12 +55,6 @@ async function keptNote(ctx: Ctx, row: GroupRow, noteId: NoteId): Promise<NoteVi
   return { noteId, version: cached.version, title: cached.title, body, author: cached.author, ...who, at: cached.at, flags: rowFlags(cached, row.state, who.authorName) };
 }
 
-/** A note's author is a device: it is named by the person it speaks (or spoke) for. */
-async function authorName(ctx: Ctx, state: GroupState, author: Fingerprint): Promise<string> {
-  const me = await requireIdentity(ctx.db);
-  return isMine(state, author, me.identity.fingerprint) ? me.displayName : ctx.trust.nameIn(state, author);
-}
-
 /** How the device that wrote a late note stopped speaking for the group: its own fate, else its person's. */
 function departedHow(state: GroupState, author: Fingerprint): 'removed' | 'left' | 'replaced' | 'unlinked' {
   return state.departedDevices.get(author)?.how ?? state.departed.get(personFor(state, author))?.how ?? 'removed';
@@ -83,32 +77,17 @@ function rowFlags(row: NoteRow, state: GroupState, authorName: string): NoteFlag
   return flags;
 }
 
-async function noteView(ctx: Ctx, state: GroupState, me: Fingerprint, note: OpenedNote): Promise<NoteView> {
-  const name = await authorName(ctx, state, note.author);
+async function noteView(ctx: Ctx, state: GroupState, note: OpenedNote): Promise<NoteView> {
+  const who = authorsOf(ctx, state, await requireIdentity(ctx.db))(note.author);
   return {
     noteId: note.noteId,
     version: note.version,
     title: note.title,
     body: note.body,
     author: note.author,
-    authorName: name,
-    authorTrust: ctx.trust.view(state, note.author, me),
+    ...who,
     at: note.at,
-    flags: flagsOf(note, name),
-  };
-}
-
-/** Names and trust of authors, each looked up once however many notes they wrote. */
-function authorsOf(ctx: Ctx, state: GroupState, me: IdentityRow): (author: Fingerprint) => { authorName: string; authorTrust: TrustView } {
-  const seen = new Map<Fingerprint, { authorName: string; authorTrust: TrustView }>();
-  const myFingerprint = me.identity.fingerprint;
-  return (author) => {
-    let known = seen.get(author);
-    if (!known) {
-      known = { authorName: isMine(state, author, myFingerprint) ? me.displayName : ctx.trust.nameIn(state, author), authorTrust: ctx.trust.view(state, author, myFingerprint) };
-      seen.set(author, known);
-    }
-    return known;
+    flags: flagsOf(note, who.authorName),
   };
 }
 
@@ -133,10 +112,6 @@ async function listFromCache(ctx: Ctx, groupId: GroupId, state: GroupState, meta
   }
   opened.sort((a, b) => b.at - a.at);
   return [...opened, ...failed];
-}
-
-async function refuseMetaId(connection: Connection, groupId: GroupId, noteId: NoteId): Promise<void> {
-  if ((await connection.client.metaNotes(groupId)).has(noteId)) fail('invalid-request', 'There is no such note in this group.', 'Go back to the list of notes.');
 }
 
 /**
@@ -165,12 +140,12 @@ export async function readNote(ctx: Ctx, request: Req<'notes.read'>): Promise<No
   const row = await groupRow(ctx, groupId);
   if (row.removed) return keptNote(ctx, row, noteId);
   const connection = await ctx.connections.get();
-  await refuseMetaId(connection, groupId, noteId);
+  await refuseMetaNote(connection, groupId, noteId);
   const note = await viaClient(ctx, connection, groupId, () => connection.client.readNote(groupId, noteId));
   if (note.deleted) fail('invalid-request', 'This note was deleted.', 'Go back to the list of notes.');
   const late = note.warnings.some((w) => w.code === 'late-from-departed');
   await keepNewer(ctx, [{ ...(await openedRowWithBody(ctx, groupId, note)), ...(late ? { lateFromDeparted: true } : {}) }]);
-  return noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, note);
+  return noteView(ctx, await connection.client.state(groupId), note);
 }
 
 /** Failures after which the author a listing gives is not proven by a signature. */
@@ -195,7 +170,7 @@ export async function noteHeader(ctx: Ctx, request: Req<'notes.header'>): Promis
     noteId,
     version: row.version,
     author: row.author,
-    authorName: named ? await authorName(ctx, (await groupRow(ctx, groupId)).state, row.author) : 'Someone',
+    authorName: named ? authorsOf(ctx, (await groupRow(ctx, groupId)).state, me)(row.author).authorName : 'Someone',
     isMe: named && row.author === me.identity.fingerprint,
     at: row.at,
     deleted: row.deleted,
@@ -235,7 +210,7 @@ export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<Sa
   }
   assertUsable(await groupRow(ctx, groupId));
   const connection = await ctx.connections.get();
-  if (request.noteId) await refuseMetaId(connection, groupId, request.noteId);
+  if (request.noteId) await refuseMetaNote(connection, groupId, request.noteId);
   const content = { title, body: request.body };
   const address = request.noteId ? { noteId: request.noteId, version: (request.baseVersion ?? 0) + 1 } : {};
   try {
@@ -250,7 +225,7 @@ export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<Sa
     // Their version comes with the conflict, opened on the log `writeNote` synced; read
     // (a second sync) only when it could not be opened there.
     const theirs = error.theirs ?? (await viaClient(ctx, connection, groupId, () => connection.client.readNote(groupId, request.noteId!)));
-    return { saved: false, conflict: { mine: content, theirs: await noteView(ctx, await connection.client.state(groupId), connection.identity.fingerprint, theirs) } };
+    return { saved: false, conflict: { mine: content, theirs: await noteView(ctx, await connection.client.state(groupId), theirs) } };
   }
 }
 
@@ -258,7 +233,7 @@ export async function deleteNote(ctx: Ctx, request: Req<'notes.delete'>): Promis
   const { groupId, noteId, baseVersion } = request;
   assertUsable(await groupRow(ctx, groupId));
   const connection = await ctx.connections.get();
-  await refuseMetaId(connection, groupId, noteId);
+  await refuseMetaNote(connection, groupId, noteId);
   try {
     const written = await viaClient(ctx, connection, groupId, () => connection.client.writeNote(groupId, { title: '', body: '' }, { noteId, version: baseVersion + 1, deleted: true }));
     await keepNewer(ctx, [{ groupId, noteId, version: written.version, title: '', author: connection.identity.fingerprint, at: ctx.now(), deleted: true }]);

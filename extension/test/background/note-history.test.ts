@@ -145,5 +145,11 @@ describe('note history and export', () => {
     const exported = await carl.refused({ type: 'notes.export', groupId });
     expect(exported.code).toBe('removed');
     expect(exported.action).toContain('Ask an admin to invite you again');
+    // One check and one wording for a removed device, whatever it asked (history, export,
+    // restore, a note it did not keep, a save), not a copy per module.
+    const restored = await carl.refused({ type: 'notes.restore', groupId, noteId, version: 1, baseVersion: 5 });
+    const unkept = await carl.refused({ type: 'notes.read', groupId, noteId: 'AAAAAAAAAAAAAAAAAAAAAA' as NoteId });
+    const saved = await carl.refused({ type: 'notes.save', groupId, title: 'After', body: 'Too late.' });
+    for (const refusal of [history, restored, unkept, saved]) expect(refusal).toMatchObject({ code: 'removed', action: exported.action });
   });
 });
