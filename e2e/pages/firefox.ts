@@ -77,8 +77,10 @@ export class FirefoxScreen {
       (source: string, flags: string) => {
         const re = new RegExp(source, flags);
         const text = (s: string | null | undefined) => (s ?? '').replace(/\s+/g, ' ').trim();
-        for (const l of document.querySelectorAll('label')) if (re.test(text(l.textContent)) && l.control) return l.control;
-        return [...document.querySelectorAll('input, textarea, select')].find((el) => re.test(text(el.getAttribute('aria-label')))) ?? false;
+        // Only a field that is laid out: a page still rendering (or one being replaced) has none yet.
+        const shown = (el: Element | null | undefined) => (el && el.isConnected && el.getClientRects().length > 0 ? el : undefined);
+        for (const l of document.querySelectorAll('label')) if (re.test(text(l.textContent)) && shown(l.control)) return l.control;
+        return [...document.querySelectorAll('input, textarea, select')].find((el) => re.test(text(el.getAttribute('aria-label'))) && shown(el)) ?? false;
       },
       { timeout: TIMEOUT, polling: POLL_MS },
       source,
@@ -90,8 +92,10 @@ export class FirefoxScreen {
   /** Types into a field, as a person does (it is emptied first). */
   async fill(label: Name, value: string): Promise<void> {
     const field = await this.field(label);
-    await field.click({ count: 3 });
+    // Focus and select by script, not a triple click: nothing here needs the mouse, and a
+    // click needs a point on screen the busy CI machine sometimes had not laid out yet.
     await field.evaluate((el) => {
+      (el as HTMLInputElement).focus();
       (el as HTMLInputElement).select?.();
     });
     await this.page.keyboard.press('Backspace');
