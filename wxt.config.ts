@@ -1,7 +1,6 @@
-import { fileURLToPath } from 'node:url';
 import preact from '@preact/preset-vite';
-import { createLogger, type Logger } from 'vite';
 import { defineConfig } from 'wxt';
+import { extensionVite } from './scripts/extension-vite.ts';
 
 // The extension's sources live in extension/; the build goes to .output/<browser>-mv<n>
 // (CONCLAVE_OUT_DIR moves it, so two checkouts' test runs on one machine do not share a build).
@@ -12,8 +11,7 @@ export default defineConfig({
   imports: false,
   vite: () => ({
     plugins: [preact()],
-    resolve: { alias: { crypto: fileURLToPath(new URL('extension/src/build/node-crypto.ts', import.meta.url)) } },
-    customLogger: quietAboutThirdPartyAnnotations(createLogger()),
+    ...extensionVite(),
   }),
   hooks: {
     // Firefox's background page runs PeerJS itself, so its build has no offscreen document:
@@ -42,15 +40,3 @@ export default defineConfig({
   }),
 });
 
-/**
- * zod, @scure/base and @hpke put `@__PURE__` comments where Rollup cannot use them;
- * Rollup drops each one and says so, dozens of times per build, while it reads
- * node_modules. Those notices are not about our code and change nothing: leave them out.
- */
-function quietAboutThirdPartyAnnotations(logger: Logger): Logger {
-  const isNotice = (message: string) => message.includes('node_modules/') && message.includes('annotation that Rollup cannot interpret');
-  const { warn, warnOnce } = logger;
-  logger.warn = (message, options) => (isNotice(message) ? undefined : warn(message, options));
-  logger.warnOnce = (message, options) => (isNotice(message) ? undefined : warnOnce(message, options));
-  return logger;
-}

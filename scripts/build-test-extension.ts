@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'wxt';
+import { extensionVite } from './extension-vite.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 export const fixtureOutDir = path.join(repo, '.output/p2p-fixture/chrome-mv3');
@@ -18,8 +19,10 @@ await build({
   outDir: path.join(repo, '.output/p2p-fixture'),
   browser: 'chrome',
   imports: false,
+  vite: () => extensionVite(),
   manifest: {
     name: 'Conclave transport fixture',
+    version: '0.0.0',
     permissions: ['storage', 'offscreen'],
     host_permissions: ['http://127.0.0.1/*', 'http://localhost/*'],
   },

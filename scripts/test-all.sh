@@ -15,20 +15,25 @@ npx tsc -p tsconfig.json --noEmit
 # and no circle of imports (scripts/import-cycles.ts).
 npm run --silent lint
 # The extension: WXT's generated types, then its own type check, then both builds.
-npx wxt prepare
+npx wxt prepare >/dev/null
 npx tsc -p extension/tsconfig.json --noEmit
-# Both builds, which must be quiet: a warning either prints fails the run here, so it is
-# fixed at its source (wxt.config.ts) and a newcomer's `npm start` shows only what matters.
-for browser in chrome firefox; do
-  echo "Building the extension for $browser…"
-  build_log="$(npx wxt build -b "$browser" 2>&1)" || { echo "$build_log" >&2; exit 1; }
-  if grep -E 'WARN|[Ww]arning|annotation that Rollup|externalized|skipped' <<<"$build_log" >&2; then
-    echo "The $browser build printed the warning(s) above: fix them where they come from." >&2
+# Every build must be quiet: a warning one prints fails the run here, so it is fixed at
+# its source (scripts/extension-vite.ts, wxt.config.ts) and a newcomer's `npm start`
+# shows only what matters.
+quiet_build() {
+  local what="$1"; shift
+  echo "Building $what…"
+  local log
+  log="$("$@" 2>&1)" || { echo "$log" >&2; exit 1; }
+  if grep -E 'WARN|[Ww]arning|annotation that Rollup|externalized|skipped' <<<"$log" >&2; then
+    echo "Building $what printed the warning(s) above: fix them where they come from." >&2
     exit 1
   fi
-done
+}
+quiet_build "the extension for Chrome" npx wxt build -b chrome
+quiet_build "the extension for Firefox" npx wxt build -b firefox
 # The transport fixture the Chromium tests load (extension/test/platform/fixture).
-npx tsx scripts/build-test-extension.ts
+quiet_build "the transport test fixture" npx tsx scripts/build-test-extension.ts
 echo "Running every test suite (about 10 minutes; the end-to-end stories last)…"
 # Every vitest project; the `e2e` project (e2e/story.e2e.test.ts, the built
 # .output/chrome-mv3 in real Chromium against real servers) runs last, after the others
