@@ -7,7 +7,7 @@ import { currentGeneration, isAdmin, people, type GroupState } from '@conclave/s
 import { shortFingerprint } from '@conclave/shared/crypto';
 import { inviteKeysFromCode } from '@conclave/shared/crypto';
 import { recoveryIdentityFromCode } from '@conclave/shared/crypto';
-import { inviteLink, parseInviteText, type HandoverResult, type HandoverSkip } from '@conclave/shared/client';
+import { handoverRefusal, inviteLink, parseInviteText, type HandoverResult, type HandoverSkip } from '@conclave/shared/client';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { deleteGroupRow, groupRowOf, updateGroupRow } from '../db/key-store.ts';
 import type { GroupRow } from '../db/schema.ts';
@@ -139,9 +139,12 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
   const waiting = new Set(waitingIds.map((d) => personFor(state, d)));
   // The people a recovery code added (a restore), with when: every member sees it, not only admins.
   const restored = new Map((state.recoveryUses ?? []).map((use) => [personFor(state, use.device), use.at] as const));
+  const generation = currentGeneration(state);
   const members: MemberView[] = [...state.members.values()].map((m) => {
     const isMe = m.fingerprint === mine;
     const isRecovery = m.fingerprint === state.recovery;
+    // Whom a hand-over would skip, by the rule the SDK applies to it (not a copy here or in the page).
+    const skip = isMe || isRecovery ? null : handoverRefusal(state, m.fingerprint, ctx.trust.trustOf(m.fingerprint), generation);
     return {
       fingerprint: m.fingerprint,
       short: shortFingerprint(m.fingerprint),
@@ -156,6 +159,7 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
       ...(restored.has(m.fingerprint) ? { addedByRecovery: restored.get(m.fingerprint)! } : {}),
       // Their profile has not reached this device yet: the page says so beside the fingerprint.
       ...(!isMe && !isRecovery && ctx.trust.name(m.fingerprint) === null ? { nameUnknown: true as const } : {}),
+      ...(skip ? { handoverSkip: skip } : {}),
     };
   });
   const rank = (m: MemberView) => (m.isMe ? 0 : m.isRecovery ? 3 : m.role === 'admin' ? 1 : 2);
@@ -163,7 +167,7 @@ export async function detail(ctx: Ctx, request: Req<'group.detail'>): Promise<Gr
   const departed = [...state.departed.values()]
     .filter((d) => d.how !== 'replaced')
     .map((d) => ({ fingerprint: d.fingerprint, name: d.fingerprint === mine || d.fingerprint === me ? identity.displayName : ctx.trust.displayName(d.fingerprint), how: d.how as 'removed' | 'left' }));
-  return { ...(await summaryOf(ctx, row, me)), policy: state.policy, members, departed, generation: currentGeneration(state), keyHealth: keyHealthView(ctx, health, me, state) };
+  return { ...(await summaryOf(ctx, row, me)), policy: state.policy, members, departed, generation, keyHealth: keyHealthView(ctx, health, me, state) };
 }
 
 export async function rename(ctx: Ctx, request: Req<'group.rename'>): Promise<Answers['group.rename']> {

@@ -120,6 +120,11 @@ export interface MemberView {
   addedByRecovery?: number;
   /** This device has not read their name yet (their profile arrives with the group key): `name` is their fingerprint's first groups. */
   nameUnknown?: true;
+  /**
+   * Why a hand-over of the current key would skip them (the SDK's rule, `handoverRefusal`):
+   * the page offers "Verify" instead. Absent when it would serve them, and for this person and the recovery key.
+   */
+  handoverSkip?: 'not-verified' | 'key-changed' | 'removed';
 }
 
 export interface GroupDetailView extends GroupSummary {

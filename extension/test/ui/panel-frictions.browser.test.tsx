@@ -75,7 +75,7 @@ afterEach(() => dropRoot(root));
 
 describe('friction 4: a verified-only group offers Verify to a waiting member, not a hand-over that fails', () => {
   it('an unverified member waiting: "Verify <name>" in the notice, no "Hand over the key"', async () => {
-    render(<MembersView groupId={'g1' as never} detail={detail([me, member({ waitingForKey: true })])} reload={async () => undefined} />, root);
+    render(<MembersView groupId={'g1' as never} detail={detail([me, member({ waitingForKey: true, handoverSkip: 'not-verified' })])} reload={async () => undefined} />, root);
     await settle();
     const notice = root.querySelector('.notice-warn')!;
     expect(notice.textContent).toContain('Cleo is waiting for the key');
@@ -91,6 +91,25 @@ describe('friction 4: a verified-only group offers Verify to a waiting member, n
     render(<MembersView groupId={'g1' as never} detail={detail([me, member({ waitingForKey: true })], { policy: 'invite-trust' })} reload={async () => undefined} />, root);
     await settle();
     expect(buttons()).toContain('Hand over the key');
+  });
+});
+
+describe('who is offered "Verify" follows the background’s answer (the SDK’s hand-over rule), not a copy of it', () => {
+  it('an unverified member the hand-over would still serve (entitled before this key): "Hand over the key", no "Verify"', async () => {
+    render(<MembersView groupId={'g1' as never} detail={detail([me, member({ waitingForKey: true })])} reload={async () => undefined} />, root);
+    await settle();
+    expect(buttons()).toContain('Hand over the key');
+    // Not told to verify Cleo before she gets the key (her row still offers to verify her).
+    expect([...root.querySelector('.notice-warn')!.querySelectorAll('button')].map((b) => b.textContent?.trim())).toEqual(['Hand over the key']);
+  });
+
+  it('a verified member the hand-over would skip (their key changed): "Verify Cleo", no hand-over', async () => {
+    render(<MembersView groupId={'g1' as never} detail={detail([me, member({ waitingForKey: true, trust: 'verified', handoverSkip: 'key-changed' })], { policy: 'invite-trust' })} reload={async () => undefined} />, root);
+    await settle();
+    const notice = root.querySelector('.notice-warn')!;
+    expect([...notice.querySelectorAll('button')].map((b) => b.textContent?.trim())).toEqual(['Verify Cleo']);
+    expect(notice.textContent).toContain('Someone whose key changed must be verified again.');
+    expect(buttons()).not.toContain('Hand over the key');
   });
 });
 

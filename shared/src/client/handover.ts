@@ -46,7 +46,7 @@ export async function sealForRequests(
     // Requesters are devices; trust is in the person each speaks for.
     const fingerprint = requester as Fingerprint;
     const member = memberOfDevice(state, fingerprint);
-    const reason = !member || member.fingerprint === state.recovery ? 'not-a-member' : unlinked.has(fingerprint) ? 'unlinked' : refusal(state, trustOf(member.fingerprint), member.joinedSeq < (state.generations[generation]?.seq ?? 0));
+    const reason = !member || member.fingerprint === state.recovery ? 'not-a-member' : unlinked.has(fingerprint) ? 'unlinked' : handoverRefusal(state, member.fingerprint, trustOf(member.fingerprint), generation);
     if (reason) {
       result.skipped.push({ fingerprint, reason });
       continue;
@@ -64,11 +64,17 @@ export async function sealForRequests(
 }
 
 /**
- * @param entitledBefore the member joined before this generation began, so its rotation
- *   was sealed to them already: a missing or broken box is no reason to ask them to verify again.
+ * Why a hand-over of generation `generation` would skip this member (a person of the
+ * group's log), or null when it would seal the key to them: the trust rule
+ * `sealForRequests` applies, for pages that say beforehand whom to verify first. A
+ * member who joined before the generation began was sealed its rotation already: a
+ * missing or broken box is no reason to ask them to verify again.
+ * @param person a member's person fingerprint in `state`.
+ * @param trust this device's trust in that person.
  */
-function refusal(state: GroupState, trust: TrustState, entitledBefore: boolean): HandoverSkip | null {
+export function handoverRefusal(state: GroupState, person: Fingerprint, trust: TrustState, generation: number): Extract<HandoverSkip, 'not-verified' | 'key-changed' | 'removed'> | null {
   if (trust === 'key-changed' || trust === 'removed') return trust;
+  const entitledBefore = (state.members.get(person)?.joinedSeq ?? Infinity) < (state.generations[generation]?.seq ?? 0);
   if (trust !== 'verified' && state.policy !== 'invite-trust' && !entitledBefore) return 'not-verified';
   return null;
 }

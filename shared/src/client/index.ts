@@ -9,6 +9,7 @@ export type { OwnDevice, PersonView } from './person.ts';
 export type { IncomingChannels, LinkOffer, LinkOutcome, LinkReport, Linked } from './device-link.ts';
 /** How a joiner proves it holds an invite code (also what the storage API's tests sign with). */
 export { inviteLookupProof } from './join.ts';
+export { handoverRefusal } from './handover.ts';
 export type { HandoverSkip } from './handover.ts';
 export type { ListedNote, NoteList, NoteVersion, NoteWarning, NoteWarningCode, OpenedNote } from './notes.ts';
 export { VANISHED } from './notes.ts';

@@ -37,10 +37,13 @@ export function verifyUrl(base: string, groupId: string, fingerprint: string): s
 
 type Pending = { kind: 'remove'; member: MemberView } | { kind: 'leave' } | { kind: 'forget' } | null;
 
-/** A waiting member this device would refuse the key today (the SDK's rule, client/handover.ts): they must be verified first. */
-export function needsVerifying(member: MemberView, policy: GroupDetailView['policy']): boolean {
-  if (member.isMe || member.isRecovery) return false;
-  return member.trust === 'key-changed' || (policy === 'verified' && member.trust !== 'verified');
+/**
+ * A waiting member this device would refuse the key today: they must be verified first.
+ * The background says so per member, by the SDK's own rule (client/handover.ts
+ * `handoverRefusal`), so the page never offers a hand-over that would skip them.
+ */
+export function needsVerifying(member: MemberView): boolean {
+  return member.handoverSkip !== undefined;
 }
 
 export function MembersView({ groupId, detail, reload }: MembersViewProps) {
@@ -62,8 +65,8 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
   const isAdmin = me?.role === 'admin' && !detail.removed;
   const waiting = waitingMembers(detail.members);
   // Who would be refused the key today: offered "Verify", never a hand-over that fails.
-  const toVerify = waiting.filter((m) => needsVerifying(m, detail.policy));
-  const handable = waiting.filter((m) => !needsVerifying(m, detail.policy));
+  const toVerify = waiting.filter((m) => needsVerifying(m));
+  const handable = waiting.filter((m) => !needsVerifying(m));
   const people = detail.members.filter((m) => !m.isRecovery);
   const recovery = detail.members.filter((m) => m.isRecovery);
   const name = groupName(detail);
@@ -160,7 +163,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
                 {detail.policy === 'verified' ? 'This group gives the key only to people you have verified. ' : ''}
                 {toVerify.length === 1 ? `Compare safety numbers with ${toVerify[0]!.name}` : 'Compare safety numbers with each of them'} — in person or on a call — and they get the key once you have
                 verified them.
-                {toVerify.some((m) => m.trust === 'key-changed') && ' Someone whose key changed must be verified again.'}
+                {toVerify.some((m) => m.handoverSkip === 'key-changed') && ' Someone whose key changed must be verified again.'}
               </p>
               <div class="row">
                 {toVerify.map((m) => (
