@@ -82,7 +82,7 @@ export class KeyWaits {
   /** The round running per group (`round` joins it). */
   private readonly running = new Map<GroupId, Promise<KeyWaitView | null>>();
   /** The key offer being answered per group, apart from rounds: a round never joins one. */
-  private readonly offers = new Map<GroupId, Promise<void>>();
+  private readonly offers = new Map<GroupId, Promise<KeyWaitView | null>>();
 
   constructor(private readonly ctx: Ctx) {}
 
@@ -205,21 +205,28 @@ export class KeyWaits {
    * unanswered — and an offer never stands in for a round (`round` never joins it), so the
    * joiner's own rounds go on whatever offers arrive. Never throws.
    */
-  offered(channel: MessageChannel, offer: KeyOffer): Promise<void> {
+  async offered(channel: MessageChannel, offer: KeyOffer): Promise<void> {
     const { groupId } = offer;
     // Claimed at once, before anything is awaited: two offers arriving together never both run.
-    if (this.offers.has(groupId)) {
-      channel.close();
-      return Promise.resolve();
-    }
-    const run: Promise<void> = this.answerOffer(channel, offer).finally(() => {
+    if (this.offers.has(groupId)) return channel.close();
+    const run: Promise<KeyWaitView | null> = this.answerOffer(channel, offer).finally(() => {
       if (this.offers.get(groupId) === run) this.offers.delete(groupId);
     });
     this.offers.set(groupId, run);
-    return run;
+    await run;
   }
 
-  private async answerOffer(channel: MessageChannel, offer: KeyOffer): Promise<void> {
+  /**
+   * The offer being answered for this group, once it is over: the key's view when it
+   * brought the key ("Key received from Ana"), else null (none, or it failed: the caller
+   * runs a round). For a verification just made — the other side has likely just verified
+   * this device too and is handing the key over —, never for the tick's rounds.
+   */
+  async offerSettled(groupId: GroupId): Promise<KeyWaitView | null> {
+    return (await this.offers.get(groupId)) ?? null;
+  }
+
+  private async answerOffer(channel: MessageChannel, offer: KeyOffer): Promise<KeyWaitView | null> {
     const { ctx } = this;
     const { groupId, from } = offer;
     try {
@@ -230,15 +237,19 @@ export class KeyWaits {
       const awaited = known && !known.removed && !known.alarm && !holdsCurrentKey(known) && isMemberDevice(known.state, me);
       // Checked on this device's copy, before any sync or anything shown: a stranger's
       // offer makes the popup say nothing ("connecting to Ana" only for Ana's device).
-      if (!awaited || !keyHolderCandidates(known.state, me).includes(from)) return channel.close();
-      await this.acceptOffer(await ctx.connections.get(), groupId, channel, from);
+      if (!awaited || !keyHolderCandidates(known.state, me).includes(from)) {
+        channel.close();
+        return null;
+      }
+      return await this.acceptOffer(await ctx.connections.get(), groupId, channel, from);
     } catch (error) {
       channel.close();
       console.warn('conclave: answering a key offer failed', (error as Error).name);
+      return null;
     }
   }
 
-  private async acceptOffer(connection: Connection, groupId: GroupId, channel: MessageChannel, from: Fingerprint): Promise<void> {
+  private async acceptOffer(connection: Connection, groupId: GroupId, channel: MessageChannel, from: Fingerprint): Promise<KeyWaitView | null> {
     const { ctx } = this;
     const { client, identity } = connection;
     // Up to date first, as a round is: the holder's head is compared with ours.
@@ -266,23 +277,25 @@ export class KeyWaits {
       } catch (error) {
         await restore();
         console.warn('conclave: a key offered live did not match the group', (error as Error).name);
-        return;
+        return null;
       }
-      await keepKeyWait(ctx, row({ phase: 'received', via: 'peer', from, generation: result.generation }));
+      const received = row({ phase: 'received', via: 'peer', from, generation: result.generation });
+      await keepKeyWait(ctx, received);
       ctx.changed(groupId);
       for (const peer of secrets.keys()) await deleteDraft(ctx, scannedKey(groupId, peer));
       await this.afterKeyArrived(connection, groupId);
-      return;
+      return { state: received.state, holders: [], updatedAt: received.updatedAt };
     }
     if (result.kind === 'fork') {
       // Signed by the holder: kept in the group's record (notePeerHead) and shown as the
       // group's peer alarm, as a round's fork is — never older than anything a round wrote.
       await keepKeyWait(ctx, row({ phase: 'fork', peer: from }));
       ctx.changed(groupId);
-      return;
+      return null;
     }
     // Refused or dropped: the wait stands as it was (the next round tries again).
     await restore();
+    return null;
   }
 
   /**

@@ -4,11 +4,10 @@
  */
 import { memberOfDevice, shortFingerprint } from '@conclave/shared/crypto';
 import type { Fingerprint } from '@conclave/shared/protocol';
-import type { GroupState } from '@conclave/shared/crypto';
 import { loadIdentity } from '../db/identity.ts';
 import { allGroupRows } from '../db/key-store.ts';
-import type { GroupRow, IdentityRow, KeyWaitRow } from '../db/schema.ts';
-import type { GroupSummary, IdentityView, KeyWaitView, StatusView } from '../messages/views.ts';
+import type { GroupRow, IdentityRow } from '../db/schema.ts';
+import type { GroupSummary, IdentityView, StatusView } from '../messages/views.ts';
 import type { Ctx } from './context.ts';
 import { groupAlarm, holdsCurrentKey, peerAlarmView } from './group-state.ts';
 import { keyWaitOf } from './key-wait-rows.ts';
@@ -18,11 +17,6 @@ import { loadSettings } from './settings.ts';
 
 export function identityView(row: IdentityRow): IdentityView {
   return { fingerprint: row.identity.fingerprint, short: shortFingerprint(row.identity.fingerprint), displayName: row.displayName };
-}
-
-/** A stored key wait as shown: with the holders' names (the table itself keeps none). */
-export function keyWaitView(ctx: Ctx, row: KeyWaitRow | undefined, state?: GroupState): KeyWaitView | null {
-  return namedKeyWait(ctx, row, state);
 }
 
 export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null): Promise<GroupSummary> {
@@ -39,7 +33,7 @@ export async function summaryOf(ctx: Ctx, row: GroupRow, me: Fingerprint | null)
     alarm: groupAlarm(ctx, row),
     peerAlarm: peerAlarmView(ctx, row, me),
     recoveryUnconfirmed: recovery !== undefined,
-    keyWait: keyWaitView(ctx, wait, row.state),
+    keyWait: namedKeyWait(ctx, wait, row.state),
     removed: row.removed,
     ...(row.removed && me && row.state.departedDevices.get(me)?.how === 'unlinked' ? { deviceUnlinked: true } : {}),
     recoveryUsed: row.removed ? null : unreplacedRecoveryUse(ctx, row.state, me),

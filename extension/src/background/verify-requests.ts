@@ -25,6 +25,7 @@ import { connectedOrOffline, groupRow, holdsCurrentKey } from './group-state.ts'
 import { handOverNow } from './groups.ts';
 import { rememberScannedQr, type KeyWaits } from './key-wait.ts';
 import { keyWaitOf } from './key-wait-rows.ts';
+import { refusedForVerification } from './key-wait-view.ts';
 import { shownQrSecret } from './shown-qr.ts';
 import { offerKeyLive } from './holder.ts';
 import { isMemberDevice, isMine, personFor } from './people.ts';
@@ -123,10 +124,7 @@ async function keySide(ctx: Ctx, connection: Connection | null, groupId: GroupId
   if (row.removed || row.alarm) return null;
   const name = ctx.trust.displayName(person);
   if (!holdsCurrentKey(row)) {
-    const wait = await keyWaitOf(ctx, groupId);
-    const refused =
-      wait?.state.phase === 'waiting' &&
-      wait.state.attempts.some((a) => a.outcome.kind === 'refused' && a.outcome.reason === 'not-verified' && personFor(state, a.peer) === person);
+    const refused = refusedForVerification(await keyWaitOf(ctx, groupId), state).includes(person);
     return { kind: 'you-wait', name, waitsFor: refused ? 'their-verification' : 'key', policy: state.policy };
   }
   if (!connection || !isAdmin(state, me)) return null;
@@ -175,7 +173,9 @@ async function afterVerifying(ctx: Ctx, waits: KeyWaits, connection: Connection 
   const row = await groupRow(ctx, groupId);
   let handed: Handed = null;
   if (connection && !holdsCurrentKey(row) && isMemberDevice(row.state, me) && !row.removed && !row.alarm) {
-    keyWait = await waits.round(connection, groupId).catch((error: unknown) => {
+    // A key offer being answered now (they have likely just verified this device) is let
+    // finish first, so it says "Key received from Ana"; a real round follows when it failed.
+    keyWait = (await waits.offerSettled(groupId)) ?? await waits.round(connection, groupId).catch((error: unknown) => {
       if (error instanceof BackgroundError && error.code === 'fork') throw error;
       return null;
     });

@@ -135,4 +135,16 @@ describe('a key offer, as a stranger can send one', () => {
     await ben.bg.idle();
     expect(await ben.db.keyWaits.get(groupId)).toEqual(afterRound);
   });
+
+  it("regression: the joiner's own verification during a forged offer gets a real round once the offer is over, never the failed offer", async () => {
+    const { joiner: ben, fp: benFp } = await waitingJoiner('ben-verify');
+    const offer = offerFrom(network, await eve.fingerprint(), benFp, groupId, anaFp);
+    await until('the offer is in flight', () => offer.got.some(isHello));
+    const carried = network.carried.length;
+    const confirming = ben.ask({ type: 'verify.confirm', groupId, fingerprint: anaFp });
+    setTimeout(() => offer.channel.close(), 50);
+    const confirmed = await confirming;
+    expect(confirmed.keyWait?.state).toMatchObject({ phase: 'waiting', why: 'peers-failed' });
+    expect(network.carried.slice(carried).some((c) => c.from === benFp && c.to === anaFp && isHello(c.text))).toBe(true);
+  });
 });
