@@ -169,6 +169,15 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
     expect(await ana.ok(['notes', 'cat', 'Club', 'kept'])).toBe('still here\n');
   });
 
+  test('an empty note (no title, no text): refused, nothing written; an empty title takes the first line', async () => {
+    const before = await ana.json<unknown[]>(['notes', 'ls', 'Club']);
+    await unchanged(ana, () => ana.run(['notes', 'put', 'Club', '--title', '', '--body', '  \n ']), EXIT.usage, /this note is empty/);
+    expect(await ana.json<unknown[]>(['notes', 'ls', 'Club'])).toEqual(before);
+    const written = await ana.json<{ noteId: string }>(['notes', 'put', 'Club', '--title', '', '--body', '\nTide tables for May\nHigh water 06:12']);
+    const read = await ana.json<{ title: string }>(['notes', 'cat', 'Club', written.noteId]);
+    expect(read.title).toBe('Tide tables for May');
+  });
+
   test('an unreachable server', async () => {
     await unchanged(ana, () => ana.run(['notes', 'ls', 'Club'], { env: { CONCLAVE_SERVER: 'http://127.0.0.1:9' } }), EXIT.unreachable, /cannot reach the storage API at http:\/\/127\.0\.0\.1:9.*Nothing was changed/);
   });

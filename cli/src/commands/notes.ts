@@ -1,7 +1,7 @@
 /** `conclave notes ls|cat|put|edit|rm`: the group's notes, read and written through the SDK. */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NoteConflictError, type GroupClient, type ListedNote } from '@conclave/shared/client';
+import { isEmptyNote, NoteConflictError, titleToSave, type GroupClient, type ListedNote } from '@conclave/shared/client';
 import { RESERVED_TITLE_PREFIX, type GroupState } from '@conclave/shared/crypto';
 import type { GroupId, NoteId } from '@conclave/shared/protocol';
 import { paths, type Device } from '../device.ts';
@@ -92,8 +92,11 @@ function checkTitle(title: string): string {
 
 /** Writes content as a new note, or as the next version of `noteId`, merging nothing: a conflict is reported. */
 async function writeVersion(client: GroupClient, groupId: GroupId, content: { title: string; body: string }, noteId?: NoteId, currentVersion?: number): Promise<{ noteId: NoteId; version: number }> {
+  // The extension's rule too (SDK note-content.ts): no empty note; an empty title takes the first line.
+  if (isEmptyNote(content.title, content.body)) throw new CliError(EXIT.usage, 'this note is empty (no title and no text): nothing was written. Give it a title (--title "…") or some text.');
+  const saved = { title: checkTitle(titleToSave(content.title, content.body)), body: content.body };
   try {
-    return await client.writeNote(groupId, content, noteId ? { noteId, version: (currentVersion ?? 0) + 1 } : {});
+    return await client.writeNote(groupId, saved, noteId ? { noteId, version: (currentVersion ?? 0) + 1 } : {});
   } catch (error) {
     if (error instanceof NoteConflictError) throw new CliError(EXIT.refused, `someone saved version ${error.currentVersion} of this note meanwhile: nothing was written. Read it again (\`conclave notes cat\`) and write your change on top.`);
     throw error;

@@ -5,7 +5,7 @@
  * save (new, or an edit on a base version: a concurrent edit comes back as a conflict
  * with both versions, never silently overwritten), delete (a deleted version).
  */
-import { NoteConflictError } from '@conclave/shared/client';
+import { isEmptyNote, NoteConflictError, titleToSave } from '@conclave/shared/client';
 import type { OpenedNote } from '@conclave/shared/client';
 import { META_TITLE, RESERVED_TITLE_PREFIX, type GroupState, type MetaSlot, type NoteFailure } from '@conclave/shared/crypto';
 import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
@@ -178,26 +178,9 @@ export async function noteHeader(ctx: Ctx, request: Req<'notes.header'>): Promis
   };
 }
 
-/** Longest title taken from a note's first line when its title is left empty. */
-export const FIRST_LINE_TITLE_MAX = 80;
-
-/**
- * The title a note is saved with: the one typed, else the first line of its text
- * (shortened to FIRST_LINE_TITLE_MAX characters, on a word when it can), so a note
- * left without a title is still told apart in the list. '' only when both are empty.
- */
-export function titleToSave(title: string, body: string): string {
-  if (title.trim()) return title;
-  const line = body.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '';
-  if (line.length <= FIRST_LINE_TITLE_MAX) return line;
-  const cut = line.slice(0, FIRST_LINE_TITLE_MAX - 1);
-  const space = cut.lastIndexOf(' ');
-  return `${(space > FIRST_LINE_TITLE_MAX / 2 ? cut.slice(0, space) : cut).trimEnd()}…`;
-}
-
 export async function saveNote(ctx: Ctx, request: Req<'notes.save'>): Promise<SaveNoteResult> {
   const { groupId } = request;
-  if (!request.title.trim() && !request.body.trim()) {
+  if (isEmptyNote(request.title, request.body)) {
     fail(
       'invalid-request',
       'This note is empty: it has no title and no text.',

@@ -21,4 +21,5 @@ export { peerEvidenceStatus } from './peer-evidence.ts';
 export type { KeyHealth } from './group-client.ts';
 export { liveUrl, type LiveOptions, type LiveStatus, type LiveStream } from './live.ts';
 export { fileSlug, noteFileName, noteMarkdown, type MarkdownNote } from './markdown.ts';
+export { FIRST_LINE_TITLE_MAX, isEmptyNote, titleToSave } from './note-content.ts';
 export { INVITE_LINK_PREFIX, inviteLink, parseInviteText, type ParsedInvite } from './invite-link.ts';

@@ -6,7 +6,7 @@
  * person chooses — keep mine (saved on top of theirs), keep theirs, or copy mine to a
  * new note. Nothing is overwritten silently. A note with no title and no text is not
  * sent (the title field says why); an empty title becomes the text's first line
- * (background `titleToSave`), and the field says so before it happens. Someone else's newer version is said at
+ * (the SDK's `titleToSave`, used by the background), and the field says so before it happens. Someone else's newer version is said at
  * once, not only at save: the editor checks the note's newest known version whenever
  * the background says the group changed (`notes.header`, from the cache the sync just
  * brought up to date), and what was typed stays as it is.
