@@ -7,7 +7,6 @@ import type { Fingerprint, NoteId } from '@conclave/shared/protocol';
 import type { ListedNoteView, MemberView } from '../../src/messages/views.ts';
 import { copyTitle, editDraftKey, filterNotes, fold, formatWhen, indexNotes, isLastAdmin, isLastMember, notesWord, presence, queryWords, resultCountText, waitingMembers } from '../../src/ui/panel/logic.ts';
 import { selectedFromDraft } from '../../src/ui/panel/PanelApp.tsx';
-import { verifyUrl } from '../../src/ui/panel/MembersView.tsx';
 import { saveRequest } from '../../src/ui/panel/NoteEditor.tsx';
 
 const fp = (c: string) => c.repeat(52) as Fingerprint;
@@ -117,10 +116,6 @@ describe('panel plumbing', () => {
   it('keys edit drafts per group and note', () => {
     expect(editDraftKey('g', null)).toBe('panel.edit.g.new');
     expect(editDraftKey('g', 'n')).toBe('panel.edit.g.n');
-  });
-
-  it('builds the verification tab address with both ids escaped', () => {
-    expect(verifyUrl('chrome-extension://x/verify.html', 'a-b_c', fp('z'))).toBe(`chrome-extension://x/verify.html?group=a-b_c&member=${fp('z')}`);
   });
 
   it('sends a new note without a version, and an edit with the version it started from', () => {

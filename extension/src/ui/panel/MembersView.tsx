@@ -12,11 +12,11 @@
  * device offers nothing to do with its members, only to remove it from this device.
  */
 import { useRef, useState } from 'preact/hooks';
-import { browser } from 'wxt/browser';
 import type { GroupId } from '@conclave/shared/protocol';
 import type { GroupDetailView, MemberView } from '../../messages/views.ts';
 import { announce } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
+import { openVerify } from '../components/verify-link.ts';
 import { OutcomeNotice } from '../components/OutcomeNotice.tsx';
 import { Fingerprint as FingerprintText } from '../components/Fingerprint.tsx';
 import { TrustBadge } from '../components/TrustBadge.tsx';
@@ -28,11 +28,6 @@ export interface MembersViewProps {
   groupId: GroupId;
   detail: GroupDetailView | undefined;
   reload: () => Promise<void>;
-}
-
-/** The verification tab for one member of one group. */
-export function verifyUrl(base: string, groupId: string, fingerprint: string): string {
-  return `${base}?${new URLSearchParams({ group: groupId, member: fingerprint }).toString()}`;
 }
 
 type Pending = { kind: 'remove'; member: MemberView } | { kind: 'leave' } | { kind: 'forget' } | null;
@@ -71,10 +66,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
   const recovery = detail.members.filter((m) => m.isRecovery);
   const name = groupName(detail);
 
-  const openVerify = (member: MemberView) => {
-    const url = verifyUrl(browser.runtime.getURL('/verify.html'), groupId, member.fingerprint);
-    void browser.tabs.create({ url }).catch(() => window.open(url, '_blank'));
-  };
+  const verify = (member: MemberView) => void openVerify(groupId, member.fingerprint);
 
   const handOver = async () => {
     setOutcome(null);
@@ -167,7 +159,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
               </p>
               <div class="row">
                 {toVerify.map((m) => (
-                  <button key={m.fingerprint} type="button" class="primary" onClick={() => openVerify(m)}>
+                  <button key={m.fingerprint} type="button" class="primary" onClick={() => verify(m)}>
                     Verify {m.name}
                   </button>
                 ))}
@@ -189,7 +181,7 @@ export function MembersView({ groupId, detail, reload }: MembersViewProps) {
             isAdmin={isAdmin}
             removed={detail.removed}
             busy={action.pending}
-            onVerify={() => openVerify(member)}
+            onVerify={() => verify(member)}
             onRole={(role) => void setRole(member, role)}
             onRemove={() => setConfirm({ kind: 'remove', member })}
           />

@@ -9,7 +9,8 @@ import type { GroupSummary } from '../../messages/views.ts';
 import type { ExtensionError } from '../../messages/protocol.ts';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { toExtensionError } from '../components/useAsk.ts';
-import { openNotes, openVerify } from './open-panel.ts';
+import { openVerify } from '../components/verify-link.ts';
+import { openNotes } from './open-panel.ts';
 
 export function KeyWaitActions({ group, named = false }: { group: GroupSummary; /** Name the group in the buttons' labels (several groups on screen). */ named?: boolean }) {
   const [error, setError] = useState<ExtensionError | null>(null);

@@ -5,7 +5,7 @@
  * group to show with a message sent (not awaited) just before.
  */
 import { browser } from 'wxt/browser';
-import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
+import type { GroupId } from '@conclave/shared/protocol';
 import { ask } from '../../messages/client.ts';
 
 let windowId: number | undefined;
@@ -36,13 +36,4 @@ export function openNotes(groupId?: GroupId): Promise<void> {
   else if (browser.sidePanel && windowId !== undefined) opened = browser.sidePanel.open({ windowId });
   else opened = Promise.reject(new Error('This browser cannot open the notes panel from here: use the Conclave icon in the side panel menu.'));
   return Promise.all([told, opened]).then(() => undefined);
-}
-
-/**
- * Opens the verification tab for `person` in `groupId` (the page the members list's
- * "Verify" opens: verify.html?group=…&member=…, read by verify/logic.ts parseVerifyParams).
- */
-export function openVerify(groupId: GroupId, person: Fingerprint): Promise<void> {
-  const url = `${browser.runtime.getURL('/verify.html')}?${new URLSearchParams({ group: groupId, member: person }).toString()}`;
-  return browser.tabs.create({ url }).then(() => undefined);
 }
