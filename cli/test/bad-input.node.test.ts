@@ -174,7 +174,8 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
     await unchanged(ana, () => ana.run(['notes', 'put', 'Club', '--title', '', '--body', '  \n ']), EXIT.usage, /this note is empty/);
     expect(await ana.json<unknown[]>(['notes', 'ls', 'Club'])).toEqual(before);
     const written = await ana.json<{ noteId: string }>(['notes', 'put', 'Club', '--title', '', '--body', '\nTide tables for May\nHigh water 06:12']);
-    const read = await ana.json<{ title: string }>(['notes', 'cat', 'Club', written.noteId]);
+    // A note id may start with '-': after '--' it is an operand.
+    const read = await ana.json<{ title: string }>(['notes', 'cat', '--', 'Club', written.noteId]);
     expect(read.title).toBe('Tide tables for May');
   });
 
