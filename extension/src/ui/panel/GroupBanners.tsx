@@ -4,8 +4,13 @@
  * disagrees with this device's (named, with "I checked with <name>: dismiss" and, for
  * admins, "Remove <name>"), having been removed (they keep what they already read,
  * DESIGN §5), or waiting for the group key.
+ *
+ * The alarm is announced once, by its banner (the one role=alert carrying it): what the
+ * background refuses because of it (the group's details, its notes) says so in plain text
+ * with AlarmRefusal, pointing at the banner instead of repeating its words as an alert.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import type { ExtensionError } from '../../messages/protocol.ts';
 import type { GroupSummary } from '../../messages/views.ts';
 import { OutcomeNotice } from '../components/OutcomeNotice.tsx';
 import { groupName } from './logic.ts';
@@ -13,6 +18,36 @@ import { PeerAlarmActions } from './PeerAlarmActions.tsx';
 
 export const DEVICE_UNLINKED_TEXT = 'Another of your devices removed this one (lost or no longer used), so it no longer reads your groups. It keeps what it already showed. To use it again, link it to your identity again as a new device.';
 export const REMOVED_TEXT = 'You were removed from this group. You keep what you already read; new notes are not readable.';
+
+/** True when `error` is the background refusing because of the alarm the group's banner already shows. */
+export function isAlarmRefusal(error: ExtensionError | null | undefined, group: Pick<GroupSummary, 'alarm'>): boolean {
+  return error?.code === 'fork' && !!group.alarm;
+}
+
+/**
+ * What could not be loaded because of the group's alarm, in plain text (no live region:
+ * the banner above is the one alert carrying the alarm's words and what to do).
+ */
+export function AlarmRefusal({ title, onRetry }: { title: string; onRetry?: () => void }) {
+  return (
+    <div class="notice notice-error" data-code="fork">
+      <p class="notice-title">
+        <span aria-hidden="true" class="notice-icon">
+          ⚠
+        </span>{' '}
+        {title}
+      </p>
+      <p>Because of the warning above: this group’s history does not add up.</p>
+      {onRetry && (
+        <div class="row">
+          <button type="button" onClick={onRetry}>
+            Try again
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
 
 export function GroupBanners({ group }: { group: GroupSummary }) {
   const name = groupName(group);

@@ -16,6 +16,7 @@ import { useAsk } from '../components/useAsk.ts';
 import { filterNotes, formatFull, formatWhen, indexNotes, PAGE_SIZE, resultCountText } from './logic.ts';
 import { NoteFlags } from './NoteFlags.tsx';
 import { ExportNotes } from './ExportNotes.tsx';
+import { AlarmRefusal, isAlarmRefusal } from './GroupBanners.tsx';
 import type { Go } from './route.ts';
 
 /** Quiet time after the last keystroke before the result count is announced. */
@@ -113,7 +114,11 @@ export function NotesList({ groupId, group, canWrite, go, lastOpened, returning 
           Decrypting the notes…
         </p>
       ) : list.error && !list.data ? (
-        <ErrorNotice error={list.error} title="The notes could not be loaded" onRetry={() => void list.reload()} />
+        isAlarmRefusal(list.error, group) ? (
+          <AlarmRefusal title="The notes could not be loaded" onRetry={() => void list.reload()} />
+        ) : (
+          <ErrorNotice error={list.error} title="The notes could not be loaded" onRetry={() => void list.reload()} />
+        )
       ) : (
         <>
           {group.removed && (
@@ -130,7 +135,12 @@ export function NotesList({ groupId, group, canWrite, go, lastOpened, returning 
             {countText}
             {matches.length > shown.length && ` — showing the newest ${shown.length.toLocaleString('en-US')}`}
           </p>
-          {list.error && <ErrorNotice error={list.error} title="The list may be out of date" onRetry={() => void list.reload()} />}
+          {list.error &&
+            (isAlarmRefusal(list.error, group) ? (
+              <AlarmRefusal title="The list may be out of date" onRetry={() => void list.reload()} />
+            ) : (
+              <ErrorNotice error={list.error} title="The list may be out of date" onRetry={() => void list.reload()} />
+            ))}
           {indexed.length === 0 ? (
             <p class="muted">{canWrite ? 'No notes yet. Write the first one with “New note”.' : group.removed ? 'This device kept no notes of this group.' : 'No notes.'}</p>
           ) : (

@@ -14,7 +14,7 @@ import { Announcer } from '../components/Announcer.tsx';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { useAsk, useChanged } from '../components/useAsk.ts';
 import { useDraft } from '../components/useDraft.ts';
-import { GroupBanners } from './GroupBanners.tsx';
+import { AlarmRefusal, GroupBanners, isAlarmRefusal } from './GroupBanners.tsx';
 import { KeyCare } from './KeyCare.tsx';
 import { groupName } from './logic.ts';
 import { MembersView } from './MembersView.tsx';
@@ -157,7 +157,11 @@ function GroupView({ summary }: { summary: GroupSummary }) {
           )}
         </button>
       </nav>
-      {detail.error && !detail.data && <ErrorNotice error={detail.error} title="This group could not be loaded" onRetry={() => void detail.reload()} />}
+      {detail.error && !detail.data && (isAlarmRefusal(detail.error, group) ? (
+        <AlarmRefusal title="This group could not be loaded" onRetry={() => void detail.reload()} />
+      ) : (
+        <ErrorNotice error={detail.error} title="This group could not be loaded" onRetry={() => void detail.reload()} />
+      ))}
       {!route.ready ? (
         <p class="muted">Loading…</p>
       ) : route.value.view === 'members' ? (
