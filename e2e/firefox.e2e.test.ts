@@ -26,6 +26,9 @@
  *   8. Firefox printed no `JavaScript error:` line all along (the extension's uncaught
  *      errors, the background page's included, appear only there; what Firefox's own
  *      front end prints while it shuts down is not counted), and no Chromium page threw.
+ *   9. axe-core, run on every Firefox screen the steps arrive on and every Firefox tab
+ *      screenshotted (e2e/support/axe.ts, the main story's rules), found no violation of
+ *      impact serious or critical; every violation is listed in axe.txt / axe.json.
  *
  * Screenshots go to artifacts/e2e-<timestamp>/, with Firefox's whole output
  * (firefox-output.log).
@@ -37,6 +40,7 @@ import { PanelPage } from './pages/panel.ts';
 import { PopupPage } from './pages/popup.ts';
 import type { VerifyPage } from './pages/verify.ts';
 import { Artifacts, StepClock } from './support/artifacts.ts';
+import { AxeAudit } from './support/axe.ts';
 import { builtExtensionDir, Client, disposeAll } from './support/clients.ts';
 import { disposeAllFirefox, FirefoxClient, firefoxPrerequisites } from './support/firefox.ts';
 import { stopAtFirstFailure } from './support/steps.ts';
@@ -64,6 +68,8 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
   let system: System | undefined;
   const artifacts = new Artifacts();
   const clock = new StepClock();
+  // Every Firefox screen the page objects arrive on, and every Firefox tab screenshotted, is checked with axe-core.
+  const axe = new AxeAudit(artifacts);
   let ana: Client, gus: Client;
   let fern: FirefoxClient;
   let anaPopup: PopupPage, anaPanel: PanelPage;
@@ -82,7 +88,7 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
     system = await startSystem();
     ana = await Client.create('Ana (Chromium)');
     gus = await Client.create('Gus (Chromium)');
-    fern = await FirefoxClient.create('Fern (Firefox)');
+    fern = await FirefoxClient.create('Fern (Firefox)', { axe });
   }, 60_000);
 
   afterAll(async () => {
@@ -101,7 +107,8 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         clock.summary(),
         `key path to Fern (Firefox): ${keyPath || 'not reached'}; to Gus (Chromium) from Fern: ${gusKeyPath || 'not reached'}`,
         errors.length ? `Firefox's JavaScript errors:\n  ${errors.join('\n  ')}` : "Firefox's JavaScript errors: none",
-        `screenshots and Firefox's output: ${artifacts.dir}`,
+        axe.summary(),
+        `screenshots and Firefox's output: ${artifacts.dir}; axe-core findings: ${axe.write()}`,
         '',
       ].join('\n'),
     );
@@ -341,5 +348,13 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
     expect(fern.javaScriptErrors()).toEqual([]);
     expect(ana.pageErrors).toEqual([]);
     expect(gus.pageErrors).toEqual([]);
+  });
+
+  it('9. axe-core found no serious or critical accessibility violation on any Firefox screen (the rest: axe.txt in the artifacts)', () => {
+    // Every kind of Firefox screen was checked: the popup, the side panel's page, the verification tab and Options.
+    for (const page of ['/popup.html', '/sidepanel.html', '/verify.html', '/options.html']) {
+      expect(axe.checks.some((c) => c.page.startsWith(page) && !c.sameAs && !c.error), page).toBe(true);
+    }
+    expect(axe.blocking()).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@
  * by CSS classes. A smaller sibling of the Chromium page objects (popup.ts, panel.ts,
  * verify.ts, which are Playwright's): only what the Firefox story needs.
  */
+import path from 'node:path';
 import { expect } from 'vitest';
 import type { ElementHandle, Page } from 'puppeteer-core';
 import { VIEWPORTS } from '../support/clients.ts';
@@ -31,6 +32,16 @@ export class FirefoxScreen {
     readonly page: Page,
     readonly client: FirefoxClient,
   ) {}
+
+  /** Which page this is, for the names of the screens axe checks ("popup"). */
+  protected get kind(): string {
+    return 'page';
+  }
+
+  /** Checks this tab with axe-core, when the client audits (e2e/support/axe.ts): a screen arrived on, or screenshotted. */
+  async check(screen: string): Promise<void> {
+    await this.client.checkScreen(this.page, `${this.kind}: ${screen}`);
+  }
 
   /**
    * Brings this tab to the front before acting on it or waiting for it: Firefox slows
@@ -114,14 +125,15 @@ export class FirefoxScreen {
   async heading(level: number, name: Name, timeout = TIMEOUT): Promise<void> {
     await this.front();
     const { source, flags } = pattern(name);
-    await this.page.waitForFunction(
+    const found = await this.page.waitForFunction(
       (level: number, source: string, flags: string) =>
-        [...document.querySelectorAll(`h${level}`)].some((h) => new RegExp(source, flags).test((h.textContent ?? '').replace(/\s+/g, ' ').trim())),
+        [...document.querySelectorAll(`h${level}`)].map((h) => (h.textContent ?? '').replace(/\s+/g, ' ').trim()).find((words) => new RegExp(source, flags).test(words)) ?? false,
       { timeout, polling: POLL_MS },
       level,
       source,
       flags,
     );
+    await this.check(`h${level} ${String(await found.jsonValue())}`);
   }
 
   /** The words of the first element with this role whose accessible name matches (an `img` with an aria-label, a list…). */
@@ -145,11 +157,16 @@ export class FirefoxScreen {
   }
 
   async screenshot(file: string): Promise<void> {
+    await this.check(path.basename(file, '.png'));
     await this.page.screenshot({ path: file as `${string}.png`, fullPage: true });
   }
 }
 
 export class FirefoxPopup extends FirefoxScreen {
+  protected override get kind(): string {
+    return 'popup';
+  }
+
   static async open(client: FirefoxClient): Promise<FirefoxPopup> {
     const popup = new FirefoxPopup(await client.open('popup.html', VIEWPORTS.popup), client);
     await popup.heading(1, /.+/);
@@ -206,6 +223,10 @@ export class FirefoxPopup extends FirefoxScreen {
 }
 
 export class FirefoxOptions extends FirefoxScreen {
+  protected override get kind(): string {
+    return 'options';
+  }
+
   /** Points this device at the run's servers, as a person would: storage, connection, no STUN/TURN. */
   static async useServers(client: FirefoxClient, apiUrl: string, signalingUrl: string): Promise<FirefoxOptions> {
     const options = new FirefoxOptions(await client.open('options.html'), client);
@@ -214,12 +235,17 @@ export class FirefoxOptions extends FirefoxScreen {
     await options.fill('STUN and TURN servers (JSON)', '[]');
     await options.click('Save');
     await options.waitForText('Saved. Conclave uses these servers from now on.', 10_000);
+    await options.check('servers saved');
     return options;
   }
 }
 
 /** The side panel's page (Firefox's sidebar), opened in a tab of side-panel size. */
 export class FirefoxPanel extends FirefoxScreen {
+  protected override get kind(): string {
+    return 'panel';
+  }
+
   static async open(client: FirefoxClient): Promise<FirefoxPanel> {
     const panel = new FirefoxPanel(await client.open('sidepanel.html', VIEWPORTS.panel), client);
     await panel.heading(1, /.+/);
@@ -331,6 +357,10 @@ export class FirefoxPanel extends FirefoxScreen {
 
 /** The verification tab: the safety number, "The numbers match", and what the key wait came to. */
 export class FirefoxVerify extends FirefoxScreen {
+  protected override get kind(): string {
+    return 'verify';
+  }
+
   /** The 60 digits as 12 groups, read from each group's accessible name ("1 2 3 4 5"). */
   async safetyNumber(): Promise<string[]> {
     const groups = await this.page.waitForFunction(

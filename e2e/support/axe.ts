@@ -51,6 +51,23 @@ export interface ScreenCheck {
   closed?: boolean;
 }
 
+/**
+ * A page as the audit needs it, whichever driver holds it: Playwright's (`check`) or
+ * puppeteer's in Firefox (`checkIn`, from e2e/pages/firefox.ts).
+ */
+export interface AuditedPage {
+  /** Runs a self-contained function in the page and returns its (plain) result. */
+  evaluate<T>(fn: () => T | Promise<T>): Promise<T>;
+  /** Evaluates script text in the page (axe-core's source). */
+  evaluateSource(source: string): Promise<void>;
+  /** The page's address. */
+  address(): Promise<string>;
+  bringToFront(): Promise<void>;
+  isClosed(): boolean;
+  /** Waits for the document the page went on to (after a reload under the check). */
+  settle(): Promise<void>;
+}
+
 export class AxeAudit {
   readonly checks: ScreenCheck[] = [];
   private readonly shapes = new Map<string, string>();
@@ -60,23 +77,42 @@ export class AxeAudit {
   constructor(private readonly artifacts: Artifacts) {}
 
   /**
-   * Checks what `page` shows now, once per shape. Never throws: a failure to run axe is
-   * recorded and counts as blocking (a screen cannot pass by not being checked), unless
-   * the page was closed under the check (a tab the flow closes at once).
+   * Checks what a Playwright `page` shows now, once per shape. Never throws: a failure
+   * to run axe is recorded and counts as blocking (a screen cannot pass by not being
+   * checked), unless the page was closed under the check (a tab the flow closes at once).
    */
   async check(page: Page, screen: string): Promise<void> {
+    await this.checkIn(
+      {
+        evaluate: (fn) => page.evaluate(fn),
+        evaluateSource: async (source) => {
+          await page.evaluate(source);
+        },
+        address: async () => page.url(),
+        bringToFront: () => page.bringToFront(),
+        isClosed: () => page.isClosed(),
+        settle: () => page.waitForLoadState('domcontentloaded'),
+      },
+      screen,
+    );
+  }
+
+  /** The same check on any page that can evaluate in itself (a puppeteer page in Firefox: e2e/pages/firefox.ts). */
+  async checkIn(page: AuditedPage, screen: string): Promise<void> {
     if (page.isClosed()) return;
     const start = performance.now();
-    const where = pagePath(page.url());
+    let where = '';
     try {
       let found: { sameAs: string } | { violations: AxeViolation[] };
       try {
-        found = await this.run(page, screen);
+        where = pagePath(await page.address());
+        found = await this.run(page, screen, where);
       } catch (error) {
         // The page went on to another document under the check (a reload it made itself): once more, on the new one.
-        if (page.isClosed() || !/context was destroyed|navigat/i.test((error as Error).message)) throw error;
-        await page.waitForLoadState('domcontentloaded');
-        found = await this.run(page, screen);
+        if (page.isClosed() || !/context was destroyed|navigat|discarded|no such frame/i.test((error as Error).message)) throw error;
+        await page.settle();
+        where = pagePath(await page.address());
+        found = await this.run(page, screen, where);
       }
       this.checks.push({ screen, page: where, ms: performance.now() - start, violations: [], ...found });
     } catch (error) {
@@ -86,13 +122,13 @@ export class AxeAudit {
     }
   }
 
-  private async run(page: Page, screen: string): Promise<{ sameAs: string } | { violations: AxeViolation[] }> {
+  private async run(page: AuditedPage, screen: string, where: string): Promise<{ sameAs: string } | { violations: AxeViolation[] }> {
     await page.bringToFront();
-    const shape = `${pagePath(page.url()).split('?')[0]}\n${await page.evaluate(domShape)}`;
+    const shape = `${where.split('?')[0]}\n${await page.evaluate(domShape)}`;
     const seen = this.shapes.get(shape);
     if (seen) return { sameAs: seen };
     const injected = await page.evaluate(() => typeof (globalThis as { axe?: unknown }).axe === 'object');
-    if (!injected) await page.evaluate(axeSource);
+    if (!injected) await page.evaluateSource(axeSource);
     const violations = await page.evaluate(runAxe);
     this.shapes.set(shape, screen);
     return { violations };

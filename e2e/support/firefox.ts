@@ -23,6 +23,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { AxeAudit } from './axe.ts';
 import { repoRoot, VIEWPORTS, type Viewport } from './clients.ts';
 
 /** Where Debian's firefox-esr package puts the browser (FIREFOX_PATH overrides). */
@@ -70,13 +71,17 @@ export class FirefoxClient {
     private readonly extensionDir: string,
     /** The moz-extension:// host of the extension in this profile. */
     readonly uuid: string,
+    private readonly axe: AxeAudit | null,
   ) {}
 
-  /** A new, empty profile; nothing is launched yet. */
-  static async create(label: string): Promise<FirefoxClient> {
+  /**
+   * A new, empty profile; nothing is launched yet. With `axe`, every screen the page
+   * objects (e2e/pages/firefox.ts) arrive on is checked with axe-core (e2e/support/axe.ts).
+   */
+  static async create(label: string, options: { axe?: AxeAudit } = {}): Promise<FirefoxClient> {
     const extensionDir = firefoxPrerequisites();
     const profileDir = await mkdtemp(path.join(os.tmpdir(), `conclave-e2e-${process.pid}-firefox-`));
-    const client = new FirefoxClient(label, profileDir, extensionDir, randomUUID());
+    const client = new FirefoxClient(label, profileDir, extensionDir, randomUUID(), options.axe ?? null);
     live.add(client);
     return client;
   }
@@ -198,6 +203,25 @@ export class FirefoxClient {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error(`${this.label}: no tab showing ${pathPrefix} opened within 15 s`);
+  }
+
+  /** Checks what `tab` shows with axe-core, when this client was created with an audit ("popup: h1 Set up this device"). */
+  async checkScreen(tab: Page, screen: string): Promise<void> {
+    await this.axe?.checkIn(
+      {
+        evaluate: (fn) => tab.evaluate(fn),
+        evaluateSource: async (source) => {
+          await tab.evaluate(source);
+        },
+        address: () => this.address(tab),
+        bringToFront: () => tab.bringToFront(),
+        isClosed: () => tab.isClosed(),
+        settle: async () => {
+          await tab.waitForFunction(() => document.readyState === 'complete', { timeout: 15_000, polling: 100 });
+        },
+      },
+      `${this.label.split(' ')[0]}: ${screen}`,
+    );
   }
 
   /** Every open tab. */
