@@ -324,10 +324,14 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         await gusVerifiesFern.expectVerified();
         await fernVerifiesGus.numbersMatch();
         await fernVerifiesGus.expectVerified();
-        await fernVerifiesGus.waitForText(/The group key went to .+'s device just now, directly\./, 30_000);
-        await firefoxShot(fernVerifiesGus, 'verify-fern-verified-gus');
         clock.mark('both pressed “The numbers match”');
         await gusPopup.expectHeading(`You are in “${GROUP}”`);
+        // Fern's tab says the key went directly — or, when Gus's own round reached Fern's
+        // device a moment before her offer (a race seen with Firefox as the holder), says
+        // nothing about the key yet (a gap the note of issue 14 names). Never the mailbox
+        // or 'not online': the key path below is asserted live either way.
+        await firefoxShot(fernVerifiesGus, 'verify-fern-verified-gus');
+        expect(await fernVerifiesGus.text()).not.toMatch(/mailbox|not online|did not finish|on its way/i);
         // Only Fern, in Firefox, was online to hand it over: live means from her, peer to peer.
         const gusAddress = new URL(await fern.address(fernVerifiesGus.page));
         gusKeyPath = keyPathOf(api().sqlitePath, gusAddress.searchParams.get('group')!, gusAddress.searchParams.get('member')!);
