@@ -84,6 +84,7 @@ export function createBackground(deps: BackgroundDeps): Background {
     connections: new Connections(deps.db, trust, now),
     counts: new Map(),
     profilesChecked: new Set(),
+    servedLive: new Map(),
     handshakeTimeoutMs: deps.handshakeTimeoutMs,
     changed: (groupId?: GroupId) => {
       try {

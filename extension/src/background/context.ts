@@ -51,6 +51,8 @@ export interface Ctx {
   counts: Map<GroupId, GroupCounts>;
   /** Groups (and names) whose profile note this worker already checked: `${groupId}|${name}`. */
   profilesChecked: Set<string>;
+  /** Live hand-overs this worker served: `${groupId}|${device}` → when (holder.ts: an offer a device declines because it has just been served is a hand-over all the same). */
+  servedLive: Map<string, number>;
   handshakeTimeoutMs: number | undefined;
   changed(groupId?: GroupId): void;
   badge(text: string): void;

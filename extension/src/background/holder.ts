@@ -9,7 +9,7 @@
 import type { MessageChannel } from '@conclave/shared/p2p';
 import { devicesOf, parseHandshakeMessage, type HandshakeOutcome } from '@conclave/shared/crypto';
 import { fingerprintOf } from '@conclave/shared/crypto';
-import { keyOfferMessage, serveChannel, type HeldGroup } from '@conclave/shared/p2p';
+import { HANDSHAKE_TIMEOUT_MS, keyOfferMessage, serveChannel, type HeldGroup } from '@conclave/shared/p2p';
 import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import { groupRowOf } from '../db/key-store.ts';
 import type { Connection } from './connection.ts';
@@ -98,6 +98,7 @@ export async function serveIncoming(ctx: Ctx, channel: MessageChannel): Promise<
     };
   };
   const outcome = await serveChannel(watched.channel, identity, lookup, ctx.handshakeTimeoutMs !== undefined ? { timeoutMs: ctx.handshakeTimeoutMs } : {});
+  if (servedGroup && outcome.kind === 'sent') ctx.servedLive.set(`${servedGroup}|${outcome.peer}`, ctx.now());
   await Promise.allSettled(confirmations);
   if (servedGroup && (outcome.kind === 'sent' || confirmations.length > 0 || headsSeen > 0)) ctx.changed(servedGroup);
   return outcome;
@@ -153,6 +154,7 @@ export async function offerKeyLive(ctx: Ctx, connection: Connection, groupId: Gr
 
 /** One device offered the key: it took it, it closed the channel unanswered at once, or the hand-over did not finish. */
 async function offerTo(ctx: Ctx, connection: Connection, groupId: GroupId, device: Fingerprint): Promise<'sent' | 'declined' | 'unfinished'> {
+  const offeredAt = ctx.now();
   const channel = ctx.transport.connect(device);
   let answered = false;
   let closedByUs = false;
@@ -177,6 +179,15 @@ async function offerTo(ctx: Ctx, connection: Connection, groupId: GroupId, devic
     },
   });
   if (outcome?.kind === 'sent' && outcome.peer === device) return 'sent';
-  // Closed by their device before it said anything: it does not wait for this key now.
-  return !answered && closedByThem ? 'declined' : 'unfinished';
+  // Closed by their device before it said anything: it does not wait for this key now —
+  // often because its own round reached this device just before the offer, and was served
+  // the key live here (the two cross when both people press "The numbers match" together).
+  if (!answered && closedByThem) return servedJustBefore(ctx, groupId, device, offeredAt) ? 'sent' : 'declined';
+  return 'unfinished';
+}
+
+/** Whether this worker served `device` the key of `groupId` live within one handshake's time before `at` (or since). */
+function servedJustBefore(ctx: Ctx, groupId: GroupId, device: Fingerprint, at: number): boolean {
+  const served = ctx.servedLive.get(`${groupId}|${device}`);
+  return served !== undefined && served >= at - (ctx.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
 }

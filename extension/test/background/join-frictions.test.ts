@@ -174,6 +174,24 @@ describe('joining, as a person meets it', () => {
     expect(took).toBeLessThan(9_000);
   });
 
+  it("regression: the joiner's own round reaches the holder just before the holder's offer: the holder's tab says the key went directly (the offer is declined by a device that has it)", async () => {
+    const ben = await person('ben-race', 'Ben');
+    const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
+    await ben.ask({ type: 'group.join', code: invite.link });
+    const anaFp = await ana.fingerprint();
+    const benFp = await ben.fingerprint();
+    await ben.ask({ type: 'verify.confirm', groupId, fingerprint: anaFp });
+    // Ana's device has marked Ben verified (her press of "The numbers match", its offer not sent
+    // yet) when Ben's own round reaches it: her device serves him the key live.
+    await ana.db.trust.put({ fingerprint: benFp, state: 'verified', how: 'safety-number', at: Date.now() });
+    await ben.bg.tick();
+    expect((await ben.ask({ type: 'status' })).groups.find((g) => g.groupId === groupId)?.hasKey).toBe(true);
+    expect(network.keysHanded()).toContainEqual({ from: anaFp, to: benFp });
+    // Then her verification's offer reaches Ben's device, which has the key and declines it.
+    const anaSide = await ana.ask({ type: 'verify.confirm', groupId, fingerprint: benFp });
+    expect(anaSide.handed).toBe('live');
+  });
+
   it('friction 1: a joiner refused for want of verification is told whom to verify (their person id, for "Verify Ana")', async () => {
     const fay = await person('fay-1', 'Fay');
     const invite = await ana.ask({ type: 'group.invite', groupId, role: 'member', expiresInMs: HOUR, prekeyed: false });
