@@ -326,9 +326,10 @@ describe('Conclave in real Firefox: a Firefox member joins a Chromium member’s
         await fernVerifiesGus.expectVerified();
         clock.mark('both pressed “The numbers match”');
         await gusPopup.expectHeading(`You are in “${GROUP}”`);
-        // Fern's tab says the key went directly — or, when Gus's own round reached Fern's
-        // device a moment before her offer (a race seen with Firefox as the holder), says
-        // nothing about the key yet (a gap the note of issue 14 names). Never the mailbox
+        // Fern's tab says the key went directly. When Gus's own round and Fern's offer cross
+        // (seen with Firefox as the holder), her device counts the round it served as the
+        // hand-over (holder.ts servedJustBefore) — but if that round finishes only after Gus
+        // declined the offer, the tab may still say nothing about the key. Never the mailbox
         // or 'not online': the key path below is asserted live either way.
         await firefoxShot(fernVerifiesGus, 'verify-fern-verified-gus');
         expect(await fernVerifiesGus.text()).not.toMatch(/mailbox|not online|did not finish|on its way/i);
