@@ -26,6 +26,24 @@ const json = (what = 'print the result as JSON (docs/CLI.md "JSON")') => new Opt
 
 type Handler = (ctx: Context, args: string[], options: Record<string, unknown>) => Promise<void>;
 
+/**
+ * A whole group or note id is 22 base64url characters, and one in 64 starts with '-',
+ * which commander would take for an option. No option of ours looks like that, so such a
+ * word is marked before parsing (up to a literal `--`) and unmarked in every argument and
+ * option value the handler gets.
+ */
+const DASHED_ID = /^-[A-Za-z0-9_-]{21}$/;
+const ID_MARK = '\u0001';
+
+function markDashedIds(argv: string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((word, i) => ((end < 0 || i < end) && DASHED_ID.test(word) ? ID_MARK + word : word));
+}
+
+function unmark<T>(value: T): T {
+  return (typeof value === 'string' && value.startsWith(ID_MARK) ? value.slice(ID_MARK.length) : value) as T;
+}
+
 export async function main(argv: string[], rawIo: Io = processIo(), options: { now?: () => number } = {}): Promise<number> {
   // Names, titles and bodies come from other members: no control sequence reaches the terminal.
   const io = terminalSafe(rawIo);
@@ -47,14 +65,14 @@ export async function main(argv: string[], rawIo: Io = processIo(), options: { n
   const run = (handler: Handler) =>
     async function (this: Command, ...raw: unknown[]) {
       const command = raw[raw.length - 1] as Command;
-      const opts = command.opts();
+      const opts = Object.fromEntries(Object.entries(command.opts()).map(([key, value]) => [key, unmark(value)]));
       const all = command.optsWithGlobals() as Partial<GlobalOptions> & { home?: string };
       const global: GlobalOptions = { home: stateDir(all.home, io.env) };
       if (all.server) global.server = all.server;
       if (all.signal) global.signal = all.signal as string;
       if (all.yes) global.yes = true;
       ctx = { io, global, now: options.now ?? Date.now };
-      const args = raw.slice(0, -2).map((a) => a as string | string[]).flat();
+      const args = raw.slice(0, -2).map((a) => a as string | string[]).flat().map(unmark);
       await handler(ctx, args, opts);
     };
   /** A handler that needs the unlocked device; it runs holding the state directory's lock (lock.ts). */
@@ -163,7 +181,7 @@ export async function main(argv: string[], rawIo: Io = processIo(), options: { n
     .action(run(onDevice((d, [code], o) => joining.restore(d, code, o))));
 
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(markDashedIds(argv), { from: 'user' });
     if (program.args.length === 0 && argv.length === 0) program.outputHelp();
     return EXIT.ok;
   } catch (error) {

@@ -226,6 +226,18 @@ describe('bad input: a clear message, a documented exit code, nothing lost', { t
     expect(dashed.code).toBe(EXIT.usage);
     expect(dashed.err).toMatch(/If -qzI7U is .* id, put -- before the group and note: conclave notes cat -- <group> -qzI7U/);
     expect((await ana.run(['notes', 'cat', '--', 'Club', '-qzI7U'])).err).toMatch(/no note/i);
+    // A whole id (22 characters) cannot be one of our options: it is taken as the id it is, no -- needed.
+    const wholeId = Buffer.from([0xf8, ...Array.from({ length: 15 }, (_, i) => i * 17)]).toString('base64url');
+    expect(wholeId).toMatch(/^-[A-Za-z0-9_-]{21}$/);
+    const asGroup = await ana.run(['group', 'members', wholeId, '--json']);
+    expect(asGroup.err).not.toMatch(/unknown option/);
+    expect(asGroup.err).toMatch(/no group/i);
+    const asNote = await ana.run(['notes', 'cat', 'Club', wholeId]);
+    expect(asNote.err).not.toMatch(/unknown option/);
+    expect(asNote.err).toMatch(/no note with this id/);
+    const asOption = await ana.run(['notes', 'put', 'Club', '--note', wholeId, '--body', 'x']);
+    expect(asOption.err).not.toMatch(/unknown option|\u0001/);
+    expect(asOption.err).toMatch(/no note|not found/i);
   });
 
   test('init twice, or a command before init', async () => {
