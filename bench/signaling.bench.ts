@@ -53,13 +53,13 @@ const HEARTBEAT_INTERVAL_MS = 5000;
 const HEARTBEAT_PROBE_MS = 10_000;
 
 /** Raised for the load runs; everything else is the default. */
-const LOAD_OVERRIDES: Partial<Config> = { registrationsPerMinutePerIp: 1_000_000, messagesPerSecond: 1_000_000, messagesPerSecondPerIp: 1_000_000 };
+const LOAD_OVERRIDES: Partial<Config> = { registrationsPerMinutePerIp: 1_000_000, socketsPerIp: 1_000_000, messagesPerSecond: 1_000_000, messagesPerSecondPerIp: 1_000_000 };
 
 header('signaling server', `Question: can the signaling server hold ${PEERS.toLocaleString('en-US')} registered peers (aim ≥ ${TARGET_PEERS.toLocaleString('en-US')}), at what memory per peer, and how fast does it relay CANDIDATE frames — next to a bare ws server?`);
 const started = performance.now();
 
 const describeConfig = (c: Config) =>
-  `registrationsPerMinutePerIp=${c.registrationsPerMinutePerIp}, messagesPerSecond=${c.messagesPerSecond} (burst ${c.messagesPerSecond * 2}), messagesPerSecondPerIp=${c.messagesPerSecondPerIp}, concurrentLimit=${c.concurrentLimit}, tokenMaxAgeMs=${c.tokenMaxAgeMs}, maxMessageBytes=${c.maxMessageBytes}`;
+  `registrationsPerMinutePerIp=${c.registrationsPerMinutePerIp}, socketsPerIp=${c.socketsPerIp}, messagesPerSecond=${c.messagesPerSecond} (burst ${c.messagesPerSecond * 2}), messagesPerSecondPerIp=${c.messagesPerSecondPerIp}, concurrentLimit=${c.concurrentLimit}, tokenMaxAgeMs=${c.tokenMaxAgeMs}, maxMessageBytes=${c.maxMessageBytes}`;
 console.log(`load config (a, b): ${describeConfig(loadConfig({}, { port: 0, ...LOAD_OVERRIDES }))}`);
 const defaultConfig = loadConfig({}, { port: 0 });
 console.log(`default config (c): ${describeConfig(defaultConfig)}`);
@@ -375,8 +375,9 @@ try {
 // Heartbeats: PeerJS clients send HEARTBEAT every 5 s (peerjs `pingInterval`), and they
 // count against the per-IP budget like any frame. PEERS peers behind one address, with
 // registrations allowed but the message limits at their defaults.
-const natConfig = loadConfig({}, { port: 0, registrationsPerMinutePerIp: 1_000_000 });
-const nat = await forkSignaling({ mode: 'signaling', overrides: { registrationsPerMinutePerIp: 1_000_000 } });
+const NAT_OVERRIDES: Partial<Config> = { registrationsPerMinutePerIp: 1_000_000, socketsPerIp: 1_000_000 };
+const natConfig = loadConfig({}, { port: 0, ...NAT_OVERRIDES });
+const nat = await forkSignaling({ mode: 'signaling', overrides: NAT_OVERRIDES });
 try {
   const r = await ramp(nat, await freshTokens());
   const before = (await nat.stats()).dropped?.rateLimited ?? 0;
