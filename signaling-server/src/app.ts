@@ -15,6 +15,13 @@
  * - A client IP holds at most `socketsPerIp` sockets (open or being registered).
  * - Discovery stays off (`allow_discovery: false`). Payloads are never logged. No
  *   answer carries X-Powered-By (ours nor PeerJS's own express app).
+ * - Several nodes (`redisUrl` set; cluster.ts): a registration also claims its id in
+ *   Redis (an id held by another node gets ID-TAKEN, as a second socket on one node
+ *   does) and its token's nonce (single-use across nodes); a frame whose destination is
+ *   on another node, checked here like any frame, is published to that node's channel;
+ *   presence is answered from the directory in Redis. Redis unreachable: registrations
+ *   and presence are refused `503 busy` (single use cannot be guaranteed), peers already
+ *   connected keep relaying on this node.
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -22,7 +29,10 @@ import express from 'express';
 import { ExpressPeerServer, type IClient } from 'peer';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { createPresenceVerifier, createRegistrationVerifier, type PresenceVerifier, type RegistrationVerifier } from './auth.ts';
+import { VerifiedBundleCache } from './bundle-cache.ts';
+import { Cluster } from './cluster.ts';
 import type { Config } from './config.ts';
+import { SignalingMetrics, type DropReason, type RefusalReason } from './metrics.ts';
 
 /** PeerJS message types a client may send; anything else is dropped. */
 const RELAYED_TYPES = new Set(['HEARTBEAT', 'OFFER', 'ANSWER', 'CANDIDATE', 'LEAVE']);
@@ -42,8 +52,11 @@ export interface SignalingServer {
   /** The WebSocket path clients connect to (`<path>/peerjs`). */
   wsPath: string;
   stats: SignalingStats;
-  /** Ids with an open, authenticated socket right now. */
+  /** Ids with an open, authenticated socket right now (on this node). */
   online(): string[];
+  metrics: SignalingMetrics;
+  /** Set when `redisUrl` is: this node's link to the others. */
+  cluster?: Cluster;
   close(): Promise<void>;
 }
 
@@ -88,11 +101,40 @@ function rawLength(data: RawData): number {
 export function build(config: Config, options: BuildOptions = {}): SignalingServer {
   const log = options.log ?? ((line: string) => console.log(line));
   const now = options.now ?? Date.now;
-  const verifier = options.verifier ?? createRegistrationVerifier({ maxAgeMs: config.tokenMaxAgeMs });
-  const presenceVerifier = options.presenceVerifier ?? createPresenceVerifier({ maxAgeMs: config.tokenMaxAgeMs });
   const basePath = config.path.replace(/\/+$/, '');
   const wsPath = `${basePath}/peerjs`;
   const stats: SignalingStats = { refused: 0, dropped: { oversize: 0, malformed: 0, unknownType: 0, rateLimited: 0 } };
+  const online = new Map<string, WebSocket>();
+  const metrics = new SignalingMetrics({ peersOnline: () => online.size }, { clustered: config.redisUrl !== undefined });
+  const cluster = config.redisUrl
+    ? new Cluster({
+        redisUrl: config.redisUrl,
+        prefix: config.redisPrefix,
+        presenceTtlMs: config.presenceTtlMs,
+        log,
+        onRedisError: () => metrics.redisError(),
+        onAvailability: (up) => metrics.redisUp(up),
+      })
+    : undefined;
+  if (cluster) metrics.redisUp(false);
+  const sharedNonces = cluster ? (key: string, ttlMs: number) => cluster.consumeNonce(key, ttlMs) : undefined;
+  // One cache of verified bundles for both: a device sends the same bundle in both tokens.
+  const bundles = new VerifiedBundleCache();
+  const verifier = options.verifier ?? createRegistrationVerifier({ maxAgeMs: config.tokenMaxAgeMs, bundles, sharedNonces });
+  const presenceVerifier = options.presenceVerifier ?? createPresenceVerifier({ maxAgeMs: config.tokenMaxAgeMs, bundles, sharedNonces });
+  function drop(reason: DropReason): false {
+    if (reason === 'oversize') stats.dropped.oversize++;
+    else if (reason === 'malformed') stats.dropped.malformed++;
+    else if (reason === 'unknown-type') stats.dropped.unknownType++;
+    else if (reason === 'rate-limited') stats.dropped.rateLimited++;
+    metrics.dropped(reason);
+    return false;
+  }
+  function refuse(socket: Duplex, status: number, body: string, reason: RefusalReason): void {
+    stats.refused++;
+    metrics.refused(reason);
+    refuseUpgrade(socket, status, body);
+  }
 
   const app = express();
   app.disable('x-powered-by');
@@ -104,7 +146,8 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
   // dropped individually below without closing the socket.
   const wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(64 * 1024, config.maxMessageBytes * 4) });
   const sockets = new Set<WebSocket>();
-  const online = new Map<string, WebSocket>();
+  // Several nodes: the socket that holds this node's Redis claim on each id.
+  const claims = new Map<string, WebSocket>();
   const ipBuckets = new Map<string, { bucket: TokenBucket; sockets: number }>();
   // Upgrade attempts and presence requests per IP (each costs Ed25519 verifications);
   // bounded, oldest evicted.
@@ -152,35 +195,49 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
   // Mounted at basePath: peer's own HTTP routes (GET <path>/<key>/id) live there.
   app.get(`${basePath}/presence`, (req, res) => {
     res.set('Cache-Control', 'no-store');
+    const answer = (status: number, body: unknown) => {
+      metrics.presence(status);
+      res.status(status).json(body);
+    };
     const raw = typeof req.query.ids === 'string' ? req.query.ids : '';
     const ids = raw === '' ? [] : raw.split(',');
     if (ids.length > MAX_PRESENCE_IDS || ids.some((id) => !FINGERPRINT.test(id))) {
-      res.status(400).json({ error: `ids must be up to ${MAX_PRESENCE_IDS} comma-separated fingerprints` });
+      answer(400, { error: `ids must be up to ${MAX_PRESENCE_IDS} comma-separated fingerprints` });
       return;
     }
     if (!allowPresence(req.socket.remoteAddress ?? 'unknown')) {
-      res.status(429).json({ error: 'too many presence requests from this address: try again in a minute' });
+      answer(429, { error: 'too many presence requests from this address: try again in a minute' });
       return;
     }
     const token = /^Bearer ([A-Za-z0-9_-]+)$/.exec(req.get('authorization') ?? '')?.[1];
     if (!token) {
-      res.status(401).json({ error: 'a presence token is required (Authorization: Bearer <token>): presence is answered only to registered peers' });
+      answer(401, { error: 'a presence token is required (Authorization: Bearer <token>): presence is answered only to registered peers' });
       return;
     }
+    const unavailable = () => answer(503, { error: 'presence token refused: busy' });
     presenceVerifier
       .verifyPresence(token, now())
-      .then((result) => {
+      .then(async (result) => {
         if (!result.ok) {
-          res.status(result.reason === 'busy' ? 503 : 401).json({ error: `presence token refused: ${result.reason}` });
+          answer(result.reason === 'busy' ? 503 : 401, { error: `presence token refused: ${result.reason}` });
           return;
         }
-        if (!online.has(result.id)) {
-          res.status(403).json({ error: 'register with this server first: presence is answered only to registered peers' });
+        if (!cluster) {
+          if (!online.has(result.id)) answer(403, { error: 'register with this server first: presence is answered only to registered peers' });
+          else answer(200, { online: [...new Set(ids)].filter((id) => online.has(id)) });
           return;
         }
-        res.json({ online: [...new Set(ids)].filter((id) => online.has(id)) });
+        // Several nodes: the asker may be registered on any of them, and so may the ids.
+        const asked = [...new Set(ids)];
+        const found = await cluster.online(online.has(result.id) ? asked : [result.id, ...asked]);
+        if (found === 'unavailable') return unavailable();
+        if (!online.has(result.id) && !found.has(result.id)) {
+          answer(403, { error: 'register with this server first: presence is answered only to registered peers' });
+          return;
+        }
+        answer(200, { online: asked.filter((id) => online.has(id) || found.has(id)) });
       })
-      .catch(() => res.status(500).json({ error: 'error' }));
+      .catch(() => answer(500, { error: 'error' }));
   });
   app.get(`${basePath}/config`, (_req, res) => {
     res.json({ path: config.path, key: PEER_KEY, iceServers: config.iceServers });
@@ -190,6 +247,7 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
   peerServer.on('connection', (client: IClient) => {
     const socket = client.getSocket();
     if (socket) online.set(client.getId(), socket);
+    metrics.registered();
   });
   peerServer.on('disconnect', (client: IClient) => {
     const socket = online.get(client.getId());
@@ -200,98 +258,154 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
     // peer reports socket errors and unparsable frames here; nothing reaches it unchecked.
   });
 
+  /** The node of a cluster each frame goes to: this one (handed to `peer`) or another (through Redis). */
+  async function route(ws: WebSocket, deliverHere: () => void, dst: string, text: string): Promise<void> {
+    if (online.has(dst) || !cluster) return deliverHere();
+    const node = await cluster.locate(dst);
+    if (node === 'unavailable') {
+      drop('redis');
+      return;
+    }
+    // Nobody holds it (peer queues the frame for a while, as on one node) or this node does.
+    if (node === null || node === cluster.nodeId) return deliverHere();
+    if (ws.readyState !== ws.OPEN) return;
+    if (await cluster.publish(node, text)) metrics.crossNode('sent');
+    else drop('redis');
+  }
+
   /** Filters every frame before `peer`'s own listener sees it. */
   function guard(ws: WebSocket, id: string, ip: string): void {
     const connBucket = new TokenBucket(config.messagesPerSecond, config.messagesPerSecond * 2, now());
     const originalEmit = ws.emit.bind(ws) as (event: string | symbol, ...args: unknown[]) => boolean;
+    // Several nodes: frames that wait for a Redis lookup, so that this connection's frames keep their order.
+    let waiting = 0;
+    let tail = Promise.resolve();
     (ws as unknown as { emit: typeof originalEmit }).emit = (event, ...args) => {
       if (event !== 'message') return originalEmit(event, ...args);
       const [data, isBinary] = args as [RawData, boolean];
-      if (rawLength(data) > config.maxMessageBytes) {
-        stats.dropped.oversize++;
-        return false;
-      }
+      if (rawLength(data) > config.maxMessageBytes) return drop('oversize');
       const t = now();
-      if (!connBucket.take(t)) {
-        stats.dropped.rateLimited++;
-        return false;
-      }
+      if (!connBucket.take(t)) return drop('rate-limited');
       let message: unknown;
       try {
         message = JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'));
       } catch {
-        stats.dropped.malformed++;
-        return false;
+        return drop('malformed');
       }
-      if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-        stats.dropped.malformed++;
-        return false;
-      }
+      if (typeof message !== 'object' || message === null || Array.isArray(message)) return drop('malformed');
       const { type, dst, payload } = message as Record<string, unknown>;
-      if (typeof type !== 'string' || !RELAYED_TYPES.has(type)) {
-        stats.dropped.unknownType++;
-        return false;
-      }
-      if (type !== 'HEARTBEAT' && type !== 'LEAVE' && (typeof dst !== 'string' || !FINGERPRINT.test(dst))) {
-        stats.dropped.malformed++;
-        return false;
-      }
+      if (typeof type !== 'string' || !RELAYED_TYPES.has(type)) return drop('unknown-type');
+      if (type !== 'HEARTBEAT' && type !== 'LEAVE' && (typeof dst !== 'string' || !FINGERPRINT.test(dst))) return drop('malformed');
       // Heartbeats (one per peer every 5 s, relayed to nobody) do not spend the IP's
       // budget: a thousand peers behind one NAT would otherwise use it up on their own.
       const ipEntry = type === 'HEARTBEAT' ? undefined : ipBuckets.get(ip);
-      if (ipEntry && !ipEntry.bucket.take(t)) {
-        stats.dropped.rateLimited++;
-        return false;
-      }
+      if (ipEntry && !ipEntry.bucket.take(t)) return drop('rate-limited');
       // Only the fields PeerJS relays, with src = the authenticated id.
       const clean = JSON.stringify({ type, src: id, dst, payload });
-      return originalEmit('message', Buffer.from(clean, 'utf8'), isBinary);
+      metrics.relayed();
+      const deliverHere = () => void originalEmit('message', Buffer.from(clean, 'utf8'), isBinary);
+      // One node, a heartbeat, or a destination on this node with nothing waiting before it: at once.
+      if (!cluster || typeof dst !== 'string' || !FINGERPRINT.test(dst) || (waiting === 0 && online.has(dst))) {
+        deliverHere();
+        return true;
+      }
+      waiting++;
+      tail = tail
+        .then(() => route(ws, deliverHere, dst, clean))
+        .catch(() => void drop('redis'))
+        .finally(() => waiting--);
+      return true;
     };
+  }
+
+  // Frames other nodes publish for peers here: checked on the sender's node already.
+  cluster?.onFrame((text) => {
+    let message: { type?: unknown; src?: unknown; dst?: unknown };
+    try {
+      message = JSON.parse(text) as typeof message;
+    } catch {
+      return drop('malformed');
+    }
+    const socket = typeof message.dst === 'string' ? online.get(message.dst) : undefined;
+    if (typeof message.type !== 'string' || !RELAYED_TYPES.has(message.type) || typeof message.src !== 'string' || !FINGERPRINT.test(message.src)) return drop('malformed');
+    if (!socket || socket.readyState !== socket.OPEN) return drop('gone');
+    metrics.crossNode('received');
+    socket.send(text);
+  });
+  cluster?.startHeartbeat(() => claims.keys());
+
+  /** Several nodes: this node's claim on `id`, or why not (answered on the socket). */
+  async function claimAcrossNodes(id: string, req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> {
+    // A second socket for an id held on this node goes to `peer`, which answers ID-TAKEN.
+    if (!cluster || online.has(id)) return true;
+    const claim = await cluster.claim(id);
+    if (claim === 'claimed') return true;
+    if (claim === 'unavailable') {
+      log('signaling: registration refused (busy: Redis unreachable)');
+      refuse(socket, 503, 'busy', 'busy');
+      return false;
+    }
+    // Held by another node: what `peer` answers a second socket for a held id.
+    stats.refused++;
+    metrics.refused('id-taken');
+    if (socket.destroyed) return false;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => ws.terminate());
+      ws.send(JSON.stringify({ type: 'ID-TAKEN', payload: { msg: 'ID is taken' } }));
+      ws.close();
+    });
+    return false;
   }
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://signaling');
     if (url.pathname !== wsPath && url.pathname !== `${wsPath}/`) {
-      refuseUpgrade(socket, 404, 'not found');
+      refuse(socket, 404, 'not found', 'not-found');
       return;
     }
     const id = url.searchParams.get('id') ?? '';
     const token = url.searchParams.get('token') ?? '';
     const ip = req.socket.remoteAddress ?? 'unknown';
     if (!allowAttempt(ip)) {
-      stats.refused++;
-      refuseUpgrade(socket, 429, 'too many registration attempts');
+      refuse(socket, 429, 'too many registration attempts', 'rate-limited');
       return;
     }
     if (url.searchParams.get('key') !== PEER_KEY || !FINGERPRINT.test(id)) {
-      stats.refused++;
-      refuseUpgrade(socket, 400, 'bad parameters');
+      refuse(socket, 400, 'bad parameters', 'bad-parameters');
       return;
     }
     if (!holdSocket(ip, socket)) {
-      stats.refused++;
-      refuseUpgrade(socket, 429, 'too many connections from this address');
+      refuse(socket, 429, 'too many connections from this address', 'too-many-sockets');
       return;
     }
     verifier
       .verifyRegistration(id, token, now())
-      .then((result) => {
+      .then(async (result) => {
         if (!result.ok) {
-          stats.refused++;
           log(`signaling: registration refused (${result.reason})`);
-          refuseUpgrade(socket, result.reason === 'busy' ? 503 : 401, result.reason);
+          refuse(socket, result.reason === 'busy' ? 503 : 401, result.reason, result.reason);
           return;
         }
         if (socket.destroyed) return;
+        if (!(await claimAcrossNodes(id, req, socket, head))) return;
+        if (socket.destroyed) {
+          if (cluster && !claims.has(id)) void cluster.release(id);
+          return;
+        }
         wss.handleUpgrade(req, socket, head, (ws) => {
           sockets.add(ws);
+          if (cluster && !claims.has(id)) claims.set(id, ws);
           const ipEntry = ipBuckets.get(ip) ?? { bucket: new TokenBucket(config.messagesPerSecondPerIp, config.messagesPerSecondPerIp * 2, now()), sockets: 0 };
           ipEntry.sockets++;
           ipBuckets.set(ip, ipEntry);
           ws.on('close', () => {
             sockets.delete(ws);
             if (online.get(id) === ws) online.delete(id);
+            if (claims.get(id) === ws) {
+              claims.delete(id);
+              void cluster?.release(id);
+            }
             if (--ipEntry.sockets === 0) ipBuckets.delete(ip);
           });
           guard(ws, id, ip);
@@ -299,10 +413,7 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
           wss.emit('connection', ws, req);
         });
       })
-      .catch(() => {
-        stats.refused++;
-        refuseUpgrade(socket, 500, 'error');
-      });
+      .catch(() => refuse(socket, 500, 'error', 'error'));
   });
 
   return {
@@ -310,14 +421,19 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
     peerServer,
     wsPath,
     stats,
+    metrics,
+    cluster,
     online: () => [...online.keys()],
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      // Give up this node's claims first, so that other nodes see these peers leave at once.
+      await cluster?.close([...claims.keys()]);
+      await new Promise<void>((resolve) => {
         for (const ws of sockets) ws.terminate();
         wss.close();
         server.closeAllConnections();
         server.close(() => resolve());
         if (!server.listening) resolve();
-      }),
+      });
+    },
   };
 }

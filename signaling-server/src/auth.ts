@@ -13,7 +13,8 @@
  * bundle's fingerprint); app.ts then requires that id to be registered right now.
  */
 import { z } from 'zod';
-import { LABELS, fromBase64url, fromUtf8, parseBundle, verifyLabelled } from '@conclave/shared/verify';
+import { LABELS, fromBase64url, fromUtf8, verifyLabelled } from '@conclave/shared/verify';
+import { VerifiedBundleCache, type CachedBundle } from './bundle-cache.ts';
 
 export type RegistrationFailure =
   | 'malformed-token'
@@ -23,7 +24,7 @@ export type RegistrationFailure =
   | 'stale'
   | 'from-future'
   | 'replayed'
-  /** Too many registrations within the token window to remember them all: try again shortly. */
+  /** Too many registrations within the token window to remember them all, or (several nodes) Redis unreachable: try again shortly. */
   | 'busy';
 
 export type RegistrationResult = { ok: true; id: string } | { ok: false; reason: RegistrationFailure };
@@ -79,6 +80,21 @@ export class ReplayCache {
   }
 }
 
+export interface VerifierOptions {
+  maxAgeMs: number;
+  replayCacheSize?: number;
+  /** Bundles already verified (shared by the registration and presence verifiers); a fresh cache when omitted. */
+  bundles?: VerifiedBundleCache;
+  /**
+   * Several nodes: records a nonce for the whole cluster (cluster.ts), after this
+   * node's own replay cache accepted it. 'unavailable' refuses the token as 'busy'.
+   */
+  sharedNonces?: SharedNonces;
+}
+
+/** Records `key` for `ttlMs` unless already recorded (Redis SET NX PX). */
+export type SharedNonces = (key: string, ttlMs: number) => Promise<'added' | 'replayed' | 'unavailable'>;
+
 export interface RegistrationVerifier {
   verifyRegistration(id: string, token: string, now?: number): Promise<RegistrationResult>;
 }
@@ -90,7 +106,18 @@ type Statement = (id: string, at: number, nonce: string) => Record<string, unkno
  * equals `id` (when given); the signature over `statement` holds; |now − at| ≤ maxAgeMs;
  * and its nonce was not seen within the window.
  */
-async function checkToken(token: unknown, id: string | null, now: number, statement: Statement, maxAgeMs: number, replay: ReplayCache): Promise<RegistrationResult> {
+interface Checks {
+  statement: Statement;
+  /** Names the token kind in the shared nonce key: a registration nonce and a presence nonce never collide. */
+  kind: 'registration' | 'presence';
+  maxAgeMs: number;
+  replay: ReplayCache;
+  bundles: VerifiedBundleCache;
+  sharedNonces?: SharedNonces;
+}
+
+async function checkToken(token: unknown, id: string | null, now: number, checks: Checks): Promise<RegistrationResult> {
+  const { statement, maxAgeMs, replay, bundles } = checks;
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) return { ok: false, reason: 'malformed-token' };
   let parsed: z.infer<typeof tokenSchema>;
   try {
@@ -100,9 +127,9 @@ async function checkToken(token: unknown, id: string | null, now: number, statem
   } catch {
     return { ok: false, reason: 'malformed-token' };
   }
-  let verified: Awaited<ReturnType<typeof parseBundle>>;
+  let verified: CachedBundle;
   try {
-    verified = await parseBundle(parsed.bundle);
+    verified = await bundles.verified(parsed.bundle);
   } catch {
     return { ok: false, reason: 'invalid-bundle' };
   }
@@ -114,6 +141,11 @@ async function checkToken(token: unknown, id: string | null, now: number, statem
   // The nonce is bound to the signer: the same nonce under another key is a different token.
   const seen = replay.add(`${claimed}:${parsed.nonce}`, now);
   if (seen !== 'added') return { ok: false, reason: seen === 'full' ? 'busy' : 'replayed' };
+  if (checks.sharedNonces) {
+    // Another node may have accepted this token: the cluster remembers it as long as this node would.
+    const shared = await checks.sharedNonces(`${checks.kind}:${claimed}:${parsed.nonce}`, 2 * maxAgeMs);
+    if (shared !== 'added') return { ok: false, reason: shared === 'unavailable' ? 'busy' : 'replayed' };
+  }
   return { ok: true, id: claimed };
 }
 
@@ -122,12 +154,14 @@ async function checkToken(token: unknown, id: string | null, now: number, statem
  * self-verifies; fingerprint(bundle) equals the requested id; the signature holds;
  * |now − at| ≤ maxAgeMs; and its nonce was not seen within the window.
  */
-export function createRegistrationVerifier(options: { maxAgeMs: number; replayCacheSize?: number }): RegistrationVerifier {
+export function createRegistrationVerifier(options: VerifierOptions): RegistrationVerifier {
   // A token stays valid for maxAge after `at`, and `at` may be up to maxAge ahead,
   // so a nonce must be remembered for 2 × maxAge after it was first seen (ReplayCache does).
   const replay = new ReplayCache(options.maxAgeMs, options.replayCacheSize);
+  const bundles = options.bundles ?? new VerifiedBundleCache();
   return {
-    verifyRegistration: (id, token, now = Date.now()) => checkToken(token, id, now, registrationStatement, options.maxAgeMs, replay),
+    verifyRegistration: (id, token, now = Date.now()) =>
+      checkToken(token, id, now, { statement: registrationStatement, kind: 'registration', maxAgeMs: options.maxAgeMs, replay, bundles, sharedNonces: options.sharedNonces }),
   };
 }
 
@@ -141,9 +175,11 @@ export interface PresenceVerifier {
  * statement, with its own replay cache (presence requests cannot fill the one that
  * registrations need).
  */
-export function createPresenceVerifier(options: { maxAgeMs: number; replayCacheSize?: number }): PresenceVerifier {
+export function createPresenceVerifier(options: VerifierOptions): PresenceVerifier {
   const replay = new ReplayCache(options.maxAgeMs, options.replayCacheSize);
+  const bundles = options.bundles ?? new VerifiedBundleCache();
   return {
-    verifyPresence: (token, now = Date.now()) => checkToken(token, null, now, presenceStatement, options.maxAgeMs, replay),
+    verifyPresence: (token, now = Date.now()) =>
+      checkToken(token, null, now, { statement: presenceStatement, kind: 'presence', maxAgeMs: options.maxAgeMs, replay, bundles, sharedNonces: options.sharedNonces }),
   };
 }

@@ -43,11 +43,28 @@ const configSchema = z.object({
   concurrentLimit: z.coerce.number().int().min(1).default(5000),
   /** Handed to clients by GET <path>/config; [] is enough on loopback. */
   iceServers: iceServersSchema.default([]),
+  /**
+   * unset: one node, everything in this process (as before). redis://… : several nodes
+   * share this Redis for presence, cross-node relay and single-use tokens (cluster.ts).
+   */
+  redisUrl: z
+    .string()
+    .url()
+    .refine((url) => /^rediss?:\/\//.test(url), 'must be a redis:// or rediss:// URL')
+    .optional(),
+  /** Prefix of every Redis key and channel of this deployment (nodes that share it form one cluster). */
+  redisPrefix: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/).default('conclave:signal:'),
+  /** How long a node's claim on a peer id lives in Redis unless refreshed (every third of it): a killed node's peers read as offline after at most this. */
+  presenceTtlMs: z.coerce.number().int().min(1000).max(600_000).default(15_000),
+  /** Serve GET /metrics (Prometheus text) on this port, on its own listener; unset, no metrics listener. */
+  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Address of the metrics listener: loopback unless the operator opens it on purpose. */
+  metricsHost: z.string().default('127.0.0.1'),
 });
 
 export type Config = z.infer<typeof configSchema>;
 
-/** Reads `CONCLAVE_SIGNAL_*` variables; anything unset or empty takes its default. */
+/** Reads `CONCLAVE_SIGNAL_*` variables and `REDIS_URL`; anything unset or empty takes its default. */
 export function loadConfig(rawEnv: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
   const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v.trim() !== ''));
   const parsed = configSchema.safeParse({
@@ -63,6 +80,11 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     presencePerMinutePerIp: env.CONCLAVE_SIGNAL_PRESENCE_PER_MINUTE_PER_IP,
     concurrentLimit: env.CONCLAVE_SIGNAL_CONCURRENT_LIMIT,
     iceServers: env.CONCLAVE_SIGNAL_ICE_SERVERS,
+    redisUrl: env.REDIS_URL,
+    redisPrefix: env.CONCLAVE_SIGNAL_REDIS_PREFIX,
+    presenceTtlMs: env.CONCLAVE_SIGNAL_PRESENCE_TTL_MS,
+    metricsPort: env.CONCLAVE_SIGNAL_METRICS_PORT,
+    metricsHost: env.CONCLAVE_SIGNAL_METRICS_HOST,
     ...overrides,
   });
   if (!parsed.success) {
