@@ -6,7 +6,8 @@
  *
  * Modes:
  * - `signaling`: the real signaling server, `build(loadConfig({}, overrides))` + listen
- *   on 127.0.0.1:0, logging discarded. The parent passes the overrides it prints.
+ *   on 127.0.0.1:0, logging discarded. The parent passes the overrides it prints; with
+ *   `redisUrl` among them it is one node of several, reported once Redis is reachable.
  * - `bare`: a plain `ws` server on an http server, no authentication and no limits. It
  *   keeps sockets by the `id` in the query string, sends `{"type":"OPEN"}` on connect
  *   (the same single frame the signaling server answers a registration with) and
@@ -106,6 +107,12 @@ async function startSignaling(overrides: Record<string, unknown>): Promise<Runni
   const { loadConfig } = await import('../../signaling-server/src/config.ts');
   const signaling = build(loadConfig({}, { port: 0, host: '127.0.0.1', ...overrides }), { log: () => {} });
   await new Promise<void>((resolve) => signaling.server.listen(0, '127.0.0.1', resolve));
+  // Several nodes (overrides.redisUrl): registrations are refused until Redis is reachable.
+  const deadline = Date.now() + 10_000;
+  while (signaling.cluster && !signaling.cluster.up) {
+    if (Date.now() > deadline) throw new Error('Redis not reachable within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   return {
     port: (signaling.server.address() as AddressInfo).port,
     wsPath: signaling.wsPath,
