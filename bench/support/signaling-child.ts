@@ -30,6 +30,8 @@ export type SignalingSpec = { mode: 'signaling'; overrides: Record<string, unkno
 export interface ChildStats {
   rssBytes: number;
   heapUsedBytes: number;
+  /** CPU time the process has used so far (user + system, every thread), µs. */
+  cpuMicros: number;
   /** Sockets held: registered and online (signaling) or connected (bare). */
   held: number;
   /** Signaling only: `SignalingServer.stats`. */
@@ -183,7 +185,8 @@ async function child(spec: SignalingSpec): Promise<void> {
     if (message.cmd === 'stats') {
       if (message.gc) (globalThis as { gc?: () => void }).gc?.();
       const memory = process.memoryUsage();
-      const stats: ChildStats = { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, held: running.held(), ...running.counters() };
+      const cpu = process.cpuUsage();
+      const stats: ChildStats = { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, cpuMicros: cpu.user + cpu.system, held: running.held(), ...running.counters() };
       process.send?.({ stats });
     }
   });
