@@ -18,6 +18,8 @@ import { RedisProxy, startNode, testPrefix, type Node } from './support/nodes.ts
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TTL_MS = 2000;
+/** Starting node processes (tsx compiles on start) can be slow on a loaded machine. */
+const SPAWN_TIMEOUT_MS = 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function open(node: Node, identity: DeviceIdentity): Promise<RawPeer> {
@@ -61,11 +63,11 @@ describe('two signaling nodes sharing Redis', () => {
   beforeAll(async () => {
     [one, two] = await Promise.all([startNode(env), startNode(env)]);
     [alice, bob, carol, dave] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity(), generateIdentity()]);
-  });
+  }, SPAWN_TIMEOUT_MS);
   afterAll(async () => {
     await Promise.all([one?.stop(), two?.stop()]);
     await cleanup(REDIS_URL);
-  });
+  }, SPAWN_TIMEOUT_MS);
 
   it('relays OFFER, ANSWER, CANDIDATE and LEAVE between peers on different nodes, src forced on the sender\'s node', async () => {
     const [a, b] = await Promise.all([open(one, alice), open(two, bob)]);
@@ -161,7 +163,7 @@ describe('two signaling nodes sharing Redis', () => {
     // And carol can register again, on the surviving node.
     const again = await open(two, carol);
     await Promise.all([again.close(), b.close()]);
-  });
+  }, SPAWN_TIMEOUT_MS);
 });
 
 describe('a live key handover between peers on different nodes', () => {
@@ -173,12 +175,12 @@ describe('a live key handover between peers on different nodes', () => {
 
   beforeAll(async () => {
     [one, two] = await Promise.all([startNode(env), startNode(env)]);
-  });
+  }, SPAWN_TIMEOUT_MS);
   afterAll(async () => {
     for (const p of peers) p.destroy();
     await Promise.all([one?.stop(), two?.stop()]);
     await cleanup(REDIS_URL);
-  });
+  }, SPAWN_TIMEOUT_MS);
 
   it('hands the seed from a holder on node one to a verified joiner on node two over WebRTC', async () => {
     const server = new MemoryServer();
@@ -226,12 +228,12 @@ describe('a node whose Redis goes away', () => {
   beforeAll(async () => {
     await proxy.up();
     node = await startNode({ REDIS_URL: `redis://127.0.0.1:${proxy.port}`, CONCLAVE_SIGNAL_REDIS_PREFIX: prefix });
-  });
+  }, SPAWN_TIMEOUT_MS);
   afterAll(async () => {
     await node?.stop();
     await proxy.down();
     await cleanup(REDIS_URL);
-  });
+  }, SPAWN_TIMEOUT_MS);
 
   it('keeps running, says so once, refuses registrations and presence 503 busy, keeps local relays, and recovers', async () => {
     const [alice, bob, carol] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity()]);
@@ -278,5 +280,5 @@ describe('a node whose Redis goes away', () => {
     } finally {
       await late.stop();
     }
-  });
+  }, SPAWN_TIMEOUT_MS);
 });
