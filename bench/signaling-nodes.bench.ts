@@ -24,7 +24,7 @@ import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
 import { makePresenceToken, makeRegistrationToken } from '@conclave/shared/p2p';
-import { fmt, fmtRatio, header, median, pairedRatio, printTable } from './support/harness.ts';
+import { fmt, fmtRatio, header, median, pairedRatio, printTable, verdict } from './support/harness.ts';
 import { forkSignaling, type ChildStats, type ForkedSignaling } from './support/signaling-child.ts';
 
 const PEERS = Number(process.env.BENCH_PEERS ?? 10_000);
@@ -193,4 +193,5 @@ printTable(['server', 'peers held', 'RSS MiB', 'Δ RSS KiB/peer', 'heap MiB', '�
 console.log(`\npresence asked on node two about 100 peers registered on node one: ${sig.map((x) => (x.presence!.online >= 0 ? `${x.presence!.online} online in ${fmt(x.presence!.ms, 1)} ms` : `HTTP ${-x.presence!.online}`)).join('; ')}`);
 const allHeld = sig.every((x) => x.ramp.held.length === PEERS);
 console.log(`verdict: ${allHeld ? 'held' : 'NOT held'} — ${Math.min(...sig.map((x) => x.ramp.held.length)).toLocaleString('en-US')} of ${PEERS.toLocaleString('en-US')} peers registered across two nodes in every round; time ${fmtRatio(ratio)} two bare ws servers`);
+verdict(`signaling: ${PEERS.toLocaleString('en-US')} peers registered across two nodes`, `${Math.min(...sig.map((x) => x.ramp.held.length)).toLocaleString('en-US')} held; time ${fmtRatio(ratio)} two bare ws servers; heap ${fmt(kib(median(sig.flatMap((x) => [0, 1].map((k) => (x.full[k]!.heapUsedBytes - x.idle[k]!.heapUsedBytes) / Math.max(1, x.full[k]!.held))))), 1)} KiB/peer per node`, `all ${PEERS.toLocaleString('en-US')} held`, allHeld);
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);

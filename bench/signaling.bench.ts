@@ -36,7 +36,7 @@ import { generateIdentity, signLabelled, type DeviceIdentity } from '@conclave/s
 import { LABELS, verifyLabelled } from '@conclave/shared/verify';
 import { makeRegistrationToken } from '@conclave/shared/p2p';
 import { loadConfig, type Config } from '../signaling-server/src/config.ts';
-import { fmt, fmtRatio, header, median, pairedRatio, printTable, type Samples } from './support/harness.ts';
+import { fmt, fmtRatio, header, median, pairedRatio, printTable, verdict, type Samples } from './support/harness.ts';
 import { forkSignaling, type ChildStats, type ForkedSignaling } from './support/signaling-child.ts';
 
 const PEERS = Number(process.env.BENCH_PEERS ?? 2000);
@@ -252,6 +252,7 @@ try {
     console.log(`
 per round, time to ${lastN.toLocaleString('en-US')} OPENs: signaling ${sLast.map((v) => fmt(v!, 0)).join(', ')} ms; bare ${bLast.map((v) => fmt(v!, 0)).join(', ')} ms (the server remembers verified bundles: its first round sees ${Math.max(0, PEERS - 200).toLocaleString('en-US')} of them for the first time, later rounds are devices reconnecting)`);
     console.log(`verdict (target ≤ 2.00× a bare ws server): ${r.median <= 2 ? 'met' : 'NOT met'} — ${fmtRatio(r)}`);
+    verdict(`signaling: time to ${lastN.toLocaleString('en-US')} registrations vs a bare ws server`, fmtRatio(r), '≤ 2×', r.median <= 2);
     // CPU the server process spent per registration (all its threads, from the idle to the full reading; GC included):
     // steadier than wall time on a shared machine, and what a registration costs the server.
     const cpuPer = (x: RoundResult[]) => x.map((y) => (y.full.cpuMicros - y.idle.cpuMicros) / Math.max(1, y.ramp.held.length));
