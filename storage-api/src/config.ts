@@ -39,6 +39,17 @@ const configSchema = z.object({
   livePongWaitMs: z.coerce.number().int().min(100).default(10_000),
   /** A WebSocket carrying no running subscription for this long is closed (4408). */
   liveIdleSocketMs: z.coerce.number().int().min(100).default(30_000),
+  /**
+   * redis://… : the rate limits are counted in this Redis, shared by every process
+   * that names it; unset, each process counts in its own memory.
+   */
+  redisUrl: z.string().url().refine((url) => /^rediss?:\/\//.test(url), 'must be a redis:// or rediss:// URL').optional(),
+  /** Prefix of every Redis key this deployment writes (deployments sharing a Redis give each their own). */
+  redisPrefix: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/).default('conclave:'),
+  /** Serve GET /metrics (Prometheus text) on this port, on its own listener; unset, no metrics listener. */
+  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Address of the metrics listener: loopback unless the operator opens it on purpose. */
+  metricsHost: z.string().default('127.0.0.1'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `pretty`: one readable line per request; `json`: one JSON object per line; `auto`: pretty in a terminal. */
   logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
@@ -70,6 +81,10 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     livePingMs: env.CONCLAVE_LIVE_PING_MS,
     livePongWaitMs: env.CONCLAVE_LIVE_PONG_WAIT_MS,
     liveIdleSocketMs: env.CONCLAVE_LIVE_IDLE_SOCKET_MS,
+    redisUrl: env.REDIS_URL,
+    redisPrefix: env.CONCLAVE_REDIS_PREFIX,
+    metricsPort: env.CONCLAVE_METRICS_PORT,
+    metricsHost: env.CONCLAVE_METRICS_HOST,
     logLevel: env.CONCLAVE_LOG_LEVEL,
     logFormat: env.CONCLAVE_LOG_FORMAT,
     ...overrides,
