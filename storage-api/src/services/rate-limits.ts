@@ -88,6 +88,8 @@ const PluginRedisStoreClass = createRequire(import.meta.url)('@fastify/rate-limi
 class RedisLink {
   private retryAt = 0;
   private down = false;
+  /** Set by `close()`: the connection's end is not an outage. */
+  closing = false;
 
   constructor(
     readonly redis: Redis,
@@ -100,6 +102,7 @@ class RedisLink {
   }
 
   failed(error: unknown): void {
+    if (this.closing) return;
     this.retryAt = Date.now() + RETRY_AFTER_FAILURE_MS;
     if (this.down) return;
     this.down = true;
@@ -173,6 +176,8 @@ export async function createRateLimits(options: { limit: number; redisUrl?: stri
   });
   const link = new RedisLink(redis, events);
   redis.on('error', (error: unknown) => link.failed(error));
+  // A dropped connection may close without an error; it is an outage all the same.
+  redis.on('close', () => link.failed({ name: 'RedisConnectionClosed' }));
   await Promise.race([once(redis, 'ready').catch(() => undefined), delay(FIRST_CONNECT_WAIT_MS, undefined, { ref: false })]);
   const shared = (limit: 'ip' | 'session') => new RedisRateLimiter(options.limit, link, `${options.redisPrefix}rl:${limit}:`, memory(limit), () => events.refused?.(limit));
   return {
@@ -180,6 +185,7 @@ export async function createRateLimits(options: { limit: number; redisUrl?: stri
     session: shared('session'),
     shared: true,
     async close() {
+      link.closing = true;
       if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
       else redis.disconnect();
     },
