@@ -121,8 +121,13 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const overIpLimit = async (ip: string, cost: number): Promise<number> => Math.ceil((await limits.ip.hit(ip, now(), cost)) / 1000);
   const tooMany = (reply: FastifyReply, seconds: number) => sendError(reply, 429, `too many requests: try again in ${seconds} s`, { 'retry-after': String(seconds) });
 
+  /** The client address of each WebSocket upgrade (the proxy's, or the one it forwarded), for the socket guard. */
+  const upgradeIps = new WeakMap<http.IncomingMessage, string>();
+
   const fastify = Fastify({
     bodyLimit: config.bodyLimit,
+    // Behind the listed proxies `request.ip` is the client X-Forwarded-For names; otherwise the TCP peer.
+    ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}),
     // tRPC puts every procedure name of a batch in the path (`/trpc/notes.get,notes.get,…`):
     // 16 calls of the longest names fit in 256 characters; beyond, 414.
     routerOptions: { maxParamLength: MAX_BATCH_PATH_CHARS },
@@ -218,7 +223,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   // the route's handler runs): heartbeats uncounted, other messages counted per IP,
   // batches refused, sockets without a running subscription closed.
   fastify.websocketServer.on('connection', (socket: WebSocket, req: http.IncomingMessage) => {
-    const ip = req.socket.remoteAddress ?? '';
+    const ip = upgradeIps.get(req) ?? req.socket.remoteAddress ?? '';
     guardSocket(socket, { overLimit: async () => (await overIpLimit(ip, 1)) > 0, idleMs: config.liveIdleSocketMs });
   });
 
@@ -248,6 +253,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     if (request.ws && request.routeOptions.url !== WS_ROUTE) return sendError(reply, 400, 'WebSocket connections are taken at /trpc only (the live stream, docs/API.md "Live events")');
     if (request.routeOptions.url === WS_ROUTE && !request.ws) return sendError(reply, 400, 'this URL takes WebSocket connections only (the live stream): open a WebSocket, or call /trpc/<procedure> over HTTP');
     if (request.ws) {
+      upgradeIps.set(request.raw, request.ip);
       // Counted until the connection's socket closes, however it ends.
       if (!socketsPerIp.open(request.ip)) {
         metrics.rateLimited('sockets');
