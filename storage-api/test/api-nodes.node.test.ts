@@ -25,7 +25,8 @@ import type { Fingerprint, GroupId } from '@conclave/shared/protocol';
 import type { AppRouter } from '../src/routers/index.ts';
 import { startApiProcess, type ApiProcess } from './support/api-process.ts';
 import { newDevice, type Device } from './support/clients.ts';
-import { until } from './support/live-socket.ts';
+import { WebSocket } from 'ws';
+import { openLive, until, wsUrl } from './support/live-socket.ts';
 import { errorShapeProblem, exchange, requestText, type RawAnswer } from './support/raw-http.ts';
 import { startRoundRobin, type RoundRobin } from './support/round-robin.ts';
 import { pgQuery, TEST_DATABASE_URL } from './support/server.ts';
@@ -191,6 +192,14 @@ describe('two API processes on one PostgreSQL and one Redis', () => {
     it('/metrics: on its own loopback listener (not the API port), by procedure and status, without ids, tokens or names a client chose', async () => {
       const url = await metricsUrlOf(two);
       expect(new URL(url).port).not.toBe(String(two.port));
+      // One open stream on this process, one on the other.
+      const streams = [await openLive(two.url, admin.session.token), await openLive(one.url, admin.session.token)];
+      await streams[0]!.waitEvent((e) => e.type === 'heads', 'heads');
+      const withStream = await (await fetch(url)).text();
+      expect(withStream).toMatch(/^conclave_api_live_streams 1$/m);
+      expect(withStream).toMatch(/^conclave_api_websockets_open 1$/m);
+      for (const stream of streams) await stream.close();
+      await until(async () => (/^conclave_api_websockets_open 0$/m.test(await (await fetch(url)).text()) ? true : undefined), 'the socket closed');
       // A procedure the router does not have is counted as `unknown`, never by its name.
       const made = `secret${randomBytes(4).toString('hex')}`;
       expect((await fetch(`${two.url}/trpc/${made}`)).status).toBe(404);
@@ -260,6 +269,19 @@ describe('two API processes on one PostgreSQL and one Redis', () => {
       const text = await (await fetch(await metricsUrlOf(limitedTwo))).text();
       expect(text).toMatch(/^conclave_api_rate_limited_total\{limit="ip"\} [1-9]/m);
       expect(text).toMatch(/^conclave_api_requests_total\{procedure="batch",status="429"\} 1$/m);
+    });
+
+    it('a WebSocket on one process counts against the address\'s shared count: its upgrade and messages are over after 9 requests on the other', async () => {
+      for (let i = 0; i < 9; i++) expect((await get(limitedTwo.url, '/health', {}, '127.0.4.1')).status).toBe(200);
+      // The upgrade is the 10th: accepted; its first message is the 11th: the socket is closed (1008).
+      const socket = new WebSocket(wsUrl(limitedOne.url), { localAddress: '127.0.4.1' });
+      await new Promise((resolve, reject) => {
+        socket.once('open', resolve);
+        socket.once('error', reject);
+      });
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      socket.send(JSON.stringify({ method: 'connectionParams', data: {} }));
+      expect(await closed).toBe(1008);
     });
 
     it('Redis cut off: both go on serving, each counting alone (a warning, shared 0); Redis back: counted together again', async () => {
