@@ -106,8 +106,11 @@ function cannon(options: autocannon.Options, stopAfterMs: number): Promise<autoc
   });
 }
 
-async function load(urls: [string, string], request: (url: string) => autocannon.Options, seconds: number): Promise<Run> {
-  const results = await Promise.all(urls.map((url) => cannon({ url, duration: seconds + 5, ...request(url) }, seconds * 1000)));
+/** What one generator sends (autocannon's options but the address). */
+type Requests = Omit<autocannon.Options, 'url'>;
+
+async function load(urls: [string, string], requests: Requests, seconds: number): Promise<Run> {
+  const results = await Promise.all(urls.map((url) => cannon({ ...requests, url, duration: seconds + 5 }, seconds * 1000)));
   const ok = results.reduce((n, r) => n + r['2xx'], 0);
   const duration = Math.max(...results.map((r) => r.duration));
   return {
@@ -119,8 +122,8 @@ async function load(urls: [string, string], request: (url: string) => autocannon
   };
 }
 
-function put(token: string, limit: number): (url: string) => autocannon.Options {
-  return () => ({
+function put(token: string, limit: number): Requests {
+  return {
     requests: [
       {
         method: 'POST',
@@ -137,13 +140,13 @@ function put(token: string, limit: number): (url: string) => autocannon.Options 
         },
       },
     ],
-  });
+  };
 }
 
-function get(token: string): (url: string) => autocannon.Options {
+function get(token: string): Requests {
   const pick = prng(7);
   const paths = stored.slice(0, 5000).map((noteId) => `/trpc/notes.get?input=${encodeURIComponent(JSON.stringify({ groupId, noteId }))}`);
-  return () => ({ requests: [{ method: 'GET', headers: { authorization: `Bearer ${token}` }, setupRequest: (request) => ({ ...request, path: paths[Math.floor(pick() * paths.length)]! }) }] });
+  return { requests: [{ method: 'GET', headers: { authorization: `Bearer ${token}` }, setupRequest: (request) => ({ ...request, path: paths[Math.floor(pick() * paths.length)]! }) }] };
 }
 
 // --- the run ------------------------------------------------------------------------------------
