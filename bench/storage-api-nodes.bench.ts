@@ -36,7 +36,7 @@ import { signIn } from '@conclave/shared/client';
 import { createGroup, generateIdentity, generationKeys, importAeadKey, newNoteId, sealNote } from '@conclave/shared/crypto';
 import type { NoteId } from '@conclave/shared/protocol';
 import { withDefaultUser } from '../storage-api/src/store/postgres.ts';
-import { startApiNode, type ApiNode } from './support/api-nodes.ts';
+import { machineCpuSeconds, processCpuSeconds, startApiNode, type ApiNode } from './support/api-nodes.ts';
 import { fmt, fmtRatio, header, median, pairedRatio, printTable, prng, type Samples } from './support/harness.ts';
 
 const CONNECTIONS = 20;
@@ -93,6 +93,12 @@ interface Run {
   p99: number;
   ok: number;
   failed: number;
+  /** Cores' worth of CPU the API process(es) used during the run (1 = one core busy). */
+  apiCores: number;
+  /** The same for this process, the load generator. */
+  generatorCores: number;
+  /** The whole machine's busy cores (everything: PostgreSQL, Redis, other jobs). */
+  machineCores: number;
 }
 
 function cannon(options: autocannon.Options, stopAfterMs: number): Promise<autocannon.Result> {
@@ -109,11 +115,22 @@ function cannon(options: autocannon.Options, stopAfterMs: number): Promise<autoc
 /** What one generator sends (autocannon's options but the address). */
 type Requests = Omit<autocannon.Options, 'url'>;
 
+/** The API nodes whose CPU a run's figures report. */
+const nodesOf = new Map<string, ApiNode>();
+
 async function load(urls: [string, string], requests: Requests, seconds: number): Promise<Run> {
+  const nodes = [...new Set(urls)].map((url) => nodesOf.get(url)!);
+  const cpu = () => nodes.reduce((n, node) => n + node.cpuSeconds(), 0);
+  const [apiBefore, generatorBefore, machineBefore, t0] = [cpu(), processCpuSeconds(process.pid), machineCpuSeconds(), performance.now()];
   const results = await Promise.all(urls.map((url) => cannon({ ...requests, url, duration: seconds + 5 }, seconds * 1000)));
+  const wall = (performance.now() - t0) / 1000;
+  const machine = machineCpuSeconds();
   const ok = results.reduce((n, r) => n + r['2xx'], 0);
   const duration = Math.max(...results.map((r) => r.duration));
   return {
+    apiCores: (cpu() - apiBefore) / wall,
+    generatorCores: (processCpuSeconds(process.pid) - generatorBefore) / wall,
+    machineCores: (machine.busy - machineBefore.busy) / wall,
     rps: ok / duration,
     p50: median(results.map((r) => r.latency.p50)),
     p99: Math.max(...results.map((r) => r.latency.p99)),
@@ -122,8 +139,12 @@ async function load(urls: [string, string], requests: Requests, seconds: number)
   };
 }
 
+/** Puts of fresh envelopes up to pool index `limit`: each generator stops after half of them (or the time). */
 function put(token: string, limit: number): Requests {
+  const amount = Math.floor((Math.min(limit, pool.length) - next) / 2) - CONNECTIONS;
+  if (amount < CONNECTIONS) throw new Error('the envelope pool is spent: raise MAX_POOL or lower BENCH_SECONDS');
   return {
+    amount,
     requests: [
       {
         method: 'POST',
@@ -183,6 +204,7 @@ try {
   nodes.push(first);
   const second = await startApiNode({ ...common, REDIS_URL, CONCLAVE_REDIS_PREFIX: redisPrefix });
   nodes.push(second);
+  for (const node of nodes) nodesOf.set(node.url, node);
   subjects.push(
     { name: '1 process, limits in memory', urls: [alone.url, alone.url], puts: [], gets: [] },
     { name: '1 process, limits in Redis', urls: [first.url, first.url], puts: [], gets: [] },
@@ -201,7 +223,7 @@ try {
     fastest = Math.max(fastest, warm.rps);
     await load(s.urls, get(session.token), WARMUP_SECONDS);
   }
-  await fillPool(next + Math.ceil(fastest * 1.5 * SECONDS * ROUNDS * subjects.length) + 2 * CONNECTIONS * ROUNDS * subjects.length);
+  await fillPool(next + Math.ceil(fastest * 2 * SECONDS * ROUNDS * subjects.length) + 2 * CONNECTIONS * ROUNDS * subjects.length);
   const share = Math.floor((pool.length - next) / (ROUNDS * subjects.length));
 
   for (let r = 0; r < ROUNDS; r++) {
@@ -228,10 +250,21 @@ const rows: string[][] = [];
 for (const op of ['puts', 'gets'] as const) {
   for (const s of subjects) {
     const runs = s[op];
-    rows.push([`note ${op === 'puts' ? 'put' : 'get'}`, s.name, fmt(median(runs.map((r) => r.rps)), 0), fmt(median(runs.map((r) => r.p50)), 1), fmt(median(runs.map((r) => r.p99)), 1), String(runs.reduce((n, r) => n + r.ok, 0)), String(runs.reduce((n, r) => n + r.failed, 0))]);
+    const cores = (pick: (r: Run) => number) => fmt(median(runs.map(pick)), 2);
+    rows.push([
+      `note ${op === 'puts' ? 'put' : 'get'}`,
+      s.name,
+      fmt(median(runs.map((r) => r.rps)), 0),
+      fmt(median(runs.map((r) => r.p50)), 1),
+      fmt(median(runs.map((r) => r.p99)), 1),
+      cores((r) => r.apiCores),
+      cores((r) => r.generatorCores),
+      cores((r) => r.machineCores),
+      String(runs.reduce((n, r) => n + r.failed, 0)),
+    ]);
   }
 }
-printTable(['operation', 'subject', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx/errors'], rows);
+printTable(['operation', 'subject', 'req/s', 'p50 ms', 'p99 ms', 'API cores', 'generator cores', `machine busy (of ${availableParallelism()})`, 'non-2xx/errors'], rows);
 console.log('');
 const ratios: string[][] = [];
 const [memory, oneRedis, twoRedis] = subjects as [Subject, Subject, Subject];
@@ -245,6 +278,6 @@ printTable(['operation', 'aggregate req/s ratio', 'median (min–max)'], ratios)
 const failed = subjects.reduce((n, s) => n + [...s.puts, ...s.gets].reduce((m, r) => m + r.failed, 0), 0);
 if (failed > 0) console.log(`\nINVALID: ${failed} requests failed`);
 console.log(
-  `\nnote: ${availableParallelism()} cores run the API process(es), PostgreSQL, Redis and the load generator together: a second process can only use CPU the first leaves idle, so the 2-process ratio is a floor for machines of their own, not a scaling law. Every put goes to one group, serialised by PostgreSQL's per-group lock on any number of processes.`,
+  `\nnote: "cores" are CPU seconds per wall second during the runs (medians): the API process(es), the load generator (this process), and the whole machine (PostgreSQL, Redis and any other job included). ${availableParallelism()} cores run the API process(es), PostgreSQL, Redis and the load generator together: a second process can only use CPU the first leaves idle, so the 2-process ratio is a floor for machines of their own, not a scaling law. Every put goes to one group, serialised by PostgreSQL's per-group lock on any number of processes.`,
 );
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);

@@ -7,6 +7,7 @@
  * standard input closes).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -16,7 +17,37 @@ const START_DEADLINE_MS = 30_000;
 
 export interface ApiNode {
   url: string;
+  /** CPU seconds (user + system) the process has used so far (Linux /proc; 0 elsewhere). */
+  cpuSeconds(): number;
   close(): Promise<void>;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds of process `pid` from /proc/<pid>/stat (utime + stime), 0 when unreadable. */
+export function processCpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine so far (all cores, from /proc/stat). */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  try {
+    const [, ...times] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    const ticks = times.map(Number);
+    const total = ticks.reduce((a, b) => a + b, 0);
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+    return { busy: (total - idle) / TICKS_PER_SECOND, total: total / TICKS_PER_SECOND };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
 }
 
 /** A port free on 127.0.0.1 right now. */
@@ -62,6 +93,7 @@ export async function startApiNode(env: Record<string, string>): Promise<ApiNode
   }
   return {
     url,
+    cpuSeconds: () => processCpuSeconds(child.pid),
     async close() {
       if (child.exitCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
