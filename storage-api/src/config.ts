@@ -75,6 +75,9 @@ const configSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `pretty`: one readable line per request; `json`: one JSON object per line; `auto`: pretty in a terminal. */
   logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
+}).refine((config) => config.metricsPort === undefined || config.metricsPort === 0 || config.metricsPort !== config.port, {
+  path: ['metricsPort'],
+  message: 'must differ from the API port: metrics are never served on the API port',
 });
 
 export type Config = z.infer<typeof configSchema>;

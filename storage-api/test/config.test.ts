@@ -43,5 +43,7 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ CONCLAVE_TRUST_PROXY: '10.0.0.0/33' })).toThrow(/trustProxy/);
     expect(() => loadConfig({ CONCLAVE_TRUST_PROXY: 'everyone' })).toThrow(/trustProxy/);
     expect(() => loadConfig({ CONCLAVE_METRICS_PORT: 'x' })).toThrow(/metricsPort/);
+    expect(() => loadConfig({ CONCLAVE_PORT: '8787', CONCLAVE_METRICS_PORT: '8787' })).toThrow(/metricsPort: must differ from the API port/);
+    expect(loadConfig({ CONCLAVE_PORT: '0', CONCLAVE_METRICS_PORT: '0' }).metricsPort).toBe(0);
   });
 });
