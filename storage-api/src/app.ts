@@ -115,7 +115,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
   // Read by the metrics' gauges when scraped; assigned once Fastify exists.
   let openSockets = (): number => 0;
-  const metrics = new ApiMetrics({ liveStreams: () => live.size, openSockets: () => openSockets() }, { sharedLimits: config.redisUrl !== undefined });
+  const metrics = new ApiMetrics({ liveStreams: () => live.size, openSockets: () => openSockets() }, { sharedLimits: config.redisUrl !== undefined, processMetrics: config.metricsPort !== undefined });
   const procedures: ReadonlySet<string> = new Set(Object.keys(appRouter._def.procedures));
   /** Counts `cost` calls of `ip`; the seconds to wait when over the limit, else 0. */
   const overIpLimit = async (ip: string, cost: number): Promise<number> => Math.ceil((await limits.ip.hit(ip, now(), cost)) / 1000);

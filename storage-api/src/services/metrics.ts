@@ -36,7 +36,12 @@ export class ApiMetrics {
   private readonly limited: Counter<'limit'>;
   private readonly shared: Gauge;
 
-  constructor(sources: MetricsSources, options: { sharedLimits: boolean }) {
+  /**
+   * @param options.processMetrics also collect Node's process metrics (CPU, memory, event
+   *   loop, GC): they observe the whole process from then on, so only an app whose metrics
+   *   are served turns them on (a test process builds many apps).
+   */
+  constructor(sources: MetricsSources, options: { sharedLimits: boolean; processMetrics: boolean }) {
     const registers = [this.registry];
     this.requests = new Counter({ name: 'conclave_api_requests_total', help: 'HTTP requests answered, by procedure (a tRPC procedure name, batch, health, live or other) and status code', labelNames: ['procedure', 'status'], registers });
     this.latency = new Histogram({ name: 'conclave_api_request_duration_seconds', help: 'Time from a request arriving to its answer, by procedure', labelNames: ['procedure'], buckets: LATENCY_BUCKETS, registers });
@@ -46,7 +51,7 @@ export class ApiMetrics {
     this.shared.set(options.sharedLimits ? 1 : 0);
     new Gauge({ name: 'conclave_api_live_streams', help: 'Open live streams (events.live) in this process', registers, collect() { this.set(sources.liveStreams()); } });
     new Gauge({ name: 'conclave_api_websockets_open', help: 'Open WebSocket connections in this process', registers, collect() { this.set(sources.openSockets()); } });
-    collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
   /** One answered request: `procedure` must come from `procedureLabel`. */
