@@ -156,6 +156,9 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         if (error.code === 'FST_ERR_BAD_URL') return sendError(reply, 400, 'the URL is not valid: percent-encode it as RFC 3986 says');
         request.log.error({ err: { name: error.name, code: error.code } }, 'routing failed');
         return sendError(reply, 500, '');
+      }).catch((failure: unknown) => {
+        request.log.error({ err: { name: (failure as Error | null)?.name } }, 'routing failed');
+        if (!reply.sent) sendError(reply, 500, '');
       });
     },
     // Node's parser refused the request (malformed, head over 16 KiB, too slow): the

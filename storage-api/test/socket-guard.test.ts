@@ -76,4 +76,14 @@ describe('the WebSocket guard with a count that takes time', () => {
     expect(delivered).toEqual(['PING']);
     expect(socket.sent[0]).toMatch(/batches are not accepted/);
   });
+
+  it('a listener that throws closes that socket (1011) instead of stopping the process', async () => {
+    const { socket, message } = guarded(async () => false);
+    socket.on('message', () => {
+      throw new Error('listener failed');
+    });
+    message('a');
+    await settle();
+    expect(socket.closedWith).toBe(1011);
+  });
 });

@@ -19,6 +19,8 @@ import { httpErrorBody } from '../errors.ts';
 export const IDLE_CLOSE_CODE = 4408;
 /** The close code of a socket over the per-IP message limit. */
 export const OVER_LIMIT_CLOSE_CODE = 1008;
+/** The close code of a socket whose message could not be handled. */
+const INTERNAL_ERROR_CLOSE_CODE = 1011;
 /** Messages of one socket waiting for their count at once: a live client sends one subscribe, or its stop. */
 const MAX_WAITING = 32;
 
@@ -97,6 +99,10 @@ export function guardSocket(socket: WebSocket, options: SocketGuardOptions): voi
       if (over) overLimit();
       else if (counted && Buffer.isBuffer(data) && isArrayText(data)) socket.send(BATCH_REFUSED);
       else emit(event, ...args);
+    }).catch(() => {
+      // A listener threw: this socket cannot be trusted to go on (its client reconnects).
+      waiting = 0;
+      socket.close(INTERNAL_ERROR_CLOSE_CODE, 'internal error');
     });
     return true;
   }) as typeof socket.emit;
