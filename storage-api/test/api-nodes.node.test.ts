@@ -11,7 +11,7 @@
  *   client-chosen name in it;
  * - the per-IP and per-session limits counted once across both processes through Redis
  *   (a limit of 10), a batch costing one per call, in the documented shape with
- *   `retry-after`; and with Redis cut off, each process goes on serving and counting on
+ *   `retry-after`; and with Redis cut off (or down when a process starts), each process goes on serving and counting on
  *   its own (a warning in its log, `conclave_api_rate_limits_shared 0`) until Redis is
  *   back, then shares again.
  */
@@ -282,6 +282,17 @@ describe('two API processes on one PostgreSQL and one Redis', () => {
       const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
       socket.send(JSON.stringify({ method: 'connectionParams', data: {} }));
       expect(await closed).toBe(1008);
+    });
+
+    it('a process whose Redis is down when it starts: it starts, serves, and counts alone (a warning, shared 0)', async () => {
+      const closed = await startTcpProxy('127.0.0.1', 1);
+      await closed.cut();
+      const alone = await start({ REDIS_URL: closed.url('redis'), CONCLAVE_REDIS_PREFIX: sharedPrefix, CONCLAVE_RATE_LIMIT_PER_MINUTE: '10', CONCLAVE_METRICS_PORT: '0' });
+      for (let i = 0; i < 10; i++) expect((await get(alone.url, '/health', {}, '127.0.5.1')).status).toBe(200);
+      expectTooMany(await get(alone.url, '/health', {}, '127.0.5.1'), /too many requests: try again in \d+ s/);
+      expect(alone.output()).toContain('the shared rate limits (Redis) cannot be reached');
+      expect(await (await fetch(await metricsUrlOf(alone))).text()).toMatch(/^conclave_api_rate_limits_shared 0$/m);
+      await alone.kill('SIGTERM');
     });
 
     it('Redis cut off: both go on serving, each counting alone (a warning, shared 0); Redis back: counted together again', async () => {
