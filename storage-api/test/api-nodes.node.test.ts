@@ -28,7 +28,7 @@ import { newDevice, type Device } from './support/clients.ts';
 import { WebSocket } from 'ws';
 import { openLive, until, wsUrl } from './support/live-socket.ts';
 import { errorShapeProblem, exchange, requestText, type RawAnswer } from './support/raw-http.ts';
-import { startRoundRobin, type RoundRobin } from './support/round-robin.ts';
+import { Gate, startRoundRobin, type RoundRobin } from './support/round-robin.ts';
 import { pgQuery, TEST_DATABASE_URL } from './support/server.ts';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.ts';
 
@@ -134,19 +134,31 @@ describe('two API processes on one PostgreSQL and one Redis', () => {
       expect(read).toMatchObject({ title: 'Across', body: 'written through both' });
     });
 
-    it('the same note version put on both processes at once is stored once: the other writer gets CONFLICT', async () => {
-      const adminOnOne = await clientAt(admin, one.url);
-      const bobOnTwo = await clientAt(bob, two.url);
-      for (let round = 0; round < 3; round++) {
-        const { noteId } = await admin.client.writeNote(groupId, { title: `Contested ${round}`, body: '' });
-        await bobOnTwo.readNote(groupId, noteId);
-        const results = await Promise.all([
-          outcome(adminOnOne.writeNote(groupId, { title: 'admin', body: '' }, { noteId, version: 2 })),
-          outcome(bobOnTwo.writeNote(groupId, { title: 'bob', body: '' }, { noteId, version: 2 })),
-        ]);
-        expect(results.sort()).toEqual(['CONFLICT', 'ok']);
-        // Version 2 is the one that won, on both processes; there is no third.
-        for (const url of [one.url, two.url]) expect((await apiAt(url, admin.session.token).notes.get.query({ groupId, noteId })).version).toBe(2);
+    it('the same note version put on both processes at once is stored once: the other writer gets CONFLICT from its process', async () => {
+      // Each writer's notes.put is held until the other's has arrived too: both passed their
+      // clients' own checks (version 1 is the newest), and the database picks the winner.
+      const gate = new Gate((path) => path === '/trpc/notes.put', 2);
+      const [toOne, toTwo] = [await startRoundRobin([one.url], gate), await startRoundRobin([two.url], gate)];
+      try {
+        const adminOnOne = await clientAt(admin, toOne.url);
+        const bobOnTwo = await clientAt(bob, toTwo.url);
+        for (let round = 0; round < 3; round++) {
+          const { noteId } = await admin.client.writeNote(groupId, { title: `Contested ${round}`, body: '' });
+          await bobOnTwo.readNote(groupId, noteId);
+          const puts = () => toOne.paths.filter((p) => p === '/trpc/notes.put').length + toTwo.paths.filter((p) => p === '/trpc/notes.put').length;
+          const before = puts();
+          const results = await Promise.all([
+            outcome(adminOnOne.writeNote(groupId, { title: 'admin', body: '' }, { noteId, version: 2 })),
+            outcome(bobOnTwo.writeNote(groupId, { title: 'bob', body: '' }, { noteId, version: 2 })),
+          ]);
+          expect(puts() - before).toBe(2);
+          expect(results.sort()).toEqual(['CONFLICT', 'ok']);
+          // Version 2 is the one that won, on both processes; there is no third.
+          for (const url of [one.url, two.url]) expect((await apiAt(url, admin.session.token).notes.get.query({ groupId, noteId })).version).toBe(2);
+        }
+      } finally {
+        await toOne.close();
+        await toTwo.close();
       }
     });
 
