@@ -302,7 +302,8 @@ describe('two API processes on one PostgreSQL and one Redis', () => {
       const alone = await start({ REDIS_URL: closed.url('redis'), CONCLAVE_REDIS_PREFIX: sharedPrefix, CONCLAVE_RATE_LIMIT_PER_MINUTE: '10', CONCLAVE_METRICS_PORT: '0' });
       for (let i = 0; i < 10; i++) expect((await get(alone.url, '/health', {}, '127.0.5.1')).status).toBe(200);
       expectTooMany(await get(alone.url, '/health', {}, '127.0.5.1'), /too many requests: try again in \d+ s/);
-      expect(alone.output()).toContain('the shared rate limits (Redis) cannot be reached');
+      // The warning travels through the process's stdout pipe: wait for it rather than race it.
+      await until(() => (alone.output().includes('the shared rate limits (Redis) cannot be reached') ? true : undefined), 'the warning');
       expect(await (await fetch(await metricsUrlOf(alone))).text()).toMatch(/^conclave_api_rate_limits_shared 0$/m);
       await alone.kill('SIGTERM');
     });
@@ -315,7 +316,7 @@ describe('two API processes on one PostgreSQL and one Redis', () => {
         expectTooMany(await get(p.url, '/health', {}, '127.0.3.1'), /too many requests: try again in \d+ s/);
       }
       for (const p of [limitedOne, limitedTwo]) {
-        expect(p.output()).toContain('the shared rate limits (Redis) cannot be reached');
+        await until(() => (p.output().includes('the shared rate limits (Redis) cannot be reached') ? true : undefined), 'the warning');
         expect(p.output()).not.toMatch(/"level":50|FATAL|Error:/);
         expect(await (await fetch(await metricsUrlOf(p))).text()).toMatch(/^conclave_api_rate_limits_shared 0$/m);
       }
