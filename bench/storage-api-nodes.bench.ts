@@ -19,6 +19,10 @@
  * BENCH_ROUNDS rounds (default 3) of about BENCH_SECONDS each (default 3), the order
  * rotated every round.
  *
+ * Each run also reports the CPU (seconds per wall second, from /proc) that the API
+ * process(es), the load generator and the whole machine used, so a ratio can be read
+ * against what was free: a second process can only turn idle CPU into requests.
+ *
  * What the figure means: the machine's cores run both API processes, PostgreSQL, Redis
  * and the load generator, so with 2 cores two processes cannot double anything; the
  * ratio shows how much of the spare CPU a second process turns into requests, not how
