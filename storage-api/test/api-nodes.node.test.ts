@@ -267,6 +267,7 @@ describe('two API processes on one PostgreSQL and one Redis', () => {
         expect(refused.status).toBe(429);
         expect(errorShapeProblem(429, refused.body)).toBeNull();
         expect(refused.text).toMatch(/too many requests in this session: try again in \d+ s/);
+        expect(await (await fetch(await metricsUrlOf(p))).text()).toMatch(/^conclave_api_rate_limited_total\{limit="session"\} 1$/m);
       }
     });
 
