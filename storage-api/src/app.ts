@@ -23,9 +23,10 @@ import { appRouter, type AppRouter } from './routers/index.ts';
 import { createFeed } from './services/feeds.ts';
 import { GroupStates } from './services/group-states.ts';
 import { LiveHub } from './services/live-hub.ts';
+import { ApiMetrics, procedureLabel } from './services/metrics.ts';
 import { OpenCounter } from './services/open-counter.ts';
+import { createRateLimits } from './services/rate-limits.ts';
 import { guardSocket } from './services/socket-guard.ts';
-import { WindowRateLimiter } from './services/session-limits.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
 import { contextFactory, type Deps } from './trpc/context.ts';
@@ -95,6 +96,8 @@ export interface BuildOptions {
 export interface App {
   fastify: FastifyInstance;
   deps: Deps;
+  /** This process's metrics (served by `serveMetrics` in server.ts when `metricsPort` is set). */
+  metrics: ApiMetrics;
   close(): Promise<void>;
 }
 
@@ -108,17 +111,23 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const onTrouble = (what: string, error: unknown) => trouble(what, error);
   const feed = await createFeed(store, onTrouble);
   const live = new LiveHub({ store, groups, feed, now, streamsPerSession: config.liveStreamsPerSession, onTrouble });
-  const deps: Deps = { config, store, groups, now, sessionLimits: new WindowRateLimiter(config.rateLimitPerMinute), feed, live };
-  const ipLimits = new WindowRateLimiter(config.rateLimitPerMinute);
   const socketsPerIp = new OpenCounter(config.liveSocketsPerIp);
   const headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
-
+  // Read by the metrics' gauges when scraped; assigned once Fastify exists.
+  let openSockets = (): number => 0;
+  const metrics = new ApiMetrics({ liveStreams: () => live.size, openSockets: () => openSockets() }, { sharedLimits: config.redisUrl !== undefined, processMetrics: config.metricsPort !== undefined });
+  const procedures: ReadonlySet<string> = new Set(Object.keys(appRouter._def.procedures));
   /** Counts `cost` calls of `ip`; the seconds to wait when over the limit, else 0. */
-  const overIpLimit = (ip: string, cost: number): number => Math.ceil(ipLimits.hit(ip, now(), cost) / 1000);
+  const overIpLimit = async (ip: string, cost: number): Promise<number> => Math.ceil((await limits.ip.hit(ip, now(), cost)) / 1000);
   const tooMany = (reply: FastifyReply, seconds: number) => sendError(reply, 429, `too many requests: try again in ${seconds} s`, { 'retry-after': String(seconds) });
+
+  /** The client address of each WebSocket upgrade (the proxy's, or the one it forwarded), for the socket guard. */
+  const upgradeIps = new WeakMap<http.IncomingMessage, string>();
 
   const fastify = Fastify({
     bodyLimit: config.bodyLimit,
+    // Behind the listed proxies `request.ip` is the client X-Forwarded-For names; otherwise the TCP peer.
+    ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}),
     // tRPC puts every procedure name of a batch in the path (`/trpc/notes.get,notes.get,…`):
     // 16 calls of the longest names fit in 256 characters; beyond, 414.
     routerOptions: { maxParamLength: MAX_BATCH_PATH_CHARS },
@@ -138,14 +147,19 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       requireHostHeader: false,
     },
     frameworkErrors: (error, request, reply) => {
-      const wait = overIpLimit(request.ip, 1);
-      if (wait > 0) return tooMany(reply, wait);
-      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-        return sendError(reply, 414, `the procedure path is longer than ${MAX_BATCH_PATH_CHARS} characters: send at most ${MAX_BATCH_CALLS} calls per batch`);
-      }
-      if (error.code === 'FST_ERR_BAD_URL') return sendError(reply, 400, 'the URL is not valid: percent-encode it as RFC 3986 says');
-      request.log.error({ err: { name: error.name, code: error.code } }, 'routing failed');
-      return sendError(reply, 500, '');
+      // The limit may be counted in Redis: the answer is sent once it has been.
+      void overIpLimit(request.ip, 1).then((wait) => {
+        if (wait > 0) return tooMany(reply, wait);
+        if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+          return sendError(reply, 414, `the procedure path is longer than ${MAX_BATCH_PATH_CHARS} characters: send at most ${MAX_BATCH_CALLS} calls per batch`);
+        }
+        if (error.code === 'FST_ERR_BAD_URL') return sendError(reply, 400, 'the URL is not valid: percent-encode it as RFC 3986 says');
+        request.log.error({ err: { name: error.name, code: error.code } }, 'routing failed');
+        return sendError(reply, 500, '');
+      }).catch((failure: unknown) => {
+        request.log.error({ err: { name: (failure as Error | null)?.name } }, 'routing failed');
+        if (!reply.sent) sendError(reply, 500, '');
+      });
     },
     // Node's parser refused the request (malformed, head over 16 KiB, too slow): the
     // answer is written on the socket, in the documented shape, unless a response has
@@ -181,6 +195,22 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   });
 
   trouble = (what, error) => fastify.log.warn({ err: { name: (error as Error | null)?.name, code: (error as { code?: unknown } | null)?.code } }, what);
+  openSockets = () => fastify.websocketServer?.clients.size ?? 0;
+  // Redis (if any) is connected once the logger exists, so that a Redis down at start is logged.
+  const limits = await createRateLimits({
+    limit: config.rateLimitPerMinute,
+    redisUrl: config.redisUrl,
+    redisPrefix: config.redisPrefix,
+    events: {
+      refused: (limit) => metrics.rateLimited(limit),
+      sharedState(up, error) {
+        metrics.sharedLimits(up);
+        if (up) fastify.log.info('the shared rate limits (Redis) answer again: counted there');
+        else trouble('the shared rate limits (Redis) cannot be reached: this process counts alone until they answer', error);
+      },
+    },
+  });
+  const deps: Deps = { config, store, groups, now, sessionLimits: limits.session, feed, live };
 
   // The live stream's WebSocket (before the hooks below, which read `request.ws`). A
   // socket error is logged by name and code only, and the socket dropped.
@@ -196,8 +226,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   // the route's handler runs): heartbeats uncounted, other messages counted per IP,
   // batches refused, sockets without a running subscription closed.
   fastify.websocketServer.on('connection', (socket: WebSocket, req: http.IncomingMessage) => {
-    const ip = req.socket.remoteAddress ?? '';
-    guardSocket(socket, { overLimit: () => overIpLimit(ip, 1) > 0, idleMs: config.liveIdleSocketMs });
+    const ip = upgradeIps.get(req) ?? req.socket.remoteAddress ?? '';
+    guardSocket(socket, { overLimit: async () => (await overIpLimit(ip, 1)) > 0, idleMs: config.liveIdleSocketMs });
   });
 
   // An `Expect` other than 100-continue: Node would answer an empty-bodied 417.
@@ -211,7 +241,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   // request's form. None of these reads the body.
   fastify.addHook('onRequest', async (request, reply) => {
     const calls = callsOf(request);
-    const wait = overIpLimit(request.ip, Math.min(calls, MAX_BATCH_CALLS + 1));
+    const wait = await overIpLimit(request.ip, Math.min(calls, MAX_BATCH_CALLS + 1));
     if (wait > 0) return tooMany(reply, wait);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return sendError(reply, 400, 'the request has no Host header, which HTTP/1.1 requires');
     // Any other method under /trpc/, even one Fastify routes nowhere (PROPFIND…).
@@ -226,8 +256,10 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     if (request.ws && request.routeOptions.url !== WS_ROUTE) return sendError(reply, 400, 'WebSocket connections are taken at /trpc only (the live stream, docs/API.md "Live events")');
     if (request.routeOptions.url === WS_ROUTE && !request.ws) return sendError(reply, 400, 'this URL takes WebSocket connections only (the live stream): open a WebSocket, or call /trpc/<procedure> over HTTP');
     if (request.ws) {
+      upgradeIps.set(request.raw, request.ip);
       // Counted until the connection's socket closes, however it ends.
       if (!socketsPerIp.open(request.ip)) {
+        metrics.rateLimited('sockets');
         return sendError(reply, 429, `too many open WebSocket connections from this address (at most ${config.liveSocketsPerIp}): close one first`, { 'retry-after': '1' });
       }
       request.raw.socket.once('close', () => socketsPerIp.close(request.ip));
@@ -240,6 +272,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   // One line per answered request: method, path (never the query), status and time.
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    metrics.answered(procedureLabel(request.routeOptions.url, (request.params as { path?: string } | undefined)?.path, procedures), reply.statusCode, reply.elapsedTime / 1000);
   });
 
   fastify.setNotFoundHandler((_request, reply) => sendError(reply, 404, 'there is nothing here: the API answers under /trpc/<procedure> and /health'));
@@ -282,11 +315,13 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   return {
     fastify,
     deps,
+    metrics,
     async close() {
       clearInterval(purge);
       // Sockets are closed, not streams ended: a client reconnects and subscribes again (to another process, or this one restarted).
       await fastify.close();
       await feed.close();
+      await limits.close();
       await store.close();
     },
   };

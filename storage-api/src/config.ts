@@ -2,7 +2,19 @@
  * Configuration, parsed once from the environment with zod and passed into `build()`.
  * Every variable is documented in docs/OPERATIONS.md.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
+
+/** proxy-addr's names for ranges (Fastify's `trustProxy`), besides addresses and CIDRs. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** Whether `entry` is an IP address, a CIDR range (`10.0.0.0/8`) or a range name. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const [address, bits, extra] = entry.split('/');
+  if (extra !== undefined || !address || !isIP(address)) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128));
+}
 
 const configSchema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -39,9 +51,33 @@ const configSchema = z.object({
   livePongWaitMs: z.coerce.number().int().min(100).default(10_000),
   /** A WebSocket carrying no running subscription for this long is closed (4408). */
   liveIdleSocketMs: z.coerce.number().int().min(100).default(30_000),
+  /**
+   * redis://… : the rate limits are counted in this Redis, shared by every process
+   * that names it; unset, each process counts in its own memory.
+   */
+  redisUrl: z.string().url().refine((url) => /^rediss?:\/\//.test(url), 'must be a redis:// or rediss:// URL').optional(),
+  /** Prefix of every Redis key this deployment writes (deployments sharing a Redis give each their own). */
+  redisPrefix: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/).default('conclave:'),
+  /**
+   * The load balancers or proxies in front of the API (addresses, CIDR ranges, or
+   * `loopback`/`linklocal`/`uniquelocal`, comma-separated): a request from one of them is
+   * taken to come from the client its `X-Forwarded-For` names (for the per-IP limits and
+   * the log). Unset: the TCP peer is the client.
+   */
+  trustProxy: z
+    .union([z.string().transform((list) => list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')), z.array(z.string())])
+    .refine((entries) => entries.length > 0 && entries.every(isProxyEntry), 'must list IP addresses, CIDR ranges (10.0.0.0/8) or loopback/linklocal/uniquelocal, comma-separated')
+    .optional(),
+  /** Serve GET /metrics (Prometheus text) on this port, on its own listener; unset, no metrics listener. */
+  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Address of the metrics listener: loopback unless the operator opens it on purpose. */
+  metricsHost: z.string().default('127.0.0.1'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `pretty`: one readable line per request; `json`: one JSON object per line; `auto`: pretty in a terminal. */
   logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
+}).refine((config) => config.metricsPort === undefined || config.metricsPort === 0 || config.metricsPort !== config.port, {
+  path: ['metricsPort'],
+  message: 'must differ from the API port: metrics are never served on the API port',
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -70,6 +106,11 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     livePingMs: env.CONCLAVE_LIVE_PING_MS,
     livePongWaitMs: env.CONCLAVE_LIVE_PONG_WAIT_MS,
     liveIdleSocketMs: env.CONCLAVE_LIVE_IDLE_SOCKET_MS,
+    trustProxy: env.CONCLAVE_TRUST_PROXY,
+    redisUrl: env.REDIS_URL,
+    redisPrefix: env.CONCLAVE_REDIS_PREFIX,
+    metricsPort: env.CONCLAVE_METRICS_PORT,
+    metricsHost: env.CONCLAVE_METRICS_HOST,
     logLevel: env.CONCLAVE_LOG_LEVEL,
     logFormat: env.CONCLAVE_LOG_FORMAT,
     ...overrides,

@@ -28,4 +28,22 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ CONCLAVE_PORT: 'eighty' })).toThrow(/port/);
     expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/databaseUrl/);
   });
+
+  it('reads REDIS_URL, the Redis key prefix, the metrics listener and the trusted proxies; unset means none', () => {
+    const none = loadConfig({});
+    expect(none).toMatchObject({ redisPrefix: 'conclave:', metricsHost: '127.0.0.1' });
+    expect(none.redisUrl).toBeUndefined();
+    expect(none.metricsPort).toBeUndefined();
+    expect(none.trustProxy).toBeUndefined();
+    const config = loadConfig({ REDIS_URL: 'redis://:pw@10.0.0.5:6379/2', CONCLAVE_REDIS_PREFIX: 'team-a:', CONCLAVE_METRICS_PORT: '9187', CONCLAVE_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,loopback' });
+    expect(config).toMatchObject({ redisUrl: 'redis://:pw@10.0.0.5:6379/2', redisPrefix: 'team-a:', metricsPort: 9187, trustProxy: ['10.0.0.0/8', '127.0.0.1', 'loopback'] });
+    expect(loadConfig({ REDIS_URL: '' }).redisUrl).toBeUndefined();
+    expect(() => loadConfig({ REDIS_URL: 'http://10.0.0.5' })).toThrow(/redisUrl/);
+    expect(() => loadConfig({ CONCLAVE_REDIS_PREFIX: 'a b' })).toThrow(/redisPrefix/);
+    expect(() => loadConfig({ CONCLAVE_TRUST_PROXY: '10.0.0.0/33' })).toThrow(/trustProxy/);
+    expect(() => loadConfig({ CONCLAVE_TRUST_PROXY: 'everyone' })).toThrow(/trustProxy/);
+    expect(() => loadConfig({ CONCLAVE_METRICS_PORT: 'x' })).toThrow(/metricsPort/);
+    expect(() => loadConfig({ CONCLAVE_PORT: '8787', CONCLAVE_METRICS_PORT: '8787' })).toThrow(/metricsPort: must differ from the API port/);
+    expect(loadConfig({ CONCLAVE_PORT: '0', CONCLAVE_METRICS_PORT: '0' }).metricsPort).toBe(0);
+  });
 });

@@ -1,13 +1,11 @@
 /**
- * The storage API's rate limits (docs/API.md "Limits"): a fixed one-minute window per
- * key, counted in this process. Two are built per app in `build()`: per client IP (every
- * request, counted in app.ts before routing reaches tRPC; a tRPC batch counts once per
- * call) and per session (every call that carries a valid session token, public
- * procedures included, counted in trpc/init.ts). Behind a load balancer each process
- * counts on its own, so a client gets at most `limit` per minute per process; the body
- * limit and the batch cap bound the rest.
+ * A fixed one-minute window per key, counted in this process's memory: the in-memory
+ * side of services/rate-limits.ts (the per-IP and per-session limits of docs/API.md
+ * "Limits"), used when `REDIS_URL` is unset and, with Redis, while Redis cannot be
+ * reached.
  */
-const WINDOW_MS = 60_000;
+/** The length of every rate-limit window. */
+export const WINDOW_MS = 60_000;
 /** Above this many tracked keys, finished windows are swept before adding one. */
 const SWEEP_AT = 10_000;
 /** Never more keys than this: when every window is live, the oldest key is forgotten. */

@@ -4,7 +4,9 @@
  * - the heartbeat texts `PING` and `PONG` pass uncounted (behind a load balancer one
  *   address holds thousands of sockets, each PINGing every 20 s);
  * - every other message counts once against the per-IP request limit; over it, the
- *   socket closes (1008) and the message is dropped;
+ *   socket closes (1008) and the message is dropped. The count may be asked of Redis
+ *   (services/rate-limits.ts), so messages wait for it in order, one socket's at most
+ *   `MAX_WAITING` at once (beyond, the socket is over the limit);
  * - a JSON array (a batch) is refused with BAD_REQUEST and dropped: a live client sends
  *   one subscribe (or its stop) per message, and a batch would be many calls for one count;
  * - a socket that carries no running subscription for `idleMs` (never signed in,
@@ -17,10 +19,14 @@ import { httpErrorBody } from '../errors.ts';
 export const IDLE_CLOSE_CODE = 4408;
 /** The close code of a socket over the per-IP message limit. */
 export const OVER_LIMIT_CLOSE_CODE = 1008;
+/** The close code of a socket whose message could not be handled. */
+const INTERNAL_ERROR_CLOSE_CODE = 1011;
+/** Messages of one socket waiting for their count at once: a live client sends one subscribe, or its stop. */
+const MAX_WAITING = 32;
 
 export interface SocketGuardOptions {
-  /** Counts one message of this socket's address; true when over the per-IP limit. */
-  overLimit(): boolean;
+  /** Counts one message of this socket's address; true when over the per-IP limit. Never rejects. */
+  overLimit(): Promise<boolean>;
   /** How long a socket may stay open without a running subscription. */
   idleMs: number;
 }
@@ -72,19 +78,33 @@ export function guardSocket(socket: WebSocket, options: SocketGuardOptions): voi
   });
   // Listeners cannot stop each other: a message is kept from tRPC by not emitting it at all.
   const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
+  // Counted messages pass on in the order they came, each once its count is known.
+  let queue: Promise<void> = Promise.resolve();
+  let waiting = 0;
+  const overLimit = () => {
+    socket.close(OVER_LIMIT_CLOSE_CODE, 'too many requests');
+    return false;
+  };
   socket.emit = ((event: string | symbol, ...args: unknown[]) => {
     if (event !== 'message') return emit(event, ...args);
     const [data, isBinary] = args as [unknown, boolean];
-    if (!isBinary && Buffer.isBuffer(data) && isHeartbeat(data)) return emit(event, ...args);
-    if (options.overLimit()) {
-      socket.close(OVER_LIMIT_CLOSE_CODE, 'too many requests');
-      return false;
-    }
-    if (Buffer.isBuffer(data) && isArrayText(data)) {
-      socket.send(BATCH_REFUSED);
-      return false;
-    }
-    return emit(event, ...args);
+    if (!isBinary && Buffer.isBuffer(data) && isHeartbeat(data) && waiting === 0) return emit(event, ...args);
+    if (waiting >= MAX_WAITING) return overLimit();
+    waiting += 1;
+    queue = queue.then(async () => {
+      const counted = !(!isBinary && Buffer.isBuffer(data) && isHeartbeat(data));
+      const over = counted && (await options.overLimit());
+      waiting -= 1;
+      if (socket.readyState !== socket.OPEN) return;
+      if (over) overLimit();
+      else if (counted && Buffer.isBuffer(data) && isArrayText(data)) socket.send(BATCH_REFUSED);
+      else emit(event, ...args);
+    }).catch(() => {
+      // A listener threw: this socket cannot be trusted to go on (its client reconnects).
+      waiting = 0;
+      socket.close(INTERNAL_ERROR_CLOSE_CODE, 'internal error');
+    });
+    return true;
   }) as typeof socket.emit;
 }
 

@@ -15,7 +15,7 @@ import type { Config } from '../config.ts';
 import type { EventFeed } from '../services/event-feed.ts';
 import type { GroupStates } from '../services/group-states.ts';
 import type { LiveHub } from '../services/live-hub.ts';
-import type { WindowRateLimiter } from '../services/session-limits.ts';
+import type { RateLimiter } from '../services/rate-limits.ts';
 import type { Store } from '../store/types.ts';
 
 export interface Deps {
@@ -24,8 +24,8 @@ export interface Deps {
   groups: GroupStates;
   /** The server's clock; tests move it. */
   now: () => number;
-  /** Calls per minute per session (every call with a valid session token counts). */
-  sessionLimits: WindowRateLimiter;
+  /** Calls per minute per session (every call with a valid session token counts), in memory or shared through Redis. */
+  sessionLimits: RateLimiter;
   /** Where writes announce what moved, for every process's live streams. */
   feed: EventFeed;
   /** This process's live streams. */

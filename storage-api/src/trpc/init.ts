@@ -58,7 +58,7 @@ const counted = transported.use(async ({ ctx, next }) => {
     const tokenHash = sha256Hex(ctx.token);
     const stored = await ctx.store.getSession(tokenHash, ctx.now());
     if (stored) {
-      const waitMs = ctx.sessionLimits.hit(tokenHash, ctx.now());
+      const waitMs = await ctx.sessionLimits.hit(tokenHash, ctx.now());
       if (waitMs > 0) throw apiError('TOO_MANY_REQUESTS', `too many requests in this session: try again in ${Math.ceil(waitMs / 1000)} s`);
       session = { fingerprint: stored.fingerprint as Fingerprint, tokenHash, expiresAt: stored.expiresAt };
     }
