@@ -718,3 +718,32 @@ describe('hostile members', () => {
     expect(seed && equalBytes(seed, w.seed)).toBe(true);
   });
 });
+
+describe('the channel driver', () => {
+  it('reports the key before it tears the channel down, and still closes it right after', async () => {
+    // Closing a WebRTC connection takes a couple of milliseconds of synchronous work in
+    // the transport; the seed is the caller's as soon as it opened, not after that.
+    const [ja, hb] = memoryChannelPair();
+    let outcomeSeen = false;
+    let closedBeforeOutcome: boolean | undefined;
+    const joinerEnd: MessageChannel = {
+      send: (text) => ja.send(text),
+      onMessage: (handler) => ja.onMessage(handler),
+      onClose: (handler) => ja.onClose(handler),
+      close: () => {
+        closedBeforeOutcome ??= !outcomeSeen;
+        ja.close();
+      },
+    };
+    const joiner = runHandshake(joinerEnd, new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint }), { timeoutMs: 5_000 }).then((outcome) => {
+      outcomeSeen = true;
+      return outcome;
+    });
+    const holder = runHandshake(hb, new HolderHandshake(w.a.identity, w.a.group, { seedFor: w.a.seedFor, trustOf: () => 'verified' }), { timeoutMs: 5_000, closeGraceMs: 2_000 });
+    expect((await joiner).kind).toBe('received');
+    expect((await holder).kind).toBe('sent');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Closed (undefined would mean never), and only after the outcome was out.
+    expect(closedBeforeOutcome).toBe(false);
+  });
+});
