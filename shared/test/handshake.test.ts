@@ -747,3 +747,51 @@ describe('the channel driver', () => {
     expect(closedBeforeOutcome).toBe(false);
   });
 });
+
+describe('work done ahead of the peer’s message decides nothing', () => {
+  it('the box sealed while the welcome travels is not sent when the seed is gone by the auth: no-key', async () => {
+    let held = true;
+    const joiner = new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint });
+    const holder = new HolderHandshake(w.a.identity, w.a.group, { seedFor: (g) => (held ? w.a.seedFor(g) : undefined), trustOf: () => 'verified' });
+    const auth = await deliver(await deliver(joiner.start(), holder), joiner);
+    held = false;
+    const step = await deliver(auth, holder);
+    expect(step.done).toMatchObject(refusal('no-key', 'me'));
+    expect(step.send).toEqual([{ t: 'refuse', reason: 'no-key' }]);
+  });
+
+  it('a seed that changed between the hello and the auth is sealed again: the box holds the seed held at the auth', async () => {
+    const other = new Uint8Array(32).fill(7);
+    let seed: Uint8Array = other;
+    const joiner = new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint });
+    const holder = new HolderHandshake(w.a.identity, w.a.group, { seedFor: (g) => (g === 0 ? seed : undefined), trustOf: () => 'verified' });
+    const auth = await deliver(await deliver(joiner.start(), holder), joiner);
+    seed = w.seed;
+    const key = await deliver(auth, holder);
+    expect(key.done).toMatchObject({ kind: 'sent' });
+    expect((await deliver(key, joiner)).done).toMatchObject({ kind: 'received', generation: 0 });
+  });
+
+  it('the box prepared for a hello is sent only after its auth verifies: a forged auth gets bad-signature and no box', async () => {
+    const joiner = new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint });
+    const holder = new HolderHandshake(w.a.identity, w.a.group, { seedFor: w.a.seedFor, trustOf: () => 'verified' });
+    const auth = (await deliver(await deliver(joiner.start(), holder), joiner)).send[0] as Extract<HandshakeMessage, { t: 'auth' }>;
+    const forged = { ...auth, sig: auth.sig.startsWith('A') ? `B${auth.sig.slice(1)}` : `A${auth.sig.slice(1)}` };
+    const step = await holder.receive(JSON.stringify(forged));
+    expect(step.done).toMatchObject(refusal('bad-signature', 'me'));
+    expect(step.send).toEqual([{ t: 'refuse', reason: 'bad-signature' }]);
+  });
+
+  it('a bundle checked before is remembered only as itself: the same keys under a broken self-signature are bad-signature', async () => {
+    // A full handover first: both sides have now checked J's and A's bundles.
+    w.a.trust.set(w.j.fingerprint, 'verified');
+    const [received] = await handover({ client: w.j }, { client: w.a });
+    expect(received.kind).toBe('received');
+    const joiner = new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint });
+    const hello = joiner.start().send[0] as Extract<HandshakeMessage, { t: 'hello' }>;
+    const sig = hello.bundle.sig;
+    const broken = { ...hello, bundle: { ...hello.bundle, sig: `${sig.startsWith('A') ? 'B' : 'A'}${sig.slice(1)}` } };
+    const holder = new HolderHandshake(w.a.identity, w.a.group, { seedFor: w.a.seedFor, trustOf: () => 'verified' });
+    expect((await holder.receive(JSON.stringify(broken))).done).toMatchObject(refusal('bad-signature', 'me'));
+  });
+});
