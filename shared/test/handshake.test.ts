@@ -136,7 +136,10 @@ function refusal(reason: string, by: 'me' | 'peer' | 'channel') {
 /** Feeds a step's messages to the other machine, returning its step (manual driving, no channel). */
 async function deliver(step: HandshakeStep, to: HandshakeMachine): Promise<HandshakeStep> {
   expect(step.send).toHaveLength(1);
-  return to.receive(JSON.stringify(step.send[0]));
+  const text = JSON.stringify(step.send[0]);
+  // As the driver does once the message is sent (the holder seals its box then).
+  step.afterSend?.();
+  return to.receive(text);
 }
 
 let w: World;

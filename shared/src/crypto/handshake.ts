@@ -48,6 +48,8 @@ export type HandshakeOutcome =
 export interface HandshakeStep {
   send: HandshakeMessage[];
   done?: HandshakeOutcome;
+  /** Called by the driver once `send` is on its way: the holder seals the key box then. */
+  afterSend?: () => void;
 }
 
 /**
@@ -281,22 +283,29 @@ export class HolderHandshake {
     this.hello = hello;
     this.welcome = { ...unsigned, sig: await signLabelled(this.me, LABELS.handshakeTranscript, transcript(hello, unsigned, 'holder')) };
     this.phase = 'awaiting-auth';
-    this.prepareBox(this.joiner);
-    return { send: [this.welcome] };
+    return { send: [this.welcome], afterSend: () => this.prepareBox(joiner.fingerprint) };
   }
 
   /**
-   * Seals the current seed to the joining device's logged box key now, while the welcome
-   * is on its way and the joiner signs its auth, instead of after the auth. The box
+   * Seals the current seed to the joining device's logged box key as soon as the welcome
+   * is on its way (while the joiner checks it and signs its auth), not after the auth. The box
    * leaves only through `onAuth`, after every check there passed; a failed seal is
    * answered there as before (`malformed`).
    */
   private prepareBox(joiner: Fingerprint): void {
+    if (this.phase !== 'awaiting-auth' || this.prepared) return;
     const generation = currentGeneration(this.state);
-    const seed = this.options.seedFor(generation);
+    let seed: Uint8Array | undefined;
+    try {
+      seed = this.options.seedFor(generation);
+    } catch {
+      return; // Asked again at the auth, where a failure is answered.
+    }
     if (!seed) return;
-    const box = sealKeyBox(this.me, this.state.groupId, generation, seed, { kind: 'member', id: joiner }, this.state.devices.get(joiner)!.boxKey).catch(() => null);
-    this.prepared = { generation, seed, box };
+    // A copy: what is sealed is exactly what `onAuth` compares against.
+    const sealed = new Uint8Array(seed);
+    const box = sealKeyBox(this.me, this.state.groupId, generation, sealed, { kind: 'member', id: joiner }, this.state.devices.get(joiner)!.boxKey).catch(() => null);
+    this.prepared = { generation, seed: sealed, box };
   }
 
   private async onAuth(sig: string, qrSecret: string | undefined): Promise<HandshakeStep> {

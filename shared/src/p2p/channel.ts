@@ -24,6 +24,8 @@ export const CLOSE_GRACE_MS = 2_000;
 export interface MachineStep<M, O> {
   send: M[];
   done?: O;
+  /** Work to start once `send` is on the wire (work ahead of the peer's answer, never an answer itself). */
+  afterSend?: () => void;
 }
 
 /** A peer protocol's state machine (the key handshake, the device link). */
@@ -73,6 +75,7 @@ export function runMachine<M, O>(
       if (settled) return;
       for (const message of step.send) channel.send(JSON.stringify(message));
       if (step.done) finish(step.done, step.send.length > 0, true);
+      else step.afterSend?.();
     };
     // A close is handled after every message that arrived before it.
     channel.onClose(() => {
