@@ -9,15 +9,19 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-chromium.sh
 status=0
 ran=0
+# Everything printed is also kept, so the closing table can gather every verdict.
+output=$(mktemp)
+trap 'rm -f "$output"' EXIT
 for file in bench/*.ts; do
   [ -e "$file" ] || continue
   ran=$((ran + 1))
-  echo "### $file"
-  if ! npx tsx "$file"; then
+  echo "### $file" | tee -a "$output"
+  if ! npx tsx "$file" 2>&1 | tee -a "$output"; then
     echo "### $file FAILED" >&2
     status=1
   fi
   echo
 done
 [ "$ran" -gt 0 ] || { echo "no benchmarks in bench/" >&2; exit 1; }
+node scripts/bench-summary.mjs < "$output"
 exit "$status"

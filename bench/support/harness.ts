@@ -127,3 +127,13 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * One line per target, in a fixed shape that `npm run bench` (scripts/bench-all.sh)
+ * gathers into the closing table: `VERDICT | measure | figure | target | met|MISSED`.
+ * `figure` and `target` are words for people ("0.62× (0.55–0.70)", "≥ 0.5×").
+ */
+export function verdict(measure: string, figure: string, target: string, met: boolean): void {
+  const clean = (s: string) => s.replaceAll('|', '/').replaceAll('\n', ' ');
+  console.log(`VERDICT | ${clean(measure)} | ${clean(figure)} | ${clean(target)} | ${met ? 'met' : 'MISSED'}`);
+}
