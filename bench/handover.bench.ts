@@ -27,6 +27,11 @@
  * runs (untimed) the bench waits for the holder's side to close too, so runs never
  * overlap. The kinds alternate run by run (A B, then B A), RUNS of each, after WARMUP
  * untimed runs of each. Bounded: the runs stop at DEADLINE_MS.
+ * Where the time goes: each handshake message is stamped when it leaves and when it
+ * arrives (a wrapper on the data connections' send and a 'data' listener), and the
+ * medians of each step after 'open' are printed (the holder's work, the joiner's work,
+ * each message on the wire). Both peers share this process and its event loop, so one
+ * side's work (the holder's seal, sealed while its welcome travels) can delay the other's.
  * For reference (not part of the ratio), a third kind in the same rotation: the same
  * holder (`serveChannel`) and joiner over `memoryChannelPair`, i.e. the handshake's own
  * cost (crypto, parsing, state machines) with no network at all.
@@ -46,7 +51,7 @@ import { serveChannel, serveKeyHandover, type HeldGroupLookup, type PeerLike } f
 import { channelFromDataConnection } from '@conclave/shared/p2p';
 import { build } from '../signaling-server/src/app.ts';
 import { loadConfig } from '../signaling-server/src/config.ts';
-import { fmt, header, median, printTable } from './support/harness.ts';
+import { fmt, header, median, printTable, verdict } from './support/harness.ts';
 import { openPeer, type DataConnection, type PeerInstance } from '../scripts/node-peerjs.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 50);
@@ -106,12 +111,30 @@ try {
     // The first message can arrive before this side's 'open' (peerjs raises not-open-yet on
     // a send then): wait for it, as channelFromDataConnection queues its sends.
     if (conn.label.startsWith('echo-')) conn.on('data', (data) => (conn.open ? conn.send(data) : conn.once('open', () => conn.send(data))));
-    else handoverSide.emit('connection', conn);
+    else {
+      stampMessages(conn);
+      handoverSide.emit('connection', conn);
+    }
   });
   const holderOutcomes: HandshakeOutcome[] = []; // WebRTC runs only (serveKeyHandover)
   const lookup: HeldGroupLookup = async (groupId) =>
     groupId === holderState.groupId ? { state: holderState, seedFor: (g) => (g === 0 ? group.seed : undefined), trustOf: (fp) => (fp === joinerId.fingerprint ? 'verified' : 'unverified') } : null;
   serveKeyHandover(handoverSide as unknown as PeerLike, holderId, lookup, { onOutcome: (outcome) => holderOutcomes.push(outcome) });
+
+  /**
+   * Where one handover's time goes: when each handshake message left and arrived (the
+   * holder's 'hello in', 'welcome out', …), stamped on the data connections themselves.
+   */
+  let stamps: Record<string, number> = {};
+  function stampMessages(conn: DataConnection) {
+    const kind = (data: unknown) => (typeof data === 'string' ? (/^\{"t":"(\w+)"/.exec(data)?.[1] ?? '?') : '?');
+    conn.on('data', (data) => (stamps[`${kind(data)} in`] ??= performance.now()));
+    const send = conn.send.bind(conn);
+    conn.send = (data: unknown, chunked?: boolean) => {
+      stamps[`${kind(data)} out`] ??= performance.now();
+      return send(data, chunked);
+    };
+  }
 
   interface Run {
     ms: number;
@@ -119,6 +142,8 @@ try {
     openMs: number;
     /** Signaling frames the server relayed for this run, from each side. */
     frames?: { joiner: number; holder: number };
+    /** Handover runs: the message stamps (ms after start). */
+    stamps?: Record<string, number>;
   }
 
   let seq = 0;
@@ -144,6 +169,8 @@ try {
     const start = performance.now();
     let openAt = NaN;
     const conn = joiner.connect(holderId.fingerprint, { reliable: true, label });
+    stamps = {};
+    stampMessages(conn);
     conn.on('open', () => (openAt = performance.now()));
     const channel = channelFromDataConnection(conn);
     const outcome = await runHandshake(channel, new JoinerHandshake(joinerId, joinerState, { expectedPeer: holderId.fingerprint }), { timeoutMs: RUN_TIMEOUT_MS });
@@ -151,7 +178,8 @@ try {
     if (outcome.kind !== 'received') throw new Error(`handover failed: ${JSON.stringify(outcome)}`);
     if (Buffer.compare(Buffer.from(outcome.seed), Buffer.from(group.seed)) !== 0) throw new Error('handover: the joiner received another seed');
     await closed;
-    return { ms: end - start, openMs: openAt - start, frames: framesFrom };
+    const at = Object.fromEntries(Object.entries(stamps).map(([k, v]) => [k, v - start]));
+    return { ms: end - start, openMs: openAt - start, frames: framesFrom, stamps: { ...at, open: openAt - start, done: end - start } };
   }
 
   async function echo(): Promise<Run> {
@@ -192,15 +220,16 @@ try {
   }
 
   const kinds = { handover, echo, memory: inMemory };
+  type Kind = keyof typeof kinds;
   for (let i = 0; i < WARMUP; i++) for (const run of Object.values(kinds)) await run();
-  const runs = { handover: [] as Run[], echo: [] as Run[], memory: [] as Run[] };
+  const runs = Object.fromEntries(Object.keys(kinds).map((k) => [k, [] as Run[]])) as Record<Kind, Run[]>;
   let deadlineHit = false;
   for (let i = 0; i < RUNS; i++) {
     if (performance.now() - started > DEADLINE_MS) {
       deadlineHit = true;
       break;
     }
-    const order: Array<keyof typeof kinds> = ['handover', 'echo', 'memory'];
+    const order: Kind[] = ['handover', 'echo', 'memory'];
     if (i % 2 === 1) order.reverse();
     for (const kind of order) runs[kind].push(await kinds[kind]());
   }
@@ -219,10 +248,32 @@ try {
   ];
   printTable(headers, rows);
 
-  const medianRatio = median(ms(runs.handover)) / median(ms(runs.echo));
-  const p95Ratio = quantile(ms(runs.handover), 0.95) / quantile(ms(runs.echo), 0.95);
+  // Where the handover's time after 'open' goes, step by step (medians over the runs).
+  const breakdown = (title: string, r: Run[], steps: Array<[string, string, string]>) => {
+    const stamped = r.filter((x) => steps.every(([, a, b]) => Number.isFinite(x.stamps?.[a]) && Number.isFinite(x.stamps?.[b])));
+    console.log(`\n${title} (median of ${stamped.length} runs):`);
+    printTable(
+      ['step', 'median ms'],
+      steps.map(([name, a, b]) => [name, fmt(median(stamped.map((x) => x.stamps![b]! - x.stamps![a]!)), 2)]),
+    );
+  };
+  breakdown("where a handover's time after 'open' goes (both peers share this process: one side's work can delay the other's)", runs.handover, [
+    ["open → hello at the holder (network, the holder's side opening)", 'open', 'hello in'],
+    ['holder: hello → welcome out (parse, bundle, membership, sign)', 'hello in', 'welcome out'],
+    ['welcome on the wire', 'welcome out', 'welcome in'],
+    ['joiner: welcome → auth out (bundle, verify, membership, sign)', 'welcome in', 'auth out'],
+    ['auth on the wire', 'auth out', 'auth in'],
+    ['holder: auth → key out (verify, checks, the box sealed meanwhile)', 'auth in', 'key out'],
+    ['key on the wire', 'key out', 'key in'],
+    ['joiner: key → seed (verify box, HPKE open, commitment)', 'key in', 'done'],
+  ]);
   const paired = runs.handover.slice(0, n).map((h, i) => h.ms / runs.echo[i]!.ms);
-  console.log(`\nratio handover / baseline: medians ${medianRatio.toFixed(2)}×, p95s ${p95Ratio.toFixed(2)}×, median of per-run-pair ratios ${median(paired).toFixed(2)}× (${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)})`);
+  const same = {
+    median: median(ms(runs.handover)) / median(ms(runs.echo)),
+    p95: quantile(ms(runs.handover), 0.95) / quantile(ms(runs.echo), 0.95),
+    paired: `${median(paired).toFixed(2)}× (${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)})`,
+  };
+  console.log(`\nratio handover / baseline: medians ${same.median.toFixed(2)}×, p95s ${same.p95.toFixed(2)}×, median of per-run-pair ratios ${same.paired}`);
   const sent = holderOutcomes.filter((o) => o.kind === 'sent').length;
   console.log(`holder outcomes: ${sent} sent, ${holderOutcomes.length - sent} other (of ${runs.handover.length + WARMUP} over WebRTC)`);
   const webrtc = [...runs.handover, ...runs.echo];
@@ -234,7 +285,8 @@ try {
   console.log(
     `at the default ${defaults.messagesPerSecond} frames/s per connection (burst ${defaults.messagesPerSecond * 2}), one peer can set up about ${fmt(defaults.messagesPerSecond / most, 1)} data connections per second sustained (${Math.floor((defaults.messagesPerSecond * 2) / most)} in a burst); frames beyond are dropped, not delayed`,
   );
-  console.log(`verdict: ${medianRatio <= TARGET_RATIO ? 'met' : 'NOT met'} — median handover is ${medianRatio.toFixed(2)}× the raw connect + echo (target ≤ ${TARGET_RATIO}×)`);
+  console.log(`verdict: ${same.median <= TARGET_RATIO ? 'met' : 'NOT met'} — median handover is ${same.median.toFixed(2)}× the raw connect + echo (target ≤ ${TARGET_RATIO}×)`);
+  verdict('live key handover vs bare PeerJS connect + echo', `${same.median.toFixed(2)}× (${fmt(median(ms(runs.handover)), 1)} vs ${fmt(median(ms(runs.echo)), 1)} ms)`, `≤ ${TARGET_RATIO}×`, same.median <= TARGET_RATIO);
 } finally {
   for (const peer of peers) peer.destroy();
   await signaling.close();

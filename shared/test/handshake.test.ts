@@ -136,7 +136,10 @@ function refusal(reason: string, by: 'me' | 'peer' | 'channel') {
 /** Feeds a step's messages to the other machine, returning its step (manual driving, no channel). */
 async function deliver(step: HandshakeStep, to: HandshakeMachine): Promise<HandshakeStep> {
   expect(step.send).toHaveLength(1);
-  return to.receive(JSON.stringify(step.send[0]));
+  const text = JSON.stringify(step.send[0]);
+  // As the driver does once the message is sent (the holder seals its box then).
+  step.afterSend?.();
+  return to.receive(text);
 }
 
 let w: World;
@@ -716,5 +719,82 @@ describe('hostile members', () => {
     expect(await openKeyBox(box, openerFor(w.c.identity), w.c.group)).toBeNull();
     const seed = await openKeyBox(box, openerFor(w.j.identity), w.j.group);
     expect(seed && equalBytes(seed, w.seed)).toBe(true);
+  });
+});
+
+describe('the channel driver', () => {
+  it('reports the key before it tears the channel down, and still closes it right after', async () => {
+    // Closing a WebRTC connection takes a couple of milliseconds of synchronous work in
+    // the transport; the seed is the caller's as soon as it opened, not after that.
+    const [ja, hb] = memoryChannelPair();
+    let outcomeSeen = false;
+    let closedBeforeOutcome: boolean | undefined;
+    const joinerEnd: MessageChannel = {
+      send: (text) => ja.send(text),
+      onMessage: (handler) => ja.onMessage(handler),
+      onClose: (handler) => ja.onClose(handler),
+      close: () => {
+        closedBeforeOutcome ??= !outcomeSeen;
+        ja.close();
+      },
+    };
+    const joiner = runHandshake(joinerEnd, new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint }), { timeoutMs: 5_000 }).then((outcome) => {
+      outcomeSeen = true;
+      return outcome;
+    });
+    const holder = runHandshake(hb, new HolderHandshake(w.a.identity, w.a.group, { seedFor: w.a.seedFor, trustOf: () => 'verified' }), { timeoutMs: 5_000, closeGraceMs: 2_000 });
+    expect((await joiner).kind).toBe('received');
+    expect((await holder).kind).toBe('sent');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Closed (undefined would mean never), and only after the outcome was out.
+    expect(closedBeforeOutcome).toBe(false);
+  });
+});
+
+describe('work done ahead of the peer’s message decides nothing', () => {
+  it('the box sealed while the welcome travels is not sent when the seed is gone by the auth: no-key', async () => {
+    let held = true;
+    const joiner = new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint });
+    const holder = new HolderHandshake(w.a.identity, w.a.group, { seedFor: (g) => (held ? w.a.seedFor(g) : undefined), trustOf: () => 'verified' });
+    const auth = await deliver(await deliver(joiner.start(), holder), joiner);
+    held = false;
+    const step = await deliver(auth, holder);
+    expect(step.done).toMatchObject(refusal('no-key', 'me'));
+    expect(step.send).toEqual([{ t: 'refuse', reason: 'no-key' }]);
+  });
+
+  it('a seed that changed between the hello and the auth is sealed again: the box holds the seed held at the auth', async () => {
+    const other = new Uint8Array(32).fill(7);
+    let seed: Uint8Array = other;
+    const joiner = new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint });
+    const holder = new HolderHandshake(w.a.identity, w.a.group, { seedFor: (g) => (g === 0 ? seed : undefined), trustOf: () => 'verified' });
+    const auth = await deliver(await deliver(joiner.start(), holder), joiner);
+    seed = w.seed;
+    const key = await deliver(auth, holder);
+    expect(key.done).toMatchObject({ kind: 'sent' });
+    expect((await deliver(key, joiner)).done).toMatchObject({ kind: 'received', generation: 0 });
+  });
+
+  it('the box prepared for a hello is sent only after its auth verifies: a forged auth gets bad-signature and no box', async () => {
+    const joiner = new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint });
+    const holder = new HolderHandshake(w.a.identity, w.a.group, { seedFor: w.a.seedFor, trustOf: () => 'verified' });
+    const auth = (await deliver(await deliver(joiner.start(), holder), joiner)).send[0] as Extract<HandshakeMessage, { t: 'auth' }>;
+    const forged = { ...auth, sig: auth.sig.startsWith('A') ? `B${auth.sig.slice(1)}` : `A${auth.sig.slice(1)}` };
+    const step = await holder.receive(JSON.stringify(forged));
+    expect(step.done).toMatchObject(refusal('bad-signature', 'me'));
+    expect(step.send).toEqual([{ t: 'refuse', reason: 'bad-signature' }]);
+  });
+
+  it('a bundle checked before is remembered only as itself: the same keys under a broken self-signature are bad-signature', async () => {
+    // A full handover first: both sides have now checked J's and A's bundles.
+    w.a.trust.set(w.j.fingerprint, 'verified');
+    const [received] = await handover({ client: w.j }, { client: w.a });
+    expect(received.kind).toBe('received');
+    const joiner = new JoinerHandshake(w.j.identity, w.j.group, { expectedPeer: w.a.fingerprint });
+    const hello = joiner.start().send[0] as Extract<HandshakeMessage, { t: 'hello' }>;
+    const sig = hello.bundle.sig;
+    const broken = { ...hello, bundle: { ...hello.bundle, sig: `${sig.startsWith('A') ? 'B' : 'A'}${sig.slice(1)}` } };
+    const holder = new HolderHandshake(w.a.identity, w.a.group, { seedFor: w.a.seedFor, trustOf: () => 'verified' });
+    expect((await holder.receive(JSON.stringify(broken))).done).toMatchObject(refusal('bad-signature', 'me'));
   });
 });

@@ -111,6 +111,8 @@ describe('key handover over WebRTC through the signaling server', () => {
     expect(received).toMatchObject({ kind: 'received', peer: holder.fingerprint, generation: 0 });
     if (received.kind !== 'received') throw new Error('no seed');
     expect(received.seed).toEqual(holder.seedFor(0));
+    // The driver reports the seed first and tears the connection down on the next task.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     expect(conn.open).toBe(false);
   });
 

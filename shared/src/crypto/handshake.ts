@@ -21,11 +21,12 @@
  */
 import { toBase64url } from '../protocol/encoding.ts';
 import type { Fingerprint } from '../protocol/ids.ts';
-import { HANDSHAKE_MESSAGE_MAX_CHARS, PROTOCOL_VERSION, handshakeMessageSchema, type HandshakeMessage } from '../protocol/schemas.ts';
+import { HANDSHAKE_MESSAGE_MAX_CHARS, PROTOCOL_VERSION, handshakeMessageSchema, type HandshakeMessage, type KeyBox, type PublicBundle } from '../protocol/schemas.ts';
 import { ConclaveError } from './errors.ts';
 import { compareHead, currentGeneration, logHead, memberOfDevice, type GroupState } from './group-log.ts';
-import { parseBundle, signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
+import { fingerprintOf, parseBundle, signLabelled, verifyLabelled, type DeviceIdentity, type VerifiedBundle } from './identity.ts';
 import { openKeyBox, openerFor, sealKeyBox } from './key-box.ts';
+import { equalBytes } from '../protocol/encoding.ts';
 import { LABELS } from './labels.ts';
 import { randomBytes } from './primitives.ts';
 import { qrSecretMatches } from './qr.ts';
@@ -47,6 +48,8 @@ export type HandshakeOutcome =
 export interface HandshakeStep {
   send: HandshakeMessage[];
   done?: HandshakeOutcome;
+  /** Called by the driver once `send` is on its way: the holder seals the key box then. */
+  afterSend?: () => void;
 }
 
 /**
@@ -65,6 +68,29 @@ export function parseHandshakeMessage(raw: unknown): HandshakeMessage | null {
   }
   const parsed = handshakeMessageSchema.safeParse(value);
   return parsed.success ? parsed.data : null;
+}
+
+/**
+ * Bundles that passed `parseBundle` (self-signature, usable box key), by fingerprint.
+ * The fingerprint is a hash of the whole bundle, so a hit is the same bundle, checked
+ * already: a device that hands over or asks again, and the joiner's check of the holder
+ * it dials (started before the channel opens), do not pay the verification twice.
+ * Only successes are kept; the oldest entry goes first.
+ */
+const verifiedBundles = new Map<Fingerprint, Promise<VerifiedBundle>>();
+const VERIFIED_BUNDLES_LIMIT = 512;
+
+/** `parseBundle`, once per distinct bundle (see `verifiedBundles`); rejects as it does. */
+function parseBundleOnce(bundle: PublicBundle): Promise<VerifiedBundle> {
+  const fingerprint = fingerprintOf(bundle);
+  let parsed = verifiedBundles.get(fingerprint);
+  if (!parsed) {
+    if (verifiedBundles.size >= VERIFIED_BUNDLES_LIMIT) verifiedBundles.delete(verifiedBundles.keys().next().value!);
+    parsed = parseBundle(bundle);
+    verifiedBundles.set(fingerprint, parsed);
+    parsed.catch(() => verifiedBundles.delete(fingerprint));
+  }
+  return parsed;
 }
 
 /** A bundle whose self-signature fails is a bad signature; anything else wrong with it is malformed. */
@@ -99,6 +125,10 @@ export class JoinerHandshake {
   ) {}
 
   start(): HandshakeStep {
+    // Check the bundle our log holds for the holder we dial while the channel opens: a
+    // welcome from that holder carries that very bundle (same fingerprint).
+    const logged = this.state.devices.get(this.options.expectedPeer)?.bundle;
+    if (logged) parseBundleOnce(logged).catch(() => undefined);
     this.hello = {
       t: 'hello',
       v: PROTOCOL_VERSION,
@@ -134,7 +164,7 @@ export class JoinerHandshake {
     if (welcome.groupId !== this.state.groupId) return refuse('wrong-group', peer);
     let holder;
     try {
-      holder = await parseBundle(welcome.bundle);
+      holder = await parseBundleOnce(welcome.bundle);
     } catch (error) {
       return refuse(bundleRefusal(error), peer);
     }
@@ -196,6 +226,8 @@ export class HolderHandshake {
   private welcome: Welcome | undefined;
   private joiner: Fingerprint | undefined;
   private joinerSignKey: Uint8Array | undefined;
+  /** The key box sealed while the welcome travels; sent only if every check of the auth passes. */
+  private prepared: { generation: number; seed: Uint8Array; box: Promise<KeyBox | null> } | undefined;
   private phase: 'awaiting-hello' | 'awaiting-auth' | 'done' = 'awaiting-hello';
 
   constructor(
@@ -209,7 +241,11 @@ export class HolderHandshake {
   }
 
   async receive(raw: unknown): Promise<HandshakeStep> {
-    const message = parseHandshakeMessage(raw);
+    return this.receiveMessage(parseHandshakeMessage(raw));
+  }
+
+  /** `receive` for a message already parsed with `parseHandshakeMessage` (null: it was malformed). */
+  async receiveMessage(message: HandshakeMessage | null): Promise<HandshakeStep> {
     let step: HandshakeStep;
     if (!message) step = refuse('malformed', this.joiner);
     else if (message.t === 'refuse') step = refusedByPeer(message, this.joiner)!;
@@ -225,7 +261,7 @@ export class HolderHandshake {
     if (hello.expect !== this.me.fingerprint) return refuse('wrong-peer');
     let joiner;
     try {
-      joiner = await parseBundle(hello.bundle);
+      joiner = await parseBundleOnce(hello.bundle);
     } catch (error) {
       return refuse(bundleRefusal(error));
     }
@@ -247,7 +283,29 @@ export class HolderHandshake {
     this.hello = hello;
     this.welcome = { ...unsigned, sig: await signLabelled(this.me, LABELS.handshakeTranscript, transcript(hello, unsigned, 'holder')) };
     this.phase = 'awaiting-auth';
-    return { send: [this.welcome] };
+    return { send: [this.welcome], afterSend: () => this.prepareBox(joiner.fingerprint) };
+  }
+
+  /**
+   * Seals the current seed to the joining device's logged box key as soon as the welcome
+   * is on its way (while the joiner checks it and signs its auth), not after the auth. The box
+   * leaves only through `onAuth`, after every check there passed; a failed seal is
+   * answered there as before (`malformed`).
+   */
+  private prepareBox(joiner: Fingerprint): void {
+    if (this.phase !== 'awaiting-auth' || this.prepared) return;
+    const generation = currentGeneration(this.state);
+    let seed: Uint8Array | undefined;
+    try {
+      seed = this.options.seedFor(generation);
+    } catch {
+      return; // Asked again at the auth, where a failure is answered.
+    }
+    if (!seed) return;
+    // A copy: what is sealed is exactly what `onAuth` compares against.
+    const sealed = new Uint8Array(seed);
+    const box = sealKeyBox(this.me, this.state.groupId, generation, sealed, { kind: 'member', id: joiner }, this.state.devices.get(joiner)!.boxKey).catch(() => null);
+    this.prepared = { generation, seed: sealed, box };
   }
 
   private async onAuth(sig: string, qrSecret: string | undefined): Promise<HandshakeStep> {
@@ -278,13 +336,11 @@ export class HolderHandshake {
     const generation = currentGeneration(this.state);
     const seed = this.options.seedFor(generation);
     if (!seed) return refuse('no-key', joiner);
-    let box;
-    try {
-      box = await sealKeyBox(this.me, this.state.groupId, generation, seed, { kind: 'member', id: joiner }, this.state.devices.get(joiner)!.boxKey);
-    } catch {
-      // Their logged box key cannot be sealed to (e.g. a low-order point).
-      return refuse('malformed', joiner);
-    }
+    // The box sealed at hello, unless the seed we hold changed since (then seal again).
+    const prepared = this.prepared?.generation === generation && equalBytes(this.prepared.seed, seed) ? this.prepared.box : undefined;
+    const box = await (prepared ?? sealKeyBox(this.me, this.state.groupId, generation, seed, { kind: 'member', id: joiner }, this.state.devices.get(joiner)!.boxKey).catch(() => null));
+    // Their logged box key cannot be sealed to (e.g. a low-order point).
+    if (!box) return refuse('malformed', joiner);
     return { send: [{ t: 'key', box }], done: { kind: 'sent', peer: joiner, generation } };
   }
 }

@@ -24,6 +24,8 @@ export const CLOSE_GRACE_MS = 2_000;
 export interface MachineStep<M, O> {
   send: M[];
   done?: O;
+  /** Work to start once `send` is on the wire (work ahead of the peer's answer, never an answer itself). */
+  afterSend?: () => void;
 }
 
 /** A peer protocol's state machine (the key handshake, the device link). */
@@ -54,21 +56,26 @@ export function runMachine<M, O>(
   return new Promise((resolve) => {
     let settled = false;
     let queue: Promise<void> = Promise.resolve();
-    const finish = (outcome: O, sentLast = false) => {
+    const finish = (outcome: O, sentLast = false, byMachine = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      resolve(outcome);
       // The side that sent the last message leaves the closing to the peer (so the
       // message is not cut off in flight), and closes itself only after a grace period.
+      // A machine that finished on a message it received closes on the next task: tearing
+      // a WebRTC connection down costs milliseconds of synchronous work, and the outcome
+      // (the seed) is the caller's before that. A close or a timeout closes at once.
       if (sentLast) setTimeout(() => channel.close(), closeGraceMs);
+      else if (byMachine) setTimeout(() => channel.close(), 0);
       else channel.close();
-      resolve(outcome);
     };
     const timer = setTimeout(() => finish(outcomes.closed), timeoutMs);
     const apply = (step: MachineStep<M, O>) => {
       if (settled) return;
       for (const message of step.send) channel.send(JSON.stringify(message));
-      if (step.done) finish(step.done, step.send.length > 0);
+      if (step.done) finish(step.done, step.send.length > 0, true);
+      else step.afterSend?.();
     };
     // A close is handled after every message that arrived before it.
     channel.onClose(() => {

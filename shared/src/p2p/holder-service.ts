@@ -73,7 +73,8 @@ export class GroupDispatchingHolder implements HandshakeMachine {
         if (keep) this.recording.push(keep(evidence).catch(() => undefined));
       },
     });
-    return this.inner.receive(raw);
+    // The hello is parsed already: hand it over as is.
+    return this.inner.receiveMessage(message);
   }
 
   /** Resolves once every signed head seen in this handshake has been kept. */
