@@ -37,8 +37,10 @@ const PG_POOL_MAX = 10;
 
 /** Starts `spec` in a child process and resolves once it listens. */
 export function forkServer(spec: ServerSpec): Promise<ForkedServer> {
+  // BENCH_CPU_PROF=<dir>: the API child writes a V8 CPU profile there when it exits (node --cpu-prof).
+  const profile = spec.mode === 'api' && process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [JSON.stringify(spec)], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...profile],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -9,12 +9,16 @@
  *   primary key and then inserts nothing). A writer that waited re-reads the head the
  *   winner committed and loses. The primary key `(group_id, seq)` is the backstop: a
  *   unique violation becomes the conflict result, never an error.
- * - `putNoteVersion` takes a transaction-scoped advisory lock per group, then checks
- *   the current version and inserts with `ON CONFLICT DO NOTHING` on
- *   `(group_id, note_id, version)`. The lock also makes cursors commit in order within
- *   a group: a change id is drawn from the BIGSERIAL only while holding it, so a reader
- *   that has seen cursor n has seen every change of that group below n, and
- *   `listNotes(since)` never skips a change that commits late.
+ * - `putNoteVersion` is one call of the function `conclave_put_note` (one round trip,
+ *   one implicit transaction). It takes a KEY SHARE lock on the group's head row and
+ *   compares it with the head the caller checked the put against: an append's
+ *   `FOR UPDATE` waits for the put to commit, and a put behind an append sees the new
+ *   head and answers `staleHead`. Then it takes a transaction-scoped advisory lock per
+ *   group, checks the current version and inserts; a unique violation is the conflict
+ *   backstop. The lock also makes cursors commit in order within a group: a change id
+ *   is drawn from the BIGSERIAL only while holding it, so a reader that has seen
+ *   cursor n has seen every change of that group below n, and `listNotes(since)` never
+ *   skips a change that commits late. Groups do not wait for each other.
  *
  * int8 columns (timestamps, change ids) are parsed to numbers; every value stored is
  * well below 2^53.
@@ -32,7 +36,9 @@ import type {
   ChainDeviceChanges,
   DeviceStanding,
   MembershipStatus,
+  MemberView,
   NotePutResult,
+  NoteToRead,
   Store,
   StoredCheckpoint,
   StoredNoteHeader,
@@ -48,6 +54,8 @@ export interface PostgresStoreOptions {
 
 const INT8_OID = 20;
 const UNIQUE_VIOLATION = '23505';
+/** Raised by `conclave_put_note` when a note's head moved under it (unreachable; rolls the put back). */
+const SERIALIZATION_FAILURE = '40001';
 const MAX_INT4 = 2 ** 31 - 1;
 
 /** Parses int8 to a JS number for this pool only (the global pg parsers stay as they are). */
@@ -224,6 +232,56 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       CREATE INDEX link_offers_expiry ON link_offers (expires_at);
     `,
   },
+  {
+    // A note put in one round trip (see the module comment): the same advisory lock,
+    // version check and inserts as before, in one function call.
+    version: 5,
+    name: 'note put function',
+    sql: `
+      -- put_status: 'ok' (put_value: the cursor), 'version' (put_value: the current
+      -- version) or 'head' (the group's head is not p_head_seq/p_head_hash).
+      CREATE FUNCTION conclave_put_note(p_lock TEXT, p_group TEXT, p_note TEXT, p_version INTEGER, p_envelope TEXT, p_header TEXT, p_head_seq INTEGER, p_head_hash TEXT)
+      RETURNS TABLE (put_status TEXT, put_value BIGINT)
+      LANGUAGE plpgsql
+      SET search_path FROM CURRENT
+      AS $fn$
+      DECLARE
+        v_head_seq INTEGER;
+        v_head_hash TEXT;
+        v_current INTEGER;
+        v_cursor BIGINT;
+      BEGIN
+        IF p_head_seq IS NOT NULL THEN
+          SELECT seq, hash INTO v_head_seq, v_head_hash FROM group_heads WHERE group_id = p_group FOR KEY SHARE;
+          IF v_head_seq IS DISTINCT FROM p_head_seq OR v_head_hash IS DISTINCT FROM p_head_hash THEN
+            RETURN QUERY SELECT 'head'::TEXT, NULL::BIGINT;
+            RETURN;
+          END IF;
+        END IF;
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_lock, 0));
+        SELECT version INTO v_current FROM note_heads WHERE group_id = p_group AND note_id = p_note;
+        v_current := COALESCE(v_current, 0);
+        IF p_version <> v_current + 1 THEN
+          RETURN QUERY SELECT 'version'::TEXT, v_current::BIGINT;
+          RETURN;
+        END IF;
+        INSERT INTO note_versions (group_id, note_id, version, envelope) VALUES (p_group, p_note, p_version, p_envelope)
+          RETURNING change_id INTO v_cursor;
+        IF v_current = 0 THEN
+          INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES (p_group, p_note, p_version, v_cursor, p_header);
+        ELSE
+          UPDATE note_heads SET version = p_version, change_id = v_cursor, header = p_header
+            WHERE group_id = p_group AND note_id = p_note AND version = v_current;
+          IF NOT FOUND THEN
+            -- Unreachable under the lock; raising rolls the whole put back.
+            RAISE EXCEPTION 'note head moved' USING ERRCODE = '40001';
+          END IF;
+        END IF;
+        RETURN QUERY SELECT 'ok'::TEXT, v_cursor;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 /** Thrown inside a transaction to roll it back and answer with a conflict. */
@@ -240,7 +298,8 @@ class DeviceClaimed extends Error {
 }
 
 function isConflict(error: unknown): boolean {
-  return error instanceof CasConflict || (error as { code?: unknown } | null)?.code === UNIQUE_VIOLATION;
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof CasConflict || code === UNIQUE_VIOLATION || code === SERIALIZATION_FAILURE;
 }
 
 /**
@@ -429,6 +488,36 @@ export class PostgresStore implements Store {
     );
     const row = rows[0];
     return row ? { fingerprint: row.fingerprint, expiresAt: row.expires_at } : null;
+  }
+
+  async memberView(tokenHash: string, now: number, groupId: GroupId | null, note?: NoteToRead): Promise<MemberView> {
+    // One statement: one round trip and one snapshot.
+    const noteColumn = !note
+      ? ''
+      : note.version === undefined
+        ? `, (SELECT v.envelope FROM note_heads nh JOIN note_versions v ON v.group_id = nh.group_id AND v.note_id = nh.note_id AND v.version = nh.version
+              WHERE nh.group_id = $3 AND nh.note_id = $4) AS envelope`
+        : ', (SELECT envelope FROM note_versions WHERE group_id = $3 AND note_id = $4 AND version = $5) AS envelope';
+    const params: unknown[] = [tokenHash, now, groupId];
+    if (note) params.push(note.noteId);
+    if (note?.version !== undefined) params.push(note.version);
+    const { rows } = await this.pool.query<{ fingerprint: Fingerprint | null; expires_at: number | null; unlinked: boolean; seq: number | null; hash: LogHead['hash'] | null; envelope?: string | null }>(
+      `SELECT s.fingerprint, s.expires_at,
+              EXISTS (SELECT 1 FROM person_devices d WHERE d.device = s.fingerprint AND d.unlinked_seq IS NOT NULL) AS unlinked,
+              h.seq, h.hash${noteColumn}
+       FROM (SELECT 1) AS one
+       LEFT JOIN sessions s ON s.token_hash = $1 AND s.expires_at > $2
+       LEFT JOIN group_heads h ON h.group_id = $3::text`,
+      params,
+    );
+    const row = rows[0]!;
+    const view: MemberView = {
+      session: row.fingerprint !== null && row.expires_at !== null ? { fingerprint: row.fingerprint, expiresAt: row.expires_at } : null,
+      unlinked: row.fingerprint !== null && row.unlinked,
+      head: row.seq !== null && row.hash !== null ? { seq: row.seq, hash: row.hash } : null,
+    };
+    if (note) view.note = row.envelope ? (JSON.parse(row.envelope) as NoteEnvelope) : null;
+    return view;
   }
 
   async deleteSession(tokenHash: string): Promise<void> {
@@ -728,39 +817,18 @@ export class PostgresStore implements Store {
     return rows[0]?.version ?? 0;
   }
 
-  async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader): Promise<NotePutResult> {
+  async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader, checkedAt?: LogHead): Promise<NotePutResult> {
     checkNote(envelope, header);
     const { groupId, noteId, version } = envelope;
     try {
-      return await this.tx(async (client): Promise<NotePutResult> => {
-        // One note writer per group at a time: version check and cursor order both follow from it.
-        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`conclave:notes:${this.schema}:${groupId}`]);
-        const seen = await this.currentVersion(client, groupId, noteId);
-        if (version !== seen + 1) throw new CasConflict('stale version');
-        const inserted = await client.query<{ change_id: number }>(
-          `INSERT INTO note_versions (group_id, note_id, version, envelope) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (group_id, note_id, version) DO NOTHING RETURNING change_id`,
-          [groupId, noteId, version, JSON.stringify(envelope)],
-        );
-        const cursor = inserted.rows[0]?.change_id;
-        if (cursor === undefined) throw new CasConflict('version exists');
-        const moved =
-          seen === 0
-            ? await client.query(
-                'INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (group_id, note_id) DO NOTHING',
-                [groupId, noteId, version, cursor, JSON.stringify(header)],
-              )
-            : await client.query('UPDATE note_heads SET version = $1, change_id = $2, header = $3 WHERE group_id = $4 AND note_id = $5 AND version = $6', [
-                version,
-                cursor,
-                JSON.stringify(header),
-                groupId,
-                noteId,
-                seen,
-              ]);
-        if (moved.rowCount !== 1) throw new CasConflict('note head moved');
-        return { ok: true, cursor };
-      });
+      const { rows } = await this.pool.query<{ put_status: 'ok' | 'version' | 'head'; put_value: number | null }>(
+        'SELECT put_status, put_value FROM conclave_put_note($1, $2, $3, $4, $5, $6, $7, $8)',
+        [`conclave:notes:${this.schema}:${groupId}`, groupId, noteId, version, JSON.stringify(envelope), JSON.stringify(header), checkedAt?.seq ?? null, checkedAt?.hash ?? null],
+      );
+      const row = rows[0]!;
+      if (row.put_status === 'ok') return { ok: true, cursor: row.put_value! };
+      if (row.put_status === 'head') return { ok: false, staleHead: true };
+      return { ok: false, currentVersion: row.put_value! };
     } catch (error) {
       if (isConflict(error)) return { ok: false, currentVersion: await this.currentVersion(this.pool, groupId, noteId) };
       throw error;

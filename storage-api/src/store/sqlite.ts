@@ -28,7 +28,9 @@ import type {
   ChainDeviceChanges,
   DeviceStanding,
   MembershipStatus,
+  MemberView,
   NotePutResult,
+  NoteToRead,
   Store,
   StoredCheckpoint,
   StoredNoteHeader,
@@ -376,6 +378,20 @@ export class SqliteStore implements Store {
     this.sql('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
   }
 
+  async memberView(tokenHash: string, now: number, groupId: GroupId | null, note?: NoteToRead): Promise<MemberView> {
+    // One deferred read transaction: one snapshot, even with a writer in another process.
+    return this.db.transaction((): MemberView => {
+      const session = this.sql('SELECT fingerprint, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?').get(tokenHash, now) as
+        | { fingerprint: Fingerprint; expires_at: number }
+        | undefined;
+      const unlinked = session ? this.sql('SELECT 1 FROM person_devices WHERE device = ? AND unlinked_seq IS NOT NULL').get(session.fingerprint) !== undefined : false;
+      const head = groupId === null ? null : this.headOf(groupId);
+      const view: MemberView = { session: session ? { fingerprint: session.fingerprint, expiresAt: session.expires_at } : null, unlinked, head };
+      if (note) view.note = groupId === null ? null : this.noteEnvelope(groupId, note.noteId, note.version);
+      return view;
+    })();
+  }
+
   async purgeExpired(now: number): Promise<void> {
     this.write(() => {
       this.sql('DELETE FROM challenges WHERE expires_at <= ?').run(now);
@@ -443,7 +459,7 @@ export class SqliteStore implements Store {
     // SQLite binds at most 32766 parameters per statement: 500 devices at a time.
     for (let i = 0; i < devices.length; i += 500) {
       const some = devices.slice(i, i + 500);
-      const rows = this.db.prepare(`SELECT device FROM person_devices WHERE unlinked_seq IS NOT NULL AND device IN (${some.map(() => '?').join(',')})`).all(...some) as Array<{ device: Fingerprint }>;
+      const rows = (some.length === 1 ? this.sql('SELECT device FROM person_devices WHERE unlinked_seq IS NOT NULL AND device = ?') : this.db.prepare(`SELECT device FROM person_devices WHERE unlinked_seq IS NOT NULL AND device IN (${some.map(() => '?').join(',')})`)).all(...some) as Array<{ device: Fingerprint }>;
       for (const row of rows) unlinked.add(row.device);
     }
     return unlinked;
@@ -632,11 +648,16 @@ export class SqliteStore implements Store {
     return row?.version ?? 0;
   }
 
-  async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader): Promise<NotePutResult> {
+  async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader, checkedAt?: LogHead): Promise<NotePutResult> {
     checkNote(envelope, header);
     const { groupId, noteId, version } = envelope;
     try {
       return this.write((): NotePutResult => {
+        // Under the write lock: no append can move the head before this commits.
+        if (checkedAt) {
+          const head = this.headOf(groupId);
+          if (!head || head.seq !== checkedAt.seq || head.hash !== checkedAt.hash) return { ok: false, staleHead: true };
+        }
         const current = this.currentVersion(groupId, noteId);
         if (version !== current + 1) return { ok: false, currentVersion: current };
         const { value: cursor } = this.sql("UPDATE counters SET value = value + 1 WHERE name = 'note_change' RETURNING value").get() as { value: number };
@@ -676,6 +697,10 @@ export class SqliteStore implements Store {
   }
 
   async getNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<NoteEnvelope | null> {
+    return this.noteEnvelope(groupId, noteId, version);
+  }
+
+  private noteEnvelope(groupId: GroupId, noteId: NoteId, version?: number): NoteEnvelope | null {
     const row = (
       version === undefined
         ? this.sql(`SELECT v.envelope FROM note_heads h JOIN note_versions v
