@@ -9,16 +9,20 @@
  *   primary key and then inserts nothing). A writer that waited re-reads the head the
  *   winner committed and loses. The primary key `(group_id, seq)` is the backstop: a
  *   unique violation becomes the conflict result, never an error.
- * - `putNoteVersion` is one call of the function `conclave_put_note` (one round trip,
- *   one implicit transaction). It takes a KEY SHARE lock on the group's head row and
- *   compares it with the head the caller checked the put against: an append's
- *   `FOR UPDATE` waits for the put to commit, and a put behind an append sees the new
- *   head and answers `staleHead`. Then it takes a transaction-scoped advisory lock per
- *   group, checks the current version and inserts; a unique violation is the conflict
- *   backstop. The lock also makes cursors commit in order within a group: a change id
- *   is drawn from the BIGSERIAL only while holding it, so a reader that has seen
- *   cursor n has seen every change of that group below n, and `listNotes(since)` never
- *   skips a change that commits late. Groups do not wait for each other.
+ * - `putNoteVersion` sends the puts to one group in batches (while one batch of a group
+ *   is in flight in this process, later puts wait and go together): one call of the
+ *   function `conclave_put_notes` per batch, one round trip, one implicit transaction,
+ *   one commit. It takes a KEY SHARE lock on the group's head row and compares it with
+ *   the head each put was checked against: an append's `FOR UPDATE` waits for the
+ *   batch to commit, and a batch behind an append sees the new head and answers
+ *   `staleHead` for the puts checked at the old one. Then it takes a
+ *   transaction-scoped advisory lock per group, and for each put, in its own
+ *   subtransaction, checks the current version and inserts; a unique violation is a
+ *   conflict for that put alone. The lock also makes cursors commit in order within a
+ *   group: a change id is drawn from the BIGSERIAL only while holding it, so a reader
+ *   that has seen cursor n has seen every change of that group below n, and
+ *   `listNotes(since)` never skips a change that commits late. Groups do not wait for
+ *   each other.
  *
  * int8 columns (timestamps, change ids) are parsed to numbers; every value stored is
  * well below 2^53.
@@ -233,14 +237,15 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
     `,
   },
   {
-    // A note put in one round trip (see the module comment): the same advisory lock,
-    // version check and inserts as before, in one function call.
+    // Note puts in one round trip (see the module comment): the same advisory lock,
+    // version check and inserts as before, in one function call for a batch of puts
+    // to one group, each in its own subtransaction.
     version: 5,
     name: 'note put function',
     sql: `
-      -- put_status: 'ok' (put_value: the cursor), 'version' (put_value: the current
-      -- version) or 'head' (the group's head is not p_head_seq/p_head_hash).
-      CREATE FUNCTION conclave_put_note(p_lock TEXT, p_group TEXT, p_note TEXT, p_version INTEGER, p_envelope TEXT, p_header TEXT, p_head_seq INTEGER, p_head_hash TEXT)
+      -- One row per put, in order: put_status 'ok' (put_value: the cursor), 'version'
+      -- (put_value: the current version) or 'head' (the group's head is not the one given).
+      CREATE FUNCTION conclave_put_notes(p_lock TEXT, p_group TEXT, p_notes TEXT[], p_versions INTEGER[], p_envelopes TEXT[], p_headers TEXT[], p_head_seqs INTEGER[], p_head_hashes TEXT[])
       RETURNS TABLE (put_status TEXT, put_value BIGINT)
       LANGUAGE plpgsql
       SET search_path FROM CURRENT
@@ -251,33 +256,42 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
         v_current INTEGER;
         v_cursor BIGINT;
       BEGIN
-        IF p_head_seq IS NOT NULL THEN
-          SELECT seq, hash INTO v_head_seq, v_head_hash FROM group_heads WHERE group_id = p_group FOR KEY SHARE;
-          IF v_head_seq IS DISTINCT FROM p_head_seq OR v_head_hash IS DISTINCT FROM p_head_hash THEN
-            RETURN QUERY SELECT 'head'::TEXT, NULL::BIGINT;
-            RETURN;
-          END IF;
-        END IF;
+        -- Appends wait for this put to commit (their FOR UPDATE); a put behind an append sees its head.
+        SELECT seq, hash INTO v_head_seq, v_head_hash FROM group_heads WHERE group_id = p_group FOR KEY SHARE;
         PERFORM pg_advisory_xact_lock(hashtextextended(p_lock, 0));
-        SELECT version INTO v_current FROM note_heads WHERE group_id = p_group AND note_id = p_note;
-        v_current := COALESCE(v_current, 0);
-        IF p_version <> v_current + 1 THEN
-          RETURN QUERY SELECT 'version'::TEXT, v_current::BIGINT;
-          RETURN;
-        END IF;
-        INSERT INTO note_versions (group_id, note_id, version, envelope) VALUES (p_group, p_note, p_version, p_envelope)
-          RETURNING change_id INTO v_cursor;
-        IF v_current = 0 THEN
-          INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES (p_group, p_note, p_version, v_cursor, p_header);
-        ELSE
-          UPDATE note_heads SET version = p_version, change_id = v_cursor, header = p_header
-            WHERE group_id = p_group AND note_id = p_note AND version = v_current;
-          IF NOT FOUND THEN
-            -- Unreachable under the lock; raising rolls the whole put back.
-            RAISE EXCEPTION 'note head moved' USING ERRCODE = '40001';
+        FOR i IN 1 .. coalesce(array_length(p_notes, 1), 0) LOOP
+          IF p_head_seqs[i] IS NOT NULL AND (v_head_seq IS DISTINCT FROM p_head_seqs[i] OR v_head_hash IS DISTINCT FROM p_head_hashes[i]) THEN
+            put_status := 'head'; put_value := NULL;
+            RETURN NEXT;
+            CONTINUE;
           END IF;
-        END IF;
-        RETURN QUERY SELECT 'ok'::TEXT, v_cursor;
+          BEGIN
+            SELECT version INTO v_current FROM note_heads WHERE group_id = p_group AND note_id = p_notes[i];
+            v_current := COALESCE(v_current, 0);
+            IF p_versions[i] <> v_current + 1 THEN
+              put_status := 'version'; put_value := v_current;
+            ELSE
+              INSERT INTO note_versions (group_id, note_id, version, envelope) VALUES (p_group, p_notes[i], p_versions[i], p_envelopes[i])
+                RETURNING change_id INTO v_cursor;
+              IF v_current = 0 THEN
+                INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES (p_group, p_notes[i], p_versions[i], v_cursor, p_headers[i]);
+              ELSE
+                UPDATE note_heads SET version = p_versions[i], change_id = v_cursor, header = p_headers[i]
+                  WHERE group_id = p_group AND note_id = p_notes[i] AND version = v_current;
+                IF NOT FOUND THEN
+                  -- Unreachable under the lock; raising rolls this put back.
+                  RAISE EXCEPTION 'note head moved' USING ERRCODE = '40001';
+                END IF;
+              END IF;
+              put_status := 'ok'; put_value := v_cursor;
+            END IF;
+          EXCEPTION WHEN unique_violation OR serialization_failure THEN
+            -- A writer that does not take the lock got there first: a conflict, rolled back alone.
+            SELECT version INTO v_current FROM note_heads WHERE group_id = p_group AND note_id = p_notes[i];
+            put_status := 'version'; put_value := COALESCE(v_current, 0);
+          END;
+          RETURN NEXT;
+        END LOOP;
       END
       $fn$;
     `,
@@ -361,12 +375,26 @@ function quoteIdent(name: string): string {
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
+/** A note put waiting for its group's next batch (`putNoteVersion`). */
+interface PendingPut {
+  envelope: NoteEnvelope;
+  header: NoteHeader;
+  checkedAt: LogHead | undefined;
+  resolve: (result: NotePutResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** At most this many puts go in one batch: it bounds the size of one call (each envelope is at most about 1.4 MB of JSON). */
+const MAX_NOTE_BATCH = 32;
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly schema: string;
   private readonly pool: pg.Pool;
   private readonly connectionString: string;
   private closed = false;
+  /** Per group with a note batch in flight: the puts waiting for the next one. */
+  private readonly noteBatches = new Map<GroupId, PendingPut[]>();
 
   constructor(options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
@@ -817,22 +845,59 @@ export class PostgresStore implements Store {
     return rows[0]?.version ?? 0;
   }
 
+  /**
+   * Puts to one group are sent in batches: while one batch of a group is in flight in
+   * this process, later puts to that group wait and then go together, as one call of
+   * `conclave_put_notes` (one round trip, one commit, one WAL flush). Each put's
+   * promise resolves only after that commit.
+   */
   async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader, checkedAt?: LogHead): Promise<NotePutResult> {
     checkNote(envelope, header);
-    const { groupId, noteId, version } = envelope;
+    return new Promise((resolve, reject) => {
+      const put: PendingPut = { envelope, header, checkedAt, resolve, reject };
+      const waiting = this.noteBatches.get(envelope.groupId);
+      if (waiting) {
+        waiting.push(put);
+        return;
+      }
+      this.noteBatches.set(envelope.groupId, []);
+      void this.sendNoteBatch(envelope.groupId, [put]);
+    });
+  }
+
+  /** Sends `batch` (puts to `groupId`), then the puts that queued meanwhile, until none wait. */
+  private async sendNoteBatch(groupId: GroupId, batch: PendingPut[]): Promise<void> {
     try {
       const { rows } = await this.pool.query<{ put_status: 'ok' | 'version' | 'head'; put_value: number | null }>(
-        'SELECT put_status, put_value FROM conclave_put_note($1, $2, $3, $4, $5, $6, $7, $8)',
-        [`conclave:notes:${this.schema}:${groupId}`, groupId, noteId, version, JSON.stringify(envelope), JSON.stringify(header), checkedAt?.seq ?? null, checkedAt?.hash ?? null],
+        'SELECT put_status, put_value FROM conclave_put_notes($1, $2, $3, $4, $5, $6, $7, $8)',
+        [
+          `conclave:notes:${this.schema}:${groupId}`,
+          groupId,
+          batch.map((p) => p.envelope.noteId),
+          batch.map((p) => p.envelope.version),
+          batch.map((p) => JSON.stringify(p.envelope)),
+          batch.map((p) => JSON.stringify(p.header)),
+          batch.map((p) => p.checkedAt?.seq ?? null),
+          batch.map((p) => p.checkedAt?.hash ?? null),
+        ],
       );
-      const row = rows[0]!;
-      if (row.put_status === 'ok') return { ok: true, cursor: row.put_value! };
-      if (row.put_status === 'head') return { ok: false, staleHead: true };
-      return { ok: false, currentVersion: row.put_value! };
+      if (rows.length !== batch.length) throw new Error(`conclave_put_notes answered ${rows.length} rows for ${batch.length} puts`);
+      rows.forEach((row, i) => {
+        const put = batch[i]!;
+        if (row.put_status === 'ok') put.resolve({ ok: true, cursor: row.put_value! });
+        else if (row.put_status === 'head') put.resolve({ ok: false, staleHead: true });
+        else put.resolve({ ok: false, currentVersion: row.put_value! });
+      });
     } catch (error) {
-      if (isConflict(error)) return { ok: false, currentVersion: await this.currentVersion(this.pool, groupId, noteId) };
-      throw error;
+      // The call failed as a whole: none of the batch was committed.
+      for (const put of batch) put.reject(error);
     }
+    const waiting = this.noteBatches.get(groupId)!;
+    if (waiting.length === 0) {
+      this.noteBatches.delete(groupId);
+      return;
+    }
+    void this.sendNoteBatch(groupId, waiting.splice(0, MAX_NOTE_BATCH));
   }
 
   async getNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<NoteEnvelope | null> {
