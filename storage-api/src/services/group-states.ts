@@ -155,6 +155,12 @@ export class GroupStates {
   async stateAt(groupId: GroupId, head: LogHead | null): Promise<GroupState | null> {
     if (!head) return null;
     const cached = this.cache.get(groupId);
+    if (cached && cached.state.seq === head.seq && cached.state.head === head.hash) {
+      // The cached state is the one at this head (the common case): mark it used, nothing to validate.
+      this.cache.delete(groupId);
+      this.cache.set(groupId, cached);
+      return cached.state;
+    }
     const cachedIsPrefix = cached && cached.state.seq <= head.seq && !(cached.state.seq === head.seq && cached.state.head !== head.hash);
     let checkpointSeq = cached?.checkpointSeq ?? -1;
     let state: GroupState | null = null;

@@ -55,9 +55,13 @@ export const trpcConfig = t._config;
  * subscription is served only there: the per-IP request limit counts HTTP requests,
  * so every other call must be one.
  */
-const transported = t.procedure.use(({ ctx, type, next }) => {
+function checkTransport(ctx: Context, type: 'query' | 'mutation' | 'subscription'): void {
   if (ctx.transport === 'ws' && type !== 'subscription') throw apiError('BAD_REQUEST', 'send queries and mutations over HTTP: the WebSocket at /trpc carries only the subscription events.live');
   if (ctx.transport === 'http' && type === 'subscription') throw apiError('BAD_REQUEST', 'subscribe over a WebSocket at /trpc (docs/API.md "Live events")');
+}
+
+const transported = t.procedure.use(({ ctx, type, next }) => {
+  checkTransport(ctx, type);
   return next();
 });
 
@@ -91,12 +95,13 @@ function signedIn(ctx: Context, session: Session | null): { device: Fingerprint;
 const counted = transported.use(async ({ ctx, next }) => {
   const tokenHash = ctx.token ? sha256Hex(ctx.token) : null;
   const stored = tokenHash === null ? null : await ctx.store.getSession(tokenHash, ctx.now());
-  return next({ ctx: { ...ctx, session: await countCall(ctx, tokenHash, stored) } });
+  // tRPC merges what `next` is given into the context: only the new keys are passed.
+  return next({ ctx: { session: await countCall(ctx, tokenHash, stored) } });
 });
 
 export const publicProcedure = counted;
 
-export const authedProcedure = counted.use(async ({ ctx, next }) => next({ ctx: { ...ctx, ...signedIn(ctx, ctx.session) } }));
+export const authedProcedure = counted.use(async ({ ctx, next }) => next({ ctx: signedIn(ctx, ctx.session) }));
 
 /** The group an input names: `groupId`, or the envelope's for a note. */
 function groupIdOf(raw: unknown): unknown {
@@ -152,7 +157,9 @@ export interface PrefetchedNote {
  * device, a note body over the limit.
  */
 function memberCheck(readNote: boolean) {
-  return transported.use(async ({ ctx, next, getRawInput }) => {
+  // One middleware (the transport check first, as `transported` does): each middleware costs a copy of the context.
+  return t.procedure.use(async ({ ctx, type, next, getRawInput }) => {
+    checkTransport(ctx, type);
     const raw = await getRawInput();
     const parsed = groupIdSchema.safeParse(groupIdOf(raw));
     const groupId: GroupId | null = parsed.success ? parsed.data : null;
@@ -174,7 +181,7 @@ function memberCheck(readNote: boolean) {
       throw apiError('PAYLOAD_TOO_LARGE', `the note body is larger than this server's limit of ${ctx.config.noteMaxBytes} bytes: shorten it or split it into several notes`);
     }
     const prefetched: PrefetchedNote | null = read && view!.note !== undefined ? { read, envelope: view!.note } : null;
-    return next({ ctx: { ...ctx, session, ...caller, group, member, prefetched } });
+    return next({ ctx: { session, ...caller, group, member, prefetched } });
   });
 }
 
