@@ -840,11 +840,6 @@ export class PostgresStore implements Store {
 
   // --- notes ----------------------------------------------------------------------------------
 
-  private async currentVersion(db: Queryable, groupId: GroupId, noteId: NoteId): Promise<number> {
-    const { rows } = await db.query<{ version: number }>('SELECT version FROM note_heads WHERE group_id = $1 AND note_id = $2', [groupId, noteId]);
-    return rows[0]?.version ?? 0;
-  }
-
   /**
    * Puts to one group are sent in batches: while one batch of a group is in flight in
    * this process, later puts to that group wait and then go together, as one call of
