@@ -6,12 +6,15 @@
  *   member of the group the input names (`input.groupId`, or `input.envelope.groupId`
  *   for `notes.put`, whose input is the signed envelope alone) in the server's
  *   validated log, and not unlinked in its person's stored chain; `ctx.group` is that
- *   state, `ctx.member` the member (person) the device speaks for.
+ *   state, `ctx.member` the member (person) the device speaks for. Its reads (session,
+ *   unlinked flag, group head) are one `Store.memberView`: one round trip, one snapshot;
+ * - `noteReaderProcedure`: `memberProcedure` that reads the note the input names in that
+ *   same view (`ctx.prefetched`, for notes.get).
  *
  * Every call that carries a valid session token — public procedures included, each
  * call of a batch on its own — counts against the per-session limit of
  * `config.rateLimitPerMinute` calls per minute (TOO_MANY_REQUESTS), besides the per-IP
- * limit in app.ts.
+ * limit in app.ts. The limiter is called in one place, `countCall`.
  */
 import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
@@ -47,8 +50,6 @@ const t = initTRPC.context<Context>().create({
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-/** The router's tRPC config (its error formatter): trpc/hot-path.ts shapes errors with it. */
-export const trpcConfig = t._config;
 
 /**
  * The WebSocket at /trpc carries only the subscription `events.live`, and a
