@@ -384,7 +384,14 @@ interface PendingPut {
   reject: (error: unknown) => void;
 }
 
-/** At most this many puts go in one batch: it bounds the size of one call (each envelope is at most about 1.4 MB of JSON). */
+/** A live event waiting for its channel's next notify statement (`notify`). */
+interface PendingNotify {
+  payload: string;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** At most this many puts (or notifies) go in one batch: it bounds the size of one call (each envelope is at most about 1.4 MB of JSON). */
 const MAX_NOTE_BATCH = 32;
 
 export class PostgresStore implements Store {
@@ -393,6 +400,8 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly connectionString: string;
   private closed = false;
+  /** Per channel with a notify in flight: the notifies waiting for the next statement. */
+  private readonly notifyQueue = new Map<string, PendingNotify[]>();
   /** Per group with a note batch in flight: the puts waiting for the next one. */
   private readonly noteBatches = new Map<GroupId, PendingPut[]>();
 
@@ -468,9 +477,38 @@ export class PostgresStore implements Store {
     return name.length <= 63 ? name : `conclave_events_${createHash('sha256').update(this.schema).digest('hex').slice(0, 40)}`;
   }
 
-  /** `pg_notify(channel, payload)` on a pooled connection (its own transaction, so sent at once). */
+  /**
+   * `pg_notify(channel, payload)` on a pooled connection, in its own transaction, so
+   * sent at once. While one is in flight, the notifies that come meanwhile wait and go
+   * together in one statement, in order (one round trip for a burst of note puts). Each
+   * promise resolves once its notification is sent. (PostgreSQL delivers two identical
+   * payloads of one transaction once; every payload but `resync` names its own change.)
+   */
   async notify(channel: string, payload: string): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    return new Promise((resolve, reject) => {
+      const waiting = this.notifyQueue.get(channel);
+      if (waiting) {
+        waiting.push({ payload, resolve, reject });
+        return;
+      }
+      this.notifyQueue.set(channel, []);
+      void this.sendNotifies(channel, [{ payload, resolve, reject }]);
+    });
+  }
+
+  private async sendNotifies(channel: string, batch: PendingNotify[]): Promise<void> {
+    try {
+      await this.pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i', [channel, batch.map((n) => n.payload)]);
+      for (const n of batch) n.resolve();
+    } catch (error) {
+      for (const n of batch) n.reject(error);
+    }
+    const waiting = this.notifyQueue.get(channel)!;
+    if (waiting.length === 0) {
+      this.notifyQueue.delete(channel);
+      return;
+    }
+    void this.sendNotifies(channel, waiting.splice(0, MAX_NOTE_BATCH));
   }
 
   /** A new, unconnected client on the same database (the feed's one listening connection). */
