@@ -104,6 +104,8 @@ async function fillPool(count: number): Promise<void> {
 // --- autocannon runs ----------------------------------------------------------------------
 
 interface Run {
+  /** CPU the server process spent per answered request, µs (all its threads). */
+  cpuPerRequest: number;
   rps: number;
   p50: number;
   p99: number;
@@ -114,11 +116,22 @@ interface Run {
 
 function summarise(result: autocannon.Result): Run {
   const ok = result['2xx'];
-  return { rps: ok / result.duration, p50: result.latency.p50, p99: result.latency.p99, ok, failed: result.non2xx + result.errors + result.timeouts, seconds: result.duration };
+  return { cpuPerRequest: NaN, rps: ok / result.duration, p50: result.latency.p50, p99: result.latency.p99, ok, failed: result.non2xx + result.errors + result.timeouts, seconds: result.duration };
 }
 
-/** One autocannon run; `stopAfterMs` ends it after that long even when `amount` is not reached. */
-function cannon(options: autocannon.Options, stopAfterMs?: number): Promise<Run> {
+/**
+ * One autocannon run against `server`; `stopAfterMs` ends it after that long even when
+ * `amount` is not reached. Also measures the server's CPU per answered request: on a
+ * shared machine, req/s moves with the neighbours' load, CPU per request much less.
+ */
+async function cannon(server: ForkedServer, options: Omit<autocannon.Options, 'url'>, stopAfterMs?: number): Promise<Run> {
+  const cpuBefore = await server.cpuMicros();
+  const run = await cannonRun({ ...options, url: server.url }, stopAfterMs);
+  const cpu = (await server.cpuMicros()) - cpuBefore;
+  return { ...run, cpuPerRequest: cpu / Math.max(1, run.ok + run.failed) };
+}
+
+function cannonRun(options: autocannon.Options, stopAfterMs?: number): Promise<Run> {
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const instance = autocannon({ connections: CONNECTIONS, pipelining: 1, ...options }, (error, result) => {
@@ -148,8 +161,7 @@ interface Target {
 async function apiPut(target: Target, seconds: number, end = pool.length): Promise<Run> {
   const amount = Math.min(end, pool.length) - target.next - CONNECTIONS;
   if (amount < CONNECTIONS) throw new Error('the envelope pool is spent: raise MAX_POOL or lower BENCH_SECONDS');
-  return cannon({
-    url: target.api.url,
+  return cannon(target.api, {
     amount,
     requests: [
       {
@@ -172,8 +184,7 @@ async function apiPut(target: Target, seconds: number, end = pool.length): Promi
 
 async function barePut(target: Target, seconds: number): Promise<Run> {
   let i = 0;
-  const run = await cannon({
-    url: target.bare.url,
+  const run = await cannon(target.bare, {
     duration: seconds,
     requests: [
       {
@@ -191,8 +202,7 @@ async function barePut(target: Target, seconds: number): Promise<Run> {
 async function apiGet(target: Target, seconds: number): Promise<Run> {
   const pick = prng(7);
   const paths = target.stored.slice(0, 5000).map((noteId) => `/trpc/notes.get?input=${encodeURIComponent(JSON.stringify({ groupId, noteId }))}`);
-  return cannon({
-    url: target.api.url,
+  return cannon(target.api, {
     duration: seconds,
     requests: [
       {
@@ -206,8 +216,7 @@ async function apiGet(target: Target, seconds: number): Promise<Run> {
 
 async function bareGet(target: Target, seconds: number): Promise<Run> {
   const pick = prng(7);
-  return cannon({
-    url: target.bare.url,
+  return cannon(target.bare, {
     duration: seconds,
     requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/bare/notes/${1 + Math.floor(pick() * target.bareRows)}` }) }],
   });
@@ -332,6 +341,7 @@ for (const c of comparisons) {
     fmt(median(runs.map((r) => r.rps)), 0),
     fmt(median(runs.map((r) => r.p50)), 1),
     fmt(median(runs.map((r) => r.p99)), 1),
+    fmt(median(runs.map((r) => r.cpuPerRequest)), 0),
     fmt(median(runs.map((r) => r.seconds)), 1),
     String(runs.reduce((n, r) => n + r.ok, 0)),
     String(runs.reduce((n, r) => n + r.failed, 0)),
@@ -345,12 +355,13 @@ for (const c of comparisons) {
   const verdict = failed > 0 ? `INVALID: ${failed} requests failed` : meets ? 'meets both targets' : `misses: ${[ratio.median < TARGET_RATIO ? `req/s ratio < ${TARGET_RATIO}` : '', p99 > TARGET_P99_MS ? `p99 > ${TARGET_P99_MS} ms` : ''].filter(Boolean).join(', ')}`;
   verdicts.push([`${c.store} ${c.op}`, fmtRatio(ratio), `${fmt(p99, 1)} ms`, verdict]);
 }
-printTable(['operation', 'side', 'req/s', 'p50 ms', 'p99 ms', 's per run', 'requests', 'non-2xx/errors'], rows);
+printTable(['operation', 'side', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 's per run', 'requests', 'non-2xx/errors'], rows);
 console.log('');
 printTable(['operation', `API req/s ÷ baseline (target ≥ ${TARGET_RATIO}×)`, `API p99 (target ≤ ${TARGET_P99_MS} ms)`, 'verdict'], verdicts);
 notes.push(
+  'server CPU µs/req: the CPU time (user + system, every thread) the server process used during a run, over the requests it answered; a ratio of req/s near the inverse ratio of these means the server is CPU-bound.',
   `${CONNECTIONS} closed-loop clients keep ${CONNECTIONS} requests in flight, so mean latency ≈ ${CONNECTIONS} ÷ req/s: a p99 ≤ ${TARGET_P99_MS} ms needs well over ${Math.round((CONNECTIONS * 1000) / TARGET_P99_MS)} req/s.`,
-  'every put goes to one group: the PostgreSQL store serialises note puts per group (a transaction-scoped advisory lock keeps list cursors in commit order), the bare route has no such lock.',
+  'every put goes to one group: the PostgreSQL store serialises note puts per group (a transaction-scoped advisory lock keeps list cursors in commit order; a process sends the puts that queue meanwhile as one batch, one commit), the bare route has no such lock.',
 );
 for (const note of notes) console.log(`\nnote: ${note}`);
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);

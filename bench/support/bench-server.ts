@@ -13,8 +13,8 @@
  *   `synchronous = FULL`, like the real store) and `GET /bare/notes/:id` (select one row).
  * - `bare-pg`: the same two routes over a `pg` Pool of the same size as the real store's.
  *
- * The child reports `{ url }` over IPC once listening and closes on the message `'close'`
- * or when the parent goes away.
+ * The child reports `{ url }` over IPC once listening, answers `'cpu'` with its CPU time
+ * so far (`{ cpu }`, µs), and closes on the message `'close'` or when the parent goes away.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -29,6 +29,8 @@ export type ServerSpec =
 
 export interface ForkedServer {
   url: string;
+  /** CPU time the server process has used so far (user + system, all its threads), in µs. */
+  cpuMicros(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -37,8 +39,10 @@ const PG_POOL_MAX = 10;
 
 /** Starts `spec` in a child process and resolves once it listens. */
 export function forkServer(spec: ServerSpec): Promise<ForkedServer> {
+  // BENCH_CPU_PROF=<dir>: the API child writes a V8 CPU profile there when it exits (node --cpu-prof).
+  const profile = spec.mode === 'api' && process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [JSON.stringify(spec)], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...profile],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -53,6 +57,16 @@ export function forkServer(spec: ServerSpec): Promise<ForkedServer> {
       }
       resolve({
         url: message.url,
+        cpuMicros: () =>
+          new Promise<number>((answer) => {
+            const onCpu = (reply: { cpu?: number }) => {
+              if (typeof reply.cpu !== 'number') return;
+              child.off('message', onCpu);
+              answer(reply.cpu);
+            };
+            child.on('message', onCpu);
+            child.send('cpu');
+          }),
         async close() {
           if (child.exitCode === null && child.connected) child.send('close');
           const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -173,6 +187,10 @@ async function child(spec: ServerSpec): Promise<void> {
   };
   process.on('message', (message) => {
     if (message === 'close') void close();
+    if (message === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send?.({ cpu: user + system });
+    }
   });
   process.on('disconnect', () => void close());
   process.send?.({ url: running.url });

@@ -14,6 +14,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import fastifyWebsocket from '@fastify/websocket';
+import type { TRPCError } from '@trpc/server';
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { MAX_BATCH_CALLS, MAX_BATCH_PATH_CHARS } from '@conclave/shared/verify';
@@ -30,6 +31,7 @@ import { guardSocket } from './services/socket-guard.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/types.ts';
 import { contextFactory, type Deps } from './trpc/context.ts';
+import { hotPath } from './trpc/hot-path.ts';
 
 const PURGE_INTERVAL_MS = 5 * 60 * 1000;
 /** The one route tRPC registers: `/trpc/<path>`, a batch's paths joined by commas. */
@@ -91,6 +93,8 @@ export interface BuildOptions {
   now?: () => number;
   /** Where request logs go (tests capture them to scan for secrets). */
   logStream?: NodeJS.WritableStream;
+  /** false: every call goes through tRPC's fetch adapter (the hot path's sameness test compares both). */
+  hotPath?: boolean;
 }
 
 export interface App {
@@ -288,20 +292,19 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
 
   fastify.get('/health', async () => ({ ok: true, store: store.kind }));
 
-  await fastify.register(fastifyTRPCPlugin, {
-    prefix: '/trpc',
-    useWSS: true,
-    trpcOptions: {
-      router: appRouter,
-      createContext: contextFactory(deps),
-      keepAlive: { enabled: true, pingMs: config.livePingMs, pongWaitMs: config.livePongWaitMs },
-      // The onRequest check refuses a longer batch first; this is tRPC's own backstop.
-      maxBatchSize: MAX_BATCH_CALLS,
-      onError({ error, path }) {
-        if (error.code === 'INTERNAL_SERVER_ERROR') fastify.log.error({ path, err: { name: error.name, code: error.code } }, 'procedure failed');
-      },
-    } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
-  });
+  const trpcOptions = {
+    router: appRouter,
+    createContext: contextFactory(deps),
+    keepAlive: { enabled: true, pingMs: config.livePingMs, pongWaitMs: config.livePongWaitMs },
+    // The onRequest check refuses a longer batch first; this is tRPC's own backstop.
+    maxBatchSize: MAX_BATCH_CALLS,
+    onError({ error, path }: { error: TRPCError; path?: string | undefined }) {
+      if (error.code === 'INTERNAL_SERVER_ERROR') fastify.log.error({ path, err: { name: error.name, code: error.code } }, 'procedure failed');
+    },
+  } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'];
+  // notes.get and notes.put skip the fetch adapter, with the same answers (trpc/hot-path.ts).
+  if (options.hotPath !== false) fastify.addHook('preHandler', hotPath({ ...trpcOptions, route: TRPC_ROUTE }));
+  await fastify.register(fastifyTRPCPlugin, { prefix: '/trpc', useWSS: true, trpcOptions });
 
   // Expired challenges and sessions are deleted every few minutes (anyone may ask for a
   // challenge, so that table must not grow without bound).

@@ -570,6 +570,43 @@ describe('access', () => {
     expect(await w.h.store.membership(w.groupId, member.fingerprint)).toEqual({ status: 'removed', untilSeq: removalHead.seq });
   });
 
+  /** Makes the store commit `before` (a log append) just before the next note put is written: the put's member check is then stale. */
+  function appendBeforeNextPut(w: World, before: () => Promise<void>): void {
+    const store = w.h.store;
+    const put = store.putNoteVersion.bind(store);
+    let done = false;
+    store.putNoteVersion = async (...args) => {
+      if (!done) {
+        done = true;
+        await before();
+      }
+      return put(...args);
+    };
+  }
+
+  it('refuses a put whose writer was removed between its member check and its write, at the removal', async () => {
+    const w = await world();
+    const member = await joinGroup(w);
+    const env = await note(w, member);
+    const removed = await removeMember(w.state, w.owner.identity, member.fingerprint, w.seeds.get(0)!, w.h.clock.now);
+    appendBeforeNextPut(w, () => append(w, w.owner, [removed.entry], removed.boxes));
+    await refused(member.api.notes.put({ envelope: env }), 'FORBIDDEN');
+    expect(await w.h.store.getNote(w.groupId, env.noteId)).toBeNull();
+  });
+
+  it('refuses a put sealed with a generation that a rotation between its check and its write made old', async () => {
+    const w = await world();
+    const member = await joinGroup(w);
+    const env = await note(w, member);
+    const rotated = await rotateKey(w.state, w.owner.identity, w.seeds.get(0)!, w.h.clock.now);
+    appendBeforeNextPut(w, () => append(w, w.owner, [rotated.entry], rotated.boxes));
+    await refused(member.api.notes.put({ envelope: env }), 'NOTE_REJECTED');
+    expect(await w.h.store.getNote(w.groupId, env.noteId)).toBeNull();
+    // Checked again on the state now current, the same put sealed anew goes through.
+    w.seeds.set(1, rotated.seed);
+    expect((await member.api.notes.put({ envelope: await note(w, member, { noteId: env.noteId }) })).version).toBe(1);
+  });
+
   it('accepts a leave with no key, then treats the leaver as departed (no boxes from it any more)', async () => {
     const w = await world();
     const member = await joinGroup(w);

@@ -630,6 +630,55 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     expect(await store.getNote(newGroupId(), noteId)).toBeNull();
   });
 
+  it("reads a member call's session, unlinked flag, head and note in one view", async () => {
+    const now = 3_000_000;
+    const g = await createGroup(alice);
+    const groupId = await seedRealGroup(g);
+    const person = newFingerprint();
+    const [phone, tablet] = [newFingerprint(), newFingerprint()];
+    await store.appendChain(person, [fakeDeviceEntry(person, 0), fakeDeviceEntry(person, 1)], chainHeadAt(1), { linked: [{ device: phone, seq: 0 }, { device: tablet, seq: 1 }], unlinked: [{ device: tablet, seq: 1 }] });
+    const [phoneToken, tabletToken] = [b64(32), b64(32)];
+    await store.putSession(phoneToken, phone, now + 5000);
+    await store.putSession(tabletToken, tablet, now + 5000);
+    const note = fakeNote(groupId, newNoteId(), 1, phone);
+    expect((await store.putNoteVersion(note, headerOf(note))).ok).toBe(true);
+    const head = headOf(g.entries);
+
+    expect(await store.memberView(phoneToken, now, groupId)).toEqual({ session: { fingerprint: phone, expiresAt: now + 5000 }, unlinked: false, head });
+    expect(await store.memberView(tabletToken, now, groupId)).toEqual({ session: { fingerprint: tablet, expiresAt: now + 5000 }, unlinked: true, head });
+    // Expiry is exact; an unknown token or group reads as null.
+    expect(await store.memberView(phoneToken, now + 5000, groupId)).toEqual({ session: null, unlinked: false, head });
+    expect(await store.memberView(b64(32), now, null)).toEqual({ session: null, unlinked: false, head: null });
+    expect(await store.memberView(phoneToken, now, newGroupId())).toEqual({ session: { fingerprint: phone, expiresAt: now + 5000 }, unlinked: false, head: null });
+    // With a note: the newest version, a given one, or null.
+    expect((await store.memberView(phoneToken, now, groupId, { noteId: note.noteId })).note).toEqual(note);
+    expect((await store.memberView(phoneToken, now, groupId, { noteId: note.noteId, version: 1 })).note).toEqual(note);
+    expect((await store.memberView(phoneToken, now, groupId, { noteId: note.noteId, version: 2 })).note).toBeNull();
+    expect((await store.memberView(phoneToken, now, groupId, { noteId: newNoteId() })).note).toBeNull();
+    expect((await store.memberView(phoneToken, now, newGroupId(), { noteId: note.noteId })).note).toBeNull();
+  });
+
+  it('puts a note only while the group head it was checked at is current', async () => {
+    const g = await createGroup(alice);
+    const groupId = await seedRealGroup(g);
+    const head = headOf(g.entries);
+    const noteId = newNoteId();
+    const v1 = fakeNote(groupId, noteId, 1, alice.fingerprint);
+    const v2 = fakeNote(groupId, noteId, 2, alice.fingerprint);
+    expect(await store.putNoteVersion(v1, headerOf(v1), { seq: head.seq, hash: newHash() })).toEqual({ ok: false, staleHead: true });
+    expect(await store.putNoteVersion(v1, headerOf(v1), { seq: head.seq + 1, hash: head.hash })).toEqual({ ok: false, staleHead: true });
+    expect(await store.putNoteVersion(v1, headerOf(v1), head)).toMatchObject({ ok: true });
+    // The log moves on: a put checked at the old head writes nothing.
+    const next = fakeEntry(groupId, head.seq + 1, alice.fingerprint);
+    expect((await store.appendEntries(groupId, [next], headOf([next]), noIndexes)).ok).toBe(true);
+    expect(await store.putNoteVersion(v2, headerOf(v2), head)).toEqual({ ok: false, staleHead: true });
+    expect(await store.getNote(groupId, noteId)).toEqual(v1);
+    expect(await store.putNoteVersion(v2, headerOf(v2), headOf([next]))).toMatchObject({ ok: true });
+    // A group that is not stored has no current head.
+    const stray = fakeNote(newGroupId(), newNoteId(), 1, alice.fingerprint);
+    expect(await store.putNoteVersion(stray, headerOf(stray), head)).toEqual({ ok: false, staleHead: true });
+  });
+
   it(`lets exactly one of ${CONCURRENT} concurrent puts of the next version win, also across instances`, async () => {
     const other = await harness.another();
     const stores = [store, other];

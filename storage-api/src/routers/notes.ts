@@ -18,10 +18,49 @@ import {
   notePutInput,
   noteVersionHash,
   verifyNoteSignature,
+  memberOfDevice,
+  type EntryHash,
+  type Fingerprint,
+  type GroupId,
+  type GroupState,
+  type NoteEnvelope,
   type NoteHeader,
 } from '@conclave/shared/verify';
 import { apiError } from '../errors.ts';
-import { memberProcedure, router } from '../trpc/init.ts';
+import { isUnlinked } from '../services/device-standing.ts';
+import type { Context } from '../trpc/context.ts';
+import { memberProcedure, notAMemberDevice, noteReaderProcedure, router } from '../trpc/init.ts';
+
+/** What `put` checks against a group state, in order; the refusal, if any. */
+async function checkPut(state: GroupState, device: Fingerprint, envelope: NoteEnvelope): Promise<void> {
+  if (envelope.groupId !== state.groupId) throw apiError('BAD_REQUEST', 'the envelope names another group');
+  if (envelope.author !== device) throw apiError('FORBIDDEN', 'a note version must be authored and signed by the signed-in device');
+  const generation = currentGeneration(state);
+  if (envelope.generation !== generation) {
+    throw apiError(
+      'NOTE_REJECTED',
+      `the note is sealed with generation ${envelope.generation}, but the group is at generation ${generation}: sync the group log, fetch the current key and seal the note again`,
+    );
+  }
+  // The body's size was checked before the schema (memberProcedure: PAYLOAD_TOO_LARGE).
+  // The author is a device: the member check made sure it is a current device of a member.
+  const author = state.devices.get(device)!;
+  if (!(await verifyNoteSignature(envelope, author.signKey))) {
+    throw apiError('NOTE_REJECTED', "the note's signature does not verify under the author's key: seal and sign the note again");
+  }
+}
+
+/**
+ * The group's state now, for a put whose checked state went stale before it could
+ * commit: refused as the member check refuses, if the log has removed the device since.
+ */
+async function currentMemberState(ctx: Context, groupId: GroupId, device: Fingerprint): Promise<GroupState> {
+  const state = await ctx.groups.stateOf(groupId);
+  if (!state) throw apiError('NOT_FOUND', 'no group with this id is stored here: check the group id');
+  if (!memberOfDevice(state, device)) throw notAMemberDevice(state, device);
+  if (await isUnlinked(ctx.store, device)) throw notAMemberDevice(state, device, true);
+  return state;
+}
 
 export const notesRouter = router({
   /**
@@ -30,26 +69,14 @@ export const notesRouter = router({
    * write), within the size limit, with a valid signature, and exactly one past the
    * stored version (else CONFLICT with `currentVersion`), naming the stored previous
    * version's hash in `prev` (defence in depth: clients check the chain themselves).
+   * The write commits only if the group's head is still the one these checks were made
+   * against; if the log moved in between, the checks run again on the new state.
    * Returns the list cursor of this change.
    */
   put: memberProcedure.input(notePutInput).mutation(async ({ ctx, input }) => {
     const { envelope } = input;
-    const state = ctx.group;
-    if (envelope.groupId !== state.groupId) throw apiError('BAD_REQUEST', 'the envelope names another group');
-    if (envelope.author !== ctx.device) throw apiError('FORBIDDEN', 'a note version must be authored and signed by the signed-in device');
-    const generation = currentGeneration(state);
-    if (envelope.generation !== generation) {
-      throw apiError(
-        'NOTE_REJECTED',
-        `the note is sealed with generation ${envelope.generation}, but the group is at generation ${generation}: sync the group log, fetch the current key and seal the note again`,
-      );
-    }
-    // The body's size was checked before the schema (memberProcedure: PAYLOAD_TOO_LARGE).
-    // The author is a device: memberProcedure made sure it is a current device of a member.
-    const author = state.devices.get(ctx.device)!;
-    if (!(await verifyNoteSignature(envelope, author.signKey))) {
-      throw apiError('NOTE_REJECTED', "the note's signature does not verify under the author's key: seal and sign the note again");
-    }
+    let state = ctx.group;
+    await checkPut(state, ctx.device, envelope);
     if ((envelope.version === 1) !== (envelope.prev === null)) {
       throw apiError('NOTE_REJECTED', envelope.version === 1 ? 'version 1 of a note names no previous version: set prev to null' : `version ${envelope.version} must name the hash of version ${envelope.version - 1} in prev`);
     }
@@ -62,21 +89,33 @@ export const notesRouter = router({
     }
     const { body: _body, ...rest } = envelope;
     const header: NoteHeader = { ...rest, bodyBytes: base64urlByteLength(envelope.body) };
-    const result = await ctx.store.putNoteVersion(envelope, header);
+    let result = await ctx.store.putNoteVersion(envelope, header, { seq: state.seq, hash: state.head as EntryHash });
+    // Each retry means a log append committed in between: the appenders make progress.
+    while (!result.ok && result.staleHead) {
+      state = await currentMemberState(ctx, state.groupId, ctx.device);
+      await checkPut(state, ctx.device, envelope);
+      result = await ctx.store.putNoteVersion(envelope, header, { seq: state.seq, hash: state.head as EntryHash });
+    }
     if (!result.ok) {
+      // Not stale, so a version conflict.
+      const currentVersion = result.currentVersion!;
       throw apiError(
         'CONFLICT',
-        `version ${envelope.version} is not the next version of this note (the stored version is ${result.currentVersion}): read version ${result.currentVersion}, merge, and store version ${result.currentVersion + 1}`,
-        { currentVersion: result.currentVersion },
+        `version ${envelope.version} is not the next version of this note (the stored version is ${currentVersion}): read version ${currentVersion}, merge, and store version ${currentVersion + 1}`,
+        { currentVersion },
       );
     }
     await ctx.feed.publish({ kind: 'note', groupId: state.groupId, noteId: envelope.noteId, version: envelope.version, cursor: result.cursor });
     return { noteId: envelope.noteId, version: envelope.version, cursor: result.cursor };
   }),
 
-  /** One note: its newest version, or `version`. */
-  get: memberProcedure.input(noteGetInput).query(async ({ ctx, input }) => {
-    const envelope = await ctx.store.getNote(input.groupId, input.noteId, input.version);
+  /** One note: its newest version, or `version` (read in the member check's snapshot). */
+  get: noteReaderProcedure.input(noteGetInput).query(async ({ ctx, input }) => {
+    const { prefetched } = ctx;
+    const envelope =
+      prefetched && prefetched.read.noteId === input.noteId && prefetched.read.version === input.version
+        ? prefetched.envelope
+        : await ctx.store.getNote(input.groupId, input.noteId, input.version);
     if (!envelope) throw apiError('NOT_FOUND', input.version === undefined ? 'no note with this id in this group' : 'this note has no such version');
     return envelope;
   }),

@@ -29,6 +29,7 @@ import {
   type EntryHash,
   type GroupId,
   type GroupState,
+  type LogHead,
 } from '@conclave/shared/verify';
 import type { Store } from '../store/types.ts';
 
@@ -141,9 +142,25 @@ export class GroupStates {
    * @throws {LogVerificationError} when the stored log itself breaks a rule (edited behind the API's back).
    */
   async stateOf(groupId: GroupId): Promise<GroupState | null> {
-    const head = await this.store.getHead(groupId);
+    return this.stateAt(groupId, await this.store.getHead(groupId));
+  }
+
+  /**
+   * The validated state at `head`, a head the caller has just read from the database
+   * (with the other reads of its call, `Store.memberView`), or null when `head` is null.
+   * A write acting on the state must still check that `head` is current when it
+   * commits (`Store.putNoteVersion`'s `checkedAt`).
+   * @throws {LogVerificationError} when the stored log itself breaks a rule.
+   */
+  async stateAt(groupId: GroupId, head: LogHead | null): Promise<GroupState | null> {
     if (!head) return null;
     const cached = this.cache.get(groupId);
+    if (cached && cached.state.seq === head.seq && cached.state.head === head.hash) {
+      // The cached state is the one at this head (the common case): mark it used, nothing to validate.
+      this.cache.delete(groupId);
+      this.cache.set(groupId, cached);
+      return cached.state;
+    }
     const cachedIsPrefix = cached && cached.state.seq <= head.seq && !(cached.state.seq === head.seq && cached.state.head !== head.hash);
     let checkpointSeq = cached?.checkpointSeq ?? -1;
     let state: GroupState | null = null;

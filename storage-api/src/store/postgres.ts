@@ -9,12 +9,20 @@
  *   primary key and then inserts nothing). A writer that waited re-reads the head the
  *   winner committed and loses. The primary key `(group_id, seq)` is the backstop: a
  *   unique violation becomes the conflict result, never an error.
- * - `putNoteVersion` takes a transaction-scoped advisory lock per group, then checks
- *   the current version and inserts with `ON CONFLICT DO NOTHING` on
- *   `(group_id, note_id, version)`. The lock also makes cursors commit in order within
- *   a group: a change id is drawn from the BIGSERIAL only while holding it, so a reader
+ * - `putNoteVersion` sends the puts to one group in batches (while one batch of a group
+ *   is in flight in this process, later puts wait and go together): one call of the
+ *   function `conclave_put_notes` per batch, one round trip, one implicit transaction,
+ *   one commit. It takes a KEY SHARE lock on the group's head row and compares it with
+ *   the head each put was checked against: an append's `FOR UPDATE` waits for the
+ *   batch to commit, and a batch behind an append sees the new head and answers
+ *   `staleHead` for the puts checked at the old one. Then it takes a
+ *   transaction-scoped advisory lock per group, and for each put, in its own
+ *   subtransaction, checks the current version and inserts; a unique violation is a
+ *   conflict for that put alone. The lock also makes cursors commit in order within a
+ *   group: a change id is drawn from the BIGSERIAL only while holding it, so a reader
  *   that has seen cursor n has seen every change of that group below n, and
- *   `listNotes(since)` never skips a change that commits late.
+ *   `listNotes(since)` never skips a change that commits late. Groups do not wait for
+ *   each other.
  *
  * int8 columns (timestamps, change ids) are parsed to numbers; every value stored is
  * well below 2^53.
@@ -32,7 +40,9 @@ import type {
   ChainDeviceChanges,
   DeviceStanding,
   MembershipStatus,
+  MemberView,
   NotePutResult,
+  NoteToRead,
   Store,
   StoredCheckpoint,
   StoredNoteHeader,
@@ -48,6 +58,8 @@ export interface PostgresStoreOptions {
 
 const INT8_OID = 20;
 const UNIQUE_VIOLATION = '23505';
+/** Raised by `conclave_put_note` when a note's head moved under it (unreachable; rolls the put back). */
+const SERIALIZATION_FAILURE = '40001';
 const MAX_INT4 = 2 ** 31 - 1;
 
 /** Parses int8 to a JS number for this pool only (the global pg parsers stay as they are). */
@@ -224,6 +236,66 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
       CREATE INDEX link_offers_expiry ON link_offers (expires_at);
     `,
   },
+  {
+    // Note puts in one round trip (see the module comment): the same advisory lock,
+    // version check and inserts as before, in one function call for a batch of puts
+    // to one group, each in its own subtransaction.
+    version: 5,
+    name: 'note put function',
+    sql: `
+      -- One row per put, in order: put_status 'ok' (put_value: the cursor), 'version'
+      -- (put_value: the current version) or 'head' (the group's head is not the one given).
+      CREATE FUNCTION conclave_put_notes(p_lock TEXT, p_group TEXT, p_notes TEXT[], p_versions INTEGER[], p_envelopes TEXT[], p_headers TEXT[], p_head_seqs INTEGER[], p_head_hashes TEXT[])
+      RETURNS TABLE (put_status TEXT, put_value BIGINT)
+      LANGUAGE plpgsql
+      SET search_path FROM CURRENT
+      AS $fn$
+      DECLARE
+        v_head_seq INTEGER;
+        v_head_hash TEXT;
+        v_current INTEGER;
+        v_cursor BIGINT;
+      BEGIN
+        -- Appends wait for this put to commit (their FOR UPDATE); a put behind an append sees its head.
+        SELECT seq, hash INTO v_head_seq, v_head_hash FROM group_heads WHERE group_id = p_group FOR KEY SHARE;
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_lock, 0));
+        FOR i IN 1 .. coalesce(array_length(p_notes, 1), 0) LOOP
+          IF p_head_seqs[i] IS NOT NULL AND (v_head_seq IS DISTINCT FROM p_head_seqs[i] OR v_head_hash IS DISTINCT FROM p_head_hashes[i]) THEN
+            put_status := 'head'; put_value := NULL;
+            RETURN NEXT;
+            CONTINUE;
+          END IF;
+          BEGIN
+            SELECT version INTO v_current FROM note_heads WHERE group_id = p_group AND note_id = p_notes[i];
+            v_current := COALESCE(v_current, 0);
+            IF p_versions[i] <> v_current + 1 THEN
+              put_status := 'version'; put_value := v_current;
+            ELSE
+              INSERT INTO note_versions (group_id, note_id, version, envelope) VALUES (p_group, p_notes[i], p_versions[i], p_envelopes[i])
+                RETURNING change_id INTO v_cursor;
+              IF v_current = 0 THEN
+                INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES (p_group, p_notes[i], p_versions[i], v_cursor, p_headers[i]);
+              ELSE
+                UPDATE note_heads SET version = p_versions[i], change_id = v_cursor, header = p_headers[i]
+                  WHERE group_id = p_group AND note_id = p_notes[i] AND version = v_current;
+                IF NOT FOUND THEN
+                  -- Unreachable under the lock; raising rolls this put back.
+                  RAISE EXCEPTION 'note head moved' USING ERRCODE = '40001';
+                END IF;
+              END IF;
+              put_status := 'ok'; put_value := v_cursor;
+            END IF;
+          EXCEPTION WHEN unique_violation OR serialization_failure THEN
+            -- A writer that does not take the lock got there first: a conflict, rolled back alone.
+            SELECT version INTO v_current FROM note_heads WHERE group_id = p_group AND note_id = p_notes[i];
+            put_status := 'version'; put_value := COALESCE(v_current, 0);
+          END;
+          RETURN NEXT;
+        END LOOP;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 /** Thrown inside a transaction to roll it back and answer with a conflict. */
@@ -240,7 +312,8 @@ class DeviceClaimed extends Error {
 }
 
 function isConflict(error: unknown): boolean {
-  return error instanceof CasConflict || (error as { code?: unknown } | null)?.code === UNIQUE_VIOLATION;
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof CasConflict || code === UNIQUE_VIOLATION || code === SERIALIZATION_FAILURE;
 }
 
 /**
@@ -302,12 +375,35 @@ function quoteIdent(name: string): string {
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
+/** A note put waiting for its group's next batch (`putNoteVersion`). */
+interface PendingPut {
+  envelope: NoteEnvelope;
+  header: NoteHeader;
+  checkedAt: LogHead | undefined;
+  resolve: (result: NotePutResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A live event waiting for its channel's next notify statement (`notify`). */
+interface PendingNotify {
+  payload: string;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** At most this many puts (or notifies) go in one batch: it bounds the size of one call (each envelope is at most about 1.4 MB of JSON). */
+const MAX_NOTE_BATCH = 32;
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly schema: string;
   private readonly pool: pg.Pool;
   private readonly connectionString: string;
   private closed = false;
+  /** Per channel with a notify in flight: the notifies waiting for the next statement. */
+  private readonly notifyQueue = new Map<string, PendingNotify[]>();
+  /** Per group with a note batch in flight: the puts waiting for the next one. */
+  private readonly noteBatches = new Map<GroupId, PendingPut[]>();
 
   constructor(options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
@@ -381,9 +477,38 @@ export class PostgresStore implements Store {
     return name.length <= 63 ? name : `conclave_events_${createHash('sha256').update(this.schema).digest('hex').slice(0, 40)}`;
   }
 
-  /** `pg_notify(channel, payload)` on a pooled connection (its own transaction, so sent at once). */
+  /**
+   * `pg_notify(channel, payload)` on a pooled connection, in its own transaction, so
+   * sent at once. While one is in flight, the notifies that come meanwhile wait and go
+   * together in one statement, in order (one round trip for a burst of note puts). Each
+   * promise resolves once its notification is sent. (PostgreSQL delivers two identical
+   * payloads of one transaction once; every payload but `resync` names its own change.)
+   */
   async notify(channel: string, payload: string): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    return new Promise((resolve, reject) => {
+      const waiting = this.notifyQueue.get(channel);
+      if (waiting) {
+        waiting.push({ payload, resolve, reject });
+        return;
+      }
+      this.notifyQueue.set(channel, []);
+      void this.sendNotifies(channel, [{ payload, resolve, reject }]);
+    });
+  }
+
+  private async sendNotifies(channel: string, batch: PendingNotify[]): Promise<void> {
+    try {
+      await this.pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i', [channel, batch.map((n) => n.payload)]);
+      for (const n of batch) n.resolve();
+    } catch (error) {
+      for (const n of batch) n.reject(error);
+    }
+    const waiting = this.notifyQueue.get(channel)!;
+    if (waiting.length === 0) {
+      this.notifyQueue.delete(channel);
+      return;
+    }
+    void this.sendNotifies(channel, waiting.splice(0, MAX_NOTE_BATCH));
   }
 
   /** A new, unconnected client on the same database (the feed's one listening connection). */
@@ -429,6 +554,36 @@ export class PostgresStore implements Store {
     );
     const row = rows[0];
     return row ? { fingerprint: row.fingerprint, expiresAt: row.expires_at } : null;
+  }
+
+  async memberView(tokenHash: string, now: number, groupId: GroupId | null, note?: NoteToRead): Promise<MemberView> {
+    // One statement: one round trip and one snapshot.
+    const noteColumn = !note
+      ? ''
+      : note.version === undefined
+        ? `, (SELECT v.envelope FROM note_heads nh JOIN note_versions v ON v.group_id = nh.group_id AND v.note_id = nh.note_id AND v.version = nh.version
+              WHERE nh.group_id = $3 AND nh.note_id = $4) AS envelope`
+        : ', (SELECT envelope FROM note_versions WHERE group_id = $3 AND note_id = $4 AND version = $5) AS envelope';
+    const params: unknown[] = [tokenHash, now, groupId];
+    if (note) params.push(note.noteId);
+    if (note?.version !== undefined) params.push(note.version);
+    const { rows } = await this.pool.query<{ fingerprint: Fingerprint | null; expires_at: number | null; unlinked: boolean; seq: number | null; hash: LogHead['hash'] | null; envelope?: string | null }>(
+      `SELECT s.fingerprint, s.expires_at,
+              EXISTS (SELECT 1 FROM person_devices d WHERE d.device = s.fingerprint AND d.unlinked_seq IS NOT NULL) AS unlinked,
+              h.seq, h.hash${noteColumn}
+       FROM (SELECT 1) AS one
+       LEFT JOIN sessions s ON s.token_hash = $1 AND s.expires_at > $2
+       LEFT JOIN group_heads h ON h.group_id = $3::text`,
+      params,
+    );
+    const row = rows[0]!;
+    const view: MemberView = {
+      session: row.fingerprint !== null && row.expires_at !== null ? { fingerprint: row.fingerprint, expiresAt: row.expires_at } : null,
+      unlinked: row.fingerprint !== null && row.unlinked,
+      head: row.seq !== null && row.hash !== null ? { seq: row.seq, hash: row.hash } : null,
+    };
+    if (note) view.note = row.envelope ? (JSON.parse(row.envelope) as NoteEnvelope) : null;
+    return view;
   }
 
   async deleteSession(tokenHash: string): Promise<void> {
@@ -723,48 +878,59 @@ export class PostgresStore implements Store {
 
   // --- notes ----------------------------------------------------------------------------------
 
-  private async currentVersion(db: Queryable, groupId: GroupId, noteId: NoteId): Promise<number> {
-    const { rows } = await db.query<{ version: number }>('SELECT version FROM note_heads WHERE group_id = $1 AND note_id = $2', [groupId, noteId]);
-    return rows[0]?.version ?? 0;
+  /**
+   * Puts to one group are sent in batches: while one batch of a group is in flight in
+   * this process, later puts to that group wait and then go together, as one call of
+   * `conclave_put_notes` (one round trip, one commit, one WAL flush). Each put's
+   * promise resolves only after that commit.
+   */
+  async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader, checkedAt?: LogHead): Promise<NotePutResult> {
+    checkNote(envelope, header);
+    return new Promise((resolve, reject) => {
+      const put: PendingPut = { envelope, header, checkedAt, resolve, reject };
+      const waiting = this.noteBatches.get(envelope.groupId);
+      if (waiting) {
+        waiting.push(put);
+        return;
+      }
+      this.noteBatches.set(envelope.groupId, []);
+      void this.sendNoteBatch(envelope.groupId, [put]);
+    });
   }
 
-  async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader): Promise<NotePutResult> {
-    checkNote(envelope, header);
-    const { groupId, noteId, version } = envelope;
+  /** Sends `batch` (puts to `groupId`), then the puts that queued meanwhile, until none wait. */
+  private async sendNoteBatch(groupId: GroupId, batch: PendingPut[]): Promise<void> {
     try {
-      return await this.tx(async (client): Promise<NotePutResult> => {
-        // One note writer per group at a time: version check and cursor order both follow from it.
-        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`conclave:notes:${this.schema}:${groupId}`]);
-        const seen = await this.currentVersion(client, groupId, noteId);
-        if (version !== seen + 1) throw new CasConflict('stale version');
-        const inserted = await client.query<{ change_id: number }>(
-          `INSERT INTO note_versions (group_id, note_id, version, envelope) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (group_id, note_id, version) DO NOTHING RETURNING change_id`,
-          [groupId, noteId, version, JSON.stringify(envelope)],
-        );
-        const cursor = inserted.rows[0]?.change_id;
-        if (cursor === undefined) throw new CasConflict('version exists');
-        const moved =
-          seen === 0
-            ? await client.query(
-                'INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (group_id, note_id) DO NOTHING',
-                [groupId, noteId, version, cursor, JSON.stringify(header)],
-              )
-            : await client.query('UPDATE note_heads SET version = $1, change_id = $2, header = $3 WHERE group_id = $4 AND note_id = $5 AND version = $6', [
-                version,
-                cursor,
-                JSON.stringify(header),
-                groupId,
-                noteId,
-                seen,
-              ]);
-        if (moved.rowCount !== 1) throw new CasConflict('note head moved');
-        return { ok: true, cursor };
+      const { rows } = await this.pool.query<{ put_status: 'ok' | 'version' | 'head'; put_value: number | null }>(
+        'SELECT put_status, put_value FROM conclave_put_notes($1, $2, $3, $4, $5, $6, $7, $8)',
+        [
+          `conclave:notes:${this.schema}:${groupId}`,
+          groupId,
+          batch.map((p) => p.envelope.noteId),
+          batch.map((p) => p.envelope.version),
+          batch.map((p) => JSON.stringify(p.envelope)),
+          batch.map((p) => JSON.stringify(p.header)),
+          batch.map((p) => p.checkedAt?.seq ?? null),
+          batch.map((p) => p.checkedAt?.hash ?? null),
+        ],
+      );
+      if (rows.length !== batch.length) throw new Error(`conclave_put_notes answered ${rows.length} rows for ${batch.length} puts`);
+      rows.forEach((row, i) => {
+        const put = batch[i]!;
+        if (row.put_status === 'ok') put.resolve({ ok: true, cursor: row.put_value! });
+        else if (row.put_status === 'head') put.resolve({ ok: false, staleHead: true });
+        else put.resolve({ ok: false, currentVersion: row.put_value! });
       });
     } catch (error) {
-      if (isConflict(error)) return { ok: false, currentVersion: await this.currentVersion(this.pool, groupId, noteId) };
-      throw error;
+      // The call failed as a whole: none of the batch was committed.
+      for (const put of batch) put.reject(error);
     }
+    const waiting = this.noteBatches.get(groupId)!;
+    if (waiting.length === 0) {
+      this.noteBatches.delete(groupId);
+      return;
+    }
+    void this.sendNoteBatch(groupId, waiting.splice(0, MAX_NOTE_BATCH));
   }
 
   async getNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<NoteEnvelope | null> {

@@ -9,6 +9,10 @@
  * up front, so writers — in this process, another store on the same file, or another
  * process — are serialised and each one reads the state it is about to change.
  *
+ * Note puts are group-committed: the puts that arrive in one turn of the event loop are
+ * written in one transaction (a savepoint each), sharing one WAL sync; each is
+ * acknowledged only after that commit.
+ *
  * Compare-and-set (`appendEntries`, `putNoteVersion`) is checked twice: the head or
  * current version is read inside the write transaction, and the primary keys
  * `(group_id, seq)` and `(group_id, note_id, version)` refuse a second row at the same
@@ -28,7 +32,9 @@ import type {
   ChainDeviceChanges,
   DeviceStanding,
   MembershipStatus,
+  MemberView,
   NotePutResult,
+  NoteToRead,
   Store,
   StoredCheckpoint,
   StoredNoteHeader,
@@ -284,6 +290,14 @@ export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  /** Note puts waiting for the next group commit (`putNoteVersion`). */
+  private readonly pendingPuts: Array<{
+    envelope: NoteEnvelope;
+    header: NoteHeader;
+    checkedAt: LogHead | undefined;
+    resolve: (result: NotePutResult) => void;
+    reject: (error: unknown) => void;
+  }> = [];
 
   constructor(dataDir: string, options: SqliteStoreOptions = {}) {
     mkdirSync(dataDir, { recursive: true });
@@ -329,6 +343,8 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (!this.db.open) return;
+    // Puts already accepted are written (or refused) before the file closes.
+    this.flushPuts();
     this.statements.clear();
     this.db.close();
   }
@@ -374,6 +390,20 @@ export class SqliteStore implements Store {
 
   async deleteSession(tokenHash: string): Promise<void> {
     this.sql('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+  }
+
+  async memberView(tokenHash: string, now: number, groupId: GroupId | null, note?: NoteToRead): Promise<MemberView> {
+    // One deferred read transaction: one snapshot, even with a writer in another process.
+    return this.db.transaction((): MemberView => {
+      const session = this.sql('SELECT fingerprint, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?').get(tokenHash, now) as
+        | { fingerprint: Fingerprint; expires_at: number }
+        | undefined;
+      const unlinked = session ? this.sql('SELECT 1 FROM person_devices WHERE device = ? AND unlinked_seq IS NOT NULL').get(session.fingerprint) !== undefined : false;
+      const head = groupId === null ? null : this.headOf(groupId);
+      const view: MemberView = { session: session ? { fingerprint: session.fingerprint, expiresAt: session.expires_at } : null, unlinked, head };
+      if (note) view.note = groupId === null ? null : this.noteEnvelope(groupId, note.noteId, note.version);
+      return view;
+    })();
   }
 
   async purgeExpired(now: number): Promise<void> {
@@ -443,7 +473,7 @@ export class SqliteStore implements Store {
     // SQLite binds at most 32766 parameters per statement: 500 devices at a time.
     for (let i = 0; i < devices.length; i += 500) {
       const some = devices.slice(i, i + 500);
-      const rows = this.db.prepare(`SELECT device FROM person_devices WHERE unlinked_seq IS NOT NULL AND device IN (${some.map(() => '?').join(',')})`).all(...some) as Array<{ device: Fingerprint }>;
+      const rows = (some.length === 1 ? this.sql('SELECT device FROM person_devices WHERE unlinked_seq IS NOT NULL AND device = ?') : this.db.prepare(`SELECT device FROM person_devices WHERE unlinked_seq IS NOT NULL AND device IN (${some.map(() => '?').join(',')})`)).all(...some) as Array<{ device: Fingerprint }>;
       for (const row of rows) unlinked.add(row.device);
     }
     return unlinked;
@@ -632,50 +662,84 @@ export class SqliteStore implements Store {
     return row?.version ?? 0;
   }
 
-  async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader): Promise<NotePutResult> {
+  /**
+   * Group commit: a put waits for the next turn of the event loop, and every put that
+   * arrived by then is written in one `BEGIN IMMEDIATE` transaction, one savepoint each
+   * (a put that fails rolls back alone), so they share one WAL sync. Each put's promise
+   * resolves only after that commit, so an acknowledged put is as durable as before.
+   */
+  async putNoteVersion(envelope: NoteEnvelope, header: NoteHeader, checkedAt?: LogHead): Promise<NotePutResult> {
     checkNote(envelope, header);
-    const { groupId, noteId, version } = envelope;
-    try {
-      return this.write((): NotePutResult => {
-        const current = this.currentVersion(groupId, noteId);
-        if (version !== current + 1) return { ok: false, currentVersion: current };
-        const { value: cursor } = this.sql("UPDATE counters SET value = value + 1 WHERE name = 'note_change' RETURNING value").get() as { value: number };
-        this.sql('INSERT INTO note_versions (group_id, note_id, version, change_id, envelope) VALUES (?, ?, ?, ?, ?)').run(
-          groupId,
-          noteId,
-          version,
-          cursor,
-          JSON.stringify(envelope),
-        );
-        if (current === 0) {
-          this.sql('INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES (?, ?, ?, ?, ?)').run(
-            groupId,
-            noteId,
-            version,
-            cursor,
-            JSON.stringify(header),
-          );
-        } else {
-          const moved = this.sql('UPDATE note_heads SET version = ?, change_id = ?, header = ? WHERE group_id = ? AND note_id = ? AND version = ?').run(
-            version,
-            cursor,
-            JSON.stringify(header),
-            groupId,
-            noteId,
-            current,
-          );
-          // Unreachable under the write lock; throwing rolls the transaction back.
-          if (moved.changes !== 1) throw new CasConflict('note head moved');
-        }
-        return { ok: true, cursor };
-      });
-    } catch (error) {
-      if (isConflict(error)) return { ok: false, currentVersion: this.currentVersion(groupId, noteId) };
-      throw error;
-    }
+    return new Promise((resolve, reject) => {
+      this.pendingPuts.push({ envelope, header, checkedAt, resolve, reject });
+      if (this.pendingPuts.length === 1) setImmediate(() => this.flushPuts());
+    });
   }
 
+  /** Writes every pending put in one transaction (see `putNoteVersion`). */
+  private flushPuts(): void {
+    const batch = this.pendingPuts.splice(0);
+    if (batch.length === 0) return;
+    let outcomes: Array<{ result: NotePutResult } | { error: unknown }>;
+    try {
+      if (!this.db.open) throw new Error('the store is closed');
+      outcomes = this.write(() =>
+        batch.map((put) => {
+          try {
+            return { result: this.putOne(put.envelope, put.header, put.checkedAt) };
+          } catch (error) {
+            return { error };
+          }
+        }),
+      );
+    } catch (error) {
+      // The transaction did not commit: none of the batch was written.
+      for (const put of batch) put.reject(error);
+      return;
+    }
+    outcomes.forEach((outcome, i) => {
+      const put = batch[i]!;
+      if ('result' in outcome) put.resolve(outcome.result);
+      else if (isConflict(outcome.error)) put.resolve({ ok: false, currentVersion: this.currentVersion(put.envelope.groupId, put.envelope.noteId) });
+      else put.reject(outcome.error);
+    });
+  }
+
+  /** One put inside the batch's transaction; a nested transaction is a savepoint, rolled back alone when it throws. */
+  private readonly putOne = (envelope: NoteEnvelope, header: NoteHeader, checkedAt: LogHead | undefined): NotePutResult =>
+    this.db.transaction((): NotePutResult => {
+      const { groupId, noteId, version } = envelope;
+      // Under the write lock: no append can move the head before this commits.
+      if (checkedAt) {
+        const head = this.headOf(groupId);
+        if (!head || head.seq !== checkedAt.seq || head.hash !== checkedAt.hash) return { ok: false, staleHead: true };
+      }
+      const current = this.currentVersion(groupId, noteId);
+      if (version !== current + 1) return { ok: false, currentVersion: current };
+      const { value: cursor } = this.sql("UPDATE counters SET value = value + 1 WHERE name = 'note_change' RETURNING value").get() as { value: number };
+      this.sql('INSERT INTO note_versions (group_id, note_id, version, change_id, envelope) VALUES (?, ?, ?, ?, ?)').run(groupId, noteId, version, cursor, JSON.stringify(envelope));
+      if (current === 0) {
+        this.sql('INSERT INTO note_heads (group_id, note_id, version, change_id, header) VALUES (?, ?, ?, ?, ?)').run(groupId, noteId, version, cursor, JSON.stringify(header));
+      } else {
+        const moved = this.sql('UPDATE note_heads SET version = ?, change_id = ?, header = ? WHERE group_id = ? AND note_id = ? AND version = ?').run(
+          version,
+          cursor,
+          JSON.stringify(header),
+          groupId,
+          noteId,
+          current,
+        );
+        // Unreachable under the write lock; throwing rolls the savepoint back.
+        if (moved.changes !== 1) throw new CasConflict('note head moved');
+      }
+      return { ok: true, cursor };
+    })();
+
   async getNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<NoteEnvelope | null> {
+    return this.noteEnvelope(groupId, noteId, version);
+  }
+
+  private noteEnvelope(groupId: GroupId, noteId: NoteId, version?: number): NoteEnvelope | null {
     const row = (
       version === undefined
         ? this.sql(`SELECT v.envelope FROM note_heads h JOIN note_versions v

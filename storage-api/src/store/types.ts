@@ -47,7 +47,33 @@ export interface DeviceStanding {
   unlinkedSeq: number | null;
 }
 
-export type NotePutResult = { ok: true; cursor: number } | { ok: false; currentVersion: number };
+/**
+ * `staleHead`: the caller checked the put against a group state whose head is no longer
+ * the group's current one (the log moved, or the group is gone); nothing was written.
+ */
+export type NotePutResult = { ok: true; cursor: number } | { ok: false; currentVersion: number; staleHead?: undefined } | { ok: false; staleHead: true; currentVersion?: undefined };
+
+/** A note to read with a member call's other reads (`Store.memberView`). */
+export interface NoteToRead {
+  noteId: NoteId;
+  /** A stored version; the newest when omitted. */
+  version?: number;
+}
+
+/**
+ * What one member call needs to know before it acts, read from one snapshot of the
+ * database (one statement on PostgreSQL, one read transaction on SQLite).
+ */
+export interface MemberView {
+  /** The session the token hash names, unexpired at `now`; null otherwise. */
+  session: { fingerprint: Fingerprint; expiresAt: number } | null;
+  /** Whether a stored chain has unlinked the session's device (false without a session). */
+  unlinked: boolean;
+  /** The group's head; null for an unknown group or when no group id was given. */
+  head: LogHead | null;
+  /** With a `NoteToRead`: that note's envelope (null when it is not stored); otherwise absent. */
+  note?: NoteEnvelope | null;
+}
 
 /**
  * A validated group state persisted by services/group-states.ts: the state after entry
@@ -85,6 +111,12 @@ export interface Store {
   putSession(tokenHash: string, fingerprint: Fingerprint, expiresAt: number): Promise<void>;
   getSession(tokenHash: string, now: number): Promise<{ fingerprint: Fingerprint; expiresAt: number } | null>;
   deleteSession(tokenHash: string): Promise<void>;
+  /**
+   * A member call's reads in one snapshot: the session of `tokenHash` at `now`, whether
+   * its device is unlinked, the head of `groupId` (when given) and `note` (when given,
+   * in `groupId`).
+   */
+  memberView(tokenHash: string, now: number, groupId: GroupId | null, note?: NoteToRead): Promise<MemberView>;
   /** Housekeeping: expired challenges, sessions and link offers. */
   purgeExpired(now: number): Promise<void>;
 
@@ -155,8 +187,14 @@ export interface Store {
   deleteKeyRequest(groupId: GroupId, fingerprint: Fingerprint, generation: number): Promise<void>;
 
   // notes: versions with compare-and-set; a list cursor that only moves forward
-  /** Stores version `envelope.version` if the note's current version is exactly one less (0: new note). */
-  putNoteVersion(envelope: NoteEnvelope, header: NoteHeader): Promise<NotePutResult>;
+  /**
+   * Stores version `envelope.version` if the note's current version is exactly one less
+   * (0: new note) and, when `checkedAt` is given, only if the group's head is still
+   * `checkedAt` when the write commits (else `staleHead`): the caller's membership and
+   * generation checks were made against the current log. On PostgreSQL a log append
+   * waits for the put, or the put sees the append's head.
+   */
+  putNoteVersion(envelope: NoteEnvelope, header: NoteHeader, checkedAt?: LogHead): Promise<NotePutResult>;
   getNote(groupId: GroupId, noteId: NoteId, version?: number): Promise<NoteEnvelope | null>;
   /** Latest headers of notes changed after `since`, oldest change first. */
   listNotes(groupId: GroupId, since: number, limit: number): Promise<StoredNoteHeader[]>;

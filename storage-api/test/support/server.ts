@@ -45,6 +45,8 @@ export interface StartOptions {
   reuse?: Pick<TestServer, 'dataDir' | 'schema'>;
   /** Listen on this port (a restart at the same address); 0 by default. */
   port?: number;
+  /** false: no hot path, every call through tRPC's fetch adapter (storage-api/src/trpc/hot-path.ts). */
+  hotPath?: boolean;
 }
 
 async function withPg<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -106,7 +108,7 @@ export async function startServer(kind: StoreKind, options: StartOptions = {}): 
   };
 
   try {
-    app = await build(config, { logStream, ...(options.now ? { now: options.now } : {}) });
+    app = await build(config, { logStream, ...(options.now ? { now: options.now } : {}), ...(options.hotPath === false ? { hotPath: false } : {}) });
     const address = await app.fastify.listen({ host: '127.0.0.1', port: options.port ?? 0 });
     return {
       kind,
