@@ -11,6 +11,7 @@
 import { labelled } from '../protocol/canonical.ts';
 import { concatBytes, fromBase64url, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
 import type { EntryHash, Fingerprint } from '../protocol/ids.ts';
+import { isWellFormedDeviceEntry } from '../protocol/entry-shape.ts';
 import { deviceEntrySchema, PROTOCOL_VERSION, type DeviceEntry, type LogHead, type PublicBundle, type UnsignedDeviceEntry } from '../protocol/schemas.ts';
 import { DeviceChainError, type ChainRejection } from './errors.ts';
 import { fingerprintOf, signLabelled, type DeviceIdentity } from './identity.ts';
@@ -226,7 +227,8 @@ export async function extendChain(state: PersonState | null, entries: readonly u
   let ruleBreak: ChainRuleBreak | undefined;
   let position = state ? state.seq + 1 : 0;
   for (const raw of entries) {
-    const parsed = deviceEntrySchema.safeParse(raw);
+    // Fast check first; zod parses (or refuses, with its message) whatever it does not vouch for.
+    const parsed = isWellFormedDeviceEntry(raw) ? { success: true as const, data: raw } : deviceEntrySchema.safeParse(raw);
     if (!parsed.success) {
       ruleBreak = new ChainRuleBreak('malformed', `device entry ${position} is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`, position);
       break;

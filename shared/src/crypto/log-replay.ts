@@ -10,6 +10,7 @@
 import { labelled } from '../protocol/canonical.ts';
 import { fromBase64url, toBase64url, type Bytes } from '../protocol/encoding.ts';
 import type { EntryHash, Fingerprint, GroupId } from '../protocol/ids.ts';
+import { isWellFormedLogEntry } from '../protocol/entry-shape.ts';
 import { logEntrySchema, type DeviceEntry, type LogEntry, type LogHead, type PublicBundle, type Rotation } from '../protocol/schemas.ts';
 import { applyDeviceEntry, ChainRuleBreak, clonePerson, type ChainDevice, type PersonState } from './device-chain.ts';
 import { LogVerificationError, type LogRejection } from './errors.ts';
@@ -381,7 +382,9 @@ export async function extendLog(state: GroupState | null, entries: readonly unkn
   const latestAt = (options.now ?? Date.now()) + MAX_CLOCK_SKEW_MS;
 
   for (const raw of entries) {
-    const parsed = logEntrySchema.safeParse(raw);
+    // The fast check says yes only to what the schema accepts unchanged; anything else
+    // goes through zod, which accepts it or refuses it with its own message.
+    const parsed = isWellFormedLogEntry(raw) ? { success: true as const, data: raw } : logEntrySchema.safeParse(raw);
     if (!parsed.success) {
       ruleBreak = { seq: position, reason: 'malformed', detail: `entry ${position} is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
       break;
