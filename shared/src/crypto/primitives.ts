@@ -293,7 +293,33 @@ function toView(data: ArrayBufferLike | ArrayBufferView): Uint8Array {
   return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
 }
 
-/** DHKEM(X25519, HKDF-SHA256) whose ExtractAndExpand also runs on the immediate HKDF. */
+/**
+ * Raw bytes of X25519 public keys this module imported. `@hpke/core` asks for the bytes
+ * of the recipient's key on every seal; an `exportKey('raw')` would be one more trip
+ * through WebCrypto's thread pool (Node runs raw exports there) for bytes we hold.
+ */
+const rawPublicKeys = new WeakMap<CryptoKey, ArrayBuffer>();
+
+/**
+ * A public key's raw bytes through its JWK form (`x`, RFC 8037 §2): the same 32 bytes
+ * as `exportKey('raw')`, which Node runs as a thread-pool job while it builds a JWK
+ * inline. Used for the ephemeral key of every seal.
+ */
+async function exportPublicRaw(key: CryptoKey): Promise<ArrayBuffer> {
+  const { x } = await subtle.exportKey('jwk', key);
+  if (typeof x !== 'string') throw new EncodingError('runtime did not return the public key');
+  return fromBase64url(x, X25519_PUBLIC_BYTES).buffer;
+}
+
+/** The part of `@hpke/core`'s X25519 primitives this module reaches into. */
+interface SerializingPrimitives {
+  serializePublicKey(key: CryptoKey): Promise<ArrayBuffer>;
+}
+
+/**
+ * DHKEM(X25519, HKDF-SHA256) whose ExtractAndExpand also runs on the immediate HKDF, and
+ * which serializes a public key from the bytes it came from when this module knows them.
+ */
 class DhkemX25519Immediate extends DhkemX25519HkdfSha256 {
   constructor() {
     super();
@@ -302,6 +328,11 @@ class DhkemX25519Immediate extends DhkemX25519HkdfSha256 {
     suiteId.set(i2Osp(this.id, 2), 3);
     kdf.init(suiteId);
     this._kdf = kdf;
+    const primitives = this._prim as unknown as SerializingPrimitives;
+    primitives.serializePublicKey = (key) => {
+      const raw = rawPublicKeys.get(key);
+      return raw ? Promise.resolve(raw.slice(0)) : exportPublicRaw(key);
+    };
   }
 }
 
@@ -337,6 +368,7 @@ export async function hpkeSeal(
   } catch {
     throw new EncodingError('HPKE recipient key is not a valid X25519 key');
   }
+  rawPublicKeys.set(recipientPublicKey, new Uint8Array(recipientPublic).buffer);
   const ekm = options.ephemeralIkm ? await hpkeSuite.kem.deriveKeyPair(bytes(options.ephemeralIkm)) : undefined;
   try {
     const sealed = await hpkeSuite.seal({ recipientPublicKey, info: bytes(info), ...(ekm ? { ekm } : {}) }, bytes(plaintext), bytes(aad));
