@@ -16,7 +16,7 @@ import { deviceEntrySchema, PROTOCOL_VERSION, type DeviceEntry, type LogHead, ty
 import { DeviceChainError, type ChainRejection } from './errors.ts';
 import { fingerprintOf, signLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { sha256Now } from './primitives.ts';
+import { sha256NowOfParts } from './primitives.ts';
 import { letBatchStart, SignatureQueue, type PendingSignature } from './signature-batch.ts';
 
 export interface ChainDevice {
@@ -62,7 +62,7 @@ const HASH_PREFIX = concatBytes(utf8(LABELS.deviceEntryHash), new Uint8Array([0]
 
 /** SHA-256(`conclave/v3/device-entry-hash` ‖ 0 ‖ signing input ‖ signature bytes). */
 function deviceEntryHashOf(signingInput: Bytes, sig: string): EntryHash {
-  return toBase64url(sha256Now(concatBytes(HASH_PREFIX, signingInput, fromBase64url(sig, 64)))) as EntryHash;
+  return toBase64url(sha256NowOfParts(HASH_PREFIX, signingInput, fromBase64url(sig, 64))) as EntryHash;
 }
 
 export function deviceEntryHash(entry: DeviceEntry): EntryHash {

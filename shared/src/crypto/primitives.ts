@@ -52,6 +52,13 @@ export function sha256Now(data: Uint8Array): Bytes {
   return bytes(sha256Sync(data));
 }
 
+/** SHA-256 of `parts` end to end, without copying them into one buffer first. */
+export function sha256NowOfParts(...parts: Uint8Array[]): Bytes {
+  const hash = sha256Sync.create();
+  for (const part of parts) hash.update(part);
+  return bytes(hash.digest());
+}
+
 /**
  * HKDF-SHA256 (RFC 5869) through WebCrypto.
  * @throws {EncodingError} when more than 255 × 32 bytes are asked for.
