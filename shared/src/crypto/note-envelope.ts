@@ -11,10 +11,10 @@ import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
 import { NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_BYTES, PROTOCOL_VERSION, noteEnvelopeSchema, type NoteEnvelope } from '../protocol/schemas.ts';
 import { DecryptError, EncodingError, NoteError } from './errors.ts';
 import { signKeyOfDevice, type GroupState } from './group-log.ts';
-import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
+import { signLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { noteSigningView, versionHashOfView } from './note-signature.ts';
-import { aeadOpen, aeadSeal, importAeadKey, randomBytes } from './primitives.ts';
+import { noteSignedBytes, noteSigningView, versionHashOfSigned } from './note-signature.ts';
+import { aeadOpen, aeadSeal, importAeadKey, randomBytes, verify } from './primitives.ts';
 
 export interface NotePlaintext {
   title: string;
@@ -146,8 +146,9 @@ export async function openNote(
   };
   // Signature check and decryption run side by side; plaintext is released only after
   // the signature holds.
-  const view = noteSigningView(unsigned, sealedTitle, sealedBody);
-  const signatureHolds = view.then((v) => verifyLabelled(signKey, sig, LABELS.noteSignature, v));
+  // The signed bytes are encoded once: verified, then hashed into the version hash.
+  const signed = noteSigningView(unsigned, sealedTitle, sealedBody).then(noteSignedBytes);
+  const signatureHolds = signed.then((bytes) => verifySignature(signKey, sig, bytes));
   const decryption = (async () => {
     const noteKey = await noteKeyFor(envelope.generation);
     if (!noteKey) return null;
@@ -175,7 +176,7 @@ export async function openNote(
   }
   if (!outcome.plaintext) throw new NoteOpenError('no-key', 'the key for this note has not reached this device yet');
   // The version hash from the same digests the signature covered: the ciphertexts are hashed once.
-  return { ...outcome.plaintext, envelope, hash: await versionHashOfView(await view, sig) };
+  return { ...outcome.plaintext, envelope, hash: versionHashOfSigned(await signed, sig) };
 }
 
 /**
@@ -189,12 +190,23 @@ export async function openNote(
 export async function verifyNoteHashed(input: unknown, state: GroupState, expected: { noteId: NoteId; version?: number }): Promise<{ envelope: NoteEnvelope; hash: string }> {
   const { envelope, signKey } = checkedEnvelope(input, state, expected);
   const { sig, ...unsigned } = envelope;
-  const view = await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body));
-  if (!(await verifyLabelled(signKey, sig, LABELS.noteSignature, view))) {
+  const signed = noteSignedBytes(await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body)));
+  if (!(await verifySignature(signKey, sig, signed))) {
     throw new NoteOpenError('bad-signature', 'signature invalid: this note was changed after it was written, possibly tampered');
   }
   checkLinkRule(envelope);
-  return { envelope, hash: await versionHashOfView(view, sig) };
+  return { envelope, hash: versionHashOfSigned(signed, sig) };
+}
+
+/** A base64url signature over bytes already built; a signature that is not 64 bytes is simply invalid. */
+async function verifySignature(signKey: Uint8Array, signature: string, signed: Uint8Array): Promise<boolean> {
+  let sig: Bytes;
+  try {
+    sig = fromBase64url(signature, 64);
+  } catch {
+    return false;
+  }
+  return verify(signKey, sig, signed);
 }
 
 /** Version 1 names no previous version; every later version names one (its author signed that). */

@@ -67,9 +67,10 @@ export function toBase64url(data: Uint8Array): string {
   return base64urlnopad.encode(data);
 }
 
-function decodeBase64url(text: string): Uint8Array {
-  if (nativeFromBase64 && BASE64URL_TEXT.test(text)) return nativeFromBase64(text, { alphabet: 'base64url', lastChunkHandling: 'loose' });
-  if (nodeBuffer && BASE64URL_TEXT.test(text) && text.length % 4 !== 1) {
+/** Decodes text that `isCanonicalBase64url` has already accepted (the only caller checks first). */
+function decodeCheckedBase64url(text: string): Uint8Array {
+  if (nativeFromBase64) return nativeFromBase64(text, { alphabet: 'base64url', lastChunkHandling: 'loose' });
+  if (nodeBuffer) {
     const out = nodeBuffer.from(text, 'base64url');
     return new Uint8Array(out.buffer, out.byteOffset, out.length);
   }
@@ -105,7 +106,7 @@ export function fromBase64url(text: string, expectedLength?: number): Bytes {
   if (!isCanonicalBase64url(text)) throw new EncodingError('not valid canonical base64url');
   let out: Uint8Array;
   try {
-    out = decodeBase64url(text);
+    out = decodeCheckedBase64url(text);
   } catch {
     throw new EncodingError('not valid base64url');
   }
