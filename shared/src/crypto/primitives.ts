@@ -15,7 +15,7 @@ import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256 } from '@hpke/core';
 import { HkdfSha256Native, SUITE_ID_HEADER_KEM, i2Osp } from '@hpke/common';
 import { extract as hkdfExtract, expand as hkdfExpand } from '@noble/hashes/hkdf.js';
 import { sha256 as sha256Sync, sha512 as sha512Sync } from '@noble/hashes/sha2.js';
-import { bytes, concatBytes, fromBase64url, type Bytes } from '../protocol/encoding.ts';
+import { bytes, concatBytes, fromBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
 import { DecryptError, EncodingError } from './errors.ts';
 
 const subtle = globalThis.crypto.subtle;
@@ -305,33 +305,7 @@ function toView(data: ArrayBufferLike | ArrayBufferView): Uint8Array {
   return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
 }
 
-/**
- * Raw bytes of X25519 public keys this module imported. `@hpke/core` asks for the bytes
- * of the recipient's key on every seal; an `exportKey('raw')` would be one more trip
- * through WebCrypto's thread pool (Node runs raw exports there) for bytes we hold.
- */
-const rawPublicKeys = new WeakMap<CryptoKey, ArrayBuffer>();
-
-/**
- * A public key's raw bytes through its JWK form (`x`, RFC 8037 §2): the same 32 bytes
- * as `exportKey('raw')`, which Node runs as a thread-pool job while it builds a JWK
- * inline. Used for the ephemeral key of every seal.
- */
-async function exportPublicRaw(key: CryptoKey): Promise<ArrayBuffer> {
-  const { x } = await subtle.exportKey('jwk', key);
-  if (typeof x !== 'string') throw new EncodingError('runtime did not return the public key');
-  return fromBase64url(x, X25519_PUBLIC_BYTES).buffer;
-}
-
-/** The part of `@hpke/core`'s X25519 primitives this module reaches into. */
-interface SerializingPrimitives {
-  serializePublicKey(key: CryptoKey): Promise<ArrayBuffer>;
-}
-
-/**
- * DHKEM(X25519, HKDF-SHA256) whose ExtractAndExpand also runs on the immediate HKDF, and
- * which serializes a public key from the bytes it came from when this module knows them.
- */
+/** DHKEM(X25519, HKDF-SHA256) whose ExtractAndExpand also runs on the immediate HKDF. */
 class DhkemX25519Immediate extends DhkemX25519HkdfSha256 {
   constructor() {
     super();
@@ -340,11 +314,6 @@ class DhkemX25519Immediate extends DhkemX25519HkdfSha256 {
     suiteId.set(i2Osp(this.id, 2), 3);
     kdf.init(suiteId);
     this._kdf = kdf;
-    const primitives = this._prim as unknown as SerializingPrimitives;
-    primitives.serializePublicKey = (key) => {
-      const raw = rawPublicKeys.get(key);
-      return raw ? Promise.resolve(raw.slice(0)) : exportPublicRaw(key);
-    };
   }
 }
 
@@ -361,10 +330,59 @@ export interface HpkeTestOptions {
   ephemeralIkm?: Uint8Array;
 }
 
+// RFC 9180 base-mode sealing, written out (§4.1, §5.1, §6.1) for the one suite we use:
+// a rotation seals a seed to every device of a group, and `@hpke/core`'s general
+// context machinery cost about as much again as the WebCrypto work itself. Opening stays
+// on `@hpke/core`; the RFC's A.1 vectors check these bytes (vectors-hpke.test.ts).
+const HPKE_V1 = utf8('HPKE-v1');
+/** suite_id of the KEM: "KEM" ‖ I2OSP(0x0020, 2) (DHKEM(X25519, HKDF-SHA256)). */
+const KEM_SUITE_ID = Uint8Array.of(0x4b, 0x45, 0x4d, 0x00, 0x20);
+/** suite_id of HPKE: "HPKE" ‖ kem 0x0020 ‖ kdf 0x0001 (HKDF-SHA256) ‖ aead 0x0001 (AES-128-GCM). */
+const HPKE_SUITE_ID = Uint8Array.of(0x48, 0x50, 0x4b, 0x45, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01);
+const ZERO_SALT = new Uint8Array(32);
+
+function labeledExtract(suiteId: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array {
+  return hkdfExtract(sha256Sync, concatBytes(HPKE_V1, suiteId, utf8(label), ikm), salt.length === 0 ? ZERO_SALT : salt);
+}
+
+function labeledExpand(suiteId: Uint8Array, prk: Uint8Array, label: string, info: Uint8Array, length: number): Uint8Array {
+  return hkdfExpand(sha256Sync, prk, concatBytes(Uint8Array.of(length >> 8, length & 0xff), HPKE_V1, suiteId, utf8(label), info), length);
+}
+
+/** psk_id_hash of mode_base (no PSK): the same for every seal. */
+const PSK_ID_HASH = labeledExtract(HPKE_SUITE_ID, new Uint8Array(0), 'psk_id_hash', new Uint8Array(0));
+
+/** Imported recipient box keys, by their bytes: an admin seals to the same devices rotation after rotation. */
+const boxKeyCache = new Map<string, Promise<CryptoKey>>();
+const BOX_KEY_CACHE_LIMIT = 16_384;
+
+function importBoxKey(publicKey: Uint8Array): Promise<CryptoKey> {
+  const id = String.fromCharCode(...publicKey);
+  let key = boxKeyCache.get(id);
+  if (!key) {
+    if (boxKeyCache.size >= BOX_KEY_CACHE_LIMIT) boxKeyCache.delete(boxKeyCache.keys().next().value!);
+    key = subtle.importKey('raw', bytes(publicKey), { name: 'X25519' }, false, []);
+    boxKeyCache.set(id, key);
+    key.catch(() => boxKeyCache.delete(id));
+  }
+  return key;
+}
+
+/** A fresh ephemeral key pair (RFC 9180 §4.1 GenerateKeyPair), or the one `ikmE` derives (tests only, §7.1.3). */
+async function ephemeralKeyPair(ikm: Uint8Array | undefined): Promise<{ privateKey: CryptoKey; publicBytes: Bytes }> {
+  const pair = ikm ? await hpkeSuite.kem.deriveKeyPair(bytes(ikm)) : ((await subtle.generateKey({ name: 'X25519' }, false, ['deriveBits'])) as CryptoKeyPair);
+  // The JWK's `x` is the raw public key (RFC 8037 §2); Node builds it inline, where a raw export is a thread-pool job.
+  const { x } = await subtle.exportKey('jwk', pair.publicKey);
+  if (typeof x !== 'string') throw new EncodingError('runtime did not return the ephemeral public key');
+  return { privateKey: pair.privateKey, publicBytes: fromBase64url(x, X25519_PUBLIC_BYTES) };
+}
+
 /**
- * HPKE single-shot seal (RFC 9180 §6.1, mode_base).
+ * HPKE single-shot seal (RFC 9180 §6.1, mode_base, DHKEM(X25519, HKDF-SHA256),
+ * HKDF-SHA256, AES-128-GCM): Encap (§4.1), KeySchedule (§5.1), then one AES-GCM seal
+ * under the base nonce (sequence number 0).
  * @param options only tests pass this, to reproduce the RFC vectors.
- * @throws {EncodingError} when the recipient key is malformed.
+ * @throws {EncodingError} when the recipient key is malformed or one nothing can be sealed to.
  */
 export async function hpkeSeal(
   recipientPublic: Uint8Array,
@@ -376,18 +394,26 @@ export async function hpkeSeal(
   if (recipientPublic.length !== X25519_PUBLIC_BYTES) throw new EncodingError('HPKE recipient key must be 32 bytes');
   let recipientPublicKey: CryptoKey;
   try {
-    recipientPublicKey = await subtle.importKey('raw', bytes(recipientPublic), { name: 'X25519' }, true, []);
+    recipientPublicKey = await importBoxKey(recipientPublic);
   } catch {
     throw new EncodingError('HPKE recipient key is not a valid X25519 key');
   }
-  rawPublicKeys.set(recipientPublicKey, new Uint8Array(recipientPublic).buffer);
-  const ekm = options.ephemeralIkm ? await hpkeSuite.kem.deriveKeyPair(bytes(options.ephemeralIkm)) : undefined;
+  const ephemeral = await ephemeralKeyPair(options.ephemeralIkm);
+  let dh: Uint8Array;
   try {
-    const sealed = await hpkeSuite.seal({ recipientPublicKey, info: bytes(info), ...(ekm ? { ekm } : {}) }, bytes(plaintext), bytes(aad));
-    return { enc: new Uint8Array(sealed.enc), ciphertext: new Uint8Array(sealed.ct) };
+    dh = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: recipientPublicKey }, ephemeral.privateKey, 256));
   } catch (cause) {
+    // WebCrypto refuses low-order points, whose shared secret would be all zero (RFC 9180 §7.1.4).
     throw new EncodingError(`HPKE seal failed${cause instanceof Error ? `: ${cause.message}` : ''}`);
   }
+  const eaePrk = labeledExtract(KEM_SUITE_ID, new Uint8Array(0), 'eae_prk', dh);
+  const sharedSecret = labeledExpand(KEM_SUITE_ID, eaePrk, 'shared_secret', concatBytes(ephemeral.publicBytes, recipientPublic), 32);
+  const context = concatBytes(Uint8Array.of(0x00), PSK_ID_HASH, labeledExtract(HPKE_SUITE_ID, new Uint8Array(0), 'info_hash', info));
+  const secret = labeledExtract(HPKE_SUITE_ID, sharedSecret, 'secret', new Uint8Array(0));
+  const key = await subtle.importKey('raw', bytes(labeledExpand(HPKE_SUITE_ID, secret, 'key', context, 16)), 'AES-GCM', false, ['encrypt']);
+  const baseNonce = bytes(labeledExpand(HPKE_SUITE_ID, secret, 'base_nonce', context, 12));
+  const ciphertext = await subtle.encrypt({ name: 'AES-GCM', iv: baseNonce, additionalData: bytes(aad) }, key, bytes(plaintext));
+  return { enc: ephemeral.publicBytes, ciphertext: new Uint8Array(ciphertext) };
 }
 
 /**
