@@ -6,7 +6,7 @@
  * the two ciphertexts, so a 1 MiB body is hashed once rather than twice by Ed25519).
  */
 import { labelled } from '../protocol/canonical.ts';
-import { fromBase64url, fromUtf8, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
+import { fromBase64url, fromSchemaCheckedBase64url, fromUtf8, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
 import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
 import { NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_BYTES, PROTOCOL_VERSION, noteEnvelopeSchema, type NoteEnvelope } from '../protocol/schemas.ts';
 import { DecryptError, EncodingError, NoteError } from './errors.ts';
@@ -134,9 +134,9 @@ export async function openNote(
 ): Promise<NotePlaintext & { envelope: NoteEnvelope; hash: string }> {
   const { envelope, signKey } = checkedEnvelope(input, state, expected);
   const { sig, ...unsigned } = envelope;
-  // Decoded once: hashed for the signature, then decrypted.
-  const sealedTitle = fromBase64url(envelope.title);
-  const sealedBody = fromBase64url(envelope.body);
+  // Decoded once (the schema has checked the text): hashed for the signature, then decrypted.
+  const sealedTitle = fromSchemaCheckedBase64url(envelope.title);
+  const sealedBody = fromSchemaCheckedBase64url(envelope.body);
   const address: NoteAddress = {
     groupId: envelope.groupId,
     noteId: envelope.noteId,
@@ -190,7 +190,7 @@ export async function openNote(
 export async function verifyNoteHashed(input: unknown, state: GroupState, expected: { noteId: NoteId; version?: number }): Promise<{ envelope: NoteEnvelope; hash: string }> {
   const { envelope, signKey } = checkedEnvelope(input, state, expected);
   const { sig, ...unsigned } = envelope;
-  const signed = noteSignedBytes(await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body)));
+  const signed = noteSignedBytes(await noteSigningView(unsigned, fromSchemaCheckedBase64url(envelope.title), fromSchemaCheckedBase64url(envelope.body)));
   if (!(await verifySignature(signKey, sig, signed))) {
     throw new NoteOpenError('bad-signature', 'signature invalid: this note was changed after it was written, possibly tampered');
   }

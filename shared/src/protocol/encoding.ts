@@ -116,6 +116,15 @@ export function fromBase64url(text: string, expectedLength?: number): Bytes {
   return bytes(out);
 }
 
+/**
+ * Decodes base64url text that a wire schema (`b64uBytes`/`b64uVar`) has already accepted
+ * as canonical, without scanning it a second time: a 1 MiB note body is 1.4 M characters.
+ * Anything not checked that way goes through {@link fromBase64url}.
+ */
+export function fromSchemaCheckedBase64url(text: string): Bytes {
+  return bytes(decodeCheckedBase64url(text));
+}
+
 /** Lower-case RFC 4648 base32 without padding: safe as a PeerJS id and in URLs. */
 export function toBase32(data: Uint8Array): string {
   return base32nopad.encode(data).toLowerCase();
