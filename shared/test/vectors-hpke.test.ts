@@ -7,6 +7,7 @@
  * reproduced; later sequence numbers use nonce = base_nonce XOR seq, which a
  * single-shot open never tries, so those ciphertexts must be refused.
  */
+import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { describe, expect, it } from 'vitest';
 import { generateBoxKeyPair, hpkeDeriveKeyPair, hpkeOpen, hpkeSeal } from '../src/crypto/primitives.ts';
 import { fromHex, toHex, utf8 } from '../src/protocol/encoding.ts';
@@ -175,6 +176,19 @@ describe('HPKE random seal (no test seam)', () => {
     expect(toHex(a.ciphertext)).not.toBe(toHex(b.ciphertext));
     expect(toHex(await hpkeOpen(recipient, a.enc, sealInfo, a.ciphertext, sealAad))).toBe(toHex(plaintext));
     expect(toHex(await hpkeOpen(recipient, b.enc, sealInfo, b.ciphertext, sealAad))).toBe(toHex(plaintext));
+  });
+
+  it('opens with stock @hpke/core, and a low-order recipient key is refused as ENCODING (our seal is written out from RFC 9180)', async () => {
+    const stock = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes128Gcm() });
+    const recipient = await stock.kem.generateKeyPair();
+    const publicBytes = new Uint8Array(await stock.kem.serializePublicKey(recipient.publicKey));
+    for (let i = 0; i < 3; i++) {
+      const sealed = await hpkeSeal(publicBytes, sealInfo, plaintext, sealAad);
+      const opened = await stock.open({ recipientKey: recipient, enc: sealed.enc, info: sealInfo }, sealed.ciphertext, sealAad);
+      expect(toHex(new Uint8Array(opened))).toBe(toHex(plaintext));
+    }
+    // u = 0 is a low-order point: the shared secret would be all zero (RFC 9180 §7.1.4).
+    expect(await rejectionCode(hpkeSeal(new Uint8Array(32), sealInfo, plaintext, sealAad))).toBe('ENCODING');
   });
 
   it('a seal to one recipient does not open for another', async () => {

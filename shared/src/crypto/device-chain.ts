@@ -11,11 +11,12 @@
 import { labelled } from '../protocol/canonical.ts';
 import { concatBytes, fromBase64url, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
 import type { EntryHash, Fingerprint } from '../protocol/ids.ts';
+import { isWellFormedDeviceEntry } from '../protocol/entry-shape.ts';
 import { deviceEntrySchema, PROTOCOL_VERSION, type DeviceEntry, type LogHead, type PublicBundle, type UnsignedDeviceEntry } from '../protocol/schemas.ts';
 import { DeviceChainError, type ChainRejection } from './errors.ts';
 import { fingerprintOf, signLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { sha256Now } from './primitives.ts';
+import { sha256NowOfParts } from './primitives.ts';
 import { letBatchStart, SignatureQueue, type PendingSignature } from './signature-batch.ts';
 
 export interface ChainDevice {
@@ -61,7 +62,7 @@ const HASH_PREFIX = concatBytes(utf8(LABELS.deviceEntryHash), new Uint8Array([0]
 
 /** SHA-256(`conclave/v3/device-entry-hash` ‖ 0 ‖ signing input ‖ signature bytes). */
 function deviceEntryHashOf(signingInput: Bytes, sig: string): EntryHash {
-  return toBase64url(sha256Now(concatBytes(HASH_PREFIX, signingInput, fromBase64url(sig, 64)))) as EntryHash;
+  return toBase64url(sha256NowOfParts(HASH_PREFIX, signingInput, fromBase64url(sig, 64))) as EntryHash;
 }
 
 export function deviceEntryHash(entry: DeviceEntry): EntryHash {
@@ -226,7 +227,8 @@ export async function extendChain(state: PersonState | null, entries: readonly u
   let ruleBreak: ChainRuleBreak | undefined;
   let position = state ? state.seq + 1 : 0;
   for (const raw of entries) {
-    const parsed = deviceEntrySchema.safeParse(raw);
+    // Fast check first; zod parses (or refuses, with its message) whatever it does not vouch for.
+    const parsed = isWellFormedDeviceEntry(raw) ? { success: true as const, data: raw } : deviceEntrySchema.safeParse(raw);
     if (!parsed.success) {
       ruleBreak = new ChainRuleBreak('malformed', `device entry ${position} is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`, position);
       break;

@@ -11,7 +11,7 @@ import type { PersonState } from './device-chain.ts';
 import { LogVerificationError } from './errors.ts';
 import { signLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { sha256Now } from './primitives.ts';
+import { sha256NowOfParts } from './primitives.ts';
 
 /**
  * A member is a person (DESIGN §3): named by the fingerprint of the device that founded
@@ -151,7 +151,7 @@ const ENTRY_HASH_PREFIX = concatBytes(utf8(LABELS.logEntryHash), new Uint8Array(
 
 /** SHA-256(`conclave/v2/log-entry-hash` ‖ 0 ‖ signing input ‖ signature bytes), from a signing input already built. */
 export function entryHashOf(signingInput: Uint8Array, sig: string): EntryHash {
-  return toBase64url(sha256Now(concatBytes(ENTRY_HASH_PREFIX, signingInput, fromBase64url(sig, 64)))) as EntryHash;
+  return toBase64url(sha256NowOfParts(ENTRY_HASH_PREFIX, signingInput, fromBase64url(sig, 64))) as EntryHash;
 }
 
 /** Hash of a whole signed entry: what the next entry's `prev` names. */

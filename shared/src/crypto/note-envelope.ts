@@ -6,15 +6,16 @@
  * the two ciphertexts, so a 1 MiB body is hashed once rather than twice by Ed25519).
  */
 import { labelled } from '../protocol/canonical.ts';
-import { fromBase64url, fromUtf8, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
+import { decodeCanonicalBase64url } from '../protocol/base64url-decode.ts';
+import { bytes, fromBase64url, fromUtf8, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
 import type { Fingerprint, GroupId, NoteId } from '../protocol/ids.ts';
 import { NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_BYTES, PROTOCOL_VERSION, noteEnvelopeSchema, type NoteEnvelope } from '../protocol/schemas.ts';
 import { DecryptError, EncodingError, NoteError } from './errors.ts';
 import { signKeyOfDevice, type GroupState } from './group-log.ts';
-import { signLabelled, verifyLabelled, type DeviceIdentity } from './identity.ts';
+import { signLabelled, type DeviceIdentity } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { noteSigningView, versionHashOfView } from './note-signature.ts';
-import { aeadOpen, aeadSeal, importAeadKey, randomBytes } from './primitives.ts';
+import { noteSignedBytes, noteSigningView, versionHashOfSigned } from './note-signature.ts';
+import { aeadOpen, aeadSeal, importAeadKey, randomBytes, verify } from './primitives.ts';
 
 export interface NotePlaintext {
   title: string;
@@ -134,9 +135,9 @@ export async function openNote(
 ): Promise<NotePlaintext & { envelope: NoteEnvelope; hash: string }> {
   const { envelope, signKey } = checkedEnvelope(input, state, expected);
   const { sig, ...unsigned } = envelope;
-  // Decoded once: hashed for the signature, then decrypted.
-  const sealedTitle = fromBase64url(envelope.title);
-  const sealedBody = fromBase64url(envelope.body);
+  // Decoded once (the schema has checked the text): hashed for the signature, then decrypted.
+  const sealedTitle = fromSchemaChecked(envelope.title);
+  const sealedBody = fromSchemaChecked(envelope.body);
   const address: NoteAddress = {
     groupId: envelope.groupId,
     noteId: envelope.noteId,
@@ -146,8 +147,9 @@ export async function openNote(
   };
   // Signature check and decryption run side by side; plaintext is released only after
   // the signature holds.
-  const view = noteSigningView(unsigned, sealedTitle, sealedBody);
-  const signatureHolds = view.then((v) => verifyLabelled(signKey, sig, LABELS.noteSignature, v));
+  // The signed bytes are encoded once: verified, then hashed into the version hash.
+  const signed = noteSigningView(unsigned, sealedTitle, sealedBody).then(noteSignedBytes);
+  const signatureHolds = signed.then((bytes) => verifySignature(signKey, sig, bytes));
   const decryption = (async () => {
     const noteKey = await noteKeyFor(envelope.generation);
     if (!noteKey) return null;
@@ -175,7 +177,7 @@ export async function openNote(
   }
   if (!outcome.plaintext) throw new NoteOpenError('no-key', 'the key for this note has not reached this device yet');
   // The version hash from the same digests the signature covered: the ciphertexts are hashed once.
-  return { ...outcome.plaintext, envelope, hash: await versionHashOfView(await view, sig) };
+  return { ...outcome.plaintext, envelope, hash: versionHashOfSigned(await signed, sig) };
 }
 
 /**
@@ -189,12 +191,28 @@ export async function openNote(
 export async function verifyNoteHashed(input: unknown, state: GroupState, expected: { noteId: NoteId; version?: number }): Promise<{ envelope: NoteEnvelope; hash: string }> {
   const { envelope, signKey } = checkedEnvelope(input, state, expected);
   const { sig, ...unsigned } = envelope;
-  const view = await noteSigningView(unsigned, fromBase64url(envelope.title), fromBase64url(envelope.body));
-  if (!(await verifyLabelled(signKey, sig, LABELS.noteSignature, view))) {
+  const signed = noteSignedBytes(await noteSigningView(unsigned, fromSchemaChecked(envelope.title), fromSchemaChecked(envelope.body)));
+  if (!(await verifySignature(signKey, sig, signed))) {
     throw new NoteOpenError('bad-signature', 'signature invalid: this note was changed after it was written, possibly tampered');
   }
   checkLinkRule(envelope);
-  return { envelope, hash: await versionHashOfView(view, sig) };
+  return { envelope, hash: versionHashOfSigned(signed, sig) };
+}
+
+/** Ciphertext text the envelope schema has just checked canonical: decoded without a second scan (a 1 MiB body is 1.4 M characters). */
+function fromSchemaChecked(text: string): Bytes {
+  return bytes(decodeCanonicalBase64url(text));
+}
+
+/** A base64url signature over bytes already built; a signature that is not 64 bytes is simply invalid. */
+async function verifySignature(signKey: Uint8Array, signature: string, signed: Uint8Array): Promise<boolean> {
+  let sig: Bytes;
+  try {
+    sig = fromBase64url(signature, 64);
+  } catch {
+    return false;
+  }
+  return verify(signKey, sig, signed);
 }
 
 /** Version 1 names no previous version; every later version names one (its author signed that). */

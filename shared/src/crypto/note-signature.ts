@@ -4,11 +4,11 @@
  * it too before it stores a note (defence in depth; clients check it themselves).
  */
 import { labelled } from '../protocol/canonical.ts';
-import { concatBytes, fromBase64url, toBase64url, utf8 } from '../protocol/encoding.ts';
+import { concatBytes, fromBase64url, toBase64url, utf8, type Bytes } from '../protocol/encoding.ts';
 import type { NoteEnvelope } from '../protocol/schemas.ts';
 import { verifyLabelled } from './identity.ts';
 import { LABELS } from './labels.ts';
-import { sha256 } from './primitives.ts';
+import { sha256, sha256NowOfParts } from './primitives.ts';
 
 /** The signed view of an envelope, from its ciphertexts as bytes (hashed once). */
 export async function noteSigningView(envelope: Omit<NoteEnvelope, 'sig'>, sealedTitle: Uint8Array, sealedBody: Uint8Array): Promise<Record<string, unknown>> {
@@ -44,5 +44,15 @@ export async function noteVersionHash(envelope: NoteEnvelope): Promise<string> {
 
 /** `noteVersionHash` from a signed view already built (the ciphertexts are not hashed again). */
 export async function versionHashOfView(view: Record<string, unknown>, sig: string): Promise<string> {
-  return toBase64url(await sha256(concatBytes(VERSION_HASH_PREFIX, labelled(LABELS.noteSignature, view), fromBase64url(sig, 64))));
+  return versionHashOfSigned(labelled(LABELS.noteSignature, view), sig);
+}
+
+/** The bytes a note's signature covers: `labelled('conclave/v2/note-signature', view)`. */
+export function noteSignedBytes(view: Record<string, unknown>): Bytes {
+  return labelled(LABELS.noteSignature, view);
+}
+
+/** `noteVersionHash` from the signed bytes already built (they are not encoded again). */
+export function versionHashOfSigned(signed: Uint8Array, sig: string): string {
+  return toBase64url(sha256NowOfParts(VERSION_HASH_PREFIX, signed, fromBase64url(sig, 64)));
 }

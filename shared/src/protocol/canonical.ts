@@ -7,7 +7,7 @@
  * rather than silently coerced, so two parties can never hash different bytes.
  */
 import { EncodingError } from '../errors.ts';
-import { concatBytes, utf8, type Bytes } from './encoding.ts';
+import { utf8, type Bytes } from './encoding.ts';
 
 export type CanonicalValue =
   | string
@@ -27,20 +27,19 @@ class Refusal extends Error {
   }
 }
 
-function at(path: string, inner: () => string): string {
-  try {
-    return inner();
-  } catch (error) {
-    if (error instanceof Refusal) throw new Refusal(error.reason, path + error.path);
-    throw error;
-  }
+/** Adds the place of a refused member in front of the path a refusal already carries. */
+function within(error: unknown, place: string): unknown {
+  return error instanceof Refusal ? new Refusal(error.reason, place + error.path) : error;
 }
 
+// No closure or path string is built per member: every signed object and every log
+// replay goes through here, and the path is only needed when something is refused.
 function write(value: unknown): string {
   switch (typeof value) {
     case 'string':
-    case 'boolean':
       return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
     case 'number':
       if (!Number.isSafeInteger(value)) throw new Refusal(`only safe integers can be signed, not ${value}`, '');
       return JSON.stringify(value);
@@ -48,7 +47,13 @@ function write(value: unknown): string {
       if (value === null) return 'null';
       if (Array.isArray(value)) {
         let out = '[';
-        for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + at(`[${i}]`, () => write(value[i]));
+        for (let i = 0; i < value.length; i++) {
+          try {
+            out += (i ? ',' : '') + write(value[i]);
+          } catch (error) {
+            throw within(error, `[${i}]`);
+          }
+        }
         return `${out}]`;
       }
       if (Object.getPrototypeOf(value) !== Object.prototype) throw new Refusal(`a ${value.constructor?.name ?? 'non-plain object'} cannot be canonically encoded`, '');
@@ -60,7 +65,11 @@ function write(value: unknown): string {
       for (const key of keys) {
         const member = record[key];
         if (member === undefined) continue;
-        out += `${first ? '' : ','}${JSON.stringify(key)}:${at(`.${key}`, () => write(member))}`;
+        try {
+          out += `${first ? '' : ','}${JSON.stringify(key)}:${write(member)}`;
+        } catch (error) {
+          throw within(error, `.${key}`);
+        }
         first = false;
       }
       return `${out}}`;
@@ -86,5 +95,6 @@ export function canonicalJson(value: unknown): string {
 
 /** `label ‖ 0x00 ‖ canonicalJson(value)`: the byte string every signature and hash covers. */
 export function labelled(label: string, value: unknown): Bytes {
-  return concatBytes(utf8(label), new Uint8Array([0]), utf8(canonicalJson(value)));
+  // One encoding pass: UTF-8 of the joined text is the three parts' bytes end to end.
+  return utf8(`${label}\u0000${canonicalJson(value)}`);
 }
