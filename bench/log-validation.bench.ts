@@ -22,7 +22,7 @@
 import { performance } from 'node:perf_hooks';
 import { entrySigningInput } from '@conclave/shared/crypto';
 import { replayLog } from '@conclave/shared/crypto';
-import { fmt, fmtRatio, header, interleaved, median, pairedRatio, printTable, scaled, type Samples } from './support/harness.ts';
+import { fmt, fmtRatio, header, interleaved, median, pairedRatio, printTable, scaled, verdict, type Samples } from './support/harness.ts';
 import { buildLog, signatureCount } from './support/log-builder.ts';
 
 const ENTRIES = 10_000;
@@ -98,3 +98,4 @@ console.log(
     `${pairedRatio(ours!, baseSigs).median.toFixed(2)}× of the ${n(signatures)} verifies the log really needs; ` +
     `floor: those verifies alone are ${(signatures / ENTRIES).toFixed(2)}× the baseline's ${n(ENTRIES)}).`,
 );
+verdict(`replay of a ${n(ENTRIES)}-entry log vs ${n(ENTRIES)} batched Ed25519 verifies`, `${fmtRatio(ratio)} (floor ${(signatures / ENTRIES).toFixed(2)}×: ${n(signatures)} signatures)`, `≤ ${TARGET}×`, ok);

@@ -19,7 +19,7 @@ import { newNoteId, openNote, sealNote } from '@conclave/shared/crypto';
 import { randomBytes, importAeadKey } from '@conclave/shared/crypto';
 import { utf8 } from '@conclave/shared/protocol';
 import type { NoteEnvelope } from '@conclave/shared/protocol';
-import { fmt, fmtRatio, header, interleaved, median, pairedRatio, printTable } from './support/harness.ts';
+import { fmt, fmtRatio, header, interleaved, median, pairedRatio, printTable, verdict } from './support/harness.ts';
 
 const TARGET = 1.5;
 const SIZES = [
@@ -108,6 +108,7 @@ for (const size of SIZES) {
     const ratio = pairedRatio(ours!, raw!);
     const ok = ratio.median <= TARGET;
     if (!ok) over.push(`${op} ${size.label} (${ratio.median.toFixed(2)}×)`);
+    verdict(`note ${op}, ${size.label}, vs raw AES-GCM + Ed25519`, fmtRatio(ratio), `≤ ${TARGET}×`, ok);
     rows.push([
       `${size.label} ${op}`,
       fmt(1000 / median(ours!.msPerOp), 0),

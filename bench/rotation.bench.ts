@@ -39,7 +39,7 @@ import { hpkeSeal, LABELS, randomBytes } from '@conclave/shared/crypto';
 import { labelled } from '@conclave/shared/protocol';
 import { fromBase64url, type Bytes } from '@conclave/shared/protocol';
 import type { KeyBox } from '@conclave/shared/protocol';
-import { fmt, fmtRatio, header, interleaved, loadCaveat, median, pairedRatio, printTable } from './support/harness.ts';
+import { fmt, fmtRatio, header, interleaved, loadCaveat, median, pairedRatio, printTable, verdict } from './support/harness.ts';
 import { groupOfPeople, makePeople, type BuiltGroup } from './support/people.ts';
 
 /** People (the recovery recipient comes on top) × devices each, and the target where there is one. */
@@ -117,6 +117,7 @@ async function measure(
     const ok = oursMs <= targetMs;
     target = `≤ ${targetMs} ms: ${ok ? 'within' : 'OVER'}`;
     verdicts.push(`${name} at ${label} (${fmt(boxes, 0)} boxes) takes ${fmt(oursMs, 0)} ms — ${ok ? 'within target' : 'over target'} (≤ ${targetMs} ms); ${ratio.median.toFixed(2)}× stock HPKE seals`);
+    verdict(`${name}, ${label} (${fmt(boxes, 0)} boxes)`, `${fmt(oursMs, 0)} ms (${ratio.median.toFixed(2)}× stock HPKE seals)`, `≤ ${targetMs} ms`, ok);
   } else if (forInformation) {
     verdicts.push(`${name} at ${label} (${fmt(boxes, 0)} boxes, no target) takes ${fmt(oursMs, 0)} ms, ${ratio.median.toFixed(2)}× stock HPKE seals`);
   }

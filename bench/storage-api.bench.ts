@@ -47,7 +47,7 @@ import { importAeadKey } from '@conclave/shared/crypto';
 import type { NoteId } from '@conclave/shared/protocol';
 import { withDefaultUser } from '../storage-api/src/store/postgres.ts';
 import { forkServer, type ForkedServer, type ServerSpec } from './support/bench-server.ts';
-import { fmt, fmtRatio, header, median, pairedRatio, printTable, prng, type Samples } from './support/harness.ts';
+import { fmt, fmtRatio, header, median, pairedRatio, printTable, prng, verdict as reportVerdict, type Samples } from './support/harness.ts';
 
 const CONNECTIONS = 20;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -354,6 +354,7 @@ for (const c of comparisons) {
   const meets = ratio.median >= TARGET_RATIO && p99 <= TARGET_P99_MS;
   const verdict = failed > 0 ? `INVALID: ${failed} requests failed` : meets ? 'meets both targets' : `misses: ${[ratio.median < TARGET_RATIO ? `req/s ratio < ${TARGET_RATIO}` : '', p99 > TARGET_P99_MS ? `p99 > ${TARGET_P99_MS} ms` : ''].filter(Boolean).join(', ')}`;
   verdicts.push([`${c.store} ${c.op}`, fmtRatio(ratio), `${fmt(p99, 1)} ms`, verdict]);
+  reportVerdict(`storage API ${c.store} note ${c.op} vs bare Fastify`, `${fmtRatio(ratio)}, p99 ${fmt(p99, 1)} ms`, `≥ ${TARGET_RATIO}×, p99 ≤ ${TARGET_P99_MS} ms`, failed === 0 && meets);
 }
 printTable(['operation', 'side', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 's per run', 'requests', 'non-2xx/errors'], rows);
 console.log('');
