@@ -246,7 +246,15 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
 
   peerServer.on('connection', (client: IClient) => {
     const socket = client.getSocket();
-    if (socket) online.set(client.getId(), socket);
+    if (socket) {
+      online.set(client.getId(), socket);
+      // The socket peer accepts holds the claim: an older socket of the same id, closing
+      // late, must not release it. CLAIM is idempotent for this node.
+      if (cluster) {
+        claims.set(client.getId(), socket);
+        void cluster.claim(client.getId());
+      }
+    }
     metrics.registered();
   });
   peerServer.on('disconnect', (client: IClient) => {
@@ -304,8 +312,8 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
       const clean = JSON.stringify({ type, src: id, dst, payload });
       metrics.relayed();
       const deliverHere = () => void originalEmit('message', Buffer.from(clean, 'utf8'), isBinary);
-      // One node, a heartbeat, or a destination on this node with nothing waiting before it: at once.
-      if (!cluster || typeof dst !== 'string' || !FINGERPRINT.test(dst) || (waiting === 0 && online.has(dst))) {
+      // One node, a heartbeat (relayed to nobody, whatever its dst), or a destination on this node with nothing waiting before it: at once.
+      if (!cluster || type === 'HEARTBEAT' || typeof dst !== 'string' || !FINGERPRINT.test(dst) || (waiting === 0 && online.has(dst))) {
         deliverHere();
         return true;
       }
@@ -318,6 +326,8 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
     };
   }
 
+  /** What a node relays to a peer on another node (a HEARTBEAT is relayed to nobody). */
+  const CROSS_NODE_TYPES = new Set(['OFFER', 'ANSWER', 'CANDIDATE', 'LEAVE']);
   // Frames other nodes publish for peers here: checked on the sender's node already.
   cluster?.onFrame((text) => {
     let message: { type?: unknown; src?: unknown; dst?: unknown };
@@ -327,7 +337,7 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
       return drop('malformed');
     }
     const socket = typeof message.dst === 'string' ? online.get(message.dst) : undefined;
-    if (typeof message.type !== 'string' || !RELAYED_TYPES.has(message.type) || typeof message.src !== 'string' || !FINGERPRINT.test(message.src)) return drop('malformed');
+    if (typeof message.type !== 'string' || !CROSS_NODE_TYPES.has(message.type) || typeof message.src !== 'string' || !FINGERPRINT.test(message.src)) return drop('malformed');
     if (!socket || socket.readyState !== socket.OPEN) return drop('gone');
     metrics.crossNode('received');
     socket.send(text);
