@@ -353,6 +353,13 @@ describe('a node whose Redis keeps the connections open and stops answering', ()
     await eventually(async () => droppedRedis(await metricsText(node)) - droppedRedis(before) === 1, 10_000);
     // The frame for Dave was dropped, not relayed: only Bob's counts.
     expect(relayed(await metricsText(node)) - relayed(before)).toBe(1);
+    // A connection holds at most 32 frames waiting on Redis: of 40 sent at once, 8 are
+    // dropped on arrival, so before the frame sent after them reaches Bob.
+    const beforeBurst = droppedRedis(await metricsText(node));
+    for (let i = 0; i < 40; i++) a.send({ type: 'CANDIDATE', dst: dave.fingerprint, payload: { i } });
+    a.send({ type: 'OFFER', dst: bob.fingerprint, payload: { sdp: 'after-burst' } });
+    await b.next((m) => m.type === 'OFFER' && (m.payload as { sdp: string }).sdp === 'after-burst');
+    expect(droppedRedis(await metricsText(node)) - beforeBurst).toBeGreaterThanOrEqual(8);
     // Stopping gives up the claims without waiting for an answer that never comes (stop() sends SIGKILL after 5 s).
     await node.stop();
     expect(node.process.signalCode).toBeNull();
