@@ -38,6 +38,8 @@ import { SignalingMetrics, type DropReason, type RefusalReason } from './metrics
 const RELAYED_TYPES = new Set(['HEARTBEAT', 'OFFER', 'ANSWER', 'CANDIDATE', 'LEAVE']);
 const PEER_KEY = 'peerjs';
 const FINGERPRINT = /^[a-z2-7]{52}$/;
+/** Frames of one connection waiting on Redis at most; more are dropped ('redis'). */
+const MAX_WAITING_FRAMES = 32;
 export const MAX_PRESENCE_IDS = 100;
 
 export interface SignalingStats {
@@ -246,7 +248,15 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
 
   peerServer.on('connection', (client: IClient) => {
     const socket = client.getSocket();
-    if (socket) online.set(client.getId(), socket);
+    if (socket) {
+      online.set(client.getId(), socket);
+      // The socket peer accepts holds the claim: an older socket of the same id, closing
+      // late, must not release it. CLAIM is idempotent for this node.
+      if (cluster) {
+        claims.set(client.getId(), socket);
+        void cluster.claim(client.getId());
+      }
+    }
     metrics.registered();
   });
   peerServer.on('disconnect', (client: IClient) => {
@@ -269,16 +279,21 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
     // Nobody holds it (peer queues the frame for a while, as on one node) or this node does.
     if (node === null || node === cluster.nodeId) return deliverHere();
     if (ws.readyState !== ws.OPEN) return;
-    if (await cluster.publish(node, text)) metrics.crossNode('sent');
-    else drop('redis');
+    if (await cluster.publish(node, text)) {
+      metrics.relayed();
+      metrics.crossNode('sent');
+    } else drop('redis');
   }
 
   /** Filters every frame before `peer`'s own listener sees it. */
   function guard(ws: WebSocket, id: string, ip: string): void {
     const connBucket = new TokenBucket(config.messagesPerSecond, config.messagesPerSecond * 2, now());
     const originalEmit = ws.emit.bind(ws) as (event: string | symbol, ...args: unknown[]) => boolean;
-    // Several nodes: frames that wait for a Redis lookup, so that this connection's frames keep their order.
+    // Several nodes: frames that wait for a Redis lookup, so that this connection's frames
+    // keep their order; counted per destination, so that a frame for a peer on this node
+    // waits only behind frames for that same peer.
     let waiting = 0;
+    const waitingFor = new Map<string, number>();
     let tail = Promise.resolve();
     (ws as unknown as { emit: typeof originalEmit }).emit = (event, ...args) => {
       if (event !== 'message') return originalEmit(event, ...args);
@@ -302,22 +317,34 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
       if (ipEntry && !ipEntry.bucket.take(t)) return drop('rate-limited');
       // Only the fields PeerJS relays, with src = the authenticated id.
       const clean = JSON.stringify({ type, src: id, dst, payload });
-      metrics.relayed();
-      const deliverHere = () => void originalEmit('message', Buffer.from(clean, 'utf8'), isBinary);
-      // One node, a heartbeat, or a destination on this node with nothing waiting before it: at once.
-      if (!cluster || typeof dst !== 'string' || !FINGERPRINT.test(dst) || (waiting === 0 && online.has(dst))) {
+      // Counted as relayed once handed to `peer` here or published to another node, not before.
+      const deliverHere = () => {
+        metrics.relayed();
+        originalEmit('message', Buffer.from(clean, 'utf8'), isBinary);
+      };
+      // One node, a heartbeat (relayed to nobody, whatever its dst), or a destination on this node with nothing waiting for it: at once.
+      if (!cluster || type === 'HEARTBEAT' || typeof dst !== 'string' || !FINGERPRINT.test(dst) || (!waitingFor.has(dst) && online.has(dst))) {
         deliverHere();
         return true;
       }
+      if (waiting >= MAX_WAITING_FRAMES) return drop('redis');
       waiting++;
+      waitingFor.set(dst, (waitingFor.get(dst) ?? 0) + 1);
       tail = tail
         .then(() => route(ws, deliverHere, dst, clean))
         .catch(() => void drop('redis'))
-        .finally(() => waiting--);
+        .finally(() => {
+          waiting--;
+          const left = (waitingFor.get(dst) ?? 1) - 1;
+          if (left <= 0) waitingFor.delete(dst);
+          else waitingFor.set(dst, left);
+        });
       return true;
     };
   }
 
+  /** What a node relays to a peer on another node (a HEARTBEAT is relayed to nobody). */
+  const CROSS_NODE_TYPES = new Set(['OFFER', 'ANSWER', 'CANDIDATE', 'LEAVE']);
   // Frames other nodes publish for peers here: checked on the sender's node already.
   cluster?.onFrame((text) => {
     let message: { type?: unknown; src?: unknown; dst?: unknown };
@@ -327,7 +354,7 @@ export function build(config: Config, options: BuildOptions = {}): SignalingServ
       return drop('malformed');
     }
     const socket = typeof message.dst === 'string' ? online.get(message.dst) : undefined;
-    if (typeof message.type !== 'string' || !RELAYED_TYPES.has(message.type) || typeof message.src !== 'string' || !FINGERPRINT.test(message.src)) return drop('malformed');
+    if (typeof message.type !== 'string' || !CROSS_NODE_TYPES.has(message.type) || typeof message.src !== 'string' || !FINGERPRINT.test(message.src)) return drop('malformed');
     if (!socket || socket.readyState !== socket.OPEN) return drop('gone');
     metrics.crossNode('received');
     socket.send(text);

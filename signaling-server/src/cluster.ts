@@ -14,7 +14,8 @@
  *   Redis holds as many channels as there are nodes, not peers.
  *
  * Redis unreachable: every call answers 'unavailable' at once (no offline queue), the
- * state changes are logged once each way, and app.ts decides what a user sees.
+ * state changes are logged once each way, and app.ts decides what a user sees. Redis
+ * connected but silent: every call answers 'unavailable' after REDIS_COMMAND_TIMEOUT_MS.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -49,6 +50,10 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 return 0`;
 
 const REFRESH_CHUNK = 500;
+/** A Redis that accepts and never answers: each call ends 'unavailable' after this long instead of hanging. */
+const REDIS_COMMAND_TIMEOUT_MS = 300;
+/** How long close() waits for its releases (their entries expire anyway). */
+const CLOSE_RELEASE_WAIT_MS = 500;
 
 /** This node's view of the cluster: presence directory, shared nonces and the relay channel. */
 export class Cluster {
@@ -74,8 +79,8 @@ export class Cluster {
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
       lazyConnect: false,
     };
-    this.#redis = new Redis(options.redisUrl, connection);
-    // The subscriber keeps its offline queue so that SUBSCRIBE waits for the connection.
+    this.#redis = new Redis(options.redisUrl, { ...connection, commandTimeout: REDIS_COMMAND_TIMEOUT_MS });
+    // The subscriber keeps its offline queue (and no command timeout) so that SUBSCRIBE waits for the connection.
     this.#subscriber = new Redis(options.redisUrl, { ...connection, enableOfflineQueue: true, maxRetriesPerRequest: null });
     for (const client of [this.#redis, this.#subscriber]) {
       client.on('error', (error: Error & { code?: string }) => {
@@ -205,7 +210,9 @@ export class Cluster {
   /** Stops the heartbeat, releases `releaseIds` (this node's peers) and disconnects. */
   async close(releaseIds: Iterable<string> = []): Promise<void> {
     clearInterval(this.#heartbeat);
-    await Promise.all([...releaseIds].map((id) => this.release(id)));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...releaseIds].map((id) => this.release(id))), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_RELEASE_WAIT_MS)))]);
+    clearTimeout(timer);
     this.#closing = true;
     this.#up = false;
     this.#redis.disconnect();

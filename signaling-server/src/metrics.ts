@@ -42,7 +42,7 @@ export class SignalingMetrics {
     new Gauge({ name: 'conclave_signal_peers_online', help: 'Peers with an open, authenticated socket on this node', registers, collect() { this.set(sources.peersOnline()); } });
     this.#registrations = new Counter({ name: 'conclave_signal_registrations_total', help: 'Registration attempts (WebSocket upgrades), by result (ok, refused) and the reason of a refusal', labelNames: ['result', 'reason'], registers });
     this.#registrations.inc({ result: 'ok', reason: '' }, 0);
-    this.#relayed = new Counter({ name: 'conclave_signal_frames_relayed_total', help: 'Frames from peers on this node that passed the checks and were relayed (HEARTBEAT included)', registers });
+    this.#relayed = new Counter({ name: 'conclave_signal_frames_relayed_total', help: 'Frames from peers on this node that passed the checks and were handed to a peer here or published to another node (HEARTBEAT included); a frame dropped instead counts only as dropped', registers });
     this.#dropped = new Counter({ name: 'conclave_signal_frames_dropped_total', help: 'Frames dropped, by reason', labelNames: ['reason'], registers });
     for (const reason of ['oversize', 'malformed', 'unknown-type', 'rate-limited', 'redis', 'gone'] as const) this.#dropped.inc({ reason }, 0);
     this.#crossNode = new Counter({ name: 'conclave_signal_cross_node_relays_total', help: 'Frames relayed through Redis: sent to a peer on another node, or received for a peer on this one', labelNames: ['direction'], registers });

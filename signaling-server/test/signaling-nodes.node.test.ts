@@ -3,8 +3,9 @@
  * same REDIS_URL and a prefix of this run's own), sharing the Redis at 127.0.0.1:6379:
  * frames relayed across nodes with the same checks, presence and registration answered
  * from either node, tokens single-use across nodes, an id held once, a node killed,
- * Redis going away, and a live key handover between peers on different nodes.
+ * Redis going away or going silent, and a live key handover between peers on different nodes.
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
 import { makePresenceToken, makeRegistrationToken } from '@conclave/shared/p2p';
@@ -151,6 +152,43 @@ describe('two signaling nodes sharing Redis', () => {
     await Promise.all([again.close(), b.close()]);
   });
 
+  it('a device registering again on the same node while its old socket is still open stays visible to the other node once the old socket closes', async () => {
+    const old = await open(one, alice);
+    // LEAVE without dst: peer forgets the client while its socket stays open, as after
+    // peer's broken-connection check, whose close() waits for a close frame that may be slow.
+    old.send({ type: 'LEAVE' });
+    await sleep(100);
+    const fresh = await open(one, alice);
+    const b = await open(two, bob);
+    await old.close();
+    await sleep(300);
+    expect(await presence(two, bob, [alice])).toEqual({ status: 200, online: [alice.fingerprint] });
+    b.send({ type: 'OFFER', dst: alice.fingerprint, payload: { sdp: 'to-the-new-socket' } });
+    expect(await fresh.next((m) => m.type === 'OFFER')).toMatchObject({ src: bob.fingerprint, payload: { sdp: 'to-the-new-socket' } });
+    await Promise.all([fresh.close(), b.close()]);
+  });
+
+  it('a HEARTBEAT is relayed to nobody, even with a dst on another node; a node delivers only OFFER, ANSWER, CANDIDATE and LEAVE published to it', async () => {
+    const [a, b] = await Promise.all([open(one, alice), open(two, bob)]);
+    a.send({ type: 'HEARTBEAT', dst: bob.fingerprint, payload: { spam: 1 } });
+    a.send({ type: 'OFFER', dst: bob.fingerprint, payload: { sdp: 'after-heartbeat' } });
+    await b.next((m) => m.type === 'OFFER');
+    expect(b.received.map((m) => m.type)).toEqual(['OPEN', 'OFFER']);
+    // Straight into node two's channel: only the four relayed types reach its peer.
+    const nodeTwo = /signaling node (\S+): sharing/.exec(two.output())![1];
+    const redis = new Redis(REDIS_URL);
+    try {
+      for (const type of ['HEARTBEAT', 'OPEN', 'EXPIRE', 'OFFER']) {
+        await redis.publish(`${prefix}node:${nodeTwo}`, JSON.stringify({ type, src: alice.fingerprint, dst: bob.fingerprint, payload: { sdp: type } }));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    await b.next((m) => m.type === 'OFFER' && (m.payload as { sdp: string }).sdp === 'OFFER');
+    expect(b.received.map((m) => m.type)).toEqual(['OPEN', 'OFFER', 'OFFER']);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('a node killed with kill -9: its peers read as offline on the other node within the expiry', async () => {
     const three = await startNode(env);
     const c = await open(three, carol);
@@ -281,4 +319,50 @@ describe('a node whose Redis goes away', () => {
       await late.stop();
     }
   }, SPAWN_TIMEOUT_MS);
+});
+
+describe('a node whose Redis keeps the connections open and stops answering', () => {
+  const { prefix, cleanup } = testPrefix();
+  const proxy = new RedisProxy({ host: '127.0.0.1', port: Number(new URL(REDIS_URL).port || 6379) });
+  let node: Node;
+
+  beforeAll(async () => {
+    await proxy.up();
+    node = await startNode({ REDIS_URL: `redis://127.0.0.1:${proxy.port}`, CONCLAVE_SIGNAL_REDIS_PREFIX: prefix });
+  }, SPAWN_TIMEOUT_MS);
+  afterAll(async () => {
+    await node?.stop();
+    await proxy.down();
+    await cleanup(REDIS_URL);
+  }, SPAWN_TIMEOUT_MS);
+
+  it('answers registrations and presence 503 busy, keeps relaying between its own peers, counts as relayed only what it delivered, and stops', async () => {
+    const [alice, bob, carol, dave] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity(), generateIdentity()]);
+    const [a, b] = await Promise.all([open(node, alice), open(node, bob)]);
+    const relayed = (text: string) => metric(text, /conclave_signal_frames_relayed_total/);
+    const droppedRedis = (text: string) => metric(text, /conclave_signal_frames_dropped_total\{reason="redis"\}/);
+    const before = await metricsText(node);
+    proxy.silence();
+    // Dave is on no node here: this frame waits on Redis, then is dropped ...
+    a.send({ type: 'OFFER', dst: dave.fingerprint, payload: { sdp: 'nowhere' } });
+    // ... and holds up nothing between two peers on this node.
+    a.send({ type: 'OFFER', dst: bob.fingerprint, payload: { sdp: 'local' } });
+    expect(await b.next((m) => m.type === 'OFFER')).toMatchObject({ src: alice.fingerprint, payload: { sdp: 'local' } });
+    expect(await connectPeer(node.wsUrl, carol.fingerprint, await makeRegistrationToken(carol))).toEqual({ kind: 'refused', status: 503, body: 'busy' });
+    expect(await presence(node, alice, [bob])).toEqual({ status: 503 });
+    await eventually(async () => droppedRedis(await metricsText(node)) - droppedRedis(before) === 1, 10_000);
+    // The frame for Dave was dropped, not relayed: only Bob's counts.
+    expect(relayed(await metricsText(node)) - relayed(before)).toBe(1);
+    // A connection holds at most 32 frames waiting on Redis: of 40 sent at once, 8 are
+    // dropped on arrival, so before the frame sent after them reaches Bob.
+    const beforeBurst = droppedRedis(await metricsText(node));
+    for (let i = 0; i < 40; i++) a.send({ type: 'CANDIDATE', dst: dave.fingerprint, payload: { i } });
+    a.send({ type: 'OFFER', dst: bob.fingerprint, payload: { sdp: 'after-burst' } });
+    await b.next((m) => m.type === 'OFFER' && (m.payload as { sdp: string }).sdp === 'after-burst');
+    expect(droppedRedis(await metricsText(node)) - beforeBurst).toBeGreaterThanOrEqual(8);
+    // Stopping gives up the claims without waiting for an answer that never comes (stop() sends SIGKILL after 5 s).
+    await node.stop();
+    expect(node.process.signalCode).toBeNull();
+    expect(node.process.exitCode).toBe(0);
+  }, 30_000);
 });

@@ -105,11 +105,12 @@ export function testPrefix(): { prefix: string; cleanup(redisUrl: string): Promi
 
 /**
  * A TCP proxy to Redis that the test can take down and bring back on the same port:
- * what a node sees when Redis goes away.
+ * what a node sees when Redis goes away; or that keeps the connections and goes silent.
  */
 export class RedisProxy {
   #server: net.Server | undefined;
   readonly #sockets = new Set<net.Socket>();
+  #silent = false;
   port = 0;
   constructor(private readonly target: { host: string; port: number }) {}
 
@@ -124,7 +125,11 @@ export class RedisProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      // Forwarded chunk by chunk so that silence() can stop it without closing anything.
+      client.on('data', (chunk: Buffer) => void (this.#silent || upstream.write(chunk)));
+      upstream.on('data', (chunk: Buffer) => void (this.#silent || client.write(chunk)));
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -132,6 +137,11 @@ export class RedisProxy {
     });
     this.port = (server.address() as net.AddressInfo).port;
     this.#server = server;
+  }
+
+  /** Keeps every connection open (and accepts new ones) but forwards nothing more, either way: a Redis that hangs. */
+  silence(): void {
+    this.#silent = true;
   }
 
   async down(): Promise<void> {
