@@ -25,6 +25,7 @@ import WebSocket from 'ws';
 import { generateIdentity, type DeviceIdentity } from '@conclave/shared/crypto';
 import { makePresenceToken, makeRegistrationToken } from '@conclave/shared/p2p';
 import { fmt, fmtRatio, header, median, pairedRatio, printTable, verdict } from './support/harness.ts';
+import { register } from './support/registration.ts';
 import { forkSignaling, type ChildStats, type ForkedSignaling } from './support/signaling-child.ts';
 
 const PEERS = Number(process.env.BENCH_PEERS ?? 10_000);
@@ -43,34 +44,6 @@ let t = performance.now();
 const identities: DeviceIdentity[] = [];
 while (identities.length < PEERS) identities.push(...(await Promise.all(Array.from({ length: Math.min(500, PEERS - identities.length) }, generateIdentity))));
 console.log(`${PEERS.toLocaleString('en-US')} identities generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-
-type Attempt = { ok: true; ws: WebSocket } | { ok: false; why: string };
-
-/** Opens one socket; ok once the first frame is OPEN. Never rejects. */
-function register(url: string): Promise<Attempt> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url);
-    let done = false;
-    const settle = (attempt: Attempt) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (!attempt.ok) ws.terminate();
-      resolve(attempt);
-    };
-    const timer = setTimeout(() => settle({ ok: false, why: 'no OPEN within 10 s' }), 10_000);
-    ws.on('error', (e: Error & { code?: string }) => settle({ ok: false, why: `socket error ${e.code ?? e.message}` }));
-    ws.on('unexpected-response', (req, res) => {
-      settle({ ok: false, why: `HTTP ${res.statusCode}` });
-      req.destroy();
-    });
-    ws.once('message', (data) => {
-      const type = (JSON.parse(data.toString()) as { type?: string }).type;
-      settle(type === 'OPEN' ? { ok: true, ws } : { ok: false, why: `got ${type}` });
-    });
-    ws.on('close', () => settle({ ok: false, why: 'closed' }));
-  });
-}
 
 interface Ramp {
   held: WebSocket[];

@@ -37,6 +37,7 @@ import { LABELS, verifyLabelled } from '@conclave/shared/verify';
 import { makeRegistrationToken } from '@conclave/shared/p2p';
 import { loadConfig, type Config } from '../signaling-server/src/config.ts';
 import { fmt, fmtRatio, header, median, pairedRatio, printTable, verdict, type Samples } from './support/harness.ts';
+import { register } from './support/registration.ts';
 import { forkSignaling, type ChildStats, type ForkedSignaling } from './support/signaling-child.ts';
 
 const PEERS = Number(process.env.BENCH_PEERS ?? 2000);
@@ -82,34 +83,6 @@ await freshTokens();
 console.log(`${PEERS} registration tokens made in ${((performance.now() - t) / 1000).toFixed(2)} s (made again before every round, untimed)\n`);
 
 // --- clients ---------------------------------------------------------------------------------------
-
-type Attempt = { ok: true; ws: WebSocket } | { ok: false; why: string };
-
-/** Opens one socket; ok once the first frame is OPEN. Never rejects. */
-function register(url: string): Promise<Attempt> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url);
-    let done = false;
-    const settle = (attempt: Attempt) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (!attempt.ok) ws.terminate();
-      resolve(attempt);
-    };
-    const timer = setTimeout(() => settle({ ok: false, why: 'no OPEN within 10 s' }), 10_000);
-    ws.on('error', (e: Error & { code?: string }) => settle({ ok: false, why: `socket error ${e.code ?? e.message}` }));
-    ws.on('unexpected-response', (req, res) => {
-      settle({ ok: false, why: `HTTP ${res.statusCode}` });
-      req.destroy();
-    });
-    ws.once('message', (data) => {
-      const type = (JSON.parse(data.toString()) as { type?: string }).type;
-      settle(type === 'OPEN' ? { ok: true, ws } : { ok: false, why: `got ${type}` });
-    });
-    ws.on('close', () => settle({ ok: false, why: 'closed' }));
-  });
-}
 
 const urlFor = (server: ForkedSignaling, i: number, tokens: string[]) => `${server.wsUrl}?key=peerjs&id=${identities[i]!.fingerprint}&token=${encodeURIComponent(tokens[i]!)}`;
 
