@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BATCH_CALLS } from '@conclave/shared/protocol';
 import type { GroupId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
-import { errorShapeProblem, exchange, type RawAnswer } from './support/raw-http.ts';
-import { startServer, type TestServer } from './support/server.ts';
+import { errorShapeProblem, exchange, requestText, type RawAnswer } from './support/raw-http.ts';
+import { startServer, STORE_KINDS, type TestServer } from './support/server.ts';
 
 const SEED = Number(process.env.CONCLAVE_FUZZ_SEED ?? 0x5eed10);
 const COUNT = Number(process.env.CONCLAVE_FUZZ_COUNT ?? 320);
@@ -61,6 +61,7 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
   let device: Device;
   let groupId: GroupId;
   let seeds: Req[];
+  let seedNoteId: string;
 
   beforeAll(async () => {
     server = await startServer('sqlite', {
@@ -71,6 +72,7 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
     ({ groupId } = await device.client.createGroup());
     const { noteId } = await device.client.writeNote(groupId, { title: 'seed', body: 'a note to mutate' });
     const envelope = await device.session.api.notes.get.query({ groupId, noteId });
+    seedNoteId = noteId;
     const token = device.session.token;
     const json: Array<[string, string]> = [['content-type', 'application/json']];
     const auth: Array<[string, string]> = [['authorization', `Bearer ${token}`]];
@@ -143,6 +145,12 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
       },
       (r) => r.headers.push(['content-length', String(r.body.length)], ['content-length', String(r.body.length + 3)]),
       (r) => (r.body = Buffer.from(JSON.stringify({ envelope: { body: 'A'.repeat(64 * 1024 + int(300 * 1024)) } }))),
+      // A well-formed call whose one field is at or past what the stores hold (INTEGER, NUL in TEXT).
+      (r) => {
+        const field = pick(['noteId', 'version', 'since', 'limit', 'fromSeq', 'generation', 'fingerprint']);
+        const value = pick<unknown>([2 ** 31, 2 ** 31 - 1, 2 ** 53 - 1, -(2 ** 31) - 1, 1.5, '\u0000', 'A'.repeat(21) + '\u0000', '\ud800', 'A'.repeat(3000)]);
+        r.path = `/trpc/${pick(['notes.get', 'notes.list', 'groups.log', 'boxes.mine', 'identities.get'])}?input=${encodeURIComponent(JSON.stringify({ groupId, noteId: seedNoteId, [field]: value }))}`;
+      },
     ];
 
     const requests: Req[] = [];
@@ -192,5 +200,66 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
     const { noteId } = await device.client.writeNote(groupId, { title: 'after the fuzz', body: 'still here' });
     expect((await device.client.readNote(groupId, noteId)).title).toBe('after the fuzz');
     expect(server.logs()).not.toMatch(/"stack"/);
+  });
+});
+
+/**
+ * Field values at and past the edges of what the stores hold (PostgreSQL INTEGER, NUL
+ * bytes in TEXT), sent to every procedure that takes a number or an id, with a real
+ * session and with a made-up 43-character token, on both stores, with and without the
+ * hot path. The member check reads the note `notes.get` names before the input's schema
+ * runs, so an unchecked value there once reached PostgreSQL (22003, 22021) as a 500.
+ */
+describe.each(STORE_KINDS.flatMap((kind) => [true, false].map((hot) => [kind, hot] as const)))('edge values in inputs answer 4xx in the error shape (%s, hot path %s)', (kind, hot) => {
+  let server: TestServer;
+  let device: Device;
+  let groupId: GroupId;
+  let noteId: string;
+
+  beforeAll(async () => {
+    server = await startServer(kind, { config: { rateLimitPerMinute: 1_000_000 }, hotPath: hot });
+    device = await newDevice('Edges', server.url);
+    ({ groupId } = await device.client.createGroup());
+    ({ noteId } = await device.client.writeNote(groupId, { title: 'edge', body: 'values' }));
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('never answers 5xx to out-of-range numbers or NUL bytes', { timeout: 60_000 }, async () => {
+    const numbers = [2 ** 31, 2 ** 31 - 1, 2 ** 32, 2 ** 53 - 1, -1, -(2 ** 31) - 1, 0, 1.5];
+    const strings = ['\u0000', 'A'.repeat(21) + '\u0000', '\ud800', 'A'.repeat(5000)];
+    const inputs: Array<[string, Record<string, unknown>]> = [];
+    for (const n of numbers) {
+      inputs.push(['notes.get', { groupId, noteId, version: n }]);
+      inputs.push(['notes.list', { groupId, since: n }]);
+      inputs.push(['notes.list', { groupId, limit: n }]);
+      inputs.push(['groups.log', { groupId, fromSeq: n }]);
+      inputs.push(['groups.log', { groupId, limit: n }]);
+      inputs.push(['boxes.mine', { groupId, generation: n }]);
+    }
+    for (const s of strings) {
+      inputs.push(['notes.get', { groupId, noteId: s }]);
+      inputs.push(['notes.get', { groupId, noteId: s, version: 1 }]);
+      inputs.push(['notes.list', { groupId: s }]);
+      inputs.push(['identities.get', { fingerprint: s }]);
+    }
+    const tokens = [device.session.token, 'A'.repeat(43)];
+    const failures: string[] = [];
+    for (const token of tokens) {
+      for (const [procedure, input] of inputs) {
+        const path = `/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`;
+        const answer = await exchange(server.url, requestText('GET', path, { headers: { authorization: `Bearer ${token}` } }));
+        const where = `${procedure} ${JSON.stringify(input).slice(0, 120)} (${token === device.session.token ? 'signed in' : 'made-up token'}) → ${answer.status} ${answer.text.slice(0, 200)}`;
+        if (answer.status === 0 || answer.status >= 500) failures.push(where);
+        else if (answer.status >= 400) {
+          const problem = errorShapeProblem(answer.status, answer.body);
+          if (problem) failures.push(`${problem} — ${where}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(server.logs()).not.toMatch(/"level":50/);
   });
 });

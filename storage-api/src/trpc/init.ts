@@ -21,6 +21,7 @@ import { ZodError } from 'zod';
 import { sha256Hex } from '../services/tokens.ts';
 import { apiError, apiErrorData, INTERNAL_MESSAGE } from '../errors.ts';
 import type { NoteToRead } from '../store/types.ts';
+import { noteIdSchema, noteVersionSchema } from '@conclave/shared/protocol';
 import type { Context } from './context.ts';
 import {
   AEAD_OVERHEAD,
@@ -31,7 +32,6 @@ import {
   type GroupId,
   type GroupState,
   type NoteEnvelope,
-  type NoteId,
 } from '@conclave/shared/verify';
 
 const t = initTRPC.context<Context>().create({
@@ -138,9 +138,11 @@ export function notAMemberDevice(group: GroupState, device: Fingerprint, unlinke
 function noteToRead(raw: unknown): NoteToRead | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const { noteId, version } = raw as { noteId?: unknown; version?: unknown };
-  if (typeof noteId !== 'string') return undefined;
-  if (version === undefined) return { noteId: noteId as NoteId };
-  return Number.isSafeInteger(version) ? { noteId: noteId as NoteId, version: version as number } : undefined;
+  // Only what the input's schema will accept reaches the store: anything else (a NUL byte, a version past INTEGER) is refused by zod after the member check.
+  const id = noteIdSchema.safeParse(noteId);
+  if (!id.success) return undefined;
+  if (version === undefined) return { noteId: id.data };
+  return noteVersionSchema.safeParse(version).success ? { noteId: id.data, version: version as number } : undefined;
 }
 
 /** A note read in the member check's snapshot: the `NoteToRead` and what was stored. */
