@@ -679,6 +679,24 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     expect(await store.putNoteVersion(stray, headerOf(stray), head)).toEqual({ ok: false, staleHead: true });
   });
 
+  it('refuses a put whose author device is unlinked when it commits, though the group head did not move', async () => {
+    const g = await createGroup(alice);
+    const groupId = await seedRealGroup(g);
+    const head = headOf(g.entries);
+    const person = newFingerprint();
+    const phone = newFingerprint();
+    await store.appendChain(person, [fakeDeviceEntry(person, 0), fakeDeviceEntry(person, 1)], chainHeadAt(1), { linked: [{ device: person, seq: 0 }, { device: phone, seq: 1 }], unlinked: [] });
+    const noteId = newNoteId();
+    const v1 = fakeNote(groupId, noteId, 1, phone);
+    expect(await store.putNoteVersion(v1, headerOf(v1), head)).toMatchObject({ ok: true });
+    // The person unlinks the phone: a chain append, which does not move the group's head.
+    await store.appendChain(person, [fakeDeviceEntry(person, 2)], chainHeadAt(2), { linked: [], unlinked: [{ device: phone, seq: 2 }] });
+    const v2 = fakeNote(groupId, noteId, 2, phone);
+    expect(await store.putNoteVersion(v2, headerOf(v2), head)).toEqual({ ok: false, unlinked: true });
+    expect(await store.putNoteVersion(v2, headerOf(v2))).toEqual({ ok: false, unlinked: true });
+    expect(await store.getNote(groupId, noteId)).toEqual(v1);
+  });
+
   it(`lets exactly one of ${CONCURRENT} concurrent puts of the next version win, also across instances`, async () => {
     const other = await harness.another();
     const stores = [store, other];
