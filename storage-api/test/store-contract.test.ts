@@ -697,6 +697,40 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     expect(await store.getNote(groupId, noteId)).toEqual(v1);
   });
 
+  it('an append to a group completes while puts to it keep flowing from two instances (the puts do not starve it)', async () => {
+    const other = await harness.another();
+    const g = await createGroup(alice);
+    const groupId = await seedRealGroup(g);
+    let stop = false;
+    let puts = 0;
+    // Four loops per instance, each putting a new note as soon as its last one is stored: the group's queue never empties.
+    const loop = async (s: Store) => {
+      while (!stop) {
+        const n = fakeNote(groupId, newNoteId(), 1, alice.fingerprint);
+        expect((await s.putNoteVersion(n, headerOf(n))).ok).toBe(true);
+        puts++;
+      }
+    };
+    const loops = [store, other].flatMap((s) => Array.from({ length: 4 }, () => loop(s)));
+    try {
+      while (puts < 50) await new Promise((resolve) => setTimeout(resolve, 5));
+      const before = puts;
+      const started = performance.now();
+      const next = fakeEntry(groupId, headOf(g.entries).seq + 1, alice.fingerprint);
+      const appended = await Promise.race([
+        store.appendEntries(groupId, [next], headOf([next]), noIndexes),
+        new Promise<'starved'>((resolve) => setTimeout(() => resolve('starved'), 10_000)),
+      ]);
+      const elapsed = performance.now() - started;
+      const during = puts - before;
+      if (process.env.CONCLAVE_FAIRNESS_VERBOSE) console.log(`${store.kind}: append took ${elapsed.toFixed(1)} ms while ${during} puts were stored`);
+      expect(appended).toEqual({ ok: true, head: headOf([next]) });
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+  }, 30_000);
+
   it(`lets exactly one of ${CONCURRENT} concurrent puts of the next version win, also across instances`, async () => {
     const other = await harness.another();
     const stores = [store, other];
