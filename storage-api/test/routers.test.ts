@@ -23,7 +23,7 @@ import { newNoteId, openNote, sealNote } from '@conclave/shared/crypto';
 import { restoreWithRecoveryCode } from '@conclave/shared/crypto';
 import { toBase64url } from '@conclave/shared/protocol';
 import { noteVersionHash } from '@conclave/shared/crypto';
-import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
+import type { EntryHash, Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
 import type { DeviceEntry, KeyBox, LogEntry, NoteEnvelope } from '@conclave/shared/protocol';
 import { build, type App } from '../src/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
@@ -603,14 +603,14 @@ describe('access', () => {
     let standing = await w.h.store.deviceStanding(member.fingerprint);
     if (!standing) {
       const first = { v: PROTOCOL_VERSION, person: member.fingerprint, seq: 0 } as unknown as DeviceEntry;
-      expect((await w.h.store.appendChain(member.fingerprint, [first], { seq: 0, hash: toBase64url(new Uint8Array(32).fill(1)) }, { linked: [{ device: member.fingerprint, seq: 0 }], unlinked: [] })).ok).toBe(true);
+      expect((await w.h.store.appendChain(member.fingerprint, [first], { seq: 0, hash: toBase64url(new Uint8Array(32).fill(1)) as EntryHash }, { linked: [{ device: member.fingerprint, seq: 0 }], unlinked: [] })).ok).toBe(true);
       standing = { person: member.fingerprint, unlinkedSeq: null };
     }
     const person = standing.person;
     const next = (await w.h.store.getChain(person))!.head.seq + 1;
     appendBeforeNextPut(w, async () => {
       const entry = { v: PROTOCOL_VERSION, person, seq: next } as unknown as DeviceEntry;
-      const unlinked = await w.h.store.appendChain(person, [entry], { seq: next, hash: toBase64url(new Uint8Array(32).fill(2)) }, { linked: [], unlinked: [{ device: member.fingerprint, seq: next }] });
+      const unlinked = await w.h.store.appendChain(person, [entry], { seq: next, hash: toBase64url(new Uint8Array(32).fill(2)) as EntryHash }, { linked: [], unlinked: [{ device: member.fingerprint, seq: next }] });
       expect(unlinked.ok).toBe(true);
     });
     const error = await refused(member.api.notes.put({ envelope: env }), 'FORBIDDEN');

@@ -32,6 +32,7 @@ import {
   type Fingerprint,
   type GroupId,
   type GroupState,
+  type MemberInfo,
   type NoteEnvelope,
 } from '@conclave/shared/verify';
 
@@ -141,7 +142,7 @@ export function notAMemberDevice(group: GroupState, device: Fingerprint, unlinke
  * the device index says so, even before the group's log has caught up with the
  * person's chain). Returns the member; throws the refusal otherwise.
  */
-export function memberForDevice(group: GroupState, device: Fingerprint, unlinked: boolean): Fingerprint {
+export function memberForDevice(group: GroupState, device: Fingerprint, unlinked: boolean): MemberInfo {
   const member = memberOfDevice(group, device);
   if (!member) throw notAMemberDevice(group, device);
   if (unlinked) throw notAMemberDevice(group, device, true);
