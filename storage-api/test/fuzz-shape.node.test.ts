@@ -1,5 +1,5 @@
 /**
- * A bounded fuzz run against a real storage API on loopback (SQLite), part of the
+ * A bounded fuzz run against a real storage API on loopback (SQLite and PostgreSQL), part of the
  * normal test run (issue 10, item 9): a few hundred requests, random or mutated from
  * valid ones — methods, paths, batches, query inputs, headers, bodies, lengths, bytes —
  * sent over raw sockets. Every answer must come back (a request cut short gets 408, not
@@ -56,7 +56,7 @@ function describeReq(req: Req): string {
   return `${req.method} ${req.path.slice(0, 200)} ${JSON.stringify(req.headers).slice(0, 300)} body(${req.body.length})=${body.slice(0, 200)}`;
 }
 
-describe('fuzzed requests get the documented error shape (sqlite)', () => {
+describe.each(STORE_KINDS)('fuzzed requests get the documented error shape (%s)', (kind) => {
   let server: TestServer;
   let device: Device;
   let groupId: GroupId;
@@ -64,7 +64,7 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
   let seedNoteId: string;
 
   beforeAll(async () => {
-    server = await startServer('sqlite', {
+    server = await startServer(kind, {
       // Generous rate limit (the fuzz is one IP); short timeouts so a request cut short is answered quickly.
       config: { rateLimitPerMinute: 1_000_000, requestTimeoutMs: 1500, headersTimeoutMs: 1000, bodyLimit: 256 * 1024 },
     });
@@ -113,6 +113,11 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
     const procedures = ['meta.version', 'auth.challenge', 'auth.login', 'auth.logout', 'notes.put', 'notes.get', 'notes.list', 'groups.mine', 'groups.log', 'groups.append', 'groups.create', 'boxes.mine', 'boxes.post', 'invites.lookup', 'mailbox.pending', 'mailbox.request', 'identities.get', 'people.get', 'people.ofDevice', 'people.append', 'links.offer', 'links.find', 'nope.nope', 'notes', '', '__proto__.constructor', 'toString'];
     const junkJson = ['null', 'true', '[]', '{}', '"x"', '1e309', '-0', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"x":1}}}', '[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]', `{"a":"${'\\u0000'.repeat(10)}"}`, '{"groupId":12345}', '{"0":{"groupId":null}}', `{"envelope":{"body":"${'A'.repeat(2000)}"}}`, '{', '{"a":', '\u00ff\u00fe'];
 
+    const edgeField = (r: Req) => {
+      const [procedure, field] = pick([['notes.get', 'noteId'], ['notes.get', 'version'], ['notes.list', 'since'], ['notes.list', 'limit'], ['groups.log', 'fromSeq'], ['groups.log', 'limit'], ['boxes.mine', 'generation'], ['identities.get', 'fingerprint']] as const);
+      const value = pick<unknown>([2 ** 31, 2 ** 31 - 1, 2 ** 53 - 1, -(2 ** 31) - 1, 1.5, '\u0000', 'A'.repeat(21) + '\u0000', '\ud800', 'A'.repeat(3000)]);
+      r.path = `/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ groupId, ...(procedure === 'notes.get' ? { noteId: seedNoteId } : {}), [field]: value }))}`;
+    };
     const mutators: Array<(req: Req) => void> = [
       (r) => (r.method = pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'HEAD', 'PROPFIND', 'MKCOL', 'get', 'P0ST', 'SEARCH'])),
       (r) => (r.path = `/trpc/${pick(procedures)}${random() < 0.5 ? '' : `?input=${encodeURIComponent(pick(junkJson))}`}`),
@@ -145,12 +150,8 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
       },
       (r) => r.headers.push(['content-length', String(r.body.length)], ['content-length', String(r.body.length + 3)]),
       (r) => (r.body = Buffer.from(JSON.stringify({ envelope: { body: 'A'.repeat(64 * 1024 + int(300 * 1024)) } }))),
-      // A well-formed call whose one field is at or past what the stores hold (INTEGER, NUL in TEXT).
-      (r) => {
-        const field = pick(['noteId', 'version', 'since', 'limit', 'fromSeq', 'generation', 'fingerprint']);
-        const value = pick<unknown>([2 ** 31, 2 ** 31 - 1, 2 ** 53 - 1, -(2 ** 31) - 1, 1.5, '\u0000', 'A'.repeat(21) + '\u0000', '\ud800', 'A'.repeat(3000)]);
-        r.path = `/trpc/${pick(['notes.get', 'notes.list', 'groups.log', 'boxes.mine', 'identities.get'])}?input=${encodeURIComponent(JSON.stringify({ groupId, noteId: seedNoteId, [field]: value }))}`;
-      },
+      // Weighted (four entries): a well-formed call whose one field is at or past what the stores hold (INTEGER, NUL in TEXT).
+      ...Array.from({ length: 4 }, () => edgeField),
     ];
 
     const requests: Req[] = [];
