@@ -235,6 +235,33 @@ describe('fast entry check vs the zod schemas', () => {
     );
   });
 
+  it('says no to an array with a hole (zod reads the hole as undefined and refuses), wherever an entry holds an array', () => {
+    let checked = 0;
+    const entries: Array<[unknown, (value: unknown) => boolean, { safeParse(value: unknown): { success: boolean } }]> = [
+      ...log.map((e) => [e, isWellFormedLogEntry, logEntrySchema] as [unknown, (value: unknown) => boolean, typeof logEntrySchema]),
+      ...chainEntries.map((e) => [e, isWellFormedDeviceEntry, deviceEntrySchema] as [unknown, (value: unknown) => boolean, typeof deviceEntrySchema]),
+    ];
+    for (const [entry, fast, schema] of entries) {
+      for (const path of places(entry)) {
+        if (path.length === 0) continue;
+        const copy = structuredClone(entry) as Record<string | number, unknown>;
+        let parent = copy;
+        for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
+        const target = parent[path[path.length - 1]!];
+        if (!Array.isArray(target) || target.length === 0) continue;
+        // Same length, the first element a hole.
+        const sparse: unknown[] = new Array<unknown>(target.length);
+        for (let i = 1; i < target.length; i++) sparse[i] = target[i];
+        parent[path[path.length - 1]!] = sparse;
+        expect(schema.safeParse(copy).success, path.join('.')).toBe(false);
+        expect(fast(copy), path.join('.')).toBe(false);
+        checked++;
+      }
+    }
+    // The log has rotation links and device chains; the chain entries have none of their own.
+    expect(checked).toBeGreaterThan(2);
+  });
+
   it('a replay with one mutated entry is refused as zod parsing would refuse it, word for word', async () => {
     const arbitrary = fc.record({ index: fc.nat(), place: fc.nat(), mutation: fc.constantFrom(...MUTATIONS), pick: fc.nat() });
     await fc.assert(

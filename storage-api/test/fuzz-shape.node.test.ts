@@ -1,5 +1,5 @@
 /**
- * A bounded fuzz run against a real storage API on loopback (SQLite), part of the
+ * A bounded fuzz run against a real storage API on loopback (SQLite and PostgreSQL), part of the
  * normal test run (issue 10, item 9): a few hundred requests, random or mutated from
  * valid ones — methods, paths, batches, query inputs, headers, bodies, lengths, bytes —
  * sent over raw sockets. Every answer must come back (a request cut short gets 408, not
@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BATCH_CALLS } from '@conclave/shared/protocol';
 import type { GroupId } from '@conclave/shared/protocol';
 import { newDevice, type Device } from './support/clients.ts';
-import { errorShapeProblem, exchange, type RawAnswer } from './support/raw-http.ts';
-import { startServer, type TestServer } from './support/server.ts';
+import { errorShapeProblem, exchange, requestText, type RawAnswer } from './support/raw-http.ts';
+import { startServer, STORE_KINDS, type TestServer } from './support/server.ts';
 
 const SEED = Number(process.env.CONCLAVE_FUZZ_SEED ?? 0x5eed10);
 const COUNT = Number(process.env.CONCLAVE_FUZZ_COUNT ?? 320);
@@ -56,14 +56,15 @@ function describeReq(req: Req): string {
   return `${req.method} ${req.path.slice(0, 200)} ${JSON.stringify(req.headers).slice(0, 300)} body(${req.body.length})=${body.slice(0, 200)}`;
 }
 
-describe('fuzzed requests get the documented error shape (sqlite)', () => {
+describe.each(STORE_KINDS)('fuzzed requests get the documented error shape (%s)', (kind) => {
   let server: TestServer;
   let device: Device;
   let groupId: GroupId;
   let seeds: Req[];
+  let seedNoteId: string;
 
   beforeAll(async () => {
-    server = await startServer('sqlite', {
+    server = await startServer(kind, {
       // Generous rate limit (the fuzz is one IP); short timeouts so a request cut short is answered quickly.
       config: { rateLimitPerMinute: 1_000_000, requestTimeoutMs: 1500, headersTimeoutMs: 1000, bodyLimit: 256 * 1024 },
     });
@@ -71,6 +72,7 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
     ({ groupId } = await device.client.createGroup());
     const { noteId } = await device.client.writeNote(groupId, { title: 'seed', body: 'a note to mutate' });
     const envelope = await device.session.api.notes.get.query({ groupId, noteId });
+    seedNoteId = noteId;
     const token = device.session.token;
     const json: Array<[string, string]> = [['content-type', 'application/json']];
     const auth: Array<[string, string]> = [['authorization', `Bearer ${token}`]];
@@ -111,6 +113,11 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
     const procedures = ['meta.version', 'auth.challenge', 'auth.login', 'auth.logout', 'notes.put', 'notes.get', 'notes.list', 'groups.mine', 'groups.log', 'groups.append', 'groups.create', 'boxes.mine', 'boxes.post', 'invites.lookup', 'mailbox.pending', 'mailbox.request', 'identities.get', 'people.get', 'people.ofDevice', 'people.append', 'links.offer', 'links.find', 'nope.nope', 'notes', '', '__proto__.constructor', 'toString'];
     const junkJson = ['null', 'true', '[]', '{}', '"x"', '1e309', '-0', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"x":1}}}', '[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]', `{"a":"${'\\u0000'.repeat(10)}"}`, '{"groupId":12345}', '{"0":{"groupId":null}}', `{"envelope":{"body":"${'A'.repeat(2000)}"}}`, '{', '{"a":', '\u00ff\u00fe'];
 
+    const edgeField = (r: Req) => {
+      const [procedure, field] = pick([['notes.get', 'noteId'], ['notes.get', 'version'], ['notes.list', 'since'], ['notes.list', 'limit'], ['groups.log', 'fromSeq'], ['groups.log', 'limit'], ['boxes.mine', 'generation'], ['identities.get', 'fingerprint']] as const);
+      const value = pick<unknown>([2 ** 31, 2 ** 31 - 1, 2 ** 53 - 1, -(2 ** 31) - 1, 1.5, '\u0000', 'A'.repeat(21) + '\u0000', '\ud800', 'A'.repeat(3000)]);
+      r.path = `/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ groupId, ...(procedure === 'notes.get' ? { noteId: seedNoteId } : {}), [field]: value }))}`;
+    };
     const mutators: Array<(req: Req) => void> = [
       (r) => (r.method = pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'HEAD', 'PROPFIND', 'MKCOL', 'get', 'P0ST', 'SEARCH'])),
       (r) => (r.path = `/trpc/${pick(procedures)}${random() < 0.5 ? '' : `?input=${encodeURIComponent(pick(junkJson))}`}`),
@@ -143,6 +150,8 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
       },
       (r) => r.headers.push(['content-length', String(r.body.length)], ['content-length', String(r.body.length + 3)]),
       (r) => (r.body = Buffer.from(JSON.stringify({ envelope: { body: 'A'.repeat(64 * 1024 + int(300 * 1024)) } }))),
+      // Weighted (four entries): a well-formed call whose one field is at or past what the stores hold (INTEGER, NUL in TEXT).
+      ...Array.from({ length: 4 }, () => edgeField),
     ];
 
     const requests: Req[] = [];
@@ -192,5 +201,66 @@ describe('fuzzed requests get the documented error shape (sqlite)', () => {
     const { noteId } = await device.client.writeNote(groupId, { title: 'after the fuzz', body: 'still here' });
     expect((await device.client.readNote(groupId, noteId)).title).toBe('after the fuzz');
     expect(server.logs()).not.toMatch(/"stack"/);
+  });
+});
+
+/**
+ * Field values at and past the edges of what the stores hold (PostgreSQL INTEGER, NUL
+ * bytes in TEXT), sent to every procedure that takes a number or an id, with a real
+ * session and with a made-up 43-character token, on both stores, with and without the
+ * hot path. The member check reads the note `notes.get` names before the input's schema
+ * runs, so an unchecked value there once reached PostgreSQL (22003, 22021) as a 500.
+ */
+describe.each(STORE_KINDS.flatMap((kind) => [true, false].map((hot) => [kind, hot] as const)))('edge values in inputs answer 4xx in the error shape (%s, hot path %s)', (kind, hot) => {
+  let server: TestServer;
+  let device: Device;
+  let groupId: GroupId;
+  let noteId: string;
+
+  beforeAll(async () => {
+    server = await startServer(kind, { config: { rateLimitPerMinute: 1_000_000 }, hotPath: hot });
+    device = await newDevice('Edges', server.url);
+    ({ groupId } = await device.client.createGroup());
+    ({ noteId } = await device.client.writeNote(groupId, { title: 'edge', body: 'values' }));
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('never answers 5xx to out-of-range numbers or NUL bytes', { timeout: 60_000 }, async () => {
+    const numbers = [2 ** 31, 2 ** 31 - 1, 2 ** 32, 2 ** 53 - 1, -1, -(2 ** 31) - 1, 0, 1.5];
+    const strings = ['\u0000', 'A'.repeat(21) + '\u0000', '\ud800', 'A'.repeat(5000)];
+    const inputs: Array<[string, Record<string, unknown>]> = [];
+    for (const n of numbers) {
+      inputs.push(['notes.get', { groupId, noteId, version: n }]);
+      inputs.push(['notes.list', { groupId, since: n }]);
+      inputs.push(['notes.list', { groupId, limit: n }]);
+      inputs.push(['groups.log', { groupId, fromSeq: n }]);
+      inputs.push(['groups.log', { groupId, limit: n }]);
+      inputs.push(['boxes.mine', { groupId, generation: n }]);
+    }
+    for (const s of strings) {
+      inputs.push(['notes.get', { groupId, noteId: s }]);
+      inputs.push(['notes.get', { groupId, noteId: s, version: 1 }]);
+      inputs.push(['notes.list', { groupId: s }]);
+      inputs.push(['identities.get', { fingerprint: s }]);
+    }
+    const tokens = [device.session.token, 'A'.repeat(43)];
+    const failures: string[] = [];
+    for (const token of tokens) {
+      for (const [procedure, input] of inputs) {
+        const path = `/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`;
+        const answer = await exchange(server.url, requestText('GET', path, { headers: { authorization: `Bearer ${token}` } }));
+        const where = `${procedure} ${JSON.stringify(input).slice(0, 120)} (${token === device.session.token ? 'signed in' : 'made-up token'}) → ${answer.status} ${answer.text.slice(0, 200)}`;
+        if (answer.status === 0 || answer.status >= 500) failures.push(where);
+        else if (answer.status >= 400) {
+          const problem = errorShapeProblem(answer.status, answer.body);
+          if (problem) failures.push(`${problem} — ${where}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(server.logs()).not.toMatch(/"level":50/);
   });
 });

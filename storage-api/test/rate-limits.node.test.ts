@@ -91,6 +91,32 @@ describe('rate limits in memory and in Redis', () => {
     expect(await other.ip.hit('10.0.0.1', 0, 5)).toBe(0);
   });
 
+  it('a cost of n (a batch of n calls) is one Redis command, not n', async () => {
+    const mine = prefix();
+    const limited = await limits({ limit: 50, redisUrl: REDIS_URL, redisPrefix: mine });
+    // Warm up (the script is loaded once per connection), then watch this prefix's commands.
+    await limited.ip.hit('warm', 0);
+    const monitor = await admin.duplicate().monitor();
+    const seen: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((arg) => arg.startsWith(`${mine}rl:ip:10.0.0.9`))) seen.push(args);
+    });
+    try {
+      expect(await limited.ip.hit('10.0.0.9', 0, 17)).toBe(0);
+      // MONITOR reports after the command ran; the marker comes after ours on the server.
+      await admin.get(`${mine}rl:ip:10.0.0.9:marker`);
+      await until(() => (seen.some((args) => args.includes(`${mine}rl:ip:10.0.0.9:marker`)) ? true : undefined), 'the marker in MONITOR');
+    } finally {
+      monitor.disconnect();
+    }
+    // MONITOR also lists the commands a script runs; the calls from this process are the scripts.
+    expect(seen.filter((args) => /^eval/i.test(args[0]!))).toHaveLength(1);
+    expect(Number(await admin.get(`${mine}rl:ip:10.0.0.9`))).toBe(17);
+    expect(await admin.pttl(`${mine}rl:ip:10.0.0.9`)).toBeGreaterThan(MINUTE - 5000);
+    // Past the limit: refused with the window's remaining time.
+    expect(await limited.ip.hit('10.0.0.9', 0, 40)).toBeGreaterThan(MINUTE - 5000);
+  });
+
   it('a Redis down at start: the app starts, counts in memory and reports the outage once', async () => {
     const states: boolean[] = [];
     // Resolving at all while Redis stays down is the check: a client that waited for Redis would time the test out.

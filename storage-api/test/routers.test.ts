@@ -23,12 +23,13 @@ import { newNoteId, openNote, sealNote } from '@conclave/shared/crypto';
 import { restoreWithRecoveryCode } from '@conclave/shared/crypto';
 import { toBase64url } from '@conclave/shared/protocol';
 import { noteVersionHash } from '@conclave/shared/crypto';
-import type { Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
-import type { KeyBox, LogEntry, NoteEnvelope } from '@conclave/shared/protocol';
+import type { EntryHash, Fingerprint, GroupId, NoteId } from '@conclave/shared/protocol';
+import type { DeviceEntry, KeyBox, LogEntry, NoteEnvelope } from '@conclave/shared/protocol';
 import { build, type App } from '../src/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { apiErrorData } from '../src/errors.ts';
 import { appRouter } from '../src/routers/index.ts';
+import { NOTE_PUT_TRIES } from '../src/routers/notes.ts';
 import { sha256Hex } from '../src/services/tokens.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { createCallerFactory } from '../src/trpc/init.ts';
@@ -592,6 +593,50 @@ describe('access', () => {
     appendBeforeNextPut(w, () => append(w, w.owner, [removed.entry], removed.boxes));
     await refused(member.api.notes.put({ envelope: env }), 'FORBIDDEN');
     expect(await w.h.store.getNote(w.groupId, env.noteId)).toBeNull();
+  });
+
+  it('refuses a put whose device its person unlinked between its member check and its write (a chain append: the group head stays)', async () => {
+    const w = await world();
+    const member = await joinGroup(w);
+    const env = await note(w, member);
+    // The member's device belongs to a person (its chain, as the store indexes it); the person then unlinks it.
+    let standing = await w.h.store.deviceStanding(member.fingerprint);
+    if (!standing) {
+      const first = { v: PROTOCOL_VERSION, person: member.fingerprint, seq: 0 } as unknown as DeviceEntry;
+      expect((await w.h.store.appendChain(member.fingerprint, [first], { seq: 0, hash: toBase64url(new Uint8Array(32).fill(1)) as EntryHash }, { linked: [{ device: member.fingerprint, seq: 0 }], unlinked: [] })).ok).toBe(true);
+      standing = { person: member.fingerprint, unlinkedSeq: null };
+    }
+    const person = standing.person;
+    const next = (await w.h.store.getChain(person))!.head.seq + 1;
+    appendBeforeNextPut(w, async () => {
+      const entry = { v: PROTOCOL_VERSION, person, seq: next } as unknown as DeviceEntry;
+      const unlinked = await w.h.store.appendChain(person, [entry], { seq: next, hash: toBase64url(new Uint8Array(32).fill(2)) as EntryHash }, { linked: [], unlinked: [{ device: member.fingerprint, seq: next }] });
+      expect(unlinked.ok).toBe(true);
+    });
+    const error = await refused(member.api.notes.put({ envelope: env }), 'FORBIDDEN');
+    expect(String(error)).toMatch(/unlinked by its person/);
+    expect(await w.h.store.getNote(w.groupId, env.noteId)).toBeNull();
+  });
+
+  it(`gives up a put after ${NOTE_PUT_TRIES} tries when the log moves before each write (CONFLICT that says to retry), and writes nothing`, async () => {
+    const w = await world();
+    const member = await joinGroup(w);
+    const env = await note(w, member);
+    const store = w.h.store;
+    const put = store.putNoteVersion.bind(store);
+    let tries = 0;
+    store.putNoteVersion = async (...args) => {
+      tries++;
+      await invite(w);
+      return put(...args);
+    };
+    const error = await refused(member.api.notes.put({ envelope: env }), 'CONFLICT');
+    expect(error.message).toMatch(/put the note again/);
+    expect(tries).toBe(NOTE_PUT_TRIES);
+    store.putNoteVersion = put;
+    expect(await store.getNote(w.groupId, env.noteId)).toBeNull();
+    // Once the log is still, the same put goes through.
+    expect((await member.api.notes.put({ envelope: env })).version).toBe(1);
   });
 
   it('refuses a put sealed with a generation that a rotation between its check and its write made old', async () => {

@@ -679,6 +679,58 @@ describe.each(STORES)('%s store', (_kind, makeHarness) => {
     expect(await store.putNoteVersion(stray, headerOf(stray), head)).toEqual({ ok: false, staleHead: true });
   });
 
+  it('refuses a put whose author device is unlinked when it commits, though the group head did not move', async () => {
+    const g = await createGroup(alice);
+    const groupId = await seedRealGroup(g);
+    const head = headOf(g.entries);
+    const person = newFingerprint();
+    const phone = newFingerprint();
+    await store.appendChain(person, [fakeDeviceEntry(person, 0), fakeDeviceEntry(person, 1)], chainHeadAt(1), { linked: [{ device: person, seq: 0 }, { device: phone, seq: 1 }], unlinked: [] });
+    const noteId = newNoteId();
+    const v1 = fakeNote(groupId, noteId, 1, phone);
+    expect(await store.putNoteVersion(v1, headerOf(v1), head)).toMatchObject({ ok: true });
+    // The person unlinks the phone: a chain append, which does not move the group's head.
+    await store.appendChain(person, [fakeDeviceEntry(person, 2)], chainHeadAt(2), { linked: [], unlinked: [{ device: phone, seq: 2 }] });
+    const v2 = fakeNote(groupId, noteId, 2, phone);
+    expect(await store.putNoteVersion(v2, headerOf(v2), head)).toEqual({ ok: false, unlinked: true });
+    expect(await store.putNoteVersion(v2, headerOf(v2))).toEqual({ ok: false, unlinked: true });
+    expect(await store.getNote(groupId, noteId)).toEqual(v1);
+  });
+
+  it('an append to a group completes while puts to it keep flowing from two instances (the puts do not starve it)', async () => {
+    const other = await harness.another();
+    const g = await createGroup(alice);
+    const groupId = await seedRealGroup(g);
+    let stop = false;
+    let puts = 0;
+    // Four loops per instance, each putting a new note as soon as its last one is stored: the group's queue never empties.
+    const loop = async (s: Store) => {
+      while (!stop) {
+        const n = fakeNote(groupId, newNoteId(), 1, alice.fingerprint);
+        expect((await s.putNoteVersion(n, headerOf(n))).ok).toBe(true);
+        puts++;
+      }
+    };
+    const loops = [store, other].flatMap((s) => Array.from({ length: 4 }, () => loop(s)));
+    try {
+      while (puts < 50) await new Promise((resolve) => setTimeout(resolve, 5));
+      const before = puts;
+      const started = performance.now();
+      const next = fakeEntry(groupId, headOf(g.entries).seq + 1, alice.fingerprint);
+      const appended = await Promise.race([
+        store.appendEntries(groupId, [next], headOf([next]), noIndexes),
+        new Promise<'starved'>((resolve) => setTimeout(() => resolve('starved'), 10_000)),
+      ]);
+      const elapsed = performance.now() - started;
+      const during = puts - before;
+      if (process.env.CONCLAVE_FAIRNESS_VERBOSE) console.log(`${store.kind}: append took ${elapsed.toFixed(1)} ms while ${during} puts were stored`);
+      expect(appended).toEqual({ ok: true, head: headOf([next]) });
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+  }, 30_000);
+
   it(`lets exactly one of ${CONCURRENT} concurrent puts of the next version win, also across instances`, async () => {
     const other = await harness.another();
     const stores = [store, other];

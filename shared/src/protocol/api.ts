@@ -163,14 +163,17 @@ export const boxesMineInput = z.strictObject({ groupId: groupIdSchema, generatio
 
 // --- notes ----------------------------------------------------------------------
 
+/** A note's version as the stores hold it (PostgreSQL INTEGER): 1 to 2^31 - 1, as in the envelope. */
+export const noteVersionSchema = noteEnvelopeSchema.shape.version;
+
 export const notePutInput = z.strictObject({ envelope: noteEnvelopeSchema });
-export const noteGetInput = z.strictObject({ groupId: groupIdSchema, noteId: noteIdSchema, version: z.number().int().min(1).optional() });
+export const noteGetInput = z.strictObject({ groupId: groupIdSchema, noteId: noteIdSchema, version: noteVersionSchema.optional() });
 
 export const NOTE_LIST_MAX = 1000;
 export const noteListInput = z.strictObject({
   groupId: groupIdSchema,
   /** The cursor a previous call returned: only notes changed since come back. */
-  since: z.number().int().min(0).default(0),
+  since: z.number().int().min(0).default(0), // compared with a BIGINT change id: zod's int() already stops at 2^53 - 1
   limit: z.number().int().min(1).max(NOTE_LIST_MAX).default(200),
 });
 

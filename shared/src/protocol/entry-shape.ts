@@ -77,8 +77,17 @@ export function isWellFormedDeviceEntry(value: unknown): value is DeviceEntry {
   }
 }
 
+/**
+ * `items.every(check)`, but a hole of a sparse array is checked too (as `undefined`,
+ * which zod refuses), where `Array.prototype.every` would skip it.
+ */
+function allItems(items: readonly unknown[], check: (item: unknown) => boolean): boolean {
+  for (let i = 0; i < items.length; i++) if (!check(items[i])) return false;
+  return true;
+}
+
 function isChain(value: unknown): boolean {
-  return Array.isArray(value) && value.length >= 1 && value.length <= MAX_DEVICE_CHAIN_ENTRIES && value.every(isWellFormedDeviceEntry);
+  return Array.isArray(value) && value.length >= 1 && value.length <= MAX_DEVICE_CHAIN_ENTRIES && allItems(value, isWellFormedDeviceEntry);
 }
 
 function isRotation(value: unknown): boolean {
@@ -86,7 +95,7 @@ function isRotation(value: unknown): boolean {
   const { generation, seedCommitment, links } = value;
   if (!isIntIn(generation, MAX_INT31, 1) || !isBytes(seedCommitment, 32)) return false;
   if (!Array.isArray(links) || links.length < 1 || links.length > MAX_ROTATION_LINKS) return false;
-  return links.every((link) => isPlain(link) && hasKeys(link, ['generation', 'wrap']) && isInt31(link.generation) && isBytes(link.wrap, LINK_WRAP_BYTES));
+  return allItems(links, (link) => isPlain(link) && hasKeys(link, ['generation', 'wrap']) && isInt31(link.generation) && isBytes(link.wrap, LINK_WRAP_BYTES));
 }
 
 function isBody(op: unknown, body: Plain): boolean {
@@ -130,7 +139,7 @@ function isBody(op: unknown, body: Plain): boolean {
         Array.isArray(entries) &&
         entries.length >= 1 &&
         entries.length <= MAX_DEVICE_CHAIN_ENTRIES &&
-        entries.every(isWellFormedDeviceEntry) &&
+        allItems(entries, isWellFormedDeviceEntry) &&
         (body.rotation === undefined || isRotation(body.rotation))
       );
     }

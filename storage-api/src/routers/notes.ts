@@ -18,7 +18,6 @@ import {
   notePutInput,
   noteVersionHash,
   verifyNoteSignature,
-  memberOfDevice,
   type EntryHash,
   type Fingerprint,
   type GroupId,
@@ -29,7 +28,7 @@ import {
 import { apiError } from '../errors.ts';
 import { isUnlinked } from '../services/device-standing.ts';
 import type { Context } from '../trpc/context.ts';
-import { memberProcedure, notAMemberDevice, noteReaderProcedure, router } from '../trpc/init.ts';
+import { memberForDevice, memberProcedure, notAMemberDevice, noteReaderProcedure, router } from '../trpc/init.ts';
 
 /** What `put` checks against a group state, in order; the refusal, if any. */
 async function checkPut(state: GroupState, device: Fingerprint, envelope: NoteEnvelope): Promise<void> {
@@ -57,10 +56,12 @@ async function checkPut(state: GroupState, device: Fingerprint, envelope: NoteEn
 async function currentMemberState(ctx: Context, groupId: GroupId, device: Fingerprint): Promise<GroupState> {
   const state = await ctx.groups.stateOf(groupId);
   if (!state) throw apiError('NOT_FOUND', 'no group with this id is stored here: check the group id');
-  if (!memberOfDevice(state, device)) throw notAMemberDevice(state, device);
-  if (await isUnlinked(ctx.store, device)) throw notAMemberDevice(state, device, true);
+  memberForDevice(state, device, await isUnlinked(ctx.store, device));
   return state;
 }
+
+/** How many times a put is tried against a group head before CONFLICT: each stale try means a log append committed meanwhile. */
+export const NOTE_PUT_TRIES = 3;
 
 export const notesRouter = router({
   /**
@@ -90,12 +91,15 @@ export const notesRouter = router({
     const { body: _body, ...rest } = envelope;
     const header: NoteHeader = { ...rest, bodyBytes: base64urlByteLength(envelope.body) };
     let result = await ctx.store.putNoteVersion(envelope, header, { seq: state.seq, hash: state.head as EntryHash });
-    // Each retry means a log append committed in between: the appenders make progress.
-    while (!result.ok && result.staleHead) {
+    // Each retry means a log append committed in between: the appenders make progress, and the put gives up after a few.
+    for (let tries = 1; !result.ok && result.staleHead; tries++) {
+      if (tries >= NOTE_PUT_TRIES) throw apiError('CONFLICT', "the group's log kept changing while this note was being stored, so nothing was written: sync the group log and put the note again");
       state = await currentMemberState(ctx, state.groupId, ctx.device);
       await checkPut(state, ctx.device, envelope);
       result = await ctx.store.putNoteVersion(envelope, header, { seq: state.seq, hash: state.head as EntryHash });
     }
+    // The device's person unlinked it after the member check (a chain append, which does not move the group head).
+    if (!result.ok && result.unlinked) throw notAMemberDevice(state, ctx.device, true);
     if (!result.ok) {
       // Not stale, so a version conflict.
       const currentVersion = result.currentVersion!;

@@ -4,12 +4,13 @@
  * - in memory (`REDIS_URL` unset): each process counts on its own, a fixed one-minute
  *   window per key (`WindowRateLimiter`), exactly as a single process always did;
  * - in Redis (`REDIS_URL` set): every process naming the same Redis and
- *   `CONCLAVE_REDIS_PREFIX` shares one count per key. The counting is
- *   @fastify/rate-limit's own Redis store (its Lua script: INCR, the window's expiry set
- *   on the first hit, the remaining PTTL returned), called directly rather than through
- *   the plugin's hook, because the API's rules are not the plugin's: a tRPC batch costs
- *   one per call, and Fastify's framework errors and WebSocket messages count too. A
- *   cost of n is n increments written at once on one connection (one round trip).
+ *   `CONCLAVE_REDIS_PREFIX` shares one count per key. The counting is one small Lua
+ *   script with the window semantics of @fastify/rate-limit's Redis store (the count
+ *   goes up, the window's expiry is set when the key is new, the remaining PTTL is
+ *   returned), but it takes a cost: a tRPC batch of n calls is one INCRBY n, one
+ *   command. The plugin's hook is not used, because the API's rules are not the
+ *   plugin's: a batch costs one per call, and Fastify's framework errors and WebSocket
+ *   messages count too.
  *
  * A Redis that cannot be reached (down, refusing, slower than `REDIS_COMMAND_TIMEOUT_MS`)
  * never fails a request: that process counts in its own memory meanwhile (the limit
@@ -17,7 +18,6 @@
  * to Redis once it answers again (tried at most once a second while it fails).
  */
 import { once } from 'node:events';
-import { createRequire } from 'node:module';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { WINDOW_MS, WindowRateLimiter } from './session-limits.ts';
@@ -76,13 +76,29 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 }
 
-/** @fastify/rate-limit's Redis store (store/RedisStore.js), as much of it as is used here. */
-interface PluginRedisStore {
-  incr(key: string, done: (error: Error | null, result: { current: number; ttl: number } | null) => void, timeWindow: number, max: number): void;
+/**
+ * Counts a cost against a key's fixed window: INCRBY, and PEXPIRE when the key has no
+ * expiry yet (it is new: the first hit opens the window, as in @fastify/rate-limit's
+ * store). Returns the count after this hit and the window's remaining milliseconds.
+ */
+const HIT_SCRIPT = `
+  local current = redis.call('INCRBY', KEYS[1], ARGV[1])
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    ttl = tonumber(ARGV[2])
+  end
+  return {current, ttl}
+`;
+
+/** The connection with the hit script defined on it (ioredis sends EVALSHA, and EVAL once if Redis lacks it). */
+type CountingRedis = Redis & { conclaveRateHit(key: string, cost: number, windowMs: number): Promise<[number, number]> };
+
+function countingRedis(redis: Redis): CountingRedis {
+  const counting = redis as CountingRedis;
+  if (typeof counting.conclaveRateHit !== 'function') redis.defineCommand('conclaveRateHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
+  return counting;
 }
-type PluginRedisStoreClass = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, keyPrefix: string) => PluginRedisStore;
-// The store is not exported by the package's typed entry point; its file is its public contract for custom stores.
-const PluginRedisStoreClass = createRequire(import.meta.url)('@fastify/rate-limit/store/RedisStore.js') as PluginRedisStoreClass;
 
 /** One Redis connection and whether it is fit to ask now. */
 class RedisLink {
@@ -118,41 +134,33 @@ class RedisLink {
 
 /** The counting in Redis, shared by every process on the same Redis and prefix. */
 export class RedisRateLimiter implements RateLimiter {
-  private readonly store: PluginRedisStore;
+  private readonly redis: CountingRedis;
 
   constructor(
     readonly limit: number,
     private readonly link: RedisLink,
-    keyPrefix: string,
+    private readonly keyPrefix: string,
     /** Where calls are counted while Redis cannot be asked. */
     private readonly fallback: MemoryRateLimiter,
     private readonly onRefused: () => void = () => undefined,
   ) {
-    this.store = new PluginRedisStoreClass(false, false, link.redis, keyPrefix);
+    this.redis = countingRedis(link.redis);
   }
 
   async hit(key: string, now: number, cost = 1): Promise<number> {
     if (this.link.usable()) {
       try {
-        const counts = await Promise.all(Array.from({ length: cost }, () => this.increment(key)));
+        // One command whatever the cost: the count after these calls and the window's remaining time.
+        const [current, ttl] = await this.redis.conclaveRateHit(this.keyPrefix + key, cost, WINDOW_MS);
         this.link.answered();
-        // The highest count is this key's count after these calls (others may have landed between).
-        const last = counts.reduce((a, b) => (b.current > a.current ? b : a));
-        if (last.current <= this.limit) return 0;
+        if (current <= this.limit) return 0;
         this.onRefused();
-        // A key without expiry (never set by this code) would otherwise refuse for ever.
-        return last.ttl > 0 ? last.ttl : WINDOW_MS;
+        return ttl > 0 ? ttl : WINDOW_MS;
       } catch (error) {
         this.link.failed(error);
       }
     }
     return this.fallback.hit(key, now, cost);
-  }
-
-  private increment(key: string): Promise<{ current: number; ttl: number }> {
-    return new Promise((resolve, reject) => {
-      this.store.incr(key, (error, result) => (error || !result ? reject(error ?? new Error('no answer')) : resolve(result)), WINDOW_MS, this.limit);
-    });
   }
 }
 

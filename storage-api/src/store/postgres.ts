@@ -244,8 +244,9 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
     name: 'note put function',
     sql: `
       -- One row per put, in order: put_status 'ok' (put_value: the cursor), 'version'
-      -- (put_value: the current version) or 'head' (the group's head is not the one given).
-      CREATE FUNCTION conclave_put_notes(p_lock TEXT, p_group TEXT, p_notes TEXT[], p_versions INTEGER[], p_envelopes TEXT[], p_headers TEXT[], p_head_seqs INTEGER[], p_head_hashes TEXT[])
+      -- (put_value: the current version), 'head' (the group's head is not the one given)
+      -- or 'unlinked' (the author device p_authors[i] is unlinked by its person).
+      CREATE FUNCTION conclave_put_notes(p_lock TEXT, p_group TEXT, p_notes TEXT[], p_versions INTEGER[], p_envelopes TEXT[], p_headers TEXT[], p_head_seqs INTEGER[], p_head_hashes TEXT[], p_authors TEXT[])
       RETURNS TABLE (put_status TEXT, put_value BIGINT)
       LANGUAGE plpgsql
       SET search_path FROM CURRENT
@@ -262,6 +263,13 @@ export const MIGRATIONS: Array<{ version: number; name: string; sql: string }> =
         FOR i IN 1 .. coalesce(array_length(p_notes, 1), 0) LOOP
           IF p_head_seqs[i] IS NOT NULL AND (v_head_seq IS DISTINCT FROM p_head_seqs[i] OR v_head_hash IS DISTINCT FROM p_head_hashes[i]) THEN
             put_status := 'head'; put_value := NULL;
+            RETURN NEXT;
+            CONTINUE;
+          END IF;
+          -- FOR SHARE: an unlink (an UPDATE of this row) waits for this put to commit, and a put behind an unlink sees it.
+          PERFORM 1 FROM person_devices WHERE device = p_authors[i] AND unlinked_seq IS NOT NULL FOR SHARE;
+          IF FOUND THEN
+            put_status := 'unlinked'; put_value := NULL;
             RETURN NEXT;
             CONTINUE;
           END IF;
@@ -901,8 +909,8 @@ export class PostgresStore implements Store {
   /** Sends `batch` (puts to `groupId`), then the puts that queued meanwhile, until none wait. */
   private async sendNoteBatch(groupId: GroupId, batch: PendingPut[]): Promise<void> {
     try {
-      const { rows } = await this.pool.query<{ put_status: 'ok' | 'version' | 'head'; put_value: number | null }>(
-        'SELECT put_status, put_value FROM conclave_put_notes($1, $2, $3, $4, $5, $6, $7, $8)',
+      const { rows } = await this.pool.query<{ put_status: 'ok' | 'version' | 'head' | 'unlinked'; put_value: number | null }>(
+        'SELECT put_status, put_value FROM conclave_put_notes($1, $2, $3, $4, $5, $6, $7, $8, $9)',
         [
           `conclave:notes:${this.schema}:${groupId}`,
           groupId,
@@ -912,6 +920,7 @@ export class PostgresStore implements Store {
           batch.map((p) => JSON.stringify(p.header)),
           batch.map((p) => p.checkedAt?.seq ?? null),
           batch.map((p) => p.checkedAt?.hash ?? null),
+          batch.map((p) => p.envelope.author),
         ],
       );
       if (rows.length !== batch.length) throw new Error(`conclave_put_notes answered ${rows.length} rows for ${batch.length} puts`);
@@ -919,6 +928,7 @@ export class PostgresStore implements Store {
         const put = batch[i]!;
         if (row.put_status === 'ok') put.resolve({ ok: true, cursor: row.put_value! });
         else if (row.put_status === 'head') put.resolve({ ok: false, staleHead: true });
+        else if (row.put_status === 'unlinked') put.resolve({ ok: false, unlinked: true });
         else put.resolve({ ok: false, currentVersion: row.put_value! });
       });
     } catch (error) {

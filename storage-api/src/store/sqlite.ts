@@ -714,6 +714,8 @@ export class SqliteStore implements Store {
         const head = this.headOf(groupId);
         if (!head || head.seq !== checkedAt.seq || head.hash !== checkedAt.hash) return { ok: false, staleHead: true };
       }
+      // Unlinking is a chain append, not a group append: checked here too, under the same write lock.
+      if (this.sql('SELECT 1 FROM person_devices WHERE device = ? AND unlinked_seq IS NOT NULL').get(envelope.author) !== undefined) return { ok: false, unlinked: true };
       const current = this.currentVersion(groupId, noteId);
       if (version !== current + 1) return { ok: false, currentVersion: current };
       const { value: cursor } = this.sql("UPDATE counters SET value = value + 1 WHERE name = 'note_change' RETURNING value").get() as { value: number };

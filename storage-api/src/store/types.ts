@@ -51,7 +51,16 @@ export interface DeviceStanding {
  * `staleHead`: the caller checked the put against a group state whose head is no longer
  * the group's current one (the log moved, or the group is gone); nothing was written.
  */
-export type NotePutResult = { ok: true; cursor: number } | { ok: false; currentVersion: number; staleHead?: undefined } | { ok: false; staleHead: true; currentVersion?: undefined };
+/**
+ * A put's outcome: written (its list cursor), a version conflict, a stale group head
+ * (`checkedAt` is no longer the head), or `unlinked`: the author device was unlinked by
+ * its person when the put would have committed (a chain append, which does not move the group head).
+ */
+export type NotePutResult =
+  | { ok: true; cursor: number }
+  | { ok: false; currentVersion: number; staleHead?: undefined; unlinked?: undefined }
+  | { ok: false; staleHead: true; currentVersion?: undefined; unlinked?: undefined }
+  | { ok: false; unlinked: true; currentVersion?: undefined; staleHead?: undefined };
 
 /** A note to read with a member call's other reads (`Store.memberView`). */
 export interface NoteToRead {

@@ -27,11 +27,13 @@ import {
   base64urlLength,
   groupIdSchema,
   memberOfDevice,
+  noteIdSchema,
+  noteVersionSchema,
   type Fingerprint,
   type GroupId,
   type GroupState,
+  type MemberInfo,
   type NoteEnvelope,
-  type NoteId,
 } from '@conclave/shared/verify';
 
 const t = initTRPC.context<Context>().create({
@@ -134,13 +136,28 @@ export function notAMemberDevice(group: GroupState, device: Fingerprint, unlinke
   return apiError('FORBIDDEN', 'only current members of this group can do this: ask an admin of the group to add you');
 }
 
+/**
+ * The member check's rule, shared by every place that applies it: the device must speak
+ * for a current member of `group`, and must not be unlinked by its person (`unlinked`:
+ * the device index says so, even before the group's log has caught up with the
+ * person's chain). Returns the member; throws the refusal otherwise.
+ */
+export function memberForDevice(group: GroupState, device: Fingerprint, unlinked: boolean): MemberInfo {
+  const member = memberOfDevice(group, device);
+  if (!member) throw notAMemberDevice(group, device);
+  if (unlinked) throw notAMemberDevice(group, device, true);
+  return member;
+}
+
 /** The note `notes.get` names in its raw input, read with the member check (`NoteToRead`), if well formed enough to look up. */
 function noteToRead(raw: unknown): NoteToRead | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const { noteId, version } = raw as { noteId?: unknown; version?: unknown };
-  if (typeof noteId !== 'string') return undefined;
-  if (version === undefined) return { noteId: noteId as NoteId };
-  return Number.isSafeInteger(version) ? { noteId: noteId as NoteId, version: version as number } : undefined;
+  // Only what the input's schema will accept reaches the store: anything else (a NUL byte, a version past INTEGER) is refused by zod after the member check.
+  const id = noteIdSchema.safeParse(noteId);
+  if (!id.success) return undefined;
+  if (version === undefined) return { noteId: id.data };
+  return noteVersionSchema.safeParse(version).success ? { noteId: id.data, version: version as number } : undefined;
 }
 
 /** A note read in the member check's snapshot: the `NoteToRead` and what was stored. */
@@ -173,10 +190,7 @@ function memberCheck(readNote: boolean) {
     const group = await ctx.groups.stateAt(groupId, view!.head);
     if (!group) throw apiError('NOT_FOUND', 'no group with this id is stored here: check the group id');
     // The session is a device: it acts for the member (person) it currently speaks for in the log.
-    const member = memberOfDevice(group, caller.device);
-    if (!member) throw notAMemberDevice(group, caller.device);
-    // A device its person unlinked is refused at once, even before the group's log has caught up with the person's chain.
-    if (view!.unlinked) throw notAMemberDevice(group, caller.device, true);
+    const member = memberForDevice(group, caller.device, view!.unlinked);
     const bodyChars = noteBodyChars(raw);
     if (bodyChars !== undefined && bodyChars > base64urlLength(ctx.config.noteMaxBytes + AEAD_OVERHEAD)) {
       throw apiError('PAYLOAD_TOO_LARGE', `the note body is larger than this server's limit of ${ctx.config.noteMaxBytes} bytes: shorten it or split it into several notes`);
