@@ -5,6 +5,7 @@
  * the Io boundary (`terminalSafe`), and JSON escapes what JSON itself leaves raw.
  */
 import { shortFingerprint } from '@conclave/shared/crypto';
+import { unnamedMemberLabel } from '@conclave/shared/client';
 import type { Fingerprint } from '@conclave/shared/protocol';
 import type { Context } from './device.ts';
 import type { Io } from './io.ts';
@@ -47,9 +48,9 @@ export function emit(ctx: Context, json: boolean | undefined, value: unknown, te
   else ctx.io.out(`${Array.isArray(text) ? text.join('\n') : text}\n`);
 }
 
-/** A member as people read it: "Ana (abcd efgh ijkl mnop)". */
+/** A member as people read it: "Ana (abcd efgh ijkl mnop)", or "Member abcd efgh ijkl mnop (name not known yet)". */
 export function who(name: string | undefined, fingerprint: Fingerprint): string {
-  return `${name === undefined ? 'unnamed member' : oneLine(name)} (${shortFingerprint(fingerprint)})`;
+  return name === undefined ? unnamedMemberLabel(fingerprint) : `${oneLine(name)} (${shortFingerprint(fingerprint)})`;
 }
 
 /** Rows as aligned columns. */

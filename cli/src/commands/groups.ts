@@ -102,7 +102,7 @@ export async function members(device: Device, ref: string, options: { json?: boo
     .map((m) => ({ fingerprint: m.fingerprint, name: device.names.memberName(m.fingerprint) ?? null, role: m.role, me: m.fingerprint === mine, verified: device.trust.trustOf(m.fingerprint) === 'verified', via: m.via, devices: devicesOf(state, m.fingerprint).length }));
   emit(device.ctx, options.json, { groupId, name: device.names.groupName(groupId) ?? null, members: rows }, table([
     ['NAME', 'FINGERPRINT', 'ROLE', 'DEVICES', 'TRUST'],
-    ...rows.map((r) => [r.name ?? 'unnamed member', shortFingerprint(r.fingerprint), r.role, `${r.devices} device${r.devices === 1 ? '' : 's'}`, r.me ? 'you' : r.verified ? 'verified' : 'not verified']),
+    ...rows.map((r) => [r.name ?? '(name not known yet)', shortFingerprint(r.fingerprint), r.role, `${r.devices} device${r.devices === 1 ? '' : 's'}`, r.me ? 'you' : r.verified ? 'verified' : 'not verified']),
   ]));
 }
 

@@ -18,20 +18,12 @@
  */
 import type { GroupState } from '@conclave/shared/crypto';
 import type { TrustState } from '@conclave/shared/crypto';
-import { shortFingerprint } from '@conclave/shared/crypto';
+import { unnamedMemberLabel } from '@conclave/shared/client';
 import type { Fingerprint } from '@conclave/shared/protocol';
 import type { ConclaveDb, TrustRow } from '../db/schema.ts';
 import type { TrustView } from '../messages/views.ts';
 import { isMine, personFor } from './people.ts';
 
-/**
- * How a person whose name this device has not read yet is called: their profile (a meta
- * note, readable only with the group key) has not arrived. The fingerprint's first
- * groups tell them apart and can be checked with them; the words say why there is no name.
- */
-export function unnamedLabel(fingerprint: Fingerprint): string {
-  return `Member ${shortFingerprint(fingerprint)} (name not known yet)`;
-}
 
 function sameName(a: string, b: string): boolean {
   return a.trim().toLocaleLowerCase() === b.trim().toLocaleLowerCase();
@@ -57,9 +49,9 @@ export class TrustBook {
     return this.names.get(fingerprint) ?? null;
   }
 
-  /** The name to show: the published one, else the fingerprint's first groups and "name not known yet" (`unnamedLabel`). */
+  /** The name to show: the published one, else the fingerprint's first groups and "name not known yet" (the SDK's `unnamedMemberLabel`). */
   displayName(fingerprint: Fingerprint): string {
-    return this.names.get(fingerprint) ?? unnamedLabel(fingerprint);
+    return this.names.get(fingerprint) ?? unnamedMemberLabel(fingerprint);
   }
 
   /** The name to show where no fingerprint is shown beside it: the same words (they carry the fingerprint). */

@@ -13,7 +13,7 @@ export { handoverRefusal } from './handover.ts';
 export type { HandoverSkip } from './handover.ts';
 export type { ListedNote, NoteList, NoteVersion, NoteWarning, NoteWarningCode, OpenedNote } from './notes.ts';
 export { VANISHED } from './notes.ts';
-export { namesFromMeta, type MetaName, type MetaNames } from './meta-names.ts';
+export { namesFromMeta, unnamedMemberLabel, type MetaName, type MetaNames } from './meta-names.ts';
 export { MemoryNoteStore, supersedes, type NoteStore, type SeenNote } from './note-store.ts';
 export { unreadAmong, type ChangedNotes, type ChangedNotesOptions, type FailedNote, type NoteTarget } from './note-feed.ts';
 export { PeerEvidenceError, WITNESS_BOUND_MS, type ForkEvidence, type PeerEvidenceStatus, type PeerHeadVerdict, type WitnessedHead } from './peer-evidence.ts';

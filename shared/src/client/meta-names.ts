@@ -6,6 +6,7 @@
  * only says which names the notes carry.
  */
 import { personOfDevice, type GroupState } from '../crypto/group-log.ts';
+import { shortFingerprint } from '../crypto/identity.ts';
 import { META_TITLE, metaAuthorAllowed, parseMetaBody, type MetaSlot } from '../crypto/meta-notes.ts';
 import type { Fingerprint, NoteId } from '../protocol/ids.ts';
 import type { OpenedNote } from './opened-note.ts';
@@ -23,6 +24,16 @@ export interface MetaNames {
 }
 
 /** The names `opened` carries, by the rules in the module note (the newest version of each wins). */
+/**
+ * How a member whose name this device has not read yet is called, in every client: their
+ * profile (a meta note, readable only with the group key) has not arrived. The
+ * fingerprint's first groups tell them apart and can be checked with them; the words say
+ * why there is no name.
+ */
+export function unnamedMemberLabel(fingerprint: Fingerprint): string {
+  return `Member ${shortFingerprint(fingerprint)} (name not known yet)`;
+}
+
 export function namesFromMeta(state: GroupState, meta: ReadonlyMap<NoteId, MetaSlot>, opened: readonly OpenedNote[]): MetaNames {
   const names: MetaNames = { groupName: null, profiles: new Map() };
   for (const note of opened) {
