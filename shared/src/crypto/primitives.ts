@@ -205,22 +205,29 @@ export async function sign(privateKey: CryptoKey, message: Uint8Array): Promise<
   return new Uint8Array(await subtle.sign('Ed25519', privateKey, bytes(message)));
 }
 
-/** Imported Ed25519 public keys, by their bytes: log replay verifies many entries per author. */
-const verifyKeyCache = new Map<string, Promise<CryptoKey>>();
-const VERIFY_KEY_CACHE_LIMIT = 16_384;
-
-function importVerifyKey(publicKey: Uint8Array): Promise<CryptoKey> {
-  const id = String.fromCharCode(...publicKey);
-  let key = verifyKeyCache.get(id);
-  if (!key) {
-    // Evict the oldest entry (Map keeps insertion order), never the whole cache mid-replay.
-    if (verifyKeyCache.size >= VERIFY_KEY_CACHE_LIMIT) verifyKeyCache.delete(verifyKeyCache.keys().next().value!);
-    key = subtle.importKey('raw', bytes(publicKey), { name: 'Ed25519' }, false, ['verify']);
-    verifyKeyCache.set(id, key);
-    key.catch(() => verifyKeyCache.delete(id));
-  }
-  return key;
+/**
+ * Imports public keys of one algorithm through a bounded cache keyed by their bytes, so
+ * a key met again (an author across a log, a recipient across rotations) is imported
+ * once. The oldest entry is evicted (a Map keeps insertion order), never the whole cache
+ * mid-replay; a failed import is forgotten, so it is tried again.
+ */
+function cachedPublicKeyImport(algorithm: 'Ed25519' | 'X25519', usages: KeyUsage[], limit = 16_384): (publicKey: Uint8Array) => Promise<CryptoKey> {
+  const cache = new Map<string, Promise<CryptoKey>>();
+  return (publicKey) => {
+    const id = String.fromCharCode(...publicKey);
+    let key = cache.get(id);
+    if (!key) {
+      if (cache.size >= limit) cache.delete(cache.keys().next().value!);
+      key = subtle.importKey('raw', bytes(publicKey), { name: algorithm }, false, usages);
+      cache.set(id, key);
+      key.catch(() => cache.delete(id));
+    }
+    return key;
+  };
 }
+
+/** Imported Ed25519 public keys: log replay verifies many entries per author. */
+const importVerifyKey = cachedPublicKeyImport('Ed25519', ['verify']);
 
 /**
  * Verifies an Ed25519 signature. Malformed keys or signatures are simply invalid.
@@ -352,21 +359,8 @@ function labeledExpand(suiteId: Uint8Array, prk: Uint8Array, label: string, info
 /** psk_id_hash of mode_base (no PSK): the same for every seal. */
 const PSK_ID_HASH = labeledExtract(HPKE_SUITE_ID, new Uint8Array(0), 'psk_id_hash', new Uint8Array(0));
 
-/** Imported recipient box keys, by their bytes: an admin seals to the same devices rotation after rotation. */
-const boxKeyCache = new Map<string, Promise<CryptoKey>>();
-const BOX_KEY_CACHE_LIMIT = 16_384;
-
-function importBoxKey(publicKey: Uint8Array): Promise<CryptoKey> {
-  const id = String.fromCharCode(...publicKey);
-  let key = boxKeyCache.get(id);
-  if (!key) {
-    if (boxKeyCache.size >= BOX_KEY_CACHE_LIMIT) boxKeyCache.delete(boxKeyCache.keys().next().value!);
-    key = subtle.importKey('raw', bytes(publicKey), { name: 'X25519' }, false, []);
-    boxKeyCache.set(id, key);
-    key.catch(() => boxKeyCache.delete(id));
-  }
-  return key;
-}
+/** Imported recipient box keys: an admin seals to the same devices rotation after rotation. */
+const importBoxKey = cachedPublicKeyImport('X25519', []);
 
 /** A fresh ephemeral key pair (RFC 9180 §4.1 GenerateKeyPair), or the one `ikmE` derives (tests only, §7.1.3). */
 async function ephemeralKeyPair(ikm: Uint8Array | undefined): Promise<{ privateKey: CryptoKey; publicBytes: Bytes }> {
